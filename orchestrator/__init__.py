@@ -1,0 +1,1 @@
+"""SplitLedger orchestrator: the hosting node, data sources and source proxies."""
