@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+/// @title SplitLedgerMarket
+/// @notice Escrow, quotes, checkpoints, bills, payouts and history anchors for hosted split
+///         training. A model owner escrows tokens; the model's hosting node locks a group's budget
+///         in a checkpoint, commits the bill, and either settles it (only on a strict accuracy
+///         gain, paying the billed sources) or rolls it back (returning the whole budget).
+/// @dev Payouts are pulled: settle only records the bill's Merkle root, so its gas does not grow
+///      with rows or sources; each source claims its own leaf. Roles: a model's owner (escrow,
+///      quote), its hosting node (checkpoints, bills, anchors), sources (claims) and proxies
+///      (listings). Accuracy is an integer in parts per million of ACCURACY_SCALE.
+contract SplitLedgerMarket is ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice Accuracy values are parts per million: 1_000_000 is 100 %.
+    uint32 public constant ACCURACY_SCALE = 1_000_000;
+
+    enum CheckpointState {
+        None,
+        Open,
+        Billed,
+        Settled,
+        RolledBack
+    }
+
+    struct Model {
+        address owner;
+        address hostingNode;
+        bytes32 modelHash;
+        bytes32 testSetHash;
+        bytes32 fieldTableHash;
+        bytes32 policyHash;
+        uint256 escrow;
+        uint128 pricePerRow;
+        uint64 rowCap;
+        uint32 bestAccuracy;
+        uint256 openCheckpointId;
+        uint256 checkpointCount;
+    }
+
+    struct Checkpoint {
+        uint256 modelId;
+        CheckpointState state;
+        uint32 accuracyBefore;
+        uint32 accuracyAfter;
+        uint64 openedAt;
+        uint64 maxRows;
+        uint64 billedRows;
+        uint128 pricePerRow;
+        uint256 lockedBudget;
+        uint256 billTotal;
+        uint256 claimed;
+        bytes32 weightsHash;
+        bytes32 payoutRoot;
+        bytes32 rowsRoot;
+    }
+
+    struct Anchor {
+        bytes32 root;
+        uint64 rowCount;
+        uint64 firstRowIndex;
+        uint64 blockNumber;
+    }
+
+    /// @notice The ERC-20 every escrow, budget and payout is denominated in.
+    IERC20 public immutable token;
+    /// @notice After this many seconds an unsettled checkpoint may be rolled back by the model owner,
+    ///         so a vanished hosting node cannot lock the owner's budget forever.
+    uint64 public immutable checkpointTimeout;
+
+    /// @notice Number of registered models; model ids run from 1 to modelCount.
+    uint256 public modelCount;
+    /// @notice Number of checkpoints over all models; checkpoint ids run from 1 to checkpointCount.
+    uint256 public checkpointCount;
+
+    mapping(uint256 modelId => Model) private _models;
+    mapping(uint256 checkpointId => Checkpoint) private _checkpoints;
+    mapping(uint256 checkpointId => mapping(address account => bool)) private _claimed;
+    mapping(uint256 modelId => Anchor[]) private _anchors;
+    mapping(uint256 modelId => uint64) private _anchoredRows;
+
+    /// @notice Whether an address has registered as a source proxy.
+    mapping(address proxy => bool) public isProxy;
+    /// @notice The lowest row id a proxy may list next; listings never overlap.
+    mapping(address proxy => uint64) public nextRowId;
+
+    event ModelRegistered(
+        uint256 indexed modelId,
+        address indexed owner,
+        address indexed hostingNode,
+        bytes32 modelHash,
+        bytes32 testSetHash,
+        bytes32 fieldTableHash,
+        bytes32 policyHash,
+        uint32 baselineAccuracy
+    );
+    event EscrowDeposited(uint256 indexed modelId, address indexed from, uint256 amount, uint256 escrow);
+    event EscrowWithdrawn(uint256 indexed modelId, address indexed to, uint256 amount, uint256 escrow);
+    event QuoteSet(uint256 indexed modelId, uint128 pricePerRow, uint64 rowCap);
+    event CheckpointOpened(
+        uint256 indexed checkpointId,
+        uint256 indexed modelId,
+        bytes32 weightsHash,
+        uint32 accuracyBefore,
+        uint64 maxRows,
+        uint128 pricePerRow,
+        uint256 lockedBudget
+    );
+    event BillCommitted(
+        uint256 indexed checkpointId, bytes32 payoutRoot, bytes32 rowsRoot, uint64 rowCount, uint256 total
+    );
+    event CheckpointSettled(
+        uint256 indexed checkpointId, uint256 indexed modelId, uint32 accuracyAfter, uint256 paid, uint256 refunded
+    );
+    event CheckpointRolledBack(
+        uint256 indexed checkpointId, uint256 indexed modelId, address indexed by, uint32 accuracyAfter, uint256 refunded
+    );
+    event PayoutClaimed(uint256 indexed checkpointId, address indexed account, uint256 amount);
+    event HistoryAnchored(
+        uint256 indexed modelId, uint256 indexed anchorIndex, bytes32 root, uint64 rowCount, uint64 firstRowIndex
+    );
+    event ProxyRegistered(address indexed proxy, string endpoint);
+    event RowsListed(
+        address indexed proxy, uint64 firstRowId, uint64 rowCount, bytes32 indexed compositionHash, string[] fields
+    );
+
+    error ZeroAddress();
+    error ZeroAmount();
+    error AccuracyOutOfRange(uint32 accuracy);
+    error UnknownModel(uint256 modelId);
+    error UnknownCheckpoint(uint256 checkpointId);
+    error NotModelOwner(uint256 modelId, address caller);
+    error NotHostingNode(uint256 modelId, address caller);
+    error InsufficientEscrow(uint256 modelId, uint256 available, uint256 needed);
+    error NoQuote(uint256 modelId);
+    error RowCapExceeded(uint64 rows, uint64 rowCap);
+    error CheckpointAlreadyOpen(uint256 modelId, uint256 checkpointId);
+    error AccuracyMismatch(uint32 given, uint32 best);
+    error WrongCheckpointState(uint256 checkpointId, CheckpointState state);
+    error BillRowsExceedLocked(uint64 rows, uint64 maxRows);
+    error BillTotalMismatch(uint256 total, uint256 expected);
+    error EmptyPayoutRoot();
+    error NoAccuracyGain(uint32 accuracyAfter, uint32 best);
+    error CheckpointNotExpired(uint256 checkpointId, uint64 expiresAt);
+    error AlreadyClaimed(uint256 checkpointId, address account);
+    error InvalidProof(uint256 checkpointId, address account, uint256 amount);
+    error ClaimExceedsBill(uint256 checkpointId, uint256 claimed, uint256 billTotal);
+    error EmptyRoot();
+    error UnknownAnchor(uint256 modelId, uint256 anchorIndex);
+    error NotProxy(address caller);
+    error ListingOverlaps(uint64 firstRowId, uint64 nextRowId);
+    error EmptyComposition();
+    error LengthMismatch();
+
+    modifier onlyModelOwner(uint256 modelId) {
+        if (_models[modelId].owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
+        _;
+    }
+
+    modifier onlyHostingNode(uint256 modelId) {
+        if (_models[modelId].hostingNode != msg.sender) revert NotHostingNode(modelId, msg.sender);
+        _;
+    }
+
+    modifier knownModel(uint256 modelId) {
+        if (modelId == 0 || modelId > modelCount) revert UnknownModel(modelId);
+        _;
+    }
+
+    /// @param token_ The ERC-20 used for every escrow and payout.
+    /// @param checkpointTimeout_ Seconds after opening when the model owner may roll a checkpoint back.
+    constructor(IERC20 token_, uint64 checkpointTimeout_) {
+        if (address(token_) == address(0)) revert ZeroAddress();
+        token = token_;
+        checkpointTimeout = checkpointTimeout_;
+    }
+
+    // ------------------------------------------------------------------ registry, escrow, quote
+
+    /// @notice Registers a model with its commitments; the caller becomes its owner.
+    /// @param hostingNode The only address allowed to open, bill, settle and anchor for this model.
+    /// @param modelHash keccak-256 of the model file the hosting node received.
+    /// @param testSetHash keccak-256 of the target test set.
+    /// @param fieldTableHash keccak-256 of the standard field table data sources map onto.
+    /// @param policyHash keccak-256 of the privacy policy sources agree to before selling rows.
+    /// @param baselineAccuracy Test accuracy (ppm) of the untrained model; the first gain is measured against it.
+    /// @return modelId The new model's id.
+    function registerModel(
+        address hostingNode,
+        bytes32 modelHash,
+        bytes32 testSetHash,
+        bytes32 fieldTableHash,
+        bytes32 policyHash,
+        uint32 baselineAccuracy
+    ) external returns (uint256 modelId) {
+        if (hostingNode == address(0)) revert ZeroAddress();
+        if (baselineAccuracy > ACCURACY_SCALE) revert AccuracyOutOfRange(baselineAccuracy);
+        modelId = ++modelCount;
+        Model storage model = _models[modelId];
+        model.owner = msg.sender;
+        model.hostingNode = hostingNode;
+        model.modelHash = modelHash;
+        model.testSetHash = testSetHash;
+        model.fieldTableHash = fieldTableHash;
+        model.policyHash = policyHash;
+        model.bestAccuracy = baselineAccuracy;
+        emit ModelRegistered(
+            modelId, msg.sender, hostingNode, modelHash, testSetHash, fieldTableHash, policyHash, baselineAccuracy
+        );
+    }
+
+    /// @notice Adds tokens to a model's escrow. Anyone may fund a model; only its owner withdraws.
+    /// @dev Credits what actually arrived, so fee-on-transfer tokens cannot inflate the escrow.
+    /// @param modelId The model to fund.
+    /// @param amount Tokens to pull from the caller (needs a prior approval).
+    function deposit(uint256 modelId, uint256 amount) external nonReentrant knownModel(modelId) {
+        if (amount == 0) revert ZeroAmount();
+        uint256 balanceBefore = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - balanceBefore;
+        Model storage model = _models[modelId];
+        model.escrow += received;
+        emit EscrowDeposited(modelId, msg.sender, received, model.escrow);
+    }
+
+    /// @notice Returns unlocked escrow to the model owner (or wherever the owner says).
+    /// @param modelId The model whose escrow to draw on.
+    /// @param amount Tokens to withdraw; budgets locked in open checkpoints are not available.
+    /// @param to Receiver of the tokens.
+    function withdraw(uint256 modelId, uint256 amount, address to)
+        external
+        nonReentrant
+        knownModel(modelId)
+        onlyModelOwner(modelId)
+    {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        Model storage model = _models[modelId];
+        if (amount > model.escrow) revert InsufficientEscrow(modelId, model.escrow, amount);
+        model.escrow -= amount;
+        emit EscrowWithdrawn(modelId, to, amount, model.escrow);
+        token.safeTransfer(to, amount);
+    }
+
+    /// @notice Sets the owner's quote: what one bought row is paid, and how many rows one checkpoint may buy.
+    /// @dev An open checkpoint keeps the price it was opened with.
+    /// @param modelId The model the quote is for.
+    /// @param pricePerRow Tokens paid per row used in a settled checkpoint; must be positive.
+    /// @param rowCap Most rows one checkpoint may lock budget for; 0 means no cap.
+    function setQuote(uint256 modelId, uint128 pricePerRow, uint64 rowCap)
+        external
+        knownModel(modelId)
+        onlyModelOwner(modelId)
+    {
+        if (pricePerRow == 0) revert ZeroAmount();
+        Model storage model = _models[modelId];
+        model.pricePerRow = pricePerRow;
+        model.rowCap = rowCap;
+        emit QuoteSet(modelId, pricePerRow, rowCap);
+    }
+
+    // ------------------------------------------------------------------ checkpoints
+
+    /// @notice Takes a backup point on chain: locks the budget for up to `maxRows` rows at the current quote.
+    /// @param modelId The model being trained.
+    /// @param maxRows Rows this group may buy; the budget locked is maxRows times the quoted price.
+    /// @param weightsHash keccak-256 of the target model's weights at the backup point.
+    /// @param accuracyBefore Test accuracy (ppm) at the backup point; must equal the model's best so far.
+    /// @return checkpointId The new checkpoint's id.
+    function openCheckpoint(uint256 modelId, uint64 maxRows, bytes32 weightsHash, uint32 accuracyBefore)
+        external
+        knownModel(modelId)
+        onlyHostingNode(modelId)
+        returns (uint256 checkpointId)
+    {
+        Model storage model = _models[modelId];
+        if (model.openCheckpointId != 0) revert CheckpointAlreadyOpen(modelId, model.openCheckpointId);
+        if (model.pricePerRow == 0) revert NoQuote(modelId);
+        if (maxRows == 0) revert ZeroAmount();
+        if (model.rowCap != 0 && maxRows > model.rowCap) revert RowCapExceeded(maxRows, model.rowCap);
+        if (accuracyBefore != model.bestAccuracy) revert AccuracyMismatch(accuracyBefore, model.bestAccuracy);
+        uint256 budget = uint256(maxRows) * model.pricePerRow;
+        if (budget > model.escrow) revert InsufficientEscrow(modelId, model.escrow, budget);
+
+        model.escrow -= budget;
+        checkpointId = ++checkpointCount;
+        model.openCheckpointId = checkpointId;
+        model.checkpointCount += 1;
+        Checkpoint storage checkpoint = _checkpoints[checkpointId];
+        checkpoint.modelId = modelId;
+        checkpoint.state = CheckpointState.Open;
+        checkpoint.accuracyBefore = accuracyBefore;
+        checkpoint.openedAt = uint64(block.timestamp);
+        checkpoint.maxRows = maxRows;
+        checkpoint.pricePerRow = model.pricePerRow;
+        checkpoint.lockedBudget = budget;
+        checkpoint.weightsHash = weightsHash;
+        emit CheckpointOpened(checkpointId, modelId, weightsHash, accuracyBefore, maxRows, model.pricePerRow, budget);
+    }
+
+    /// @notice Commits the bill of an open checkpoint: who is owed what, and which rows were used.
+    /// @param checkpointId The open checkpoint.
+    /// @param payoutRoot Merkle root of payout leaves keccak256(keccak256(abi.encode(checkpointId, account, amount))).
+    /// @param rowsRoot Merkle root of the bill's row records (source, row hash, price), for auditors.
+    /// @param rowCount Rows actually used and billed; at most the rows locked.
+    /// @param total Sum of all payouts; must be rowCount times the checkpoint's price.
+    function commitBill(uint256 checkpointId, bytes32 payoutRoot, bytes32 rowsRoot, uint64 rowCount, uint256 total)
+        external
+    {
+        Checkpoint storage checkpoint = _hostedCheckpoint(checkpointId);
+        if (checkpoint.state != CheckpointState.Open) revert WrongCheckpointState(checkpointId, checkpoint.state);
+        if (rowCount > checkpoint.maxRows) revert BillRowsExceedLocked(rowCount, checkpoint.maxRows);
+        uint256 expected = uint256(rowCount) * checkpoint.pricePerRow;
+        if (total != expected) revert BillTotalMismatch(total, expected);
+        if (total != 0 && payoutRoot == bytes32(0)) revert EmptyPayoutRoot();
+
+        checkpoint.state = CheckpointState.Billed;
+        checkpoint.payoutRoot = payoutRoot;
+        checkpoint.rowsRoot = rowsRoot;
+        checkpoint.billedRows = rowCount;
+        checkpoint.billTotal = total;
+        emit BillCommitted(checkpointId, payoutRoot, rowsRoot, rowCount, total);
+    }
+
+    /// @notice Settles a billed checkpoint whose group raised test accuracy: the bill becomes claimable
+    ///         and the unused part of the budget returns to escrow.
+    /// @dev Constant gas: nothing here loops over rows or sources.
+    /// @param checkpointId The billed checkpoint.
+    /// @param accuracyAfter Test accuracy (ppm) after the group; must be strictly above the model's best.
+    function settleCheckpoint(uint256 checkpointId, uint32 accuracyAfter) external {
+        Checkpoint storage checkpoint = _hostedCheckpoint(checkpointId);
+        if (checkpoint.state != CheckpointState.Billed) revert WrongCheckpointState(checkpointId, checkpoint.state);
+        if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
+        Model storage model = _models[checkpoint.modelId];
+        if (accuracyAfter <= model.bestAccuracy) revert NoAccuracyGain(accuracyAfter, model.bestAccuracy);
+
+        uint256 refunded = checkpoint.lockedBudget - checkpoint.billTotal;
+        checkpoint.state = CheckpointState.Settled;
+        checkpoint.accuracyAfter = accuracyAfter;
+        model.bestAccuracy = accuracyAfter;
+        model.escrow += refunded;
+        model.openCheckpointId = 0;
+        emit CheckpointSettled(checkpointId, checkpoint.modelId, accuracyAfter, checkpoint.billTotal, refunded);
+    }
+
+    /// @notice Returns to the backup point: the whole locked budget goes back to escrow and nobody is paid.
+    /// @dev The hosting node may roll back at any time; the model owner only after checkpointTimeout.
+    /// @param checkpointId An open or billed checkpoint.
+    /// @param accuracyAfter Test accuracy (ppm) the group reached, recorded for auditors (0 if unknown).
+    function rollbackCheckpoint(uint256 checkpointId, uint32 accuracyAfter) external {
+        Checkpoint storage checkpoint = _knownCheckpoint(checkpointId);
+        Model storage model = _models[checkpoint.modelId];
+        if (msg.sender != model.hostingNode) {
+            if (msg.sender != model.owner) revert NotHostingNode(checkpoint.modelId, msg.sender);
+            uint64 expiresAt = checkpoint.openedAt + checkpointTimeout;
+            if (block.timestamp < expiresAt) revert CheckpointNotExpired(checkpointId, expiresAt);
+        }
+        if (checkpoint.state != CheckpointState.Open && checkpoint.state != CheckpointState.Billed) {
+            revert WrongCheckpointState(checkpointId, checkpoint.state);
+        }
+        if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
+
+        uint256 refunded = checkpoint.lockedBudget;
+        checkpoint.state = CheckpointState.RolledBack;
+        checkpoint.accuracyAfter = accuracyAfter;
+        model.escrow += refunded;
+        model.openCheckpointId = 0;
+        emit CheckpointRolledBack(checkpointId, checkpoint.modelId, msg.sender, accuracyAfter, refunded);
+    }
+
+    /// @notice Pays the caller its share of a settled checkpoint's bill.
+    /// @param checkpointId A settled checkpoint.
+    /// @param amount The caller's amount in the bill's payout leaf.
+    /// @param proof Merkle proof of keccak256(keccak256(abi.encode(checkpointId, msg.sender, amount))) to the payout root.
+    function claim(uint256 checkpointId, uint256 amount, bytes32[] calldata proof) external nonReentrant {
+        _claim(checkpointId, amount, proof);
+    }
+
+    /// @notice Claims the caller's payouts from several settled checkpoints in one transaction.
+    /// @param checkpointIds Settled checkpoints, one per claim.
+    /// @param amounts The caller's amount in each checkpoint's payout leaf.
+    /// @param proofs One Merkle proof per checkpoint.
+    function claimMany(uint256[] calldata checkpointIds, uint256[] calldata amounts, bytes32[][] calldata proofs)
+        external
+        nonReentrant
+    {
+        if (checkpointIds.length != amounts.length || checkpointIds.length != proofs.length) {
+            revert LengthMismatch();
+        }
+        for (uint256 i = 0; i < checkpointIds.length; ++i) {
+            _claim(checkpointIds[i], amounts[i], proofs[i]);
+        }
+    }
+
+    // ------------------------------------------------------------------ history anchors and proxies
+
+    /// @notice Anchors the Merkle root of the row hashes added to a model's history set since the last anchor.
+    /// @param modelId The model whose history set this is.
+    /// @param root Merkle root over leaves keccak256(keccak256(abi.encode(rowHash))).
+    /// @param rowCount Number of row hashes under the root.
+    /// @return anchorIndex Position of this anchor in the model's anchor list.
+    function anchorHistory(uint256 modelId, bytes32 root, uint64 rowCount)
+        external
+        knownModel(modelId)
+        onlyHostingNode(modelId)
+        returns (uint256 anchorIndex)
+    {
+        if (root == bytes32(0)) revert EmptyRoot();
+        if (rowCount == 0) revert ZeroAmount();
+        uint64 firstRowIndex = _anchoredRows[modelId];
+        anchorIndex = _anchors[modelId].length;
+        _anchors[modelId].push(
+            Anchor({root: root, rowCount: rowCount, firstRowIndex: firstRowIndex, blockNumber: uint64(block.number)})
+        );
+        _anchoredRows[modelId] = firstRowIndex + rowCount;
+        emit HistoryAnchored(modelId, anchorIndex, root, rowCount, firstRowIndex);
+    }
+
+    /// @notice Registers the caller as a source proxy, or updates its endpoint.
+    /// @param endpoint Where the proxy's HTTP API is served, for hosting nodes to find it.
+    function registerProxy(string calldata endpoint) external {
+        isProxy[msg.sender] = true;
+        emit ProxyRegistered(msg.sender, endpoint);
+    }
+
+    /// @notice Publishes a range of row ids the calling proxy holds and their field composition.
+    /// @dev Carries field names only: never values and never the source's minimum price.
+    /// @param firstRowId First row id of the range; at least the proxy's nextRowId.
+    /// @param rowCount Number of consecutive row ids listed.
+    /// @param fields Standard field names every row in the range holds.
+    function publishListing(uint64 firstRowId, uint64 rowCount, string[] calldata fields) external {
+        if (!isProxy[msg.sender]) revert NotProxy(msg.sender);
+        if (rowCount == 0) revert ZeroAmount();
+        if (fields.length == 0) revert EmptyComposition();
+        uint64 next = nextRowId[msg.sender];
+        if (firstRowId < next) revert ListingOverlaps(firstRowId, next);
+        nextRowId[msg.sender] = firstRowId + rowCount;
+        emit RowsListed(msg.sender, firstRowId, rowCount, keccak256(abi.encode(fields)), fields);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice A model's registry entry, escrow and quote.
+    function getModel(uint256 modelId) external view knownModel(modelId) returns (Model memory) {
+        return _models[modelId];
+    }
+
+    /// @notice A checkpoint's full record.
+    function getCheckpoint(uint256 checkpointId) external view returns (Checkpoint memory) {
+        return _knownCheckpoint(checkpointId);
+    }
+
+    /// @notice Whether `account` has claimed its payout from `checkpointId`.
+    function isClaimed(uint256 checkpointId, address account) external view returns (bool) {
+        return _claimed[checkpointId][account];
+    }
+
+    /// @notice Number of history anchors of a model.
+    function anchorCount(uint256 modelId) external view returns (uint256) {
+        return _anchors[modelId].length;
+    }
+
+    /// @notice Total row hashes anchored for a model.
+    function anchoredRows(uint256 modelId) external view returns (uint64) {
+        return _anchoredRows[modelId];
+    }
+
+    /// @notice One history anchor of a model.
+    function getAnchor(uint256 modelId, uint256 anchorIndex) external view returns (Anchor memory) {
+        if (anchorIndex >= _anchors[modelId].length) revert UnknownAnchor(modelId, anchorIndex);
+        return _anchors[modelId][anchorIndex];
+    }
+
+    /// @notice Whether a row hash is under a model's anchored history root.
+    /// @param modelId The model.
+    /// @param anchorIndex Which anchor's root to check against.
+    /// @param rowHash The row hash (the leaf is derived from it as in anchorHistory).
+    /// @param proof Merkle proof of the leaf.
+    function verifyAnchoredRow(uint256 modelId, uint256 anchorIndex, bytes32 rowHash, bytes32[] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        if (anchorIndex >= _anchors[modelId].length) revert UnknownAnchor(modelId, anchorIndex);
+        return MerkleProof.verifyCalldata(proof, _anchors[modelId][anchorIndex].root, historyLeaf(rowHash));
+    }
+
+    /// @notice The payout leaf the bill's Merkle tree must hold for `account` in `checkpointId`.
+    function payoutLeaf(uint256 checkpointId, address account, uint256 amount) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(checkpointId, account, amount))));
+    }
+
+    /// @notice The history leaf of a row hash.
+    function historyLeaf(bytes32 rowHash) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(rowHash))));
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _claim(uint256 checkpointId, uint256 amount, bytes32[] calldata proof) private {
+        Checkpoint storage checkpoint = _knownCheckpoint(checkpointId);
+        if (checkpoint.state != CheckpointState.Settled) revert WrongCheckpointState(checkpointId, checkpoint.state);
+        if (amount == 0) revert ZeroAmount();
+        if (_claimed[checkpointId][msg.sender]) revert AlreadyClaimed(checkpointId, msg.sender);
+        if (!MerkleProof.verifyCalldata(proof, checkpoint.payoutRoot, payoutLeaf(checkpointId, msg.sender, amount))) {
+            revert InvalidProof(checkpointId, msg.sender, amount);
+        }
+        // A dishonest bill could hold leaves summing past its total; the total is what was locked for it.
+        uint256 claimedAfter = checkpoint.claimed + amount;
+        if (claimedAfter > checkpoint.billTotal) revert ClaimExceedsBill(checkpointId, claimedAfter, checkpoint.billTotal);
+
+        _claimed[checkpointId][msg.sender] = true;
+        checkpoint.claimed = claimedAfter;
+        emit PayoutClaimed(checkpointId, msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    function _knownCheckpoint(uint256 checkpointId) private view returns (Checkpoint storage checkpoint) {
+        checkpoint = _checkpoints[checkpointId];
+        if (checkpoint.state == CheckpointState.None) revert UnknownCheckpoint(checkpointId);
+    }
+
+    function _hostedCheckpoint(uint256 checkpointId) private view returns (Checkpoint storage checkpoint) {
+        checkpoint = _knownCheckpoint(checkpointId);
+        if (_models[checkpoint.modelId].hostingNode != msg.sender) {
+            revert NotHostingNode(checkpoint.modelId, msg.sender);
+        }
+    }
+}
