@@ -1,0 +1,173 @@
+"""Row hashes and the history set: which rows a model has already trained on, and their on-chain anchors.
+
+Row hash (documented in docs/container.md, "Row hashes"):
+    message = b"SplitLedger.row.v1" || uint256(model_id) || uint32(n_features)
+              || float64_be(feature_1) ... float64_be(feature_n) || float64_be(label)
+    row_hash = keccak256(message)                  without a key
+             = HMAC-Keccak-256(key, message)       with a per-source key (RFC 2104, block size 136 bytes)
+The features are the NORMALISED model inputs in the model's input order and the label is the normalised
+output (a class index for classification), so the same observation hashes the same whatever a source called
+its columns. The model id separates domains: a row sold to one model can be sold to another.
+"""
+import hmac
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from sha3 import keccak_256
+
+from orchestrator.errors import HistoryError
+
+from .merkle import MerkleTree, standard_leaf
+
+ROW_DOMAIN = b"SplitLedger.row.v1"
+UINT256_LIMIT = 1 << 256
+
+
+def row_prefix(model_id: int, n_features: int) -> bytes:
+    """The bytes every row message of this model starts with."""
+    if not 0 <= model_id < UINT256_LIMIT:
+        raise HistoryError(f"model id {model_id} is not a uint256")
+    return ROW_DOMAIN + model_id.to_bytes(32, "big") + n_features.to_bytes(4, "big")
+
+
+def row_hashes(model_id: int, features: np.ndarray, labels: np.ndarray, *, key: bytes | None = None) -> list[bytes]:
+    """The row hash of every row of `features` (n, m) with its label from `labels` (n,)."""
+    features = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    if features.ndim != 2 or labels.shape != (features.shape[0],):
+        raise HistoryError(f"features {features.shape} and labels {labels.shape} do not make rows")
+    rows = np.concatenate([features, labels[:, None]], axis=1)
+    if not np.isfinite(rows).all():
+        bad = int(np.argwhere(~np.isfinite(rows))[0][0])
+        raise HistoryError(f"row {bad} holds a non-finite value; only normalised, finite rows are hashed")
+    # -0.0 and 0.0 are the same value; adding 0.0 turns -0.0 into +0.0 so both encode alike.
+    encoded = np.ascontiguousarray(rows + 0.0, dtype=">f8").tobytes()
+    width = rows.shape[1] * 8
+    prefix = row_prefix(model_id, features.shape[1])
+    if key is None:
+        start = keccak_256(prefix)
+        return [_finish(start, encoded[i : i + width]) for i in range(0, len(encoded), width)]
+    return [
+        hmac.new(key, prefix + encoded[i : i + width], keccak_256).digest() for i in range(0, len(encoded), width)
+    ]
+
+
+def row_hash(model_id: int, features: Sequence[float], label: float, *, key: bytes | None = None) -> bytes:
+    """The row hash of one normalised row."""
+    return row_hashes(model_id, np.asarray([features]), np.asarray([label]), key=key)[0]
+
+
+def _finish(start, body: bytes) -> bytes:
+    # Copying a hasher that has absorbed the prefix saves re-hashing the prefix for every row.
+    h = start.copy()
+    h.update(body)
+    return h.digest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One anchoring of the rows added since the previous anchor.
+
+    `root` is the Merkle root over `standard_leaf(row_hash)` of rows `first_row` .. `first_row+row_count-1` of
+    the history, in the order they were added. Block number and hash are filled in once the chain call that
+    published the root has been mined.
+    """
+
+    index: int
+    root: bytes
+    first_row: int
+    row_count: int
+    block_number: int | None = None
+    block_hash: bytes | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.block_number is not None
+
+
+class HistorySet:
+    """Every row hash a model has trained on, in the order added, with the anchors that cover them."""
+
+    def __init__(self) -> None:
+        self._order: list[bytes] = []
+        self._position: dict[bytes, int] = {}
+        self._anchors: list[Anchor] = []
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, row_hash: object) -> bool:
+        return row_hash in self._position
+
+    def unseen(self, hashes: Iterable[bytes]) -> list[bytes]:
+        """The hashes not yet in the history, in order, each once: what may still be bought."""
+        seen: set[bytes] = set()
+        fresh = []
+        for h in hashes:
+            h = _checked_row_hash(h)
+            if h not in self._position and h not in seen:
+                seen.add(h)
+                fresh.append(h)
+        return fresh
+
+    def add(self, hashes: Iterable[bytes]) -> list[bytes]:
+        """Records the hashes not seen before; returns those, in order. A repeated hash is never added twice."""
+        fresh = self.unseen(hashes)
+        for h in fresh:
+            self._position[h] = len(self._order)
+            self._order.append(h)
+        return fresh
+
+    @property
+    def anchors(self) -> tuple[Anchor, ...]:
+        return tuple(self._anchors)
+
+    @property
+    def pending(self) -> list[bytes]:
+        """The row hashes added since the last anchor."""
+        return self._order[self._anchored_rows() :]
+
+    def anchor(self) -> Anchor:
+        """Seals the pending rows into a new anchor (not yet confirmed on chain)."""
+        first = self._anchored_rows()
+        pending = self._order[first:]
+        if not pending:
+            raise HistoryError("no rows were added since the last anchor")
+        root = MerkleTree([standard_leaf(h) for h in pending]).root
+        anchor = Anchor(index=len(self._anchors), root=root, first_row=first, row_count=len(pending))
+        self._anchors.append(anchor)
+        return anchor
+
+    def confirm(self, index: int, block_number: int, block_hash: bytes) -> Anchor:
+        """Records the block in which anchor `index` was published."""
+        if not 0 <= index < len(self._anchors):
+            raise HistoryError(f"there is no anchor {index}; {len(self._anchors)} anchors exist")
+        if self._anchors[index].confirmed:
+            raise HistoryError(f"anchor {index} is already confirmed in block {self._anchors[index].block_number}")
+        if block_number < 0 or not isinstance(block_hash, bytes) or len(block_hash) != 32:
+            raise HistoryError(f"block {block_number} / {block_hash!r} is not a block number and 32-byte hash")
+        self._anchors[index] = replace(self._anchors[index], block_number=block_number, block_hash=bytes(block_hash))
+        return self._anchors[index]
+
+    def proof(self, row_hash: bytes) -> tuple[Anchor, list[bytes]]:
+        """The anchor covering `row_hash` and the Merkle proof of its standard leaf against the anchor's root."""
+        position = self._position.get(_checked_row_hash(row_hash))
+        if position is None:
+            raise HistoryError(f"row hash {row_hash.hex()} is not in the history")
+        for anchor in self._anchors:
+            if anchor.first_row <= position < anchor.first_row + anchor.row_count:
+                rows = self._order[anchor.first_row : anchor.first_row + anchor.row_count]
+                tree = MerkleTree([standard_leaf(h) for h in rows])
+                return anchor, tree.proof(position - anchor.first_row)
+        raise HistoryError(f"row hash {row_hash.hex()} is in the history but not anchored yet")
+
+    def _anchored_rows(self) -> int:
+        last = self._anchors[-1] if self._anchors else None
+        return last.first_row + last.row_count if last else 0
+
+
+def _checked_row_hash(value: bytes) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+        raise HistoryError(f"a row hash is 32 bytes, got {value!r}")
+    return bytes(value)

@@ -1,0 +1,101 @@
+"""Training steps, split and centralized, as pure jit-compiled functions.
+
+The split step is cut where the machines will be cut (a later issue puts HTTP between them):
+
+  SOURCE  source_outputs(bank, x)                -> z             the sub-models on the source's rows
+  HOST    host_step(task, main, z, labels)       -> loss, dL/dmain, dL/dz
+  SOURCE  source_gradients(bank, x, dz)          -> dL/dW1, dL/db1 (plain split learning: the source
+                                                    turns dL/dz into layer-1 gradients on its own rows)
+  HOST    assemble_gradients(first, main_grads)  -> gradient pytree shaped like the target model
+  HOST    apply_update(optimizer, mlp, state, g) -> updated target model, optimiser state
+  HOST    derive_bank(mlp, fields)               -> the next round's sub-models
+
+`centralized_step` is jax.grad of the whole target model followed by the same `apply_update`, so the two
+paths differ only in how the gradient is formed. Losses are batch means, so dL/dz already carries the 1/n.
+"""
+from functools import partial
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from .network import MLP, Dense, MainModel, logits, main_logits, outputs, trainable
+from .split import SubModelBank, derive_bank, evaluate
+from .task import Task, loss
+
+
+class HostStep(NamedTuple):
+    loss: jax.Array
+    main_grads: MainModel
+    dz: jax.Array  # dL/dz, (rows, neurons): what goes back to the source
+
+
+source_outputs = evaluate
+
+
+@partial(jax.jit, static_argnames="task")
+def host_step(task: Task, main: MainModel, z: jax.Array, labels: jax.Array) -> HostStep:
+    """The main model on the sub-model outputs: loss and its gradients for the main model and for z."""
+
+    def objective(main: MainModel, z: jax.Array) -> jax.Array:
+        out = main_logits(main, z)
+        return loss(task, out, outputs(main, out), labels)
+
+    value, (main_grads, dz) = jax.value_and_grad(objective, argnums=(0, 1))(main, z)
+    return HostStep(value, main_grads, dz)
+
+
+@jax.jit
+def source_gradients(bank: SubModelBank, x: jax.Array, dz: jax.Array) -> Dense:
+    """dL/dW1[j, i] = sum over rows of dz[r, j] * x[r, i], kept only where sub-model j holds input i."""
+    return Dense(weight=jnp.where(bank.mask, dz.T @ x, 0.0), bias=dz.sum(axis=0))
+
+
+def assemble_gradients(first: Dense, main_grads: MainModel) -> MLP:
+    """The target model's gradient pytree (mask left out, as in `trainable`)."""
+    return MLP(first=first, mask=None, main=main_grads)
+
+
+def init_optimizer(optimizer: optax.GradientTransformation, mlp: MLP) -> optax.OptState:
+    return optimizer.init(trainable(mlp))
+
+
+@partial(jax.jit, static_argnames="optimizer")
+def apply_update(
+    optimizer: optax.GradientTransformation, mlp: MLP, opt_state: optax.OptState, grads: MLP
+) -> tuple[MLP, optax.OptState]:
+    params, static = eqx.partition(mlp, eqx.is_inexact_array)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return eqx.combine(optax.apply_updates(params, updates), static), opt_state
+
+
+@partial(jax.jit, static_argnames="task")
+def centralized_gradients(task: Task, mlp: MLP, x: jax.Array, labels: jax.Array) -> tuple[jax.Array, MLP]:
+    params, static = eqx.partition(mlp, eqx.is_inexact_array)
+
+    def objective(params: MLP) -> jax.Array:
+        model = eqx.combine(params, static)
+        out = logits(model, x)
+        return loss(task, out, outputs(model.main, out), labels)
+
+    return jax.value_and_grad(objective)(params)
+
+
+@partial(jax.jit, static_argnames=("optimizer", "task"))
+def centralized_step(optimizer, task: Task, mlp: MLP, opt_state, x: jax.Array, labels: jax.Array):
+    """One step of ordinary training of the unsplit model: (mlp, opt_state, loss)."""
+    value, grads = centralized_gradients(task, mlp, x, labels)
+    mlp, opt_state = apply_update(optimizer, mlp, opt_state, grads)
+    return mlp, opt_state, value
+
+
+def split_step(optimizer, task: Task, fields: tuple[str, ...], mlp: MLP, opt_state, x: jax.Array, labels: jax.Array):
+    """One split-learning step with both sides in this process, each half a separate call: (mlp, opt_state, loss)."""
+    bank = derive_bank(mlp, fields)
+    z = source_outputs(bank, x)
+    host = host_step(task, mlp.main, z, labels)
+    first = source_gradients(bank, x, host.dz)
+    mlp, opt_state = apply_update(optimizer, mlp, opt_state, assemble_gradients(first, host.main_grads))
+    return mlp, opt_state, host.loss
