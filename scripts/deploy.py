@@ -33,10 +33,10 @@ def deployment_path(network_name):
     return DEPLOYMENTS_DIR / f"{network_name}.json"
 
 
-def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_address=None, quiet=False):
+def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_address=None):
     """Deploys (or reuses) the token and deploys the market; returns (token, market, record)."""
     deployer = deployer or deployer_account()
-    tx_args = {"from": deployer, "silent": quiet} if quiet else {"from": deployer}
+    tx_args = {"from": deployer}
     token_address = token_address or os.environ.get("SPLITLEDGER_TOKEN")
     if token_address:
         token = SplitLedgerToken.at(token_address)
