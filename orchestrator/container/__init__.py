@@ -41,6 +41,7 @@ from .training import (
     assemble_gradients,
     centralized_step,
     host_step,
+    host_update,
     init_optimizer,
     source_gradients,
     source_outputs,

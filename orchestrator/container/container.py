@@ -22,7 +22,7 @@ from .modelfile import ModelFile, to_network, with_network
 from .network import MLP, Dense, MainModel, logits, outputs
 from .split import SubModel, SubModelBank, derive_bank, submodels
 from .task import CLASSIFICATION, Task, hits, ppm_from_counts
-from .training import HostStep, apply_update, assemble_gradients, host_step, init_optimizer
+from .training import HostStep, host_step, host_update, init_optimizer
 
 
 class TrainingContainer:
@@ -87,11 +87,10 @@ class TrainingContainer:
         weight, bias = jnp.asarray(first.weight), jnp.asarray(first.bias)
         if weight.shape != self._bank.weight.shape or bias.shape != self._bank.bias.shape:
             raise ContainerError(f"layer-1 gradients {weight.shape}, {bias.shape} do not fit the sub-models")
-        # A gradient arriving for a connection no sub-model holds is dropped here, so masked weights stay
-        # exactly zero whatever a source sends back.
-        first = Dense(jnp.where(self._bank.mask, weight, 0.0), bias)
-        grads = assemble_gradients(first, main_grads)
-        self._set_target(*apply_update(self.optimizer, self._target, self._opt_state, grads))
+        self._target, self._opt_state, self._bank = host_update(
+            self.optimizer, self._target, self._opt_state, self._bank, Dense(weight, bias), main_grads
+        )
+        self._submodels = None
 
     def begin_group(self) -> BackupPoint:
         """Takes the backup point before a group of rows is trained."""

@@ -12,6 +12,7 @@ the sub-models it was sent (`bank_from_submodels`), so both sides compute bit-id
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -76,6 +77,11 @@ def derive_bank(mlp: MLP, fields: Sequence[str]) -> SubModelBank:
     fields = tuple(fields)
     if len(fields) != mlp.mask.shape[1]:
         raise SubModelError(f"{len(fields)} field names for a layer 1 with {mlp.mask.shape[1]} inputs")
+    return _derive_bank(mlp, fields)
+
+
+@partial(jax.jit, static_argnames="fields")
+def _derive_bank(mlp: MLP, fields: tuple[str, ...]) -> SubModelBank:
     return SubModelBank(jnp.where(mlp.mask, mlp.first.weight, 0.0), mlp.first.bias, mlp.mask, fields)
 
 

@@ -6,12 +6,15 @@ The split step is cut where the machines will be cut (a later issue puts HTTP be
   HOST    host_step(task, main, z, labels)       -> loss, dL/dmain, dL/dz
   SOURCE  source_gradients(bank, x, dz)          -> dL/dW1, dL/db1 (plain split learning: the source
                                                     turns dL/dz into layer-1 gradients on its own rows)
-  HOST    assemble_gradients(first, main_grads)  -> gradient pytree shaped like the target model
-  HOST    apply_update(optimizer, mlp, state, g) -> updated target model, optimiser state
-  HOST    derive_bank(mlp, fields)               -> the next round's sub-models
+  HOST    host_update(optimizer, mlp, state, bank, first, main_grads)
+                                                 -> updated target model, optimiser state, and the next
+                                                    round's sub-models: assemble_gradients + apply_update +
+                                                    derive_bank in one compiled call
 
 `centralized_step` is jax.grad of the whole target model followed by the same `apply_update`, so the two
 paths differ only in how the gradient is formed. Losses are batch means, so dL/dz already carries the 1/n.
+Each split call is a separate dispatch, as it will be across machines; fusing the host's update with the
+re-derivation keeps the count at four per step (see docs/benchmarks.md for what that costs).
 """
 from functools import partial
 from typing import NamedTuple
@@ -91,11 +94,32 @@ def centralized_step(optimizer, task: Task, mlp: MLP, opt_state, x: jax.Array, l
     return mlp, opt_state, value
 
 
-def split_step(optimizer, task: Task, fields: tuple[str, ...], mlp: MLP, opt_state, x: jax.Array, labels: jax.Array):
-    """One split-learning step with both sides in this process, each half a separate call: (mlp, opt_state, loss)."""
-    bank = derive_bank(mlp, fields)
+@partial(jax.jit, static_argnames="optimizer")
+def host_update(
+    optimizer: optax.GradientTransformation,
+    mlp: MLP,
+    opt_state: optax.OptState,
+    bank: SubModelBank,
+    first: Dense,
+    main_grads: MainModel,
+) -> tuple[MLP, optax.OptState, SubModelBank]:
+    """The host's update from a source's layer-1 gradients and its own main-model gradients.
+
+    Gradient entries for connections no sub-model holds are dropped first, so masked weights stay exactly
+    zero whatever a source sends back.
+    """
+    first = Dense(jnp.where(bank.mask, first.weight, 0.0), first.bias)
+    mlp, opt_state = apply_update(optimizer, mlp, opt_state, assemble_gradients(first, main_grads))
+    return mlp, opt_state, derive_bank(mlp, bank.fields)
+
+
+def split_step(optimizer, task: Task, mlp: MLP, opt_state, bank: SubModelBank, x: jax.Array, labels: jax.Array):
+    """One split-learning step with both sides in this process, each half a separate call.
+
+    `bank` holds the sub-models of `mlp`; returns (mlp, opt_state, bank, loss) for the next step.
+    """
     z = source_outputs(bank, x)
     host = host_step(task, mlp.main, z, labels)
     first = source_gradients(bank, x, host.dz)
-    mlp, opt_state = apply_update(optimizer, mlp, opt_state, assemble_gradients(first, host.main_grads))
-    return mlp, opt_state, host.loss
+    mlp, opt_state, bank = host_update(optimizer, mlp, opt_state, bank, first, host.main_grads)
+    return mlp, opt_state, bank, host.loss

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from container_builders import digits, model_doc
-from orchestrator.container import init_optimizer, keeps, parse_model, resolve, split_step, take_backup, to_network
+from orchestrator.container import derive_bank, init_optimizer, keeps, parse_model, resolve, split_step, take_backup, to_network
 
 INPUTS, X, Y, TASK = digits()
 MODEL = parse_model(model_doc(INPUTS, [16], TASK, ["relu", "softmax"], seed=2))
@@ -15,9 +15,9 @@ def trained(steps=5):
     """The initial model and state, and the same after a few split steps."""
     mlp = to_network(MODEL)
     state = init_optimizer(OPTIMIZER, mlp)
-    new_mlp, new_state = mlp, state
+    new_mlp, new_state, bank = mlp, state, derive_bank(mlp, MODEL.inputs)
     for _ in range(steps):
-        new_mlp, new_state, _ = split_step(OPTIMIZER, MODEL.task, MODEL.inputs, new_mlp, new_state, jnp.asarray(X[:64]), jnp.asarray(Y[:64]))
+        new_mlp, new_state, bank, _ = split_step(OPTIMIZER, MODEL.task, new_mlp, new_state, bank, jnp.asarray(X[:64]), jnp.asarray(Y[:64]))
     return (mlp, state), (new_mlp, new_state)
 
 

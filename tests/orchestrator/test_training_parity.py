@@ -56,10 +56,11 @@ def test_split_training_matches_centralized_training_after_every_step(case):
     optimizer, task, fields = model.optimizer.build(), model.task, model.inputs
     split_mlp = central_mlp = to_network(model)
     split_state = central_state = init_optimizer(optimizer, central_mlp)
+    bank = derive_bank(split_mlp, fields)
     differences = []
     for rows in batches(len(x)):
         xb, yb = jnp.asarray(x[rows]), jnp.asarray(y[rows])
-        split_mlp, split_state, split_loss = split_step(optimizer, task, fields, split_mlp, split_state, xb, yb)
+        split_mlp, split_state, bank, split_loss = split_step(optimizer, task, split_mlp, split_state, bank, xb, yb)
         central_mlp, central_state, central_loss = centralized_step(optimizer, task, central_mlp, central_state, xb, yb)
         differences.append(max_difference(split_mlp, central_mlp))
     assert max(differences) <= 1e-5, f"worst step {int(np.argmax(differences))}: {max(differences)}"
@@ -76,9 +77,9 @@ def test_masked_weights_stay_exactly_zero_through_split_training():
     model, x, y = setup("digits-adamw-masked")
     optimizer = model.optimizer.build()
     mlp = to_network(model)
-    state = init_optimizer(optimizer, mlp)
+    state, bank = init_optimizer(optimizer, mlp), derive_bank(mlp, model.inputs)
     for rows in batches(len(x))[:50]:
-        mlp, state, _ = split_step(optimizer, model.task, model.inputs, mlp, state, jnp.asarray(x[rows]), jnp.asarray(y[rows]))
+        mlp, state, bank, _ = split_step(optimizer, model.task, mlp, state, bank, jnp.asarray(x[rows]), jnp.asarray(y[rows]))
     masked_out = np.asarray(mlp.first.weight)[~model.connectivity]
     assert masked_out.size > 0 and np.all(masked_out == 0.0)
 
