@@ -1,0 +1,1 @@
+"""The Python-to-chain boundary: deployment files, compiled ABIs, signing keys and the market client."""

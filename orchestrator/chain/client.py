@@ -1,0 +1,250 @@
+"""The market on chain, through web3.py with local signing.
+
+Every state-changing call is simulated first (eth_estimateGas), so a revert surfaces before anything is
+sent, as a `ChainRevert` naming the contract's custom error and its arguments; then it is signed locally
+with eth-account, sent raw, and waited for. Nonces are tracked locally, since a hosting node sends many
+transactions back to back and asking the node for each would cost a round trip.
+"""
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+
+from orchestrator.errors import ChainError, ChainRevert
+
+from .deployment import Deployment
+
+CHECKPOINT_STATES = {0: "none", 1: "open", 2: "billed", 3: "settled", 4: "rolled_back"}
+# Simulated gas plus a margin, because state read during simulation can change before inclusion.
+GAS_MARGIN = 1.25
+
+
+@dataclass(frozen=True)
+class TxResult:
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    gas_used: int
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def event(self, name: str) -> dict[str, Any]:
+        """The arguments of the single `name` event this transaction emitted."""
+        found = self.events.get(name, [])
+        if len(found) != 1:
+            raise ChainError(f"transaction {self.tx_hash} emitted {len(found)} {name} events, expected one")
+        return found[0]
+
+
+def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    try:
+        w3.eth.chain_id
+    except Exception as e:  # any transport failure: connection refused, DNS, timeout
+        raise ChainError(f"cannot reach the chain at {rpc_url}: {e}") from None
+    return w3
+
+
+class ErrorDecoder:
+    """Maps revert data to 'ErrorName(arg, ...)' with the project's ABIs (market, token, OpenZeppelin)."""
+
+    def __init__(self, *abis: Sequence[dict]):
+        self._by_selector: dict[bytes, tuple[str, list[str]]] = {}
+        for abi in abis:
+            for entry in abi:
+                if entry.get("type") != "error":
+                    continue
+                types = [_abi_type(i) for i in entry["inputs"]]
+                selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
+                self._by_selector[selector] = (entry["name"], types)
+
+    def decode(self, data: str | bytes | None) -> tuple[str, tuple]:
+        if data is None:
+            return "unknown", ()
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else bytes(data)
+        if len(raw) < 4:
+            return "unknown", ()
+        name, types = self._by_selector.get(raw[:4], (None, None))
+        if name is None:
+            return f"unknown error 0x{raw[:4].hex()}", ()
+        return name, tuple(abi_decode(types, raw[4:]))
+
+
+def _abi_type(param: dict) -> str:
+    if param["type"].startswith("tuple"):
+        return f"({','.join(_abi_type(c) for c in param['components'])}){param['type'][5:]}"
+    return param["type"]
+
+
+class MarketClient:
+    """Typed calls of SplitLedgerMarket (and the token's approve/balance) for one signer."""
+
+    def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount | None = None,
+                 poll_latency: float = 0.01):
+        if w3.eth.chain_id != deployment.chain_id:
+            raise ChainError(
+                f"the RPC endpoint is chain {w3.eth.chain_id}, the deployment file is for chain {deployment.chain_id}"
+            )
+        self.w3 = w3
+        self.deployment = deployment
+        self.account = account
+        self.market = w3.eth.contract(address=to_checksum_address(deployment.market),
+                                      abi=deployment.abi("SplitLedgerMarket"))
+        self.token = w3.eth.contract(address=to_checksum_address(deployment.token),
+                                     abi=deployment.abi("SplitLedgerToken"))
+        self._errors = ErrorDecoder(self.market.abi, self.token.abi)
+        self._poll_latency = poll_latency
+        self._nonce: int | None = None
+
+    @property
+    def address(self) -> str:
+        if self.account is None:
+            raise ChainError("this client has no signing key; it can only read")
+        return self.account.address
+
+    def with_account(self, account: LocalAccount) -> "MarketClient":
+        return MarketClient(self.w3, self.deployment, account, self._poll_latency)
+
+    # ------------------------------------------------------------------ sending
+
+    def transact(self, contract, function: str, *args) -> TxResult:
+        call = getattr(contract.functions, function)(*args)
+        sender = self.address
+        try:
+            gas = call.estimate_gas({"from": sender})
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
+            raise self._revert(function, e) from None
+        if self._nonce is None:
+            self._nonce = self.w3.eth.get_transaction_count(sender, "pending")
+        tx = call.build_transaction({
+            "from": sender,
+            "nonce": self._nonce,
+            "gas": int(gas * GAS_MARGIN) + 10_000,
+            "gasPrice": self.w3.eth.gas_price,
+            "chainId": self.deployment.chain_id,
+        })
+        signed = self.account.sign_transaction(tx)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception as e:
+            self._nonce = None  # resynchronise with the node next time
+            raise ChainError(f"{function}: the node refused the transaction: {e}") from None
+        self._nonce += 1
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120,
+                                                               poll_latency=self._poll_latency)
+        except TimeExhausted:
+            raise ChainError(f"{function}: transaction {tx_hash.hex()} not mined within 120 s") from None
+        if receipt["status"] != 1:
+            raise ChainRevert(function, "reverted on inclusion", (), tx_hash="0x" + bytes(tx_hash).hex())
+        return TxResult(
+            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block_number=receipt["blockNumber"],
+            block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+            gas_used=receipt["gasUsed"],
+            events=self._events(contract, receipt),
+        )
+
+    def _revert(self, function: str, error: Exception) -> ChainRevert:
+        name, args = self._errors.decode(getattr(error, "data", None))
+        if name.startswith("unknown") and isinstance(error, ContractLogicError) and error.message:
+            name = error.message
+        return ChainRevert(function, name, args)
+
+    @staticmethod
+    def _events(contract, receipt) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for log in receipt["logs"]:
+            if log["address"].lower() != contract.address.lower():
+                continue
+            for event in contract.events:
+                try:
+                    decoded = event().process_log(log)
+                except Exception:  # this log is another event of the contract
+                    continue
+                found.setdefault(decoded["event"], []).append(dict(decoded["args"]))
+                break
+        return found
+
+    # ------------------------------------------------------------------ owner
+
+    def approve_and_deposit(self, model_id: int, amount: int) -> TxResult:
+        if self.token.functions.allowance(self.address, self.market.address).call() < amount:
+            self.transact(self.token, "approve", self.market.address, 2**256 - 1)
+        return self.transact(self.market, "deposit", model_id, amount)
+
+    def register_model(self, hosting_node: str, model_hash: bytes, test_set_hash: bytes, field_table_hash: bytes,
+                       policy_hash: bytes, baseline_accuracy_ppm: int) -> tuple[int, TxResult]:
+        result = self.transact(self.market, "registerModel", to_checksum_address(hosting_node), model_hash,
+                               test_set_hash, field_table_hash, policy_hash, baseline_accuracy_ppm)
+        return result.event("ModelRegistered")["modelId"], result
+
+    def set_quote(self, model_id: int, price_per_row: int, row_cap: int = 0) -> TxResult:
+        return self.transact(self.market, "setQuote", model_id, price_per_row, row_cap)
+
+    def withdraw(self, model_id: int, amount: int, to: str) -> TxResult:
+        return self.transact(self.market, "withdraw", model_id, amount, to_checksum_address(to))
+
+    # ------------------------------------------------------------------ hosting node
+
+    def open_checkpoint(self, model_id: int, max_rows: int, weights_hash: bytes,
+                        accuracy_before_ppm: int) -> tuple[int, TxResult]:
+        result = self.transact(self.market, "openCheckpoint", model_id, max_rows, weights_hash, accuracy_before_ppm)
+        return result.event("CheckpointOpened")["checkpointId"], result
+
+    def commit_bill(self, checkpoint_id: int, payout_root: bytes, rows_root: bytes, row_count: int,
+                    total: int) -> TxResult:
+        return self.transact(self.market, "commitBill", checkpoint_id, payout_root, rows_root, row_count, total)
+
+    def settle(self, checkpoint_id: int, accuracy_after_ppm: int) -> TxResult:
+        return self.transact(self.market, "settleCheckpoint", checkpoint_id, accuracy_after_ppm)
+
+    def rollback(self, checkpoint_id: int, accuracy_after_ppm: int) -> TxResult:
+        return self.transact(self.market, "rollbackCheckpoint", checkpoint_id, accuracy_after_ppm)
+
+    def anchor_history(self, model_id: int, root: bytes, row_count: int) -> tuple[int, TxResult]:
+        result = self.transact(self.market, "anchorHistory", model_id, root, row_count)
+        return result.event("HistoryAnchored")["anchorIndex"], result
+
+    # ------------------------------------------------------------------ sources and proxies
+
+    def claim(self, checkpoint_id: int, amount: int, proof: Sequence[bytes]) -> TxResult:
+        return self.transact(self.market, "claim", checkpoint_id, amount, list(proof))
+
+    def register_proxy(self, endpoint: str) -> TxResult:
+        return self.transact(self.market, "registerProxy", endpoint)
+
+    def publish_listing(self, first_row_id: int, row_count: int, fields: Sequence[str]) -> TxResult:
+        return self.transact(self.market, "publishListing", first_row_id, row_count, list(fields))
+
+    # ------------------------------------------------------------------ reads
+
+    def model(self, model_id: int) -> dict[str, Any]:
+        return _struct(self.market.functions.getModel(model_id).call(),
+                       ("owner", "hostingNode", "modelHash", "testSetHash", "fieldTableHash", "policyHash",
+                        "escrow", "pricePerRow", "rowCap", "bestAccuracy", "openCheckpointId", "checkpointCount"))
+
+    def checkpoint(self, checkpoint_id: int) -> dict[str, Any]:
+        record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call(),
+                         ("modelId", "state", "accuracyBefore", "accuracyAfter", "openedAt", "maxRows",
+                          "billedRows", "pricePerRow", "lockedBudget", "billTotal", "claimed", "weightsHash",
+                          "payoutRoot", "rowsRoot"))
+        record["state"] = CHECKPOINT_STATES[record["state"]]
+        return record
+
+    def is_claimed(self, checkpoint_id: int, account: str) -> bool:
+        return self.market.functions.isClaimed(checkpoint_id, to_checksum_address(account)).call()
+
+    def balance_of(self, account: str) -> int:
+        return self.token.functions.balanceOf(to_checksum_address(account)).call()
+
+    def verify_anchored_row(self, model_id: int, anchor_index: int, row_hash: bytes, proof: Sequence[bytes]) -> bool:
+        return self.market.functions.verifyAnchoredRow(model_id, anchor_index, row_hash, list(proof)).call()
+
+
+def _struct(values: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
+    return dict(zip(names, values, strict=True))
