@@ -51,3 +51,24 @@ class HistoryError(SplitLedgerError):
 
 class ContainerError(SplitLedgerError):
     """A training container's parts do not fit together, or its backup point was used out of order."""
+
+
+class ChainError(SplitLedgerError):
+    """The chain cannot be reached, a deployment or key is missing, or a transaction failed."""
+
+
+class ChainRevert(ChainError):
+    """A market call reverted; names the contract's custom error and its arguments."""
+
+    def __init__(self, function: str, error: str, args: tuple = (), tx_hash: str | None = None):
+        shown = ", ".join(_show_arg(a) for a in args)
+        where = f" (tx {tx_hash})" if tx_hash else ""
+        super().__init__(f"{function} reverted: {error}({shown}){where}")
+        self.function = function
+        self.error = error
+        self.args_ = args
+        self.tx_hash = tx_hash
+
+
+def _show_arg(value) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
