@@ -72,3 +72,68 @@ class ChainRevert(ChainError):
 
 def _show_arg(value) -> str:
     return "0x" + value.hex() if isinstance(value, bytes) else str(value)
+
+
+class UploadRefused(SplitLedgerError):
+    """A data source's upload to a row holder is malformed; nothing of it was stored. Names row and column."""
+
+    def __init__(self, problem: str, *, row: int | None = None, column: str | None = None):
+        where = ", ".join(p for p in (f"row {row}" if row is not None else "", f"column {column!r}" if column else "") if p)
+        super().__init__(f"{where}: {problem}" if where else problem)
+        self.problem = problem
+        self.row = row
+        self.column = column
+
+
+class HolderRequestError(SplitLedgerError):
+    """A request to a row holder (quote, evaluate, gradient) is malformed: shapes, duplicates, non-finite numbers."""
+
+
+class UnknownModel(SplitLedgerError):
+    """A row holder was asked about a model it never accepted a quote for."""
+
+
+class UnknownRows(SplitLedgerError):
+    """A row holder was asked about row ids it never assigned."""
+
+    def __init__(self, message: str, row_ids: tuple[int, ...]):
+        super().__init__(message)
+        self.row_ids = row_ids
+
+
+class RowsNotQuoted(SplitLedgerError):
+    """Rows exist at the holder but no accepted quote of this model covers them (or no sub-models were sent yet)."""
+
+    def __init__(self, message: str, row_ids: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.row_ids = row_ids
+
+
+class PrivacyCheckFailed(SplitLedgerError):
+    """A row holder refuses sub-models whose outputs would reveal an input (claims 5, 6, 8)."""
+
+    def __init__(self, message: str, failures: tuple = ()):
+        super().__init__(message)
+        self.failures = failures
+
+
+class ProxyError(SplitLedgerError):
+    """A row holder (a proxy over HTTP, or a direct source) refused a request or answered badly.
+
+    `code` is the protocol's error code (docs/protocol.md), or 'bad_answer' when the answer itself is malformed;
+    `status` is the HTTP status, None where no HTTP status applies.
+    """
+
+    def __init__(self, url: str, status: int | None, code: str, detail: str):
+        super().__init__(f"{url}: {code} ({status}): {detail}" if status is not None else f"{url}: {code}: {detail}")
+        self.url = url
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class ProxyUnavailable(ProxyError):
+    """A row holder could not be reached, timed out, or answered as a gateway in trouble (502/503/504)."""
+
+    def __init__(self, url: str, detail: str, status: int | None = None):
+        super().__init__(url, status, "unavailable", detail)
