@@ -242,6 +242,13 @@ class MarketClient:
     def balance_of(self, account: str) -> int:
         return self.token.functions.balanceOf(to_checksum_address(account)).call()
 
+    def anchor_count(self, model_id: int) -> int:
+        return self.market.functions.anchorCount(model_id).call()
+
+    def anchor(self, model_id: int, index: int) -> dict[str, Any]:
+        return _struct(self.market.functions.getAnchor(model_id, index).call(),
+                       ("root", "rowCount", "firstRowIndex", "blockNumber"))
+
     def verify_anchored_row(self, model_id: int, anchor_index: int, row_hash: bytes, proof: Sequence[bytes]) -> bool:
         return self.market.functions.verifyAnchoredRow(model_id, anchor_index, row_hash, list(proof)).call()
 

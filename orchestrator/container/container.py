@@ -112,6 +112,27 @@ class TrainingContainer:
         """The current target model as a model file."""
         return with_network(self.model_file, self._target)
 
+    def restore(self, target: MLP, opt_state: Any) -> None:
+        """Makes `target` and `opt_state` current (a hosting node restarting from its saved state)."""
+        if self.backup is not None:
+            raise ContainerError("cannot restore a saved model while a group is open")
+        self._set_target(target, opt_state)
+
+    def resume_group(self, backup: BackupPoint) -> None:
+        """Re-opens a group from a saved backup point: the current model is the backup's."""
+        if self.backup is not None:
+            raise ContainerError("a group is already open; end it before starting another")
+        self._set_target(backup.model, backup.opt_state)
+        self.backup = backup
+
+    def finish_group(self, target: MLP, opt_state: Any) -> None:
+        """Closes the open group with the model the chain's outcome decided (the trained one after a settle,
+        the backup's after a rollback); for a hosting node that closes groups across restarts."""
+        if self.backup is None:
+            raise ContainerError("no group is open")
+        self.backup = None
+        self._set_target(target, opt_state)
+
     def _set_target(self, target: MLP, opt_state: Any) -> None:
         self._target = target
         self._opt_state = init_optimizer(self.optimizer, target) if opt_state is None else opt_state

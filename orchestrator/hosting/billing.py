@@ -1,0 +1,72 @@
+"""Bills: what a group's used rows are worth to whom, as the two Merkle roots the market stores.
+
+- payout tree: one leaf per source, `payout_leaf(checkpoint, source, rows * price)`, sources in address
+  order; the market pays each source by a claim against its root.
+- rows tree: one leaf per row used, keccak256(keccak256(abi.encode(address source, bytes32 rowHash,
+  uint256 price))), rows in history order; auditors prove that a row was (or was not) billed.
+"""
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_abi import encode as abi_encode
+from eth_utils import to_checksum_address
+
+from orchestrator.container.keccak import keccak256
+from orchestrator.container.merkle import MerkleTree, payout_leaf
+
+
+@dataclass(frozen=True)
+class BilledRow:
+    row_hash: bytes
+    source: str
+    price: int
+
+
+@dataclass(frozen=True)
+class Bill:
+    checkpoint_id: int
+    rows: tuple[BilledRow, ...]
+    payouts: dict[str, int]  # checksummed source address -> amount
+    payout_root: bytes
+    rows_root: bytes
+
+    @property
+    def total(self) -> int:
+        return sum(self.payouts.values())
+
+    def proof(self, source: str) -> list[bytes]:
+        """The Merkle proof a source presents to claim its payout."""
+        sources = list(self.payouts)
+        index = sources.index(to_checksum_address(source))
+        return MerkleTree([payout_leaf(self.checkpoint_id, s, self.payouts[s]) for s in sources]).proof(index)
+
+    def to_dict(self) -> dict:
+        """The bill as published for sources and auditors (everything needed to claim or verify)."""
+        return {
+            "checkpoint_id": self.checkpoint_id,
+            "payout_root": "0x" + self.payout_root.hex(),
+            "rows_root": "0x" + self.rows_root.hex(),
+            "total": str(self.total),
+            "payouts": [
+                {"source": s, "amount": str(a), "proof": ["0x" + p.hex() for p in self.proof(s)]}
+                for s, a in self.payouts.items()
+            ],
+            "rows": [{"row_hash": "0x" + r.row_hash.hex(), "source": r.source, "price": str(r.price)} for r in self.rows],
+        }
+
+
+def row_leaf(row: BilledRow) -> bytes:
+    return keccak256(keccak256(abi_encode(["address", "bytes32", "uint256"], [row.source, row.row_hash, row.price])))
+
+
+def make_bill(checkpoint_id: int, rows: Sequence[BilledRow]) -> Bill:
+    """The bill of a checkpoint from the rows actually used (never empty: an empty group is not billed)."""
+    rows = tuple(BilledRow(r.row_hash, to_checksum_address(r.source), r.price) for r in rows)
+    amounts: Counter[str] = Counter()
+    for row in rows:
+        amounts[row.source] += row.price
+    payouts = {source: amounts[source] for source in sorted(amounts, key=str.lower)}
+    payout_root = MerkleTree([payout_leaf(checkpoint_id, s, a) for s, a in payouts.items()]).root
+    rows_root = MerkleTree([row_leaf(r) for r in rows]).root
+    return Bill(checkpoint_id, rows, payouts, payout_root, rows_root)

@@ -1,0 +1,468 @@
+"""The hosting node (claims 4, 7, 9): finds rows on holders, buys them at the owner's quote, trains them in
+groups behind a backup point, and pays for a group only when it raised test accuracy.
+
+One group, in order (each step recorded in the state database before the side effect that follows it):
+  plan      rows offered at the quote whose hashes are not in the history set, grouped by row hash
+            (a row held by several proxies is one row with several holders)
+  open      backup point in the container; openCheckpoint on chain locks rows x price from escrow
+  train     rounds of: send sub-models -> z and labels from every holder of every row in the batch ->
+            rows whose holders disagree are dropped (redundancy) -> main model, loss, dL/dz -> layer-1
+            gradients from each row's primary holder -> one optimiser update of the target model
+  close     accuracy on the test set; strictly higher than the backup point: commit the bill and settle;
+            otherwise restore the backup point and roll the checkpoint back (nobody is paid)
+  anchor    every N history rows or T seconds, the Merkle root of the new history rows goes on chain
+A restarted node finishes an interrupted group from the database and the chain's view of its checkpoint:
+training is repeated from the saved backup point (deterministically), a bill is committed at most once,
+and a checkpoint is settled or rolled back at most once, so no row is ever paid twice.
+"""
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.container.backup import BackupPoint
+from orchestrator.container.container import TrainingContainer
+from orchestrator.container.network import Dense
+from orchestrator.errors import ChainRevert, ProxyError, ProxyUnavailable, SplitLedgerError
+
+from .billing import BilledRow, make_bill
+from .redundancy import disagreeing_rows
+from .snapshots import from_bytes, to_bytes, weights_hash
+from .state import HostState
+
+QUOTE_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    group_size: int = 256  # rows bought per checkpoint (capped by the quote's row cap)
+    epochs: int = 2  # passes over a group's rows
+    batch_size: int = 128
+    max_rounds: int | None = None  # optional cap on training rounds per group
+    anchor_every_rows: int = 500
+    anchor_every_seconds: float = 60.0
+    listing_page: int = 10_000
+    bills_dir: Path | None = None  # where published bills (with claim proofs) are written
+
+
+@dataclass
+class GroupReport:
+    checkpoint_id: int
+    rows_planned: int
+    rows_used: int
+    accuracy_before: int
+    accuracy_after: int
+    kept: bool
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    txs: dict[str, str] = field(default_factory=dict)
+    paid: dict[str, int] = field(default_factory=dict)  # source -> amount
+
+
+class _Plan:
+    """A group's rows as arrays: hash, source, price, and per holder the row id there (-1: not held)."""
+
+    def __init__(self, rows: list[dict], holder_names: list[str]):
+        self.rows = rows
+        self.holders = holder_names
+        self.row_ids = np.full((len(holder_names), len(rows)), -1, dtype=np.int64)
+        for i, row in enumerate(rows):
+            for holder, row_id in row["holders"]:
+                self.row_ids[holder_names.index(holder), i] = row_id
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class HostingNode:
+    def __init__(self, model_id: int, container: TrainingContainer, chain, holders: Mapping[str, object],
+                 state: HostState, config: NodeConfig = NodeConfig(), log: Callable[[str], None] = print):
+        self.model_id = model_id
+        self.container = container
+        self.chain = chain
+        self.holders = dict(holders)
+        self.state = state
+        self.config = config
+        self.log = log
+        self._last_anchor_time = time.monotonic()
+        self._load()
+
+    # ------------------------------------------------------------------ start-up
+
+    def _load(self) -> None:
+        """Rebuilds the container's model, history set and anchors from the database."""
+        saved = self.state.model_state(self.model_id)
+        if saved is not None:
+            target = from_bytes(saved[0], self.container.target)
+            opt_state = from_bytes(saved[1], self.container.opt_state)
+            self.container.restore(target, opt_state)
+        hashes = self.state.history_hashes()
+        history = self.container.history
+        for index, root, first, count, _tx, block_number, block_hash, _t in self.state.anchors():
+            history.add(hashes[first:first + count])
+            anchor = history.anchor()
+            if anchor.root != root or anchor.index != index:
+                raise SplitLedgerError(f"history anchor {index} in {self.state.path} does not match its rows")
+            if block_number is not None:
+                history.confirm(index, block_number, block_hash)
+        history.add(hashes)
+
+    # ------------------------------------------------------------------ discovery and buying
+
+    def poll_listings(self) -> dict[str, tuple[int, int]]:
+        """Reads new listings from every holder; the detection model accepts or rejects each composition.
+        Returns {holder: (accepted, rejected)}."""
+        counts = {}
+        for name, holder in self.holders.items():
+            accepted = rejected = 0
+            while True:
+                after = self.state.cursor(name)
+                try:
+                    page = holder.listings(after, self.config.listing_page)
+                except (ProxyUnavailable, ProxyError) as e:
+                    self.log(f"  listings from {name} unavailable: {e}")
+                    break
+                if not page:
+                    break
+                records = []
+                for listing in page:
+                    ok = self.container.detection.accepts(listing.fields)
+                    accepted, rejected = accepted + ok, rejected + (not ok)
+                    records.append((listing.row_id, listing.source, list(listing.fields),
+                                    "seen" if ok else "rejected", None if ok else "missing_fields"))
+                self.state.record_listings(name, records, max(listing.row_id for listing in page))
+            counts[name] = (accepted, rejected)
+        return counts
+
+    def request_quotes(self) -> dict[str, tuple[int, int]]:
+        """Sends the owner's quote for every accepted, not yet quoted listing. Returns {holder: (sold, declined)}."""
+        price = self.chain.model(self.model_id)["pricePerRow"]
+        table = self.container.field_table
+        counts = {}
+        for name, holder in self.holders.items():
+            wanted = self.state.listings_with_status(name, "seen")
+            sold = declined = 0
+            for start in range(0, len(wanted), QUOTE_CHUNK):
+                chunk = wanted[start:start + QUOTE_CHUNK]
+                try:
+                    answer = holder.quote(self.model_id, price, table, chunk)
+                except (ProxyUnavailable, ProxyError) as e:
+                    self.log(f"  quote to {name} failed: {e}")
+                    break
+                self.state.record_quote(name, [(a.row_id, a.row_hash, a.source) for a in answer.accepted],
+                                        [(d.row_id, d.reason) for d in answer.declined], price)
+                sold, declined = sold + len(answer.accepted), declined + len(answer.declined)
+            counts[name] = (sold, declined)
+        return counts
+
+    def plan_group(self) -> list[dict]:
+        """Up to group_size rows not yet in the history, each with every holder that sold it."""
+        cap = self.chain.model(self.model_id)["rowCap"]
+        size = min(self.config.group_size, cap) if cap else self.config.group_size
+        by_hash: dict[bytes, dict] = {}
+        for holder, row_id, row_hash, source, price in self.state.offered_rows():
+            if row_hash in self.container.history:
+                continue
+            row = by_hash.get(row_hash)
+            if row is None:
+                if len(by_hash) == size:
+                    continue
+                row = by_hash[row_hash] = {"row_hash": row_hash.hex(), "source": source, "price": price,
+                                           "holders": []}
+            row["holders"].append((holder, row_id))
+        return list(by_hash.values())
+
+    # ------------------------------------------------------------------ one group
+
+    def run_group(self, plan: list[dict]) -> GroupReport:
+        backup = self.container.begin_group()
+        w_hash = weights_hash(backup.model)
+        group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state),
+                                          backup.accuracy_ppm, w_hash)
+        try:
+            self._adopt_or_open(self.state.group(group_id))
+        except ChainRevert:
+            # Nothing was locked on chain and nothing trained: the group never happened.
+            self.state.update_group(group_id, phase="abandoned")
+            self.container.finish_group(backup.model, backup.opt_state)
+            raise
+        return self._continue(self.state.group(group_id))
+
+    def resume(self) -> GroupReport | None:
+        """Finishes a group a previous run left unfinished; None if there is none."""
+        group = self.state.unfinished_group()
+        if group is None:
+            return None
+        self.log(f"resuming group {group['group_id']} from phase {group['phase']}")
+        backup = BackupPoint(from_bytes(group["backup_target"], self.container.target),
+                             from_bytes(group["backup_opt"], self.container.opt_state), group["accuracy_before"])
+        self.container.resume_group(backup)
+        return self._continue(group)
+
+    def _continue(self, group: dict) -> GroupReport:
+        group_id = group["group_id"]
+        if group["phase"] == "planned":
+            checkpoint_id = self._adopt_or_open(group)
+            group = self.state.group(group_id)
+        else:
+            checkpoint_id = group["checkpoint_id"]
+        if group["phase"] == "open":
+            self._train_and_bill(group, checkpoint_id)
+            group = self.state.group(group_id)
+        return self._close(group)
+
+    def _adopt_or_open(self, group: dict) -> int:
+        plan = group["plan"]
+        model = self.chain.model(self.model_id)
+        open_id = model["openCheckpointId"]
+        if open_id and self.chain.checkpoint(open_id)["weightsHash"] == group["weights_hash"]:
+            # The open transaction went through before the crash; adopt it instead of opening another.
+            checkpoint_id, tx = open_id, "(adopted after restart)"
+        else:
+            checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group["weights_hash"],
+                                                               group["accuracy_before"])
+            tx = result.tx_hash
+        self.state.update_group(group["group_id"], phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
+        self.log(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
+                 f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
+        return checkpoint_id
+
+    def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
+        plan = _Plan(group["plan"], list(self.holders))
+        active, drops, mismatches, rounds = self._train(plan, seed=checkpoint_id)
+        trained_accuracy = self.container.accuracy_ppm()
+        used = [plan.rows[i] for i in np.flatnonzero(active)]
+        bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
+        with_reason = [(bytes.fromhex(plan.rows[i]["row_hash"]), reason, [h for h, _ in plan.rows[i]["holders"]])
+                       for i, reason in drops.items()]
+        self.state.record_drops(checkpoint_id, with_reason)
+        self.state.record_mismatches(checkpoint_id, mismatches)
+        self.state.save_bill(checkpoint_id, bill_rows)
+        self.state.add_history([h for h, _s, _p in bill_rows], checkpoint_id)
+        self.state.mark_listings([h for h, _s, _p in bill_rows], "used")
+        self.state.mark_listings([h for h, _r, _hs in with_reason], "dropped")
+        self.container.history.add([h for h, _s, _p in bill_rows])
+        kept = trained_accuracy > group["accuracy_before"] and bool(bill_rows)
+        stats = {"rounds": rounds, "used": len(bill_rows), "dropped": _count_reasons(drops)}
+        self.state.update_group(group["group_id"], phase="trained", accuracy_after=trained_accuracy, kept=int(kept),
+                                trained_target=to_bytes(self.container.target),
+                                trained_opt=to_bytes(self.container.opt_state), stats=stats)
+
+    def _train(self, plan: _Plan, seed: int):
+        """Rounds over the group until its end condition. Returns (active rows, drops, mismatches, rounds)."""
+        active = np.ones(len(plan), dtype=bool)
+        drops: dict[int, str] = {}
+        mismatches: list[tuple[bytes, str, int]] = []
+        failed_holders: set[int] = set()
+        rng = np.random.default_rng(seed)
+        rounds = 0
+        for _epoch in range(self.config.epochs):
+            order = rng.permutation(len(plan))
+            for start in range(0, len(order), self.config.batch_size):
+                if self.config.max_rounds is not None and rounds >= self.config.max_rounds:
+                    return active, drops, mismatches, rounds
+                batch = order[start:start + self.config.batch_size]
+                batch = batch[active[batch]]
+                if batch.size == 0:
+                    continue
+                self._round(plan, batch, active, drops, mismatches, failed_holders, rounds)
+                rounds += 1
+        return active, drops, mismatches, rounds
+
+    def _round(self, plan, batch, active, drops, mismatches, failed_holders, round_no) -> None:
+        submodels = self.container.submodels
+        neurons = len(submodels)
+        z = np.zeros((batch.size, neurons), dtype=np.float32)
+        labels = np.zeros(batch.size, dtype=np.float32)
+        answered_by = np.full(batch.size, -1, dtype=np.int64)  # primary holder of each batch row
+        disagree = np.zeros(batch.size, dtype=bool)
+        for h, name in enumerate(plan.holders):
+            if h in failed_holders:
+                continue
+            ids = plan.row_ids[h, batch]
+            held = np.flatnonzero(ids >= 0)
+            if held.size == 0:
+                continue
+            try:
+                z_h, labels_h = self.holders[name].evaluate(self.model_id, ids[held].tolist(), submodels)
+            except (ProxyUnavailable, ProxyError) as e:
+                self.log(f"  round {round_no}: {name} refused or failed ({e}); its rows go to other holders")
+                failed_holders.add(h)
+                continue
+            first = held[answered_by[held] < 0]
+            again = held[answered_by[held] >= 0]
+            position = {int(p): k for k, p in enumerate(held)}
+            z[first] = z_h[[position[int(p)] for p in first]]
+            labels[first] = labels_h[[position[int(p)] for p in first]]
+            answered_by[first] = h
+            if again.size:
+                theirs = z_h[[position[int(p)] for p in again]]
+                bad = disagreeing_rows({"primary": z[again], name: theirs}) | (
+                    labels[again] != labels_h[[position[int(p)] for p in again]])
+                disagree[again[bad]] = True
+                for p in again[bad]:
+                    row_hash = bytes.fromhex(plan.rows[batch[p]]["row_hash"])
+                    mismatches.extend([(row_hash, name, round_no),
+                                       (row_hash, plan.holders[answered_by[p]], round_no)])
+        for p in np.flatnonzero(disagree):
+            active[batch[p]] = False
+            drops[int(batch[p])] = "mismatch"
+        for p in np.flatnonzero(answered_by < 0):
+            active[batch[p]] = False
+            drops.setdefault(int(batch[p]), "no_holder_answered")
+        keep = (~disagree) & (answered_by >= 0)
+        while keep.any():
+            step = self.container.host_step(z[keep], labels[keep])
+            dz = np.asarray(step.dz)
+            kept_positions = np.flatnonzero(keep)
+            weight = np.zeros(self.container.bank.weight.shape, dtype=np.float32)
+            bias = np.zeros(neurons, dtype=np.float32)
+            failed = None
+            for h in np.unique(answered_by[kept_positions]):
+                mine = answered_by[kept_positions] == h
+                ids = plan.row_ids[h, batch[kept_positions[mine]]]
+                try:
+                    grad = self.holders[plan.holders[h]].gradient(self.model_id, ids.tolist(), dz[mine])
+                except (ProxyUnavailable, ProxyError) as e:
+                    self.log(f"  round {round_no}: gradient from {plan.holders[h]} failed ({e})")
+                    failed = h
+                    break
+                weight += np.asarray(grad.weight, dtype=np.float32)
+                bias += np.asarray(grad.bias, dtype=np.float32)
+            if failed is None:
+                self.container.apply_gradients(Dense(weight, bias), step.main_grads)
+                return
+            # Rows whose layer-1 gradient cannot be had are dropped and the step is formed without them.
+            failed_holders.add(int(failed))
+            lost = kept_positions[answered_by[kept_positions] == failed]
+            keep[lost] = False
+            for p in lost:
+                active[batch[p]] = False
+                drops[int(batch[p])] = "holder_failed"
+
+    def _close(self, group: dict) -> GroupReport:
+        """Commits and settles, or rolls back, according to the chain's view of the checkpoint."""
+        checkpoint_id = group["checkpoint_id"]
+        kept = bool(group["kept"])
+        chain_state = self.chain.checkpoint(checkpoint_id)["state"]
+        txs = {}
+        bill = None
+        rows = self.state.bill_rows(checkpoint_id)
+        if kept:
+            bill = make_bill(checkpoint_id, [BilledRow(h, s, p) for h, s, p in rows])
+            self._publish_bill(bill)
+            if chain_state == "open":
+                txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root, len(rows),
+                                                     bill.total).tx_hash
+                self.state.update_group(group["group_id"], phase="billed", txs=txs)
+                chain_state = "billed"
+            if chain_state == "billed":
+                txs["settle"] = self.chain.settle(checkpoint_id, group["accuracy_after"]).tx_hash
+            target, opt, accuracy = group["trained_target"], group["trained_opt"], group["accuracy_after"]
+            phase = "settled"
+        else:
+            if chain_state in ("open", "billed"):
+                txs["rollback"] = self.chain.rollback(checkpoint_id, group["accuracy_after"]).tx_hash
+            target, opt, accuracy = group["backup_target"], group["backup_opt"], group["accuracy_before"]
+            phase = "rolled_back"
+        model = from_bytes(target, self.container.target)
+        opt_state = from_bytes(opt, self.container.opt_state)
+        self.container.finish_group(model, opt_state)
+        self.state.save_model_state(self.model_id, target, opt, accuracy)
+        self.state.update_group(group["group_id"], phase=phase, txs=txs)
+        group = self.state.group(group["group_id"])
+        report = GroupReport(
+            checkpoint_id=checkpoint_id, rows_planned=len(group["plan"]), rows_used=len(rows),
+            accuracy_before=group["accuracy_before"], accuracy_after=group["accuracy_after"], kept=kept,
+            dropped=group["stats"].get("dropped", {}), txs=group["txs"],
+            paid=dict(bill.payouts) if bill else {})
+        verdict = "settled, sources paid" if kept else "rolled back, nobody paid"
+        self.log(f"checkpoint {checkpoint_id}: {report.rows_used}/{report.rows_planned} rows used, accuracy "
+                 f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
+        self.maybe_anchor()
+        return report
+
+    def _publish_bill(self, bill) -> None:
+        if self.config.bills_dir is None:
+            return
+        path = Path(self.config.bills_dir) / f"checkpoint-{bill.checkpoint_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(bill.to_dict(), indent=1))
+
+    # ------------------------------------------------------------------ anchors
+
+    def maybe_anchor(self, force: bool = False) -> None:
+        """Anchors the history rows added since the last anchor, every N rows or T seconds (or when forced)."""
+        history = self.container.history
+        self._confirm_unconfirmed_anchors()
+        pending = len(history.pending)
+        due = pending >= self.config.anchor_every_rows or (
+            pending and time.monotonic() - self._last_anchor_time >= self.config.anchor_every_seconds)
+        if not pending or not (due or force):
+            return
+        anchor = history.anchor()
+        self.state.record_anchor(anchor.index, anchor.root, anchor.first_row, anchor.row_count)
+        self._send_anchor(anchor.index, anchor.root, anchor.row_count)
+
+    def _send_anchor(self, index: int, root: bytes, row_count: int) -> None:
+        chain_index, result = self.chain.anchor_history(self.model_id, root, row_count)
+        if chain_index != index:
+            raise SplitLedgerError(f"the chain numbered history anchor {index} as {chain_index}")
+        block_hash = bytes.fromhex(result.block_hash[2:])
+        self.state.confirm_anchor(index, result.tx_hash, result.block_number, block_hash)
+        self.container.history.confirm(index, result.block_number, block_hash)
+        self._last_anchor_time = time.monotonic()
+        self.log(f"history anchor {index}: {row_count} rows, root 0x{root.hex()[:16]}..., block "
+                 f"{result.block_number} 0x{result.block_hash[2:18]}...")
+
+    def _confirm_unconfirmed_anchors(self) -> None:
+        """An anchor recorded but not confirmed was interrupted around its transaction: check the chain."""
+        for index, root, _first, count, tx_hash, _block, _bh, _t in self.state.anchors():
+            if tx_hash is not None:
+                continue
+            on_chain = self.chain.anchor_count(self.model_id)
+            if on_chain > index:
+                anchor = self.chain.anchor(self.model_id, index)
+                block = self.chain.w3.eth.get_block(anchor["blockNumber"])
+                block_hash = bytes(block["hash"])
+                self.state.confirm_anchor(index, "(confirmed after restart)", anchor["blockNumber"], block_hash)
+                self.container.history.confirm(index, anchor["blockNumber"], block_hash)
+            else:
+                self._send_anchor(index, root, count)
+
+    # ------------------------------------------------------------------ the whole loop
+
+    def run(self, max_groups: int, on_group: Callable[[GroupReport], None] | None = None) -> list[GroupReport]:
+        """Polls, quotes and trains groups until max_groups are closed, rows or escrow run out."""
+        reports = []
+        resumed = self.resume()
+        if resumed:
+            reports.append(resumed)
+        while len(reports) < max_groups:
+            self.poll_listings()
+            self.request_quotes()
+            plan = self.plan_group()
+            if not plan:
+                self.log("no rows left to buy")
+                break
+            try:
+                report = self.run_group(plan)
+            except ChainRevert as e:
+                if e.error == "InsufficientEscrow":
+                    self.log(f"escrow exhausted: {e}")
+                    break
+                raise
+            reports.append(report)
+            if on_group:
+                on_group(report)
+        self.maybe_anchor(force=True)
+        return reports
+
+
+def _count_reasons(drops: dict[int, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason in drops.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts

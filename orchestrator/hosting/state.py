@@ -1,0 +1,226 @@
+"""The hosting node's durable state in SQLite: what a crash must never lose.
+
+Written before the side effect it describes (a group's plan and backup before the checkpoint is opened,
+the bill before it is committed) and updated after it, so a restarted node can tell from this file and the
+chain where every group stands. One file per hosting node; WAL journal, one writer.
+"""
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS model_state (
+    model_id INTEGER PRIMARY KEY, target BLOB NOT NULL, opt_state BLOB NOT NULL, accuracy_ppm INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (holder TEXT PRIMARY KEY, after INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS listings (
+    holder TEXT NOT NULL, row_id INTEGER NOT NULL, source TEXT NOT NULL, fields TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT, row_hash BLOB, price INTEGER,
+    PRIMARY KEY (holder, row_id));
+CREATE INDEX IF NOT EXISTS listings_status ON listings (status);
+CREATE INDEX IF NOT EXISTS listings_hash ON listings (row_hash);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY, row_hash BLOB NOT NULL UNIQUE, checkpoint_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS anchors (
+    idx INTEGER PRIMARY KEY, root BLOB NOT NULL, first_row INTEGER NOT NULL, row_count INTEGER NOT NULL,
+    tx_hash TEXT, block_number INTEGER, block_hash BLOB, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    group_id INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, plan TEXT NOT NULL,
+    backup_target BLOB NOT NULL, backup_opt BLOB NOT NULL, accuracy_before INTEGER NOT NULL,
+    weights_hash BLOB NOT NULL, checkpoint_id INTEGER, accuracy_after INTEGER, kept INTEGER,
+    trained_target BLOB, trained_opt BLOB, txs TEXT NOT NULL DEFAULT '{}', stats TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS bills (
+    checkpoint_id INTEGER NOT NULL, position INTEGER NOT NULL, row_hash BLOB NOT NULL, source TEXT NOT NULL,
+    price INTEGER NOT NULL, PRIMARY KEY (checkpoint_id, position));
+CREATE TABLE IF NOT EXISTS dropped (
+    checkpoint_id INTEGER NOT NULL, row_hash BLOB NOT NULL, reason TEXT NOT NULL, holders TEXT NOT NULL,
+    PRIMARY KEY (checkpoint_id, row_hash));
+CREATE TABLE IF NOT EXISTS mismatches (
+    checkpoint_id INTEGER NOT NULL, row_hash BLOB NOT NULL, holder TEXT NOT NULL, round INTEGER NOT NULL);
+"""
+
+OPEN_PHASES = ("planned", "open", "trained", "billed")
+
+
+class HostState:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+    # ------------------------------------------------------------------ settings and model state
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, json.dumps(value)))
+
+    def save_model_state(self, model_id: int, target: bytes, opt_state: bytes, accuracy_ppm: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
+                        (model_id, target, opt_state, accuracy_ppm))
+
+    def model_state(self, model_id: int) -> tuple[bytes, bytes, int] | None:
+        return self.db.execute("SELECT target, opt_state, accuracy_ppm FROM model_state WHERE model_id=?",
+                               (model_id,)).fetchone()
+
+    # ------------------------------------------------------------------ listings
+
+    def cursor(self, holder: str) -> int:
+        row = self.db.execute("SELECT after FROM cursors WHERE holder=?", (holder,)).fetchone()
+        return row[0] if row else -1
+
+    def record_listings(self, holder: str, listings: Sequence[tuple[int, str, list[str], str, str | None]],
+                        after: int) -> None:
+        """Stores (row_id, source, fields, status, reason) rows and advances the holder's cursor, atomically."""
+        with self._tx():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO listings (holder, row_id, source, fields, status, reason) VALUES (?,?,?,?,?,?)",
+                [(holder, row_id, source, json.dumps(fields), status, reason)
+                 for row_id, source, fields, status, reason in listings])
+            self.db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (holder, after))
+
+    def listings_with_status(self, holder: str, status: str) -> list[int]:
+        return [r[0] for r in self.db.execute(
+            "SELECT row_id FROM listings WHERE holder=? AND status=? ORDER BY row_id", (holder, status))]
+
+    def record_quote(self, holder: str, accepted: Iterable[tuple[int, bytes, str]],
+                     declined: Iterable[tuple[int, str]], price: int) -> None:
+        with self._tx():
+            self.db.executemany(
+                "UPDATE listings SET status='offered', row_hash=?, source=?, price=? WHERE holder=? AND row_id=?",
+                [(row_hash, source, price, holder, row_id) for row_id, row_hash, source in accepted])
+            self.db.executemany("UPDATE listings SET status='declined', reason=? WHERE holder=? AND row_id=?",
+                                [(reason, holder, row_id) for row_id, reason in declined])
+
+    def offered_rows(self) -> list[tuple[str, int, bytes, str, int]]:
+        """(holder, row_id, row_hash, source, price) of every bought-able row not yet trained on, oldest first."""
+        return self.db.execute(
+            "SELECT l.holder, l.row_id, l.row_hash, l.source, l.price FROM listings l "
+            "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
+            "ORDER BY l.rowid").fetchall()
+
+    def mark_listings(self, row_hashes: Iterable[bytes], status: str) -> None:
+        self.db.executemany("UPDATE listings SET status=? WHERE row_hash=? AND status='offered'",
+                            [(status, h) for h in row_hashes])
+
+    def listing_counts(self) -> list[tuple[str, str, str, int]]:
+        """(source, status, reason, rows) over all listings, for the summary."""
+        return self.db.execute(
+            "SELECT source, status, COALESCE(reason, ''), COUNT(*) FROM listings GROUP BY 1, 2, 3 ORDER BY 1, 2"
+        ).fetchall()
+
+    # ------------------------------------------------------------------ history and anchors
+
+    def history_hashes(self) -> list[bytes]:
+        return [r[0] for r in self.db.execute("SELECT row_hash FROM history ORDER BY seq")]
+
+    def add_history(self, row_hashes: Sequence[bytes], checkpoint_id: int) -> None:
+        with self._tx():
+            self.db.executemany("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) VALUES (?, ?)",
+                                [(h, checkpoint_id) for h in row_hashes])
+
+    def anchors(self) -> list[tuple]:
+        return self.db.execute(
+            "SELECT idx, root, first_row, row_count, tx_hash, block_number, block_hash, created_at "
+            "FROM anchors ORDER BY idx").fetchall()
+
+    def record_anchor(self, index: int, root: bytes, first_row: int, row_count: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO anchors (idx, root, first_row, row_count, created_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (index, root, first_row, row_count, time.time()))
+
+    def confirm_anchor(self, index: int, tx_hash: str, block_number: int, block_hash: bytes) -> None:
+        self.db.execute("UPDATE anchors SET tx_hash=?, block_number=?, block_hash=? WHERE idx=?",
+                        (tx_hash, block_number, block_hash, index))
+
+    # ------------------------------------------------------------------ groups, bills, drops
+
+    def begin_group(self, plan: list[dict], backup_target: bytes, backup_opt: bytes, accuracy_before: int,
+                    weights_hash: bytes) -> int:
+        cur = self.db.execute(
+            "INSERT INTO groups (phase, plan, backup_target, backup_opt, accuracy_before, weights_hash) "
+            "VALUES ('planned', ?, ?, ?, ?, ?)",
+            (json.dumps(plan), backup_target, backup_opt, accuracy_before, weights_hash))
+        return cur.lastrowid
+
+    def update_group(self, group_id: int, **fields: Any) -> None:
+        if "txs" in fields or "stats" in fields:
+            current = self.group(group_id)
+            for key in ("txs", "stats"):
+                if key in fields:
+                    fields[key] = json.dumps({**current[key], **fields[key]})
+        columns = ", ".join(f"{name}=?" for name in fields)
+        self.db.execute(f"UPDATE groups SET {columns} WHERE group_id=?", (*fields.values(), group_id))
+
+    def group(self, group_id: int) -> dict[str, Any]:
+        cur = self.db.execute("SELECT * FROM groups WHERE group_id=?", (group_id,))
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone()))
+        row["plan"] = json.loads(row["plan"])
+        row["txs"] = json.loads(row["txs"])
+        row["stats"] = json.loads(row["stats"])
+        return row
+
+    def unfinished_group(self) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT group_id FROM groups WHERE phase IN ({','.join('?' * len(OPEN_PHASES))}) "
+            "ORDER BY group_id LIMIT 1", OPEN_PHASES).fetchone()
+        return self.group(row[0]) if row else None
+
+    def groups(self) -> list[dict[str, Any]]:
+        return [self.group(r[0]) for r in self.db.execute("SELECT group_id FROM groups ORDER BY group_id")]
+
+    def save_bill(self, checkpoint_id: int, rows: Sequence[tuple[bytes, str, int]]) -> None:
+        with self._tx():
+            self.db.execute("DELETE FROM bills WHERE checkpoint_id=?", (checkpoint_id,))
+            self.db.executemany("INSERT INTO bills VALUES (?, ?, ?, ?, ?)",
+                                [(checkpoint_id, i, h, s, p) for i, (h, s, p) in enumerate(rows)])
+
+    def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:
+        return self.db.execute("SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position",
+                               (checkpoint_id,)).fetchall()
+
+    def record_drops(self, checkpoint_id: int, drops: Iterable[tuple[bytes, str, list[str]]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO dropped VALUES (?, ?, ?, ?)",
+                            [(checkpoint_id, h, reason, json.dumps(holders)) for h, reason, holders in drops])
+
+    def drops(self, checkpoint_id: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
+        query = "SELECT checkpoint_id, row_hash, reason, holders FROM dropped"
+        args: tuple = ()
+        if checkpoint_id is not None:
+            query, args = query + " WHERE checkpoint_id=?", (checkpoint_id,)
+        return [(c, h, r, json.loads(hs)) for c, h, r, hs in self.db.execute(query, args)]
+
+    def record_mismatches(self, checkpoint_id: int, rows: Iterable[tuple[bytes, str, int]]) -> None:
+        self.db.executemany("INSERT INTO mismatches VALUES (?, ?, ?, ?)",
+                            [(checkpoint_id, h, holder, rnd) for h, holder, rnd in rows])
+
+    def mismatch_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT holder, COUNT(*) FROM mismatches GROUP BY holder"))
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (autocommit mode otherwise)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
