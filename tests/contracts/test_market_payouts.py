@@ -102,6 +102,19 @@ def test_claims_never_pay_more_than_the_bill_total(market, token, ledger, node, 
     assert token.balanceOf(sources[1]) == 0
 
 
+def test_a_source_with_two_leaves_in_one_bill_can_claim_only_one(market, token, ledger, node, sources):
+    """Claims are flagged per (checkpoint, account): a bill must hold one leaf per source, summed."""
+    checkpoint_id = ledger.open(max_rows=10)
+    tree = PayoutTree(checkpoint_id, [(sources[0], 3 * PRICE), (sources[1], 5 * PRICE), (sources[0], 2 * PRICE)])
+    market.commitBill(checkpoint_id, tree.root, WEIGHTS_HASH, 10, 10 * PRICE, {"from": node})
+    ledger.settle(checkpoint_id)
+    market.claim(checkpoint_id, 2 * PRICE, tree.proof(2), {"from": sources[0]})
+
+    with brownie.reverts(err("AlreadyClaimed", checkpoint_id, sources[0])):
+        market.claim(checkpoint_id, 3 * PRICE, tree.proof(0), {"from": sources[0]})
+    assert token.balanceOf(sources[0]) == 2 * PRICE
+
+
 # ------------------------------------------------------------------ claimMany
 
 
