@@ -1,0 +1,14 @@
+"""Source proxies (claims 7, 8): an HTTP service holding data sources' rows, and its client.
+
+  holder.RowHolder     what the hosting node asks of any row holder (proxy or direct source)
+  vault.Vault          the logic: upload, listings, quote, evaluate, gradient (no HTTP)
+  store.Store          the embedded SQLite database a vault keeps its rows and quotes in
+  privacy              the checks run on sub-models before computing (claim 6, literal form)
+  service.create_app   the FastAPI app (docs/protocol.md); server.serve / server.running run it
+  client.ProxyClient   the RowHolder over HTTP
+"""
+from .client import ProxyClient, UploadAnswer
+from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, RowHolder
+from .service import create_app
+from .store import Store
+from .vault import UploadResult, Vault

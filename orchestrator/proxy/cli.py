@@ -1,0 +1,80 @@
+"""`python -m orchestrator.proxy` (or `splitledger proxy`): run a source proxy.
+
+The chain side of publishing is a seam: with --rpc, `make_publisher` asks `orchestrator.chain.listings` for
+`listing_publisher(rpc_url, deployment_file, private_key)`, a callable (first_row_id, row_count, fields) that
+emits the market's listing event. Without --rpc, rows are listed on the HTTP API only.
+"""
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.errors import SplitLedgerError
+
+from .service import Publisher, create_app
+from .server import serve
+from .store import Store
+from .vault import Vault
+
+DESCRIPTION = """Run a SplitLedger source proxy: an HTTP service that holds data sources' rows, publishes
+their row ids and field compositions (never values or prices), and answers a hosting node's quotes and
+sub-model requests after the privacy check. Protocol: docs/protocol.md; schema at /openapi.json."""
+
+EPILOG = """examples:
+  python -m orchestrator.proxy --db proxy-a.sqlite --port 8701
+  SPLITLEDGER_PROXY_KEY=0x... python -m orchestrator.proxy --db proxy-a.sqlite --port 8701 \\
+      --rpc http://127.0.0.1:8545 --deployment deployments/development.json --key-env SPLITLEDGER_PROXY_KEY
+"""
+
+
+def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", required=True, metavar="PATH",
+                        help="the proxy's SQLite file (created if absent; ':memory:' keeps nothing)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, required=True, help="port to listen on")
+    parser.add_argument("--name", help="a name for logs and reports (default: host:port)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    chain = parser.add_argument_group("on-chain listings (optional; all three together)")
+    chain.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint of the chain")
+    chain.add_argument("--deployment", metavar="FILE", help="deployment file with the market's address")
+    chain.add_argument("--key-env", metavar="VAR",
+                       help="name of the environment variable holding the proxy's private key (never the key)")
+    return parser
+
+
+def make_publisher(args: argparse.Namespace) -> Publisher | None:
+    """The listing publisher for these arguments; None when the proxy was started without chain access."""
+    given = [name for name in ("rpc", "deployment", "key_env") if getattr(args, name)]
+    if not given:
+        return None
+    if len(given) != 3:
+        raise SplitLedgerError("--rpc, --deployment and --key-env go together: give all three or none")
+    key = os.environ.get(args.key_env)
+    if not key:
+        raise SplitLedgerError(f"environment variable {args.key_env} holds no private key")
+    if not Path(args.deployment).is_file():
+        raise SplitLedgerError(f"deployment file {args.deployment} does not exist")
+    try:
+        from orchestrator.chain.listings import listing_publisher
+    except ImportError as e:
+        raise SplitLedgerError(f"on-chain listings are not available in this installation: {e}") from None
+    return listing_publisher(args.rpc, args.deployment, key)
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.proxy") -> int:
+    args = build_parser(prog).parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        publisher = make_publisher(args)
+        name = args.name or f"{args.host}:{args.port}"
+        vault = Vault(Store(args.db), name=name, url=f"http://{args.host}:{args.port}")
+    except SplitLedgerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    serve(create_app(vault, publisher=publisher), args.host, args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,83 @@
+"""What the hosting node asks of a row holder, whoever holds the rows.
+
+A row holder is a source proxy over HTTP (`orchestrator.proxy.client.ProxyClient`) or a data source in direct
+mode, in-process (`orchestrator.source.direct.DirectSource`). The hosting node codes against `RowHolder` only,
+so the two are interchangeable; docs/protocol.md defines the operations. Every refusal a holder makes surfaces
+as `orchestrator.errors.ProxyError` (with the protocol's error code), an unreachable one as `ProxyUnavailable`.
+"""
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from orchestrator.container.fields import FieldTable
+from orchestrator.container.split import SubModel
+
+# Why a quote may decline a row, in the order they are tested (the first that applies is given).
+DECLINE_REASONS = ("unknown_row", "price", "missing_fields", "invalid_value")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A row as published: its id, its field composition (standard names, sorted) and payout address; no values."""
+
+    row_id: int
+    fields: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    row_id: int
+    row_hash: bytes  # 32 bytes, orchestrator.container.history.row_hashes with the quote's model id
+    source: str
+
+
+@dataclass(frozen=True)
+class Declined:
+    row_id: int
+    reason: str  # one of DECLINE_REASONS
+
+
+@dataclass(frozen=True)
+class QuoteAnswer:
+    accepted: tuple[Accepted, ...]
+    declined: tuple[Declined, ...]
+
+
+class Outputs(NamedTuple):
+    """Sub-model outputs for the requested rows, in request order."""
+
+    z: np.ndarray  # float32 (rows, neurons), one column per sub-model in the order sent
+    labels: np.ndarray  # float64 (rows,), the normalised output field
+
+
+class LayerGradient(NamedTuple):
+    """dL/dW1 and dL/db1 summed over the rows given (shaped like container.network.Dense)."""
+
+    weight: np.ndarray  # float32 (neurons, model inputs), zero where the last sub-models have no connection
+    bias: np.ndarray  # float32 (neurons,)
+
+
+@runtime_checkable
+class RowHolder(Protocol):
+    @property
+    def name(self) -> str:
+        """A short name for reports and logs."""
+
+    @property
+    def url(self) -> str:
+        """Where the holder is: an http URL, or 'direct:<name>' for an in-process source."""
+
+    def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
+        """Rows with id greater than `after`, in id order, at most `limit`."""
+
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int]) -> QuoteAnswer:
+        """Hashes of the rows whose minimum price `price_per_row` meets; reasons for the others."""
+
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
+        """The sub-models on quoted rows, after the privacy check."""
+
+    def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
+        """Layer-1 gradients from dL/dz (rows, neurons) on quoted rows, masked by the last sub-models sent."""

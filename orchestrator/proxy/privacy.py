@@ -1,0 +1,80 @@
+"""The privacy check a row holder runs on sub-models before computing anything with them (claims 5, 6, 8).
+
+Checks are run in order as a list (`DEFAULT_CHECKS`); each looks at one `CheckRequest` and returns the
+failures it finds, an empty list when it has no objection. The literal check of claim 6 is the only one here;
+a stateful audit (e.g. the cumulative span of what a row has revealed over rounds) plugs in as another check
+with the same signature, which is why the request carries the model and rows and not just the sub-models.
+
+Literal check (claim 6): drop zero-weight connections; a sub-model that then reads exactly one model input fails,
+because its output z = w*x + b gives that input away (x = (z - b) / w). A sub-model left with no inputs at all
+passes: its output is its bias, the same for every row, and reveals nothing about any row. The check counts
+model inputs, as the claim counts input-layer neurons; the one-hot inputs of one field ("colour=red",
+"colour=blue") count as separate inputs, so two of them together pass even though they concern one field.
+"""
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from orchestrator.container.split import SubModel
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What a check may look at: the sub-models about to be evaluated, for which model, on which rows."""
+
+    model_id: int
+    row_ids: tuple[int, ...]
+    submodels: tuple[SubModel, ...]
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str  # the check's name
+    neuron: int | None  # the sub-model at fault, where one is
+    field: str | None  # the model input that would be revealed, where one is
+    reason: str  # a sentence for a person
+
+
+@dataclass(frozen=True)
+class PrivacyResult:
+    failures: tuple[Failure, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        return "; ".join(f.reason for f in self.failures) if self.failures else "passed"
+
+
+PrivacyCheck = Callable[[CheckRequest], Sequence[Failure]]
+
+
+def connected_fields(sub: SubModel) -> tuple[str, ...]:
+    """The inputs a sub-model really reads: its fields less those with a zero weight (0.0 and -0.0 alike)."""
+    return tuple(f for f, w in zip(sub.fields, sub.weights) if w != 0.0)
+
+
+def literal_check(request: CheckRequest) -> list[Failure]:
+    """Claim 6: every sub-model must read zero or at least two inputs once zero weights are dropped."""
+    failures = []
+    for sub in request.submodels:
+        reads = connected_fields(sub)
+        if len(reads) == 1:
+            failures.append(
+                Failure(
+                    check="literal",
+                    neuron=sub.neuron,
+                    field=reads[0],
+                    reason=f"sub-model {sub.neuron} reads only {reads[0]!r} once zero-weight connections are "
+                    f"dropped, so its output reveals that input",
+                )
+            )
+    return failures
+
+
+DEFAULT_CHECKS: tuple[PrivacyCheck, ...] = (literal_check,)
+
+
+def run_checks(request: CheckRequest, checks: Sequence[PrivacyCheck] = DEFAULT_CHECKS) -> PrivacyResult:
+    """Every check in order; all their failures together (a person fixing one wants to see the rest too)."""
+    return PrivacyResult(tuple(failure for check in checks for failure in check(request)))

@@ -1,0 +1,48 @@
+"""Which protocol error (HTTP status, code) each refusal of a row holder is (docs/protocol.md, "Errors").
+
+Shared by the web service, which answers with it, and by direct sources, which raise the same `ProxyError` a
+`ProxyClient` would, so the hosting node handles both kinds of holder alike.
+"""
+from orchestrator.errors import (
+    FieldError,
+    HolderRequestError,
+    PrivacyCheckFailed,
+    ProxyError,
+    RowError,
+    RowsNotQuoted,
+    SplitLedgerError,
+    SubModelError,
+    UnknownModel,
+    UnknownRows,
+    UploadRefused,
+)
+
+# Most specific first: the first class an exception is an instance of decides.
+REFUSALS: tuple[tuple[type[SplitLedgerError], int, str], ...] = (
+    (PrivacyCheckFailed, 422, "privacy_check_failed"),
+    (UploadRefused, 422, "invalid_upload"),
+    (FieldError, 422, "invalid_field_table"),
+    (SubModelError, 422, "invalid_submodels"),
+    (RowError, 422, "invalid_value"),
+    (HolderRequestError, 422, "invalid_request"),
+    (UnknownModel, 404, "unknown_model"),
+    (UnknownRows, 404, "unknown_rows"),
+    (RowsNotQuoted, 409, "rows_not_quoted"),
+    (SplitLedgerError, 422, "refused"),
+)
+
+
+def refusal(error: SplitLedgerError) -> tuple[int, str]:
+    """(HTTP status, protocol error code) of a deliberate refusal."""
+    for kind, status, code in REFUSALS:
+        if isinstance(error, kind):
+            return status, code
+    raise TypeError(f"{error!r} is not a SplitLedgerError")
+
+
+def as_proxy_error(url: str, error: SplitLedgerError) -> ProxyError:
+    """The refusal as the hosting node sees it from any holder."""
+    if isinstance(error, ProxyError):
+        return error
+    status, code = refusal(error)
+    return ProxyError(url, status, code, str(error))

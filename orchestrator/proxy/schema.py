@@ -1,0 +1,111 @@
+"""The protocol's JSON documents as pydantic models: request validation in the service, and /openapi.json.
+
+Numbers are strict (a JSON string is never a number here, a bool never an int) and floats must be finite.
+The same models check a holder's answers in the client, so a proxy that answers with strings, nulls or the
+wrong structure is caught before any number is used. Row values in an upload are deliberately loose (`Any`): the vault checks them itself, so that a refusal names
+the row index and the column rather than a pydantic location.
+"""
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from .holder import DECLINE_REASONS
+
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Amount = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="token amount in its smallest unit")]
+ModelId = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="the model's id on chain")]
+RowId = Annotated[StrictInt, Field(ge=0, description="a row id assigned by this holder")]
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UploadRequest(Document):
+    source: StrictStr = Field(description="the data source's payout address (0x + 40 hex digits)")
+    min_price: Amount = Field(description="the source's private minimum price per row; never published")
+    mapping: dict[StrictStr, StrictStr] = Field(description="the source's column name -> standard field name")
+    ignored: list[StrictStr] = Field(default=[], description="the source's columns that are not used")
+    rows: list[dict[StrictStr, Any]] = Field(description="rows as column -> number or string")
+
+
+class UploadResponse(Document):
+    row_ids: list[StrictInt]
+    warnings: list[str] = Field(
+        default=[], description="problems after the rows were stored (e.g. an on-chain listing that failed)"
+    )
+
+
+class ListingDoc(Document):
+    row_id: StrictInt
+    fields: list[StrictStr] = Field(description="the standard fields the row holds, sorted")
+    source: StrictStr
+
+
+class ListingsResponse(Document):
+    listings: list[ListingDoc]
+    next_after: StrictInt = Field(description="pass as `after` to get the rows that follow")
+
+
+class QuoteRequest(Document):
+    model_id: ModelId
+    price_per_row: Amount
+    field_table: dict[str, Any] = Field(description="the model's standard field table (docs/container.md)")
+    row_ids: list[RowId]
+
+
+class AcceptedDoc(Document):
+    row_id: StrictInt
+    row_hash: Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")] = Field(
+        description="0x + 64 hex digits: keccak-256 row hash, domain-separated by model id"
+    )
+    source: StrictStr
+
+
+class DeclinedDoc(Document):
+    row_id: StrictInt
+    reason: Literal[DECLINE_REASONS]
+
+
+class QuoteResponse(Document):
+    accepted: list[AcceptedDoc]
+    declined: list[DeclinedDoc]
+
+
+class SubModelDoc(Document):
+    neuron: Annotated[StrictInt, Field(ge=0)]
+    fields: list[StrictStr]
+    weights: list[FiniteFloat]
+    bias: FiniteFloat
+
+
+class EvaluateRequest(Document):
+    model_id: ModelId
+    row_ids: list[RowId]
+    submodels: list[SubModelDoc]
+
+
+class EvaluateResponse(Document):
+    z: list[list[FiniteFloat]] = Field(description="one row per requested row, one column per sub-model as sent")
+    labels: list[FiniteFloat]
+
+
+class GradientRequest(Document):
+    model_id: ModelId
+    row_ids: list[RowId]
+    dz: list[list[FiniteFloat]] = Field(description="dL/dz: one row per requested row, one column per neuron")
+
+
+class GradientResponse(Document):
+    weight: list[list[FiniteFloat]] = Field(description="dL/dW1: neurons x model inputs")
+    bias: list[FiniteFloat] = Field(description="dL/db1: one per neuron")
+
+
+class HealthResponse(Document):
+    status: Literal["ok"]
+    rows: StrictInt
+
+
+class ErrorResponse(Document):
+    error: str = Field(description="a code from docs/protocol.md, 'Errors'")
+    detail: str
