@@ -198,7 +198,7 @@ class Vault:
         dz = _finite_matrix(dz, (len(ids), bank.weight.shape[0]), "dz")
         at = self._positions(model_id, model.rows, ids)
         first = source_gradients(bank, _padded(model.rows.x[at]), _padded(dz))
-        weight, bias = np.asarray(first.weight), np.asarray(first.bias)
+        weight, bias = np.array(first.weight), np.array(first.bias)  # writable copies, as a client returns
         if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
             raise HolderRequestError("the layer-1 gradients overflow float32 on these rows; dz too large")
         return LayerGradient(weight=weight, bias=bias)

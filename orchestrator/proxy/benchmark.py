@@ -1,0 +1,121 @@
+"""Throughput of the row holders' hot path over loopback HTTP: `python -m orchestrator.proxy.benchmark`.
+
+Starts real proxy processes, hands each a share of synthetic rows, quotes them, then times rounds of
+evaluate + gradient as a hosting node would run them (all proxies asked in parallel, one batch per proxy per
+round). dz is random: the host's own main-model step is not part of what is measured here. Prints rows/s.
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+
+import numpy as np
+
+from orchestrator.container import build_mlp, derive_bank, fit_table, submodels
+
+from .client import ProxyClient
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def proxy_process(db: str, *, start_timeout: float = 30.0):
+    """A proxy in its own process on a free loopback port; yields a client; terminates it on exit."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.proxy", "--db", db, "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")},
+    )
+    client = ProxyClient(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                client.health()
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"proxy on port {port} did not start") from None
+                time.sleep(0.1)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def synthetic(rows: int, inputs: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, inputs))
+    columns = {f"f{i:02d}": x[:, i].tolist() for i in range(inputs)}
+    columns["y"] = ["yes" if v > 0 else "no" for v in x[:, 0] + x[:, 1]]
+    table = fit_table(columns, [(n, "z-score", f"feature {n}") for n in columns if n != "y"], ("y", "label", "class"))
+    records = [{n: columns[n][i] for n in columns} for i in range(rows)]
+    return table, records
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--proxies", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=30_000, help="rows in all (split evenly over the proxies)")
+    parser.add_argument("--batch", type=int, default=10_000, help="rows per round, over all proxies")
+    parser.add_argument("--inputs", type=int, default=30)
+    parser.add_argument("--neurons", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args(argv)
+
+    table, records = synthetic(args.rows, args.inputs)
+    rng = np.random.default_rng(1)
+    mask = rng.random((args.neurons, args.inputs)) < 0.5
+    mask[:, :2] = True
+    mlp = build_mlp([rng.normal(size=(args.neurons, args.inputs)), rng.normal(size=(1, args.neurons))],
+                    [np.zeros(args.neurons), np.zeros(1)], ["relu", "sigmoid"], mask)
+    subs = submodels(derive_bank(mlp, table.model_inputs))
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        clients = [stack.enter_context(proxy_process(f"{tmp}/p{i}.sqlite")) for i in range(args.proxies)]
+        shares = np.array_split(np.arange(args.rows), args.proxies)
+        ids = []
+        started = time.perf_counter()
+        for client, share in zip(clients, shares):
+            answer = client.upload("0x" + "ab" * 20, 1, {n: n for n in table.field_names}, [records[i] for i in share])
+            ids.append(np.asarray(answer.row_ids))
+        uploaded = time.perf_counter()
+        for client, held in zip(clients, ids):
+            client.quote(1, 1, table, held.tolist())
+        quoted = time.perf_counter()
+        print(f"upload {args.rows} rows: {uploaded - started:.2f}s; quote: {quoted - uploaded:.2f}s")
+
+        per_proxy = args.batch // args.proxies
+
+        def round_trip(k: int, round_: int) -> float:
+            held = ids[k]
+            start = (round_ * per_proxy) % max(len(held) - per_proxy, 1)
+            batch = held[start : start + per_proxy]
+            out = clients[k].evaluate(1, batch, subs)
+            dz = rng.normal(size=out.z.shape).astype(np.float32) / len(batch)
+            clients[k].gradient(1, batch, dz)
+            return len(batch)
+
+        with ThreadPoolExecutor(args.proxies) as pool:
+            list(pool.map(lambda k: round_trip(k, 0), range(args.proxies)))  # warm-up: compilations
+            started = time.perf_counter()
+            done = sum(sum(pool.map(lambda k: round_trip(k, r), range(args.proxies))) for r in range(args.rounds))
+            elapsed = time.perf_counter() - started
+    print(
+        f"{args.proxies} proxies, {args.inputs} inputs x {args.neurons} neurons, {per_proxy} rows per proxy per round: "
+        f"evaluate+gradient {done / elapsed:,.0f} rows/s ({elapsed / args.rounds * 1000:.1f} ms per round)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

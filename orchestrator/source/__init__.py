@@ -1,0 +1,9 @@
+"""Data sources (claims 4, 7): hand rows to source proxies, or answer the hosting node directly.
+
+  rows       reading rows from CSV or records, and the column mapping from arguments or JSON
+  upload     hand_rows: the same rows to one or several proxies
+  direct     DirectSource: a source's own rows as a RowHolder, in-process (direct mode)
+"""
+from .direct import DirectSource
+from .rows import mapping_from_args, mapping_from_json, read_csv, rows_from_records
+from .upload import hand_rows

@@ -1,0 +1,82 @@
+"""`python -m orchestrator.source` (or `splitledger source`): a data source's command line."""
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.errors import SplitLedgerError
+
+from .rows import mapping_from_args, mapping_from_json, read_csv
+from .upload import hand_rows
+
+DESCRIPTION = """A SplitLedger data source: hand your rows to source proxies, which list them (row id and field
+composition only) and sell them to models whose quote meets your minimum price, paying your address."""
+
+UPLOAD_EPILOG = """Every column of the CSV must be mapped to a standard field (--map) or ignored (--ignore);
+the standard names are those of the model's field table. Cells: integers and decimals are numbers, empty
+cells are missing values, any other text is a category (--text keeps a column's cells as text). The rows are checked before any proxy is contacted.
+
+example:
+  python -m orchestrator.source upload --proxy http://127.0.0.1:8701 --proxy http://127.0.0.1:8702 \\
+      --source 0xA1a1A1a1a1a1A1a1a1A1A1a1A1a1a1A1a1A1a1a1 --min-price 5000000000000000 \\
+      --csv clinic.csv --map "Radius (mean)=mean_radius" --map Outcome=diagnosis --ignore PatientId
+"""
+
+
+def build_parser(prog: str = "python -m orchestrator.source") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    upload = commands.add_parser(
+        "upload", help="hand rows from a CSV file to one or more proxies", description=UPLOAD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    upload.add_argument("--proxy", action="append", required=True, metavar="URL",
+                        help="a proxy's base URL; repeat to hand the same rows to several (redundancy)")
+    upload.add_argument("--source", required=True, metavar="ADDRESS", help="your payout address (0x...)")
+    upload.add_argument("--min-price", required=True, type=int, metavar="AMOUNT",
+                        help="lowest price per row you accept, in the token's smallest unit; never published")
+    upload.add_argument("--csv", required=True, type=Path, metavar="FILE", help="the rows, with a header line")
+    upload.add_argument("--map", action="append", default=[], metavar="COLUMN=STANDARD",
+                        help="map one of your columns to a standard field name; repeat per column")
+    upload.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                        help="one of your columns not to hand over (e.g. an internal id); repeat per column")
+    upload.add_argument("--text", action="append", default=[], metavar="COLUMN",
+                        help="keep this column's cells as text even where they look like numbers (categories)")
+    upload.add_argument("--mapping-file", type=Path, metavar="JSON",
+                        help='mapping as {"mapping": {column: standard}, "ignored": [column]}, with or instead of --map')
+    upload.add_argument("--json", action="store_true", help="print the row ids per proxy as JSON")
+    upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each proxy")
+    return parser
+
+
+def upload_command(args: argparse.Namespace) -> int:
+    columns, ignored = {}, set(args.ignore)
+    if args.mapping_file:
+        from_file = mapping_from_json(args.mapping_file.read_text())
+        columns.update(from_file.columns)
+        ignored |= from_file.ignored
+    from_args = mapping_from_args(args.map)
+    columns.update(from_args.columns)
+    if not columns:
+        raise SplitLedgerError("map at least one column with --map or --mapping-file")
+    rows = read_csv(args.csv, args.text)
+    handed = hand_rows(args.proxy, args.source, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout)
+    if args.json:
+        print(json.dumps(handed))
+    else:
+        for url, ids in handed.items():
+            shown = f"row ids {ids[0]}..{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) else f"row ids {ids}"
+            print(f"{url}: {len(ids)} rows stored, {shown}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.source") -> int:
+    args = build_parser(prog).parse_args(argv)
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
+    try:
+        return upload_command(args)
+    except (SplitLedgerError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,66 @@
+"""Direct mode (claim 4): a data source that answers the hosting node itself, in-process, without a proxy.
+
+It holds its rows in a vault over an in-memory store, so it accepts quotes, submits row hashes, runs the
+privacy check and computes sub-model outputs and gradients exactly as a proxy would (the same code, the
+same numbers). Refusals are raised as the `ProxyError` a `ProxyClient` would raise for the same request, with
+the same code, so the hosting node cannot tell the two kinds of holder apart.
+"""
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from orchestrator.container.fields import ColumnMapping, FieldTable
+from orchestrator.container.split import SubModel
+from orchestrator.errors import SplitLedgerError
+from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer
+from orchestrator.proxy.refusals import as_proxy_error
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+
+
+class DirectSource:
+    """A data source's own rows as a `RowHolder`; `row_ids` are the ids it gave them (1, 2, ...)."""
+
+    def __init__(
+        self,
+        source_address: str,
+        min_price: int,
+        mapping: ColumnMapping | Mapping[str, str],
+        rows: Sequence[Mapping[str, Any]],
+        ignored: Sequence[str] = (),
+        *,
+        name: str | None = None,
+    ):
+        if isinstance(mapping, ColumnMapping):
+            ignored = [*ignored, *sorted(mapping.ignored)]
+            mapping = mapping.columns
+        self._vault = Vault(Store(":memory:"), name=name or f"direct-{source_address[:10]}")
+        result = self._vault.upload(source_address, min_price, mapping, rows, ignored)
+        self.row_ids: tuple[int, ...] = result.row_ids
+
+    @property
+    def name(self) -> str:
+        return self._vault.name
+
+    @property
+    def url(self) -> str:
+        return self._vault.url
+
+    def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
+        return self._answer(self._vault.listings, after, limit)
+
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int]) -> QuoteAnswer:
+        return self._answer(self._vault.quote, model_id, price_per_row, field_table, row_ids)
+
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
+        return self._answer(self._vault.evaluate, model_id, row_ids, submodels)
+
+    def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
+        return self._answer(self._vault.gradient, model_id, row_ids, np.asarray(dz))
+
+    def _answer(self, operation, *args):
+        try:
+            return operation(*args)
+        except SplitLedgerError as e:
+            raise as_proxy_error(self.url, e) from e
