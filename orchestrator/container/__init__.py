@@ -19,6 +19,7 @@ from .fields import (
     normalise_rows,
     standard_name,
 )
+from .keccak import keccak256
 from .history import Anchor, HistorySet, row_hash, row_hashes
 from .merkle import MerkleTree, merkle_proof, merkle_root, payout_leaf, process_proof, standard_leaf, verify
 from .modelfile import (

@@ -1,6 +1,6 @@
 """Builders for the container tests: model documents with random weights, and sklearn data as standard fields."""
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 
 from orchestrator.container import fit_table, standard_name
 
@@ -43,6 +43,14 @@ def breast_cancer():
     task = {"kind": "classification", "output": "diagnosis", "classes": ["malignant", "benign"]}
     inputs = [standard_name(n) for n in data.feature_names]
     return inputs, x.astype(np.float32), data.target.astype(np.float32), task
+
+
+def diabetes():
+    """Diabetes (already centred and scaled by sklearn), target z-scored, as a regression task."""
+    data = load_diabetes()
+    y = (data.target - data.target.mean()) / data.target.std()
+    task = {"kind": "regression", "output": "progression", "tolerance": 0.5}
+    return list(data.feature_names), data.data.astype(np.float32), y.astype(np.float32), task
 
 
 def wine_columns():

@@ -13,8 +13,10 @@ from orchestrator.container import (
     SubModel,
     bank_from_submodels,
     create_container,
+    fit_table,
     normalise_columns,
     parse_model,
+    predict,
     source_gradients,
     source_outputs,
 )
@@ -145,6 +147,26 @@ def test_a_model_whose_classes_differ_from_the_tables_labels_is_refused():
 def test_a_model_id_that_is_not_a_uint256_is_refused():
     with pytest.raises(ContainerError, match="not a uint256"):
         container(model_id=-1)
+
+
+def test_a_regression_model_needs_a_numeric_output_field():
+    doc = model_doc(list(TABLE.model_inputs), [4], {"kind": "regression", "output": "cultivar", "tolerance": 0.5},
+                    ["relu", "identity"])
+    with pytest.raises(ContainerError, match="regression model's output field needs a numeric operator"):
+        container(model=parse_model(doc))
+
+
+def test_a_regression_container_scores_predictions_within_the_tolerance():
+    inputs = {name: values for name, values in COLUMNS.items() if name not in ("alcohol", "cultivar")}
+    columns = inputs | {"alcohol": COLUMNS["alcohol"]}
+    table = fit_table(columns, [(n, "z-score", n) for n in inputs], ("alcohol", "z-score", "alcohol content"))
+    task = {"kind": "regression", "output": "alcohol", "tolerance": 0.5}
+    box = create_container(1, parse_model(model_doc(list(table.model_inputs), [4], task, ["relu", "identity"])),
+                           table, take(columns, TEST_ROWS))
+    x, y = box.test_set.features.astype(np.float32), box.test_set.labels
+    within = np.abs(np.asarray(predict(box.target, x))[:, 0] - y) <= 0.5
+    assert 0 < within.sum() < len(y)
+    assert box.accuracy_ppm() == within.sum() * 1_000_000 // len(y)
 
 
 def test_an_empty_test_set_is_refused():

@@ -4,6 +4,8 @@ import struct
 import numpy as np
 import pytest
 from eth_utils import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orchestrator.container import HistorySet, MerkleTree, row_hash, row_hashes, standard_leaf, verify
 from orchestrator.errors import HistoryError
@@ -69,6 +71,18 @@ def test_a_hash_repeated_within_one_batch_is_added_once():
     h = hashes(2)
     assert history.add([h[0], h[1], h[0]]) == h
     assert len(history) == 2
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(st.integers(0, 20)), max_size=6))
+def test_the_history_holds_every_hash_once_in_first_seen_order(batches):
+    history, seen = HistorySet(), []
+    for batch in batches:
+        added = history.add([hashes(21)[i] for i in batch])
+        assert added == [h for h in dict.fromkeys(hashes(21)[i] for i in batch) if h not in seen]
+        seen += added
+    assert len(history) == len(seen) == len(set(seen))
+    assert history.pending == seen
 
 
 def test_unseen_filters_without_recording():

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from container_builders import breast_cancer, digits, model_doc
+from container_builders import breast_cancer, diabetes, digits, model_doc
 from orchestrator.container import (
     centralized_step,
     derive_bank,
@@ -27,6 +27,9 @@ CASES = {
     "digits-adamw-masked": (
         digits, [24, 16], ["tanh", "relu", "identity"], 0.3,
         {"name": "adamw", "learning_rate": 0.003, "weight_decay": 0.01},
+    ),
+    "diabetes-regression-masked": (
+        diabetes, [16], ["tanh", "identity"], 0.6, {"name": "sgd", "learning_rate": 0.05},
     ),
     "cancer-sgd-momentum-masked-sigmoid": (
         breast_cancer, [12], ["relu", "sigmoid"], 0.25, {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
