@@ -5,52 +5,17 @@ evaluate + gradient as a hosting node would run them (all proxies asked in paral
 round). dz is random: the host's own main-model step is not part of what is measured here. Prints rows/s.
 """
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 import numpy as np
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, submodels
 
-from .client import ProxyClient
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def proxy_process(db: str, *, start_timeout: float = 30.0):
-    """A proxy in its own process on a free loopback port; yields a client; terminates it on exit."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.proxy", "--db", db, "--port", str(port), "--log-level", "warning"],
-        env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")},
-    )
-    client = ProxyClient(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            try:
-                client.health()
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"proxy on port {port} did not start") from None
-                time.sleep(0.1)
-        yield client
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=10)
+from .server import proxy_process
 
 
 def synthetic(rows: int, inputs: int, seed: int = 0):

@@ -1,6 +1,9 @@
-"""Running the service with uvicorn: in the foreground (the proxy process) or on a background thread
-(tests, benchmarks and in-process demos that still want real HTTP over loopback)."""
+"""Running the service with uvicorn: in the foreground (the proxy process), on a background thread (tests and
+in-process demos that still want real HTTP over loopback), or as a child process (benchmarks, scenarios)."""
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -8,6 +11,10 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
+from orchestrator.errors import ProxyUnavailable
+
+from .client import ProxyClient
 
 
 def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
@@ -41,3 +48,37 @@ def running(app: FastAPI, host: str = "127.0.0.1", *, start_timeout: float = 10.
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (another process could still take it before we do)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def proxy_process(db: str, *, start_timeout: float = 30.0) -> Iterator[ProxyClient]:
+    """`python -m orchestrator.proxy` in its own process on a free loopback port, serving the SQLite file `db`;
+    yields a client once it answers; terminates the process on exit."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.proxy", "--db", db, "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")},
+    )
+    client = ProxyClient(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                client.health()
+                break
+            except ProxyUnavailable:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"proxy on port {port} did not start") from None
+                time.sleep(0.1)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,1 @@
+from proxy_fixtures import columns, serve, table  # noqa: F401

@@ -1,0 +1,161 @@
+"""The client trusts no answer: a proxy that answers outside the protocol raises ProxyError('bad_answer'), one
+that cannot be reached raises ProxyUnavailable. The misbehaving proxies here are real HTTP servers."""
+import asyncio
+import json
+import socket
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+from orchestrator.container.split import SubModel
+from orchestrator.errors import ProxyError, ProxyUnavailable
+from orchestrator.proxy.client import ProxyClient
+
+SUBS = [SubModel(j, ("a", "b"), (1.0, -1.0), 0.0) for j in range(3)]
+HASH = "0x" + "ab" * 32
+
+
+def liar(answers: dict[str, tuple[int, str]], *, delay: float = 0.0) -> FastAPI:
+    """A proxy answering every path with a canned status and body, whatever was asked."""
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    async def answer(path: str) -> Response:
+        await asyncio.sleep(delay)
+        status, text = answers["/" + path]
+        return Response(text, status_code=status, media_type="application/json")
+
+    return app
+
+
+def evaluate_answer(z, labels) -> dict[str, tuple[int, str]]:
+    return {"/v1/evaluate": (200, json.dumps({"z": z, "labels": labels}) if not isinstance(z, str) else z)}
+
+
+def bad_answer(excinfo) -> str:
+    assert excinfo.value.code == "bad_answer", excinfo.value
+    return excinfo.value.detail
+
+
+@pytest.mark.parametrize(
+    "z, labels, complaint",
+    [
+        ([[0.1, 0.2, 0.3]], [1.0, 0.0], "z has shape (1, 3), expected 2 x 3"),
+        ([[0.1, 0.2], [0.3, 0.4]], [1.0, 0.0], "z has shape (2, 2), expected 2 x 3"),
+        ([[0.1, 0.2, 0.3], [0.4, 0.5]], [1.0, 0.0], "not a rectangular array"),
+        ([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], [1.0], "labels has shape (1,), expected 2"),
+        ([[0.1, "0.2", 0.3], [0.4, 0.5, 0.6]], [1.0, 0.0], "z.0.1"),
+        ([[0.1, None, 0.3], [0.4, 0.5, 0.6]], [1.0, 0.0], "z.0.1"),
+        ([[0.1, True, 0.3], [0.4, 0.5, 0.6]], [1.0, 0.0], "z.0.1"),
+    ],
+    ids=["too-few-rows", "too-few-columns", "ragged", "labels-too-short", "string", "null", "bool"],
+)
+def test_evaluate_answers_of_the_wrong_shape_or_type_are_bad_answers(serve, z, labels, complaint):
+    proxy = serve(app=liar(evaluate_answer(z, labels)))
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5, 6], SUBS)
+    assert complaint in bad_answer(caught)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999", "-1e999"])
+def test_evaluate_answers_with_non_finite_numbers_are_bad_answers(serve, number):
+    body = '{"z": [[0.1, 0.2, 0.3], [0.4, %s, 0.6]], "labels": [1.0, 0.0]}' % number
+    proxy = serve(app=liar({"/v1/evaluate": (200, body)}))
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5, 6], SUBS)
+    assert "z.1.1" in bad_answer(caught)
+
+
+def test_an_answer_that_is_not_json_is_a_bad_answer(serve):
+    proxy = serve(app=liar({"/v1/evaluate": (200, "<html>hello</html>")}))
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5, 6], SUBS)
+    bad_answer(caught)
+
+
+def test_a_gradient_with_the_wrong_number_of_model_inputs_is_a_bad_answer(serve, table):
+    inputs = len(table.model_inputs)
+    answers = {
+        "/v1/quote": (200, json.dumps({"accepted": [{"row_id": 5, "row_hash": HASH, "source": "0x"}], "declined": []})),
+        "/v1/gradient": (200, json.dumps({"weight": [[0.0] * (inputs - 1)] * 3, "bias": [0.0] * 3})),
+    }
+    proxy = serve(app=liar(answers))
+    proxy.quote(1, 1, table, [5])
+    with pytest.raises(ProxyError) as caught:
+        proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
+    assert f"weight has shape (3, {inputs - 1}), expected 3 x {inputs}" in bad_answer(caught)
+
+
+def test_a_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(serve):
+    answers = {"/v1/gradient": (200, json.dumps({"weight": [[0.0] * 4] * 2, "bias": [0.0] * 3}))}
+    proxy = serve(app=liar(answers))
+    with pytest.raises(ProxyError) as caught:
+        proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
+    assert "weight has shape (2, 4), expected 3 x ?" in bad_answer(caught)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"accepted": [{"row_id": 5, "row_hash": HASH, "source": "0x"}], "declined": []},
+        {"accepted": [{"row_id": r, "row_hash": HASH, "source": "0x"} for r in (5, 6, 7)], "declined": []},
+        {"accepted": [{"row_id": 5, "row_hash": HASH, "source": "0x"}], "declined": [{"row_id": 5, "reason": "price"}]},
+        {"accepted": [{"row_id": 5, "row_hash": "0x1234", "source": "0x"}], "declined": [{"row_id": 6, "reason": "price"}]},
+        {"accepted": [], "declined": [{"row_id": 5, "reason": "price"}, {"row_id": 6, "reason": "mood"}]},
+    ],
+    ids=["omits-a-row", "answers-a-row-not-asked", "answers-a-row-twice", "short-hash", "unknown-reason"],
+)
+def test_a_quote_answer_must_answer_each_row_asked_once(serve, table, answer):
+    proxy = serve(app=liar({"/v1/quote": (200, json.dumps(answer))}))
+    with pytest.raises(ProxyError) as caught:
+        proxy.quote(1, 1, table, [5, 6])
+    bad_answer(caught)
+
+
+def test_listings_that_do_not_increase_past_after_are_bad_answers(serve):
+    listings = [{"row_id": r, "fields": ["a"], "source": "0x"} for r in (3, 2)]
+    proxy = serve(app=liar({"/v1/listings": (200, json.dumps({"listings": listings, "next_after": 2}))}))
+    with pytest.raises(ProxyError) as caught:
+        proxy.listings(after=1)
+    bad_answer(caught)
+
+
+def test_a_refusal_carries_the_url_status_code_and_detail(serve):
+    body = json.dumps({"error": "rows_not_quoted", "detail": "rows 5 are not covered"})
+    proxy = serve(app=liar({"/v1/evaluate": (409, body)}))
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5], SUBS)
+    error = caught.value
+    assert (error.url, error.status, error.code, error.detail) == (proxy.url, 409, "rows_not_quoted", "rows 5 are not covered")
+
+
+def test_an_error_without_the_protocols_error_document_is_still_a_proxy_error(serve):
+    proxy = serve(app=liar({"/v1/evaluate": (500, "Internal Server Error")}))
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5], SUBS)
+    assert (caught.value.status, caught.value.code) == (500, "http_error")
+    assert not isinstance(caught.value, ProxyUnavailable)
+
+
+def test_a_gateway_error_means_the_proxy_is_unavailable(serve):
+    proxy = serve(app=liar({"/v1/evaluate": (503, "busy")}))
+    with pytest.raises(ProxyUnavailable) as caught:
+        proxy.evaluate(1, [5], SUBS)
+    assert caught.value.status == 503
+
+
+def test_a_proxy_that_is_down_raises_proxy_unavailable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    with ProxyClient(f"http://127.0.0.1:{port}") as proxy, pytest.raises(ProxyUnavailable) as caught:
+        proxy.evaluate(1, [5], SUBS)
+    assert caught.value.code == "unavailable" and caught.value.url == f"http://127.0.0.1:{port}"
+
+
+def test_a_proxy_that_does_not_answer_in_time_raises_proxy_unavailable(serve):
+    proxy = serve(app=liar(evaluate_answer([[0.0] * 3], [0.0]), delay=0.8), timeout=0.2)
+    with pytest.raises(ProxyUnavailable, match="timed out"):
+        proxy.evaluate(1, [5], SUBS)

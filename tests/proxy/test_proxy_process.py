@@ -1,0 +1,76 @@
+"""A proxy started from the command line serves the whole protocol over loopback, keeps its rows and quotes
+across a restart, and documents its schema."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from orchestrator.container import submodels
+from orchestrator.proxy.server import proxy_process
+from orchestrator.proxy.cli import main
+from orchestrator.proxy.service import create_app
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, source_mapping, source_rows, vault_with
+
+
+def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path):
+    db = str(tmp_path / "proxy.sqlite")
+    rows = source_rows(columns, range(200))
+    subs = submodels(layer1(table, 12))
+    reference, ref_ids = vault_with(columns, range(200))
+    expected_hashes = reference.quote(MODEL_ID, PRICE, table, ref_ids).accepted
+    expected = reference.evaluate(MODEL_ID, ref_ids, subs)
+    dz = (expected.z / 200).astype(np.float32)
+
+    with proxy_process(db) as proxy:
+        ids = proxy.upload(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"]).row_ids
+        assert [x.row_id for x in proxy.listings(limit=1000)] == list(ids)
+        assert proxy.quote(MODEL_ID, PRICE, table, ids).accepted == expected_hashes
+        out = proxy.evaluate(MODEL_ID, ids, subs)
+        np.testing.assert_array_equal(out.z, expected.z)
+        np.testing.assert_array_equal(out.labels, expected.labels)
+        first = proxy.gradient(MODEL_ID, ids, dz)
+
+    with proxy_process(db) as restarted:  # same database: rows, quotes and the last sub-models are still there
+        assert restarted.health() == 200
+        again = restarted.gradient(MODEL_ID, ids, dz)
+        np.testing.assert_array_equal(again.weight, first.weight)
+        np.testing.assert_array_equal(restarted.evaluate(MODEL_ID, ids, subs).z, expected.z)
+
+
+def test_the_openapi_schema_documents_every_endpoint_and_its_documents():
+    schema = TestClient(create_app(Vault(Store(":memory:")))).get("/openapi.json").json()
+    assert set(schema["paths"]) == {"/v1/health", "/v1/rows", "/v1/listings", "/v1/quote", "/v1/evaluate", "/v1/gradient"}
+    documents = schema["components"]["schemas"]
+    for name in ("UploadRequest", "QuoteRequest", "EvaluateRequest", "EvaluateResponse", "GradientRequest",
+                 "GradientResponse", "ErrorResponse", "ListingsResponse"):
+        assert name in documents
+    assert "422" in schema["paths"]["/v1/evaluate"]["post"]["responses"]
+
+
+def test_an_unknown_path_answers_the_protocols_error_document():
+    answer = TestClient(create_app(Vault(Store(":memory:")))).get("/v2/rows")
+    assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
+def test_the_help_names_every_option(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--db", "--host", "--port", "--rpc", "--deployment", "--key-env"):
+        assert option in text
+
+
+def test_python_dash_m_runs_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "orchestrator.proxy", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "source proxy" in result.stdout
+
+
+def test_partial_chain_arguments_stop_the_proxy_before_it_listens(capsys, tmp_path):
+    assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", "--rpc", "http://127.0.0.1:8545"]) == 2
+    assert "go together" in capsys.readouterr().err

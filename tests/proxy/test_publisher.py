@@ -1,0 +1,80 @@
+"""After an upload, each run of consecutive row ids with one field composition is published once; a failing
+publisher never loses the rows."""
+import argparse
+
+import pytest
+
+from orchestrator.errors import SplitLedgerError
+from orchestrator.proxy.cli import make_publisher
+from orchestrator.proxy.intake import ListingRun, listing_runs
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+
+from proxy_builders import PRICE, SOURCE_A
+
+MAPPING = {"R": "mean_radius", "T": "mean_texture", "Y": "diagnosis"}
+
+
+def row(*present):
+    full = {"R": 12.5, "T": 19.0, "Y": "benign"}
+    return {column: full[column] for column in present}
+
+
+def test_runs_group_consecutive_ids_with_the_same_composition():
+    a, b = ("x", "y"), ("x",)
+    assert listing_runs([1, 2, 3, 4, 6], [a, a, b, a, a]) == [
+        ListingRun(1, 2, a), ListingRun(3, 1, b), ListingRun(4, 1, a), ListingRun(6, 1, a)
+    ]
+
+
+def test_the_publisher_is_called_once_per_run_with_first_id_count_and_sorted_fields(serve):
+    calls = []
+    proxy = serve(Vault(Store(":memory:")), publisher=lambda *args: calls.append(args))
+    rows = [row("R", "T", "Y"), row("Y", "T", "R"), row("R", "Y"), row("R", "T", "Y"), row("R", "T", "Y")]
+    answer = proxy.upload(SOURCE_A, PRICE, MAPPING, rows)
+    full, partial = ["diagnosis", "mean_radius", "mean_texture"], ["diagnosis", "mean_radius"]
+    assert calls == [(1, 2, full), (3, 1, partial), (4, 2, full)]
+    assert answer.warnings == ()
+    proxy.upload(SOURCE_A, PRICE, MAPPING, [row("R", "Y")])
+    assert calls[-1] == (6, 1, partial)
+
+
+def test_a_failing_publisher_leaves_the_rows_stored_and_listed_and_says_so(serve):
+    def chain_down(first, count, fields):
+        raise ConnectionError("chain unreachable")
+
+    proxy = serve(Vault(Store(":memory:")), publisher=chain_down)
+    answer = proxy.upload(SOURCE_A, PRICE, MAPPING, [row("R", "T", "Y")] * 3)
+    assert answer.row_ids == (1, 2, 3)
+    assert len(answer.warnings) == 1
+    assert "rows 1..3 are stored but their listing was not published: ConnectionError: chain unreachable" in answer.warnings[0]
+    assert [x.row_id for x in proxy.listings()] == [1, 2, 3]
+
+
+def test_a_refused_upload_publishes_nothing(serve):
+    calls = []
+    proxy = serve(Vault(Store(":memory:")), publisher=lambda *args: calls.append(args))
+    with pytest.raises(SplitLedgerError):
+        proxy.upload(SOURCE_A, PRICE, MAPPING, [row("R", "T", "Y"), {"R": None}])
+    assert calls == []
+
+
+def chain_args(**given):
+    return argparse.Namespace(**{"rpc": None, "deployment": None, "key_env": None, **given})
+
+
+def test_without_chain_arguments_the_proxy_publishes_nothing():
+    assert make_publisher(chain_args()) is None
+
+
+def test_chain_arguments_go_together():
+    with pytest.raises(SplitLedgerError, match="go together"):
+        make_publisher(chain_args(rpc="http://127.0.0.1:8545"))
+
+
+def test_the_private_key_comes_from_the_named_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.delenv("SPLITLEDGER_TEST_NO_KEY", raising=False)
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text("{}")
+    with pytest.raises(SplitLedgerError, match="SPLITLEDGER_TEST_NO_KEY holds no private key"):
+        make_publisher(chain_args(rpc="http://127.0.0.1:8545", deployment=str(deployment), key_env="SPLITLEDGER_TEST_NO_KEY"))
