@@ -1,0 +1,76 @@
+"""`python -m orchestrator.explorer` (and `splitledger explorer`): index, then serve on loopback.
+
+    python -m orchestrator.explorer --rpc http://127.0.0.1:8545 --deployment deployments/development.json
+"""
+import argparse
+import ipaddress
+import sys
+from collections.abc import Sequence
+
+from .app import Explorer, Unavailable, create_app
+from .indexer import DEFAULT_CHUNK_SIZE
+
+DEFAULT_PORT = 8700
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="splitledger explorer",
+        description="A read-only explorer of a SplitLedger market, built from the chain's logs and views alone.")
+    p.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint of the chain (default %(default)s)")
+    p.add_argument("--deployment", default="deployments/development.json",
+                   help="deployment file written by scripts/deploy.py (default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s: loopback only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default %(default)s)")
+    p.add_argument("--cache-dir", default="var/explorer",
+                   help="folder of the SQLite log caches, one file per chain and market (default %(default)s)")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                   help="blocks per eth_getLogs request (default %(default)s; halved when a provider refuses)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    explorer = Explorer(args.rpc, args.deployment, args.cache_dir, chunk_size=args.chunk_size)
+    try:
+        loaded = explorer.load()
+    except Unavailable as e:
+        print(f"explorer: {e.message}", file=sys.stderr)
+        return 2
+    deployment = loaded.deployment
+    print(f"explorer: market {deployment.market} on chain {deployment.chain_id} ({deployment.network}), "
+          f"cache {loaded.store.path}")
+    _initial_sync(explorer)
+    if not _is_loopback(args.host):
+        print(f"explorer: serving on {args.host}, not loopback: anyone who can reach it can read it", file=sys.stderr)
+    url = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}/"
+    print(f"explorer: serving {url}  (Ctrl-C stops it)", flush=True)
+    import uvicorn  # imported late: `--help` and a missing deployment answer without loading the server
+
+    uvicorn.run(create_app(explorer), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _initial_sync(explorer: Explorer) -> None:
+    """Indexes everything before serving, so the first page does not wait on a long catch-up."""
+    def progress(block: int, head: int) -> None:
+        print(f"\rexplorer: indexed to block {block:,} of {head:,}", end="", flush=True)
+
+    try:
+        report, rpc_error = explorer.sync(max_ranges=None, progress=progress)
+    except Unavailable as e:
+        print(f"explorer: {e.message}; the pages will say so until it is fixed", file=sys.stderr)
+        return
+    if rpc_error:
+        print(f"explorer: {rpc_error} The pages will say so until it answers.", file=sys.stderr)
+    elif report.ranges:
+        print(f"\nexplorer: {report.events:,} new market events", flush=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
