@@ -1,0 +1,58 @@
+"""A source hands the same rows to several proxies; each stores them under its own ids, and they hash alike."""
+import socket
+
+import pytest
+
+from orchestrator.container.fields import ColumnMapping
+from orchestrator.errors import ProxyUnavailable, UploadRefused
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+from orchestrator.source.upload import hand_rows
+
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_B, source_mapping, source_rows
+
+
+def dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_the_same_rows_on_two_proxies_get_each_proxys_ids_and_the_same_row_hashes(columns, table, serve):
+    first, second = Vault(Store(":memory:")), Vault(Store(":memory:"))
+    second.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(5)), ["Patient"])
+    a, b = serve(first), serve(second)
+    handed = hand_rows([a.url, b.url], SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(5, 25)),
+                       ignored=["Patient"])
+    assert handed == {a.url: list(range(1, 21)), b.url: list(range(6, 26))}
+    hashes_a = [x.row_hash for x in a.quote(MODEL_ID, PRICE, table, handed[a.url]).accepted]
+    hashes_b = [x.row_hash for x in b.quote(MODEL_ID, PRICE, table, handed[b.url]).accepted]
+    assert hashes_a == hashes_b and len(set(hashes_a)) == 20
+
+
+def test_a_column_mapping_object_brings_its_ignored_columns(columns, serve):
+    proxy = serve(Vault(Store(":memory:")))
+    mapping = ColumnMapping(source_mapping(columns), frozenset({"Patient"}))
+    assert hand_rows([proxy.url], SOURCE_A, PRICE, mapping, source_rows(columns, range(3))) == {proxy.url: [1, 2, 3]}
+
+
+def test_malformed_rows_are_refused_before_any_proxy_is_contacted(columns):
+    rows = source_rows(columns, range(3))
+    rows[2]["Mean Radius"] = float("nan")
+    with pytest.raises(UploadRefused) as caught:
+        hand_rows([dead_url()], SOURCE_A, PRICE, source_mapping(columns), rows, ignored=["Patient"])
+    assert (caught.value.row, caught.value.column) == (2, "Mean Radius")
+
+
+def test_an_unmapped_column_is_refused_before_any_proxy_is_contacted(columns):
+    with pytest.raises(UploadRefused, match="column 'Patient': is neither mapped"):
+        hand_rows([dead_url()], SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(1)))
+
+
+def test_a_proxy_that_is_down_raises_proxy_unavailable_naming_it(columns, serve):
+    up = serve(Vault(Store(":memory:")))
+    down = dead_url()
+    with pytest.raises(ProxyUnavailable) as caught:
+        hand_rows([up.url, down], SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(2)), ["Patient"])
+    assert caught.value.url == down
+    assert up.health() == 2  # the proxy before it keeps what it stored

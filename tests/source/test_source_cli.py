@@ -1,0 +1,77 @@
+"""`python -m orchestrator.source upload` hands a CSV to proxies and says what it did, or why not."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+from orchestrator.source.cli import main
+
+from proxy_builders import PRICE, SOURCE_A, source_mapping, source_rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def map_args(columns):
+    return [arg for column, standard in source_mapping(columns).items() for arg in ("--map", f"{column}={standard}")]
+
+
+def test_upload_hands_the_csv_to_every_proxy_given(columns, serve, tmp_path, capsys):
+    a, b = serve(Vault(Store(":memory:"))), serve(Vault(Store(":memory:")))
+    path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(30)))
+    code = main(["upload", "--proxy", a.url, "--proxy", b.url, "--source", SOURCE_A, "--min-price", str(PRICE),
+                 "--csv", path, *map_args(columns), "--ignore", "Patient"])
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [f"{a.url}: 30 rows stored, row ids 1..30",
+                                                    f"{b.url}: 30 rows stored, row ids 1..30"]
+    assert a.health() == b.health() == 30
+    assert a.listings()[0].fields == tuple(sorted(columns))
+
+
+def test_upload_reads_the_mapping_from_a_file_and_prints_json_on_request(columns, serve, tmp_path, capsys):
+    proxy = serve(Vault(Store(":memory:")))
+    path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(3)))
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"mapping": source_mapping(columns), "ignored": ["Patient"]}))
+    assert main(["upload", "--proxy", proxy.url, "--source", SOURCE_A, "--min-price", "1", "--csv", path,
+                 "--mapping-file", str(mapping), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {proxy.url: [1, 2, 3]}
+
+
+def test_an_unmapped_column_is_reported_and_nothing_is_stored(columns, serve, tmp_path, capsys):
+    proxy = serve(Vault(Store(":memory:")))
+    path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(3)))
+    code = main(["upload", "--proxy", proxy.url, "--source", SOURCE_A, "--min-price", "1", "--csv", path,
+                 *map_args(columns)])
+    assert code == 1
+    assert "row 0, column 'Patient': is neither mapped to a standard field nor ignored" in capsys.readouterr().err
+    assert proxy.health() == 0
+
+
+def test_a_missing_csv_file_is_reported(tmp_path, capsys):
+    code = main(["upload", "--proxy", "http://127.0.0.1:9", "--source", SOURCE_A, "--min-price", "1",
+                 "--csv", str(tmp_path / "absent.csv"), "--map", "a=b"])
+    assert code == 1 and "absent.csv" in capsys.readouterr().err
+
+
+def test_the_help_explains_mapping_and_cells():
+    result = subprocess.run([sys.executable, "-m", "orchestrator.source", "upload", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    for words in ("--proxy", "--map", "--ignore", "--min-price", "empty", "category"):
+        assert words in result.stdout
+
+
+def test_a_subcommand_is_required(capsys):
+    with pytest.raises(SystemExit) as done:
+        main([])
+    assert done.value.code == 2
