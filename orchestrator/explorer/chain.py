@@ -85,11 +85,17 @@ def _revert_reason(w3: Web3, tx, errors: ErrorDecoder) -> str:
                     tx["blockNumber"] - 1)
     except ContractLogicError as e:
         name, args = errors.decode(getattr(e, "data", None))
-        shown = ", ".join(_hex(a) if isinstance(a, bytes) else str(a) for a in args)
+        shown = ", ".join(_shown(a) for a in args)
         return f"{name}({shown})" if not name.startswith("unknown") else (e.message or name)
     except Exception as e:  # a node without the parent state (pruned) cannot replay it
         return f"could not replay the call: {e}"
     return "the replayed call does not revert (the state it saw in its block differed)"
+
+
+def _shown(value) -> str:
+    if isinstance(value, bytes):
+        return _hex(value)
+    return Web3.to_checksum_address(value) if Web3.is_address(value) else str(value)
 
 
 def account(w3: Web3, address: str, token: str) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class Story:
     proxy: str
     sources: list[str]
     payouts: dict[str, int]
+    payout_tree: MerkleTree
     row_hashes: list[bytes]
     rows_tree: MerkleTree
     txs: dict[str, object] = field(default_factory=dict)
@@ -113,4 +114,4 @@ def play_demo_story(deployed: Deployed, accounts) -> Story:
     second = txs["open2"].return_value
     txs["rollback"] = market.rollbackCheckpoint(second, ROLLED_BACK_ACCURACY, {"from": node})
     return Story(model_id, first, second, owner.address, node.address, proxy.address,
-                 [s.address for s in sources], payouts, row_hashes, rows_tree, txs)
+                 [s.address for s in sources], payouts, payout_tree, row_hashes, rows_tree, txs)
