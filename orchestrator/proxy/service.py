@@ -12,10 +12,12 @@ answer's `warnings`, and the rows are still listed on the API.
 """
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from orchestrator.container.fields import FieldTable
@@ -41,8 +43,29 @@ ERRORS = {
 }
 
 
+class _WireRequest(Request):
+    """Parses bodies with wire.loads (orjson: about 3x the standard library on big float matrices; it also
+    refuses NaN/Infinity literals, which are not JSON, as a malformed body)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = wire.loads(await self.body())
+        return self._json
+
+
+class _WireRoute(APIRoute):
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            return await handler(_WireRequest(request.scope, request.receive))
+
+        return handle
+
+
 def create_app(vault: Vault, *, publisher: Publisher | None = None) -> FastAPI:
     app = FastAPI(title=f"SplitLedger source proxy ({vault.name})", version="1", description=DESCRIPTION)
+    app.router.route_class = _WireRoute
     _install_error_handlers(app)
 
     @app.get("/v1/health", response_model=schema.HealthResponse)

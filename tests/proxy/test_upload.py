@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from orchestrator.errors import ProxyError, UploadRefused
+from orchestrator.proxy import wire
 from orchestrator.proxy.store import NewRow, Store
 from orchestrator.proxy.vault import Vault
 
@@ -149,7 +150,13 @@ def test_over_http_a_nan_literal_in_the_json_body_is_refused_not_stored(serve):
     )
     answer = httpx.post(f"{proxy.url}/v1/rows", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422
-    assert answer.json()["error"] == "invalid_upload" and "row 1" in answer.json()["detail"]
+    # NaN is not JSON: orjson refuses the body outright; the standard library's parser lets it through to the
+    # upload check, which names the row.
+    error = answer.json()
+    if wire.orjson:
+        assert error["error"] == "invalid_request"
+    else:
+        assert error["error"] == "invalid_upload" and "row 1" in error["detail"]
     assert proxy.health() == 0
 
 

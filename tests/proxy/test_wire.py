@@ -1,0 +1,33 @@
+"""The wire format does not depend on orjson: without it the standard library carries the same numbers."""
+import numpy as np
+import pytest
+
+from orchestrator.container import submodels
+from orchestrator.proxy import wire
+
+from proxy_builders import MODEL_ID, PRICE, layer1, vault_with
+
+
+def test_arrays_cross_as_float64_so_float32_values_come_back_exactly():
+    values = np.random.default_rng(0).normal(size=(50, 7)).astype(np.float32)
+    back = np.asarray(wire.loads(wire.dumps({"z": wire.as_float64(values)}))["z"]).astype(np.float32)
+    np.testing.assert_array_equal(back, values)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_arrays_are_never_sent(bad):
+    with pytest.raises(ValueError, match="non-finite"):
+        wire.dumps({"z": np.array([1.0, bad])})
+
+
+def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, table, serve, monkeypatch):
+    vault, ids = vault_with(columns, range(50))
+    vault.quote(MODEL_ID, PRICE, table, ids)
+    subs = submodels(layer1(table, 8))
+    expected = vault.evaluate(MODEL_ID, ids, subs)
+    monkeypatch.setattr(wire, "orjson", None)
+    proxy = serve(vault)
+    out = proxy.evaluate(MODEL_ID, ids, subs)
+    np.testing.assert_array_equal(out.z, expected.z)
+    dz = (out.z / 50).astype(np.float32)
+    np.testing.assert_array_equal(proxy.gradient(MODEL_ID, ids, dz).weight, vault.gradient(MODEL_ID, ids, dz).weight)
