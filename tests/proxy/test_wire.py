@@ -4,8 +4,10 @@ import pytest
 
 from orchestrator.container import submodels
 from orchestrator.proxy import wire
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, layer1, vault_with
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, source_mapping, source_rows, vault_with
 
 
 def test_arrays_cross_as_float64_so_float32_values_come_back_exactly():
@@ -31,3 +33,14 @@ def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, ta
     np.testing.assert_array_equal(out.z, expected.z)
     dz = (out.z / 50).astype(np.float32)
     np.testing.assert_array_equal(proxy.gradient(MODEL_ID, ids, dz).weight, vault.gradient(MODEL_ID, ids, dz).weight)
+
+
+def test_uint256_amounts_and_model_ids_cross_exactly(columns, table, serve):
+    big_price, big_model = 10**20 + 1, 2**200 + 3  # beyond 64 bits, where orjson would refuse or round
+    proxy = serve(Vault(Store(":memory:")))
+    rows = source_rows(columns, range(3))
+    ids = proxy.upload(SOURCE_A, big_price, source_mapping(columns), rows, ["Patient"]).row_ids
+    assert {d.reason for d in proxy.quote(big_model, big_price - 1, table, ids).declined} == {"price"}
+    assert len(proxy.quote(big_model, big_price, table, ids).accepted) == 3
+    assert proxy.evaluate(big_model, ids, submodels(layer1(table, 4))).z.shape == (3, 4)
+    assert wire.loads(wire.dumps({"amount": big_price})) == {"amount": big_price}
