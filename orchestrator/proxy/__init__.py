@@ -4,8 +4,13 @@
   vault.Vault          the logic: upload, listings, quote, evaluate, gradient (no HTTP)
   store.Store          the embedded SQLite database a vault keeps its rows and quotes in
   privacy              the checks run on sub-models before computing (claim 6, literal form)
-  service.create_app   the FastAPI app (docs/protocol.md); server.serve / server.running run it
+  intake, quoted       upload checks; quoted rows as matrices (what keeps evaluate/gradient loop-free)
+  refusals             each refusal's protocol status and code
+  schema, wire         the JSON documents (pydantic, OpenAPI) and their encoding (orjson when installed)
+  service.create_app   the FastAPI app (docs/protocol.md)
+  server               serve (foreground), running (background thread), proxy_process (child process)
   client.ProxyClient   the RowHolder over HTTP
+  cli.main             `python -m orchestrator.proxy`; benchmark: `python -m orchestrator.proxy.benchmark`
 """
 from .client import ProxyClient, UploadAnswer
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, RowHolder
