@@ -128,7 +128,7 @@ class HostingNode:
                     break
                 records = []
                 for listing in page:
-                    ok = self.container.detection.accepts(listing.fields)
+                    ok = self.container.detection(listing.fields)
                     accepted, rejected = accepted + ok, rejected + (not ok)
                     records.append((listing.row_id, listing.source, list(listing.fields),
                                     "seen" if ok else "rejected", None if ok else "missing_fields"))

@@ -80,7 +80,7 @@ class HostState:
 
     def cursor(self, holder: str) -> int:
         row = self.db.execute("SELECT after FROM cursors WHERE holder=?", (holder,)).fetchone()
-        return row[0] if row else -1
+        return row[0] if row else 0
 
     def record_listings(self, holder: str, listings: Sequence[tuple[int, str, list[str], str, str | None]],
                         after: int) -> None:

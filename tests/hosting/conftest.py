@@ -1,0 +1,50 @@
+"""A registered, funded model on the test chain and hosting nodes over in-process (direct-mode) sources."""
+import json
+
+import pytest
+
+from orchestrator.hosting.node import HostingNode, NodeConfig
+from orchestrator.hosting.registration import DEFAULT_POLICY, OwnerPackage, test_set_bytes
+from orchestrator.hosting.state import HostState
+from orchestrator.scenario import build_world
+
+UNIT = 10**18
+PRICE = UNIT // 100
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world(scale=0.5)
+
+
+@pytest.fixture
+def package(world):
+    return OwnerPackage(json.dumps(world.model_doc).encode(), world.field_table,
+                        test_set_bytes(world.test_columns), DEFAULT_POLICY)
+
+
+@pytest.fixture
+def market_model(deployed, signer_of, accounts, package):
+    """(model id, owner client, hosting node client): registered with the package's commitments, 50 tokens
+    escrowed, quoted at 0.01 token per row."""
+    token = deployed[0]
+    owner, host = signer_of(1), signer_of(2)
+    token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
+    baseline = package.container(0).accuracy_ppm()
+    model_id, _ = owner.register_model(host.address, *package.commitments().values(), baseline)
+    owner.approve_and_deposit(model_id, 50 * UNIT)
+    owner.set_quote(model_id, PRICE, 0)
+    return model_id, owner, host
+
+
+@pytest.fixture
+def make_node(market_model, package, tmp_path):
+    model_id, _owner, host = market_model
+
+    def make(holders, *, db="host.sqlite", **config):
+        settings = {"group_size": 200, "epochs": 3, "batch_size": 32, "anchor_every_rows": 10_000,
+                    "bills_dir": tmp_path / "bills", **config}
+        return HostingNode(model_id, package.container(model_id), host, holders, HostState(tmp_path / db),
+                           NodeConfig(**settings), log=lambda line: None)
+
+    return make

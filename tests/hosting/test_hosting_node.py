@@ -1,0 +1,158 @@
+"""The hosting node end to end on a real chain, with data sources in direct mode."""
+import numpy as np
+import pytest
+
+from orchestrator.errors import ProxyError
+from orchestrator.hosting.state import HostState
+from orchestrator.source.direct import DirectSource
+
+from conftest import PRICE
+
+
+def direct(source, address, price=PRICE, flip=False):
+    rows = source.rows
+    if flip:
+        label = next(c for c, s in source.mapping.items() if s == "diagnosis")
+        rows = [{**r, label: "benign" if r[label] == "malignant" else "malignant"} for r in rows]
+    return DirectSource(address, int(price * source.min_price_factor), source.mapping, rows, name=source.name)
+
+
+def sources(world):
+    return {s.name: s for phase in world.sources_by_phase for s in phase}
+
+
+def test_group_that_raises_accuracy_is_billed_settled_and_claimable(world, make_node, market_model, signer_of):
+    model_id, _owner, host = market_model
+    seller = signer_of(5)
+    node = make_node({"a": direct(sources(world)["clinic-a"], seller.address)})
+    [report] = node.run(max_groups=1)
+    assert report.kept and report.accuracy_after > report.accuracy_before
+    assert report.paid == {seller.address: report.rows_used * PRICE}
+    checkpoint = host.checkpoint(report.checkpoint_id)
+    assert checkpoint["state"] == "settled" and checkpoint["billTotal"] == report.rows_used * PRICE
+    bill = node.state.bill_rows(report.checkpoint_id)
+    from orchestrator.hosting.billing import BilledRow, make_bill
+    proof = make_bill(report.checkpoint_id, [BilledRow(*r) for r in bill]).proof(seller.address)
+    before = seller.balance_of(seller.address)
+    seller.claim(report.checkpoint_id, report.rows_used * PRICE, proof)
+    assert seller.balance_of(seller.address) - before == report.rows_used * PRICE
+
+
+def test_group_that_does_not_raise_accuracy_is_rolled_back_and_pays_nobody(world, make_node, market_model, signer_of):
+    model_id, _owner, host = market_model
+    good, bad = signer_of(5), signer_of(6)
+    node = make_node({"a": direct(sources(world)["clinic-a"], good.address)})
+    [first] = node.run(max_groups=1)
+    best = host.model(model_id)["bestAccuracy"]
+    escrow = host.model(model_id)["escrow"]
+    node.holders = {"f": direct(sources(world)["clinic-b"], bad.address, flip=True)}
+    [second] = node.run(max_groups=1)
+    assert not second.kept
+    assert host.checkpoint(second.checkpoint_id)["state"] == "rolled_back"
+    assert host.model(model_id)["bestAccuracy"] == best
+    assert host.model(model_id)["escrow"] == escrow  # the whole locked budget came back
+    assert node.container.accuracy_ppm() == best  # the backup point was restored
+
+
+def test_rows_already_in_the_history_are_never_bought_again(world, make_node, market_model, signer_of):
+    seller = signer_of(5)
+    clinic = sources(world)["clinic-a"]
+    node = make_node({"a": direct(clinic, seller.address)})
+    [first] = node.run(max_groups=1)
+    node.holders = {"a2": direct(clinic, seller.address, )}  # the same rows, offered again elsewhere
+    assert node.run(max_groups=1) == []
+    assert len(node.container.history) == first.rows_used
+
+
+def test_rows_below_the_minimum_price_and_rows_lacking_a_field_are_not_bought(world, make_node, signer_of):
+    s = sources(world)
+    node = make_node({"d": direct(s["clinic-d"], signer_of(5).address),
+                      "c": direct(s["clinic-c"], signer_of(6).address)})
+    assert node.poll_listings() == {"d": (len(s["clinic-d"].rows), 0), "c": (0, len(s["clinic-c"].rows))}
+    assert node.request_quotes() == {"d": (0, len(s["clinic-d"].rows)), "c": (0, 0)}
+    assert node.plan_group() == []
+
+
+class Tampering(DirectSource):
+    """An adversarial holder: answers every third row with shifted sub-model outputs."""
+
+    def evaluate(self, model_id, row_ids, submodels):
+        z, labels = super().evaluate(model_id, row_ids, submodels)
+        z = np.array(z)
+        z[::3] += 0.5
+        return type(super().evaluate(model_id, row_ids, submodels))(z, labels)
+
+
+def test_rows_whose_holders_disagree_are_dropped_and_excluded_from_the_bill(world, make_node, signer_of):
+    lab = sources(world)["lab-e"]
+    seller = signer_of(5)
+    honest = direct(lab, seller.address)
+    liar = Tampering(seller.address, PRICE, lab.mapping, lab.rows, name="liar")
+    node = make_node({"honest": honest, "liar": liar}, epochs=1)
+    [report] = node.run(max_groups=1)
+    dropped = node.state.drops(report.checkpoint_id)
+    assert dropped and all(reason == "mismatch" for _c, _h, reason, _hs in dropped)
+    billed = {h for h, _s, _p in node.state.bill_rows(report.checkpoint_id)}
+    assert billed.isdisjoint({h for _c, h, _r, _hs in dropped})
+    assert report.rows_used + len(dropped) == report.rows_planned
+    assert node.state.mismatch_counts()["liar"] == len(dropped)
+
+
+class Dying(DirectSource):
+    """A holder that answers the first evaluation and then is gone."""
+
+    calls = 0
+
+    def evaluate(self, model_id, row_ids, submodels):
+        self.calls += 1
+        if self.calls > 1:
+            raise ProxyError("direct:dying", None, "unavailable", "gone")
+        return super().evaluate(model_id, row_ids, submodels)
+
+
+def test_rows_of_a_holder_that_dies_mid_group_are_dropped_and_not_billed(world, make_node, signer_of):
+    s = sources(world)
+    a, b = signer_of(5), signer_of(6)
+    dying = Dying(b.address, PRICE, s["clinic-b"].mapping, s["clinic-b"].rows, name="dying")
+    node = make_node({"a": direct(s["clinic-a"], a.address), "dying": dying}, batch_size=400)
+    [report] = node.run(max_groups=1)
+    billed_sources = {src for _h, src, _p in node.state.bill_rows(report.checkpoint_id)}
+    assert billed_sources <= {a.address}
+    assert report.rows_planned > report.rows_used
+
+
+def test_history_anchors_record_block_number_and_hash(world, make_node, market_model, signer_of, w3):
+    model_id, _owner, host = market_model
+    node = make_node({"a": direct(sources(world)["clinic-a"], signer_of(5).address)}, anchor_every_rows=1)
+    [report] = node.run(max_groups=1)
+    [anchor] = node.state.anchors()
+    index, root, _first, count, _tx, block_number, block_hash, _t = anchor
+    assert count == report.rows_used
+    assert bytes(w3.eth.get_block(block_number)["hash"]) == block_hash
+    row_hash = node.state.history_hashes()[0]
+    on_chain_anchor, proof = node.container.history.proof(row_hash)
+    assert host.verify_anchored_row(model_id, index, row_hash, proof)
+
+
+def test_a_restarted_node_finishes_an_interrupted_group_without_paying_twice(world, make_node, market_model,
+                                                                          signer_of, monkeypatch):
+    model_id, _owner, host = market_model
+    seller = signer_of(5)
+    holders = {"a": direct(sources(world)["clinic-a"], seller.address)}
+    node = make_node(holders, db="restart.sqlite")
+    original_settle = host.settle
+
+    def crash_after_bill(*args):
+        raise SystemExit("killed between commitBill and settleCheckpoint")
+
+    monkeypatch.setattr(host, "settle", crash_after_bill)
+    with pytest.raises(SystemExit):
+        node.run(max_groups=1)
+    monkeypatch.setattr(host, "settle", original_settle)
+    checkpoint_id = host.model(model_id)["openCheckpointId"]
+    assert host.checkpoint(checkpoint_id)["state"] == "billed"
+    restarted = make_node(holders, db="restart.sqlite")
+    [report] = restarted.run(max_groups=1)
+    assert report.checkpoint_id == checkpoint_id and report.kept
+    assert host.checkpoint(checkpoint_id)["state"] == "settled"
+    assert host.model(model_id)["checkpointCount"] == 1  # nothing was opened twice
