@@ -46,7 +46,7 @@ def build_world(seed: int = 7, hidden: int = 8, scale: float = 1.0) -> World:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(data.target))
     labels = [str(data.target_names[t]) for t in data.target]
-    names = list(data.feature_names)
+    names = [str(n) for n in data.feature_names]
     standard = [standard_name(n) for n in names]
 
     def rows_of(indices, column_names, label_column, flip=False):

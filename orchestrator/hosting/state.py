@@ -117,10 +117,11 @@ class HostState:
                             [(status, h) for h in row_hashes])
 
     def listing_counts(self) -> list[tuple[str, str, str, int]]:
-        """(source, status, reason, rows) over all listings, for the summary."""
+        """(source, status, reason, rows) over all listings, for the summary; a row listed on several proxies
+        (same row hash) counts once."""
         return self.db.execute(
-            "SELECT source, status, COALESCE(reason, ''), COUNT(*) FROM listings GROUP BY 1, 2, 3 ORDER BY 1, 2"
-        ).fetchall()
+            "SELECT source, status, COALESCE(reason, ''), COUNT(DISTINCT COALESCE(hex(row_hash), holder || ':' || row_id)) "
+            "FROM listings GROUP BY 1, 2, 3 ORDER BY 1, 2").fetchall()
 
     # ------------------------------------------------------------------ history and anchors
 

@@ -63,16 +63,17 @@ def make_publisher(args: argparse.Namespace) -> Publisher | None:
         from orchestrator.chain.listings import listing_publisher
     except ImportError as e:
         raise SplitLedgerError(f"on-chain listings are not available in this installation: {e}") from None
-    return listing_publisher(args.rpc, args.deployment, key)
+    return listing_publisher(args.rpc, args.deployment, key, endpoint=f"http://{args.host}:{args.port}")
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.proxy") -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.proxy", vault_class=Vault) -> int:
+    """Runs a proxy; `vault_class` lets a demo run a deliberately misbehaving vault through the same service."""
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         publisher = make_publisher(args)
         name = args.name or f"{args.host}:{args.port}"
-        vault = Vault(Store(args.db), name=name, url=f"http://{args.host}:{args.port}")
+        vault = vault_class(Store(args.db), name=name, url=f"http://{args.host}:{args.port}")
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
