@@ -48,7 +48,32 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
                         help='mapping as {"mapping": {column: standard}, "ignored": [column]}, with or instead of --map')
     upload.add_argument("--json", action="store_true", help="print the row ids per proxy as JSON")
     upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each proxy")
+    claim = commands.add_parser(
+        "claim", help="withdraw your payout from a settled checkpoint's published bill",
+        description="Claims the payout of the address of SPLITLEDGER_SOURCE_KEY (or SPLITLEDGER_SOURCE_KEYSTORE + "
+                    "_PASSWORD) from a bill the hosting node published (its --bills-dir).")
+    claim.add_argument("--bill", required=True, type=Path, metavar="FILE", help="the published bill (JSON)")
+    claim.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
+    claim.add_argument("--deployment", default="deployments/development.json", type=Path,
+                       help="deployment file (default: %(default)s)")
     return parser
+
+
+def claim_command(args: argparse.Namespace) -> int:
+    # Chain code is imported here: uploading rows needs none of it.
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.deployment import load_deployment
+    from orchestrator.chain.keys import account_from_env
+
+    client = MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env("source"))
+    bill = json.loads(args.bill.read_text())
+    mine = [p for p in bill["payouts"] if p["source"].lower() == client.address.lower()]
+    if not mine:
+        raise SplitLedgerError(f"the bill of checkpoint {bill['checkpoint_id']} pays nothing to {client.address}")
+    proof = [bytes.fromhex(h[2:]) for h in mine[0]["proof"]]
+    result = client.claim(bill["checkpoint_id"], int(mine[0]["amount"]), proof)
+    print(f"claimed {mine[0]['amount']} from checkpoint {bill['checkpoint_id']} (tx {result.tx_hash})")
+    return 0
 
 
 def upload_command(args: argparse.Namespace) -> int:
@@ -76,7 +101,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
     try:
-        return upload_command(args)
+        return claim_command(args) if args.command == "claim" else upload_command(args)
     except (SplitLedgerError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,154 @@
+"""`splitledger host` (hosting node) and `splitledger owner` (model owner) command lines.
+
+Keys come from the environment (orchestrator/chain/keys.py): SPLITLEDGER_HOST_KEY for the hosting node,
+SPLITLEDGER_OWNER_KEY for the owner (or their _KEYSTORE/_PASSWORD forms); never from arguments.
+"""
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.chain.client import MarketClient, connect
+from orchestrator.chain.deployment import load_deployment
+from orchestrator.chain.keys import account_from_env
+from orchestrator.errors import SplitLedgerError
+from orchestrator.proxy.client import ProxyClient
+
+from .node import HostingNode, NodeConfig
+from .registration import OwnerPackage, verify_registration
+from .state import HostState
+
+HOST_DESCRIPTION = """Run a SplitLedger hosting node for one registered model: poll the proxies' listings, buy rows
+at the owner's quote, train groups behind backup points, settle or roll back on chain, anchor the history set.
+State lives in a SQLite file; run the same command again after a crash and it finishes the interrupted group
+without paying any row twice. Signs with SPLITLEDGER_HOST_KEY (or SPLITLEDGER_HOST_KEYSTORE + _PASSWORD)."""
+
+OWNER_DESCRIPTION = """A SplitLedger model owner: register a model (commitments to the model file, test set, field
+table and privacy policy), escrow tokens, set the quote, withdraw unlocked escrow. Signs with
+SPLITLEDGER_OWNER_KEY (or SPLITLEDGER_OWNER_KEYSTORE + _PASSWORD)."""
+
+
+def _chain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
+    parser.add_argument("--deployment", default="deployments/development.json", type=Path,
+                        help="deployment file written by scripts/deploy.py (default: %(default)s)")
+
+
+def _package_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, type=Path, help="model file (docs/model-format.md)")
+    parser.add_argument("--fields", required=True, type=Path, help="standard field table (docs/container.md)")
+    parser.add_argument("--test-set", required=True, type=Path,
+                        help="target test set: JSON object of columns under standard names")
+
+
+def _client(args, role: str) -> MarketClient:
+    return MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env(role))
+
+
+def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=HOST_DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="train groups until rows, escrow or --groups run out")
+    _chain_arguments(run)
+    _package_arguments(run)
+    run.add_argument("--model-id", required=True, type=int, help="the model's id on chain")
+    run.add_argument("--proxy", action="append", required=True, metavar="URL", help="a proxy to buy from; repeat")
+    run.add_argument("--db", required=True, type=Path, help="the hosting node's state file (SQLite)")
+    run.add_argument("--groups", type=int, default=10, help="most groups to close in this run (default: %(default)s)")
+    run.add_argument("--group-size", type=int, default=256, help="rows per checkpoint (default: %(default)s)")
+    run.add_argument("--epochs", type=int, default=2, help="passes over a group's rows (default: %(default)s)")
+    run.add_argument("--batch-size", type=int, default=128, help="rows per training round (default: %(default)s)")
+    run.add_argument("--max-rounds", type=int, help="cap on training rounds per group")
+    run.add_argument("--anchor-every-rows", type=int, default=500, help="anchor after this many new history rows")
+    run.add_argument("--anchor-every-seconds", type=float, default=60.0, help="or after this many seconds")
+    run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
+    status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file")
+    status.add_argument("--db", required=True, type=Path)
+    return parser
+
+
+def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger host") -> int:
+    args = build_host_parser(prog).parse_args(argv)
+    try:
+        if args.command == "status":
+            return _host_status(args)
+        host = _client(args, "host")
+        package = OwnerPackage.from_files(args.model, args.fields, args.test_set)
+        verify_registration(package, host.model(args.model_id))
+        if host.model(args.model_id)["hostingNode"] != host.address:
+            raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
+        holders = {url: ProxyClient(url) for url in args.proxy}
+        config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
+                            max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
+                            anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir)
+        node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),
+                           config, log=lambda line: print(line, flush=True))
+        reports = node.run(args.groups)
+        kept = sum(r.kept for r in reports)
+        print(f"closed {len(reports)} groups: {kept} settled, {len(reports) - kept} rolled back")
+        return 0
+    except SplitLedgerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _host_status(args) -> int:
+    if not args.db.exists():
+        raise SplitLedgerError(f"no state file at {args.db}")
+    state = HostState(args.db)
+    for group in state.groups():
+        print(f"group {group['group_id']}: checkpoint {group['checkpoint_id']} {group['phase']}, "
+              f"accuracy {group['accuracy_before']} -> {group['accuracy_after']} ppm, "
+              f"{len(group['plan'])} rows planned, {json.dumps(group['stats'])}")
+    for index, root, first, count, tx, block_number, block_hash, _t in state.anchors():
+        shown = f"block {block_number} 0x{block_hash.hex()}" if block_hash else "not confirmed"
+        print(f"anchor {index}: rows {first}..{first + count - 1} root 0x{root.hex()} {shown}")
+    return 0
+
+
+def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=OWNER_DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register = commands.add_parser("register", help="register a model and print its id")
+    _chain_arguments(register)
+    _package_arguments(register)
+    register.add_argument("--host", required=True, metavar="ADDRESS", help="the hosting node's address")
+    for name, text in (("deposit", "escrow tokens for a model"), ("withdraw", "withdraw unlocked escrow")):
+        sub = commands.add_parser(name, help=text)
+        _chain_arguments(sub)
+        sub.add_argument("--model-id", required=True, type=int)
+        sub.add_argument("--amount", required=True, type=int, help="in the token's smallest unit")
+    quote = commands.add_parser("quote", help="set the price per row and the rows-per-checkpoint cap")
+    _chain_arguments(quote)
+    quote.add_argument("--model-id", required=True, type=int)
+    quote.add_argument("--price", required=True, type=int, help="per row, in the token's smallest unit")
+    quote.add_argument("--row-cap", type=int, default=0, help="rows per checkpoint, 0 for none (default)")
+    status = commands.add_parser("status", help="a model's registry entry, escrow, quote and best accuracy")
+    _chain_arguments(status)
+    status.add_argument("--model-id", required=True, type=int)
+    return parser
+
+
+def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger owner") -> int:
+    args = build_owner_parser(prog).parse_args(argv)
+    try:
+        owner = _client(args, "owner")
+        if args.command == "register":
+            package = OwnerPackage.from_files(args.model, args.fields, args.test_set)
+            baseline = package.container(0).accuracy_ppm()
+            model_id, result = owner.register_model(args.host, *package.commitments().values(), baseline)
+            print(f"model {model_id} registered, baseline accuracy {baseline} ppm (tx {result.tx_hash})")
+        elif args.command == "deposit":
+            print(f"deposited (tx {owner.approve_and_deposit(args.model_id, args.amount).tx_hash})")
+        elif args.command == "withdraw":
+            print(f"withdrawn (tx {owner.withdraw(args.model_id, args.amount, owner.address).tx_hash})")
+        elif args.command == "quote":
+            print(f"quote set (tx {owner.set_quote(args.model_id, args.price, args.row_cap).tx_hash})")
+        else:
+            model = owner.model(args.model_id)
+            print(json.dumps({k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in model.items()}, indent=1))
+        return 0
+    except SplitLedgerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
