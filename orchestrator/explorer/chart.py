@@ -41,7 +41,8 @@ def accuracy_chart(series: Sequence[Mapping], baseline_ppm: int) -> str:
     """SVG markup for `series` (checkpoint_id, seq, state, accuracy_before, accuracy_after; oldest first)."""
     if not series:
         return (f'<svg class="chart" role="img" aria-label="no checkpoints yet" viewBox="0 0 {WIDTH} 60" '
-                f'width="{WIDTH}" height="60"><text x="{LEFT}" y="34" class="chart-empty">no checkpoints yet</text></svg>')
+                f'width="{WIDTH}" height="60"><text x="{LEFT}" y="34" class="chart-empty">no checkpoints yet</text>'
+                '</svg>')
     values = [_percent(baseline_ppm)]
     for point in series:
         values.append(_percent(point["accuracy_before"]))

@@ -7,7 +7,8 @@ import ipaddress
 import sys
 from collections.abc import Sequence
 
-from .app import Explorer, Unavailable, create_app
+from .app import create_app
+from .service import Explorer, Unavailable
 from .indexer import DEFAULT_CHUNK_SIZE
 
 DEFAULT_PORT = 8700
@@ -17,7 +18,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="splitledger explorer",
         description="A read-only explorer of a SplitLedger market, built from the chain's logs and views alone.")
-    p.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint of the chain (default %(default)s)")
+    p.add_argument("--rpc", default="http://127.0.0.1:8545",
+                   help="JSON-RPC endpoint of the chain (default %(default)s)")
     p.add_argument("--deployment", default="deployments/development.json",
                    help="deployment file written by scripts/deploy.py (default %(default)s)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default %(default)s: loopback only)")

@@ -21,6 +21,8 @@ from .store import IndexedEvent, Store
 DEFAULT_CHUNK_SIZE = 2_000
 # Public RPC providers cap eth_getLogs ranges (often at 500 to 10,000 blocks); a refused range is halved.
 MIN_CHUNK_SIZE = 1
+# A range whose blocks change while it is read (a reorg in progress) is read again this many times.
+READ_ATTEMPTS = 3
 
 
 @dataclass
@@ -92,26 +94,38 @@ class Indexer:
         return report
 
     def _read_range(self, lo: int, hi: int) -> tuple[list[IndexedEvent], int]:
+        """Reads and stores one range; returns its events and its last block (lower if the range was halved)."""
+        changed = 0
         while True:
+            before = self._hash(hi)
             try:
                 logs = self.w3.eth.get_logs({"address": self.market, "fromBlock": lo, "toBlock": hi})
-            except (OSError, ChainError):
-                raise  # the node is down: nothing to halve
+            except OSError:
+                raise  # the node is down: a smaller range will not help
             except Exception:
-                if hi == lo or self.chunk_size <= MIN_CHUNK_SIZE:
+                # Providers refuse ranges or result sets over their limit, each with its own message.
+                if hi == lo:
                     raise
                 self.chunk_size = max(MIN_CHUNK_SIZE, (hi - lo + 1) // 2)
                 hi = lo + self.chunk_size - 1
                 continue
-            last = self.w3.eth.get_block(hi)
-            last_hash = "0x" + bytes(last["hash"]).hex()
+            after = self._hash(hi)
             events = [e for e in (self._indexed(log) for log in logs) if e is not None]
-            # A log from a block the chain has since replaced would be stored under a cursor it does not
-            # belong to; reading the range again after the reorg settles is cheaper than untangling it.
-            if any(e.block_number == hi and e.block_hash != last_hash for e in events):
-                continue
-            self.store.append(events, (hi, last_hash))
-            return events, hi
+            # The same hash at the range's end before and after reading, and on its logs, means no reorg
+            # slipped in between: the logs all belong to the chain the cursor will point into.
+            if after is not None and before == after and all(
+                    e.block_hash == after for e in events if e.block_number == hi):
+                self.store.append(events, (hi, after))
+                return events, hi
+            changed += 1
+            if changed == READ_ATTEMPTS:
+                raise ChainError(f"blocks {lo}..{hi} kept changing while being read (a reorg); try again")
+
+    def _hash(self, number: int) -> str | None:
+        try:
+            return "0x" + bytes(self.w3.eth.get_block(number)["hash"]).hex()
+        except BlockNotFound:
+            return None
 
     def _indexed(self, log) -> IndexedEvent | None:
         decoded = self.codec.decode_log(log["topics"], log["data"])
@@ -131,19 +145,14 @@ class Indexer:
         )
 
     def _is_canonical(self, number: int, block_hash: str, head: int) -> bool:
-        if number > head:
-            return False
-        try:
-            return "0x" + bytes(self.w3.eth.get_block(number)["hash"]).hex() == block_hash
-        except BlockNotFound:
-            return False
+        return number <= head and self._hash(number) == block_hash
 
     def _rewind(self, head: int) -> int:
         point = fork_point(self.store.event_blocks(), lambda n, h: self._is_canonical(n, h, head))
         if point is None:
             self.store.rewind(self.deploy_block - 1, None)
             return self.deploy_block - 1
-        self.store.rewind(point, "0x" + bytes(self.w3.eth.get_block(point)["hash"]).hex())
+        self.store.rewind(point, self._hash(point))
         return point
 
     def _require_market_code(self) -> None:

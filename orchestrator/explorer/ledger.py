@@ -158,7 +158,8 @@ def _checkpoint_opened(db, event, a):
     seq = model["checkpoint_count"] + 1
     db.execute(
         "INSERT INTO checkpoints (checkpoint_id, model_id, seq, state, accuracy_before, weights_hash, max_rows,"
-        " price_per_row, locked_budget, opened_block, opened_tx, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " price_per_row, locked_budget, opened_block, opened_tx, opened_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (a["checkpointId"], a["modelId"], seq, OPEN, a["accuracyBefore"], a["weightsHash"], a["maxRows"],
          str(a["pricePerRow"]), str(a["lockedBudget"]), event.block_number, event.tx_hash, event.block_timestamp),
     )

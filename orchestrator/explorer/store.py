@@ -75,8 +75,12 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.chain_id = chain_id
         self.market = market
+        db = self._connect()
+        try:
+            db.executescript(SCHEMA)  # executescript commits on its own, so not inside write()
+        finally:
+            db.close()
         with self.write() as db:
-            db.executescript(SCHEMA)
             self._claim_scope(db)
 
     @contextmanager

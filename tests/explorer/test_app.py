@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from explorer_scenario import PRICE, register_funded_model, write_deployment
-from orchestrator.explorer.app import Explorer, create_app
+from orchestrator.explorer.app import create_app
+from orchestrator.explorer.service import Explorer
 from orchestrator.explorer.cli import main, parser
 
 
