@@ -117,3 +117,9 @@ def test_the_search_box_redirects_to_the_page_it_names(deployed, rpc_url, tmp_pa
     pages = client(rpc_url, deployed.path, tmp_path)
     answer = pages.get("/search", params={"q": deployed.market.address.lower()}, follow_redirects=False)
     assert (answer.status_code, answer.headers["location"]) == (303, f"/address/{deployed.market.address}")
+
+
+def test_a_contract_creation_links_the_contract_it_created(deployed, rpc_url, tmp_path):
+    page = client(rpc_url, deployed.path, tmp_path).get(f"/tx/{deployed.market.tx.txid}")
+    assert_explained(page, 200, "Contract creation.", f'href="/address/{deployed.market.address}"',
+                     'data-fact="created contract"')
