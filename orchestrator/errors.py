@@ -137,3 +137,7 @@ class ProxyUnavailable(ProxyError):
 
     def __init__(self, url: str, detail: str, status: int | None = None):
         super().__init__(url, status, "unavailable", detail)
+
+
+class PolicyError(SplitLedgerError):
+    """A privacy policy document is malformed, or asks for a projection that would reveal an input."""

@@ -1,0 +1,250 @@
+"""The privacy policy: part of a model's registration, what a data source agrees to before selling.
+
+A JSON document with canonical bytes (sorted keys, no spaces) and a keccak-256 commitment, like the
+field table. It fixes the exchange (`mode`), the leakage audit's threshold, and the mode's parameters:
+
+  plain       the patent's exchange (sub-model outputs z every round, plain layer-1 gradients back);
+              each request must pass the literal check (claim 6) and the cumulative audit.
+  projection  layer 1 is W1 = A P with P committed here; the only request a source answers is P itself
+              (u = P x), and no gradient is ever asked of it. The default.
+  dp          the plain forward under the audit, and layer-1 gradients clipped and noised with these
+              parameters, until the (epsilon, delta) budget is spent.
+
+A source calls `review` once, on its own data, before accepting a quote, and `check_evaluate` /
+`check_gradient` on every request. The checks only judge; recording what was revealed (audit, ledger)
+is the caller's job once it has answered, so a refused request leaves no trace in the state.
+"""
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from orchestrator.container.keccak import keccak256
+from orchestrator.errors import PolicyError
+
+from .accountant import Budget, RowLedger
+from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, isolated_rows
+from .canonical import canonical_json, parse_json
+from .projection import MIN_UNIT_DISTANCE, choose_projection, verify_projection
+from .span import row_basis
+
+POLICY_FORMAT = "splitledger-privacy"
+POLICY_VERSION = 1
+MODES = ("plain", "projection", "dp")
+# Refuse once the best linear reconstruction of some input would explain more than 95% of its variance
+# on the source's data, i.e. once the attacker's error would fall below 22% of the input's spread.
+# docs/privacy.md, "Choosing settings", says why this value and not a stricter one.
+DEFAULT_THRESHOLD = 0.95
+# The owner picks P with this much headroom below the threshold on its reference rows, because a
+# source's rows estimate R^2 a little differently (bench/bench_privacy.py measured up to +0.02).
+DEFAULT_CAP_MARGIN = 0.03
+
+
+def default_k(n_inputs: int) -> int:
+    """One projected dimension per eight inputs (4 of breast cancer's 30): see docs/benchmarks.md, Privacy."""
+    return max(1, math.ceil(n_inputs / 8))
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    clip: float  # per-row L2 bound on a row's layer-1 gradient (weights and bias)
+    noise_multiplier: float  # noise std / clip
+    delta: float
+    epsilon: float  # the budget: a source stops when a further step would pass it
+
+    def budget(self) -> Budget:
+        """Per-row budget: the host picks the rows, so no amplification by subsampling (accountant.py)."""
+        return Budget(self.noise_multiplier, self.delta, self.epsilon)
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    mode: str
+    inputs: tuple[str, ...]  # the model inputs, in order: P's columns and the audit's coordinates
+    threshold: float = DEFAULT_THRESHOLD
+    tolerance: float = DEFAULT_TOLERANCE
+    projection: tuple[tuple[float, ...], ...] | None = None  # (k, n), projection mode only
+    dp: DPSettings | None = None  # dp mode only
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise PolicyError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
+        if not self.inputs or len(set(self.inputs)) != len(self.inputs):
+            raise PolicyError(f"inputs must be distinct model input names, got {list(self.inputs)}")
+        if not 0.0 <= self.threshold <= 1.0 or not 0.0 < self.tolerance < 1.0:
+            raise PolicyError(f"threshold lies in [0, 1] and tolerance in (0, 1); got {self.threshold}, {self.tolerance}")
+        if (self.projection is not None) != (self.mode == "projection"):
+            raise PolicyError("a projection matrix is given in projection mode, and only there")
+        if (self.dp is not None) != (self.mode == "dp"):
+            raise PolicyError("DP settings are given in dp mode, and only there")
+        if self.projection is not None:
+            self._check_projection()
+        if self.dp is not None:
+            try:
+                self.dp.budget()
+            except ValueError as e:
+                raise PolicyError(f"DP settings: {e}") from None
+            if self.dp.clip <= 0:
+                raise PolicyError(f"DP clip must be > 0, got {self.dp.clip}")
+
+    def _check_projection(self) -> None:
+        p = np.asarray(self.projection, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != len(self.inputs) or not np.isfinite(p).all():
+            raise PolicyError(f"the projection must be a finite (k, {len(self.inputs)}) matrix, got {p.shape}")
+        # Sources evaluate sub-models in float32; a P that float32 cannot hold exactly would not be what they compute.
+        if not np.array_equal(p, p.astype(np.float32).astype(np.float64)):
+            raise PolicyError("projection entries must be float32 values (make_projection rounds them)")
+        report = verify_projection(p, MIN_UNIT_DISTANCE)
+        if not report.ok:
+            raise PolicyError(f"the projection reveals inputs: {'; '.join(report.problems)}")
+
+    @property
+    def matrix(self) -> np.ndarray | None:
+        return None if self.projection is None else np.asarray(self.projection, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": POLICY_FORMAT,
+            "version": POLICY_VERSION,
+            "mode": self.mode,
+            "inputs": list(self.inputs),
+            "audit": {"threshold": self.threshold, "tolerance": self.tolerance},
+            "projection": None if self.projection is None else [list(row) for row in self.projection],
+            "dp": None if self.dp is None else {
+                "clip": self.dp.clip, "noise_multiplier": self.dp.noise_multiplier,
+                "delta": self.dp.delta, "epsilon": self.dp.epsilon,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> "PrivacyPolicy":
+        keys = {"format", "version", "mode", "inputs", "audit", "projection", "dp"}
+        if not isinstance(doc, Mapping) or set(doc) != keys:
+            raise PolicyError(f"a privacy policy has exactly {sorted(keys)}")
+        if doc["format"] != POLICY_FORMAT or doc["version"] != POLICY_VERSION:
+            raise PolicyError(f"not a {POLICY_FORMAT} v{POLICY_VERSION} document")
+        audit = _exact(doc["audit"], {"threshold", "tolerance"}, "audit")
+        dp = doc["dp"]
+        if dp is not None:
+            dp = DPSettings(**{k: _number(v, f"dp.{k}") for k, v in
+                               _exact(dp, {"clip", "noise_multiplier", "delta", "epsilon"}, "dp").items()})
+        projection = doc["projection"]
+        if projection is not None:
+            if not isinstance(projection, list) or not all(isinstance(row, list) for row in projection):
+                raise PolicyError("projection must be a list of rows")
+            projection = tuple(tuple(_number(v, "projection") for v in row) for row in projection)
+        if not isinstance(doc["inputs"], list) or not all(isinstance(n, str) for n in doc["inputs"]):
+            raise PolicyError("inputs must be a list of names")
+        return cls(doc["mode"], tuple(doc["inputs"]), _number(audit["threshold"], "audit.threshold"),
+                   _number(audit["tolerance"], "audit.tolerance"), projection, dp)
+
+    def to_json(self) -> bytes:
+        """Canonical bytes: what the model registration commits to."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "PrivacyPolicy":
+        return cls.from_dict(parse_json(data, PolicyError, "privacy policy"))
+
+    def commitment(self) -> bytes:
+        """keccak-256 of the canonical bytes (the registration's policy hash)."""
+        return keccak256(self.to_json())
+
+    def new_audit(self) -> LeakageAudit:
+        """The empty per-row audit state a source keeps for this model."""
+        return LeakageAudit(self.inputs, threshold=self.threshold, tolerance=self.tolerance)
+
+
+def _exact(doc: Any, keys: set[str], where: str) -> Mapping[str, Any]:
+    if not isinstance(doc, Mapping) or set(doc) != keys:
+        raise PolicyError(f"{where} has exactly {sorted(keys)}, got {doc!r}")
+    return doc
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PolicyError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def projection_policy(inputs: Sequence[str], p: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> PrivacyPolicy:
+    return PrivacyPolicy("projection", tuple(inputs), threshold, projection=tuple(map(tuple, np.asarray(p).tolist())))
+
+
+def default_policy(inputs: Sequence[str], reference_features: np.ndarray, reference_labels: np.ndarray,
+                   seed: int) -> PrivacyPolicy:
+    """Projection mode, k = default_k(n), P chosen on the owner's reference rows with headroom below the threshold."""
+    p = choose_projection(reference_features, reference_labels, default_k(len(inputs)), seed,
+                          cap=DEFAULT_THRESHOLD - DEFAULT_CAP_MARGIN)
+    return projection_policy(inputs, p)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reasons: tuple[str, ...]  # why not, one sentence each; empty when allowed
+    assessment: Assessment | None = None  # the audit's numbers, where the audit ran
+
+    @staticmethod
+    def of(reasons: Iterable[str], assessment: Assessment | None = None) -> "Verdict":
+        reasons = tuple(reasons)
+        return Verdict(not reasons, reasons, assessment)
+
+
+def single_input_neurons(weights: np.ndarray) -> np.ndarray:
+    """Claim 6 over a weight matrix: neurons that read exactly one input once zero weights are dropped."""
+    return np.flatnonzero(np.count_nonzero(np.asarray(weights), axis=1) == 1)
+
+
+def review(policy: PrivacyPolicy, covariance: np.ndarray) -> Verdict:
+    """Once, before selling: would this policy keep the source's rows within the threshold on its data?
+
+    Projection mode is judged exactly (the whole disclosure is span(P)); dp mode must allow at least one
+    step; plain mode has no bound to check in advance (each request is audited as it comes).
+    """
+    if policy.mode == "projection":
+        assessment = assess_span(row_basis(policy.matrix), covariance, policy.inputs,
+                                 threshold=policy.threshold, tolerance=policy.tolerance)
+        return Verdict.of([] if assessment.allowed else [assessment.reason], assessment)
+    if policy.mode == "dp" and policy.dp.budget().max_steps() == 0:
+        return Verdict.of([f"the DP budget epsilon = {policy.dp.epsilon} does not allow a single step"])
+    return Verdict.of([])
+
+
+def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable[int], weights: np.ndarray,
+                   biases: np.ndarray, covariance: np.ndarray) -> Verdict:
+    """Does a sub-model request (weights (H, n) over `policy.inputs`, biases (H,)) conform to the policy?"""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != len(policy.inputs):
+        return Verdict.of([f"sub-model weights {weights.shape} do not cover the {len(policy.inputs)} model inputs"])
+    if policy.mode == "projection":
+        exact = weights.shape == policy.matrix.shape and np.array_equal(weights, policy.matrix)
+        if not exact or np.any(np.asarray(biases) != 0.0):
+            return Verdict.of(["projection mode: the sub-models must be exactly the committed P, with zero biases"])
+    reasons = [f"sub-model {j} reads only {policy.inputs[int(np.flatnonzero(weights[j])[0])]!r}, so its output "
+               f"reveals that input (claim 6)" for j in single_input_neurons(weights)]
+    assessment = audit.assess(row_ids, weights, covariance)
+    if not assessment.allowed:
+        reasons.append(assessment.reason)
+    return Verdict.of(reasons, assessment)
+
+
+def check_gradient(policy: PrivacyPolicy, row_ids: Sequence[int], dz: np.ndarray,
+                   ledger: RowLedger | None = None) -> Verdict:
+    """May the source answer a layer-1 gradient request on these rows with this dz?"""
+    if policy.mode == "projection":
+        return Verdict.of(["projection mode: the host trains A from u itself; a source answers no gradient"])
+    if policy.mode == "plain":
+        isolated = isolated_rows(dz, policy.tolerance)
+        if isolated.size:
+            rows = [row_ids[i] for i in isolated]
+            return Verdict.of([f"the plain gradient dz^T X would give rows {rows} away whole "
+                               f"(their unit vectors lie in the column space of dz)"])
+        return Verdict.of([])
+    if ledger is None:
+        raise PolicyError("dp mode: a gradient check needs the source's row ledger")
+    out = ledger.refused(row_ids)
+    return Verdict.of([f"rows {out} have spent their privacy budget (epsilon = {policy.dp.epsilon} "
+                       f"at delta = {policy.dp.delta})"] if out else [])

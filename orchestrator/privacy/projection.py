@@ -1,0 +1,145 @@
+"""The projection exchange: layer 1 constrained to W1 = A P with a fixed, public P (k x n_inputs, k < n).
+
+A source reveals u = P x (k numbers per row) once. Everything after that is the hosting node's own
+computation: z = A u + b1 for any A, so the host trains A and the main model on u like an ordinary model
+with k inputs, and no gradient ever goes back to a source (dL/dA = dz^T u is formed from what it holds).
+What the host learns about a row is therefore exactly the span of P's rows, for the whole training, not
+a span that grows with every round. P is committed in the model's privacy policy (policy.py) so a source
+sees it before selling, and checks every request against it.
+
+P must not reveal any input by itself: no input's unit vector may lie in (or near) its row space, and no
+row of P may read a single input (the literal check). `make_projection` draws P at random (Gaussian rows,
+orthonormalised so that |P x| <= |x|, rounded to float32 so that the committed JSON, the sources' float32
+sub-model banks and the host all hold the very same numbers) and redraws until `verify_projection` passes.
+How much P leaks on a given population is measured separately (R^2, audit.py); `choose_projection` picks,
+among seeded draws that leak little enough on the owner's reference data, the one that keeps the most
+of the task.
+"""
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from orchestrator.container.network import MLP, Dense
+
+from .span import explained_variance, moments, row_basis, unit_distances
+
+# Every input's unit vector keeps at least this distance from span(P) (1 = orthogonal to it). A margin, not
+# a float tolerance: an input almost inside the span would be recovered up to a small, data-dependent error.
+MIN_UNIT_DISTANCE = 0.25
+MAX_DRAWS = 64
+
+
+@dataclass(frozen=True)
+class ProjectionReport:
+    rank: int
+    n_inputs: int
+    unit_distances: np.ndarray  # (n,) distance of each input's unit vector from span(P)
+    single_input_rows: tuple[int, ...]  # rows of P that read exactly one input (claim 6 would refuse them)
+    min_distance: float  # the margin asked for
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.rank >= self.n_inputs:
+            found.append(f"P has rank {self.rank}: with n_inputs = {self.n_inputs} it reveals every input")
+        close = np.flatnonzero(self.unit_distances < self.min_distance)
+        if close.size:
+            found.append(f"inputs {close.tolist()} lie within {self.min_distance} of span(P)")
+        if self.single_input_rows:
+            found.append(f"rows {list(self.single_input_rows)} of P read a single input")
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_projection(p: np.ndarray, min_distance: float = MIN_UNIT_DISTANCE) -> ProjectionReport:
+    """Checks a projection matrix: rank below n, every unit vector at least `min_distance` from span(P)."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 2 or not np.isfinite(p).all():
+        raise ValueError(f"a projection is a finite (k, n_inputs) matrix, got shape {p.shape}")
+    basis = row_basis(p)
+    single = tuple(int(j) for j in np.flatnonzero(np.count_nonzero(p, axis=1) == 1))
+    return ProjectionReport(basis.shape[1], p.shape[1], unit_distances(basis), single, min_distance)
+
+
+def draw_projection(n_inputs: int, k: int, seed: int, attempt: int = 0) -> np.ndarray:
+    """One seeded draw: Gaussian rows, orthonormalised, rounded to float32 (returned as float64)."""
+    rng = np.random.default_rng([seed, attempt])
+    q, _ = np.linalg.qr(rng.normal(size=(n_inputs, k)))
+    return q.T.astype(np.float32).astype(np.float64)
+
+
+def make_projection(n_inputs: int, k: int, seed: int, min_distance: float = MIN_UNIT_DISTANCE) -> np.ndarray:
+    """A verified random projection (k, n_inputs): the first seeded draw that passes `verify_projection`."""
+    if not 0 < k < n_inputs:
+        raise ValueError(f"a projection keeps 0 < k < n_inputs dimensions, got k = {k} of {n_inputs}")
+    for attempt in range(MAX_DRAWS):
+        p = draw_projection(n_inputs, k, seed, attempt)
+        if verify_projection(p, min_distance).ok:
+            return p
+    raise ValueError(f"no draw of {MAX_DRAWS} keeps every input {min_distance} away from a {k}-dim span in "
+                     f"{n_inputs} dims; use a smaller k or a smaller margin")
+
+
+def projection_leakage(p: np.ndarray, features: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """Per input, R^2 of the best linear reconstruction from u = P x (and the label) on these rows."""
+    return explained_variance(moments(features, labels), row_basis(p), with_label=labels is not None)
+
+
+def label_predictability(p: np.ndarray, features: np.ndarray, labels: np.ndarray) -> float:
+    """R^2 of the best linear prediction of the label from u = P x: how much of the task P keeps."""
+    covariance = moments(features, labels)  # the label is the last variable
+    basis = np.pad(row_basis(p), ((0, 1), (0, 0)))  # u reads no label
+    return float(explained_variance(covariance, basis, with_label=False)[-1])
+
+
+def choose_projection(features: np.ndarray, labels: np.ndarray, k: int, seed: int, *, cap: float,
+                      candidates: int = 64, min_distance: float = MIN_UNIT_DISTANCE) -> np.ndarray:
+    """Among `candidates` seeded, verified draws whose worst input's R^2 (with the label) on the reference
+    rows stays at or below `cap`, the one that keeps the most of the task (`label_predictability`).
+
+    For the model owner, on its own reference data (never the target test set, which gates payments).
+    The choice is reproducible from (seed, candidates, reference) and the result is committed like any P;
+    every source still judges it on its own data, so `cap` should sit below the audit threshold.
+    """
+    n = np.asarray(features).shape[1]
+    draws = [make_projection(n, k, seed * 1_000_003 + c, min_distance) for c in range(candidates)]
+    fitting = [p for p in draws if projection_leakage(p, features, labels).max() <= cap]
+    if not fitting:
+        raise ValueError(f"none of {candidates} draws of a {k}-dim projection keeps every input's R^2 <= {cap} "
+                         f"on the reference rows; use a smaller k")
+    return max(fitting, key=lambda p: label_predictability(p, features, labels))
+
+
+def project(p: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Source side: u = P x for every row, (rows, k); the only thing a source reveals in this mode."""
+    return np.asarray(features, dtype=np.float64) @ np.asarray(p, dtype=np.float64).T
+
+
+def host_model(target: MLP, p: np.ndarray) -> MLP:
+    """The owner's target model brought into the constrained family, as a model over u (k inputs).
+
+    A = W1 P^+ is the closest A P to W1 (least squares); for orthonormal P that is W1 P^T. The layer-1
+    mask is dropped: sparsity over x has no meaning over u.
+    """
+    w1 = np.where(np.asarray(target.mask), np.asarray(target.first.weight, np.float64), 0.0)
+    a = w1 @ np.linalg.pinv(np.asarray(p, dtype=np.float64))
+    return MLP(
+        first=Dense(jnp.asarray(a, jnp.float32), target.first.bias),
+        mask=jnp.ones(a.shape, bool),
+        main=target.main,
+    )
+
+
+def export_model(model_u: MLP, p: np.ndarray) -> MLP:
+    """The trained model over u as a target model over x: W1 = A P (what the owner receives)."""
+    a = np.where(np.asarray(model_u.mask), np.asarray(model_u.first.weight, np.float64), 0.0)
+    w1 = a @ np.asarray(p, dtype=np.float64)
+    return MLP(
+        first=Dense(jnp.asarray(w1, jnp.float32), model_u.first.bias),
+        mask=jnp.ones(w1.shape, bool),
+        main=model_u.main,
+    )

@@ -1,0 +1,137 @@
+"""The privacy policy in the model registration, and the checks a source runs against it every round."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from orchestrator.errors import PolicyError
+from orchestrator.privacy.accountant import RowLedger
+from orchestrator.privacy.policy import (
+    DEFAULT_THRESHOLD,
+    DPSettings,
+    PrivacyPolicy,
+    check_evaluate,
+    check_gradient,
+    default_policy,
+    projection_policy,
+    review,
+)
+from orchestrator.privacy.projection import make_projection
+from orchestrator.privacy.span import moments
+from privacy_data import cancer
+
+INPUTS = cancer().inputs
+P = make_projection(30, 4, seed=0)
+
+
+def covariance():
+    return moments(*cancer().source)
+
+
+def plain():
+    return PrivacyPolicy("plain", INPUTS)
+
+
+def dp():
+    return PrivacyPolicy("dp", INPUTS, dp=DPSettings(clip=1.0, noise_multiplier=2.0, delta=1e-5, epsilon=3.0))
+
+
+def test_a_policy_round_trips_through_its_canonical_json():
+    for policy in (plain(), dp(), projection_policy(INPUTS, P)):
+        again = PrivacyPolicy.from_json(policy.to_json())
+        assert again == policy and again.to_json() == policy.to_json()
+
+
+def test_the_commitment_changes_with_every_parameter():
+    nudged = P.copy()
+    nudged[0, 0] = np.float32(nudged[0, 0] + 1e-3)
+    variants = [
+        plain(),
+        dataclasses.replace(plain(), threshold=0.9),
+        dataclasses.replace(plain(), tolerance=1e-5),
+        dataclasses.replace(plain(), inputs=INPUTS[::-1]),
+        projection_policy(INPUTS, P),
+        projection_policy(INPUTS, nudged),
+        dp(),
+        *(dataclasses.replace(dp(), dp=dataclasses.replace(dp().dp, **{name: value}))
+          for name, value in [("clip", 2.0), ("noise_multiplier", 3.0), ("delta", 1e-6), ("epsilon", 4.0)]),
+    ]
+    assert len({v.commitment() for v in variants}) == len(variants)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: PrivacyPolicy("secret", INPUTS),
+    lambda: PrivacyPolicy("plain", INPUTS, projection=tuple(map(tuple, P.tolist()))),
+    lambda: PrivacyPolicy("projection", INPUTS),
+    lambda: PrivacyPolicy("plain", INPUTS, threshold=1.5),
+    lambda: projection_policy(INPUTS, P[:, :29]),  # does not cover the model inputs
+    lambda: projection_policy(INPUTS, P + 1e-9),  # not float32 values
+    lambda: PrivacyPolicy("dp", INPUTS, dp=DPSettings(clip=0.0, noise_multiplier=1.0, delta=1e-5, epsilon=1.0)),
+])
+def test_malformed_policies_are_refused(make):
+    with pytest.raises(PolicyError):
+        make()
+
+
+def test_a_projection_whose_span_holds_a_unit_vector_cannot_be_registered():
+    p = make_projection(30, 4, seed=0)
+    p[1] = p[0].copy()
+    p[1, 3] += 1.0  # row 1 - row 0 = e_3
+    with pytest.raises(PolicyError, match="lie within"):
+        projection_policy(INPUTS, p)
+
+
+def test_projection_mode_answers_exactly_the_committed_p():
+    policy = projection_policy(INPUTS, P)
+    audit = policy.new_audit()
+    assert check_evaluate(policy, audit, [1, 2], P, np.zeros(4), covariance()).allowed
+    other = P.copy()
+    other[2, 7] = np.nextafter(np.float32(other[2, 7]), np.float32(1))
+    assert not check_evaluate(policy, audit, [1], other, np.zeros(4), covariance()).allowed
+    assert not check_evaluate(policy, audit, [1], P, np.full(4, 0.1), covariance()).allowed
+    assert not check_evaluate(policy, audit, [1], P[:3], np.zeros(3), covariance()).allowed
+
+
+def test_projection_mode_never_answers_a_gradient():
+    assert not check_gradient(projection_policy(INPUTS, P), [1, 2], np.ones((2, 4))).allowed
+
+
+def test_plain_mode_refuses_a_sub_model_that_reads_one_input():
+    weights = np.random.default_rng(0).normal(size=(3, 30))
+    weights[1] = 0.0
+    weights[1, 4] = 2.0
+    verdict = check_evaluate(plain(), plain().new_audit(), [1], weights, np.zeros(3), covariance())
+    assert not verdict.allowed and "'f4'" in verdict.reasons[0] and "claim 6" in verdict.reasons[0]
+
+
+def test_plain_mode_refuses_sub_models_that_span_every_input():
+    weights = np.random.default_rng(0).normal(size=(30, 30))
+    verdict = check_evaluate(plain(), plain().new_audit(), [1], weights, np.zeros(30), covariance())
+    assert not verdict.allowed and len(verdict.assessment.recoverable) == 30
+
+
+def test_plain_mode_refuses_a_gradient_that_singles_rows_out():
+    assert not check_gradient(plain(), [10, 11], np.random.default_rng(0).normal(size=(2, 16))).allowed
+    assert check_gradient(plain(), list(range(32)), np.random.default_rng(0).normal(size=(32, 16))).allowed
+
+
+def test_dp_mode_answers_gradients_until_a_rows_budget_is_spent():
+    policy = dp()
+    ledger = RowLedger(policy.dp.budget().max_steps())
+    rows = [4, 5]
+    for _ in range(ledger.limit):
+        assert check_gradient(policy, rows, np.ones((2, 16)), ledger).allowed
+        ledger.spend(rows)
+    verdict = check_gradient(policy, rows, np.ones((2, 16)), ledger)
+    assert not verdict.allowed and "budget" in verdict.reasons[0]
+
+
+def test_a_source_accepts_the_default_policy_on_its_own_rows():
+    data = cancer()
+    verdict = review(default_policy(data.inputs, *data.reference, seed=0), covariance())
+    assert verdict.allowed and verdict.assessment.r2.max() <= DEFAULT_THRESHOLD
+
+
+def test_a_source_refuses_a_projection_that_keeps_too_much_of_its_rows():
+    verdict = review(projection_policy(INPUTS, make_projection(30, 16, seed=0)), covariance())
+    assert not verdict.allowed and "R^2" in verdict.reasons[0]
