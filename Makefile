@@ -2,14 +2,22 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo test test-stateful gas bench clean
+.PHONY: setup demo demo-stop explorer test test-stateful gas bench clean
 
 setup:
 	@bin/setup
 
-## The main job: local anvil, deploy, and the scripted scenario (scripts/demo.py).
+## The main job: local anvil, deploy, the hosted-training scenario (scripts/demo.py), then the explorer.
 demo: setup
-	@$(ENV) brownie run scripts/demo.py --silent
+	@bin/demo
+
+## Stops the chain and the explorer that `make demo` left running.
+demo-stop:
+	@for p in var/demo/explorer.pid var/demo/anvil.pid; do [ -f $$p ] && kill $$(cat $$p) 2>/dev/null; rm -f $$p; done; true
+
+## The protocol explorer on a chain of your choice: make explorer ARGS="--rpc URL --deployment FILE".
+explorer: setup
+	@$(ENV) splitledger explorer $(ARGS)
 
 ## The whole test suite (what CI runs).
 test: setup
