@@ -73,13 +73,13 @@ def main():
         stale.unlink()
 
     print("== chain: deploying token and market on the local anvil")
-    token, _market, record = deploy(accounts[0])
+    token, _market, record = deploy(accounts[0], silent=True)
     rpc = web3.provider.endpoint_uri
     deployment = deployment_path(record["network"])
     chain = MarketClient(connect(rpc), load_deployment(deployment), poll_latency=0.005)
     owner = chain.with_account(_new_funded_account(accounts[0]))
     host = chain.with_account(_new_funded_account(accounts[0]))
-    token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0], "silent": True})
+    accounts[0].transfer(token, data=token.transfer.encode_input(owner.address, 1_000 * UNIT), silent=True)
     print(f"   market {record['market']}, token {record['token']}, chain {record['chain_id']}")
 
     world = build_world()

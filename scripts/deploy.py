@@ -33,7 +33,7 @@ def deployment_path(network_name):
     return DEPLOYMENTS_DIR / f"{network_name}.json"
 
 
-def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_address=None):
+def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_address=None, silent=False):
     """Deploys (or reuses) the token and deploys the market; returns (token, market, record)."""
     deployer = deployer or deployer_account()
     tx_args = {"from": deployer}
@@ -41,8 +41,8 @@ def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_a
     if token_address:
         token = SplitLedgerToken.at(token_address)
     else:
-        token = SplitLedgerToken.deploy("SplitLedger Test Token", "SLT", LOCAL_TOKEN_SUPPLY, tx_args)
-    market = SplitLedgerMarket.deploy(token, checkpoint_timeout, tx_args)
+        token = SplitLedgerToken.deploy("SplitLedger Test Token", "SLT", LOCAL_TOKEN_SUPPLY, tx_args, silent=silent)
+    market = SplitLedgerMarket.deploy(token, checkpoint_timeout, tx_args, silent=silent)
     record = {
         "network": network.show_active(),
         "chain_id": chain.id,
