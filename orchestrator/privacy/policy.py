@@ -33,18 +33,18 @@ from .span import row_basis
 POLICY_FORMAT = "splitledger-privacy"
 POLICY_VERSION = 1
 MODES = ("plain", "projection", "dp")
-# Refuse once the best linear reconstruction of some input would explain more than 95% of its variance
-# on the source's data, i.e. once the attacker's error would fall below 22% of the input's spread.
+# Refuse once the best linear reconstruction of some input would explain more than 97% of its variance
+# on the source's data, i.e. once the attacker's RMS error would fall below 17% of the input's spread.
 # docs/privacy.md, "Choosing settings", says why this value and not a stricter one.
-DEFAULT_THRESHOLD = 0.95
+DEFAULT_THRESHOLD = 0.97
 # The owner picks P with this much headroom below the threshold on its reference rows, because a
 # source's rows estimate R^2 a little differently (bench/bench_privacy.py measured up to +0.02).
-DEFAULT_CAP_MARGIN = 0.03
+DEFAULT_CAP_MARGIN = 0.02
 
 
 def default_k(n_inputs: int) -> int:
-    """One projected dimension per eight inputs (4 of breast cancer's 30): see docs/benchmarks.md, Privacy."""
-    return max(1, math.ceil(n_inputs / 8))
+    """One projected dimension per four inputs (8 of breast cancer's 30): see docs/benchmarks.md, Privacy."""
+    return max(1, math.ceil(n_inputs / 4))
 
 
 @dataclass(frozen=True)
