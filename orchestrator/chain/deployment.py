@@ -48,6 +48,16 @@ def load_deployment(path: str | Path) -> Deployment:
     )
 
 
+def save_deployment(deployment: Deployment, path: str | Path) -> None:
+    """Writes a deployment record that load_deployment reads back (artifacts as an absolute path), e.g. for a
+    process started against a chain this one deployed to."""
+    Path(path).write_text(json.dumps({
+        "network": deployment.network, "chain_id": deployment.chain_id, "token": deployment.token,
+        "market": deployment.market, "market_deploy_block": deployment.market_deploy_block,
+        "artifacts": str(Path(deployment.artifacts).resolve()),
+    }, indent=1))
+
+
 def load_abi(contract_name: str, artifacts: Path = PROJECT_ROOT / "build" / "contracts") -> list:
     """The ABI brownie compiled for `contract_name`."""
     path = Path(artifacts) / f"{contract_name}.json"

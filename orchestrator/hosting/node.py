@@ -5,15 +5,17 @@ One group, in order (each step recorded in the state database before the side ef
   plan      rows offered at the quote whose hashes are not in the history set, grouped by row hash
             (a row held by several proxies is one row with several holders)
   open      backup point in the container; openCheckpoint on chain locks rows x price from escrow
-  train     rounds of: send sub-models -> z and labels from every holder of every row in the batch ->
-            rows whose holders disagree are dropped (redundancy) -> main model, loss, dL/dz -> layer-1
-            gradients from each row's primary holder -> one optimiser update of the target model
+  train     rounds (rounds.py) of: send sub-models -> z and labels from every holder of every row in the
+            batch -> rows whose holders disagree are dropped (redundancy) -> main model, loss, dL/dz ->
+            layer-1 gradients from each row's primary holder -> one optimiser update of the target model;
+            then the bill, drops, mismatches and history rows are recorded in one transaction
   close     accuracy on the test set; strictly higher than the backup point: commit the bill and settle;
             otherwise restore the backup point and roll the checkpoint back (nobody is paid)
   anchor    every N history rows or T seconds, the Merkle root of the new history rows goes on chain
 A restarted node finishes an interrupted group from the database and the chain's view of its checkpoint:
 training is repeated from the saved backup point (deterministically), a bill is committed at most once,
-and a checkpoint is settled or rolled back at most once, so no row is ever paid twice.
+and a checkpoint is settled or rolled back at most once, so no row is ever paid twice. docs/hosting.md says
+what is written before which side effect; failpoints.py lets a test kill the node between any two of them.
 """
 import json
 import time
@@ -25,11 +27,11 @@ import numpy as np
 
 from orchestrator.container.backup import BackupPoint
 from orchestrator.container.container import TrainingContainer
-from orchestrator.container.network import Dense
 from orchestrator.errors import ChainRevert, ProxyError, ProxyUnavailable, SplitLedgerError
 
 from .billing import BilledRow, make_bill
-from .redundancy import disagreeing_rows
+from .failpoints import failpoint
+from .rounds import Plan, train_group
 from .snapshots import from_bytes, to_bytes, weights_hash
 from .state import HostState
 
@@ -59,21 +61,6 @@ class GroupReport:
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
     txs: dict[str, str] = field(default_factory=dict)
     paid: dict[str, int] = field(default_factory=dict)  # source -> amount
-
-
-class _Plan:
-    """A group's rows as arrays: hash, source, price, and per holder the row id there (-1: not held)."""
-
-    def __init__(self, rows: list[dict], holder_names: list[str]):
-        self.rows = rows
-        self.holders = holder_names
-        self.row_ids = np.full((len(holder_names), len(rows)), -1, dtype=np.int64)
-        for i, row in enumerate(rows):
-            for holder, row_id in row["holders"]:
-                self.row_ids[holder_names.index(holder), i] = row_id
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
 
 class HostingNode:
@@ -181,6 +168,7 @@ class HostingNode:
         w_hash = weights_hash(backup.model)
         group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state),
                                           backup.accuracy_ppm, w_hash)
+        failpoint("planned", group_id)
         try:
             self._adopt_or_open(self.state.group(group_id))
         except ChainRevert:
@@ -224,123 +212,33 @@ class HostingNode:
             checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group["weights_hash"],
                                                                group["accuracy_before"])
             tx = result.tx_hash
+            failpoint("open-sent", group["group_id"])
         self.state.update_group(group["group_id"], phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
+        failpoint("open", group["group_id"])
         self.log(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
                  f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
         return checkpoint_id
 
     def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
-        plan = _Plan(group["plan"], list(self.holders))
-        active, drops, mismatches, rounds = self._train(plan, seed=checkpoint_id)
+        plan = Plan(group["plan"], list(self.holders))
+        trained = train_group(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
+                              batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
+                              seed=checkpoint_id, log=self.log)
         trained_accuracy = self.container.accuracy_ppm()
-        used = [plan.rows[i] for i in np.flatnonzero(active)]
+        used = [plan.rows[i] for i in np.flatnonzero(trained.active)]
         bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
-        with_reason = [(bytes.fromhex(plan.rows[i]["row_hash"]), reason, [h for h, _ in plan.rows[i]["holders"]])
-                       for i, reason in drops.items()]
-        self.state.record_drops(checkpoint_id, with_reason)
-        self.state.record_mismatches(checkpoint_id, mismatches)
-        self.state.save_bill(checkpoint_id, bill_rows)
-        self.state.add_history([h for h, _s, _p in bill_rows], checkpoint_id)
-        self.state.mark_listings([h for h, _s, _p in bill_rows], "used")
-        self.state.mark_listings([h for h, _r, _hs in with_reason], "dropped")
-        self.container.history.add([h for h, _s, _p in bill_rows])
+        drops = [(plan.row_hash(i), reason, [h for h, _ in plan.rows[i]["holders"]])
+                 for i, reason in trained.drops.items()]
         kept = trained_accuracy > group["accuracy_before"] and bool(bill_rows)
-        stats = {"rounds": rounds, "used": len(bill_rows), "dropped": _count_reasons(drops)}
-        self.state.update_group(group["group_id"], phase="trained", accuracy_after=trained_accuracy, kept=int(kept),
-                                trained_target=to_bytes(self.container.target),
-                                trained_opt=to_bytes(self.container.opt_state), stats=stats)
-
-    def _train(self, plan: _Plan, seed: int):
-        """Rounds over the group until its end condition. Returns (active rows, drops, mismatches, rounds)."""
-        active = np.ones(len(plan), dtype=bool)
-        drops: dict[int, str] = {}
-        mismatches: list[tuple[bytes, str, int]] = []
-        failed_holders: set[int] = set()
-        rng = np.random.default_rng(seed)
-        rounds = 0
-        for _epoch in range(self.config.epochs):
-            order = rng.permutation(len(plan))
-            for start in range(0, len(order), self.config.batch_size):
-                if self.config.max_rounds is not None and rounds >= self.config.max_rounds:
-                    return active, drops, mismatches, rounds
-                batch = order[start:start + self.config.batch_size]
-                batch = batch[active[batch]]
-                if batch.size == 0:
-                    continue
-                self._round(plan, batch, active, drops, mismatches, failed_holders, rounds)
-                rounds += 1
-        return active, drops, mismatches, rounds
-
-    def _round(self, plan, batch, active, drops, mismatches, failed_holders, round_no) -> None:
-        submodels = self.container.submodels
-        neurons = len(submodels)
-        z = np.zeros((batch.size, neurons), dtype=np.float32)
-        labels = np.zeros(batch.size, dtype=np.float32)
-        answered_by = np.full(batch.size, -1, dtype=np.int64)  # primary holder of each batch row
-        disagree = np.zeros(batch.size, dtype=bool)
-        for h, name in enumerate(plan.holders):
-            if h in failed_holders:
-                continue
-            ids = plan.row_ids[h, batch]
-            held = np.flatnonzero(ids >= 0)
-            if held.size == 0:
-                continue
-            try:
-                z_h, labels_h = self.holders[name].evaluate(self.model_id, ids[held].tolist(), submodels)
-            except (ProxyUnavailable, ProxyError) as e:
-                self.log(f"  round {round_no}: {name} refused or failed ({e}); its rows go to other holders")
-                failed_holders.add(h)
-                continue
-            first = held[answered_by[held] < 0]
-            again = held[answered_by[held] >= 0]
-            position = {int(p): k for k, p in enumerate(held)}
-            z[first] = z_h[[position[int(p)] for p in first]]
-            labels[first] = labels_h[[position[int(p)] for p in first]]
-            answered_by[first] = h
-            if again.size:
-                theirs = z_h[[position[int(p)] for p in again]]
-                bad = disagreeing_rows({"primary": z[again], name: theirs}) | (
-                    labels[again] != labels_h[[position[int(p)] for p in again]])
-                disagree[again[bad]] = True
-                for p in again[bad]:
-                    row_hash = bytes.fromhex(plan.rows[batch[p]]["row_hash"])
-                    mismatches.extend([(row_hash, name, round_no),
-                                       (row_hash, plan.holders[answered_by[p]], round_no)])
-        for p in np.flatnonzero(disagree):
-            active[batch[p]] = False
-            drops[int(batch[p])] = "mismatch"
-        for p in np.flatnonzero(answered_by < 0):
-            active[batch[p]] = False
-            drops.setdefault(int(batch[p]), "no_holder_answered")
-        keep = (~disagree) & (answered_by >= 0)
-        while keep.any():
-            step = self.container.host_step(z[keep], labels[keep])
-            dz = np.asarray(step.dz)
-            kept_positions = np.flatnonzero(keep)
-            weight = np.zeros(self.container.bank.weight.shape, dtype=np.float32)
-            bias = np.zeros(neurons, dtype=np.float32)
-            failed = None
-            for h in np.unique(answered_by[kept_positions]):
-                mine = answered_by[kept_positions] == h
-                ids = plan.row_ids[h, batch[kept_positions[mine]]]
-                try:
-                    grad = self.holders[plan.holders[h]].gradient(self.model_id, ids.tolist(), dz[mine])
-                except (ProxyUnavailable, ProxyError) as e:
-                    self.log(f"  round {round_no}: gradient from {plan.holders[h]} failed ({e})")
-                    failed = h
-                    break
-                weight += np.asarray(grad.weight, dtype=np.float32)
-                bias += np.asarray(grad.bias, dtype=np.float32)
-            if failed is None:
-                self.container.apply_gradients(Dense(weight, bias), step.main_grads)
-                return
-            # Rows whose layer-1 gradient cannot be had are dropped and the step is formed without them.
-            failed_holders.add(int(failed))
-            lost = kept_positions[answered_by[kept_positions] == failed]
-            keep[lost] = False
-            for p in lost:
-                active[batch[p]] = False
-                drops[int(batch[p])] = "holder_failed"
+        stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
+        # One transaction: a crash leaves either none of this (the group is trained again from its backup
+        # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
+        self.state.record_trained(group["group_id"], checkpoint_id, bill_rows, drops, trained.mismatches,
+                                  accuracy_after=trained_accuracy, kept=int(kept),
+                                  trained_target=to_bytes(self.container.target),
+                                  trained_opt=to_bytes(self.container.opt_state), stats=stats)
+        self.container.history.add([h for h, _s, _p in bill_rows])
+        failpoint("trained", group["group_id"])
 
     def _close(self, group: dict) -> GroupReport:
         """Commits and settles, or rolls back, according to the chain's view of the checkpoint."""
@@ -356,15 +254,19 @@ class HostingNode:
             if chain_state == "open":
                 txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root, len(rows),
                                                      bill.total).tx_hash
+                failpoint("bill-sent", group["group_id"])
                 self.state.update_group(group["group_id"], phase="billed", txs=txs)
+                failpoint("billed", group["group_id"])
                 chain_state = "billed"
             if chain_state == "billed":
                 txs["settle"] = self.chain.settle(checkpoint_id, group["accuracy_after"]).tx_hash
+                failpoint("settle-sent", group["group_id"])
             target, opt, accuracy = group["trained_target"], group["trained_opt"], group["accuracy_after"]
             phase = "settled"
         else:
             if chain_state in ("open", "billed"):
                 txs["rollback"] = self.chain.rollback(checkpoint_id, group["accuracy_after"]).tx_hash
+                failpoint("rollback-sent", group["group_id"])
             target, opt, accuracy = group["backup_target"], group["backup_opt"], group["accuracy_before"]
             phase = "rolled_back"
         model = from_bytes(target, self.container.target)
@@ -404,10 +306,12 @@ class HostingNode:
             return
         anchor = history.anchor()
         self.state.record_anchor(anchor.index, anchor.root, anchor.first_row, anchor.row_count)
+        failpoint("anchor-recorded", anchor.index)
         self._send_anchor(anchor.index, anchor.root, anchor.row_count)
 
     def _send_anchor(self, index: int, root: bytes, row_count: int) -> None:
         chain_index, result = self.chain.anchor_history(self.model_id, root, row_count)
+        failpoint("anchor-sent", index)
         if chain_index != index:
             raise SplitLedgerError(f"the chain numbered history anchor {index} as {chain_index}")
         block_hash = bytes.fromhex(result.block_hash[2:])

@@ -112,26 +112,19 @@ class HostState:
             "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
             "ORDER BY l.rowid").fetchall()
 
-    def mark_listings(self, row_hashes: Iterable[bytes], status: str) -> None:
-        self.db.executemany("UPDATE listings SET status=? WHERE row_hash=? AND status='offered'",
-                            [(status, h) for h in row_hashes])
-
     def listing_counts(self) -> list[tuple[str, str, str, int]]:
         """(source, status, reason, rows) over all listings, for the summary; a row listed on several proxies
         (same row hash) counts once."""
         return self.db.execute(
-            "SELECT source, status, COALESCE(reason, ''), COUNT(DISTINCT COALESCE(hex(row_hash), holder || ':' || row_id)) "
+            "SELECT source, status, COALESCE(reason, ''), "
+            # hex(NULL) is '' in SQLite, not NULL: rows never quoted (rejected, declined) count by holder and id.
+            "COUNT(DISTINCT CASE WHEN row_hash IS NULL THEN holder || ':' || row_id ELSE hex(row_hash) END) "
             "FROM listings GROUP BY 1, 2, 3 ORDER BY 1, 2").fetchall()
 
     # ------------------------------------------------------------------ history and anchors
 
     def history_hashes(self) -> list[bytes]:
         return [r[0] for r in self.db.execute("SELECT row_hash FROM history ORDER BY seq")]
-
-    def add_history(self, row_hashes: Sequence[bytes], checkpoint_id: int) -> None:
-        with self._tx():
-            self.db.executemany("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) VALUES (?, ?)",
-                                [(h, checkpoint_id) for h in row_hashes])
 
     def anchors(self) -> list[tuple]:
         return self.db.execute(
@@ -183,19 +176,32 @@ class HostState:
     def groups(self) -> list[dict[str, Any]]:
         return [self.group(r[0]) for r in self.db.execute("SELECT group_id FROM groups ORDER BY group_id")]
 
-    def save_bill(self, checkpoint_id: int, rows: Sequence[tuple[bytes, str, int]]) -> None:
+    def record_trained(self, group_id: int, checkpoint_id: int, bill: Sequence[tuple[bytes, str, int]],
+                       drops: Sequence[tuple[bytes, str, list[str]]], mismatches: Sequence[tuple[bytes, str, int]],
+                       **group_fields: Any) -> None:
+        """Everything a trained group leaves, in one transaction that ends in phase 'trained': its bill (row hash,
+        source, price per row used), dropped rows with reason and holders, redundancy mismatches (row hash,
+        holder, round), the used rows in the history set, the listings' new status, and `group_fields`."""
         with self._tx():
             self.db.execute("DELETE FROM bills WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO bills VALUES (?, ?, ?, ?, ?)",
-                                [(checkpoint_id, i, h, s, p) for i, (h, s, p) in enumerate(rows)])
+                                [(checkpoint_id, i, h, s, p) for i, (h, s, p) in enumerate(bill)])
+            self.db.execute("DELETE FROM dropped WHERE checkpoint_id=?", (checkpoint_id,))
+            self.db.executemany("INSERT INTO dropped VALUES (?, ?, ?, ?)",
+                                [(checkpoint_id, h, reason, json.dumps(holders)) for h, reason, holders in drops])
+            self.db.execute("DELETE FROM mismatches WHERE checkpoint_id=?", (checkpoint_id,))
+            self.db.executemany("INSERT INTO mismatches VALUES (?, ?, ?, ?)",
+                                [(checkpoint_id, h, holder, rnd) for h, holder, rnd in mismatches])
+            self.db.executemany("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) VALUES (?, ?)",
+                                [(h, checkpoint_id) for h, _s, _p in bill])
+            for status, hashes in (("used", [h for h, _s, _p in bill]), ("dropped", [h for h, _r, _hs in drops])):
+                self.db.executemany("UPDATE listings SET status=? WHERE row_hash=? AND status='offered'",
+                                    [(status, h) for h in hashes])
+            self.update_group(group_id, phase="trained", **group_fields)
 
     def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:
         return self.db.execute("SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position",
                                (checkpoint_id,)).fetchall()
-
-    def record_drops(self, checkpoint_id: int, drops: Iterable[tuple[bytes, str, list[str]]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO dropped VALUES (?, ?, ?, ?)",
-                            [(checkpoint_id, h, reason, json.dumps(holders)) for h, reason, holders in drops])
 
     def drops(self, checkpoint_id: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
         query = "SELECT checkpoint_id, row_hash, reason, holders FROM dropped"
@@ -203,10 +209,6 @@ class HostState:
         if checkpoint_id is not None:
             query, args = query + " WHERE checkpoint_id=?", (checkpoint_id,)
         return [(c, h, r, json.loads(hs)) for c, h, r, hs in self.db.execute(query, args)]
-
-    def record_mismatches(self, checkpoint_id: int, rows: Iterable[tuple[bytes, str, int]]) -> None:
-        self.db.executemany("INSERT INTO mismatches VALUES (?, ?, ?, ?)",
-                            [(checkpoint_id, h, holder, rnd) for h, holder, rnd in rows])
 
     def mismatch_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT holder, COUNT(*) FROM mismatches GROUP BY holder"))

@@ -6,7 +6,7 @@
   privacy              the checks run on sub-models before computing (claim 6, literal form)
   intake, quoted       upload checks; quoted rows as matrices (what keeps evaluate/gradient loop-free)
   refusals             each refusal's protocol status and code
-  schema, wire         the JSON documents (pydantic, OpenAPI) and their encoding (orjson when installed)
+  schema, wire         the JSON documents (pydantic, OpenAPI) and their encoding (orjson, read by pydantic-core)
   service.create_app   the FastAPI app (docs/protocol.md)
   server               serve (foreground), running (background thread), proxy_process (child process)
   client.ProxyClient   the RowHolder over HTTP

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import uvicorn
@@ -58,15 +58,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def proxy_process(db: str, *, start_timeout: float = 30.0) -> Iterator[ProxyClient]:
-    """`python -m orchestrator.proxy` in its own process on a free loopback port, serving the SQLite file `db`;
-    yields a client once it answers; terminates the process on exit."""
+def proxy_process(db: str, *, start_timeout: float = 30.0, module: str = "orchestrator.proxy",
+                  name: str | None = None, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                  cwd: str | None = None) -> Iterator[ProxyClient]:
+    """`python -m <module>` (the proxy, or a service with the same options) in its own process on a free
+    loopback port, serving the SQLite file `db`, with extra command-line `args` and environment `env`; yields
+    a client (named `name`) once it answers; terminates the process on exit."""
     port = free_port()
+    named = ["--name", name] if name else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.proxy", "--db", db, "--port", str(port), "--log-level", "warning"],
-        env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")},
+        [sys.executable, "-m", module, "--db", db, "--port", str(port), "--log-level", "warning", *named, *args],
+        env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), **(env or {})},
+        cwd=cwd,
     )
-    client = ProxyClient(f"http://127.0.0.1:{port}")
+    client = ProxyClient(f"http://127.0.0.1:{port}", name=name)
     try:
         deadline = time.monotonic() + start_timeout
         while True:
@@ -75,7 +80,7 @@ def proxy_process(db: str, *, start_timeout: float = 30.0) -> Iterator[ProxyClie
                 break
             except ProxyUnavailable:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"proxy on port {port} did not start") from None
+                    raise RuntimeError(f"{name or 'proxy'} on port {port} did not start") from None
                 time.sleep(0.1)
         yield client
     finally:

@@ -1,0 +1,235 @@
+"""The demo's story, played on a chain: scripts/demo.py prints it on a fresh anvil, and the end-to-end test
+(tests/e2e/test_hosted_training_scenario.py) plays the same story, smaller, on the test session's chain.
+
+The world (orchestrator/scenario.py) is data; this module is the play: the owner registers the model and
+escrows tokens; three source proxies start as separate processes on loopback (proxy-2 tampers with its
+outputs); the sources hand rows to them over HTTP in waves; after each wave the hosting node polls, quotes,
+trains and settles or rolls back; the sources claim what they were paid; the owner withdraws half of what is
+left in escrow. `print_summary` tells it and asserts that every token is accounted for.
+"""
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from orchestrator.chain.client import MarketClient
+from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
+from orchestrator.hosting.registration import DEFAULT_POLICY, OwnerPackage, test_set_bytes
+from orchestrator.hosting.state import HostState
+from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.server import proxy_process
+from orchestrator.scenario import SourceRows, World
+from orchestrator.source.upload import hand_rows
+
+UNIT = 10**18
+PRICE_PER_ROW = UNIT // 100
+ESCROW = 20 * UNIT
+ROW_CAP = 256
+GAS_MONEY = 10 * UNIT
+OWNER_TOKENS = 1_000 * UNIT
+PROXIES = 3
+LYING_PROXY = 2  # runs scripts/lying_proxy.py: the real service, shifting every third row's outputs
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = NodeConfig(group_size=256, epochs=3, batch_size=32, anchor_every_rows=150)
+
+
+@dataclass(frozen=True)
+class Faucet:
+    """Where a development chain's money comes from: gas money for fresh keys, tokens for the owner."""
+
+    gas: Callable[[str, int], None]  # (address, wei)
+    tokens: Callable[[str, int], None]  # (address, amount)
+
+    @classmethod
+    def of(cls, funder, token) -> "Faucet":
+        """From a brownie account holding ether and a brownie contract of the token it holds."""
+        # The token transfer is sent as plain data so that brownie prints nothing for it (its contract call
+        # would log the transaction whatever `silent` says).
+        return cls(gas=lambda address, wei: funder.transfer(address, wei, silent=True),
+                   tokens=lambda address, amount: funder.transfer(
+                       token, data=token.transfer.encode_input(address, amount), silent=True))
+
+
+@dataclass
+class Story:
+    """What the play leaves behind, for the summary and for tests to check."""
+
+    chain: MarketClient
+    model_id: int
+    owner: MarketClient
+    node: HostingNode
+    sellers: dict[str, tuple[SourceRows, LocalAccount]]  # payout address -> (source, its key)
+    reports: list[GroupReport]
+    claimed: dict[str, int]  # payout address -> tokens claimed
+    deposited: int
+    returned: int  # what the owner withdrew from escrow at the end
+    bills_dir: Path
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    deposited: int
+    paid: int  # claimed by sources
+    returned: int  # withdrawn by the owner
+    still_escrowed: int
+    unclaimed: int  # billed and settled but not (yet) claimed
+    market_balance: int
+
+    @property
+    def balances(self) -> bool:
+        """escrowed = paid + returned + still escrowed + unclaimed, and the market holds exactly what is owed."""
+        owed = self.still_escrowed + self.unclaimed
+        return self.deposited == self.paid + self.returned + owed and self.market_balance == owed
+
+
+def new_funded_account(faucet: Faucet) -> LocalAccount:
+    """A fresh key for one role, held by this process only, with gas money from the faucet."""
+    account = Account.create()
+    faucet.gas(account.address, GAS_MONEY)
+    return account
+
+
+def owner_package(world: World) -> OwnerPackage:
+    return OwnerPackage(json.dumps(world.model_doc).encode(), world.field_table, test_set_bytes(world.test_columns),
+                        DEFAULT_POLICY)
+
+
+@contextmanager
+def proxies(workdir: Path, rpc: str, deployment: Path, faucet: Faucet) -> Iterator[list[ProxyClient]]:
+    """The three proxy processes, each publishing its listings on chain with a fresh funded key."""
+    with ExitStack() as stack:
+        clients = []
+        for index in range(PROXIES):
+            account = new_funded_account(faucet)
+            module = "scripts.lying_proxy" if index == LYING_PROXY else "orchestrator.proxy"
+            clients.append(stack.enter_context(proxy_process(
+                str(workdir / f"proxy-{index}.sqlite"), module=module, name=f"proxy-{index}", start_timeout=60,
+                args=["--rpc", rpc, "--deployment", str(deployment), "--key-env", "SPLITLEDGER_PROXY_KEY"],
+                env={"SPLITLEDGER_PROXY_KEY": account.key.hex()}, cwd=str(PROJECT_ROOT))))
+        yield clients
+
+
+def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: str, deployment: Path, *,
+         config: NodeConfig = DEMO_CONFIG, log: Callable[[str], None] = print) -> Story:
+    """The whole story up to the summary. `workdir` receives the owner's files, the proxies' and the hosting
+    node's state files, and the published bills."""
+    owner = chain.with_account(new_funded_account(faucet))
+    host = chain.with_account(new_funded_account(faucet))
+    faucet.tokens(owner.address, OWNER_TOKENS)
+    package = owner_package(world)
+    for name, data in (("model.json", package.model_bytes), ("fields.json", package.table.to_json()),
+                       ("test-set.json", package.test_bytes)):
+        (workdir / name).write_bytes(data)
+    baseline = package.container(0).accuracy_ppm()
+    model_id, registered = owner.register_model(host.address, *package.commitments().values(), baseline)
+    owner.approve_and_deposit(model_id, ESCROW)
+    owner.set_quote(model_id, PRICE_PER_ROW, ROW_CAP)
+    log(f"== owner: model {model_id} registered (baseline accuracy {baseline / 1e4:.2f} %), "
+        f"{ESCROW / UNIT:.0f} tokens escrowed, quote {PRICE_PER_ROW / UNIT} token/row  (tx {registered.tx_hash})")
+
+    log("== proxies: three HTTP services on loopback (proxy-2 tampers with outputs)")
+    bills_dir = workdir / "bills"
+    with proxies(workdir, rpc, deployment, faucet) as clients:
+        node = HostingNode(model_id, package.container(model_id), host, {c.name: c for c in clients},
+                           HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir),
+                           log=lambda line: log("   " + line))
+        sellers = {}
+        reports = []
+        for wave, sources in enumerate(world.sources_by_phase, start=1):
+            log(f"== wave {wave}: sources hand rows to proxies")
+            for source in sources:
+                account = new_funded_account(faucet)
+                sellers[account.address] = (source, account)
+                urls = [clients[i].url for i in source.proxies]
+                hand_rows(urls, account.address, int(PRICE_PER_ROW * source.min_price_factor), source.mapping,
+                          source.rows)
+                log(f"   {source.name}: {len(source.rows)} rows -> {', '.join(clients[i].name for i in source.proxies)}"
+                    f"  ({source.note})")
+            log(f"== wave {wave}: hosting node polls, quotes and trains")
+            reports += node.run(max_groups=5)
+    log("== sources claim their payouts")
+    claimed = claim_all(chain, reports, sellers, bills_dir, log)
+    log("== owner withdraws half of what is left in escrow")
+    returned = owner.model(model_id)["escrow"] // 2
+    owner.withdraw(model_id, returned, owner.address)
+    return Story(chain, model_id, owner, node, sellers, reports, claimed, ESCROW, returned, bills_dir)
+
+
+def _with_bills(config: NodeConfig, bills_dir: Path) -> NodeConfig:
+    return NodeConfig(**{**config.__dict__, "bills_dir": bills_dir})
+
+
+def claim_all(chain: MarketClient, reports: list[GroupReport], sellers, bills_dir: Path,
+              log: Callable[[str], None]) -> dict[str, int]:
+    """Every source claims its payout from every settled checkpoint, with the proof from the published bill."""
+    claimed: dict[str, int] = {}
+    for report in reports:
+        if not report.kept:
+            continue
+        bill = json.loads((bills_dir / f"checkpoint-{report.checkpoint_id}.json").read_text())
+        for payout in bill["payouts"]:
+            source, account = sellers[payout["source"]]
+            proof = [bytes.fromhex(p[2:]) for p in payout["proof"]]
+            result = chain.with_account(account).claim(report.checkpoint_id, int(payout["amount"]), proof)
+            claimed[account.address] = claimed.get(account.address, 0) + int(payout["amount"])
+            log(f"   {source.name} claims {int(payout['amount']) / UNIT} tokens from checkpoint "
+                f"{report.checkpoint_id}  (tx {result.tx_hash})")
+    return claimed
+
+
+def reconcile(story: Story) -> Reconciliation:
+    chain = story.chain
+    settled = [chain.checkpoint(r.checkpoint_id) for r in story.reports if r.kept]
+    return Reconciliation(
+        deposited=story.deposited, paid=sum(story.claimed.values()), returned=story.returned,
+        still_escrowed=chain.model(story.model_id)["escrow"],
+        unclaimed=sum(c["billTotal"] - c["claimed"] for c in settled),
+        market_balance=chain.balance_of(chain.market.address))
+
+
+def source_counts(story: Story) -> dict[str, dict[str, int]]:
+    """Per payout address: rows by what became of them (used, dropped, offered, ...; rejected and declined
+    rows by their reason: missing_fields, price, ...), each row counted once however many proxies hold it."""
+    counts: dict[str, dict[str, int]] = {}
+    for source, status, reason, rows in story.node.state.listing_counts():
+        key = reason if status in ("rejected", "declined") else status
+        counts.setdefault(source, {}).setdefault(key, 0)
+        counts[source][key] += rows
+    return counts
+
+
+def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = print) -> None:
+    """Accuracy per checkpoint, rows per source, tokens paid, mismatches, anchors and the reconciliation,
+    which it asserts (as it asserts the story's two settled groups and one rolled back)."""
+    log("\n== summary")
+    log(f"{'checkpoint':>10} {'rows':>9} {'accuracy before':>16} {'after':>8}  outcome      transactions")
+    for r in story.reports:
+        outcome = "settled" if r.kept else "rolled back"
+        txs = ", ".join(f"{k} {v[:12]}..." for k, v in r.txs.items())
+        log(f"{r.checkpoint_id:>10} {r.rows_used:>4}/{r.rows_planned:<4} {r.accuracy_before / 1e4:>15.2f}% "
+            f"{r.accuracy_after / 1e4:>7.2f}%  {outcome:<12} {txs}")
+    counts = source_counts(story)
+    log(f"\n{'source':<12} {'listed':>6} {'rejected':>8} {'declined':>8} {'used':>5} {'dropped':>7} {'paid':>8}")
+    for address, (source, _account) in story.sellers.items():
+        c = counts.get(address, {})
+        log(f"{source.name:<12} {sum(c.values()):>6} {c.get('missing_fields', 0):>8} {c.get('price', 0):>8} "
+            f"{c.get('used', 0):>5} {c.get('dropped', 0):>7} {story.claimed.get(address, 0) / UNIT:>8.2f}")
+    log(f"\nredundancy mismatches recorded per proxy: {story.node.state.mismatch_counts() or 'none'}")
+    log("\nhistory anchors")
+    for index, root, first, count, tx, block_number, block_hash, _t in story.node.state.anchors():
+        log(f"   anchor {index}: rows {first}..{first + count - 1}, root 0x{root.hex()}, "
+            f"block {block_number} 0x{block_hash.hex()}  (tx {tx})")
+    money = reconcile(story)
+    log(f"\nreconciliation: escrowed {money.deposited / UNIT} = paid {money.paid / UNIT} + returned "
+        f"{money.returned / UNIT} + still escrowed {money.still_escrowed / UNIT} (+ unclaimed {money.unclaimed / UNIT})")
+    assert money.balances, f"escrow does not reconcile: {money}"
+    settled = [r for r in story.reports if r.kept]
+    rolled_back = [r for r in story.reports if not r.kept]
+    assert len(settled) >= 2 and len(rolled_back) >= 1, "the story needs two settled groups and a rolled-back one"
+    assert sum(sum(r.paid.values()) for r in story.reports) == money.paid + money.unclaimed
+    log(f"best accuracy on chain {story.chain.model(story.model_id)['bestAccuracy'] / 1e4:.2f} %; "
+        f"demo took {elapsed:.0f} s")
