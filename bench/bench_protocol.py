@@ -46,7 +46,8 @@ from orchestrator.container import (  # noqa: E402
 from orchestrator.container.training import centralized_step  # noqa: E402
 from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group  # noqa: E402
 from orchestrator.proxy import schema, wire  # noqa: E402
-from orchestrator.proxy.benchmark import synthetic  # noqa: E402
+from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic  # noqa: E402
+from orchestrator.proxy.privacy import literal_check  # noqa: E402
 from orchestrator.proxy.server import proxy_process  # noqa: E402
 from orchestrator.proxy.store import Store  # noqa: E402
 from orchestrator.proxy.vault import Vault  # noqa: E402
@@ -104,7 +105,7 @@ def hand_out(p: Problem, clients) -> Plan:
     for k, client in enumerate(clients):
         mine = np.arange(k, len(p.records), len(clients))
         ids = client.upload(SOURCE, 1, mapping, [p.records[i] for i in mine]).row_ids
-        answer = client.quote(MODEL_ID, 1, p.table, list(ids))
+        answer = client.quote(MODEL_ID, 1, p.table, list(ids), bench_policy(p.table))
         assert len(answer.accepted) == len(mine), answer.declined[:3]
         for i, accepted in zip(mine, answer.accepted):
             rows[i] = {"row_hash": accepted.row_hash.hex(), "source": SOURCE, "price": 1,
@@ -140,9 +141,9 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
     to the proxy process, and in this process, the parts of it: the vault's own work (an in-process vault over
     the same rows) and the JSON each side encodes, parses and validates (the functions client and service call)."""
     share = max(1, batch // PROXIES)
-    vault = Vault(Store(":memory:"), name="in-process")
+    vault = Vault(Store(":memory:"), name="in-process", checks=(literal_check,), accepted_modes=("plain",))
     ids = np.asarray(vault.upload(SOURCE, 1, {n: n for n in p.table.field_names}, p.records[:share]).row_ids)
-    vault.quote(MODEL_ID, 1, p.table, ids.tolist())
+    vault.quote(MODEL_ID, 1, p.table, ids.tolist(), bench_policy(p.table))
     held = plan.row_ids[plan.holders.index(client.name)]
     remote = held[held >= 0][:share]
     subs = c.submodels
@@ -249,8 +250,8 @@ def main(argv=None) -> int:
     print(f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}")
     p = problem(args.rows)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        clients = [stack.enter_context(proxy_process(f"{tmp}/p{k}.sqlite", name=f"proxy-{k}"))
-                   for k in range(PROXIES)]
+        clients = [stack.enter_context(proxy_process(f"{tmp}/p{k}.sqlite", name=f"proxy-{k}",
+                                                     args=UNSAFE_BENCH_ARGS)) for k in range(PROXIES)]
         started = time.perf_counter()
         plan = hand_out(p, clients)
         print(f"handed {args.rows} rows to {PROXIES} proxies and quoted them in {time.perf_counter() - started:.1f} s")

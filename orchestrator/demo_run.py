@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from orchestrator.chain.client import MarketClient
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
-from orchestrator.hosting.registration import DEFAULT_POLICY, OwnerPackage, test_set_bytes
+from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.server import proxy_process
@@ -94,8 +94,9 @@ def new_funded_account(faucet: Faucet) -> LocalAccount:
 
 
 def owner_package(world: World) -> OwnerPackage:
-    return OwnerPackage(json.dumps(world.model_doc).encode(), world.field_table, test_set_bytes(world.test_columns),
-                        DEFAULT_POLICY)
+    """The owner's files with the default privacy policy (projection mode, chosen on the test set)."""
+    return OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
+                                            test_set_bytes(world.test_columns))
 
 
 @contextmanager

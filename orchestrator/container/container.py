@@ -7,7 +7,7 @@ sources with the functions in `training`.
 """
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -24,13 +24,21 @@ from .split import SubModel, SubModelBank, derive_bank, submodels
 from .task import CLASSIFICATION, Task, hits, ppm_from_counts
 from .training import HostStep, host_step, host_update, init_optimizer
 
+if TYPE_CHECKING:  # the privacy package builds on the container's network, not the other way round
+    from orchestrator.privacy.policy import PrivacyPolicy
+
 
 class TrainingContainer:
     """Model id, target model, main model, sub-models, history set, detection model, field table, test set,
-    and (between `begin_group` and `end_group`) a backup point."""
+    the privacy policy row holders are quoted with (None for a container that is never quoted, e.g. a
+    benchmark's), and (between `begin_group` and `end_group`) a backup point."""
 
-    def __init__(self, model_id: int, model_file: ModelFile, field_table: FieldTable, test_set: NormalisedRows):
+    def __init__(self, model_id: int, model_file: ModelFile, field_table: FieldTable, test_set: NormalisedRows,
+                 policy: "PrivacyPolicy | None" = None):
         _check_fits(model_id, model_file, field_table)
+        if policy is not None and policy.inputs != model_file.inputs:
+            raise ContainerError(f"the privacy policy covers inputs {list(policy.inputs)[:3]}..., not the model's")
+        self.policy = policy
         if len(test_set) == 0:
             raise ContainerError("the target test set is empty; accuracy could never gate a payment")
         self.model_id = model_id
@@ -141,12 +149,21 @@ class TrainingContainer:
 
 
 def create_container(
-    model_id: int, model_file: ModelFile, field_table: FieldTable, test_columns: Mapping[str, Sequence[Any]]
+    model_id: int, model_file: ModelFile, field_table: FieldTable, test_columns: Mapping[str, Sequence[Any]],
+    policy: "PrivacyPolicy | None" = None,
 ) -> TrainingContainer:
-    """A container from the owner's model file, field table and test set (columns under standard names)."""
+    """A container from the owner's model file, field table and test set (columns under standard names).
+
+    For the plain and dp exchanges; a projection-mode model's container is projected.create_projected_container.
+    """
     _check_fits(model_id, model_file, field_table)
-    test_set = normalise_columns(field_table, ColumnMapping.identity(field_table), test_columns)
-    return TrainingContainer(model_id, model_file, field_table, test_set)
+    test_set = normalise_standard_columns(field_table, test_columns)
+    return TrainingContainer(model_id, model_file, field_table, test_set, policy)
+
+
+def normalise_standard_columns(field_table: FieldTable, columns: Mapping[str, Sequence[Any]]) -> NormalisedRows:
+    """Labelled rows given as columns under standard names (a test set, an owner's reference rows), normalised."""
+    return normalise_columns(field_table, ColumnMapping.identity(field_table), columns)
 
 
 @partial(jax.jit, static_argnames="task")

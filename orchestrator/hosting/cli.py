@@ -40,6 +40,16 @@ def _package_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fields", required=True, type=Path, help="standard field table (docs/container.md)")
     parser.add_argument("--test-set", required=True, type=Path,
                         help="target test set: JSON object of columns under standard names")
+    parser.add_argument("--policy", type=Path,
+                        help="privacy policy file (docs/privacy.md); default: the default policy, chosen on "
+                             "--reference or else on the test set")
+    parser.add_argument("--reference", type=Path,
+                        help="labelled reference rows (columns under standard names) the default policy is chosen "
+                             "on, when no --policy is given (default: the test set)")
+
+
+def _package(args) -> OwnerPackage:
+    return OwnerPackage.from_files(args.model, args.fields, args.test_set, args.policy, args.reference)
 
 
 def _client(args, role: str) -> MarketClient:
@@ -74,7 +84,7 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         if args.command == "status":
             return _host_status(args)
         host = _client(args, "host")
-        package = OwnerPackage.from_files(args.model, args.fields, args.test_set)
+        package = _package(args)
         verify_registration(package, host.model(args.model_id))
         if host.model(args.model_id)["hostingNode"] != host.address:
             raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
@@ -114,6 +124,8 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     _chain_arguments(register)
     _package_arguments(register)
     register.add_argument("--host", required=True, metavar="ADDRESS", help="the hosting node's address")
+    register.add_argument("--policy-out", type=Path, metavar="FILE",
+                          help="write the privacy policy registered (give it to the hosting node: host run --policy)")
     for name, text in (("deposit", "escrow tokens for a model"), ("withdraw", "withdraw unlocked escrow")):
         sub = commands.add_parser(name, help=text)
         _chain_arguments(sub)
@@ -135,10 +147,13 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
     try:
         owner = _client(args, "owner")
         if args.command == "register":
-            package = OwnerPackage.from_files(args.model, args.fields, args.test_set)
+            package = _package(args)
             baseline = package.container(0).accuracy_ppm()
             model_id, result = owner.register_model(args.host, *package.commitments().values(), baseline)
-            print(f"model {model_id} registered, baseline accuracy {baseline} ppm (tx {result.tx_hash})")
+            if args.policy_out:
+                args.policy_out.write_bytes(package.policy.to_json())
+            print(f"model {model_id} registered, baseline accuracy {baseline} ppm, privacy policy "
+                  f"{package.policy.mode} 0x{package.policy.commitment().hex()} (tx {result.tx_hash})")
         elif args.command == "deposit":
             print(f"deposited (tx {owner.approve_and_deposit(args.model_id, args.amount).tx_hash})")
         elif args.command == "withdraw":

@@ -8,7 +8,8 @@ One group, in order (each step recorded in the state database before the side ef
   train     rounds (rounds.py) of: send sub-models -> z and labels from every holder of every row in the
             batch -> rows whose holders disagree are dropped (redundancy) -> main model, loss, dL/dz ->
             layer-1 gradients from each row's primary holder -> one optimiser update of the target model;
-            then the bill, drops, mismatches and history rows are recorded in one transaction
+            then the bill, drops, mismatches and history rows are recorded in one transaction. In projection
+            mode (projected.py) each row's u = P x is asked for once and the node trains on u alone
   close     accuracy on the test set; strictly higher than the backup point: commit the bill and settle;
             otherwise restore the backup point and roll the checkpoint back (nobody is paid)
   anchor    every N history rows or T seconds, the Merkle root of the new history rows goes on chain
@@ -31,7 +32,8 @@ from orchestrator.errors import ChainRevert, ProxyError, ProxyUnavailable, Split
 
 from .billing import BilledRow, make_bill
 from .failpoints import failpoint
-from .rounds import Plan, train_group
+from .projected import group_trainer
+from .rounds import Plan
 from .snapshots import from_bytes, to_bytes, weights_hash
 from .state import HostState
 
@@ -134,7 +136,7 @@ class HostingNode:
             for start in range(0, len(wanted), QUOTE_CHUNK):
                 chunk = wanted[start:start + QUOTE_CHUNK]
                 try:
-                    answer = holder.quote(self.model_id, price, table, chunk)
+                    answer = holder.quote(self.model_id, price, table, chunk, self.container.policy)
                 except (ProxyUnavailable, ProxyError) as e:
                     self.log(f"  quote to {name} failed: {e}")
                     break
@@ -221,9 +223,10 @@ class HostingNode:
 
     def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
         plan = Plan(group["plan"], list(self.holders))
-        trained = train_group(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
-                              batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
-                              seed=checkpoint_id, log=self.log)
+        train = group_trainer(self.container)
+        trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
+                        batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
+                        seed=checkpoint_id, log=self.log)
         trained_accuracy = self.container.accuracy_ppm()
         used = [plan.rows[i] for i in np.flatnonzero(trained.active)]
         bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]

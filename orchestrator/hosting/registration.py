@@ -1,26 +1,34 @@
 """What a model owner hands over, and the commitments it registers on chain.
 
-The owner's package is three files: the model file (docs/model-format.md), the standard field table
-(docs/container.md) and the target test set (a JSON object of columns under standard names). The market
-stores keccak-256 of the model file's and test set's bytes, the field table's canonical commitment, and the
-policy's hash; the hosting node refuses to build a container from files that do not match them, so the
-owner, the sources and anyone auditing know exactly what is trained and what gates payment.
+The owner's package is four documents: the model file (docs/model-format.md), the standard field table
+(docs/container.md), the target test set (a JSON object of columns under standard names) and the privacy
+policy (orchestrator/privacy/policy.py: the exchange, the audit threshold, the projection P). The market
+stores keccak-256 of the model file's and test set's bytes, and the field table's and the policy's canonical
+commitments; the hosting node refuses to build a container from files that do not match them, and row
+holders refuse a quote whose policy does not hash to the registered one, so the owner, the sources and
+anyone auditing know exactly what is trained, what gates payment and what a row reveals.
+
+The default policy (`owner_default_policy`) is projection mode, P chosen by `privacy.policy.default_policy`
+on the owner's reference rows: labelled rows under standard names, the test set unless the owner names
+others (CLI --reference). P is picked by a leakage cap, and its task direction is fitted on those rows; with
+the test set as reference, that direction is fitted on the rows that gate payment, which flatters every
+checkpoint's accuracy alike (it favours no group) — an owner with other labelled rows should use them.
+The choice is reproducible from the same rows and seed, but it goes through floating-point linear algebra,
+so the owner publishes the policy file it registered (owner register --policy-out) and the hosting node
+reads that file (host run --policy) rather than trusting a recomputation elsewhere to match bit for bit.
 """
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.container import FieldTable, create_container, parse_model_json
-from orchestrator.container.container import TrainingContainer
+from orchestrator.container.container import TrainingContainer, normalise_standard_columns
 from orchestrator.container.keccak import keccak256
-from orchestrator.errors import SplitLedgerError
+from orchestrator.container.projected import create_projected_container
+from orchestrator.errors import PolicyError, SplitLedgerError
+from orchestrator.privacy.policy import PrivacyPolicy, default_policy
 
-# The exchange every row holder agrees to before selling (docs/protocol.md); its hash is registered.
-DEFAULT_POLICY = {
-    "version": 1,
-    "privacy_check": "claim-6-literal",
-    "update_exchange": "plain-split-learning-layer1-gradient",
-}
+POLICY_SEED = 0  # the default policy's draw; any seed gives a policy of the same kind
 
 
 @dataclass(frozen=True)
@@ -28,40 +36,64 @@ class OwnerPackage:
     model_bytes: bytes
     table: FieldTable
     test_bytes: bytes
-    policy: dict
+    policy: PrivacyPolicy
 
     @classmethod
-    def from_files(cls, model: str | Path, table: str | Path, test_set: str | Path,
-                   policy: dict | None = None) -> "OwnerPackage":
+    def with_default_policy(cls, model_bytes: bytes, table: FieldTable, test_bytes: bytes,
+                            reference: dict[str, list] | None = None) -> "OwnerPackage":
+        """The package with the default policy, chosen on `reference` (columns) or else on the test set."""
+        columns = reference if reference is not None else _columns(test_bytes, "the test set")
+        return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns))
+
+    @classmethod
+    def from_files(cls, model: str | Path, table: str | Path, test_set: str | Path, policy: str | Path | None = None,
+                   reference: str | Path | None = None) -> "OwnerPackage":
+        """The package from files; without a policy file, the default policy (on `reference`, or the test set)."""
         try:
-            return cls(Path(model).read_bytes(), FieldTable.from_json(Path(table).read_bytes()),
-                       Path(test_set).read_bytes(), policy or DEFAULT_POLICY)
+            model_bytes, test_bytes = Path(model).read_bytes(), Path(test_set).read_bytes()
+            field_table = FieldTable.from_json(Path(table).read_bytes())
+            if policy is not None:
+                return cls(model_bytes, field_table, test_bytes, PrivacyPolicy.from_json(Path(policy).read_bytes()))
+            rows = None if reference is None else _columns(Path(reference).read_bytes(), "the reference rows")
         except OSError as e:
             raise SplitLedgerError(f"cannot read the owner's files: {e}") from None
+        return cls.with_default_policy(model_bytes, field_table, test_bytes, rows)
 
     def commitments(self) -> dict[str, bytes]:
         return {
             "modelHash": keccak256(self.model_bytes),
             "testSetHash": keccak256(self.test_bytes),
             "fieldTableHash": self.table.commitment(),
-            "policyHash": policy_hash(self.policy),
+            "policyHash": self.policy.commitment(),
         }
 
     def test_columns(self) -> dict[str, list]:
-        try:
-            columns = json.loads(self.test_bytes)
-        except json.JSONDecodeError as e:
-            raise SplitLedgerError(f"the test set is not JSON: {e}") from None
-        if not isinstance(columns, dict) or not all(isinstance(v, list) for v in columns.values()):
-            raise SplitLedgerError("the test set is a JSON object of columns: {standard name: [values]}")
-        return columns
+        return _columns(self.test_bytes, "the test set")
 
     def container(self, model_id: int) -> TrainingContainer:
-        return create_container(model_id, parse_model_json(self.model_bytes), self.table, self.test_columns())
+        """The training container the policy calls for: projected (W1 = A P) in projection mode."""
+        model_file = parse_model_json(self.model_bytes)
+        if self.policy.inputs != model_file.inputs:
+            raise PolicyError("the privacy policy's inputs are not the model's inputs")
+        if self.policy.mode == "projection":
+            return create_projected_container(model_id, model_file, self.table, self.test_columns(), self.policy)
+        return create_container(model_id, model_file, self.table, self.test_columns(), self.policy)
 
 
-def policy_hash(policy: dict) -> bytes:
-    return keccak256(json.dumps(policy, sort_keys=True, separators=(",", ":")).encode())
+def owner_default_policy(table: FieldTable, reference: dict[str, list], seed: int = POLICY_SEED) -> PrivacyPolicy:
+    """The default policy for a model with this field table, chosen on labelled reference rows (columns)."""
+    rows = normalise_standard_columns(table, reference)
+    return default_policy(table.model_inputs, rows.features, rows.labels, seed)
+
+
+def _columns(data: bytes, what: str) -> dict[str, list]:
+    try:
+        columns = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise SplitLedgerError(f"{what} is not JSON: {e}") from None
+    if not isinstance(columns, dict) or not all(isinstance(v, list) for v in columns.values()):
+        raise SplitLedgerError(f"{what}: a JSON object of columns, {{standard name: [values]}}")
+    return columns
 
 
 def test_set_bytes(columns: dict[str, list]) -> bytes:

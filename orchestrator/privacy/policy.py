@@ -27,7 +27,7 @@ from orchestrator.errors import PolicyError
 from .accountant import Budget, RowLedger
 from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, isolated_rows
 from .canonical import canonical_json, parse_json
-from .projection import MIN_UNIT_DISTANCE, choose_projection, verify_projection
+from .projection import MIN_UNIT_DISTANCE, choose_projection, task_direction, verify_projection
 from .span import row_basis
 
 POLICY_FORMAT = "splitledger-privacy"
@@ -38,12 +38,15 @@ MODES = ("plain", "projection", "dp")
 # docs/privacy.md, "Choosing settings", says why this value and not a stricter one.
 DEFAULT_THRESHOLD = 0.97
 # The owner picks P with this much headroom below the threshold on its reference rows, because a
-# source's rows estimate R^2 a little differently (bench/bench_privacy.py measured up to +0.02).
-DEFAULT_CAP_MARGIN = 0.02
+# source judges R^2 on its own rows, and on a few dozen rows that estimate runs high: in the demo world a
+# holder of 30-60 rows measured up to +0.025 over the owner's 143, so at 0.02 small holders declined the
+# default policy. 0.04 costs about half an accuracy point on the benchmark (docs/benchmarks.md, Privacy).
+DEFAULT_CAP_MARGIN = 0.04
 
 
 def default_k(n_inputs: int) -> int:
-    """One projected dimension per four inputs (8 of breast cancer's 30): see docs/benchmarks.md, Privacy."""
+    """The widest default projection: one dimension per four inputs (8 of breast cancer's 30). The default
+    procedure narrows it until the leakage cap holds (6 on breast cancer): docs/benchmarks.md, Privacy."""
     return max(1, math.ceil(n_inputs / 4))
 
 
@@ -175,10 +178,23 @@ def projection_policy(inputs: Sequence[str], p: np.ndarray, threshold: float = D
 
 def default_policy(inputs: Sequence[str], reference_features: np.ndarray, reference_labels: np.ndarray,
                    seed: int) -> PrivacyPolicy:
-    """Projection mode, k = default_k(n), P chosen on the owner's reference rows with headroom below the threshold."""
-    p = choose_projection(reference_features, reference_labels, default_k(len(inputs)), seed,
-                          cap=DEFAULT_THRESHOLD - DEFAULT_CAP_MARGIN)
-    return projection_policy(inputs, p)
+    """Projection mode with P chosen on the owner's reference rows, headroom below the threshold.
+
+    P's row space holds the task direction (projection.task_direction) and k - 1 seeded random directions,
+    k the widest from default_k(n) down for which a draw keeps every input's R^2 within the cap: the task
+    direction is worth more accuracy than the extra random directions it crowds out (bench/bench_privacy.py).
+    Without a usable task direction (a constant label, or one sitting on a single input) P is random.
+    """
+    cap = DEFAULT_THRESHOLD - DEFAULT_CAP_MARGIN
+    lead = task_direction(reference_features, reference_labels)
+    for direction in ([lead] if lead is not None else []) + [None]:
+        for k in range(min(default_k(len(inputs)), len(inputs) - 1), 0, -1):
+            try:
+                p = choose_projection(reference_features, reference_labels, k, seed, cap=cap, lead=direction)
+            except ValueError:  # no draw of this width fits under the cap (or verifies, with this lead)
+                continue
+            return projection_policy(inputs, p)
+    raise PolicyError(f"no projection keeps every input's R^2 within {cap} on the reference rows")
 
 
 @dataclass(frozen=True)
@@ -214,8 +230,12 @@ def review(policy: PrivacyPolicy, covariance: np.ndarray) -> Verdict:
 
 
 def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable[int], weights: np.ndarray,
-                   biases: np.ndarray, covariance: np.ndarray) -> Verdict:
-    """Does a sub-model request (weights (H, n) over `policy.inputs`, biases (H,)) conform to the policy?"""
+                   biases: np.ndarray, covariance: np.ndarray, *, literal: bool = True) -> Verdict:
+    """Does a sub-model request (weights (H, n) over `policy.inputs`, biases (H,)) conform to the policy?
+
+    `literal=False` leaves claim 6 out, for a holder that runs the literal check on its own first (a
+    single-input sub-model then fails the audit too, as an input entering the span, but is named once).
+    """
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[1] != len(policy.inputs):
         return Verdict.of([f"sub-model weights {weights.shape} do not cover the {len(policy.inputs)} model inputs"])
@@ -224,7 +244,7 @@ def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable
         if not exact or np.any(np.asarray(biases) != 0.0):
             return Verdict.of(["projection mode: the sub-models must be exactly the committed P, with zero biases"])
     reasons = [f"sub-model {j} reads only {policy.inputs[int(np.flatnonzero(weights[j])[0])]!r}, so its output "
-               f"reveals that input (claim 6)" for j in single_input_neurons(weights)]
+               f"reveals that input (claim 6)" for j in (single_input_neurons(weights) if literal else ())]
     assessment = audit.assess(row_ids, weights, covariance)
     if not assessment.allowed:
         reasons.append(assessment.reason)

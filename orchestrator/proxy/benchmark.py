@@ -3,6 +3,9 @@
 Starts real proxy processes, hands each a share of synthetic rows, quotes them, then times rounds of
 evaluate + gradient as a hosting node would run them (all proxies asked in parallel, one batch per proxy per
 round). dz is random: the host's own main-model step is not part of what is measured here. Prints rows/s.
+
+What is timed is the plain exchange itself, on synthetic rows, so the proxies sell under a plain policy with
+the cumulative audit off (`UNSAFE_BENCH_ARGS`): no holder of real rows runs that way (docs/privacy.md).
 """
 import argparse
 import sys
@@ -14,8 +17,17 @@ from contextlib import ExitStack
 import numpy as np
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, submodels
+from orchestrator.privacy.policy import PrivacyPolicy
 
 from .server import proxy_process
+
+# Proxy options for timing the plain exchange over many rounds of the same rows (which the audit would stop).
+UNSAFE_BENCH_ARGS = ("--accept-mode", "plain", "--unsafe-no-audit")
+
+
+def bench_policy(table) -> PrivacyPolicy:
+    """The plain exchange with no R^2 bound: the policy the protocol benchmarks quote with."""
+    return PrivacyPolicy("plain", table.model_inputs, threshold=1.0)
 
 
 def synthetic(rows: int, inputs: int, seed: int = 0):
@@ -46,7 +58,8 @@ def main(argv=None) -> int:
                     [np.zeros(args.neurons), np.zeros(1)], ["relu", "sigmoid"], mask)
     subs = submodels(derive_bank(mlp, table.model_inputs))
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        clients = [stack.enter_context(proxy_process(f"{tmp}/p{i}.sqlite")) for i in range(args.proxies)]
+        clients = [stack.enter_context(proxy_process(f"{tmp}/p{i}.sqlite", args=UNSAFE_BENCH_ARGS))
+                   for i in range(args.proxies)]
         shares = np.array_split(np.arange(args.rows), args.proxies)
         ids = []
         started = time.perf_counter()
@@ -55,7 +68,7 @@ def main(argv=None) -> int:
             ids.append(np.asarray(answer.row_ids))
         uploaded = time.perf_counter()
         for client, held in zip(clients, ids):
-            client.quote(1, 1, table, held.tolist())
+            client.quote(1, 1, table, held.tolist(), bench_policy(table))
         quoted = time.perf_counter()
         print(f"upload {args.rows} rows: {uploaded - started:.2f}s; quote: {quoted - uploaded:.2f}s")
 

@@ -2,7 +2,9 @@
 
 The chain side of publishing is a seam: with --rpc, `make_publisher` asks `orchestrator.chain.listings` for
 `listing_publisher(rpc_url, deployment_file, private_key)`, a callable (first_row_id, row_count, fields) that
-emits the market's listing event. Without --rpc, rows are listed on the HTTP API only.
+emits the market's listing event. Without --rpc, rows are listed on the HTTP API only. With --rpc the proxy
+also reads the model registry (`make_registry`): a quote's privacy policy and field table must then hash to
+the model's on-chain commitments, not only to what the hosting node claims.
 """
 import argparse
 import logging
@@ -13,10 +15,12 @@ from pathlib import Path
 
 from orchestrator.errors import SplitLedgerError
 
+from .privacy import DEFAULT_CHECKS, literal_check
+from .safeguard import DEFAULT_ACCEPTED_MODES
 from .service import Publisher, create_app
 from .server import serve
 from .store import Store
-from .vault import Vault
+from .vault import Registry, Vault
 
 DESCRIPTION = """Run a SplitLedger source proxy: an HTTP service that holds data sources' rows, publishes
 their row ids and field compositions (never values or prices), and answers a hosting node's quotes and
@@ -39,6 +43,14 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.Argumen
     parser.add_argument("--port", type=int, required=True, help="port to listen on")
     parser.add_argument("--name", help="a name for logs and reports (default: host:port)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    privacy = parser.add_argument_group("privacy (docs/privacy.md)")
+    privacy.add_argument("--accept-mode", action="append", choices=["projection", "dp", "plain"], metavar="MODE",
+                         help="a privacy policy mode to sell under (projection, dp, plain); repeat. Default: "
+                              f"{', '.join(DEFAULT_ACCEPTED_MODES)}. plain hands the rows to the hosting node "
+                              "through its gradients: only for tests and benchmarks")
+    privacy.add_argument("--unsafe-no-audit", action="store_true",
+                         help="answer sub-models after the literal check alone, without the policy's cumulative "
+                              "leakage audit: the patent's exchange as is, for benchmarking it; never with real rows")
     chain = parser.add_argument_group("on-chain listings (optional; all three together)")
     chain.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint of the chain")
     chain.add_argument("--deployment", metavar="FILE", help="deployment file with the market's address")
@@ -66,6 +78,16 @@ def make_publisher(args: argparse.Namespace) -> Publisher | None:
     return listing_publisher(args.rpc, args.deployment, key, endpoint=f"http://{args.host}:{args.port}")
 
 
+def make_registry(args: argparse.Namespace) -> Registry | None:
+    """The chain's model registry (read-only) for a proxy started with chain access; None without --rpc."""
+    if not args.rpc:
+        return None
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.deployment import load_deployment
+
+    return MarketClient(connect(args.rpc), load_deployment(args.deployment)).model
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.proxy", vault_class=Vault) -> int:
     """Runs a proxy; `vault_class` lets a demo run a deliberately misbehaving vault through the same service."""
     args = build_parser(prog).parse_args(argv)
@@ -73,7 +95,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
     try:
         publisher = make_publisher(args)
         name = args.name or f"{args.host}:{args.port}"
-        vault = vault_class(Store(args.db), name=name, url=f"http://{args.host}:{args.port}")
+        vault = vault_class(Store(args.db), name=name, url=f"http://{args.host}:{args.port}",
+                            checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
+                            accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=make_registry(args))
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
+from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, wire
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
@@ -66,9 +67,12 @@ class ProxyClient:
         mapping: Mapping[str, str],
         rows: Sequence[Mapping[str, Any]],
         ignored: Sequence[str] = (),
+        hash_key: bytes | None = None,
     ) -> UploadAnswer:
         body = {"source": source, "min_price": min_price, "mapping": dict(mapping), "ignored": list(ignored),
                 "rows": list(rows)}
+        if hash_key is not None:
+            body["hash_key"] = "0x" + hash_key.hex()
         doc = self._call("POST", "/v1/rows", schema.UploadResponse, body=body, expect=201)
         if len(doc.row_ids) != len(body["rows"]) or len(set(doc.row_ids)) != len(doc.row_ids):
             raise self._bad(f"{len(body['rows'])} rows uploaded but {len(doc.row_ids)} distinct row ids returned")
@@ -87,10 +91,11 @@ class ProxyClient:
             raise self._bad(f"listings after {after} (limit {limit}) must be increasing ids above it, got {ids[:10]}")
         return [Listing(x.row_id, tuple(x.fields), x.source) for x in doc.listings]
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int]) -> QuoteAnswer:
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+              policy: PrivacyPolicy) -> QuoteAnswer:
         ids = [int(r) for r in row_ids]
         body = {"model_id": model_id, "price_per_row": price_per_row, "field_table": field_table.to_dict(),
-                "row_ids": ids}
+                "row_ids": ids, "policy": policy.to_dict(), "policy_hash": "0x" + policy.commitment().hex()}
         doc = self._call("POST", "/v1/quote", schema.QuoteResponse, body=body)
         answered = [a.row_id for a in doc.accepted] + [d.row_id for d in doc.declined]
         if sorted(answered) != sorted(ids):

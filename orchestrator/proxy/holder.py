@@ -13,9 +13,12 @@ import numpy as np
 
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
+from orchestrator.privacy.policy import PrivacyPolicy
 
 # Why a quote may decline a row, in the order they are tested (the first that applies is given).
-DECLINE_REASONS = ("unknown_row", "price", "missing_fields", "invalid_value")
+# privacy_policy: the holder does not sell under the model's privacy policy (a mode it does not accept, or a
+# review on the rows it would then have quoted that finds an input reconstructed beyond the threshold).
+DECLINE_REASONS = ("unknown_row", "price", "missing_fields", "invalid_value", "privacy_policy")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class Listing:
 @dataclass(frozen=True)
 class Accepted:
     row_id: int
-    row_hash: bytes  # 32 bytes, orchestrator.container.history.row_hashes with the quote's model id
+    row_hash: bytes  # 32 bytes, orchestrator.container.history.row_hashes with the quote's model id (keyed
+    #                  with the source's secret key where it gave one)
     source: str
 
 
@@ -73,11 +77,14 @@ class RowHolder(Protocol):
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
         """Rows with id greater than `after`, in id order, at most `limit`."""
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int]) -> QuoteAnswer:
-        """Hashes of the rows whose minimum price `price_per_row` meets; reasons for the others."""
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+              policy: PrivacyPolicy) -> QuoteAnswer:
+        """Hashes of the rows whose minimum price `price_per_row` meets and that the holder sells under the
+        model's privacy `policy` (registered on chain); reasons for the others."""
 
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        """The sub-models on quoted rows, after the privacy check."""
+        """The sub-models on quoted rows, after the privacy checks (literal, and the policy's audit)."""
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
-        """Layer-1 gradients from dL/dz (rows, neurons) on quoted rows, masked by the last sub-models sent."""
+        """Layer-1 gradients from dL/dz (rows, neurons) on quoted rows, masked by the last sub-models sent, as
+        the policy allows (refused in projection mode, noised in dp mode)."""

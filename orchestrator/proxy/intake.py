@@ -46,6 +46,16 @@ def checked_amount(value: Any, what: str) -> int:
     return int(value)
 
 
+HASH_KEY_BYTES = 32
+
+
+def checked_hash_key(value: Any) -> bytes | None:
+    """A source's row-hash key: 32 bytes, or None for unkeyed row hashes."""
+    if value is not None and (not isinstance(value, bytes) or len(value) != HASH_KEY_BYTES):
+        raise UploadRefused(f"a row-hash key is {HASH_KEY_BYTES} bytes")
+    return value
+
+
 def checked_mapping(mapping: Mapping[str, str], ignored: Iterable[str]) -> tuple[dict[str, str], frozenset[str]]:
     """The source's column -> standard name mapping and its ignored columns, refused if they contradict."""
     if not isinstance(mapping, Mapping) or not mapping:

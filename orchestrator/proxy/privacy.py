@@ -1,9 +1,15 @@
-"""The privacy check a row holder runs on sub-models before computing anything with them (claims 5, 6, 8).
+"""The privacy checks a row holder runs on sub-models before computing anything with them (claims 5, 6, 8).
 
 Checks are run in order as a list (`DEFAULT_CHECKS`); each looks at one `CheckRequest` and returns the
-failures it finds, an empty list when it has no objection. The literal check of claim 6 is the only one here;
-a stateful audit (e.g. the cumulative span of what a row has revealed over rounds) plugs in as another check
-with the same signature, which is why the request carries the model and rows and not just the sub-models.
+failures it finds, an empty list when it has no objection. Two by default:
+
+- the literal check of claim 6 (below), on the sub-models alone;
+- the policy check: the request against the model's privacy policy and what the rows already revealed
+  (privacy.policy.check_evaluate: in projection mode the sub-models must be exactly the committed P with
+  zero biases; in every mode the cumulative leakage audit must allow it: no input may enter the span the
+  rows revealed, and no input's R^2 on the holder's rows may pass the policy's threshold). It needs the
+  model's state, so the request carries it (`privacy`; None for a model not quoted here, which the vault
+  then refuses as unknown).
 
 Literal check (claim 6): drop zero-weight connections; a sub-model that then reads exactly one model input fails,
 because its output z = w*x + b gives that input away (x = (z - b) / w). A sub-model left with no inputs at all
@@ -15,6 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.container.split import SubModel
+from orchestrator.privacy.policy import check_evaluate
+
+from .safeguard import ModelPrivacy, request_matrix
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,7 @@ class CheckRequest:
     model_id: int
     row_ids: tuple[int, ...]
     submodels: tuple[SubModel, ...]
+    privacy: ModelPrivacy | None = None  # the model's policy and audit state at this holder, where quoted
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,19 @@ def literal_check(request: CheckRequest) -> list[Failure]:
     return failures
 
 
-DEFAULT_CHECKS: tuple[PrivacyCheck, ...] = (literal_check,)
+def policy_check(request: CheckRequest) -> list[Failure]:
+    """The request against the model's privacy policy and the cumulative audit of the rows it names."""
+    state = request.privacy
+    if state is None:
+        return []
+    weights, biases = request_matrix(request.submodels, state.policy.inputs)
+    verdict = check_evaluate(state.policy, state.audit, request.row_ids, weights, biases, state.covariance,
+                             literal=False)  # claim 6 is literal_check's, reported there
+    worst = verdict.assessment.worst_input if verdict.assessment is not None else None
+    return [Failure(check="policy", neuron=None, field=worst, reason=reason) for reason in verdict.reasons]
+
+
+DEFAULT_CHECKS: tuple[PrivacyCheck, ...] = (literal_check, policy_check)
 
 
 def run_checks(request: CheckRequest, checks: Sequence[PrivacyCheck] = DEFAULT_CHECKS) -> PrivacyResult:

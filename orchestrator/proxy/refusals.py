@@ -6,6 +6,7 @@ Shared by the web service, which answers with it, and by direct sources, which r
 from orchestrator.errors import (
     FieldError,
     HolderRequestError,
+    PolicyError,
     PrivacyCheckFailed,
     ProxyError,
     RowError,
@@ -20,6 +21,7 @@ from orchestrator.errors import (
 # Most specific first: the first class an exception is an instance of decides.
 REFUSALS: tuple[tuple[type[SplitLedgerError], int, str], ...] = (
     (PrivacyCheckFailed, 422, "privacy_check_failed"),
+    (PolicyError, 422, "invalid_policy"),
     (UploadRefused, 422, "invalid_upload"),
     (FieldError, 422, "invalid_field_table"),
     (SubModelError, 422, "invalid_submodels"),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from .holder import DECLINE_REASONS
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Bytes32 = Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")]
 Amount = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="token amount in its smallest unit")]
 ModelId = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="the model's id on chain")]
 RowId = Annotated[StrictInt, Field(ge=0, description="a row id assigned by this holder")]
@@ -27,6 +28,9 @@ class UploadRequest(Document):
     mapping: dict[StrictStr, StrictStr] = Field(description="the source's column name -> standard field name")
     ignored: list[StrictStr] = Field(default=[], description="the source's columns that are not used")
     rows: list[dict[StrictStr, Any]] = Field(description="rows as column -> number or string")
+    hash_key: Bytes32 | None = Field(
+        default=None, description="the source's secret row-hash key (32 bytes), the same at each of its proxies; "
+        "fixed by its first upload here. Absent: unkeyed row hashes (docs/privacy.md)")
 
 
 class UploadResponse(Document):
@@ -52,12 +56,15 @@ class QuoteRequest(Document):
     price_per_row: Amount
     field_table: dict[str, Any] = Field(description="the model's standard field table (docs/container.md)")
     row_ids: list[RowId]
+    policy: dict[str, Any] = Field(description="the model's privacy policy document (docs/privacy.md)")
+    policy_hash: Bytes32 = Field(description="keccak-256 of the policy's canonical JSON, as registered on chain")
 
 
 class AcceptedDoc(Document):
     row_id: StrictInt
-    row_hash: Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")] = Field(
-        description="0x + 64 hex digits: keccak-256 row hash, domain-separated by model id"
+    row_hash: Bytes32 = Field(
+        description="0x + 64 hex digits: keccak-256 row hash (HMAC with the source's key where it gave one), "
+        "domain-separated by model id"
     )
     source: StrictStr
 

@@ -22,7 +22,8 @@ from starlette.exceptions import HTTPException
 
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
-from orchestrator.errors import SplitLedgerError
+from orchestrator.errors import PolicyError, SplitLedgerError
+from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, wire
 from .intake import ListingRun
@@ -76,7 +77,8 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None) -> FastAPI:
     @app.post("/v1/rows", status_code=201, response_model=schema.UploadResponse, responses={422: ERRORS[422]})
     def upload(body: schema.UploadRequest) -> Response:
         """Stores a data source's rows (all or none) and assigns their row ids."""
-        result = vault.upload(body.source, body.min_price, body.mapping, body.rows, body.ignored)
+        key = None if body.hash_key is None else bytes.fromhex(body.hash_key[2:])
+        result = vault.upload(body.source, body.min_price, body.mapping, body.rows, body.ignored, key)
         warnings = _publish(publisher, result.runs)
         return _json(201, {"row_ids": list(result.row_ids), "warnings": warnings})
 
@@ -89,8 +91,10 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None) -> FastAPI:
 
     @app.post("/v1/quote", response_model=schema.QuoteResponse, responses={422: ERRORS[422]})
     def quote(body: schema.QuoteRequest) -> Response:
-        """Row hashes of the rows whose minimum price the quote meets; reasons for the others."""
-        answer = vault.quote(body.model_id, body.price_per_row, FieldTable.from_dict(body.field_table), body.row_ids)
+        """Row hashes of the rows whose minimum price the quote meets and that the holder sells under the
+        model's privacy policy; reasons for the others."""
+        answer = vault.quote(body.model_id, body.price_per_row, FieldTable.from_dict(body.field_table), body.row_ids,
+                             _claimed_policy(body.policy, body.policy_hash))
         return _json(200, {
             "accepted": [{"row_id": a.row_id, "row_hash": "0x" + a.row_hash.hex(), "source": a.source}
                          for a in answer.accepted],
@@ -111,6 +115,15 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None) -> FastAPI:
         return _json(200, {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias)})
 
     return app
+
+
+def _claimed_policy(doc: dict, claimed_hash: str) -> PrivacyPolicy:
+    """The quote's policy, refused unless its canonical bytes hash to what the hosting node claims (the hash it
+    registered on chain): the holder judges the very document that was committed to."""
+    policy = PrivacyPolicy.from_dict(doc)
+    if "0x" + policy.commitment().hex() != claimed_hash:
+        raise PolicyError(f"the policy hashes to 0x{policy.commitment().hex()}, not to the claimed {claimed_hash}")
+    return policy
 
 
 def _publish(publisher: Publisher | None, runs: tuple[ListingRun, ...]) -> list[str]:

@@ -14,6 +14,16 @@ Tables:
       submodels: JSON list of the sub-models last evaluated (the gradient's mask), NULL before any.
   quotes(model_id, row_id, price, row_hash)
       the rows whose minimum price an accepted quote met; only these may be evaluated for the model.
+  privacy(model_id, policy, covariance, audit, ledger)
+      policy: the canonical JSON of the model's privacy policy (fixed by its first quote, like the table);
+      covariance: JSON matrix, the covariance of the quoted rows' model inputs and labels (the audit's data);
+      audit: the leakage audit's state (privacy/audit.py), what every row has revealed so far;
+      ledger: the dp mode's per-row gradient steps (privacy/accountant.py), NULL in other modes.
+      Written in the transaction that records the quote or the answer it follows from, so a holder that
+      answered has recorded what the answer revealed, and one that crashed before recording did not answer.
+  source_keys(source, hash_key)
+      per payout address, the secret key its row hashes are keyed with (NULL: unkeyed), fixed by its first
+      upload; the source gives the same key to each of its proxies, so its rows hash alike across them.
 """
 import json
 import sqlite3
@@ -21,6 +31,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from orchestrator.errors import UploadRefused
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -42,6 +54,17 @@ CREATE TABLE IF NOT EXISTS quotes (
     row_hash BLOB NOT NULL,
     PRIMARY KEY (model_id, row_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS privacy (
+    model_id TEXT PRIMARY KEY REFERENCES models(model_id),
+    policy TEXT NOT NULL,
+    covariance TEXT NOT NULL,
+    audit BLOB NOT NULL,
+    ledger TEXT
+);
+CREATE TABLE IF NOT EXISTS source_keys (
+    source TEXT PRIMARY KEY,
+    hash_key BLOB
+);
 """
 
 
@@ -66,6 +89,16 @@ class ModelRecord:
     submodels: str | None  # JSON list, or None before the first evaluation
 
 
+@dataclass(frozen=True)
+class PrivacyRecord:
+    """A model's privacy state as stored: policy and covariance JSON, audit state, dp ledger (or None)."""
+
+    policy: str
+    covariance: str
+    audit: bytes
+    ledger: str | None
+
+
 class Store:
     def __init__(self, path: str):
         self.path = path
@@ -87,9 +120,17 @@ class Store:
     def _transaction(self):
         return _Transaction(self._db, self._lock)
 
-    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow]) -> list[int]:
-        """Stores all rows or none; returns their new row ids, in order."""
+    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None) -> list[int]:
+        """Stores all rows or none; returns their new row ids, in order. The source's first upload fixes its
+        row-hash key (`hash_key`, None for unkeyed hashes); a later one with another key is refused."""
         with self._transaction() as db:
+            found = db.execute("SELECT hash_key FROM source_keys WHERE source = ?", (source,)).fetchone()
+            if found is None:
+                db.execute("INSERT INTO source_keys (source, hash_key) VALUES (?, ?)", (source, hash_key))
+            elif found[0] != hash_key:
+                raise UploadRefused(f"source {source}'s rows here are hashed "
+                                    f"{'with another key' if found[0] else 'without a key'}; a source keeps one "
+                                    f"row-hash key per proxy (the same at each of its proxies)")
             ids = []
             for row in rows:
                 cursor = db.execute(
@@ -142,12 +183,18 @@ class Store:
         field_table: str,
         accepted: Sequence[tuple[int, int, bytes]],
         declined: Sequence[int],
+        privacy: PrivacyRecord | None = None,
     ) -> None:
         """Creates the model on its first quote; accepted (row_id, price, row_hash) replace earlier quotes of
-        those rows, and declined rows lose whatever earlier quote they had."""
+        those rows, and declined rows lose whatever earlier quote they had. `privacy` is the model's privacy
+        state after the quote (its policy and audit as they were, the covariance of the rows now quoted)."""
         key = str(model_id)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO models (model_id, field_table) VALUES (?, ?)", (key, field_table))
+            if privacy is not None:
+                db.execute("INSERT OR REPLACE INTO privacy (model_id, policy, covariance, audit, ledger) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (key, privacy.policy, privacy.covariance, privacy.audit, privacy.ledger))
             db.executemany(
                 "INSERT OR REPLACE INTO quotes (model_id, row_id, price, row_hash) VALUES (?, ?, ?, ?)",
                 [(key, row_id, str(price), row_hash) for row_id, price, row_hash in accepted],
@@ -170,6 +217,34 @@ class Store:
     def save_submodels(self, model_id: int, submodels: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE models SET submodels = ? WHERE model_id = ?", (submodels, str(model_id)))
+
+    def hash_keys(self, sources: Iterable[str]) -> dict[str, bytes | None]:
+        """The row-hash key of each source that has uploaded here (None: unkeyed)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT source, hash_key FROM source_keys WHERE source IN (SELECT value FROM json_each(?))",
+                (_dumps(sorted(set(sources))),),
+            ).fetchall()
+        return {source: None if key is None else bytes(key) for source, key in found}
+
+    def privacy(self, model_id: int) -> PrivacyRecord | None:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT policy, covariance, audit, ledger FROM privacy WHERE model_id = ?", (str(model_id),)
+            ).fetchone()
+        return None if found is None else PrivacyRecord(found[0], found[1], bytes(found[2]), found[3])
+
+    def save_answer(self, model_id: int, *, submodels: str | None = None, audit: bytes | None = None,
+                    ledger: str | None = None) -> None:
+        """What an answer changed, in one transaction: the last sub-models, the audit, the dp ledger."""
+        key = str(model_id)
+        with self._transaction() as db:
+            if submodels is not None:
+                db.execute("UPDATE models SET submodels = ? WHERE model_id = ?", (submodels, key))
+            if audit is not None:
+                db.execute("UPDATE privacy SET audit = ? WHERE model_id = ?", (audit, key))
+            if ledger is not None:
+                db.execute("UPDATE privacy SET ledger = ? WHERE model_id = ?", (ledger, key))
 
 
 class _Transaction:

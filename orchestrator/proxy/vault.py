@@ -3,6 +3,14 @@
 The source proxy's web service wraps a `Vault` over a file store; a data source in direct mode wraps one over
 an in-memory store. Refusals are the exceptions of orchestrator.errors; `refusals.py` gives their protocol codes.
 
+Privacy (docs/privacy.md): a quote carries the model's privacy policy; the holder fixes it with the model's
+first quote (checking it against the chain's commitment when it can read the chain), declines to sell under a
+policy that fails its review on the rows it would have quoted (`privacy_policy`), and from then on answers
+only what the policy allows: every evaluate passes the literal check and the policy check (privacy.py), and
+is recorded in the model's leakage audit before the answer leaves; a gradient is refused in projection mode,
+checked for isolated rows in plain mode, noised and counted against each row's budget in dp mode.
+Row hashes are keyed with the source's secret key when it gave one at upload (history.row_hashes).
+
 Hot paths (evaluate, gradient) never loop over rows in Python: at quote time the rows are normalised once into
 a float32 matrix per model (`QuotedRows`), and a request only finds its rows with a vectorised search and runs
 one compiled matmul. Row counts are padded to a power of two before the compiled call so that the varying batch
@@ -11,11 +19,14 @@ add nothing to z (sliced off) or to the summed gradients.
 """
 import json
 import logging
+import secrets
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
+import jax
 import numpy as np
 
 from orchestrator.container.fields import FieldTable
@@ -24,17 +35,25 @@ from orchestrator.container.split import SubModel, SubModelBank, bank_from_submo
 from orchestrator.container.training import source_gradients
 from orchestrator.errors import (
     HolderRequestError,
+    PolicyError,
     PrivacyCheckFailed,
     RowsNotQuoted,
     UnknownModel,
     UnknownRows,
 )
+from orchestrator.privacy.dp import private_gradients
+from orchestrator.privacy.policy import PrivacyPolicy, check_gradient
 
 from . import privacy
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
-from .intake import ListingRun, checked_address, checked_amount, listing_runs, prepare_rows
+from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
 from .quoted import QuotedRows, normalise_each
+from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy, rows_covariance
 from .store import Store, StoredRow
+
+# A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
+# at least "policyHash" and "fieldTableHash", 32 bytes each.
+Registry = Callable[[int], Mapping[str, Any]]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +73,10 @@ class _Model:
     table_json: str
     rows: QuotedRows
     bank: SubModelBank | None  # the last sub-models evaluated: their mask shapes the gradient
+    privacy: ModelPrivacy
+    # Held from a request's privacy check until what it revealed is recorded, so two requests in flight can
+    # never both pass a check that only one of them would have passed after the other.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Vault:
@@ -66,9 +89,16 @@ class Vault:
         name: str = "vault",
         url: str | None = None,
         checks: Sequence[privacy.PrivacyCheck] = privacy.DEFAULT_CHECKS,
+        accepted_modes: Sequence[str] = DEFAULT_ACCEPTED_MODES,
+        registry: Registry | None = None,
     ):
         self.store = store
         self.checks = tuple(checks)
+        # What an answer revealed is recorded for the check that judges it; a vault without the policy check
+        # (a benchmark timing the bare exchange, proxy --unsafe-no-audit) keeps no audit.
+        self.audited = privacy.policy_check in self.checks
+        self.accepted_modes = checked_modes(accepted_modes)
+        self.registry = registry  # the chain's model registry, when this holder can read it
         self._name = name
         self._url = url or f"direct:{name}"
         self._models: dict[int, _Model] = {}
@@ -93,12 +123,15 @@ class Vault:
         mapping: Mapping[str, str],
         rows: Sequence[Mapping[str, Any]],
         ignored: Sequence[str] = (),
+        hash_key: bytes | None = None,
     ) -> UploadResult:
-        """Stores every row (or none) under standard names with the source's address and minimum price."""
+        """Stores every row (or none) under standard names with the source's address and minimum price.
+        `hash_key`: the source's secret row-hash key (32 bytes), the same at each of its proxies."""
         source = checked_address(source)
         min_price = checked_amount(min_price, "min_price")
+        hash_key = checked_hash_key(hash_key)
         prepared = prepare_rows(mapping, ignored, rows)
-        row_ids = self.store.add_rows(source, min_price, prepared)
+        row_ids = self.store.add_rows(source, min_price, prepared, hash_key)
         return UploadResult(tuple(row_ids), tuple(listing_runs(row_ids, [r.fields for r in prepared])))
 
     def row_count(self) -> int:
@@ -113,78 +146,140 @@ class Vault:
             raise HolderRequestError(f"limit must be in 1..{MAX_LISTINGS}, got {limit!r}")
         return [Listing(row_id, fields, source) for row_id, fields, source in self.store.listings(after, limit)]
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int]) -> QuoteAnswer:
-        """Row hashes of the rows whose minimum price the quote meets and that normalise under the table.
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+              policy: PrivacyPolicy) -> QuoteAnswer:
+        """Row hashes of the rows whose minimum price the quote meets, that normalise under the table and that
+        the model's privacy policy lets this holder sell.
 
         Reasons are tested in holder.DECLINE_REASONS order. A row quoted again replaces its earlier quote (and
-        loses it if declined now); the table is fixed by the model's first quote.
+        loses it if declined now); the table and the policy are fixed by the model's first quote.
         """
         model_id = _model_id(model_id)
         price = _amount(price_per_row, "price_per_row")
         if not isinstance(field_table, FieldTable):
             raise HolderRequestError(f"field_table must be a FieldTable, got {type(field_table).__name__}")
+        if not isinstance(policy, PrivacyPolicy):
+            raise HolderRequestError(f"policy must be a PrivacyPolicy, got {type(policy).__name__}")
+        if policy.inputs != field_table.model_inputs:
+            raise PolicyError("the privacy policy's inputs are not the field table's model inputs")
         ids = _row_ids(row_ids, allow_empty=True)
         with self._lock:
             table_json = field_table.to_json().decode()
             known = self._known_model(model_id)
-            if known is not None and known.table_json != table_json:
-                raise HolderRequestError(
-                    f"model {model_id} was quoted here with another field table; a model's table is fixed on chain"
+            self._check_terms(model_id, known, table_json, field_table, policy)
+            with known.lock if known else nullcontext():
+                reasons, good, features, labels = self._sellable(model_id, ids, price, field_table)
+                previous = known.rows if known else QuotedRows.empty(len(field_table.model_inputs))
+                rows = previous.replaced(np.asarray([row.row_id for row in good], np.int64), features, labels,
+                                         np.asarray(list(reasons), np.int64))
+                verdict = judge_policy(policy, self.accepted_modes, rows_covariance(rows.x, rows.labels),
+                                       len(rows.ids))
+                if good and not verdict.allowed:
+                    log.warning("model %d: declining %d rows under its privacy policy: %s", model_id, len(good),
+                                "; ".join(verdict.reasons))
+                    reasons.update((row.row_id, "privacy_policy") for row in good)
+                    good, features, labels = [], features[:0], labels[:0]
+                    rows = previous.replaced(np.zeros(0, np.int64), features, labels,
+                                             np.asarray(list(reasons), np.int64))
+                covariance = rows_covariance(rows.x, rows.labels)
+                state = known.privacy.with_covariance(covariance) if known else ModelPrivacy.start(policy, covariance)
+                hashes = self._row_hashes(model_id, good, features, labels)
+                self.store.record_quote(
+                    model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)], list(reasons),
+                    state.record(),
                 )
-            stored = self.store.rows(ids.tolist())
-            reasons: dict[int, str] = {}
-            candidates: list[StoredRow] = []
-            for row_id in ids.tolist():
-                reason = _decline_reason(stored.get(row_id), price, field_table)
-                if reason:
-                    reasons[row_id] = reason
-                else:
-                    candidates.append(stored[row_id])
-            done = normalise_each(field_table, [row.values for row in candidates])
-            for position, why in done.refused.items():
-                reasons[candidates[position].row_id] = "invalid_value"
-                log.info("row %d refused by model %d's table: %s", candidates[position].row_id, model_id, why)
-            good = [candidates[p] for p in done.positions.tolist()]
-            hashes = row_hashes(model_id, done.features, done.labels)
-            self.store.record_quote(
-                model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)], list(reasons)
-            )
-            accepted_ids = np.asarray([row.row_id for row in good], np.int64)
-            previous = known.rows if known else QuotedRows.empty(len(field_table.model_inputs))
-            rows = previous.replaced(accepted_ids, done.features, done.labels, np.asarray(list(reasons), np.int64))
-            self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None)
+                self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
+                                                state, known.lock if known else threading.Lock())
         by_id = {row.row_id: Accepted(row.row_id, h, row.source) for row, h in zip(good, hashes)}
         return QuoteAnswer(
             accepted=tuple(by_id[r] for r in ids.tolist() if r in by_id),
             declined=tuple(Declined(r, reasons[r]) for r in ids.tolist() if r in reasons),
         )
 
+    def _check_terms(self, model_id: int, known: "_Model | None", table_json: str, field_table: FieldTable,
+                     policy: PrivacyPolicy) -> None:
+        """A model's field table and policy are fixed by its first quote here, and are those on chain."""
+        if known is not None:
+            if known.table_json != table_json:
+                raise HolderRequestError(
+                    f"model {model_id} was quoted here with another field table; a model's table is fixed on chain"
+                )
+            if known.privacy.policy != policy:
+                raise PolicyError(f"model {model_id} was quoted here with another privacy policy; a model's policy "
+                                  f"is fixed on chain")
+            return
+        if self.registry is None:
+            return
+        registered = self.registry(model_id)
+        for key, mine, what in (("policyHash", policy.commitment(), "privacy policy"),
+                                ("fieldTableHash", field_table.commitment(), "field table")):
+            if bytes(registered[key]) != mine:
+                raise PolicyError(f"the quote's {what} hashes to 0x{mine.hex()}, but model {model_id} registered "
+                                  f"0x{bytes(registered[key]).hex()} on chain")
+
+    def _sellable(self, model_id: int, ids: np.ndarray, price: int, field_table: FieldTable):
+        """(reasons for the rows declined so far, the rows the price and table allow, their features, labels)."""
+        stored = self.store.rows(ids.tolist())
+        reasons: dict[int, str] = {}
+        candidates: list[StoredRow] = []
+        for row_id in ids.tolist():
+            reason = _decline_reason(stored.get(row_id), price, field_table)
+            if reason:
+                reasons[row_id] = reason
+            else:
+                candidates.append(stored[row_id])
+        done = normalise_each(field_table, [row.values for row in candidates])
+        for position, why in done.refused.items():
+            reasons[candidates[position].row_id] = "invalid_value"
+            log.info("row %d refused by model %d's table: %s", candidates[position].row_id, model_id, why)
+        return reasons, [candidates[p] for p in done.positions.tolist()], done.features, done.labels
+
+    def _row_hashes(self, model_id: int, rows: Sequence[StoredRow], features: np.ndarray,
+                    labels: np.ndarray) -> list[bytes]:
+        """Each row's hash, keyed with its source's row-hash key where the source gave one."""
+        sources = {row.source for row in rows}
+        keys = self.store.hash_keys(sources)
+        hashes: list[bytes] = [b""] * len(rows)
+        for source in sources:
+            mine = [i for i, row in enumerate(rows) if row.source == source]
+            for i, h in zip(mine, row_hashes(model_id, features[mine], labels[mine], key=keys.get(source))):
+                hashes[i] = h
+        return hashes
+
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        """z = the sub-models on the requested quoted rows, and their labels; privacy check first."""
+        """z = the sub-models on the requested quoted rows, and their labels; privacy checks first, and what
+        the answer reveals recorded in the model's leakage audit before it is returned."""
         model_id = _model_id(model_id)
         ids = _row_ids(row_ids)
         subs = tuple(submodels)
         if not subs or not all(isinstance(s, SubModel) for s in subs):
             raise HolderRequestError("submodels must be a non-empty list of sub-models")
-        result = privacy.run_checks(privacy.CheckRequest(model_id, tuple(ids.tolist()), subs), self.checks)
-        if not result.passed:
-            raise PrivacyCheckFailed(result.describe(), result.failures)
-        model = self._model(model_id)
-        at = self._positions(model_id, model.rows, ids)
-        bank = bank_from_submodels(subs, model.table.model_inputs)
-        with self._lock:
+        model = self._known_model(model_id)
+        with model.lock if model else nullcontext():
+            request = privacy.CheckRequest(model_id, tuple(ids.tolist()), subs, model.privacy if model else None)
+            result = privacy.run_checks(request, self.checks)
+            if not result.passed:
+                self._refuse(model_id, "evaluate", ids, result.describe(), result.failures)
+            if model is None:
+                raise UnknownModel(f"model {model_id} has no accepted quote here")
+            at = self._positions(model_id, model.rows, ids)
+            bank = bank_from_submodels(subs, model.table.model_inputs)
+            x = model.rows.x[at]
+            z = np.asarray(evaluate(bank, _padded(x)))[: len(ids)]
+            # Sub-models come back in the order sent, which need not be neuron order.
+            z = z[:, [s.neuron for s in subs]]
+            if not np.isfinite(z).all():
+                raise HolderRequestError("the sub-models' outputs overflow float32 on these rows; weights too large")
+            if self.audited:
+                model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
+            self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
+                                   audit=model.privacy.audit.to_json() if self.audited else None)
             model.bank = bank
-            self.store.save_submodels(model_id, json.dumps([s.to_dict() for s in subs], allow_nan=False))
-        x = model.rows.x[at]
-        z = np.asarray(evaluate(bank, _padded(x)))[: len(ids)]
-        # Sub-models come back in the order sent, which need not be neuron order.
-        z = z[:, [s.neuron for s in subs]]
-        if not np.isfinite(z).all():
-            raise HolderRequestError("the sub-models' outputs overflow float32 on these rows; weights too large")
         return Outputs(z=z, labels=model.rows.labels[at])
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
-        """dL/dW1 = dz^T x (masked by the last sub-models) and dL/db1 = sum(dz), over the rows given.
+        """dL/dW1 = dz^T x (masked by the last sub-models) and dL/db1 = sum(dz), over the rows given, as the
+        model's policy allows: refused in projection mode, clipped and noised in dp mode.
 
         `dz` has one column per neuron, in neuron order (neuron j's column is j), whatever order the sub-models
         were sent in.
@@ -192,16 +287,42 @@ class Vault:
         model_id = _model_id(model_id)
         ids = _row_ids(row_ids)
         model = self._model(model_id)
-        bank = model.bank
-        if bank is None:
-            raise RowsNotQuoted(f"no sub-models were evaluated here for model {model_id}, so there is no mask yet")
-        dz = _finite_matrix(dz, (len(ids), bank.weight.shape[0]), "dz")
-        at = self._positions(model_id, model.rows, ids)
-        first = source_gradients(bank, _padded(model.rows.x[at]), _padded(dz))
-        weight, bias = np.array(first.weight), np.array(first.bias)  # writable copies, as a client returns
-        if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
-            raise HolderRequestError("the layer-1 gradients overflow float32 on these rows; dz too large")
+        policy = model.privacy.policy
+        with model.lock:
+            if policy.mode == "projection":  # refused whatever is asked: nothing beyond u = P x leaves here
+                self._refuse(model_id, "gradient", ids, "; ".join(check_gradient(policy, ids.tolist(), dz).reasons))
+            bank = model.bank
+            if bank is None:
+                raise RowsNotQuoted(f"no sub-models were evaluated here for model {model_id}, so there is no mask yet")
+            dz = _finite_matrix(dz, (len(ids), bank.weight.shape[0]), "dz")
+            verdict = check_gradient(policy, ids.tolist(), dz, model.privacy.ledger)
+            if not verdict.allowed:
+                self._refuse(model_id, "gradient", ids, "; ".join(verdict.reasons))
+            at = self._positions(model_id, model.rows, ids)
+            if policy.mode == "dp":
+                first = self._private_gradient(model_id, model, bank, model.rows.x[at], dz, ids)
+            else:
+                first = source_gradients(bank, _padded(model.rows.x[at]), _padded(dz))
+            weight, bias = np.array(first.weight), np.array(first.bias)  # writable copies, as a client returns
+            if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+                raise HolderRequestError("the layer-1 gradients overflow float32 on these rows; dz too large")
         return LayerGradient(weight=weight, bias=bias)
+
+    def _private_gradient(self, model_id: int, model: _Model, bank: SubModelBank, x: np.ndarray, dz: np.ndarray,
+                          ids: np.ndarray):
+        """dp mode: clipped, noised, averaged (privacy/dp.py), with fresh noise for every request, and one step
+        counted against each row's budget in the same transaction as the answer. Not padded: the clipping
+        and the average count rows, and the dp exchange is not a hot path."""
+        settings = model.privacy.policy.dp
+        key = jax.random.key(secrets.randbits(63))
+        first = private_gradients(bank, x, dz, settings.clip, settings.noise_multiplier, key)
+        model.privacy.ledger.spend(ids.tolist())
+        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode())
+        return first
+
+    def _refuse(self, model_id: int, what: str, ids: np.ndarray, reasons: str, failures: tuple = ()) -> None:
+        log.warning("model %d: refused to %s %d rows: %s", model_id, what, ids.size, reasons)
+        raise PrivacyCheckFailed(reasons, failures)
 
     # --- internals ----------------------------------------------------------------------------------------
 
@@ -223,7 +344,11 @@ class Vault:
             if record.submodels is not None:
                 subs = [SubModel.from_dict(d) for d in json.loads(record.submodels)]
                 bank = bank_from_submodels(subs, table.model_inputs)
-            self._models[model_id] = _Model(table, record.field_table, rows, bank)
+            kept = self.store.privacy(model_id)
+            if kept is None:  # written with the model's first quote; only a store from before policies lacks it
+                raise HolderRequestError(f"model {model_id} has no privacy policy recorded in {self.store.path}; "
+                                         f"this store predates privacy policies")
+            self._models[model_id] = _Model(table, record.field_table, rows, bank, ModelPrivacy.from_record(kept))
             return self._models[model_id]
 
     def _model(self, model_id: int) -> _Model:

@@ -2,6 +2,8 @@
 import argparse
 import json
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,8 @@ from .upload import hand_rows
 
 DESCRIPTION = """A SplitLedger data source: hand your rows to source proxies, which list them (row id and field
 composition only) and sell them to models whose quote meets your minimum price, paying your address."""
+
+HASH_KEY_ENV = "SPLITLEDGER_SOURCE_HASH_KEY"
 
 UPLOAD_EPILOG = """Every column of the CSV must be mapped to a standard field (--map) or ignored (--ignore);
 the standard names are those of the model's field table. Cells: integers and decimals are numbers, empty
@@ -46,8 +50,16 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
                         help="keep this column's cells as text even where they look like numbers (categories)")
     upload.add_argument("--mapping-file", type=Path, metavar="JSON",
                         help='mapping as {"mapping": {column: standard}, "ignored": [column]}, with or instead of --map')
+    upload.add_argument("--hash-key-file", type=Path, metavar="FILE",
+                        help=f"your secret row-hash key (64 hex digits; see the hash-key command), the same for "
+                             f"every proxy you use, so your rows' hashes cannot be guessed (docs/privacy.md); or "
+                             f"set {HASH_KEY_ENV}. Without either, row hashes are unkeyed")
     upload.add_argument("--json", action="store_true", help="print the row ids per proxy as JSON")
     upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each proxy")
+    key = commands.add_parser("hash-key", help="make a new secret row-hash key file",
+                              description="Writes 32 random bytes as hex to FILE (readable by you only). Give the "
+                                          "same file to every upload, to every proxy: a key per source, not per proxy.")
+    key.add_argument("--out", required=True, type=Path, metavar="FILE")
     claim = commands.add_parser(
         "claim", help="withdraw your payout from a settled checkpoint's published bill",
         description="Claims the payout of the address of SPLITLEDGER_SOURCE_KEY (or SPLITLEDGER_SOURCE_KEYSTORE + "
@@ -76,6 +88,33 @@ def claim_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def hash_key_command(args: argparse.Namespace) -> int:
+    if args.out.exists():
+        raise SplitLedgerError(f"{args.out} exists; a key is never overwritten (rows hashed with it would no "
+                               f"longer match)")
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_bytes(32).hex() + "\n")
+    print(f"row-hash key written to {args.out}")
+    return 0
+
+
+def read_hash_key(path: Path | None) -> bytes | None:
+    """The key from --hash-key-file, else from the environment, else None (unkeyed): hex, 0x optional."""
+    text = path.read_text() if path is not None else os.environ.get(HASH_KEY_ENV)
+    if text is None:
+        return None
+    text = text.strip().removeprefix("0x")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise SplitLedgerError(f"a row-hash key is 64 hex digits (32 bytes); {path or HASH_KEY_ENV} holds something "
+                               f"else")
+    return key
+
+
 def upload_command(args: argparse.Namespace) -> int:
     columns, ignored = {}, set(args.ignore)
     if args.mapping_file:
@@ -87,7 +126,8 @@ def upload_command(args: argparse.Namespace) -> int:
     if not columns:
         raise SplitLedgerError("map at least one column with --map or --mapping-file")
     rows = read_csv(args.csv, args.text)
-    handed = hand_rows(args.proxy, args.source, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout)
+    handed = hand_rows(args.proxy, args.source, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout,
+                       hash_key=read_hash_key(args.hash_key_file))
     if args.json:
         print(json.dumps(handed))
     else:
@@ -101,7 +141,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
     try:
-        return claim_command(args) if args.command == "claim" else upload_command(args)
+        commands = {"claim": claim_command, "hash-key": hash_key_command, "upload": upload_command}
+        return commands[args.command](args)
     except (SplitLedgerError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """Direct mode (claim 4): a data source that answers the hosting node itself, in-process, without a proxy.
 
 It holds its rows in a vault over an in-memory store, so it accepts quotes, submits row hashes, runs the
-privacy check and computes sub-model outputs and gradients exactly as a proxy would (the same code, the
-same numbers). Refusals are raised as the `ProxyError` a `ProxyClient` would raise for the same request, with
+privacy checks, keeps the leakage audit and computes sub-model outputs and gradients exactly as a proxy would
+(the same code, the same numbers, the same privacy policy decisions). Refusals are raised as the `ProxyError` a `ProxyClient` would raise for the same request, with
 the same code, so the hosting node cannot tell the two kinds of holder apart.
 """
 from collections.abc import Mapping, Sequence
@@ -13,14 +13,20 @@ import numpy as np
 from orchestrator.container.fields import ColumnMapping, FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.errors import SplitLedgerError
+from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer
 from orchestrator.proxy.refusals import as_proxy_error
+from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
 from orchestrator.proxy.store import Store
-from orchestrator.proxy.vault import Vault
+from orchestrator.proxy.vault import Registry, Vault
 
 
 class DirectSource:
-    """A data source's own rows as a `RowHolder`; `row_ids` are the ids it gave them (1, 2, ...)."""
+    """A data source's own rows as a `RowHolder`; `row_ids` are the ids it gave them (1, 2, ...).
+
+    `hash_key`: the source's secret row-hash key (32 bytes), None for unkeyed hashes; `accepted_modes`: the
+    privacy policy modes it sells under; `registry`: the chain's model registry, to check a quote's policy
+    against the model's commitment (orchestrator.proxy.vault.Registry)."""
 
     def __init__(
         self,
@@ -31,12 +37,16 @@ class DirectSource:
         ignored: Sequence[str] = (),
         *,
         name: str | None = None,
+        hash_key: bytes | None = None,
+        accepted_modes: Sequence[str] = DEFAULT_ACCEPTED_MODES,
+        registry: Registry | None = None,
     ):
         if isinstance(mapping, ColumnMapping):
             ignored = [*ignored, *sorted(mapping.ignored)]
             mapping = mapping.columns
-        self._vault = Vault(Store(":memory:"), name=name or f"direct-{source_address[:10]}")
-        result = self._vault.upload(source_address, min_price, mapping, rows, ignored)
+        self._vault = Vault(Store(":memory:"), name=name or f"direct-{source_address[:10]}",
+                            accepted_modes=accepted_modes, registry=registry)
+        result = self._vault.upload(source_address, min_price, mapping, rows, ignored, hash_key)
         self.row_ids: tuple[int, ...] = result.row_ids
 
     @property
@@ -50,8 +60,9 @@ class DirectSource:
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
         return self._answer(self._vault.listings, after, limit)
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int]) -> QuoteAnswer:
-        return self._answer(self._vault.quote, model_id, price_per_row, field_table, row_ids)
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+              policy: PrivacyPolicy) -> QuoteAnswer:
+        return self._answer(self._vault.quote, model_id, price_per_row, field_table, row_ids, policy)
 
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
         return self._answer(self._vault.evaluate, model_id, row_ids, submodels)

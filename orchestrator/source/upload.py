@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator.container.fields import ColumnMapping
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.client import ProxyClient
-from orchestrator.proxy.intake import checked_address, checked_amount, prepare_rows
+from orchestrator.proxy.intake import checked_address, checked_amount, checked_hash_key, prepare_rows
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,12 @@ def hand_rows(
     ignored: Sequence[str] = (),
     *,
     timeout: float = 120.0,
+    hash_key: bytes | None = None,
 ) -> dict[str, list[int]]:
     """Uploads `rows` to every proxy; returns each proxy URL's new row ids (in row order).
+
+    `hash_key` (32 bytes) keys the rows' hashes (docs/privacy.md, "Row hashes that resist guessing"): give
+    every proxy the same one, so the copies of a row still hash alike across them (redundancy, dedup).
 
     `mapping` is the source's column -> standard name (a ColumnMapping's own ignored columns are added to
     `ignored`). Raises UploadRefused before contacting any proxy if the rows are malformed; ProxyError or
@@ -40,12 +44,13 @@ def hand_rows(
         mapping = mapping.columns
     checked_address(source_address)
     checked_amount(min_price, "min_price")
+    checked_hash_key(hash_key)
     prepare_rows(mapping, ignored, rows)
     handed: dict[str, list[int]] = {}
     for url in proxy_urls:
         with ProxyClient(url, timeout=timeout) as proxy:
             try:
-                answer = proxy.upload(source_address, min_price, mapping, rows, ignored)
+                answer = proxy.upload(source_address, min_price, mapping, rows, ignored, hash_key)
             except SplitLedgerError:
                 if handed:
                     log.error("the rows were stored by %s before %s failed", ", ".join(handed), url)

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from orchestrator.hosting.node import HostingNode, NodeConfig
-from orchestrator.hosting.registration import DEFAULT_POLICY, OwnerPackage, test_set_bytes
+from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.scenario import build_world
 
@@ -19,8 +19,9 @@ def world():
 
 @pytest.fixture
 def package(world):
-    return OwnerPackage(json.dumps(world.model_doc).encode(), world.field_table,
-                        test_set_bytes(world.test_columns), DEFAULT_POLICY)
+    """The owner's files with the default privacy policy (projection mode, chosen on the test set)."""
+    return OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
+                                            test_set_bytes(world.test_columns))
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def make_node(market_model, package, tmp_path):
     model_id, _owner, host = market_model
 
     def make(holders, *, db="host.sqlite", **config):
-        settings = {"group_size": 200, "epochs": 3, "batch_size": 32, "anchor_every_rows": 10_000,
+        settings = {"group_size": 200, "epochs": 5, "batch_size": 32, "anchor_every_rows": 10_000,
                     "bills_dir": tmp_path / "bills", **config}
         return HostingNode(model_id, package.container(model_id), host, holders, HostState(tmp_path / db),
                            NodeConfig(**settings), log=lambda line: None)

@@ -99,15 +99,10 @@ def test_rows_whose_holders_disagree_are_dropped_and_excluded_from_the_bill(worl
 
 
 class Dying(DirectSource):
-    """A holder that answers the first evaluation and then is gone."""
-
-    calls = 0
+    """A holder that sold its rows and is gone once the group that bought them asks for their outputs."""
 
     def evaluate(self, model_id, row_ids, submodels):
-        self.calls += 1
-        if self.calls > 1:
-            raise ProxyError("direct:dying", None, "unavailable", "gone")
-        return super().evaluate(model_id, row_ids, submodels)
+        raise ProxyError("direct:dying", None, "unavailable", "gone")
 
 
 def test_rows_of_a_holder_that_dies_mid_group_are_dropped_and_not_billed(world, make_node, signer_of):

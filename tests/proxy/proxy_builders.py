@@ -1,10 +1,12 @@
-"""Builders for the proxy and source tests: the breast-cancer data as a source's rows, its field table, and
-layer-1 sub-models of a random model over it."""
+"""Builders for the proxy and source tests: the breast-cancer data as a source's rows, its field table,
+layer-1 sub-models of a random model over it, and the privacy policies quotes carry."""
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, standard_name, submodels
 from orchestrator.container.fields import ColumnMapping, normalise_rows
+from orchestrator.hosting.registration import owner_default_policy
+from orchestrator.privacy.policy import MODES, PrivacyPolicy
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
@@ -71,9 +73,26 @@ def layer1_submodels(table, neurons: int = 16, **kwargs):
     return submodels(layer1(table, neurons, **kwargs))
 
 
-def vault_with(columns, positions, *, min_price=PRICE, source=SOURCE_A, drop=(), store_path=":memory:", name="p"):
-    """A vault holding the source's rows at `positions`; returns (vault, row ids)."""
-    vault = Vault(Store(store_path), name=name)
+def plain_policy(table) -> PrivacyPolicy:
+    """The patent's plain exchange with no R^2 bound: the audit still refuses a request after which an input
+    would be recoverable, but lets these tests evaluate and take gradients of any sub-models on any rows. Only
+    holders that accept plain mode sell under it (vault_with's do)."""
+    return PrivacyPolicy("plain", table.model_inputs, threshold=1.0)
+
+
+REFERENCE_ROWS = range(0, 150)  # the owner's labelled rows in these tests; sources hold rows from 150 on
+
+
+def default_policy_for(table, columns) -> PrivacyPolicy:
+    """The default policy (projection mode) an owner would register, chosen on REFERENCE_ROWS."""
+    return owner_default_policy(table, {name: values[:REFERENCE_ROWS.stop] for name, values in columns.items()})
+
+
+def vault_with(columns, positions, *, min_price=PRICE, source=SOURCE_A, drop=(), store_path=":memory:", name="p",
+               accepted_modes=MODES, hash_key=None):
+    """A vault holding the source's rows at `positions`, selling under every policy mode (plain included);
+    returns (vault, row ids)."""
+    vault = Vault(Store(store_path), name=name, accepted_modes=accepted_modes)
     result = vault.upload(source, min_price, source_mapping(columns), source_rows(columns, positions, drop=drop),
-                          ignored=["Patient"])
+                          ignored=["Patient"], hash_key=hash_key)
     return vault, list(result.row_ids)

@@ -13,6 +13,8 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.proxy.client import ProxyClient
 
+from proxy_builders import plain_policy
+
 SUBS = [SubModel(j, ("a", "b"), (1.0, -1.0), 0.0) for j in range(3)]
 HASH = "0x" + "ab" * 32
 
@@ -82,7 +84,7 @@ def test_a_gradient_with_the_wrong_number_of_model_inputs_is_a_bad_answer(serve,
         "/v1/gradient": (200, json.dumps({"weight": [[0.0] * (inputs - 1)] * 3, "bias": [0.0] * 3})),
     }
     proxy = serve(app=liar(answers))
-    proxy.quote(1, 1, table, [5])
+    proxy.quote(1, 1, table, [5], plain_policy(table))
     with pytest.raises(ProxyError) as caught:
         proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
     assert f"weight has shape (3, {inputs - 1}), expected 3 x {inputs}" in bad_answer(caught)
@@ -110,7 +112,7 @@ def test_a_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(serve):
 def test_a_quote_answer_must_answer_each_row_asked_once(serve, table, answer):
     proxy = serve(app=liar({"/v1/quote": (200, json.dumps(answer))}))
     with pytest.raises(ProxyError) as caught:
-        proxy.quote(1, 1, table, [5, 6])
+        proxy.quote(1, 1, table, [5, 6], plain_policy(table))
     bad_answer(caught)
 
 

@@ -14,7 +14,7 @@ from orchestrator.errors import (
     UnknownRows,
 )
 
-from proxy_builders import MODEL_ID, PRICE, layer1, normalised, vault_with
+from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
 
 ROWS = range(0, 569, 3)
 
@@ -23,7 +23,7 @@ ROWS = range(0, 569, 3)
 def quoted(columns, table):
     """A vault holding a third of the breast-cancer rows, all quoted; with the container's view of them."""
     vault, ids = vault_with(columns, ROWS)
-    vault.quote(MODEL_ID, PRICE, table, ids)
+    vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     return vault, ids, normalised(table, columns, ROWS)
 
 
@@ -100,7 +100,7 @@ def test_gradient_of_a_subset_of_rows_sums_over_those_rows_only(quoted, table):
 
 def test_rows_quoted_for_another_model_are_refused_as_not_quoted(quoted, table):
     vault, ids, _ = quoted
-    vault.quote(MODEL_ID + 1, PRICE, table, ids[:2])
+    vault.quote(MODEL_ID + 1, PRICE, table, ids[:2], plain_policy(table))
     with pytest.raises(RowsNotQuoted) as caught:
         vault.evaluate(MODEL_ID + 1, ids[:3], submodels(layer1(table, 4)))
     assert caught.value.row_ids == (ids[2],)
@@ -189,7 +189,7 @@ def test_over_http_refusals_have_the_protocols_status_and_code(quoted, table, se
 
 def test_over_http_rows_not_quoted_are_refused_409(columns, table, serve):
     vault, ids = vault_with(columns, range(4))
-    vault.quote(MODEL_ID, PRICE, table, ids[:2])
+    vault.quote(MODEL_ID, PRICE, table, ids[:2], plain_policy(table))
     proxy = serve(vault)
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, 4)))

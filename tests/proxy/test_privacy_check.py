@@ -8,7 +8,7 @@ from orchestrator.proxy.privacy import CheckRequest, Failure, literal_check, run
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, layer1_submodels, vault_with
+from proxy_builders import MODEL_ID, PRICE, layer1_submodels, plain_policy, vault_with
 
 
 def request(*subs):
@@ -53,7 +53,7 @@ def test_further_checks_run_after_the_literal_one_and_can_refuse_on_their_own():
     assert run_checks(CheckRequest(1, (1,), subs), checks).passed
     assert run_checks(CheckRequest(7, (1,), subs), checks).failures[0].check == "audit"
     assert seen == [1, 7]
-    assert privacy.DEFAULT_CHECKS == (literal_check,)
+    assert privacy.DEFAULT_CHECKS == (literal_check, privacy.policy_check)
 
 
 def test_the_vault_runs_its_checks_before_looking_for_the_model_or_the_rows():
@@ -64,7 +64,7 @@ def test_the_vault_runs_its_checks_before_looking_for_the_model_or_the_rows():
 
 def test_a_vault_given_an_extra_check_refuses_what_it_refuses(columns, table):
     vault, ids = vault_with(columns, range(3))
-    vault.quote(MODEL_ID, PRICE, table, ids)
+    vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     strict = Vault(vault.store, checks=(literal_check, lambda req: [Failure("cap", None, None, "too many rows")]))
     with pytest.raises(PrivacyCheckFailed, match="too many rows"):
         strict.evaluate(MODEL_ID, ids, layer1_submodels(table))
@@ -72,7 +72,7 @@ def test_a_vault_given_an_extra_check_refuses_what_it_refuses(columns, table):
 
 def test_over_http_failing_submodels_are_refused_422_and_nothing_is_computed(columns, table, serve):
     vault, ids = vault_with(columns, range(5))
-    vault.quote(MODEL_ID, PRICE, table, ids)
+    vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     proxy = serve(vault)
     subs = list(layer1_submodels(table, 4))
     leaky = subs[2]

@@ -14,7 +14,7 @@ from orchestrator.proxy.service import create_app
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, source_mapping, source_rows, vault_with
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 
 def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path):
@@ -22,20 +22,21 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
     rows = source_rows(columns, range(200))
     subs = submodels(layer1(table, 12))
     reference, ref_ids = vault_with(columns, range(200))
-    expected_hashes = reference.quote(MODEL_ID, PRICE, table, ref_ids).accepted
+    expected_hashes = reference.quote(MODEL_ID, PRICE, table, ref_ids, plain_policy(table)).accepted
     expected = reference.evaluate(MODEL_ID, ref_ids, subs)
     dz = (expected.z / 200).astype(np.float32)
 
-    with proxy_process(db) as proxy:
+    with proxy_process(db, args=["--accept-mode", "plain"]) as proxy:
         ids = proxy.upload(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"]).row_ids
         assert [x.row_id for x in proxy.listings(limit=1000)] == list(ids)
-        assert proxy.quote(MODEL_ID, PRICE, table, ids).accepted == expected_hashes
+        assert proxy.quote(MODEL_ID, PRICE, table, ids, plain_policy(table)).accepted == expected_hashes
         out = proxy.evaluate(MODEL_ID, ids, subs)
         np.testing.assert_array_equal(out.z, expected.z)
         np.testing.assert_array_equal(out.labels, expected.labels)
         first = proxy.gradient(MODEL_ID, ids, dz)
 
-    with proxy_process(db) as restarted:  # same database: rows, quotes and the last sub-models are still there
+    # same database: rows, quotes, the last sub-models and the privacy state are still there
+    with proxy_process(db, args=["--accept-mode", "plain"]) as restarted:
         assert restarted.health() == 200
         again = restarted.gradient(MODEL_ID, ids, dz)
         np.testing.assert_array_equal(again.weight, first.weight)

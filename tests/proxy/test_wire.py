@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 
 from orchestrator.container import submodels
+from orchestrator.privacy.policy import MODES
 from orchestrator.proxy import wire
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, source_mapping, source_rows, vault_with
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 
 def test_arrays_cross_as_float64_so_float32_values_come_back_exactly():
@@ -24,7 +25,7 @@ def test_non_finite_arrays_are_never_sent(bad):
 
 def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, table, serve, monkeypatch):
     vault, ids = vault_with(columns, range(50))
-    vault.quote(MODEL_ID, PRICE, table, ids)
+    vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     subs = submodels(layer1(table, 8))
     expected = vault.evaluate(MODEL_ID, ids, subs)
     monkeypatch.setattr(wire, "orjson", None)
@@ -37,10 +38,11 @@ def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, ta
 
 def test_uint256_amounts_and_model_ids_cross_exactly(columns, table, serve):
     big_price, big_model = 10**20 + 1, 2**200 + 3  # beyond 64 bits, where orjson would refuse or round
-    proxy = serve(Vault(Store(":memory:")))
+    proxy = serve(Vault(Store(":memory:"), accepted_modes=MODES))
     rows = source_rows(columns, range(3))
     ids = proxy.upload(SOURCE_A, big_price, source_mapping(columns), rows, ["Patient"]).row_ids
-    assert {d.reason for d in proxy.quote(big_model, big_price - 1, table, ids).declined} == {"price"}
-    assert len(proxy.quote(big_model, big_price, table, ids).accepted) == 3
+    declined = proxy.quote(big_model, big_price - 1, table, ids, plain_policy(table)).declined
+    assert {d.reason for d in declined} == {"price"}
+    assert len(proxy.quote(big_model, big_price, table, ids, plain_policy(table)).accepted) == 3
     assert proxy.evaluate(big_model, ids, submodels(layer1(table, 4))).z.shape == (3, 4)
     assert wire.loads(wire.dumps({"amount": big_price})) == {"amount": big_price}

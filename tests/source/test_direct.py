@@ -6,11 +6,12 @@ from orchestrator.container import submodels
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, UploadRefused
 from orchestrator.proxy.holder import RowHolder
+from orchestrator.privacy.policy import MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.direct import DirectSource
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, source_mapping, source_rows
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, plain_policy, source_mapping, source_rows
 
 ROWS = range(100, 400)
 
@@ -18,8 +19,9 @@ ROWS = range(100, 400)
 @pytest.fixture
 def both(columns, serve):
     """The same rows in direct mode and on a proxy over HTTP."""
-    direct = DirectSource(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"])
-    vault = Vault(Store(":memory:"))
+    direct = DirectSource(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
+                          accepted_modes=MODES)
+    vault = Vault(Store(":memory:"), accepted_modes=MODES)
     vault.upload(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"])
     return direct, serve(vault)
 
@@ -34,7 +36,8 @@ def test_direct_mode_equals_proxy_mode_on_the_same_rows(both, table):
     direct, proxy = both
     ids = list(direct.row_ids)
     assert direct.listings(limit=500) == proxy.listings(limit=500)
-    assert direct.quote(MODEL_ID, PRICE, table, ids) == proxy.quote(MODEL_ID, PRICE, table, ids)
+    policy = plain_policy(table)
+    assert direct.quote(MODEL_ID, PRICE, table, ids, policy) == proxy.quote(MODEL_ID, PRICE, table, ids, policy)
     subs = submodels(layer1(table, 16))
     here, there = direct.evaluate(MODEL_ID, ids, subs), proxy.evaluate(MODEL_ID, ids, subs)
     np.testing.assert_array_equal(here.z, there.z)
@@ -48,7 +51,7 @@ def test_direct_mode_equals_proxy_mode_on_the_same_rows(both, table):
 
 def test_a_quote_below_the_sources_minimum_is_declined_in_direct_mode_too(both, table):
     direct, _ = both
-    answer = direct.quote(MODEL_ID, PRICE - 1, table, direct.row_ids[:2])
+    answer = direct.quote(MODEL_ID, PRICE - 1, table, direct.row_ids[:2], plain_policy(table))
     assert answer.accepted == () and {d.reason for d in answer.declined} == {"price"}
 
 
@@ -65,8 +68,8 @@ def test_a_quote_below_the_sources_minimum_is_declined_in_direct_mode_too(both, 
 def test_refusals_are_the_same_proxy_errors_in_both_modes(both, table, call):
     direct, proxy = both
     ids = list(direct.row_ids[:3])
-    direct.quote(MODEL_ID, PRICE, table, ids[:1])
-    proxy.quote(MODEL_ID, PRICE, table, ids[:1])
+    direct.quote(MODEL_ID, PRICE, table, ids[:1], plain_policy(table))
+    proxy.quote(MODEL_ID, PRICE, table, ids[:1], plain_policy(table))
     errors = []
     for holder in (direct, proxy):
         with pytest.raises(ProxyError) as caught:

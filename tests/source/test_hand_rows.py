@@ -5,11 +5,21 @@ import pytest
 
 from orchestrator.container.fields import ColumnMapping
 from orchestrator.errors import ProxyUnavailable, UploadRefused
+from orchestrator.privacy.policy import MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.upload import hand_rows
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_B, source_mapping, source_rows
+from proxy_builders import (
+    MODEL_ID,
+    PRICE,
+    SOURCE_A,
+    SOURCE_B,
+    default_policy_for,
+    plain_policy,
+    source_mapping,
+    source_rows,
+)
 
 
 def dead_url() -> str:
@@ -19,19 +29,19 @@ def dead_url() -> str:
 
 
 def test_the_same_rows_on_two_proxies_get_each_proxys_ids_and_the_same_row_hashes(columns, table, serve):
-    first, second = Vault(Store(":memory:")), Vault(Store(":memory:"))
+    first, second = Vault(Store(":memory:"), accepted_modes=MODES), Vault(Store(":memory:"), accepted_modes=MODES)
     second.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(5)), ["Patient"])
     a, b = serve(first), serve(second)
     handed = hand_rows([a.url, b.url], SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(5, 25)),
                        ignored=["Patient"])
     assert handed == {a.url: list(range(1, 21)), b.url: list(range(6, 26))}
-    hashes_a = [x.row_hash for x in a.quote(MODEL_ID, PRICE, table, handed[a.url]).accepted]
-    hashes_b = [x.row_hash for x in b.quote(MODEL_ID, PRICE, table, handed[b.url]).accepted]
+    hashes_a = [x.row_hash for x in a.quote(MODEL_ID, PRICE, table, handed[a.url], plain_policy(table)).accepted]
+    hashes_b = [x.row_hash for x in b.quote(MODEL_ID, PRICE, table, handed[b.url], plain_policy(table)).accepted]
     assert hashes_a == hashes_b and len(set(hashes_a)) == 20
 
 
 def test_a_column_mapping_object_brings_its_ignored_columns(columns, serve):
-    proxy = serve(Vault(Store(":memory:")))
+    proxy = serve(Vault(Store(":memory:"), accepted_modes=MODES))
     mapping = ColumnMapping(source_mapping(columns), frozenset({"Patient"}))
     assert hand_rows([proxy.url], SOURCE_A, PRICE, mapping, source_rows(columns, range(3))) == {proxy.url: [1, 2, 3]}
 
@@ -50,9 +60,20 @@ def test_an_unmapped_column_is_refused_before_any_proxy_is_contacted(columns):
 
 
 def test_a_proxy_that_is_down_raises_proxy_unavailable_naming_it(columns, serve):
-    up = serve(Vault(Store(":memory:")))
+    up = serve(Vault(Store(":memory:"), accepted_modes=MODES))
     down = dead_url()
     with pytest.raises(ProxyUnavailable) as caught:
         hand_rows([up.url, down], SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(2)), ["Patient"])
     assert caught.value.url == down
     assert up.health() == 2  # the proxy before it keeps what it stored
+
+
+def test_a_sources_key_goes_to_every_proxy_so_its_copies_still_hash_alike(columns, table, serve):
+    a, b = serve(Vault(Store(":memory:"))), serve(Vault(Store(":memory:")))
+    key = bytes(range(32))
+    handed = hand_rows([a.url, b.url], SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(150, 190)),
+                       ignored=["Patient"], hash_key=key)
+    policy = default_policy_for(table, columns)
+    hashes = [[x.row_hash for x in proxy.quote(MODEL_ID, PRICE, table, handed[proxy.url], policy).accepted]
+              for proxy in (a, b)]
+    assert hashes[0] == hashes[1] and len(set(hashes[0])) == 40

@@ -6,11 +6,12 @@ import sys
 
 import pytest
 
+from orchestrator.container.history import row_hashes
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
 
-from proxy_builders import PRICE, SOURCE_A, source_mapping, source_rows
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, default_policy_for, normalised, source_mapping, source_rows
 
 
 def write_csv(path, rows):
@@ -75,3 +76,34 @@ def test_a_subcommand_is_required(capsys):
     with pytest.raises(SystemExit) as done:
         main([])
     assert done.value.code == 2
+
+
+def test_hash_key_makes_a_new_secret_key_file_and_never_overwrites_one(tmp_path, capsys):
+    path = tmp_path / "row-hash.key"
+    assert main(["hash-key", "--out", str(path)]) == 0
+    key = path.read_text().strip()
+    assert len(bytes.fromhex(key)) == 32 and path.stat().st_mode & 0o077 == 0
+    assert main(["hash-key", "--out", str(path)]) == 1
+    assert path.read_text().strip() == key and "never overwritten" in capsys.readouterr().err
+
+
+def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp_path):
+    proxy = serve(Vault(Store(":memory:")))
+    key_file = tmp_path / "row-hash.key"
+    main(["hash-key", "--out", str(key_file)])
+    path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(150, 250)))
+    assert main(["upload", "--proxy", proxy.url, "--source", SOURCE_A, "--min-price", str(PRICE), "--csv", path,
+                 *map_args(columns), "--ignore", "Patient", "--hash-key-file", str(key_file)]) == 0
+    rows = normalised(table, columns, range(150, 250))
+    answer = proxy.quote(MODEL_ID, PRICE, table, list(range(1, 101)), default_policy_for(table, columns))
+    key = bytes.fromhex(key_file.read_text().strip())
+    assert [a.row_hash for a in answer.accepted] == row_hashes(MODEL_ID, rows.features, rows.labels, key=key)
+
+
+def test_a_malformed_key_file_is_reported_before_any_proxy_is_contacted(tmp_path, capsys):
+    key_file = tmp_path / "row-hash.key"
+    key_file.write_text("not hex")
+    path = write_csv(tmp_path / "clinic.csv", [{"a": 1}])
+    code = main(["upload", "--proxy", "http://127.0.0.1:9", "--source", SOURCE_A, "--min-price", "1", "--csv", path,
+                 "--map", "a=b", "--hash-key-file", str(key_file)])
+    assert code == 1 and "64 hex digits" in capsys.readouterr().err

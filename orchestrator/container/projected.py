@@ -1,0 +1,92 @@
+"""The training container of a projection-mode model: layer 1 is W1 = A P, P fixed by the privacy policy.
+
+What the hosting node trains is the model over u = P x (`model_u`: A in W1's place, k inputs), from the u
+each row holder sent once; no source is in the loop. What everyone else sees is the real target model over
+x, `export_model(model_u, P)`: test accuracy (which gates payment), the backup point, the weights hash on
+chain and the exported model file are all of it.
+
+The optimiser state of this container is `ProjectedState(model_u, optax state)`: everything training needs,
+kept whole. The hosting node persists the target and the optimiser state as bytes; A cannot be read back
+exactly from the float32 W1 = A P, so the container rebuilds its target from the state's `model_u` and never
+the other way round, and a backup point restores the very A it was taken with.
+"""
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from orchestrator.errors import ContainerError
+from orchestrator.privacy.policy import PrivacyPolicy
+from orchestrator.privacy.projection import export_model, host_model
+
+from .container import TrainingContainer, _check_fits, normalise_standard_columns
+from .fields import FieldTable, NormalisedRows
+from .modelfile import ModelFile
+from .network import MLP, Dense, MainModel
+from .split import SubModel, derive_bank
+from .training import HostStep, centralized_step, init_optimizer
+
+
+class ProjectedState(eqx.Module):
+    model_u: MLP  # the model over u = P x
+    optimizer: Any  # its optax state
+
+
+class ProjectedContainer(TrainingContainer):
+    """A TrainingContainer whose target is export_model(model_u, P); trained with `train_step` on u."""
+
+    def __init__(self, model_id: int, model_file: ModelFile, field_table: FieldTable, test_set: NormalisedRows,
+                 policy: PrivacyPolicy):
+        if policy.mode != "projection":
+            raise ContainerError(f"a projected container needs a projection-mode policy, not {policy.mode!r}")
+        self.projection = policy.matrix  # (k, n) float64 holding float32 values
+        self._requests = tuple(SubModel(j, tuple(model_file.inputs), tuple(float(w) for w in row), 0.0)
+                               for j, row in enumerate(self.projection))
+        super().__init__(model_id, model_file, field_table, test_set, policy)
+
+    @property
+    def k(self) -> int:
+        return self.projection.shape[0]
+
+    @property
+    def submodels(self) -> tuple[SubModel, ...]:
+        """What a row holder is asked to evaluate: P's rows over every input, with zero biases (u = P x)."""
+        return self._requests
+
+    def train_step(self, u: jax.Array, labels: jax.Array) -> float:
+        """One optimiser step of the model over u on a batch of u (rows, k) and labels; returns the loss."""
+        u, labels = jnp.asarray(u, jnp.float32), jnp.asarray(labels, jnp.float32)
+        if u.ndim != 2 or u.shape[1] != self.k or labels.shape != (u.shape[0],):
+            raise ContainerError(f"u {u.shape} and labels {labels.shape} are not (rows, {self.k}) and (rows,)")
+        state = self._opt_state
+        model_u, optimizer, loss = centralized_step(self.optimizer, self.task, state.model_u, state.optimizer,
+                                                    u, labels)
+        self._set_target(None, ProjectedState(model_u, optimizer))
+        return float(loss)
+
+    def host_step(self, z: jax.Array, labels: jax.Array) -> HostStep:
+        raise ContainerError("projection mode: the host trains on u itself (train_step); it has no dL/dz to send")
+
+    def apply_gradients(self, first: Dense, main_grads: MainModel) -> None:
+        raise ContainerError("projection mode: no layer-1 gradient is ever asked of a source")
+
+    def _set_target(self, target: MLP | None, opt_state: Any) -> None:
+        # `target` only seeds a fresh state (the owner's model brought into W1 = A P); with a state given, the
+        # target is rebuilt from it, which is the same model the stored target was exported from.
+        if opt_state is None:
+            model_u = host_model(target, self.projection)
+            opt_state = ProjectedState(model_u, init_optimizer(self.optimizer, model_u))
+        self._opt_state = opt_state
+        self._target = export_model(opt_state.model_u, self.projection)
+        self._bank = derive_bank(self._target, self.model_file.inputs)
+
+
+def create_projected_container(model_id: int, model_file: ModelFile, field_table: FieldTable,
+                               test_columns: Mapping[str, Sequence[Any]], policy: PrivacyPolicy) -> ProjectedContainer:
+    """The projection-mode counterpart of container.create_container."""
+    _check_fits(model_id, model_file, field_table)
+    return ProjectedContainer(model_id, model_file, field_table, normalise_standard_columns(field_table, test_columns),
+                              policy)
+
