@@ -15,6 +15,7 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer
+from orchestrator.proxy.privacy import DEFAULT_CHECKS, PrivacyCheck
 from orchestrator.proxy.refusals import as_proxy_error
 from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
 from orchestrator.proxy.store import Store
@@ -26,7 +27,8 @@ class DirectSource:
 
     `hash_key`: the source's secret row-hash key (32 bytes), None for unkeyed hashes; `accepted_modes`: the
     privacy policy modes it sells under; `registry`: the chain's model registry, to check a quote's policy
-    against the model's commitment (orchestrator.proxy.vault.Registry)."""
+    against the model's commitment (orchestrator.proxy.vault.Registry); `checks`: the privacy checks run on
+    every request (orchestrator.proxy.privacy; fewer only to show what they stop)."""
 
     def __init__(
         self,
@@ -40,12 +42,13 @@ class DirectSource:
         hash_key: bytes | None = None,
         accepted_modes: Sequence[str] = DEFAULT_ACCEPTED_MODES,
         registry: Registry | None = None,
+        checks: Sequence[PrivacyCheck] = DEFAULT_CHECKS,
     ):
         if isinstance(mapping, ColumnMapping):
             ignored = [*ignored, *sorted(mapping.ignored)]
             mapping = mapping.columns
         self._vault = Vault(Store(":memory:"), name=name or f"direct-{source_address[:10]}",
-                            accepted_modes=accepted_modes, registry=registry)
+                            accepted_modes=accepted_modes, registry=registry, checks=checks)
         result = self._vault.upload(source_address, min_price, mapping, rows, ignored, hash_key)
         self.row_ids: tuple[int, ...] = result.row_ids
 

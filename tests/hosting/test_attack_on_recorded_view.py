@@ -1,0 +1,118 @@
+"""The reconstruction attack on what the integrated system revealed to the hosting node.
+
+A data source in direct mode (the real vault: quote, privacy checks, audit) is wrapped in a RecordingHolder;
+a real hosting node on the test chain buys and trains a group of its rows; the attack of
+orchestrator/privacy/attack.py (algebraic, learned and gradient attacks, best per input) runs on the recorded
+view and is scored against the source's true normalised rows. Breast cancer, as in the demo; the attacker's
+auxiliary sample is the owner's test set, which the hosting node holds. Only the registered privacy policy
+(and, for the literal check, the model) differs between the tests.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from orchestrator.container.container import normalise_standard_columns
+from orchestrator.container.fields import ColumnMapping, normalise_columns
+from orchestrator.hosting.recording import Recording, RecordingHolder, host_view
+from orchestrator.hosting import registration
+from orchestrator.hosting.registration import OwnerPackage, owner_default_policy
+from orchestrator.privacy.attack import attack
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD, MODES, PrivacyPolicy
+from orchestrator.proxy.privacy import literal_check
+from orchestrator.source.direct import DirectSource
+
+from conftest import PRICE
+
+SOURCE = "clinic-a"  # 60 rows at the tests' scale
+LEAKY_INPUT = 3  # in the model that fails the literal check, neuron 0 reads this input alone
+
+
+def plain_exchange(world) -> PrivacyPolicy:
+    """Protection switched off: the patent's exchange, no R^2 bound (the audit still stops exact recovery)."""
+    return PrivacyPolicy("plain", world.standard_inputs, threshold=1.0)
+
+
+def default(world) -> PrivacyPolicy:
+    return owner_default_policy(world.field_table, world.test_columns)
+
+
+def single_input_neuron(model_doc: dict) -> dict:
+    doc = json.loads(json.dumps(model_doc))
+    first = doc["layers"][0]["weight"][0]
+    doc["layers"][0]["weight"][0] = [w if i == LEAKY_INPUT else 0.0 for i, w in enumerate(first)]
+    return doc
+
+
+@pytest.fixture
+def registered(request, world):
+    """(policy, model document) the owner registers: request.param is (policy maker, model transform)."""
+    make_policy, transform = request.param
+    return make_policy(world), transform(world.model_doc)
+
+
+@pytest.fixture
+def package(world, registered):
+    policy, model_doc = registered
+    return OwnerPackage(json.dumps(model_doc).encode(), world.field_table, registration.test_set_bytes(world.test_columns),
+                        policy)
+
+
+def recorded_run(world, make_node, signer_of, *, accepted_modes=("projection", "dp"), checks=None, **config):
+    """One group of the source's rows through the node; returns (recording, host view, true rows, report)."""
+    source = next(s for phase in world.sources_by_phase for s in phase if s.name == SOURCE)
+    options = {} if checks is None else {"checks": checks}
+    holder = DirectSource(signer_of(5).address, PRICE, source.mapping, source.rows, name=SOURCE,
+                          accepted_modes=accepted_modes, **options)
+    recording = Recording(world.standard_inputs)
+    node = make_node({SOURCE: RecordingHolder(holder, recording)}, **config)
+    [report] = node.run(max_groups=1)
+    columns = {column: [row[column] for row in source.rows] for column in source.rows[0]}
+    truth = normalise_columns(world.field_table, ColumnMapping(source.mapping), columns).features
+    view = host_view(recording, {SOURCE: lambda ids: ids - 1}, len(truth))  # direct row ids are 1, 2, ...
+    return recording, view, truth, report
+
+
+def owners_rows(world):
+    rows = normalise_standard_columns(world.field_table, world.test_columns)
+    return rows.features, rows.labels
+
+
+@pytest.mark.parametrize("registered", [(default, lambda doc: doc)], indirect=True)
+def test_under_the_default_policy_the_attack_on_the_recorded_view_stays_below_the_threshold(
+        world, make_node, signer_of, registered):
+    recording, view, truth, report = recorded_run(world, make_node, signer_of)
+    policy = registered[0]
+    assert report.rows_used == len(truth)
+    [asked] = recording.of("evaluate")  # each row's u, once
+    assert np.array_equal(asked.weights, policy.matrix) and not asked.biases.any()
+    assert recording.of("gradient") == []
+    assert attack(view, truth, aux=owners_rows(world)).worst_field < DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("registered", [(plain_exchange, lambda doc: doc)], indirect=True)
+def test_with_protection_switched_off_the_same_attack_recovers_every_row(world, make_node, signer_of):
+    # The patent's exchange: the plain policy, and a holder running the literal check alone (no cumulative
+    # audit). Four epochs of an 8-neuron layer 1 measure every row in 32 directions, more than its 30 inputs.
+    _recording, view, truth, report = recorded_run(world, make_node, signer_of, accepted_modes=MODES,
+                                                   checks=(literal_check,), epochs=4)
+    assert report.rows_used == len(truth)
+    result = attack(view, truth, aux=owners_rows(world))
+    assert result.worst_field > DEFAULT_THRESHOLD
+    assert result.best.min() > 0.999  # every input of every row
+
+
+@pytest.mark.parametrize("registered", [(plain_exchange, single_input_neuron)], indirect=True)
+def test_a_model_failing_the_literal_check_is_refused_and_nothing_about_the_rows_reaches_the_host(
+        world, make_node, signer_of):
+    recording, view, _truth, report = recorded_run(world, make_node, signer_of, accepted_modes=MODES, epochs=1)
+    assert [e.refused for e in recording.exchanges] == ["privacy_check_failed"]
+    assert view.forwards == () and view.backwards == ()
+    assert report.rows_used == 0 and not report.kept and report.paid == {}
+
+
+@pytest.mark.parametrize("registered", [(plain_exchange, single_input_neuron)], indirect=True)
+def test_with_the_literal_check_switched_off_that_model_gives_its_input_away(world, make_node, signer_of):
+    _recording, view, truth, _report = recorded_run(world, make_node, signer_of, accepted_modes=MODES,
+                                                    checks=(), epochs=1)
+    assert attack(view, truth).algebraic[LEAKY_INPUT] > 0.999
