@@ -123,7 +123,7 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     faucet.tokens(owner.address, OWNER_TOKENS)
     package = owner_package(world)
     for name, data in (("model.json", package.model_bytes), ("fields.json", package.table.to_json()),
-                       ("test-set.json", package.test_bytes)):
+                       ("test-set.json", package.test_bytes), ("policy.json", package.policy.to_json())):
         (workdir / name).write_bytes(data)
     baseline = package.container(0).accuracy_ppm()
     model_id, registered = owner.register_model(host.address, *package.commitments().values(), baseline)
@@ -131,6 +131,9 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     owner.set_quote(model_id, PRICE_PER_ROW, ROW_CAP)
     log(f"== owner: model {model_id} registered (baseline accuracy {baseline / 1e4:.2f} %), "
         f"{ESCROW / UNIT:.0f} tokens escrowed, quote {PRICE_PER_ROW / UNIT} token/row  (tx {registered.tx_hash})")
+    policy = package.policy
+    log(f"   privacy policy: {policy.mode} mode, sources reveal u = P x with P {len(policy.projection)} x "
+        f"{len(policy.inputs)} once; audit threshold R^2 {policy.threshold}; hash 0x{policy.commitment().hex()}")
 
     log("== proxies: three HTTP services on loopback (proxy-2 tampers with outputs)")
     bills_dir = workdir / "bills"
@@ -147,7 +150,7 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
                 sellers[account.address] = (source, account)
                 urls = [clients[i].url for i in source.proxies]
                 hand_rows(urls, account.address, int(PRICE_PER_ROW * source.min_price_factor), source.mapping,
-                          source.rows)
+                          source.rows, hash_key=source.hash_key)
                 log(f"   {source.name}: {len(source.rows)} rows -> {', '.join(clients[i].name for i in source.proxies)}"
                     f"  ({source.note})")
             log(f"== wave {wave}: hosting node polls, quotes and trains")

@@ -3,7 +3,7 @@ set, and several data sources that name their columns differently, lack a field,
 mislabelled rows, or hand the same rows to two proxies. No chain, no HTTP: scripts/demo.py and the
 end-to-end test play it out.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -25,6 +25,7 @@ class SourceRows:
     min_price_factor: float = 1.0  # its minimum price, as a multiple of the owner's quote
     proxies: tuple[int, ...] = (0,)  # which proxies it hands the rows to
     note: str = ""
+    hash_key: bytes | None = None  # its secret row-hash key, the same at each of its proxies
 
 
 @dataclass(frozen=True)
@@ -105,5 +106,9 @@ def build_world(seed: int = 7, hidden: int = 8, scale: float = 1.0) -> World:
                         min_price_factor=5.0, proxies=(2,), note="minimum price 5x the quote: never bought")
     test_columns = {s: data.data[test, k].tolist() for k, s in enumerate(standard)}
     test_columns[OUTPUT] = [labels[i] for i in test]
+    # Every source keys its row hashes with a secret of its own (docs/privacy.md); drawn from a generator of
+    # their own so that the rows and the model stay what they were.
+    keys = np.random.default_rng([seed, 1])
+    waves = [[clinic_a, clinic_c], [noisy], [clinic_b, lab_e, pricey]]
     return World(tuple(standard), table, model_doc, test_columns,
-                 [[clinic_a, clinic_c], [noisy], [clinic_b, lab_e, pricey]])
+                 [[replace(source, hash_key=keys.bytes(32)) for source in wave] for wave in waves])

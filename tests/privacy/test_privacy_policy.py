@@ -7,16 +7,18 @@ import pytest
 from orchestrator.errors import PolicyError
 from orchestrator.privacy.accountant import RowLedger
 from orchestrator.privacy.policy import (
+    DEFAULT_CAP_MARGIN,
     DEFAULT_THRESHOLD,
     DPSettings,
     PrivacyPolicy,
     check_evaluate,
     check_gradient,
+    default_k,
     default_policy,
     projection_policy,
     review,
 )
-from orchestrator.privacy.projection import make_projection
+from orchestrator.privacy.projection import make_projection, projection_leakage, task_direction
 from orchestrator.privacy.span import moments
 from privacy_data import cancer
 
@@ -135,3 +137,18 @@ def test_a_source_accepts_the_default_policy_on_its_own_rows():
 def test_a_source_refuses_a_projection_that_keeps_too_much_of_its_rows():
     verdict = review(projection_policy(INPUTS, make_projection(30, 16, seed=0)), covariance())
     assert not verdict.allowed and "R^2" in verdict.reasons[0]
+
+
+def test_the_default_policy_holds_the_task_direction_within_the_owners_cap():
+    data = cancer()
+    p = default_policy(data.inputs, *data.reference, seed=0).matrix
+    assert np.linalg.norm(p @ task_direction(*data.reference)) == pytest.approx(1.0, abs=1e-6)
+    assert projection_leakage(p, *data.reference).max() <= DEFAULT_THRESHOLD - DEFAULT_CAP_MARGIN
+
+
+def test_the_default_policy_narrows_the_projection_only_as_far_as_the_data_demands():
+    independent = np.random.default_rng(0).normal(size=(400, 30))
+    labels = (independent[:, :5].sum(axis=1) > 0).astype(float)
+    assert len(default_policy(INPUTS, independent, labels, seed=0).matrix) == default_k(30)
+    data = cancer()  # correlated inputs: a few directions explain most of every size feature
+    assert len(default_policy(data.inputs, *data.reference, seed=0).matrix) < default_k(30)

@@ -17,6 +17,7 @@ from orchestrator.privacy.projection import (
     make_projection,
     project,
     projection_leakage,
+    task_direction,
     verify_projection,
 )
 from privacy_data import OPTIMIZER, TASK, cancer, mlp
@@ -108,3 +109,20 @@ def test_training_on_u_alone_equals_training_the_constrained_model_on_x():
                     jax.tree.leaves(eqx.filter(on_x, eqx.is_inexact_array))):
         assert np.asarray(a) == pytest.approx(np.asarray(b), abs=1e-4)
     assert np.abs(np.asarray(on_u.first.weight) - np.asarray(start.first.weight)).max() > 0.1  # it did train
+
+
+def test_the_task_direction_is_the_ridge_regression_of_the_label_on_the_inputs():
+    features, labels = cancer().reference
+    w = task_direction(features, labels, ridge=0.0)
+    x, y = features - features.mean(axis=0), labels - labels.mean()
+    least_squares = np.linalg.lstsq(x, y, rcond=None)[0]
+    assert w == pytest.approx(least_squares / np.linalg.norm(least_squares), abs=1e-6)
+    assert task_direction(features, np.ones(len(features))) is None
+
+
+def test_a_projection_drawn_with_a_lead_holds_it_in_its_row_space():
+    features, labels = cancer().reference
+    lead = task_direction(features, labels)
+    p = make_projection(30, 5, seed=0, lead=lead)
+    assert verify_projection(p).ok
+    assert np.linalg.norm(p.T @ (p @ lead)) == pytest.approx(1.0, abs=1e-6)  # its projection onto span(P) is itself
