@@ -2,8 +2,9 @@
 
   holder.RowHolder     what the hosting node asks of any row holder (proxy or direct source)
   vault.Vault          the logic: upload, listings, quote, evaluate, gradient (no HTTP)
-  store.Store          the embedded SQLite database a vault keeps its rows and quotes in
-  privacy              the checks run on sub-models before computing (claim 6, literal form)
+  store.Store          the embedded SQLite database a vault keeps its rows, quotes and privacy state in
+  privacy              the checks run on sub-models before computing (claim 6, and the model's privacy policy)
+  safeguard            per model: the policy, the quoted rows' covariance, the leakage audit, the dp ledger
   intake, quoted       upload checks; quoted rows as matrices (what keeps evaluate/gradient loop-free)
   refusals             each refusal's protocol status and code
   schema, wire         the JSON documents (pydantic, OpenAPI) and their encoding (orjson, read by pydantic-core)

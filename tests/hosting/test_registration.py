@@ -1,0 +1,59 @@
+"""The owner's package: its privacy policy is chosen, committed, written and read back as one document."""
+import json
+
+import pytest
+
+from orchestrator.container.projected import ProjectedContainer
+from orchestrator.errors import SplitLedgerError
+from orchestrator.hosting import registration
+from orchestrator.hosting.registration import OwnerPackage, owner_default_policy, verify_registration
+from orchestrator.privacy.policy import PrivacyPolicy
+
+
+def files(tmp_path, world):
+    package = OwnerPackage.with_default_policy(
+        json.dumps(world.model_doc).encode(), world.field_table, registration.test_set_bytes(world.test_columns))
+    paths = {name: tmp_path / f"{name}.json" for name in ("model", "fields", "test", "policy")}
+    paths["model"].write_bytes(package.model_bytes)
+    paths["fields"].write_bytes(package.table.to_json())
+    paths["test"].write_bytes(package.test_bytes)
+    paths["policy"].write_bytes(package.policy.to_json())
+    return package, paths
+
+
+def test_the_default_policy_is_projection_mode_chosen_on_the_test_set_and_committed_as_the_policy_hash(
+        world, package):
+    assert package.policy == owner_default_policy(world.field_table, world.test_columns)
+    assert package.policy.mode == "projection"
+    assert package.commitments()["policyHash"] == package.policy.commitment()
+
+
+def test_the_policy_file_the_owner_writes_is_the_policy_the_hosting_node_reads_back(world, tmp_path):
+    written, paths = files(tmp_path, world)
+    read = OwnerPackage.from_files(paths["model"], paths["fields"], paths["test"], policy=paths["policy"])
+    assert read.policy == written.policy and read.commitments() == written.commitments()
+
+
+def test_the_owner_may_choose_the_default_policy_on_reference_rows_other_than_the_test_set(world, tmp_path):
+    _package, paths = files(tmp_path, world)
+    reference = {name: values[: len(values) // 2] for name, values in world.test_columns.items()}
+    paths["reference"] = tmp_path / "reference.json"
+    paths["reference"].write_text(json.dumps(reference))
+    read = OwnerPackage.from_files(paths["model"], paths["fields"], paths["test"], reference=paths["reference"])
+    assert read.policy == owner_default_policy(world.field_table, reference)
+    assert read.policy != owner_default_policy(world.field_table, world.test_columns)
+
+
+def test_files_with_another_policy_than_the_registered_one_are_refused(world, package):
+    other = OwnerPackage(package.model_bytes, package.table, package.test_bytes,
+                         PrivacyPolicy("plain", world.standard_inputs))
+    with pytest.raises(SplitLedgerError, match="policyHash"):
+        verify_registration(other, package.commitments())
+
+
+def test_the_container_is_the_one_the_policy_calls_for(world, package):
+    assert isinstance(package.container(1), ProjectedContainer)
+    plain = OwnerPackage(package.model_bytes, package.table, package.test_bytes,
+                         PrivacyPolicy("plain", world.standard_inputs))
+    container = plain.container(1)
+    assert not isinstance(container, ProjectedContainer) and container.policy == plain.policy
