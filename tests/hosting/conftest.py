@@ -8,8 +8,8 @@ from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.scenario import build_world
 
-UNIT = 10**18
-PRICE = UNIT // 100
+
+from market_terms import PRICE, UNIT  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from orchestrator.privacy.policy import DEFAULT_THRESHOLD, MODES, PrivacyPolicy
 from orchestrator.proxy.privacy import literal_check
 from orchestrator.source.direct import DirectSource
 
-from conftest import PRICE
+from market_terms import PRICE
 
 SOURCE = "clinic-a"  # 60 rows at the tests' scale
 LEAKY_INPUT = 3  # in the model that fails the literal check, neuron 0 reads this input alone

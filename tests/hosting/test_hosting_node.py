@@ -6,7 +6,7 @@ from orchestrator.errors import ProxyError
 from orchestrator.hosting.state import HostState
 from orchestrator.source.direct import DirectSource
 
-from conftest import PRICE
+from market_terms import PRICE
 
 
 def direct(source, address, price=PRICE, flip=False):

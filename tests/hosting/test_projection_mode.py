@@ -19,7 +19,7 @@ from orchestrator.privacy.projection import export_model, host_model
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, Failure
 from orchestrator.source.direct import DirectSource
 
-from conftest import PRICE
+from market_terms import PRICE
 
 
 @pytest.fixture
