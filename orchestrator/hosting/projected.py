@@ -23,7 +23,7 @@ from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import ProxyError
 
 from .redundancy import disagreeing_rows
-from .rounds import PhaseTimes, Plan, Trained, train_group
+from .rounds import PhaseTimes, Plan, Trained, ask_all, train_group
 
 PRIVACY_REFUSAL = "privacy_check_failed"  # the protocol's code for a holder's privacy refusal
 
@@ -112,14 +112,6 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
 
 
 def _ask_all(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Every call's answer, or the ProxyError it raised, in the order given; all at once (holders are other
-    processes: the wait is theirs)."""
-
-    def answer(call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except ProxyError as e:  # ProxyUnavailable is one too
-            return e
-
+    """All holders at once (holders are other processes: the wait is theirs)."""
     with ThreadPoolExecutor(max_workers=max(1, len(calls)), thread_name_prefix="holder") as pool:
-        return [future.result() for future in [pool.submit(answer, call) for call in calls]]
+        return ask_all(calls, pool)

@@ -202,10 +202,7 @@ class _Rounds:
         return Dense(weight, bias), None
 
     def _ask_all(self, calls: list[Callable[[], Any]]) -> list[Any]:
-        """Every call's answer (or the ProxyError it raised), in the order given; several run at once."""
-        if len(calls) == 1 or self.pool is None:
-            return [_answer(call) for call in calls]
-        return [future.result() for future in [self.pool.submit(_answer, call) for call in calls]]
+        return ask_all(calls, self.pool)
 
     def _holder(self, h: int):
         return self.holders[self.plan.holders[h]]
@@ -217,6 +214,13 @@ class _Rounds:
                 self.drops[i] = reason
             else:
                 self.drops.setdefault(i, reason)
+
+
+def ask_all(calls: list[Callable[[], Any]], pool: ThreadPoolExecutor | None = None) -> list[Any]:
+    """Every call's answer (or the ProxyError it raised), in the order given; on `pool`, several run at once."""
+    if len(calls) == 1 or pool is None:
+        return [_answer(call) for call in calls]
+    return [future.result() for future in [pool.submit(_answer, call) for call in calls]]
 
 
 def _answer(call: Callable[[], Any]) -> Any:
