@@ -64,6 +64,9 @@ def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser
     _package_arguments(run)
     run.add_argument("--model-id", required=True, type=int, help="the model's id on chain")
     run.add_argument("--proxy", action="append", required=True, metavar="URL", help="a proxy to buy from; repeat")
+    run.add_argument("--ca-bundle", metavar="FILE",
+                     help="PEM file of the CA certificates https proxies must verify against (default: the "
+                          "system's trust store)")
     run.add_argument("--db", required=True, type=Path, help="the hosting node's state file (SQLite)")
     run.add_argument("--groups", type=int, default=10, help="most groups to close in this run (default: %(default)s)")
     run.add_argument("--group-size", type=int, default=256, help="rows per checkpoint (default: %(default)s)")
@@ -88,7 +91,7 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         verify_registration(package, host.model(args.model_id))
         if host.model(args.model_id)["hostingNode"] != host.address:
             raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
-        holders = {url: ProxyClient(url) for url in args.proxy}
+        holders = {url: ProxyClient(url, ca_bundle=args.ca_bundle) for url in args.proxy}
         config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                             max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
                             anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir)

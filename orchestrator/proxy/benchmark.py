@@ -5,7 +5,8 @@ evaluate + gradient as a hosting node would run them (all proxies asked in paral
 round). dz is random: the host's own main-model step is not part of what is measured here. Prints rows/s.
 
 What is timed is the plain exchange itself, on synthetic rows, so the proxies sell under a plain policy with
-the cumulative audit off (`UNSAFE_BENCH_ARGS`): no holder of real rows runs that way (docs/privacy.md).
+the cumulative audit off and no rate limit (`UNSAFE_BENCH_ARGS`): no holder of real rows runs that way
+(docs/privacy.md).
 """
 import argparse
 import sys
@@ -22,7 +23,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 from .server import proxy_process
 
 # Proxy options for timing the plain exchange over many rounds of the same rows (which the audit would stop).
-UNSAFE_BENCH_ARGS = ("--accept-mode", "plain", "--unsafe-no-audit")
+UNSAFE_BENCH_ARGS = ("--accept-mode", "plain", "--unsafe-no-audit", "--no-rate-limit")
 
 
 def bench_policy(table) -> PrivacyPolicy:

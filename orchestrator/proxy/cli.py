@@ -20,6 +20,7 @@ from .safeguard import DEFAULT_ACCEPTED_MODES
 from .service import Publisher, create_app
 from .server import serve
 from .store import Store
+from .transport import add_transport_options, limits, server_tls
 from .vault import Registry, Vault
 
 DESCRIPTION = """Run a SplitLedger source proxy: an HTTP service that holds data sources' rows, publishes
@@ -51,6 +52,7 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.Argumen
     privacy.add_argument("--unsafe-no-audit", action="store_true",
                          help="answer sub-models after the literal check alone, without the policy's cumulative "
                               "leakage audit: the patent's exchange as is, for benchmarking it; never with real rows")
+    add_transport_options(parser)
     chain = parser.add_argument_group("on-chain listings (optional; all three together)")
     chain.add_argument("--rpc", metavar="URL", help="JSON-RPC endpoint of the chain")
     chain.add_argument("--deployment", metavar="FILE", help="deployment file with the market's address")
@@ -75,7 +77,7 @@ def make_publisher(args: argparse.Namespace) -> Publisher | None:
         from orchestrator.chain.listings import listing_publisher
     except ImportError as e:
         raise SplitLedgerError(f"on-chain listings are not available in this installation: {e}") from None
-    return listing_publisher(args.rpc, args.deployment, key, endpoint=f"http://{args.host}:{args.port}")
+    return listing_publisher(args.rpc, args.deployment, key, endpoint=_url(args))
 
 
 def make_registry(args: argparse.Namespace) -> Registry | None:
@@ -94,12 +96,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         publisher = make_publisher(args)
+        tls, bounds = server_tls(args), limits(args)
         name = args.name or f"{args.host}:{args.port}"
-        vault = vault_class(Store(args.db), name=name, url=f"http://{args.host}:{args.port}",
+        vault = vault_class(Store(args.db), name=name, url=_url(args),
                             checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
                             accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=make_registry(args))
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    serve(create_app(vault, publisher=publisher), args.host, args.port, log_level=args.log_level)
+    serve(create_app(vault, publisher=publisher, limits=bounds), args.host, args.port, log_level=args.log_level,
+          tls=tls)
     return 0
+
+
+def _url(args: argparse.Namespace) -> str:
+    return f"{'https' if args.tls_cert else 'http'}://{args.host}:{args.port}"

@@ -5,6 +5,7 @@ against the protocol's schema (strict types, finite floats) and its shapes again
 per row asked for, one column per sub-model sent, ...). A proxy that answers otherwise raises
 `ProxyError(code='bad_answer')`; the hosting node treats that like any other failing holder.
 """
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,14 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import schema, wire
+from . import schema, tls, wire
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
 
 GATEWAY_TROUBLE = (502, 503, 504)
+# A proxy that says "rate limited, retry after n s" is asked again, up to twice and for waits this long at most;
+# the refused request did nothing at the proxy, so asking again is safe whatever it was.
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_LONGEST_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,15 @@ class UploadAnswer:
 
 
 class ProxyClient:
-    def __init__(self, url: str, *, timeout: float = 60.0, name: str | None = None, transport=None):
+    def __init__(self, url: str, *, timeout: float = 60.0, name: str | None = None, transport=None,
+                 ca_bundle: str | None = None):
+        """`ca_bundle`: PEM file of the CA certificates an https proxy's certificate must verify against;
+        without it, the system's trust store (tls.py)."""
         self._url = url.rstrip("/")
         self._name = name or self._url.split("://")[-1]
-        self._http = httpx.Client(base_url=self._url, timeout=timeout, transport=transport)
+        self._ca_bundle = ca_bundle
+        verify = tls.client_context(ca_bundle) if self._url.startswith("https://") else True
+        self._http = httpx.Client(base_url=self._url, timeout=timeout, transport=transport, verify=verify)
         # Model inputs per model, learnt from the field table of the quote: the width a gradient must have.
         self._inputs: dict[int, int] = {}
 
@@ -133,12 +143,12 @@ class ProxyClient:
         except (TypeError, ValueError) as e:
             raise ProxyError(self._url, None, "invalid_request", f"cannot encode the request: {e}") from None
         headers = {"content-type": "application/json"} if content is not None else None
-        try:
-            response = self._http.request(method, path, content=content, params=params, headers=headers)
-        except httpx.TimeoutException as e:
-            raise ProxyUnavailable(self._url, f"{method} {path} timed out: {e}") from None
-        except httpx.TransportError as e:
-            raise ProxyUnavailable(self._url, f"{method} {path} failed: {type(e).__name__}: {e}") from None
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            response = self._send(method, path, content, params, headers)
+            wait = _retry_after(response)
+            if wait is None or wait > RATE_LIMIT_LONGEST_WAIT or attempt == RATE_LIMIT_RETRIES:
+                break
+            time.sleep(wait)
         if response.status_code in GATEWAY_TROUBLE:
             raise ProxyUnavailable(self._url, f"{method} {path}: {response.text[:200]}", response.status_code)
         if response.status_code != expect:
@@ -147,6 +157,20 @@ class ProxyClient:
             return answer.model_validate_json(response.content)
         except ValidationError as e:
             raise self._bad(f"{method} {path} answered outside the protocol: {_first_problem(e)}") from None
+
+    def _send(self, method: str, path: str, content, params, headers) -> httpx.Response:
+        try:
+            return self._http.request(method, path, content=content, params=params, headers=headers)
+        except httpx.TimeoutException as e:
+            raise ProxyUnavailable(self._url, f"{method} {path} timed out: {e}") from None
+        except httpx.TransportError as e:
+            failure = tls.tls_failure(e)
+            if failure is not None:
+                raise ProxyUnavailable(self._url, f"{method} {path}: {tls.describe(failure, self._ca_bundle)}") from None
+            hint = ""
+            if self._url.startswith("http://") and isinstance(e, httpx.RemoteProtocolError):
+                hint = " (a proxy serving https closes plain http connections: is the URL https://?)"
+            raise ProxyUnavailable(self._url, f"{method} {path} failed: {type(e).__name__}: {e}{hint}") from None
 
     def _refusal(self, response: httpx.Response) -> ProxyError:
         try:
@@ -167,6 +191,16 @@ class ProxyClient:
 
     def _bad(self, detail: str) -> ProxyError:
         return ProxyError(self._url, None, "bad_answer", detail)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds a 429 asks to wait (Retry-After in seconds; HTTP dates are not used by proxies)."""
+    if response.status_code != 429:
+        return None
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
 
 
 def _first_problem(error: ValidationError) -> str:

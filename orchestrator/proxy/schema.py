@@ -15,7 +15,15 @@ FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Bytes32 = Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")]
 Amount = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="token amount in its smallest unit")]
 ModelId = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="the model's id on chain")]
-RowId = Annotated[StrictInt, Field(ge=0, description="a row id assigned by this holder")]
+# Row ids are SQLite integers (AUTOINCREMENT from 1; 0 is never assigned and is answered as an unknown row).
+MAX_ROW_ID = (1 << 63) - 1
+RowId = Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID, description="a row id assigned by this holder")]
+# Rows per request (upload rows; row ids of quote, evaluate and gradient): a benchmark hands 20,000 rows to a
+# proxy and quotes them in one request each, the hosting node quotes 5,000 at a time and evaluates a training
+# batch's share. A bigger job is split into several requests (docs/protocol.md, "Limits").
+MAX_ROWS_PER_REQUEST = 50_000
+MAX_LISTINGS = 10_000
+RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
 
 
 class Document(BaseModel):
@@ -27,7 +35,8 @@ class UploadRequest(Document):
     min_price: Amount = Field(description="the source's private minimum price per row; never published")
     mapping: dict[StrictStr, StrictStr] = Field(description="the source's column name -> standard field name")
     ignored: list[StrictStr] = Field(default=[], description="the source's columns that are not used")
-    rows: list[dict[StrictStr, Any]] = Field(description="rows as column -> number or string")
+    rows: list[dict[StrictStr, Any]] = Field(max_length=MAX_ROWS_PER_REQUEST,
+                                             description="rows as column -> number or string")
     hash_key: Bytes32 | None = Field(
         default=None, description="the source's secret row-hash key (32 bytes), the same at each of its proxies; "
         "fixed by its first upload here. Absent: unkeyed row hashes (docs/privacy.md)")
@@ -55,7 +64,7 @@ class QuoteRequest(Document):
     model_id: ModelId
     price_per_row: Amount
     field_table: dict[str, Any] = Field(description="the model's standard field table (docs/container.md)")
-    row_ids: list[RowId]
+    row_ids: RowIds
     policy: dict[str, Any] = Field(description="the model's privacy policy document (docs/privacy.md)")
     policy_hash: Bytes32 = Field(description="keccak-256 of the policy's canonical JSON, as registered on chain")
 
@@ -88,7 +97,7 @@ class SubModelDoc(Document):
 
 class EvaluateRequest(Document):
     model_id: ModelId
-    row_ids: list[RowId]
+    row_ids: RowIds
     submodels: list[SubModelDoc]
 
 
@@ -99,7 +108,7 @@ class EvaluateResponse(Document):
 
 class GradientRequest(Document):
     model_id: ModelId
-    row_ids: list[RowId]
+    row_ids: RowIds
     dz: list[list[FiniteFloat]] = Field(description="dL/dz: one row per requested row, one column per neuron")
 
 

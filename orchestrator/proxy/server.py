@@ -15,26 +15,30 @@ from fastapi import FastAPI
 from orchestrator.errors import ProxyUnavailable
 
 from .client import ProxyClient
+from .tls import ServerTLS
 
 
-def _config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS | None = None) -> uvicorn.Config:
     # No access log: at thousands of rows per request it is noise, and it costs time on the hot path.
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off")
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
+                          **(tls.uvicorn_options() if tls else {}))
 
 
-def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> None:
-    """Serves until interrupted."""
-    uvicorn.Server(_config(app, host, port, log_level)).run()
+def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info", tls: ServerTLS | None = None) -> None:
+    """Serves until interrupted (HTTPS with `tls`)."""
+    uvicorn.Server(_config(app, host, port, log_level, tls)).run()
 
 
 @contextmanager
-def running(app: FastAPI, host: str = "127.0.0.1", *, start_timeout: float = 10.0) -> Iterator[str]:
-    """Serves `app` on a free port of `host` on a daemon thread; yields its base URL; stops it on exit."""
+def running(app: FastAPI, host: str = "127.0.0.1", *, start_timeout: float = 10.0,
+            tls: ServerTLS | None = None) -> Iterator[str]:
+    """Serves `app` on a free port of `host` on a daemon thread (HTTPS with `tls`); yields its base URL; stops
+    it on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, host, port, "warning"))
+    server = uvicorn.Server(_config(app, host, port, "warning", tls))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"proxy:{port}")
     thread.start()
     deadline = time.monotonic() + start_timeout
@@ -43,7 +47,7 @@ def running(app: FastAPI, host: str = "127.0.0.1", *, start_timeout: float = 10.
             raise RuntimeError(f"the service on {host}:{port} did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -60,18 +64,22 @@ def free_port() -> int:
 @contextmanager
 def proxy_process(db: str, *, start_timeout: float = 30.0, module: str = "orchestrator.proxy",
                   name: str | None = None, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                  cwd: str | None = None) -> Iterator[ProxyClient]:
+                  cwd: str | None = None, tls: ServerTLS | None = None,
+                  ca_bundle: str | None = None) -> Iterator[ProxyClient]:
     """`python -m <module>` (the proxy, or a service with the same options) in its own process on a free
     loopback port, serving the SQLite file `db`, with extra command-line `args` and environment `env`; yields
-    a client (named `name`) once it answers; terminates the process on exit."""
+    a client (named `name`) once it answers; terminates the process on exit. With `tls` the proxy serves
+    HTTPS with those files and the client verifies it against `ca_bundle`."""
     port = free_port()
     named = ["--name", name] if name else []
+    secured = ["--tls-cert", tls.cert_file, "--tls-key", tls.key_file] if tls else []
     process = subprocess.Popen(
-        [sys.executable, "-m", module, "--db", db, "--port", str(port), "--log-level", "warning", *named, *args],
+        [sys.executable, "-m", module, "--db", db, "--port", str(port), "--log-level", "warning", *named, *secured,
+         *args],
         env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), **(env or {})},
         cwd=cwd,
     )
-    client = ProxyClient(f"http://127.0.0.1:{port}", name=name)
+    client = ProxyClient(f"{'https' if tls else 'http'}://127.0.0.1:{port}", name=name, ca_bundle=ca_bundle)
     try:
         deadline = time.monotonic() + start_timeout
         while True:

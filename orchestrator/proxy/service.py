@@ -12,9 +12,9 @@ answer's `warnings`, and the rows are still listed on the API.
 """
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -27,6 +27,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, wire
 from .intake import ListingRun
+from .limits import Limits, install_limits
 from .refusals import refusal
 from .vault import Vault
 
@@ -41,6 +42,12 @@ ERRORS = {
     404: {"model": schema.ErrorResponse, "description": "unknown model or rows"},
     409: {"model": schema.ErrorResponse, "description": "rows not covered by an accepted quote of this model"},
     422: {"model": schema.ErrorResponse, "description": "malformed or refused input (incl. the privacy check)"},
+}
+# Every route may answer these before the request reaches it (limits.py).
+LIMIT_ERRORS = {
+    413: {"model": schema.ErrorResponse, "description": "request body over the proxy's byte limit (too_large)"},
+    429: {"model": schema.ErrorResponse, "description": "over this caller's request rate (rate_limited); "
+          "see the Retry-After header"},
 }
 
 
@@ -65,10 +72,12 @@ class _WireRoute(APIRoute):
         return handle
 
 
-def create_app(vault: Vault, *, publisher: Publisher | None = None) -> FastAPI:
-    app = FastAPI(title=f"SplitLedger source proxy ({vault.name})", version="1", description=DESCRIPTION)
+def create_app(vault: Vault, *, publisher: Publisher | None = None, limits: Limits = Limits()) -> FastAPI:
+    app = FastAPI(title=f"SplitLedger source proxy ({vault.name})", version="1", description=DESCRIPTION,
+                  responses=LIMIT_ERRORS)
     app.router.route_class = _WireRoute
     _install_error_handlers(app)
+    install_limits(app, limits)
 
     @app.get("/v1/health", response_model=schema.HealthResponse)
     def health() -> Response:
@@ -83,7 +92,10 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None) -> FastAPI:
         return _json(201, {"row_ids": list(result.row_ids), "warnings": warnings})
 
     @app.get("/v1/listings", response_model=schema.ListingsResponse, responses={422: ERRORS[422]})
-    def listings(after: int = 0, limit: int = 1000) -> Response:
+    def listings(
+        after: Annotated[int, Query(ge=0, le=schema.MAX_ROW_ID, description="list the rows after this id")] = 0,
+        limit: Annotated[int, Query(ge=1, le=schema.MAX_LISTINGS, description="at most this many rows")] = 1000,
+    ) -> Response:
         """Row ids with their field composition and payout address: never values, never prices."""
         found = vault.listings(after, limit)
         docs = [{"row_id": x.row_id, "fields": list(x.fields), "source": x.source} for x in found]

@@ -1,7 +1,10 @@
 """A row holder's embedded database: its rows, the quotes it accepted, the last sub-models per model.
 
 One SQLite file per proxy (WAL, so listings can be read while an upload writes), or ":memory:" for a data
-source in direct mode. Amounts and model ids are stored as decimal TEXT because they are uint256 on chain and
+source in direct mode. SQLite's own checkpoints recycle the WAL but never shrink it, so one big upload would
+leave a WAL file as big as itself for good: after any commit that leaves the WAL over WAL_TRUNCATE_BYTES, the
+store checkpoints it into the database and truncates it (and journal_size_limit caps what is left after
+SQLite's own checkpoints). Amounts and model ids are stored as decimal TEXT because they are uint256 on chain and
 SQLite integers stop at 2**63. Row ids come from AUTOINCREMENT, so a row id is never reused, even after a
 crash between assigning and publishing. Every method that writes does so in one transaction.
 
@@ -26,6 +29,7 @@ Tables:
       upload; the source gives the same key to each of its proxies, so its rows hash alike across them.
 """
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -33,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import UploadRefused
+
+WAL_TRUNCATE_BYTES = 4 << 20  # about SQLite's own auto-checkpoint size (1000 pages of 4 KiB)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -110,6 +116,7 @@ class Store:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_BYTES}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
 
@@ -118,7 +125,7 @@ class Store:
             self._db.close()
 
     def _transaction(self):
-        return _Transaction(self._db, self._lock)
+        return _Transaction(self._db, self._lock, None if self.path == ":memory:" else self.path + "-wal")
 
     def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None) -> list[int]:
         """Stores all rows or none; returns their new row ids, in order. The source's first upload fixes its
@@ -250,8 +257,8 @@ class Store:
 class _Transaction:
     """The lock plus BEGIN IMMEDIATE .. COMMIT, rolled back on any exception."""
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock):
-        self._db, self._lock = db, lock
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, wal: str | None):
+        self._db, self._lock, self._wal = db, lock, wal
 
     def __enter__(self) -> sqlite3.Connection:
         self._lock.acquire()
@@ -265,8 +272,18 @@ class _Transaction:
     def __exit__(self, kind, error, trace) -> None:
         try:
             self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+            if kind is None and self._wal is not None and _size(self._wal) > WAL_TRUNCATE_BYTES:
+                # Still under the lock: no transaction of ours is open, so the checkpoint can finish.
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._lock.release()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _dumps(value: Any) -> str:

@@ -48,6 +48,7 @@ from . import privacy
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
 from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
 from .quoted import QuotedRows, normalise_each
+from .schema import MAX_LISTINGS, MAX_ROW_ID
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy, rows_covariance
 from .store import Store, StoredRow
 
@@ -57,7 +58,6 @@ Registry = Callable[[int], Mapping[str, Any]]
 
 log = logging.getLogger(__name__)
 
-MAX_LISTINGS = 10_000
 MIN_PADDED_ROWS = 64
 
 
@@ -140,8 +140,8 @@ class Vault:
     # --- the hosting node ---------------------------------------------------------------------------------
 
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
-        if _not_int(after) or after < 0:
-            raise HolderRequestError(f"after must be a row id >= 0, got {after!r}")
+        if _not_int(after) or not 0 <= after <= MAX_ROW_ID:
+            raise HolderRequestError(f"after must be a row id in 0..2^63-1, got {after!r}")
         if _not_int(limit) or not 1 <= limit <= MAX_LISTINGS:
             raise HolderRequestError(f"limit must be in 1..{MAX_LISTINGS}, got {limit!r}")
         return [Listing(row_id, fields, source) for row_id, fields, source in self.store.listings(after, limit)]
@@ -413,10 +413,16 @@ def _row_ids(row_ids: Sequence[int], *, allow_empty: bool = False) -> np.ndarray
     if isinstance(row_ids, np.ndarray):
         if row_ids.ndim != 1 or (row_ids.size and row_ids.dtype.kind not in "iu"):
             raise HolderRequestError(f"row_ids must be a 1-d array of integers, got {row_ids.dtype} {row_ids.shape}")
+        if row_ids.size and (row_ids.min() < 0 or row_ids.max() > MAX_ROW_ID):
+            raise HolderRequestError(f"row ids are in 0..2^63-1, got {row_ids.min()}..{row_ids.max()}")
         ids = row_ids.astype(np.int64)
     else:
         if any(_not_int(r) for r in row_ids):
             raise HolderRequestError("row_ids must be integers")
+        # Checked before the int64 conversion, which would overflow (row ids are SQLite integers).
+        outside = [r for r in row_ids if not 0 <= r <= MAX_ROW_ID]
+        if outside:
+            raise HolderRequestError(f"row ids are in 0..2^63-1, got {', '.join(str(r) for r in outside[:10])}")
         ids = np.asarray(list(row_ids), np.int64)
     if not ids.size and not allow_empty:
         raise HolderRequestError("row_ids must name at least one row")

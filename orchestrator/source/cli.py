@@ -56,6 +56,9 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
                              f"set {HASH_KEY_ENV}. Without either, row hashes are unkeyed")
     upload.add_argument("--json", action="store_true", help="print the row ids per proxy as JSON")
     upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each proxy")
+    upload.add_argument("--ca-bundle", metavar="FILE",
+                        help="PEM file of the CA certificates https proxies must verify against (default: the "
+                             "system's trust store)")
     key = commands.add_parser("hash-key", help="make a new secret row-hash key file",
                               description="Writes 32 random bytes as hex to FILE (readable by you only). Give the "
                                           "same file to every upload, to every proxy: a key per source, not per proxy.")
@@ -127,7 +130,7 @@ def upload_command(args: argparse.Namespace) -> int:
         raise SplitLedgerError("map at least one column with --map or --mapping-file")
     rows = read_csv(args.csv, args.text)
     handed = hand_rows(args.proxy, args.source, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout,
-                       hash_key=read_hash_key(args.hash_key_file))
+                       hash_key=read_hash_key(args.hash_key_file), ca_bundle=args.ca_bundle)
     if args.json:
         print(json.dumps(handed))
     else:

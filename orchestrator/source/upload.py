@@ -26,11 +26,14 @@ def hand_rows(
     *,
     timeout: float = 120.0,
     hash_key: bytes | None = None,
+    ca_bundle: str | None = None,
 ) -> dict[str, list[int]]:
     """Uploads `rows` to every proxy; returns each proxy URL's new row ids (in row order).
 
     `hash_key` (32 bytes) keys the rows' hashes (docs/privacy.md, "Row hashes that resist guessing"): give
     every proxy the same one, so the copies of a row still hash alike across them (redundancy, dedup).
+    `ca_bundle` (PEM file): the CA certificates https proxies' certificates must verify against; without it,
+    the system's trust store.
 
     `mapping` is the source's column -> standard name (a ColumnMapping's own ignored columns are added to
     `ignored`). Raises UploadRefused before contacting any proxy if the rows are malformed; ProxyError or
@@ -48,7 +51,7 @@ def hand_rows(
     prepare_rows(mapping, ignored, rows)
     handed: dict[str, list[int]] = {}
     for url in proxy_urls:
-        with ProxyClient(url, timeout=timeout) as proxy:
+        with ProxyClient(url, timeout=timeout, ca_bundle=ca_bundle) as proxy:
             try:
                 answer = proxy.upload(source_address, min_price, mapping, rows, ignored, hash_key)
             except SplitLedgerError:
