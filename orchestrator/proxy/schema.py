@@ -13,8 +13,9 @@ from .holder import DECLINE_REASONS
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Bytes32 = Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")]
-Amount = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="token amount in its smallest unit")]
-ModelId = Annotated[StrictInt, Field(ge=0, lt=1 << 256, description="the model's id on chain")]
+UINT256_MAX = (1 << 256) - 1
+Amount = Annotated[StrictInt, Field(ge=0, le=UINT256_MAX, description="token amount in its smallest unit")]
+ModelId = Annotated[StrictInt, Field(ge=0, le=UINT256_MAX, description="the model's id on chain")]
 # Row ids are SQLite integers (AUTOINCREMENT from 1; 0 is never assigned and is answered as an unknown row).
 MAX_ROW_ID = (1 << 63) - 1
 RowId = Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID, description="a row id assigned by this holder")]
@@ -24,6 +25,8 @@ RowId = Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID, description="a row id as
 MAX_ROWS_PER_REQUEST = 50_000
 MAX_LISTINGS = 10_000
 RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
+# Bounds beyond a float's exact integers, which /openapi.json must publish exactly (openapi.py).
+EXACT_BOUNDS = (MAX_ROW_ID, UINT256_MAX)
 
 
 class Document(BaseModel):

@@ -28,6 +28,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 from . import schema, wire
 from .intake import ListingRun
 from .limits import Limits, install_limits
+from .openapi import install_exact_bounds
 from .refusals import refusal
 from .vault import Vault
 
@@ -78,6 +79,7 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None, limits: Limi
     app.router.route_class = _WireRoute
     _install_error_handlers(app)
     install_limits(app, limits)
+    install_exact_bounds(app, schema.EXACT_BOUNDS)
 
     @app.get("/v1/health", response_model=schema.HealthResponse)
     def health() -> Response:
