@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo demo-stop explorer test test-stateful gas bench clean
+.PHONY: setup demo demo-stop explorer test test-stateful gas bench fuzz-proxy clean
 
 setup:
 	@bin/setup
@@ -34,6 +34,10 @@ gas: setup
 ## Benchmarks (printed ratios, not tests).
 bench: setup
 	@$(ENV) python bench/bench_container.py
+
+## schemathesis against a real proxy process (its own venv, .venv-fuzz); FUZZ_MAX_EXAMPLES, FUZZ_MAX_TIME bound it.
+fuzz-proxy: setup
+	@bin/fuzz-proxy
 
 clean:
 	rm -rf build reports .stamps .hypothesis deployments/development.json

@@ -25,6 +25,8 @@ RowId = Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID, description="a row id as
 MAX_ROWS_PER_REQUEST = 50_000
 MAX_LISTINGS = 10_000
 RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
+# evaluate and gradient compute on rows: naming none is malformed (a quote of none is merely empty)
+SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST)]
 # Bounds beyond a float's exact integers, which /openapi.json must publish exactly (openapi.py).
 EXACT_BOUNDS = (MAX_ROW_ID, UINT256_MAX)
 
@@ -100,7 +102,7 @@ class SubModelDoc(Document):
 
 class EvaluateRequest(Document):
     model_id: ModelId
-    row_ids: RowIds
+    row_ids: SomeRowIds
     submodels: list[SubModelDoc]
 
 
@@ -111,7 +113,7 @@ class EvaluateResponse(Document):
 
 class GradientRequest(Document):
     model_id: ModelId
-    row_ids: RowIds
+    row_ids: SomeRowIds
     dz: list[list[FiniteFloat]] = Field(description="dL/dz: one row per requested row, one column per neuron")
 
 

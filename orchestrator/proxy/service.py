@@ -180,4 +180,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return _error(error.status_code, code, str(error.detail))
+        answer = _error(error.status_code, code, str(error.detail))
+        answer.headers.update(error.headers or {})  # a 405's Allow header names the methods the path takes
+        return answer

@@ -434,13 +434,14 @@ def _row_ids(row_ids: Sequence[int], *, allow_empty: bool = False) -> np.ndarray
 
 def _finite_matrix(value: Any, shape: tuple[int, int], what: str) -> np.ndarray:
     try:
-        a = np.asarray(value, dtype=np.float32)
+        with np.errstate(over="ignore"):  # finite float64s beyond float32's range become inf: refused below
+            a = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
         raise HolderRequestError(f"{what} must be a matrix of numbers") from None
     if a.shape != shape:
         raise HolderRequestError(f"{what} must be {shape[0]} rows x {shape[1]} neurons, got shape {a.shape}")
     if not np.isfinite(a).all():
-        raise HolderRequestError(f"{what} holds non-finite numbers")
+        raise HolderRequestError(f"{what} holds non-finite numbers (or numbers beyond float32, |x| > 3.4e38)")
     return a
 
 

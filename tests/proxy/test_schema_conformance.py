@@ -1,0 +1,32 @@
+"""What schemathesis found (bin/fuzz-proxy): the schema states what the service enforces, and the answers are
+what the schema and HTTP say they are."""
+import httpx
+from fastapi.testclient import TestClient
+
+from orchestrator.proxy import schema
+from orchestrator.proxy.service import create_app
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+
+
+def openapi() -> dict:
+    return TestClient(create_app(Vault(Store(":memory:")))).get("/openapi.json").json()
+
+
+def test_a_method_a_path_does_not_take_is_a_405_naming_the_methods_it_does(serve):
+    url = serve(Vault(Store(":memory:"))).url
+    answer = httpx.request("TRACE", f"{url}/v1/evaluate")
+    assert answer.status_code == 405 and answer.json()["error"] == "method_not_allowed"
+    assert answer.headers["allow"] == "POST"
+
+
+def test_evaluate_and_gradient_must_name_some_rows_in_the_schema():
+    for document in (schema.EvaluateRequest, schema.GradientRequest):
+        assert document.model_json_schema()["properties"]["row_ids"]["minItems"] == 1
+    assert "minItems" not in schema.QuoteRequest.model_json_schema()["properties"]["row_ids"]  # an empty quote is fine
+
+
+def test_every_route_documents_the_limits_refusals():
+    for path, methods in openapi()["paths"].items():
+        for method, operation in methods.items():
+            assert {"413", "429"} <= set(operation["responses"]), (method, path)
