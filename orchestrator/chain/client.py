@@ -15,6 +15,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
 
+from orchestrator.auth.messages import Domain
 from orchestrator.errors import ChainError, ChainRevert
 
 from .deployment import Deployment
@@ -105,6 +106,10 @@ class MarketClient:
         if self.account is None:
             raise ChainError("this client has no signing key; it can only read")
         return self.account.address
+
+    def domain(self) -> Domain:
+        """The EIP-712 domain of this chain and market: what requests to holders are signed for."""
+        return Domain(self.deployment.chain_id, self.market.address)
 
     def with_account(self, account: LocalAccount) -> "MarketClient":
         return MarketClient(self.w3, self.deployment, account, self._poll_latency)

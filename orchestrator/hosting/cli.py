@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.keys import account_from_env
@@ -88,7 +89,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         verify_registration(package, host.model(args.model_id))
         if host.model(args.model_id)["hostingNode"] != host.address:
             raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
-        holders = {url: ProxyClient(url) for url in args.proxy}
+        signer = RequestSigner(host.account, host.domain())
+        holders = {url: ProxyClient(url, signer=signer) for url in args.proxy}
         config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                             max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
                             anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir)

@@ -95,7 +95,7 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
             for i in held[out.primary[held] < 0].tolist():
                 out.unanswered.setdefault(i, why)
             continue
-        u_h, labels_h = answer
+        u_h, labels_h = answer.z, answer.labels
         new = out.primary[held] < 0
         fresh = held[new]
         out.u[fresh], out.labels[fresh], out.primary[fresh] = u_h[new], labels_h[new], h

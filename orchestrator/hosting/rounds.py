@@ -166,7 +166,7 @@ class _Rounds:
                 self.log(f"  round {self.done}: {name} refused or failed ({answer}); its rows go to other holders")
                 self.failed.add(h)
                 continue
-            z_h, labels_h = answer
+            z_h, labels_h = answer.z, answer.labels
             new = primary[held] < 0
             z[held[new]], labels[held[new]], primary[held[new]] = z_h[new], labels_h[new], h
             again = held[~new]

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+from eth_account import Account
 
+from orchestrator.auth.messages import Domain, HolderAnswer, body_digest
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
@@ -45,9 +47,32 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class SignedAnswer:
+    """A holder's answer with the request it answered and its signature over both: anyone holding this can
+    check, with eth-account alone, which holder said what (`signer`), e.g. when two holders disagree."""
+
+    holder: str
+    model_id: int
+    operation: str
+    request_nonce: bytes
+    request: bytes  # the request body as sent
+    answer: bytes  # the answer body as received
+    signature: bytes
+
+    def message(self) -> HolderAnswer:
+        return HolderAnswer(self.holder, self.model_id, self.operation, self.request_nonce,
+                            body_digest(self.request), body_digest(self.answer))
+
+    def signer(self, domain: Domain) -> str:
+        """The address that signed this answer on `domain` (the holder's, if the evidence is genuine)."""
+        return Account.recover_message(self.message().signable(domain), signature=self.signature)
+
+
+@dataclass(frozen=True)
 class QuoteAnswer:
     accepted: tuple[Accepted, ...]
     declined: tuple[Declined, ...]
+    evidence: SignedAnswer | None = None  # the holder's signed answer, over HTTP
 
 
 class Outputs(NamedTuple):
@@ -55,6 +80,7 @@ class Outputs(NamedTuple):
 
     z: np.ndarray  # float32 (rows, neurons), one column per sub-model in the order sent
     labels: np.ndarray  # float64 (rows,), the normalised output field
+    evidence: SignedAnswer | None = None  # the holder's signed answer, over HTTP
 
 
 class LayerGradient(NamedTuple):

@@ -24,6 +24,12 @@ Tables:
   source_keys(source, hash_key)
       per payout address, the secret key its row hashes are keyed with (NULL: unkeyed), fixed by its first
       upload; the source gives the same key to each of its proxies, so its rows hash alike across them.
+  uploads(source, idempotency_key, body_digest, row_ids)
+      every signed upload stored, by the key its source chose: the same upload sent again returns the row ids
+      stored the first time instead of storing the rows twice; another body under a used key is refused.
+  nonces(signer, nonce, expires_at)
+      the nonces of signed requests admitted (gate.py), each kept until its request expires, so no request
+      is answered twice, even across a restart.
 """
 import json
 import sqlite3
@@ -32,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import UploadRefused
+from orchestrator.errors import IdempotencyConflict, UploadRefused
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -65,6 +71,20 @@ CREATE TABLE IF NOT EXISTS source_keys (
     source TEXT PRIMARY KEY,
     hash_key BLOB
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    source TEXT NOT NULL,
+    idempotency_key BLOB NOT NULL,
+    body_digest BLOB NOT NULL,
+    row_ids TEXT NOT NULL,
+    PRIMARY KEY (source, idempotency_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (
+    signer TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (signer, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 """
 
 
@@ -72,6 +92,14 @@ CREATE TABLE IF NOT EXISTS source_keys (
 class NewRow:
     values: dict[str, Any]  # standard name -> raw value
     fields: tuple[str, ...]  # sorted standard names
+
+
+@dataclass(frozen=True)
+class UploadKey:
+    """A signed upload's identity: the source's idempotency key and keccak-256 of the body it signed."""
+
+    idempotency_key: bytes
+    body_digest: bytes
 
 
 @dataclass(frozen=True)
@@ -120,10 +148,21 @@ class Store:
     def _transaction(self):
         return _Transaction(self._db, self._lock)
 
-    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None) -> list[int]:
-        """Stores all rows or none; returns their new row ids, in order. The source's first upload fixes its
-        row-hash key (`hash_key`, None for unkeyed hashes); a later one with another key is refused."""
+    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None,
+                 upload: UploadKey | None = None) -> tuple[list[int], bool]:
+        """Stores all rows or none; returns (their row ids in order, whether they were stored now). The
+        source's first upload fixes its row-hash key (`hash_key`, None for unkeyed hashes); a later one with
+        another key is refused. An `upload` already stored returns the row ids it got then and stores
+        nothing; the same key with another body is refused (IdempotencyConflict)."""
         with self._transaction() as db:
+            if upload is not None:
+                done = db.execute("SELECT body_digest, row_ids FROM uploads WHERE source = ? AND idempotency_key = ?",
+                                  (source, upload.idempotency_key)).fetchone()
+                if done is not None:
+                    if bytes(done[0]) != upload.body_digest:
+                        raise IdempotencyConflict(f"idempotency key 0x{upload.idempotency_key.hex()} of {source} was "
+                                                  f"used for another upload; choose a new key for new rows")
+                    return json.loads(done[1]), False
             found = db.execute("SELECT hash_key FROM source_keys WHERE source = ?", (source,)).fetchone()
             if found is None:
                 db.execute("INSERT INTO source_keys (source, hash_key) VALUES (?, ?)", (source, hash_key))
@@ -138,7 +177,21 @@ class Store:
                     (source, str(min_price), _dumps(row.values), _dumps(list(row.fields))),
                 )
                 ids.append(cursor.lastrowid)
-            return ids
+            if upload is not None:
+                db.execute("INSERT INTO uploads (source, idempotency_key, body_digest, row_ids) VALUES (?, ?, ?, ?)",
+                           (source, upload.idempotency_key, upload.body_digest, _dumps(ids)))
+            return ids, True
+
+    def use_nonce(self, signer: str, nonce: bytes, expires_at: int, now: int) -> bool:
+        """Records a request's nonce; False if it was used before (a replay). Nonces of expired requests are
+        forgotten here, since the gate refuses those requests by their expiry anyway."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+            try:
+                db.execute("INSERT INTO nonces (signer, nonce, expires_at) VALUES (?, ?, ?)", (signer, nonce, expires_at))
+            except sqlite3.IntegrityError:
+                return False
+            return True
 
     def listings(self, after: int, limit: int) -> list[tuple[int, tuple[str, ...], str]]:
         with self._lock:

@@ -49,7 +49,7 @@ from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAn
 from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
 from .quoted import QuotedRows, normalise_each
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy, rows_covariance
-from .store import Store, StoredRow
+from .store import Store, StoredRow, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
 # at least "policyHash" and "fieldTableHash", 32 bytes each.
@@ -124,15 +124,20 @@ class Vault:
         rows: Sequence[Mapping[str, Any]],
         ignored: Sequence[str] = (),
         hash_key: bytes | None = None,
+        *,
+        upload: UploadKey | None = None,
     ) -> UploadResult:
         """Stores every row (or none) under standard names with the source's address and minimum price.
-        `hash_key`: the source's secret row-hash key (32 bytes), the same at each of its proxies."""
+        `hash_key`: the source's secret row-hash key (32 bytes), the same at each of its proxies. `upload`:
+        a signed upload's idempotency key; sent again, it returns the row ids of the first time and nothing
+        new to publish."""
         source = checked_address(source)
         min_price = checked_amount(min_price, "min_price")
         hash_key = checked_hash_key(hash_key)
         prepared = prepare_rows(mapping, ignored, rows)
-        row_ids = self.store.add_rows(source, min_price, prepared, hash_key)
-        return UploadResult(tuple(row_ids), tuple(listing_runs(row_ids, [r.fields for r in prepared])))
+        row_ids, stored = self.store.add_rows(source, min_price, prepared, hash_key, upload)
+        runs = listing_runs(row_ids, [r.fields for r in prepared]) if stored else []
+        return UploadResult(tuple(row_ids), tuple(runs))
 
     def row_count(self) -> int:
         return self.store.row_count()
