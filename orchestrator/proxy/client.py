@@ -164,6 +164,8 @@ class ProxyClient:
         if self._signer is None:
             raise ProxyError(self._url, None, "unsigned", f"{operation} requests must be signed by the model's "
                                                           f"hosting node: give the client a signer")
+        if isinstance(model_id, bool) or not isinstance(model_id, int) or not 0 <= model_id < 1 << 256:
+            raise ProxyError(self._url, None, "invalid_request", f"model_id must be a uint256, got {model_id!r}")
         holder = self._holder_address(self._signer)
         content = self._encode(body)
         auth = self._signer.request(holder, model_id, operation, content)

@@ -1,6 +1,7 @@
 """Builders for the proxy and source tests: the breast-cancer data as a source's rows, its field table,
 layer-1 sub-models of a random model over it, and the privacy policies quotes carry."""
 import numpy as np
+from eth_account import Account
 from sklearn.datasets import load_breast_cancer
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, standard_name, submodels
@@ -10,8 +11,11 @@ from orchestrator.privacy.policy import MODES, PrivacyPolicy
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-SOURCE_A = "0x" + "a1" * 20
-SOURCE_B = "0x" + "b2" * 20
+# Sources sign their uploads with the key of their payout address.
+SOURCE_A_KEY = Account.from_key("0x" + "a1" * 32)
+SOURCE_B_KEY = Account.from_key("0x" + "b2" * 32)
+SOURCE_A = SOURCE_A_KEY.address
+SOURCE_B = SOURCE_B_KEY.address
 MODEL_ID = 7
 PRICE = 10**16
 OUTPUT = "diagnosis"
