@@ -6,7 +6,7 @@ so the two are interchangeable; docs/protocol.md defines the operations. Every r
 as `orchestrator.errors.ProxyError` (with the protocol's error code), an unreachable one as `ProxyUnavailable`.
 """
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -72,7 +72,8 @@ class SignedAnswer:
 class QuoteAnswer:
     accepted: tuple[Accepted, ...]
     declined: tuple[Declined, ...]
-    evidence: SignedAnswer | None = None  # the holder's signed answer, over HTTP
+    # The holder's signed answer, over HTTP; not part of what was answered, so not compared.
+    evidence: SignedAnswer | None = field(default=None, compare=False)
 
 
 class Outputs(NamedTuple):

@@ -79,7 +79,10 @@ class DirectSource:
         return self._vault.url
 
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
-        return self._answer(self._vault.listings, after, limit)
+        try:
+            return self._vault.listings(after, limit)
+        except SplitLedgerError as e:
+            raise as_proxy_error(self.url, e) from e
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
               policy: PrivacyPolicy) -> QuoteAnswer:
