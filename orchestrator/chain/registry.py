@@ -40,11 +40,13 @@ class ModelRegistry:
     def market(self) -> str:
         return self.client.market.address
 
-    def model(self, model_id: int) -> RegisteredModel:
+    def model(self, model_id: int, *, fresh: bool = False) -> RegisteredModel:
         """The registration; UnknownModel if the chain has none with this id, ChainUnavailable if the chain
-        cannot be read."""
+        cannot be read. `fresh` reads the chain even when the model is kept: a caller about to refuse on a
+        kept record asks again, so a record a reorganised (or, in tests, reverted) chain no longer holds can
+        cause one extra read, never a wrong refusal."""
         with self._lock:
-            if model_id in self._known:
+            if model_id in self._known and not fresh:
                 return self._known[model_id]
         try:
             found = self.client.model(model_id)

@@ -59,6 +59,8 @@ class Gate:
         signer = self._recover(message, auth)
         registered = self.registry.model(model_id)
         if signer != registered.hosting_node:
+            registered = self.registry.model(model_id, fresh=True)
+        if signer != registered.hosting_node:
             raise Forbidden("not_hosting_node", f"{signer} signed this {operation} request, but model {model_id}'s "
                                                 f"hosting node is {registered.hosting_node}")
         if not self.store.use_nonce(signer, auth.nonce, auth.expiry, now):
