@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
+from orchestrator.chain.proxies import registered_proxies
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
 from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
@@ -140,9 +141,12 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     log("== proxies: three HTTP services on loopback (proxy-2 tampers with outputs)")
     bills_dir = workdir / "bills"
     with proxies(workdir, rpc, deployment, faucet) as clients:
-        # The node's own clients sign every request with the hosting node's key (orchestrator.auth).
+        # The node finds the proxies on chain (ProxyRegistered) and signs every request with its own key.
         signer = RequestSigner(host.account, host.domain())
-        holders = {c.name: ProxyClient(c.url, name=c.name, signer=signer) for c in clients}
+        names = {c.url: c.name for c in clients}
+        holders = {names[p.endpoint]: ProxyClient(p.endpoint, name=names[p.endpoint], signer=signer, holder=p.address)
+                   for p in registered_proxies(chain, with_rows_only=False) if p.endpoint in names}
+        assert len(holders) == len(clients), "every proxy registers its endpoint on chain when it starts"
         node = HostingNode(model_id, package.container(model_id), host, holders,
                            HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir),
                            log=lambda line: log("   " + line))
