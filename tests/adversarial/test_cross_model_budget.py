@@ -5,7 +5,9 @@ import pytest
 
 from orchestrator.container.split import SubModel
 from orchestrator.errors import PrivacyCheckFailed
-from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy
+from orchestrator.container import fit_table
+from orchestrator.privacy.atoms import input_terms
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, projection_policy
 from orchestrator.privacy.span import explained_variance, moments, row_basis
 from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
 from orchestrator.proxy.store import Store
@@ -20,7 +22,7 @@ from adversaries import (
     orthonormal_slices,
     run_models,
 )
-from proxy_builders import PRICE, normalised, vault_with
+from proxy_builders import OUTPUT, PRICE, normalised, vault_with
 
 
 def default_holder(columns, **kwargs):
@@ -110,3 +112,25 @@ def test_in_plain_mode_the_evaluate_of_a_later_model_is_refused_and_records_noth
     with pytest.raises(PrivacyCheckFailed):
         vault.evaluate(model, ids, subs)
     assert vault.store.budget() == before
+
+
+def min_max_table(columns):
+    """The same fields normalised another way (min-max, fitted on other rows): other model inputs, same atoms."""
+    inputs = [(name, "log1p-z-score" if "area" in name else "min-max", f"tumour {name.replace('_', ' ')}")
+              for name in columns if name != OUTPUT]
+    return fit_table({n: v[:300] for n, v in columns.items()}, inputs, (OUTPUT, "label", "malignant or benign"))
+
+
+def test_a_model_with_another_normalisation_of_the_same_fields_draws_on_the_same_budget(slices, table, columns):
+    # The second slice in the other table's coordinates: P_B = P_A diag(s_B / s_A) reveals exactly what P_A does.
+    other = min_max_table(columns)
+    ratio = np.asarray([a.slope_over_unit / b.slope_over_unit
+                        for a, b in zip(input_terms(table), input_terms(other))])
+    second = projection_policy(other.model_inputs,
+                               (slices[1].matrix * ratio).astype(np.float32).astype(np.float64))
+    fresh, ids = default_holder(columns)
+    assert len(fresh.quote(FIRST_MODEL + 1, PRICE, other, ids, second).accepted) == len(ids)  # alone: sold
+    vault, ids = default_holder(columns)
+    assert len(vault.quote(FIRST_MODEL, PRICE, table, ids, slices[0]).accepted) == len(ids)
+    answer = vault.quote(FIRST_MODEL + 1, PRICE, other, ids, second)
+    assert answer.accepted == () and {d.reason for d in answer.declined} == {"privacy_budget"}
