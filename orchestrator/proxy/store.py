@@ -1,4 +1,5 @@
-"""A row holder's embedded database: its rows, the quotes it accepted, the last sub-models per model.
+"""A row holder's embedded database: its rows, the quotes it accepted, the last sub-models per model, the
+privacy state per model and the holder's own per-row state across models (row budget, price probes).
 
 One SQLite file per proxy (WAL, so listings can be read while an upload writes), or ":memory:" for a data
 source in direct mode. Amounts and model ids are stored as decimal TEXT because they are uint256 on chain and
