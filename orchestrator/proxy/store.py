@@ -33,6 +33,9 @@ Tables:
       minimum price"): how many (tests), the highest price declined (declined, decimal TEXT or NULL) and the
       price of the test that accepted it (accepted, NULL before); later tests must be dearer than every
       earlier one and there are at most the vault's `price_probes` of them.
+  dp_spent(row_id, rho)
+      per row, the RDP its dp gradient answers composed to across every model: rho, with RDP(alpha) =
+      alpha * rho (privacy/accountant.gaussian_rho); written with the answer that spent it.
   source_keys(source, hash_key)
       per payout address, the secret key its row hashes are keyed with (NULL: unkeyed), fixed by its first
       upload; the source gives the same key to each of its proxies, so its rows hash alike across them.
@@ -82,6 +85,10 @@ CREATE TABLE IF NOT EXISTS price_probes (
     tests INTEGER NOT NULL,
     declined TEXT,
     accepted TEXT
+);
+CREATE TABLE IF NOT EXISTS dp_spent (
+    row_id INTEGER PRIMARY KEY REFERENCES rows(row_id),
+    rho REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS source_keys (
     source TEXT PRIMARY KEY,
@@ -304,12 +311,19 @@ class Store:
             ).fetchone()
         return None if found is None else PrivacyRecord(found[0], found[1], bytes(found[2]), found[3])
 
+    def dp_spent(self) -> list[tuple[int, float]]:
+        """(row id, rho) of every row that answered a dp gradient."""
+        with self._lock:
+            return self._db.execute("SELECT row_id, rho FROM dp_spent ORDER BY row_id").fetchall()
+
     def save_answer(self, model_id: int, *, submodels: str | None = None, audit: bytes | None = None,
-                    ledger: str | None = None, budget: bytes | None = None) -> None:
+                    ledger: str | None = None, budget: bytes | None = None,
+                    dp_spent: Sequence[tuple[int, float]] = ()) -> None:
         """What an answer changed, in one transaction: the last sub-models, the audit, the dp ledger, the
-        holder's row budget."""
+        holder's row budget, the rows' dp spending across models."""
         key = str(model_id)
         with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO dp_spent (row_id, rho) VALUES (?, ?)", dp_spent)
             if budget is not None:
                 _save_budget(db, budget)
             if submodels is not None:

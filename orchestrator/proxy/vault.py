@@ -47,6 +47,7 @@ from orchestrator.errors import (
     UnknownModel,
     UnknownRows,
 )
+from orchestrator.privacy.accountant import gaussian_rho, rho_epsilons
 from orchestrator.privacy.atoms import atom_covariance, atom_values
 from orchestrator.privacy.audit import DEFAULT_TOLERANCE
 from orchestrator.privacy.dp import private_gradients
@@ -132,6 +133,7 @@ class Vault:
         self._budget_lock = threading.Lock()
         self._budget: RevelationBudget | None = None
         self._atom_cov: tuple[tuple[int, int], np.ndarray] | None = None
+        self._rho: np.ndarray | None = None  # row id -> dp RDP spent across models (accountant.gaussian_rho)
 
     @property
     def name(self) -> str:
@@ -402,7 +404,8 @@ class Vault:
                 self._refuse(model_id, "gradient", ids, "; ".join(verdict.reasons))
             at = self._positions(model_id, model.rows, ids)
             if policy.mode == "dp":
-                first = self._private_gradient(model_id, model, bank, model.rows.x[at], dz, ids)
+                with self._budget_lock:
+                    first = self._private_gradient(model_id, model, bank, model.rows.x[at], dz, ids)
             else:
                 first = source_gradients(bank, _padded(model.rows.x[at]), _padded(dz))
             weight, bias = np.array(first.weight), np.array(first.bias)  # writable copies, as a client returns
@@ -413,14 +416,36 @@ class Vault:
     def _private_gradient(self, model_id: int, model: _Model, bank: SubModelBank, x: np.ndarray, dz: np.ndarray,
                           ids: np.ndarray):
         """dp mode: clipped, noised, averaged (privacy/dp.py), with fresh noise for every request, and one step
-        counted against each row's budget in the same transaction as the answer. Not padded: the clipping
-        and the average count rows, and the dp exchange is not a hot path."""
+        counted against each row's budget in the same transaction as the answer: the model's ledger, and the
+        row's RDP across every model, refused if it would pass this policy's epsilon at its delta (call with
+        the budget lock held). Not padded: the clipping and the average count rows, and the dp exchange is
+        not a hot path."""
         settings = model.privacy.policy.dp
+        spent = self._spent_rho()
+        after = _lookup(spent, ids) + gaussian_rho(settings.noise_multiplier)
+        over = ids[rho_epsilons(after, settings.delta) > settings.epsilon]
+        if over.size:
+            self._refuse(model_id, "gradient", ids,
+                         f"rows {_show(over)} have spent their privacy budget across every model at this holder "
+                         f"(one more step would pass epsilon = {settings.epsilon} at delta = {settings.delta})")
         key = jax.random.key(secrets.randbits(63))
         first = private_gradients(bank, x, dz, settings.clip, settings.noise_multiplier, key)
         model.privacy.ledger.spend(ids.tolist())
-        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode())
+        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode(),
+                               dp_spent=list(zip(ids.tolist(), after.tolist())))
+        if ids.max() >= spent.size:
+            spent = self._rho = np.pad(spent, (0, int(ids.max()) + 1 - spent.size))
+        spent[ids] = after
         return first
+
+    def _spent_rho(self) -> np.ndarray:
+        """Row id -> the dp RDP it spent across models, loaded on first use (call with the budget lock held)."""
+        if self._rho is None:
+            kept = self.store.dp_spent()
+            self._rho = np.zeros(max((r for r, _ in kept), default=0) + 1)
+            for row, rho in kept:
+                self._rho[row] = rho
+        return self._rho
 
     def _refuse(self, model_id: int, what: str, ids: np.ndarray, reasons: str, failures: tuple = ()) -> None:
         log.warning("model %d: refused to %s %d rows: %s", model_id, what, ids.size, reasons)
@@ -482,6 +507,12 @@ def _decline_reason(row: StoredRow | None, table: FieldTable) -> str | None:
     if not set(table.field_names) <= set(row.fields):
         return "missing_fields"
     return None
+
+
+def _lookup(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """values[ids], 0 past the end (rows that never spent anything)."""
+    inside = ids < values.size
+    return np.where(inside, values[np.where(inside, ids, 0)], 0.0)
 
 
 def _padded(a: np.ndarray) -> np.ndarray:
