@@ -160,19 +160,21 @@ class RevelationBudget:
     # --- persistence -----------------------------------------------------------------------------------
 
     def to_json(self) -> bytes:
-        """Canonical bytes: atoms, exempt atoms, and per history its basis (rank x atoms) and its rows."""
+        """Canonical bytes: atoms, exempt atoms, and per history its basis (rank x atoms) and its rows as runs
+        of consecutive ids [first, last] (a request names a batch of neighbouring ids, so a history of 10k rows
+        is a few runs: the state written with every answer stays small)."""
         ids = np.flatnonzero(self.groups != EMPTY_GROUP)
         order = np.argsort(self.groups[ids], kind="stable")
         ids, groups = ids[order], self.groups[ids][order]
         cuts = np.flatnonzero(np.diff(groups)) + 1
-        members = [(int(chunk_groups[0]), chunk.tolist())
+        members = [(int(chunk_groups[0]), _runs(chunk))
                    for chunk, chunk_groups in zip(np.split(ids, cuts), np.split(groups, cuts)) if chunk.size]
         return canonical_json({
             "format": BUDGET_FORMAT,
             "version": BUDGET_VERSION,
             "atoms": [atom.to_list() for atom in self.atoms],
             "exempt": sorted(self.exempt),
-            "groups": [{"basis": self._bases[g].T.tolist(), "rows": rows} for g, rows in members],
+            "groups": [{"basis": self._bases[g].T.tolist(), "runs": runs} for g, runs in members],
         })
 
     @classmethod
@@ -182,10 +184,11 @@ class RevelationBudget:
             raise ValueError(f"not a {BUDGET_FORMAT} v{BUDGET_VERSION} document")
         budget = cls([Atom.from_list(a) for a in doc["atoms"]], [int(i) for i in doc["exempt"]])
         n = len(budget.atoms)
-        last = max((max(g["rows"]) for g in doc["groups"] if g["rows"]), default=0)
+        runs = [np.asarray(g["runs"], np.int64).reshape(-1, 2) for g in doc["groups"]]
+        last = max((int(r[:, 1].max()) for r in runs if r.size), default=0)
         budget.groups = np.zeros(last + 1, np.int64)
-        for group in doc["groups"]:
-            rows = np.asarray(group["rows"], np.int64)
+        for group, group_runs in zip(doc["groups"], runs):
+            rows = np.concatenate([np.arange(a, b + 1) for a, b in group_runs.tolist()] or [np.zeros(0, np.int64)])
             if np.any(budget.groups[rows] != EMPTY_GROUP):
                 raise ValueError("a row is listed in two histories")
             budget._bases[budget._next] = np.ascontiguousarray(
@@ -193,3 +196,11 @@ class RevelationBudget:
             budget.groups[rows] = budget._next
             budget._next += 1
         return budget
+
+
+def _runs(ids: np.ndarray) -> list[list[int]]:
+    """Sorted distinct ids as [first, last] runs of consecutive ids."""
+    breaks = np.flatnonzero(np.diff(ids) != 1)
+    starts = np.concatenate([ids[:1], ids[breaks + 1]])
+    ends = np.concatenate([ids[breaks], ids[-1:]])
+    return np.stack([starts, ends], axis=1).tolist()

@@ -73,6 +73,7 @@ def test_rows_released_the_same_share_one_basis_and_the_state_round_trips():
     assert not budget.record(np.arange(1, 5_001), atoms.request(w[:1], len(budget.atoms)))  # nothing new
     budget.record(np.arange(1, 11), atoms.request(RNG.normal(size=(1, 5)), len(budget.atoms)))
     assert budget.group_count == 3  # nothing, the 2 directions, and 3 for rows 1..10
+    budget.record(np.arange(1, 10_001, 7), atoms.request(RNG.normal(size=(1, 5)), len(budget.atoms)))  # scattered
     again = RevelationBudget.from_json(budget.to_json())
     assert again.to_json() == budget.to_json()
     np.testing.assert_array_equal(again.group_of(np.arange(0, 10_005)), budget.group_of(np.arange(0, 10_005)))
