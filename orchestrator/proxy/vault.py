@@ -28,7 +28,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,10 +231,11 @@ class Vault:
                 hashes = self._row_hashes(model_id, good, features, labels)
                 if released is not None:
                     budget.record(good_ids, released)
-                self.store.record_quote(
-                    model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)], state.record(),
-                    probes=probes, budget=budget.to_json(),
-                )
+                with self._budget_reloaded_on_failure():
+                    self.store.record_quote(
+                        model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)],
+                        state.record(), probes=probes, budget=budget.to_json(),
+                    )
                 self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
                                                 state, atoms, known.lock if known else threading.Lock())
         by_id = {row.row_id: Accepted(row.row_id, h, row.source) for row, h in zip(good, hashes)}
@@ -271,6 +272,16 @@ class Vault:
             kept = self.store.budget()
             self._budget = RevelationBudget() if kept is None else RevelationBudget.from_json(kept)
         return self._budget
+
+    @contextmanager
+    def _budget_reloaded_on_failure(self):
+        """Around the write of a budget recorded in memory first: if the write fails, nothing was released,
+        so the memory is brought back to what the store holds."""
+        try:
+            yield
+        except BaseException:
+            self._budget = None
+            raise
 
     def _atom_covariance(self) -> np.ndarray:
         """The covariance of every stored row's atoms (the budget's R^2 data), recomputed only when rows or
@@ -364,8 +375,9 @@ class Vault:
                 model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
                 if self._budget_state().record(ids, released):
                     budget = self._budget_state().to_json()
-            self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
-                                   audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
+            with self._budget_reloaded_on_failure():
+                self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
+                                       audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
             model.bank = bank
         return Outputs(z=z, labels=model.rows.labels[at])
 
