@@ -5,6 +5,7 @@ import pytest
 
 from orchestrator.container.split import SubModel
 from orchestrator.errors import PrivacyCheckFailed
+from orchestrator.privacy.attack import Forward
 from orchestrator.container import fit_table
 from orchestrator.privacy.atoms import input_terms
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, projection_policy
@@ -20,6 +21,7 @@ from adversaries import (
     honest_defaults,
     host_attack,
     orthonormal_slices,
+    passes_alone,
     run_models,
 )
 from proxy_builders import OUTPUT, PRICE, normalised, vault_with
@@ -65,8 +67,9 @@ def test_a_later_slice_model_is_declined_for_the_budget_and_what_was_released_st
     assert vault.store.rows(ids) == stored
 
 
-def test_five_honest_default_policies_would_together_reconstruct_an_input(defaults, table, columns):
-    assert union_r2(defaults, table, columns).max() > DEFAULT_THRESHOLD
+def test_five_honest_default_policies_would_together_reconstruct_every_input(defaults, table, columns):
+    assert all(passes_alone(p, table, columns) for p in defaults)
+    assert union_r2(defaults, table, columns).min() >= 0.999
 
 
 def test_a_later_default_policy_model_is_declined_for_the_budget_and_what_was_released_stays_within_the_threshold(
@@ -96,18 +99,20 @@ def test_in_plain_mode_the_evaluate_of_a_later_model_is_refused_and_records_noth
     # Plain policies reveal nothing at quote time; the budget binds at evaluate, each request within its
     # own model's audit.
     vault, ids = vault_with(columns, HOLDER_ROWS, threshold=DEFAULT_THRESHOLD)
-    refused = None
+    refused, forwards = None, []
     for k, block in enumerate(slices):
         model = FIRST_MODEL + k
         vault.quote(model, PRICE, table, ids, PrivacyPolicy("plain", table.model_inputs))
         subs = [SubModel(j, table.model_inputs, tuple(row), 0.0) for j, row in enumerate(block.projection)]
         try:
-            vault.evaluate(model, ids, subs)
+            z = vault.evaluate(model, ids, subs).z
         except PrivacyCheckFailed as e:
             refused = k
             assert "across every model" in str(e)
             break
+        forwards.append(Forward(np.arange(len(ids)), block.matrix, np.asarray(z, np.float64)))
     assert refused is not None and refused >= 1
+    assert host_attack(forwards, table, columns).max() <= DEFAULT_THRESHOLD
     before = vault.store.budget()
     with pytest.raises(PrivacyCheckFailed):
         vault.evaluate(model, ids, subs)
