@@ -17,10 +17,18 @@ from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
 
-# Why a quote may decline a row, in the order they are tested (the first that applies is given).
+# Why a quote may decline a row, in the order they are tested (the first that applies is given). The price
+# comes last so that a row declined for anything else reveals nothing about its minimum price.
 # privacy_policy: the holder does not sell under the model's privacy policy (a mode it does not accept, or a
 # review on the rows it would then have quoted that finds an input reconstructed beyond the threshold).
-DECLINE_REASONS = ("unknown_row", "price", "missing_fields", "invalid_value", "privacy_policy")
+# privacy_budget: what the policy would reveal, added to what the row already released to any model, would
+# pass the holder's per-row budget (docs/privacy.md, "One budget per row").
+# requote_limit: the row answers no price question from this quote: the price is not above every price it was
+# tested at before, or it has answered all the price tests of its lifetime (proxy/probes.py); this follows
+# from earlier answers alone, so it says nothing about the minimum price.
+# price: a price test, the quote's price below the row's minimum.
+DECLINE_REASONS = ("unknown_row", "missing_fields", "invalid_value", "privacy_policy", "privacy_budget",
+                   "requote_limit", "price")
 
 
 @dataclass(frozen=True)

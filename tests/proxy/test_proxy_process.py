@@ -21,7 +21,7 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
                                                                           proxy_options):
     db = str(tmp_path / "proxy.sqlite")
     rows = source_rows(columns, range(200))
-    subs = submodels(layer1(table, 12))
+    subs = submodels(layer1(table, 4))  # within the process's default R^2 bound per row (no CLI setting for it)
     reference, ref_ids = vault_with(columns, range(200))
     expected_hashes = reference.quote(MODEL_ID, PRICE, table, ref_ids, plain_policy(table)).accepted
     expected = reference.evaluate(MODEL_ID, ref_ids, subs)
