@@ -16,7 +16,9 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
+from orchestrator.chain.proxies import registered_proxies
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
 from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
@@ -139,7 +141,13 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     log("== proxies: three HTTP services on loopback (proxy-2 tampers with outputs)")
     bills_dir = workdir / "bills"
     with proxies(workdir, rpc, deployment, faucet) as clients:
-        node = HostingNode(model_id, package.container(model_id), host, {c.name: c for c in clients},
+        # The node finds the proxies on chain (ProxyRegistered) and signs every request with its own key.
+        signer = RequestSigner(host.account, host.domain())
+        names = {c.url: c.name for c in clients}
+        holders = {names[p.endpoint]: ProxyClient(p.endpoint, name=names[p.endpoint], signer=signer, holder=p.address)
+                   for p in registered_proxies(chain, with_rows_only=False) if p.endpoint in names}
+        assert len(holders) == len(clients), "every proxy registers its endpoint on chain when it starts"
+        node = HostingNode(model_id, package.container(model_id), host, holders,
                            HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir),
                            log=lambda line: log("   " + line))
         sellers = {}
@@ -150,8 +158,8 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
                 account = new_funded_account(faucet)
                 sellers[account.address] = (source, account)
                 urls = [clients[i].url for i in source.proxies]
-                hand_rows(urls, account.address, int(PRICE_PER_ROW * source.min_price_factor), source.mapping,
-                          source.rows, hash_key=source.hash_key)
+                hand_rows(urls, RequestSigner(account, chain.domain()), int(PRICE_PER_ROW * source.min_price_factor),
+                          source.mapping, source.rows, hash_key=source.hash_key)
                 log(f"   {source.name}: {len(source.rows)} rows -> {', '.join(clients[i].name for i in source.proxies)}"
                     f"  ({source.note})")
             log(f"== wave {wave}: hosting node polls, quotes and trains")

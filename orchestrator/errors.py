@@ -141,3 +141,34 @@ class ProxyUnavailable(ProxyError):
 
 class PolicyError(SplitLedgerError):
     """A privacy policy document is malformed, or asks for a projection that would reveal an input."""
+
+
+class Unauthorized(SplitLedgerError):
+    """A request that must be signed is not, or its signature is malformed or expired.
+
+    `code`: 'unsigned', 'bad_signature' or 'expired' (docs/protocol.md, "Authentication")."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class Forbidden(SplitLedgerError):
+    """A validly signed request from a signer that may not ask this: not the model's registered hosting
+    node ('not_hosting_node'), or an upload not signed by the payout address it names ('not_source')."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class Replayed(SplitLedgerError):
+    """A signed request whose nonce this holder has already accepted once."""
+
+
+class IdempotencyConflict(SplitLedgerError):
+    """An upload reuses an idempotency key that an upload with another body was stored under."""
+
+
+class ChainUnavailable(ChainError):
+    """A holder cannot read the chain, so it cannot check who asks and serves no rows."""

@@ -7,8 +7,11 @@ import brownie
 import pytest
 from eth_account import Account
 
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
-from orchestrator.chain.deployment import load_deployment
+from orchestrator.chain.deployment import load_deployment, save_deployment
+from orchestrator.chain.registry import ModelRegistry
+from orchestrator.container.keccak import keccak256
 
 
 def _free_loopback_port():
@@ -63,3 +66,60 @@ def signer_of(accounts, w3, deployed):
         return made[index]
 
     return make
+
+
+class TestMarket:
+    """The test chain as a holder and a hosting node see it: models registered with a given field table and
+    privacy policy (so holders' checks against the chain pass), the hosting node's request signer, signers
+    for sources (upload signatures) and the registry holders read."""
+
+    __test__ = False
+
+    def __init__(self, deployment, w3, signer_of, fund):
+        self.deployment = deployment
+        self.fund = fund  # (address, wei): gas money from the node's funded account
+        self.owner, self.host = signer_of(101), signer_of(102)
+        self.registry = ModelRegistry(MarketClient(w3, deployment))
+        self.domain = self.host.domain()
+        self.host_signer = RequestSigner(self.host.account, self.domain)
+
+    def register(self, table, policy, *, host: str | None = None) -> int:
+        """A model with this field table and policy, hosted by `host` (default: self.host); its id."""
+        model_id, _ = self.owner.register_model(host or self.host.address, keccak256(b"test model"),
+                                                keccak256(b"test set"), table.commitment(), policy.commitment(), 0)
+        return model_id
+
+    def register_as(self, model_id: int, table, policy) -> int:
+        """Registers filler models (hosted elsewhere) until the next id is `model_id`, then the model itself:
+        for tests written against a fixed model id (row hashes are domain-separated by it)."""
+        count = self.registry.client.market.functions.modelCount().call()
+        if count >= model_id:
+            raise ValueError(f"model {model_id} is already registered on this chain")
+        for _ in range(model_id - count - 1):
+            self.register(table, policy, host=self.owner.address)
+        assert self.register(table, policy) == model_id
+        return model_id
+
+    def proxy_options(self, deployment_file) -> tuple[list[str], dict[str, str]]:
+        """(command-line arguments, environment) for a proxy process on this chain, with a fresh funded key."""
+        account = Account.create()
+        self.fund(account.address, 10**18)
+        return (["--rpc", self.owner.w3.provider.endpoint_uri, "--deployment", str(deployment_file),
+                 "--key-env", "SPLITLEDGER_PROXY_KEY"], {"SPLITLEDGER_PROXY_KEY": account.key.hex()})
+
+    def signer(self, account) -> RequestSigner:
+        """`account`'s signer on this chain and market (a source's uploads, a stranger's requests)."""
+        return RequestSigner(account, self.domain)
+
+
+@pytest.fixture
+def market(deployed, w3, signer_of, accounts):
+    return TestMarket(deployed[2], w3, signer_of, lambda address, wei: accounts[0].transfer(address, wei))
+
+
+@pytest.fixture
+def proxy_options(market, tmp_path):
+    """proxy_options() -> (arguments, environment) that start a proxy process on the test chain."""
+    path = tmp_path / "deployment.json"
+    save_deployment(market.deployment, path)
+    return lambda: market.proxy_options(path)

@@ -15,6 +15,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
 
+from orchestrator.auth.messages import Domain
 from orchestrator.errors import ChainError, ChainRevert
 
 from .deployment import Deployment
@@ -84,7 +85,7 @@ class MarketClient:
     """Typed calls of SplitLedgerMarket (and the token's approve/balance) for one signer."""
 
     def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount | None = None,
-                 poll_latency: float = 0.01):
+                 poll_latency: float = 0.01, track_nonce: bool = True):
         if w3.eth.chain_id != deployment.chain_id:
             raise ChainError(
                 f"the RPC endpoint is chain {w3.eth.chain_id}, the deployment file is for chain {deployment.chain_id}"
@@ -98,6 +99,10 @@ class MarketClient:
                                      abi=deployment.abi("SplitLedgerToken"))
         self._errors = ErrorDecoder(self.market.abi, self.token.abi)
         self._poll_latency = poll_latency
+        # A busy sender (the hosting node) counts its nonces itself; an occasional one (a proxy's listings)
+        # asks the node every time, so a chain that restarted or was reverted never leaves it waiting on a
+        # transaction with a nonce the chain will not reach.
+        self._track_nonce = track_nonce
         self._nonce: int | None = None
 
     @property
@@ -106,8 +111,12 @@ class MarketClient:
             raise ChainError("this client has no signing key; it can only read")
         return self.account.address
 
+    def domain(self) -> Domain:
+        """The EIP-712 domain of this chain and market: what requests to holders are signed for."""
+        return Domain(self.deployment.chain_id, self.market.address)
+
     def with_account(self, account: LocalAccount) -> "MarketClient":
-        return MarketClient(self.w3, self.deployment, account, self._poll_latency)
+        return MarketClient(self.w3, self.deployment, account, self._poll_latency, self._track_nonce)
 
     # ------------------------------------------------------------------ sending
 
@@ -118,7 +127,7 @@ class MarketClient:
             gas = call.estimate_gas({"from": sender})
         except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
             raise self._revert(function, e) from None
-        if self._nonce is None:
+        if self._nonce is None or not self._track_nonce:
             self._nonce = self.w3.eth.get_transaction_count(sender, "pending")
         tx = call.build_transaction({
             "from": sender,

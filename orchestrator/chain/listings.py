@@ -16,7 +16,7 @@ def listing_publisher(rpc_url: str, deployment_path: str, private_key: str,
         account = Account.from_key(private_key)
     except (ValueError, TypeError) as e:
         raise ChainError(f"the proxy's key is not a private key: {e}") from None
-    client = MarketClient(connect(rpc_url), load_deployment(deployment_path), account)
+    client = MarketClient(connect(rpc_url), load_deployment(deployment_path), account, track_nonce=False)
     if not client.market.functions.isProxy(account.address).call():
         client.register_proxy(endpoint or "")
 

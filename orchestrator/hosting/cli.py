@@ -9,8 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
+from orchestrator.chain.proxies import registered_proxies
 from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.client import ProxyClient
@@ -63,7 +65,8 @@ def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser
     _chain_arguments(run)
     _package_arguments(run)
     run.add_argument("--model-id", required=True, type=int, help="the model's id on chain")
-    run.add_argument("--proxy", action="append", required=True, metavar="URL", help="a proxy to buy from; repeat")
+    run.add_argument("--proxy", action="append", metavar="URL",
+                     help="a proxy to buy from, instead of those registered on chain; repeat")
     run.add_argument("--ca-bundle", metavar="FILE",
                      help="PEM file of the CA certificates https proxies must verify against (default: the "
                           "system's trust store)")
@@ -91,7 +94,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         verify_registration(package, host.model(args.model_id))
         if host.model(args.model_id)["hostingNode"] != host.address:
             raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
-        holders = {url: ProxyClient(url, ca_bundle=args.ca_bundle) for url in args.proxy}
+        signer = RequestSigner(host.account, host.domain())
+        holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
         config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                             max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
                             anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir)
@@ -104,6 +108,22 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def proxy_holders(chain: MarketClient, signer: RequestSigner, override: Sequence[str] | None, *,
+                  ca_bundle: str | None = None) -> dict[str, ProxyClient]:
+    """The proxies to buy from: those registered on chain that listed rows (each client signing for, and
+    accepting answers only from, the registered address), or the `--proxy` URLs given instead (their address
+    then taken from the proxy itself, and checked against its registration). `ca_bundle`: what https proxies'
+    certificates must verify against (default: the system's trust store)."""
+    if override:
+        registered = {p.endpoint.rstrip("/"): p.address for p in registered_proxies(chain, with_rows_only=False)}
+        return {url: ProxyClient(url, signer=signer, holder=registered.get(url.rstrip("/")), ca_bundle=ca_bundle)
+                for url in override}
+    found = registered_proxies(chain)
+    if not found:
+        raise SplitLedgerError("no proxy registered on chain has listed rows (give --proxy URL to name one)")
+    return {p.endpoint: ProxyClient(p.endpoint, signer=signer, holder=p.address, ca_bundle=ca_bundle) for p in found}
 
 
 def _host_status(args) -> int:

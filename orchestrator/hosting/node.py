@@ -237,7 +237,7 @@ class HostingNode:
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
         # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
         self.state.record_trained(group["group_id"], checkpoint_id, bill_rows, drops, trained.mismatches,
-                                  accuracy_after=trained_accuracy, kept=int(kept),
+                                  trained.evidence, accuracy_after=trained_accuracy, kept=int(kept),
                                   trained_target=to_bytes(self.container.target),
                                   trained_opt=to_bytes(self.container.opt_state), stats=stats)
         self.container.history.add([h for h, _s, _p in bill_rows])

@@ -23,7 +23,7 @@ from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import ProxyError
 
 from .redundancy import disagreeing_rows
-from .rounds import PhaseTimes, Plan, Trained, ask_all, train_group
+from .rounds import EvidenceLog, PhaseTimes, Plan, Trained, ask_all, train_group
 
 PRIVACY_REFUSAL = "privacy_check_failed"  # the protocol's code for a holder's privacy refusal
 
@@ -52,7 +52,7 @@ def train_projected_group(container: ProjectedContainer, holders: Mapping[str, A
             order = rng.permutation(len(plan))
             for start in range(0, len(order), batch_size):
                 if max_rounds is not None and rounds >= max_rounds:
-                    return Trained(active, drops, collected.mismatches, rounds)
+                    return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
                 batch = order[start:start + batch_size]
                 batch = batch[active[batch]]
                 if batch.size:
@@ -60,7 +60,7 @@ def train_projected_group(container: ProjectedContainer, holders: Mapping[str, A
                     times.rows += int(batch.size)
                     times.rounds += 1
                     rounds += 1
-    return Trained(active, drops, collected.mismatches, rounds)
+    return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
 
 
 class Collected:
@@ -72,6 +72,7 @@ class Collected:
         self.primary = np.full(rows, -1, dtype=np.int64)  # the holder a row's u is taken from; -1: none answered
         self.disagree = np.zeros(rows, dtype=bool)
         self.mismatches: list[tuple[bytes, str, int]] = []
+        self.evidence = EvidenceLog()
         self.unanswered: dict[int, str] = {}  # row -> why no holder answered for it
 
 
@@ -86,6 +87,7 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
         if held.size:
             asked.append((h, held, partial(holders[name].evaluate, model_id, ids[held], container.submodels)))
     answers = _ask_all([call for _h, _held, call in asked])
+    answered = {h: answer for (h, _held, _call), answer in zip(asked, answers)}
     for (h, held, _call), answer in zip(asked, answers):
         name = plan.holders[h]
         if isinstance(answer, ProxyError):
@@ -95,7 +97,7 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
             for i in held[out.primary[held] < 0].tolist():
                 out.unanswered.setdefault(i, why)
             continue
-        u_h, labels_h = answer
+        u_h, labels_h = answer.z, answer.labels
         new = out.primary[held] < 0
         fresh = held[new]
         out.u[fresh], out.labels[fresh], out.primary[fresh] = u_h[new], labels_h[new], h
@@ -107,7 +109,10 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
             out.disagree[again[bad]] = True
             for i in again[bad].tolist():
                 row_hash = plan.row_hash(i)
-                out.mismatches += [(row_hash, name, 0), (row_hash, plan.holders[out.primary[i]], 0)]
+                first = out.primary[i]
+                out.mismatches += [(row_hash, name, 0), (row_hash, plan.holders[first], 0)]
+                out.evidence.keep(0, name, answer)
+                out.evidence.keep(0, plan.holders[first], answered[first])
     return out
 
 

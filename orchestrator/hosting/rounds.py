@@ -28,6 +28,7 @@ import numpy as np
 from orchestrator.container.container import TrainingContainer
 from orchestrator.container.network import Dense
 from orchestrator.errors import ProxyError
+from orchestrator.proxy.holder import SignedAnswer
 
 from .redundancy import disagreeing_rows
 
@@ -70,15 +71,42 @@ class PhaseTimes:
             self.seconds[name] += time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class MismatchEvidence:
+    """A holder's signed answer in a round where some row of it disagreed with another holder's: what anyone
+    can check the recorded mismatch against (orchestrator/hosting/evidence.py)."""
+
+    round: int
+    holder: str  # the holder's name in the plan
+    answer: SignedAnswer
+
+
+class EvidenceLog:
+    """The signed answers behind a group's mismatches, one per (round, holder), in the order first needed."""
+
+    def __init__(self):
+        self._kept: dict[tuple[int, str], MismatchEvidence] = {}
+
+    def keep(self, round_: int, holder: str, answer: Any) -> None:
+        signed = getattr(answer, "evidence", None)
+        if signed is not None:  # a direct source in this process signs nothing: there is no one to convince
+            self._kept.setdefault((round_, holder), MismatchEvidence(round_, holder, signed))
+
+    def all(self) -> list[MismatchEvidence]:
+        return list(self._kept.values())
+
+
 @dataclass
 class Trained:
     """What a group's rounds left: which rows are still in (trained, billable), why the others were dropped,
-    the redundancy mismatches as (row hash, holder, round), and how many rounds ran."""
+    the redundancy mismatches as (row hash, holder, round) with the signed answers behind them, and how many
+    rounds ran."""
 
     active: np.ndarray
     drops: dict[int, str]
     mismatches: list[tuple[bytes, str, int]]
     rounds: int
+    evidence: list[MismatchEvidence] = field(default_factory=list)
 
 
 def train_group(container: TrainingContainer, holders: Mapping[str, Any], model_id: int, plan: Plan, *,
@@ -117,11 +145,12 @@ class _Rounds:
         self.active = np.ones(len(plan), dtype=bool)
         self.drops: dict[int, str] = {}
         self.mismatches: list[tuple[bytes, str, int]] = []
+        self.evidence = EvidenceLog()
         self.failed: set[int] = set()
         self.done = 0
 
     def result(self) -> Trained:
-        return Trained(self.active, self.drops, self.mismatches, self.done)
+        return Trained(self.active, self.drops, self.mismatches, self.done, self.evidence.all())
 
     def run(self, batch: np.ndarray) -> None:
         with self.times.phase("evaluate"):
@@ -154,7 +183,7 @@ class _Rounds:
         labels = np.zeros(batch.size, dtype=np.float32)
         primary = np.full(batch.size, -1, dtype=np.int64)  # the holder whose answer a row is trained from
         disagree = np.zeros(batch.size, dtype=bool)
-        asked = []
+        asked, answered = [], {}
         for h in range(len(plan.holders)):
             ids = plan.row_ids[h, batch]
             held = np.flatnonzero(ids >= 0)
@@ -166,7 +195,8 @@ class _Rounds:
                 self.log(f"  round {self.done}: {name} refused or failed ({answer}); its rows go to other holders")
                 self.failed.add(h)
                 continue
-            z_h, labels_h = answer
+            answered[h] = answer
+            z_h, labels_h = answer.z, answer.labels
             new = primary[held] < 0
             z[held[new]], labels[held[new]], primary[held[new]] = z_h[new], labels_h[new], h
             again = held[~new]
@@ -175,7 +205,10 @@ class _Rounds:
                 disagree[again[bad]] = True
                 for p in again[bad]:
                     row_hash = plan.row_hash(int(batch[p]))
-                    self.mismatches += [(row_hash, name, self.done), (row_hash, plan.holders[primary[p]], self.done)]
+                    first = plan.holders[primary[p]]
+                    self.mismatches += [(row_hash, name, self.done), (row_hash, first, self.done)]
+                    self.evidence.keep(self.done, name, answer)
+                    self.evidence.keep(self.done, first, answered[primary[p]])
         return z, labels, primary, disagree
 
     def _gradients(self, batch: np.ndarray, kept: np.ndarray, owners: np.ndarray, dz: np.ndarray):

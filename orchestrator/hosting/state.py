@@ -11,6 +11,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.proxy.holder import SignedAnswer
+
+from .rounds import MismatchEvidence
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS model_state (
@@ -40,6 +44,10 @@ CREATE TABLE IF NOT EXISTS dropped (
     PRIMARY KEY (checkpoint_id, row_hash));
 CREATE TABLE IF NOT EXISTS mismatches (
     checkpoint_id INTEGER NOT NULL, row_hash BLOB NOT NULL, holder TEXT NOT NULL, round INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mismatch_evidence (
+    checkpoint_id INTEGER NOT NULL, round INTEGER NOT NULL, holder TEXT NOT NULL, holder_address TEXT NOT NULL,
+    model_id TEXT NOT NULL, operation TEXT NOT NULL, request_nonce BLOB NOT NULL, request BLOB NOT NULL,
+    answer BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (checkpoint_id, round, holder));
 """
 
 OPEN_PHASES = ("planned", "open", "trained", "billed")
@@ -178,11 +186,16 @@ class HostState:
 
     def record_trained(self, group_id: int, checkpoint_id: int, bill: Sequence[tuple[bytes, str, int]],
                        drops: Sequence[tuple[bytes, str, list[str]]], mismatches: Sequence[tuple[bytes, str, int]],
-                       **group_fields: Any) -> None:
+                       evidence: Sequence[MismatchEvidence] = (), **group_fields: Any) -> None:
         """Everything a trained group leaves, in one transaction that ends in phase 'trained': its bill (row hash,
         source, price per row used), dropped rows with reason and holders, redundancy mismatches (row hash,
-        holder, round), the used rows in the history set, the listings' new status, and `group_fields`."""
+        holder, round) and the holders' signed answers behind them, the used rows in the history set, the
+        listings' new status, and `group_fields`."""
         with self._tx():
+            self.db.execute("DELETE FROM mismatch_evidence WHERE checkpoint_id=?", (checkpoint_id,))
+            self.db.executemany("INSERT INTO mismatch_evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+                (checkpoint_id, e.round, e.holder, e.answer.holder, str(e.answer.model_id), e.answer.operation,
+                 e.answer.request_nonce, e.answer.request, e.answer.answer, e.answer.signature) for e in evidence])
             self.db.execute("DELETE FROM bills WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO bills VALUES (?, ?, ?, ?, ?)",
                                 [(checkpoint_id, i, h, s, p) for i, (h, s, p) in enumerate(bill)])
@@ -209,6 +222,18 @@ class HostState:
         if checkpoint_id is not None:
             query, args = query + " WHERE checkpoint_id=?", (checkpoint_id,)
         return [(c, h, r, json.loads(hs)) for c, h, r, hs in self.db.execute(query, args)]
+
+    def mismatch_evidence(self, checkpoint_id: int | None = None) -> list[MismatchEvidence]:
+        """The signed answers recorded behind mismatches (of one checkpoint, or all)."""
+        query = ("SELECT round, holder, holder_address, model_id, operation, request_nonce, request, answer, "
+                 "signature FROM mismatch_evidence")
+        args: tuple = ()
+        if checkpoint_id is not None:
+            query, args = query + " WHERE checkpoint_id=?", (checkpoint_id,)
+        return [MismatchEvidence(r, holder, SignedAnswer(address, int(model), op, bytes(nonce), bytes(request),
+                                                          bytes(answer), bytes(signature)))
+                for r, holder, address, model, op, nonce, request, answer, signature
+                in self.db.execute(query + " ORDER BY checkpoint_id, round, holder", args)]
 
     def mismatch_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT holder, COUNT(*) FROM mismatches GROUP BY holder"))

@@ -3,6 +3,7 @@
   span        subspaces of the model inputs, unit-vector distances, R^2 of the best linear reconstruction
   attack      the host's best linear reconstruction attack on its recorded view; per-input R^2
   audit       the cumulative leakage audit a row holder runs per row (one basis per revelation history)
+  atoms       coordinates of the raw values common to every model's field table (the cross-model budget's)
   projection  the projection exchange: W1 = A P with P fixed and public; u = P x is all a source reveals
   dp          clipped, noised layer-1 gradients (the gradient channel of the plain exchange)
   accountant  RDP accounting of the sampled Gaussian mechanism; budgets and per-row ledgers

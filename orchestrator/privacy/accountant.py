@@ -97,6 +97,27 @@ def epsilon_from_rdp(rdp: np.ndarray, delta: float, orders=DEFAULT_ORDERS) -> tu
     return max(0.0, float(eps[best])), float(orders[best])
 
 
+def gaussian_rho(noise_multiplier: float) -> float:
+    """One unamplified Gaussian step's RDP per order: alpha / (2 sigma^2) = alpha * rho with this rho.
+
+    Every step a holder answers for a row whose rows it does not sample itself is such a step, whatever its
+    clip (the noise is sigma times that clip), so a row's composed RDP across models and policies is
+    alpha * (sum of their rhos): one number per row.
+    """
+    if noise_multiplier <= 0:
+        raise ValueError(f"a noise multiplier is > 0, got {noise_multiplier}")
+    return 1.0 / (2.0 * noise_multiplier**2)
+
+
+def rho_epsilons(rho: np.ndarray, delta: float) -> np.ndarray:
+    """Epsilon at `delta` of composed Gaussian steps with total `rho` (per element)."""
+    rho = np.asarray(rho, np.float64)
+    orders = np.asarray(DEFAULT_ORDERS, np.float64)
+    values, inverse = np.unique(rho, return_inverse=True)  # rows share few totals: one conversion each
+    eps = np.asarray([epsilon_from_rdp(v * orders, delta)[0] for v in values])
+    return eps[inverse.reshape(rho.shape)]
+
+
 @lru_cache(maxsize=64)
 def _curve(q: float, noise_multiplier: float) -> np.ndarray:
     # One step's RDP at the default orders; composition only scales it, so budgets compute it once.

@@ -5,6 +5,8 @@
   store.Store          the embedded SQLite database a vault keeps its rows, quotes and privacy state in
   privacy              the checks run on sub-models before computing (claim 6, and the model's privacy policy)
   safeguard            per model: the policy, the quoted rows' covariance, the leakage audit, the dp ledger
+  budget               per row across every model: the span of everything released, in atoms (one budget)
+  probes               how often and at which prices a quote may consult a row's minimum price
   intake, quoted       upload checks; quoted rows as matrices (what keeps evaluate/gradient loop-free)
   refusals             each refusal's protocol status and code
   schema, wire         the JSON documents (pydantic, OpenAPI) and their encoding (orjson, read by pydantic-core)

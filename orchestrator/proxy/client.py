@@ -4,7 +4,15 @@ One persistent httpx connection per proxy. Every answer is checked before a numb
 against the protocol's schema (strict types, finite floats) and its shapes against the request (one row of z
 per row asked for, one column per sub-model sent, ...). A proxy that answers otherwise raises
 `ProxyError(code='bad_answer')`; the hosting node treats that like any other failing holder.
+
+Signing (orchestrator.auth): a hosting node's client is given its `signer` and signs every quote, evaluate and
+gradient for the proxy's address (`holder`: from the chain's ProxyRegistered event, or else the address the
+proxy states in /v1/health, checked to be on the signer's chain and market); the proxy's signature over each
+answer is checked against that address and kept with the answer (`SignedAnswer`) as evidence. A data source
+signs its uploads with the key of its payout address.
 """
+import re
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,15 +20,20 @@ from typing import Any
 
 import httpx
 import numpy as np
+from eth_account import Account
+from eth_utils import to_checksum_address
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.auth.messages import HolderAnswer, body_digest
+from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, IDEMPOTENCY_HEADER, RequestSigner
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, tls, wire
-from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
+from .documents import evaluate_document, gradient_document, quote_document
+from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, SignedAnswer
 
 GATEWAY_TROUBLE = (502, 503, 504)
 # A proxy that says "rate limited, retry after n s" is asked again, up to twice and for waits this long at most;
@@ -35,9 +48,12 @@ class UploadAnswer:
     warnings: tuple[str, ...]
 
 
+_SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}\Z")
+
+
 class ProxyClient:
     def __init__(self, url: str, *, timeout: float = 60.0, name: str | None = None, transport=None,
-                 ca_bundle: str | None = None):
+                 signer: RequestSigner | None = None, holder: str | None = None, ca_bundle: str | None = None):
         """`ca_bundle`: PEM file of the CA certificates an https proxy's certificate must verify against;
         without it, the system's trust store (tls.py)."""
         self._url = url.rstrip("/")
@@ -45,6 +61,8 @@ class ProxyClient:
         self._ca_bundle = ca_bundle
         verify = tls.client_context(ca_bundle) if self._url.startswith("https://") else True
         self._http = httpx.Client(base_url=self._url, timeout=timeout, transport=transport, verify=verify)
+        self._signer = signer
+        self._holder = None if holder is None else to_checksum_address(holder)
         # Model inputs per model, learnt from the field table of the quote: the width a gradient must have.
         self._inputs: dict[int, int] = {}
 
@@ -72,18 +90,27 @@ class ProxyClient:
 
     def upload(
         self,
-        source: str,
+        source: RequestSigner,
         min_price: int,
         mapping: Mapping[str, str],
         rows: Sequence[Mapping[str, Any]],
         ignored: Sequence[str] = (),
         hash_key: bytes | None = None,
+        *,
+        idempotency_key: bytes | None = None,
     ) -> UploadAnswer:
-        body = {"source": source, "min_price": min_price, "mapping": dict(mapping), "ignored": list(ignored),
-                "rows": list(rows)}
+        """Hands rows over for `source`'s payout address, signed with its key. `idempotency_key` (32 bytes;
+        random when not given): sending the same upload again with the same key stores it once."""
+        body = {"source": source.address, "min_price": min_price, "mapping": dict(mapping),
+                "ignored": list(ignored), "rows": list(rows)}
         if hash_key is not None:
             body["hash_key"] = "0x" + hash_key.hex()
-        doc = self._call("POST", "/v1/rows", schema.UploadResponse, body=body, expect=201)
+        content = self._encode(body)
+        auth = source.upload(self._holder_address(source), content, idempotency_key or secrets.token_bytes(32))
+        response = self._send("POST", "/v1/rows", content, auth.headers(IDEMPOTENCY_HEADER))
+        if response.status_code not in (200, 201):
+            raise self._refusal(response)
+        doc = self._parse(response, schema.UploadResponse, "POST /v1/rows")
         if len(doc.row_ids) != len(body["rows"]) or len(set(doc.row_ids)) != len(doc.row_ids):
             raise self._bad(f"{len(body['rows'])} rows uploaded but {len(doc.row_ids)} distinct row ids returned")
         return UploadAnswer(tuple(doc.row_ids), tuple(doc.warnings))
@@ -91,6 +118,11 @@ class ProxyClient:
     def health(self) -> int:
         """The number of rows the proxy holds; raises if it is not answering."""
         return self._call("GET", "/v1/health", schema.HealthResponse).rows
+
+    @property
+    def holder(self) -> str | None:
+        """The proxy's address, once given or learnt."""
+        return self._holder
 
     # --- RowHolder ----------------------------------------------------------------------------------------
 
@@ -104,9 +136,8 @@ class ProxyClient:
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
               policy: PrivacyPolicy) -> QuoteAnswer:
         ids = [int(r) for r in row_ids]
-        body = {"model_id": model_id, "price_per_row": price_per_row, "field_table": field_table.to_dict(),
-                "row_ids": ids, "policy": policy.to_dict(), "policy_hash": "0x" + policy.commitment().hex()}
-        doc = self._call("POST", "/v1/quote", schema.QuoteResponse, body=body)
+        body = quote_document(model_id, price_per_row, field_table, ids, policy)
+        doc, evidence = self._signed_call("quote", model_id, "/v1/quote", schema.QuoteResponse, body)
         answered = [a.row_id for a in doc.accepted] + [d.row_id for d in doc.declined]
         if sorted(answered) != sorted(ids):
             raise self._bad("a quote must answer every row id asked about exactly once")
@@ -114,21 +145,21 @@ class ProxyClient:
         return QuoteAnswer(
             accepted=tuple(Accepted(a.row_id, bytes.fromhex(a.row_hash[2:]), a.source) for a in doc.accepted),
             declined=tuple(Declined(d.row_id, d.reason) for d in doc.declined),
+            evidence=evidence,
         )
 
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        ids = np.asarray(row_ids, dtype=np.int64)
-        body = {"model_id": model_id, "row_ids": ids, "submodels": [s.to_dict() for s in submodels]}
-        doc = self._call("POST", "/v1/evaluate", schema.EvaluateResponse, body=body)
+        body = evaluate_document(model_id, row_ids, submodels)
+        ids = body["row_ids"]
+        doc, evidence = self._signed_call("evaluate", model_id, "/v1/evaluate", schema.EvaluateResponse, body)
         z = self._array(doc.z, (ids.size, len(submodels)), "z", np.float32)
         labels = self._array(doc.labels, (ids.size,), "labels", np.float64)
-        return Outputs(z=z, labels=labels)
+        return Outputs(z=z, labels=labels, evidence=evidence)
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
-        ids = np.asarray(row_ids, dtype=np.int64)
-        dz = wire.as_float64(dz)
-        body = {"model_id": model_id, "row_ids": ids, "dz": dz}
-        doc = self._call("POST", "/v1/gradient", schema.GradientResponse, body=body)
+        body = gradient_document(model_id, row_ids, dz)
+        dz = body["dz"]
+        doc, _evidence = self._signed_call("gradient", model_id, "/v1/gradient", schema.GradientResponse, body)
         neurons = dz.shape[1] if dz.ndim == 2 else 0
         inputs = self._inputs.get(model_id)
         weight = self._array(doc.weight, (neurons, inputs), "weight", np.float32)
@@ -137,28 +168,76 @@ class ProxyClient:
 
     # --- internals ----------------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, answer: type[BaseModel], *, body=None, params=None, expect: int = 200):
+    def _signed_call(self, operation: str, model_id: int, path: str, answer: type[BaseModel], body: dict):
+        """(the answer, its SignedAnswer) of a request signed by this client's signer."""
+        if self._signer is None:
+            raise ProxyError(self._url, None, "unsigned", f"{operation} requests must be signed by the model's "
+                                                          f"hosting node: give the client a signer")
+        if isinstance(model_id, bool) or not isinstance(model_id, int) or not 0 <= model_id < 1 << 256:
+            raise ProxyError(self._url, None, "invalid_request", f"model_id must be a uint256, got {model_id!r}")
+        holder = self._holder_address(self._signer)
+        content = self._encode(body)
+        auth = self._signer.request(holder, model_id, operation, content)
+        response = self._send("POST", path, content, auth.headers())
+        if response.status_code != 200:
+            raise self._refusal(response)
+        signature = response.headers.get(ANSWER_SIGNATURE_HEADER, "")
+        if not _SIGNATURE.match(signature):
+            raise self._bad(f"POST {path} answered without a valid {ANSWER_SIGNATURE_HEADER}")
+        evidence = SignedAnswer(holder, model_id, operation, auth.nonce, content, response.content,
+                                bytes.fromhex(signature[2:]))
+        if evidence.signer(self._signer.domain) != holder:
+            raise self._bad(f"POST {path}: the answer is not signed by the proxy's address {holder}")
+        return self._parse(response, answer, f"POST {path}"), evidence
+
+    def _holder_address(self, signer: RequestSigner) -> str:
+        """The address requests are signed for: given, or stated by the proxy for the signer's chain."""
+        if self._holder is None:
+            doc = self._call("GET", "/v1/health", schema.HealthResponse)
+            if doc.holder is None:
+                raise ProxyError(self._url, None, "chain_unavailable", "the proxy states no address: it has no "
+                                                                      "chain access and serves no rows")
+            domain = signer.domain
+            if doc.chain_id != domain.chain_id or to_checksum_address(doc.market or "0x" + "0" * 40) != \
+                    to_checksum_address(domain.market):
+                raise ProxyError(self._url, None, "wrong_chain", f"the proxy serves market {doc.market} on chain "
+                                                                 f"{doc.chain_id}, not {domain.market} on {domain.chain_id}")
+            self._holder = to_checksum_address(doc.holder)
+        return self._holder
+
+    def _encode(self, body: dict) -> bytes:
         try:
-            content = wire.dumps(body) if body is not None else None
+            return wire.dumps(body)
         except (TypeError, ValueError) as e:
             raise ProxyError(self._url, None, "invalid_request", f"cannot encode the request: {e}") from None
-        headers = {"content-type": "application/json"} if content is not None else None
+
+    def _send(self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None = None,
+              params=None) -> httpx.Response:
+        headers = {**({"content-type": "application/json"} if content is not None else {}), **(headers or {})}
         for attempt in range(RATE_LIMIT_RETRIES + 1):
-            response = self._send(method, path, content, params, headers)
+            response = self._request(method, path, content, params, headers)
             wait = _retry_after(response)
             if wait is None or wait > RATE_LIMIT_LONGEST_WAIT or attempt == RATE_LIMIT_RETRIES:
                 break
             time.sleep(wait)
         if response.status_code in GATEWAY_TROUBLE:
             raise ProxyUnavailable(self._url, f"{method} {path}: {response.text[:200]}", response.status_code)
-        if response.status_code != expect:
-            raise self._refusal(response)
+        return response
+
+    def _parse(self, response: httpx.Response, answer: type[BaseModel], what: str):
         try:
             return answer.model_validate_json(response.content)
         except ValidationError as e:
-            raise self._bad(f"{method} {path} answered outside the protocol: {_first_problem(e)}") from None
+            raise self._bad(f"{what} answered outside the protocol: {_first_problem(e)}") from None
 
-    def _send(self, method: str, path: str, content, params, headers) -> httpx.Response:
+    def _call(self, method: str, path: str, answer: type[BaseModel], *, body=None, params=None, expect: int = 200):
+        content = self._encode(body) if body is not None else None
+        response = self._send(method, path, content, params=params)
+        if response.status_code != expect:
+            raise self._refusal(response)
+        return self._parse(response, answer, f"{method} {path}")
+
+    def _request(self, method: str, path: str, content, params, headers) -> httpx.Response:
         try:
             return self._http.request(method, path, content=content, params=params, headers=headers)
         except httpx.TimeoutException as e:

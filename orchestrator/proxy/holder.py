@@ -6,19 +6,29 @@ so the two are interchangeable; docs/protocol.md defines the operations. Every r
 as `orchestrator.errors.ProxyError` (with the protocol's error code), an unreachable one as `ProxyUnavailable`.
 """
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+from eth_account import Account
 
+from orchestrator.auth.messages import Domain, HolderAnswer, body_digest
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
 
-# Why a quote may decline a row, in the order they are tested (the first that applies is given).
+# Why a quote may decline a row, in the order they are tested (the first that applies is given). The price
+# comes last so that a row declined for anything else reveals nothing about its minimum price.
 # privacy_policy: the holder does not sell under the model's privacy policy (a mode it does not accept, or a
 # review on the rows it would then have quoted that finds an input reconstructed beyond the threshold).
-DECLINE_REASONS = ("unknown_row", "price", "missing_fields", "invalid_value", "privacy_policy")
+# privacy_budget: what the policy would reveal, added to what the row already released to any model, would
+# pass the holder's per-row budget (docs/privacy.md, "One budget per row").
+# requote_limit: the row answers no price question from this quote: the price is not above every price it was
+# tested at before, or it has answered all the price tests of its lifetime (proxy/probes.py); this follows
+# from earlier answers alone, so it says nothing about the minimum price.
+# price: a price test, the quote's price below the row's minimum.
+DECLINE_REASONS = ("unknown_row", "missing_fields", "invalid_value", "privacy_policy", "privacy_budget",
+                   "requote_limit", "price")
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,33 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class SignedAnswer:
+    """A holder's answer with the request it answered and its signature over both: anyone holding this can
+    check, with eth-account alone, which holder said what (`signer`), e.g. when two holders disagree."""
+
+    holder: str
+    model_id: int
+    operation: str
+    request_nonce: bytes
+    request: bytes  # the request body as sent
+    answer: bytes  # the answer body as received
+    signature: bytes
+
+    def message(self) -> HolderAnswer:
+        return HolderAnswer(self.holder, self.model_id, self.operation, self.request_nonce,
+                            body_digest(self.request), body_digest(self.answer))
+
+    def signer(self, domain: Domain) -> str:
+        """The address that signed this answer on `domain` (the holder's, if the evidence is genuine)."""
+        return Account.recover_message(self.message().signable(domain), signature=self.signature)
+
+
+@dataclass(frozen=True)
 class QuoteAnswer:
     accepted: tuple[Accepted, ...]
     declined: tuple[Declined, ...]
+    # The holder's signed answer, over HTTP; not part of what was answered, so not compared.
+    evidence: SignedAnswer | None = field(default=None, compare=False)
 
 
 class Outputs(NamedTuple):
@@ -55,6 +89,7 @@ class Outputs(NamedTuple):
 
     z: np.ndarray  # float32 (rows, neurons), one column per sub-model in the order sent
     labels: np.ndarray  # float64 (rows,), the normalised output field
+    evidence: SignedAnswer | None = None  # the holder's signed answer, over HTTP
 
 
 class LayerGradient(NamedTuple):

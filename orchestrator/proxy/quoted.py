@@ -77,9 +77,9 @@ class QuotedRows:
         order = np.argsort(ids, kind="stable")
         return cls(np.asarray(ids, np.int64)[order], np.asarray(features, np.float32)[order], labels[order])
 
-    def replaced(self, ids: np.ndarray, features: np.ndarray, labels: np.ndarray, dropped: np.ndarray) -> "QuotedRows":
-        """These rows with `ids` (re)quoted and `dropped` no longer quoted."""
-        keep = ~np.isin(self.ids, np.concatenate([np.asarray(ids, np.int64), np.asarray(dropped, np.int64)]))
+    def replaced(self, ids: np.ndarray, features: np.ndarray, labels: np.ndarray) -> "QuotedRows":
+        """These rows with `ids` (re)quoted; a quote never withdraws an acceptance, so no row leaves."""
+        keep = ~np.isin(self.ids, np.asarray(ids, np.int64))
         return QuotedRows.of(
             np.concatenate([self.ids[keep], ids]),
             np.concatenate([self.x[keep], np.asarray(features, np.float32)]),

@@ -4,22 +4,33 @@ Shared by the web service, which answers with it, and by direct sources, which r
 `ProxyClient` would, so the hosting node handles both kinds of holder alike.
 """
 from orchestrator.errors import (
+    ChainUnavailable,
     FieldError,
+    Forbidden,
     HolderRequestError,
+    IdempotencyConflict,
     PolicyError,
     PrivacyCheckFailed,
     ProxyError,
+    Replayed,
     RowError,
     RowsNotQuoted,
     SplitLedgerError,
     SubModelError,
     UnknownModel,
+    Unauthorized,
     UnknownRows,
     UploadRefused,
 )
 
 # Most specific first: the first class an exception is an instance of decides.
+# Unauthorized and Forbidden carry their own code (unsigned, expired, not_hosting_node, ...).
 REFUSALS: tuple[tuple[type[SplitLedgerError], int, str], ...] = (
+    (Unauthorized, 401, "unsigned"),
+    (Forbidden, 403, "forbidden"),
+    (Replayed, 409, "replayed"),
+    (IdempotencyConflict, 409, "idempotency_conflict"),
+    (ChainUnavailable, 503, "chain_unavailable"),
     (PrivacyCheckFailed, 422, "privacy_check_failed"),
     (PolicyError, 422, "invalid_policy"),
     (UploadRefused, 422, "invalid_upload"),
@@ -38,7 +49,7 @@ def refusal(error: SplitLedgerError) -> tuple[int, str]:
     """(HTTP status, protocol error code) of a deliberate refusal."""
     for kind, status, code in REFUSALS:
         if isinstance(error, kind):
-            return status, code
+            return status, getattr(error, "code", code)
     raise TypeError(f"{error!r} is not a SplitLedgerError")
 
 

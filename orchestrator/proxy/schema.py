@@ -125,6 +125,10 @@ class GradientResponse(Document):
 class HealthResponse(Document):
     status: Literal["ok"]
     rows: StrictInt
+    holder: StrictStr | None = Field(default=None, description="the address signed requests must name (the "
+                                     "proxy's registered address); absent on a holder without chain access")
+    chain_id: StrictInt | None = Field(default=None, description="the chain of the EIP-712 domain")
+    market: StrictStr | None = Field(default=None, description="the market contract of the EIP-712 domain")
 
 
 class ErrorResponse(Document):

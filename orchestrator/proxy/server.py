@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.errors import ProxyUnavailable
 
 from .client import ProxyClient
@@ -64,12 +65,13 @@ def free_port() -> int:
 @contextmanager
 def proxy_process(db: str, *, start_timeout: float = 30.0, module: str = "orchestrator.proxy",
                   name: str | None = None, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                  cwd: str | None = None, tls: ServerTLS | None = None,
+                  cwd: str | None = None, signer: RequestSigner | None = None, tls: ServerTLS | None = None,
                   ca_bundle: str | None = None) -> Iterator[ProxyClient]:
     """`python -m <module>` (the proxy, or a service with the same options) in its own process on a free
-    loopback port, serving the SQLite file `db`, with extra command-line `args` and environment `env`; yields
-    a client (named `name`) once it answers; terminates the process on exit. With `tls` the proxy serves
-    HTTPS with those files and the client verifies it against `ca_bundle`."""
+    loopback port, serving the SQLite file `db`, with extra command-line `args` (the chain's, at least) and
+    environment `env`; yields a client (named `name`, signing with `signer`) once it answers; terminates the
+    process on exit. With `tls` the proxy serves HTTPS with those files and the client verifies it against
+    `ca_bundle`."""
     port = free_port()
     named = ["--name", name] if name else []
     secured = ["--tls-cert", tls.cert_file, "--tls-key", tls.key_file] if tls else []
@@ -79,7 +81,8 @@ def proxy_process(db: str, *, start_timeout: float = 30.0, module: str = "orches
         env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), **(env or {})},
         cwd=cwd,
     )
-    client = ProxyClient(f"{'https' if tls else 'http'}://127.0.0.1:{port}", name=name, ca_bundle=ca_bundle)
+    client = ProxyClient(f"{'https' if tls else 'http'}://127.0.0.1:{port}", name=name, signer=signer,
+                         ca_bundle=ca_bundle)
     try:
         deadline = time.monotonic() + start_timeout
         while True:

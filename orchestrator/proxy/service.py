@@ -5,6 +5,13 @@ encoded with wire.dumps straight into a Response, because the big float matrices
 would cost several times as much through FastAPI's generic encoder. Every refusal is answered as
 `{"error": code, "detail": sentence}` with the status of refusals.py.
 
+Authentication (gate.py, docs/protocol.md "Authentication"): quote, evaluate and gradient must be signed by the
+model's registered hosting node, uploads by the payout address they name; the signature covers keccak-256 of
+the exact body bytes received. An app made without a gate (no chain access) serves listings and health only:
+everything else is answered 503 `chain_unavailable`. With a gate, every answer to a signed request carries
+the holder's own signature over it (`X-SplitLedger-Answer-Signature`), the evidence a hosting node keeps when
+holders disagree (claim 9).
+
 Publishing: after an upload is stored, `publisher(first_row_id, row_count, fields)` is called once per run of
 consecutive row ids with the same composition (the chain's listing event). A publisher that raises does not
 undo the upload: the rows are the source's and are stored; the failure is logged and returned in the
@@ -14,22 +21,33 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from orchestrator.auth.messages import body_digest
+from orchestrator.auth.signing import (
+    ANSWER_SIGNATURE_HEADER,
+    EXPIRY_HEADER,
+    IDEMPOTENCY_HEADER,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    Authorization,
+)
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
-from orchestrator.errors import PolicyError, SplitLedgerError
+from orchestrator.errors import ChainUnavailable, PolicyError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, wire
+from .gate import Gate
 from .intake import ListingRun
 from .limits import Limits, install_limits
 from .openapi import install_exact_bounds
 from .refusals import refusal
+from .store import UploadKey
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -40,9 +58,12 @@ DESCRIPTION = """A source proxy holds data sources' rows and answers a hosting n
 requests without ever sending a row's values. Protocol v1: docs/protocol.md."""
 
 ERRORS = {
+    401: {"model": schema.ErrorResponse, "description": "unsigned, malformed, expired or unrecoverable signature"},
+    403: {"model": schema.ErrorResponse, "description": "signed by someone who may not ask this"},
     404: {"model": schema.ErrorResponse, "description": "unknown model or rows"},
     409: {"model": schema.ErrorResponse, "description": "rows not covered by an accepted quote of this model"},
     422: {"model": schema.ErrorResponse, "description": "malformed or refused input (incl. the privacy check)"},
+    503: {"model": schema.ErrorResponse, "description": "the holder cannot read the chain, so it serves no rows"},
 }
 # Every route may answer these before the request reaches it (limits.py).
 LIMIT_ERRORS = {
@@ -50,6 +71,40 @@ LIMIT_ERRORS = {
     429: {"model": schema.ErrorResponse, "description": "over this caller's request rate (rate_limited); "
           "see the Retry-After header"},
 }
+
+NO_CHAIN = ("this holder has no chain access, so it cannot check who asks: it serves no rows "
+            "(start it with --rpc and --deployment)")
+
+
+async def raw_body(request: Request) -> bytes:
+    """The exact bytes received: what a signature's body digest is checked against."""
+    return await request.body()
+
+
+def request_authorization(
+    nonce: Annotated[str | None, Header(alias=NONCE_HEADER, description="0x + 64 hex digits, used once")] = None,
+    expiry: Annotated[str | None, Header(alias=EXPIRY_HEADER, description="unix seconds")] = None,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER,
+                                            description="EIP-712 signature (65 bytes, 0x hex) of HolderRequest")] = None,
+) -> Authorization:
+    return Authorization.from_headers({NONCE_HEADER: nonce, EXPIRY_HEADER: expiry, SIGNATURE_HEADER: signature})
+
+
+def upload_authorization(
+    key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER,
+                                      description="0x + 64 hex digits chosen by the source; the same upload "
+                                                  "sent again with it is stored once")] = None,
+    expiry: Annotated[str | None, Header(alias=EXPIRY_HEADER, description="unix seconds")] = None,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER,
+                                            description="EIP-712 signature (65 bytes, 0x hex) of SourceUpload "
+                                                        "by the payout address")] = None,
+) -> Authorization:
+    return Authorization.from_headers({IDEMPOTENCY_HEADER: key, EXPIRY_HEADER: expiry, SIGNATURE_HEADER: signature},
+                                      nonce_header=IDEMPOTENCY_HEADER)
+
+
+Signed = Annotated[Authorization, Depends(request_authorization)]
+Body = Annotated[bytes, Depends(raw_body)]
 
 
 class _WireRequest(Request):
@@ -73,7 +128,8 @@ class _WireRoute(APIRoute):
         return handle
 
 
-def create_app(vault: Vault, *, publisher: Publisher | None = None, limits: Limits = Limits()) -> FastAPI:
+def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher | None = None,
+               limits: Limits = Limits()) -> FastAPI:
     app = FastAPI(title=f"SplitLedger source proxy ({vault.name})", version="1", description=DESCRIPTION,
                   responses=LIMIT_ERRORS)
     app.router.route_class = _WireRoute
@@ -81,17 +137,38 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None, limits: Limi
     install_limits(app, limits)
     install_exact_bounds(app, schema.EXACT_BOUNDS)
 
+    def admit(operation: str, model_id: int, raw: bytes, auth: Authorization) -> None:
+        if gate is None:
+            raise ChainUnavailable(NO_CHAIN)
+        gate.admit(operation, model_id, raw, auth)
+
+    def answer(operation: str, model_id: int, raw: bytes, auth: Authorization, content: object) -> Response:
+        data = wire.dumps(content)
+        signature = gate.sign_answer(operation, model_id, auth, raw, data)
+        headers = {} if signature is None else {ANSWER_SIGNATURE_HEADER: "0x" + signature.hex()}
+        return Response(data, status_code=200, media_type="application/json", headers=headers)
+
     @app.get("/v1/health", response_model=schema.HealthResponse)
     def health() -> Response:
-        return _json(200, {"status": "ok", "rows": vault.row_count()})
+        identity = {} if gate is None else {"holder": gate.holder, "chain_id": gate.domain.chain_id,
+                                             "market": gate.domain.market}
+        return _json(200, {"status": "ok", "rows": vault.row_count(), **identity})
 
-    @app.post("/v1/rows", status_code=201, response_model=schema.UploadResponse, responses={422: ERRORS[422]})
-    def upload(body: schema.UploadRequest) -> Response:
-        """Stores a data source's rows (all or none) and assigns their row ids."""
+    @app.post("/v1/rows", status_code=201, response_model=schema.UploadResponse,
+              responses={200: {"model": schema.UploadResponse, "description": "this upload was stored before: "
+                                                                                 "the row ids it got then"},
+                         **{k: ERRORS[k] for k in (401, 403, 409, 422, 503)}})
+    def upload(body: schema.UploadRequest, raw: Body,
+               auth: Annotated[Authorization, Depends(upload_authorization)]) -> Response:
+        """Stores a data source's rows (all or none) and assigns their row ids; signed by the payout address."""
+        if gate is None:
+            raise ChainUnavailable(NO_CHAIN)
+        gate.admit_upload(body.source, raw, auth)
         key = None if body.hash_key is None else bytes.fromhex(body.hash_key[2:])
-        result = vault.upload(body.source, body.min_price, body.mapping, body.rows, body.ignored, key)
+        result = vault.upload(body.source, body.min_price, body.mapping, body.rows, body.ignored, key,
+                              upload=UploadKey(auth.nonce, body_digest(raw)))
         warnings = _publish(publisher, result.runs)
-        return _json(201, {"row_ids": list(result.row_ids), "warnings": warnings})
+        return _json(201 if result.runs else 200, {"row_ids": list(result.row_ids), "warnings": warnings})
 
     @app.get("/v1/listings", response_model=schema.ListingsResponse, responses={422: ERRORS[422]})
     def listings(
@@ -103,30 +180,36 @@ def create_app(vault: Vault, *, publisher: Publisher | None = None, limits: Limi
         docs = [{"row_id": x.row_id, "fields": list(x.fields), "source": x.source} for x in found]
         return _json(200, {"listings": docs, "next_after": found[-1].row_id if found else after})
 
-    @app.post("/v1/quote", response_model=schema.QuoteResponse, responses={422: ERRORS[422]})
-    def quote(body: schema.QuoteRequest) -> Response:
+    @app.post("/v1/quote", response_model=schema.QuoteResponse, responses=ERRORS)
+    def quote(body: schema.QuoteRequest, raw: Body, auth: Signed) -> Response:
         """Row hashes of the rows whose minimum price the quote meets and that the holder sells under the
-        model's privacy policy; reasons for the others."""
-        answer = vault.quote(body.model_id, body.price_per_row, FieldTable.from_dict(body.field_table), body.row_ids,
-                             _claimed_policy(body.policy, body.policy_hash))
-        return _json(200, {
+        model's privacy policy; reasons for the others. Signed by the model's hosting node."""
+        admit("quote", body.model_id, raw, auth)
+        found = vault.quote(body.model_id, body.price_per_row, FieldTable.from_dict(body.field_table), body.row_ids,
+                            _claimed_policy(body.policy, body.policy_hash))
+        return answer("quote", body.model_id, raw, auth, {
             "accepted": [{"row_id": a.row_id, "row_hash": "0x" + a.row_hash.hex(), "source": a.source}
-                         for a in answer.accepted],
-            "declined": [{"row_id": d.row_id, "reason": d.reason} for d in answer.declined],
+                         for a in found.accepted],
+            "declined": [{"row_id": d.row_id, "reason": d.reason} for d in found.declined],
         })
 
     @app.post("/v1/evaluate", response_model=schema.EvaluateResponse, responses=ERRORS)
-    def evaluate(body: schema.EvaluateRequest) -> Response:
-        """The sub-models' outputs on quoted rows, after the privacy check."""
+    def evaluate(body: schema.EvaluateRequest, raw: Body, auth: Signed) -> Response:
+        """The sub-models' outputs on quoted rows, after the privacy check. Signed by the model's hosting node."""
+        admit("evaluate", body.model_id, raw, auth)
         subs = [SubModel(s.neuron, tuple(s.fields), tuple(s.weights), s.bias) for s in body.submodels]
         out = vault.evaluate(body.model_id, body.row_ids, subs)
-        return _json(200, {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)})
+        return answer("evaluate", body.model_id, raw, auth,
+                      {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)})
 
     @app.post("/v1/gradient", response_model=schema.GradientResponse, responses=ERRORS)
-    def gradient(body: schema.GradientRequest) -> Response:
-        """dL/dW1 and dL/db1 on quoted rows (the plain split-learning exchange; see the protocol's warning)."""
+    def gradient(body: schema.GradientRequest, raw: Body, auth: Signed) -> Response:
+        """dL/dW1 and dL/db1 on quoted rows (the plain split-learning exchange; see the protocol's warning).
+        Signed by the model's hosting node."""
+        admit("gradient", body.model_id, raw, auth)
         out = vault.gradient(body.model_id, body.row_ids, body.dz)  # the vault checks the matrix's shape
-        return _json(200, {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias)})
+        return answer("gradient", body.model_id, raw, auth,
+                      {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias)})
 
     return app
 

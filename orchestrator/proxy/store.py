@@ -1,4 +1,5 @@
-"""A row holder's embedded database: its rows, the quotes it accepted, the last sub-models per model.
+"""A row holder's embedded database: its rows, the quotes it accepted, the last sub-models per model, the
+privacy state per model and the holder's own per-row state across models (row budget, price probes).
 
 One SQLite file per proxy (WAL, so listings can be read while an upload writes), or ":memory:" for a data
 source in direct mode. SQLite's own checkpoints recycle the WAL but never shrink it, so one big upload would
@@ -16,7 +17,9 @@ Tables:
       field_table: the canonical JSON of the model's standard field table (fixed by the first quote);
       submodels: JSON list of the sub-models last evaluated (the gradient's mask), NULL before any.
   quotes(model_id, row_id, price, row_hash)
-      the rows whose minimum price an accepted quote met; only these may be evaluated for the model.
+      the rows whose minimum price an accepted quote met; only these may be evaluated for the model. A row
+      stays here once accepted: a later quote that declines it (a lower price, a spent budget) leaves it, at
+      the price it was accepted at; a later acceptance updates the price.
   privacy(model_id, policy, covariance, audit, ledger)
       policy: the canonical JSON of the model's privacy policy (fixed by its first quote, like the table);
       covariance: JSON matrix, the covariance of the quoted rows' model inputs and labels (the audit's data);
@@ -24,19 +27,37 @@ Tables:
       ledger: the dp mode's per-row gradient steps (privacy/accountant.py), NULL in other modes.
       Written in the transaction that records the quote or the answer it follows from, so a holder that
       answered has recorded what the answer revealed, and one that crashed before recording did not answer.
+  row_budget(id, state)
+      one row (id 1): the holder's revelation budget across every model (proxy/budget.py), what each row
+      released to anyone, in atom coordinates; written in the transaction of the quote or answer that
+      released it (projection mode: the accepting quote, which commits the row to revealing u = P x).
+  price_probes(row_id, tests, declined, accepted)
+      per row, the quotes whose answer depended on its minimum price (docs/privacy.md, "Quotes and the
+      minimum price"): how many (tests), the highest price declined (declined, decimal TEXT or NULL) and the
+      price of the test that accepted it (accepted, NULL before); later tests must be dearer than every
+      earlier one and there are at most the vault's `price_probes` of them.
+  dp_spent(row_id, rho)
+      per row, the RDP its dp gradient answers composed to across every model: rho, with RDP(alpha) =
+      alpha * rho (privacy/accountant.gaussian_rho); written with the answer that spent it.
   source_keys(source, hash_key)
       per payout address, the secret key its row hashes are keyed with (NULL: unkeyed), fixed by its first
       upload; the source gives the same key to each of its proxies, so its rows hash alike across them.
+  uploads(source, idempotency_key, body_digest, row_ids)
+      every signed upload stored, by the key its source chose: the same upload sent again returns the row ids
+      stored the first time instead of storing the rows twice; another body under a used key is refused.
+  nonces(signer, nonce, expires_at)
+      the nonces of signed requests admitted (gate.py), each kept until its request expires, so no request
+      is answered twice, even across a restart.
 """
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import UploadRefused
+from orchestrator.errors import IdempotencyConflict, UploadRefused
 
 WAL_TRUNCATE_BYTES = 4 << 20  # about SQLite's own auto-checkpoint size (1000 pages of 4 KiB)
 
@@ -67,10 +88,38 @@ CREATE TABLE IF NOT EXISTS privacy (
     audit BLOB NOT NULL,
     ledger TEXT
 );
+CREATE TABLE IF NOT EXISTS row_budget (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS price_probes (
+    row_id INTEGER PRIMARY KEY REFERENCES rows(row_id),
+    tests INTEGER NOT NULL,
+    declined TEXT,
+    accepted TEXT
+);
+CREATE TABLE IF NOT EXISTS dp_spent (
+    row_id INTEGER PRIMARY KEY REFERENCES rows(row_id),
+    rho REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS source_keys (
     source TEXT PRIMARY KEY,
     hash_key BLOB
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    source TEXT NOT NULL,
+    idempotency_key BLOB NOT NULL,
+    body_digest BLOB NOT NULL,
+    row_ids TEXT NOT NULL,
+    PRIMARY KEY (source, idempotency_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (
+    signer TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (signer, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 """
 
 
@@ -78,6 +127,14 @@ CREATE TABLE IF NOT EXISTS source_keys (
 class NewRow:
     values: dict[str, Any]  # standard name -> raw value
     fields: tuple[str, ...]  # sorted standard names
+
+
+@dataclass(frozen=True)
+class UploadKey:
+    """A signed upload's identity: the source's idempotency key and keccak-256 of the body it signed."""
+
+    idempotency_key: bytes
+    body_digest: bytes
 
 
 @dataclass(frozen=True)
@@ -93,6 +150,15 @@ class StoredRow:
 class ModelRecord:
     field_table: str  # canonical JSON
     submodels: str | None  # JSON list, or None before the first evaluation
+
+
+@dataclass(frozen=True)
+class PriceProbes:
+    """What a row's minimum price has answered so far (price_probes): tests, highest declined, accepted at."""
+
+    tests: int = 0
+    declined: int | None = None
+    accepted: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,10 +193,21 @@ class Store:
     def _transaction(self):
         return _Transaction(self._db, self._lock, None if self.path == ":memory:" else self.path + "-wal")
 
-    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None) -> list[int]:
-        """Stores all rows or none; returns their new row ids, in order. The source's first upload fixes its
-        row-hash key (`hash_key`, None for unkeyed hashes); a later one with another key is refused."""
+    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None,
+                 upload: UploadKey | None = None) -> tuple[list[int], bool]:
+        """Stores all rows or none; returns (their row ids in order, whether they were stored now). The
+        source's first upload fixes its row-hash key (`hash_key`, None for unkeyed hashes); a later one with
+        another key is refused. An `upload` already stored returns the row ids it got then and stores
+        nothing; the same key with another body is refused (IdempotencyConflict)."""
         with self._transaction() as db:
+            if upload is not None:
+                done = db.execute("SELECT body_digest, row_ids FROM uploads WHERE source = ? AND idempotency_key = ?",
+                                  (source, upload.idempotency_key)).fetchone()
+                if done is not None:
+                    if bytes(done[0]) != upload.body_digest:
+                        raise IdempotencyConflict(f"idempotency key 0x{upload.idempotency_key.hex()} of {source} was "
+                                                  f"used for another upload; choose a new key for new rows")
+                    return json.loads(done[1]), False
             found = db.execute("SELECT hash_key FROM source_keys WHERE source = ?", (source,)).fetchone()
             if found is None:
                 db.execute("INSERT INTO source_keys (source, hash_key) VALUES (?, ?)", (source, hash_key))
@@ -145,7 +222,21 @@ class Store:
                     (source, str(min_price), _dumps(row.values), _dumps(list(row.fields))),
                 )
                 ids.append(cursor.lastrowid)
-            return ids
+            if upload is not None:
+                db.execute("INSERT INTO uploads (source, idempotency_key, body_digest, row_ids) VALUES (?, ?, ?, ?)",
+                           (source, upload.idempotency_key, upload.body_digest, _dumps(ids)))
+            return ids, True
+
+    def use_nonce(self, signer: str, nonce: bytes, expires_at: int, now: int) -> bool:
+        """Records a request's nonce; False if it was used before (a replay). Nonces of expired requests are
+        forgotten here, since the gate refuses those requests by their expiry anyway."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+            try:
+                db.execute("INSERT INTO nonces (signer, nonce, expires_at) VALUES (?, ?, ?)", (signer, nonce, expires_at))
+            except sqlite3.IntegrityError:
+                return False
+            return True
 
     def listings(self, after: int, limit: int) -> list[tuple[int, tuple[str, ...], str]]:
         with self._lock:
@@ -189,12 +280,14 @@ class Store:
         model_id: int,
         field_table: str,
         accepted: Sequence[tuple[int, int, bytes]],
-        declined: Sequence[int],
         privacy: PrivacyRecord | None = None,
+        *,
+        probes: Mapping[int, PriceProbes] | None = None,
+        budget: bytes | None = None,
     ) -> None:
         """Creates the model on its first quote; accepted (row_id, price, row_hash) replace earlier quotes of
-        those rows, and declined rows lose whatever earlier quote they had. `privacy` is the model's privacy
-        state after the quote (its policy and audit as they were, the covariance of the rows now quoted)."""
+        those rows, and rows declined now keep the quotes they had. `privacy` is the model's privacy state
+        after the quote, `probes` the price answers it changed, `budget` the row budget when it changed."""
         key = str(model_id)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO models (model_id, field_table) VALUES (?, ?)", (key, field_table))
@@ -206,7 +299,44 @@ class Store:
                 "INSERT OR REPLACE INTO quotes (model_id, row_id, price, row_hash) VALUES (?, ?, ?, ?)",
                 [(key, row_id, str(price), row_hash) for row_id, price, row_hash in accepted],
             )
-            db.executemany("DELETE FROM quotes WHERE model_id = ? AND row_id = ?", [(key, r) for r in declined])
+            db.executemany(
+                "INSERT OR REPLACE INTO price_probes (row_id, tests, declined, accepted) VALUES (?, ?, ?, ?)",
+                [(row_id, p.tests, _text(p.declined), _text(p.accepted)) for row_id, p in (probes or {}).items()],
+            )
+            if budget is not None:
+                _save_budget(db, budget)
+
+    def price_probes(self, row_ids: Iterable[int]) -> dict[int, PriceProbes]:
+        """The price answers of these rows so far (rows never price-tested are absent)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT row_id, tests, declined, accepted FROM price_probes "
+                "WHERE row_id IN (SELECT value FROM json_each(?))",
+                (_dumps(list(row_ids)),),
+            ).fetchall()
+        return {row_id: PriceProbes(tests, _int(declined), _int(accepted))
+                for row_id, tests, declined, accepted in found}
+
+    def quote_prices(self, model_id: int, row_ids: Iterable[int]) -> dict[int, int]:
+        """The price each of these rows is accepted at for the model (rows not accepted are absent)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT row_id, price FROM quotes WHERE model_id = ? AND row_id IN (SELECT value FROM json_each(?))",
+                (str(model_id), _dumps(list(row_ids))),
+            ).fetchall()
+        return {row_id: int(price) for row_id, price in found}
+
+    def budget(self) -> bytes | None:
+        """The holder's row budget state (proxy/budget.py), None before anything was released."""
+        with self._lock:
+            found = self._db.execute("SELECT state FROM row_budget WHERE id = 1").fetchone()
+        return None if found is None else bytes(found[0])
+
+    def all_row_values(self) -> tuple[list[int], list[dict[str, Any]]]:
+        """Every stored row's id and raw values (what the row budget's covariance is computed on)."""
+        with self._lock:
+            found = self._db.execute("SELECT row_id, row_values FROM rows ORDER BY row_id").fetchall()
+        return [row_id for row_id, _ in found], [json.loads(values) for _, values in found]
 
     def quoted_rows(self, model_id: int) -> list[StoredRow]:
         """The rows an accepted quote of this model covers, in row id order."""
@@ -241,11 +371,21 @@ class Store:
             ).fetchone()
         return None if found is None else PrivacyRecord(found[0], found[1], bytes(found[2]), found[3])
 
+    def dp_spent(self) -> list[tuple[int, float]]:
+        """(row id, rho) of every row that answered a dp gradient."""
+        with self._lock:
+            return self._db.execute("SELECT row_id, rho FROM dp_spent ORDER BY row_id").fetchall()
+
     def save_answer(self, model_id: int, *, submodels: str | None = None, audit: bytes | None = None,
-                    ledger: str | None = None) -> None:
-        """What an answer changed, in one transaction: the last sub-models, the audit, the dp ledger."""
+                    ledger: str | None = None, budget: bytes | None = None,
+                    dp_spent: Sequence[tuple[int, float]] = ()) -> None:
+        """What an answer changed, in one transaction: the last sub-models, the audit, the dp ledger, the
+        holder's row budget, the rows' dp spending across models."""
         key = str(model_id)
         with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO dp_spent (row_id, rho) VALUES (?, ?)", dp_spent)
+            if budget is not None:
+                _save_budget(db, budget)
             if submodels is not None:
                 db.execute("UPDATE models SET submodels = ? WHERE model_id = ?", (submodels, key))
             if audit is not None:
@@ -284,6 +424,18 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return 0
+
+
+def _save_budget(db: sqlite3.Connection, state: bytes) -> None:
+    db.execute("INSERT OR REPLACE INTO row_budget (id, state) VALUES (1, ?)", (state,))
+
+
+def _text(amount: int | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
+def _int(text: str | None) -> int | None:
+    return None if text is None else int(text)
 
 
 def _dumps(value: Any) -> str:

@@ -9,6 +9,12 @@ policy that fails its review on the rows it would have quoted (`privacy_policy`)
 only what the policy allows: every evaluate passes the literal check and the policy check (privacy.py), and
 is recorded in the model's leakage audit before the answer leaves; a gradient is refused in projection mode,
 checked for isolated rows in plain mode, noised and counted against each row's budget in dp mode.
+
+Above the per-model audits sits the holder's own budget per row across every model (budget.py): a quote
+declines rows that its projection would take past it (`privacy_budget`) and an evaluate is refused if it
+would, judged at min(policy threshold, the vault's `threshold`). A quote consults a row's minimum price last,
+and only as probes.py allows (`requote_limit` otherwise), so that quotes cannot bisect the private price; an
+acceptance is never withdrawn by a later quote.
 Row hashes are keyed with the source's secret key when it gave one at upload (history.row_hashes).
 
 Hot paths (evaluate, gradient) never loop over rows in Python: at quote time the rows are normalised once into
@@ -22,7 +28,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,16 +47,21 @@ from orchestrator.errors import (
     UnknownModel,
     UnknownRows,
 )
+from orchestrator.privacy.accountant import gaussian_rho, rho_epsilons
+from orchestrator.privacy.atoms import atom_covariance, atom_values
+from orchestrator.privacy.audit import DEFAULT_TOLERANCE
 from orchestrator.privacy.dp import private_gradients
-from orchestrator.privacy.policy import PrivacyPolicy, check_gradient
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_gradient
 
 from . import privacy
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
+from .budget import RevelationBudget, TableAtoms
 from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
 from .quoted import QuotedRows, normalise_each
+from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answer
 from .schema import MAX_LISTINGS, MAX_ROW_ID
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy, rows_covariance
-from .store import Store, StoredRow
+from .store import PriceProbes, Store, StoredRow, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
 # at least "policyHash" and "fieldTableHash", 32 bytes each.
@@ -74,6 +85,7 @@ class _Model:
     rows: QuotedRows
     bank: SubModelBank | None  # the last sub-models evaluated: their mask shapes the gradient
     privacy: ModelPrivacy
+    atoms: TableAtoms  # the model's inputs and label on the holder's row-budget coordinates
     # Held from a request's privacy check until what it revealed is recorded, so two requests in flight can
     # never both pass a check that only one of them would have passed after the other.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,7 +103,18 @@ class Vault:
         checks: Sequence[privacy.PrivacyCheck] = privacy.DEFAULT_CHECKS,
         accepted_modes: Sequence[str] = DEFAULT_ACCEPTED_MODES,
         registry: Registry | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        price_probes: int = DEFAULT_PRICE_PROBES,
     ):
+        """`threshold`: the holder's own R^2 bound on each row's budget across all models (the stricter of it
+        and a request's policy applies); `price_probes`: how many quotes over a row's lifetime may depend on
+        its minimum price (probes.py)."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"an R^2 threshold lies in [0, 1], got {threshold}")
+        if _not_int(price_probes) or price_probes < 0:
+            raise ValueError(f"price_probes is a count >= 0, got {price_probes!r}")
+        self.threshold = float(threshold)
+        self.price_probes = int(price_probes)
         self.store = store
         self.checks = tuple(checks)
         # What an answer revealed is recorded for the check that judges it; a vault without the policy check
@@ -105,6 +128,12 @@ class Vault:
         # Guards `_models` and serialises quotes; evaluate/gradient read a model's immutable snapshot and
         # compute outside it, so one slow request does not hold up the others.
         self._lock = threading.RLock()
+        # The row budget is shared by every model: held from a budget check until its release is recorded
+        # (innermost: taken after a model's lock, never before one).
+        self._budget_lock = threading.Lock()
+        self._budget: RevelationBudget | None = None
+        self._atom_cov: tuple[tuple[int, int], np.ndarray] | None = None
+        self._rho: np.ndarray | None = None  # row id -> dp RDP spent across models (accountant.gaussian_rho)
 
     @property
     def name(self) -> str:
@@ -124,15 +153,20 @@ class Vault:
         rows: Sequence[Mapping[str, Any]],
         ignored: Sequence[str] = (),
         hash_key: bytes | None = None,
+        *,
+        upload: UploadKey | None = None,
     ) -> UploadResult:
         """Stores every row (or none) under standard names with the source's address and minimum price.
-        `hash_key`: the source's secret row-hash key (32 bytes), the same at each of its proxies."""
+        `hash_key`: the source's secret row-hash key (32 bytes), the same at each of its proxies. `upload`:
+        a signed upload's idempotency key; sent again, it returns the row ids of the first time and nothing
+        new to publish."""
         source = checked_address(source)
         min_price = checked_amount(min_price, "min_price")
         hash_key = checked_hash_key(hash_key)
         prepared = prepare_rows(mapping, ignored, rows)
-        row_ids = self.store.add_rows(source, min_price, prepared, hash_key)
-        return UploadResult(tuple(row_ids), tuple(listing_runs(row_ids, [r.fields for r in prepared])))
+        row_ids, stored = self.store.add_rows(source, min_price, prepared, hash_key, upload)
+        runs = listing_runs(row_ids, [r.fields for r in prepared]) if stored else []
+        return UploadResult(tuple(row_ids), tuple(runs))
 
     def row_count(self) -> int:
         return self.store.row_count()
@@ -148,11 +182,12 @@ class Vault:
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
               policy: PrivacyPolicy) -> QuoteAnswer:
-        """Row hashes of the rows whose minimum price the quote meets, that normalise under the table and that
-        the model's privacy policy lets this holder sell.
+        """Row hashes of the rows that normalise under the table, that the model's privacy policy and each row's
+        budget let this holder sell, and whose minimum price the quote meets.
 
-        Reasons are tested in holder.DECLINE_REASONS order. A row quoted again replaces its earlier quote (and
-        loses it if declined now); the table and the policy are fixed by the model's first quote.
+        Reasons are tested in holder.DECLINE_REASONS order, the price last and only as probes.py allows. A row
+        accepted now replaces its earlier quote; a row declined now keeps any acceptance it had (at its earlier
+        price). The table and the policy are fixed by the model's first quote.
         """
         model_id = _model_id(model_id)
         price = _amount(price_per_row, "price_per_row")
@@ -167,34 +202,101 @@ class Vault:
             table_json = field_table.to_json().decode()
             known = self._known_model(model_id)
             self._check_terms(model_id, known, table_json, field_table, policy)
-            with known.lock if known else nullcontext():
-                reasons, good, features, labels = self._sellable(model_id, ids, price, field_table)
+            with known.lock if known else nullcontext(), self._budget_lock:
+                budget = self._budget_state()
+                atoms = known.atoms if known else budget.register(field_table)
+                reasons, candidates, features, labels = self._usable(model_id, ids, field_table)
                 previous = known.rows if known else QuotedRows.empty(len(field_table.model_inputs))
-                rows = previous.replaced(np.asarray([row.row_id for row in good], np.int64), features, labels,
-                                         np.asarray(list(reasons), np.int64))
-                verdict = judge_policy(policy, self.accepted_modes, rows_covariance(rows.x, rows.labels),
-                                       len(rows.ids))
-                if good and not verdict.allowed:
-                    log.warning("model %d: declining %d rows under its privacy policy: %s", model_id, len(good),
+                candidate_ids = np.asarray([row.row_id for row in candidates], np.int64)
+                would = previous.replaced(candidate_ids, features, labels)
+                verdict = judge_policy(policy, self.accepted_modes, rows_covariance(would.x, would.labels),
+                                       len(would.ids))
+                keep = np.full(len(candidates), verdict.allowed)
+                if candidates and not verdict.allowed:
+                    log.warning("model %d: declining %d rows under its privacy policy: %s", model_id, len(candidates),
                                 "; ".join(verdict.reasons))
-                    reasons.update((row.row_id, "privacy_policy") for row in good)
-                    good, features, labels = [], features[:0], labels[:0]
-                    rows = previous.replaced(np.zeros(0, np.int64), features, labels,
-                                             np.asarray(list(reasons), np.int64))
+                    reasons.update((row.row_id, "privacy_policy") for row in candidates)
+                released = None
+                if self.audited and policy.mode == "projection" and keep.any():
+                    # Selling a row under a projection commits it to revealing u = P x (and its label): that is
+                    # charged to its budget now, so that quotes of several models cannot each pass alone.
+                    released = atoms.request(policy.matrix, len(budget.atoms))
+                    fits = budget.allowed_rows(candidate_ids, released, self._atom_covariance(),
+                                               **self._bounds(policy))
+                    for i in np.flatnonzero(keep & ~fits).tolist():
+                        reasons[candidates[i].row_id] = "privacy_budget"
+                    keep &= fits
+                probes = self._price_answers(candidates, keep, price, reasons)
+                good = [row for row, kept in zip(candidates, keep) if kept]
+                features, labels = features[keep], labels[keep]
+                good_ids = np.asarray([row.row_id for row in good], np.int64)
+                rows = previous.replaced(good_ids, features, labels)
                 covariance = rows_covariance(rows.x, rows.labels)
                 state = known.privacy.with_covariance(covariance) if known else ModelPrivacy.start(policy, covariance)
                 hashes = self._row_hashes(model_id, good, features, labels)
-                self.store.record_quote(
-                    model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)], list(reasons),
-                    state.record(),
-                )
+                if released is not None:
+                    budget.record(good_ids, released)
+                with self._budget_reloaded_on_failure():
+                    self.store.record_quote(
+                        model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)],
+                        state.record(), probes=probes, budget=budget.to_json(),
+                    )
                 self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
-                                                state, known.lock if known else threading.Lock())
+                                                state, atoms, known.lock if known else threading.Lock())
         by_id = {row.row_id: Accepted(row.row_id, h, row.source) for row, h in zip(good, hashes)}
         return QuoteAnswer(
             accepted=tuple(by_id[r] for r in ids.tolist() if r in by_id),
             declined=tuple(Declined(r, reasons[r]) for r in ids.tolist() if r in reasons),
         )
+
+    def _price_answers(self, candidates: Sequence[StoredRow], keep: np.ndarray, price: int,
+                       reasons: dict[int, str]) -> dict[int, PriceProbes]:
+        """The price, as probes.py lets it be consulted, for the rows still in `keep` (cleared where declined);
+        returns the probes that changed, to be stored with the quote."""
+        asked = [row for row, kept in zip(candidates, keep) if kept]
+        seen = self.store.price_probes([row.row_id for row in asked])
+        changed: dict[int, PriceProbes] = {}
+        for i in np.flatnonzero(keep).tolist():
+            row = candidates[i]
+            before = seen.get(row.row_id, PriceProbes())
+            outcome, after = price_answer(before, price, row.min_price, self.price_probes)
+            if after != before:
+                changed[row.row_id] = after
+            if outcome != ACCEPT:
+                reasons[row.row_id] = outcome
+                keep[i] = False
+        return changed
+
+    def _bounds(self, policy: PrivacyPolicy) -> dict[str, float]:
+        """The row budget's judgement for a request under `policy`: the stricter of its bounds and the holder's."""
+        return {"threshold": min(policy.threshold, self.threshold), "tolerance": max(policy.tolerance, DEFAULT_TOLERANCE)}
+
+    def _budget_state(self) -> RevelationBudget:
+        """The row budget, loaded from the store on first use (call with the budget lock held)."""
+        if self._budget is None:
+            kept = self.store.budget()
+            self._budget = RevelationBudget() if kept is None else RevelationBudget.from_json(kept)
+        return self._budget
+
+    @contextmanager
+    def _budget_reloaded_on_failure(self):
+        """Around the write of a budget recorded in memory first: if the write fails, nothing was released,
+        so the memory is brought back to what the store holds."""
+        try:
+            yield
+        except BaseException:
+            self._budget = None
+            raise
+
+    def _atom_covariance(self) -> np.ndarray:
+        """The covariance of every stored row's atoms (the budget's R^2 data), recomputed only when rows or
+        atoms were added since (call with the budget lock held)."""
+        budget = self._budget_state()
+        key = (self.store.last_row_id(), len(budget.atoms))
+        if self._atom_cov is None or self._atom_cov[0] != key:
+            _, values = self.store.all_row_values()
+            self._atom_cov = (key, atom_covariance(atom_values(budget.atoms, values)))
+        return self._atom_cov[1]
 
     def _check_terms(self, model_id: int, known: "_Model | None", table_json: str, field_table: FieldTable,
                      policy: PrivacyPolicy) -> None:
@@ -217,13 +319,14 @@ class Vault:
                 raise PolicyError(f"the quote's {what} hashes to 0x{mine.hex()}, but model {model_id} registered "
                                   f"0x{bytes(registered[key]).hex()} on chain")
 
-    def _sellable(self, model_id: int, ids: np.ndarray, price: int, field_table: FieldTable):
-        """(reasons for the rows declined so far, the rows the price and table allow, their features, labels)."""
+    def _usable(self, model_id: int, ids: np.ndarray, field_table: FieldTable):
+        """(reasons for the rows declined so far, the rows the table can use, their features, labels); nothing
+        here depends on the price."""
         stored = self.store.rows(ids.tolist())
         reasons: dict[int, str] = {}
         candidates: list[StoredRow] = []
         for row_id in ids.tolist():
-            reason = _decline_reason(stored.get(row_id), price, field_table)
+            reason = _decline_reason(stored.get(row_id), field_table)
             if reason:
                 reasons[row_id] = reason
             else:
@@ -247,15 +350,16 @@ class Vault:
         return hashes
 
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        """z = the sub-models on the requested quoted rows, and their labels; privacy checks first, and what
-        the answer reveals recorded in the model's leakage audit before it is returned."""
+        """z = the sub-models on the requested quoted rows, and their labels; privacy checks first (the model's
+        policy and audit, then each row's budget across all models), and what the answer reveals recorded in
+        both before it is returned."""
         model_id = _model_id(model_id)
         ids = _row_ids(row_ids)
         subs = tuple(submodels)
         if not subs or not all(isinstance(s, SubModel) for s in subs):
             raise HolderRequestError("submodels must be a non-empty list of sub-models")
         model = self._known_model(model_id)
-        with model.lock if model else nullcontext():
+        with model.lock if model else nullcontext(), self._budget_lock if self.audited else nullcontext():
             request = privacy.CheckRequest(model_id, tuple(ids.tolist()), subs, model.privacy if model else None)
             result = privacy.run_checks(request, self.checks)
             if not result.passed:
@@ -264,18 +368,35 @@ class Vault:
                 raise UnknownModel(f"model {model_id} has no accepted quote here")
             at = self._positions(model_id, model.rows, ids)
             bank = bank_from_submodels(subs, model.table.model_inputs)
+            released = self._check_budget(model_id, model, ids, bank) if self.audited else None
             x = model.rows.x[at]
             z = np.asarray(evaluate(bank, _padded(x)))[: len(ids)]
             # Sub-models come back in the order sent, which need not be neuron order.
             z = z[:, [s.neuron for s in subs]]
             if not np.isfinite(z).all():
                 raise HolderRequestError("the sub-models' outputs overflow float32 on these rows; weights too large")
+            budget = None
             if self.audited:
                 model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
-            self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
-                                   audit=model.privacy.audit.to_json() if self.audited else None)
+                if self._budget_state().record(ids, released):
+                    budget = self._budget_state().to_json()
+            with self._budget_reloaded_on_failure():
+                self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
+                                       audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
             model.bank = bank
         return Outputs(z=z, labels=model.rows.labels[at])
+
+    def _check_budget(self, model_id: int, model: _Model, ids: np.ndarray, bank: SubModelBank) -> np.ndarray:
+        """What answering `bank` on these rows releases (over atoms, with the labels), refused if some row's
+        budget across all models cannot take it (call with the budget lock held)."""
+        budget = self._budget_state()
+        released = model.atoms.request(np.asarray(bank.weight, np.float64), len(budget.atoms))
+        assessment = budget.assess(ids, released, self._atom_covariance(), **self._bounds(model.privacy.policy))
+        if not assessment.allowed:
+            reason = f"this holder's budget for these rows across every model: {assessment.reason}"
+            self._refuse(model_id, "evaluate", ids, reason,
+                         (privacy.Failure("budget", None, assessment.worst_input, reason),))
+        return released
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
         """dL/dW1 = dz^T x (masked by the last sub-models) and dL/db1 = sum(dz), over the rows given, as the
@@ -300,7 +421,8 @@ class Vault:
                 self._refuse(model_id, "gradient", ids, "; ".join(verdict.reasons))
             at = self._positions(model_id, model.rows, ids)
             if policy.mode == "dp":
-                first = self._private_gradient(model_id, model, bank, model.rows.x[at], dz, ids)
+                with self._budget_lock:
+                    first = self._private_gradient(model_id, model, bank, model.rows.x[at], dz, ids)
             else:
                 first = source_gradients(bank, _padded(model.rows.x[at]), _padded(dz))
             weight, bias = np.array(first.weight), np.array(first.bias)  # writable copies, as a client returns
@@ -311,14 +433,36 @@ class Vault:
     def _private_gradient(self, model_id: int, model: _Model, bank: SubModelBank, x: np.ndarray, dz: np.ndarray,
                           ids: np.ndarray):
         """dp mode: clipped, noised, averaged (privacy/dp.py), with fresh noise for every request, and one step
-        counted against each row's budget in the same transaction as the answer. Not padded: the clipping
-        and the average count rows, and the dp exchange is not a hot path."""
+        counted against each row's budget in the same transaction as the answer: the model's ledger, and the
+        row's RDP across every model, refused if it would pass this policy's epsilon at its delta (call with
+        the budget lock held). Not padded: the clipping and the average count rows, and the dp exchange is
+        not a hot path."""
         settings = model.privacy.policy.dp
+        spent = self._spent_rho()
+        after = _lookup(spent, ids) + gaussian_rho(settings.noise_multiplier)
+        over = ids[rho_epsilons(after, settings.delta) > settings.epsilon]
+        if over.size:
+            self._refuse(model_id, "gradient", ids,
+                         f"rows {_show(over)} have spent their privacy budget across every model at this holder "
+                         f"(one more step would pass epsilon = {settings.epsilon} at delta = {settings.delta})")
         key = jax.random.key(secrets.randbits(63))
         first = private_gradients(bank, x, dz, settings.clip, settings.noise_multiplier, key)
         model.privacy.ledger.spend(ids.tolist())
-        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode())
+        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode(),
+                               dp_spent=list(zip(ids.tolist(), after.tolist())))
+        if ids.max() >= spent.size:
+            spent = self._rho = np.pad(spent, (0, int(ids.max()) + 1 - spent.size))
+        spent[ids] = after
         return first
+
+    def _spent_rho(self) -> np.ndarray:
+        """Row id -> the dp RDP it spent across models, loaded on first use (call with the budget lock held)."""
+        if self._rho is None:
+            kept = self.store.dp_spent()
+            self._rho = np.zeros(max((r for r, _ in kept), default=0) + 1)
+            for row, rho in kept:
+                self._rho[row] = rho
+        return self._rho
 
     def _refuse(self, model_id: int, what: str, ids: np.ndarray, reasons: str, failures: tuple = ()) -> None:
         log.warning("model %d: refused to %s %d rows: %s", model_id, what, ids.size, reasons)
@@ -348,7 +492,10 @@ class Vault:
             if kept is None:  # written with the model's first quote; only a store from before policies lacks it
                 raise HolderRequestError(f"model {model_id} has no privacy policy recorded in {self.store.path}; "
                                          f"this store predates privacy policies")
-            self._models[model_id] = _Model(table, record.field_table, rows, bank, ModelPrivacy.from_record(kept))
+            with self._budget_lock:
+                atoms = self._budget_state().register(table)
+            self._models[model_id] = _Model(table, record.field_table, rows, bank, ModelPrivacy.from_record(kept),
+                                            atoms)
             return self._models[model_id]
 
     def _model(self, model_id: int) -> _Model:
@@ -371,14 +518,18 @@ class Vault:
         return at
 
 
-def _decline_reason(row: StoredRow | None, price: int, table: FieldTable) -> str | None:
+def _decline_reason(row: StoredRow | None, table: FieldTable) -> str | None:
     if row is None:
         return "unknown_row"
-    if price < row.min_price:
-        return "price"
     if not set(table.field_names) <= set(row.fields):
         return "missing_fields"
     return None
+
+
+def _lookup(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """values[ids], 0 past the end (rows that never spent anything)."""
+    inside = ids < values.size
+    return np.where(inside, values[np.where(inside, ids, 0)], 0.0)
 
 
 def _padded(a: np.ndarray) -> np.ndarray:

@@ -8,6 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.auth.messages import Domain
+from orchestrator.auth.signing import RequestSigner
+from orchestrator.chain.deployment import load_deployment
+from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import SplitLedgerError
 
 from .rows import mapping_from_args, mapping_from_json, read_csv
@@ -18,13 +22,15 @@ composition only) and sell them to models whose quote meets your minimum price, 
 
 HASH_KEY_ENV = "SPLITLEDGER_SOURCE_HASH_KEY"
 
-UPLOAD_EPILOG = """Every column of the CSV must be mapped to a standard field (--map) or ignored (--ignore);
+UPLOAD_EPILOG = """The upload is signed with the key of your payout address (SPLITLEDGER_SOURCE_KEY, or
+SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD): a proxy stores rows only for the address that signed them.
+Every column of the CSV must be mapped to a standard field (--map) or ignored (--ignore);
 the standard names are those of the model's field table. Cells: integers and decimals are numbers, empty
 cells are missing values, any other text is a category (--text keeps a column's cells as text). The rows are checked before any proxy is contacted.
 
 example:
-  python -m orchestrator.source upload --proxy http://127.0.0.1:8701 --proxy http://127.0.0.1:8702 \\
-      --source 0xA1a1A1a1a1a1A1a1a1A1A1a1A1a1a1A1a1A1a1a1 --min-price 5000000000000000 \\
+  SPLITLEDGER_SOURCE_KEY=0x... python -m orchestrator.source upload --proxy http://127.0.0.1:8701 \\
+      --proxy http://127.0.0.1:8702 --min-price 5000000000000000 \\
       --csv clinic.csv --map "Radius (mean)=mean_radius" --map Outcome=diagnosis --ignore PatientId
 """
 
@@ -38,7 +44,12 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
     )
     upload.add_argument("--proxy", action="append", required=True, metavar="URL",
                         help="a proxy's base URL; repeat to hand the same rows to several (redundancy)")
-    upload.add_argument("--source", required=True, metavar="ADDRESS", help="your payout address (0x...)")
+    upload.add_argument("--source", metavar="ADDRESS",
+                        help="your payout address (0x...); it must be the address of the key you sign with "
+                             "(SPLITLEDGER_SOURCE_KEY, or SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD), which is "
+                             "the default")
+    upload.add_argument("--deployment", default="deployments/development.json", type=Path,
+                        help="deployment file: the chain and market your upload is signed for (default: %(default)s)")
     upload.add_argument("--min-price", required=True, type=int, metavar="AMOUNT",
                         help="lowest price per row you accept, in the token's smallest unit; never published")
     upload.add_argument("--csv", required=True, type=Path, metavar="FILE", help="the rows, with a header line")
@@ -75,10 +86,8 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
 
 
 def claim_command(args: argparse.Namespace) -> int:
-    # Chain code is imported here: uploading rows needs none of it.
+    # web3 is imported here: uploading rows needs only a key and the deployment's chain id and market.
     from orchestrator.chain.client import MarketClient, connect
-    from orchestrator.chain.deployment import load_deployment
-    from orchestrator.chain.keys import account_from_env
 
     client = MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env("source"))
     bill = json.loads(args.bill.read_text())
@@ -129,7 +138,13 @@ def upload_command(args: argparse.Namespace) -> int:
     if not columns:
         raise SplitLedgerError("map at least one column with --map or --mapping-file")
     rows = read_csv(args.csv, args.text)
-    handed = hand_rows(args.proxy, args.source, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout,
+    account = account_from_env("source")
+    if args.source is not None and args.source.lower() != account.address.lower():
+        raise SplitLedgerError(f"--source {args.source} is not the address of the signing key ({account.address}): "
+                               f"a proxy stores rows only for the address that signed them")
+    deployment = load_deployment(args.deployment)
+    signer = RequestSigner(account, Domain(deployment.chain_id, deployment.market))
+    handed = hand_rows(args.proxy, signer, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout,
                        hash_key=read_hash_key(args.hash_key_file), ca_bundle=args.ca_bundle)
     if args.json:
         print(json.dumps(handed))

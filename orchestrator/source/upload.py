@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.container.fields import ColumnMapping
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.client import ProxyClient
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def hand_rows(
     proxy_urls: Sequence[str],
-    source_address: str,
+    source: RequestSigner,
     min_price: int,
     mapping: ColumnMapping | Mapping[str, str],
     rows: Sequence[Mapping[str, Any]],
@@ -28,7 +29,8 @@ def hand_rows(
     hash_key: bytes | None = None,
     ca_bundle: str | None = None,
 ) -> dict[str, list[int]]:
-    """Uploads `rows` to every proxy; returns each proxy URL's new row ids (in row order).
+    """Uploads `rows` to every proxy, signed with `source`'s key (its address is the payout address); returns
+    each proxy URL's new row ids (in row order).
 
     `hash_key` (32 bytes) keys the rows' hashes (docs/privacy.md, "Row hashes that resist guessing"): give
     every proxy the same one, so the copies of a row still hash alike across them (redundancy, dedup).
@@ -45,7 +47,7 @@ def hand_rows(
     if isinstance(mapping, ColumnMapping):
         ignored = [*ignored, *sorted(mapping.ignored)]
         mapping = mapping.columns
-    checked_address(source_address)
+    checked_address(source.address)
     checked_amount(min_price, "min_price")
     checked_hash_key(hash_key)
     prepare_rows(mapping, ignored, rows)
@@ -53,7 +55,7 @@ def hand_rows(
     for url in proxy_urls:
         with ProxyClient(url, timeout=timeout, ca_bundle=ca_bundle) as proxy:
             try:
-                answer = proxy.upload(source_address, min_price, mapping, rows, ignored, hash_key)
+                answer = proxy.upload(source, min_price, mapping, rows, ignored, hash_key)
             except SplitLedgerError:
                 if handed:
                     log.error("the rows were stored by %s before %s failed", ", ".join(handed), url)

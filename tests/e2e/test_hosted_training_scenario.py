@@ -5,10 +5,12 @@ process, settles, a rollback, claims and anchors (orchestrator/demo_run.py plays
 The story is played once for the module; each test checks one thing it must have shown.
 """
 import brownie
+import numpy as np
 import pytest
 
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import save_deployment
+from orchestrator.chain.proxies import registered_proxies
 from orchestrator.demo_run import PRICE_PER_ROW, Faucet, play, reconcile, source_counts
 from orchestrator.scenario import build_world
 
@@ -109,3 +111,25 @@ def test_every_escrowed_token_is_paid_returned_still_escrowed_or_unclaimed(story
     assert money.deposited == money.paid + money.returned + money.still_escrowed + money.unclaimed
     assert money.market_balance == money.still_escrowed + money.unclaimed
     assert money.paid > 0 and money.returned > 0
+
+
+def test_every_mismatch_is_backed_by_both_proxies_signed_answers_that_anyone_can_check(story):
+    from orchestrator.hosting.evidence import statement
+
+    evidence = story.node.state.mismatch_evidence()
+    assert {e.holder for e in evidence} == {"proxy-1", "proxy-2"}
+    domain = story.chain.domain()
+    registered = {p.endpoint: p.address for p in registered_proxies(story.chain, with_rows_only=False)}
+    said = {e.holder: statement(e.answer, domain) for e in evidence}
+    for e in evidence:
+        assert said[e.holder].signer == registered[story.node.holders[e.holder].url]
+    # A dropped row sits on both proxies under each one's own row id: their signed outputs for it differ.
+    row_hash = story.node.state.drops()[0][1]
+    ids = dict(story.node.state.db.execute("SELECT holder, row_id FROM listings WHERE row_hash=?", (row_hash,)))
+    assert not np.allclose(said["proxy-1"].outputs[ids["proxy-1"]], said["proxy-2"].outputs[ids["proxy-2"]])
+
+
+def test_the_hosting_node_found_every_proxy_on_chain(story):
+    registered = {p.address for p in registered_proxies(story.chain)}
+    assert {h.holder for h in story.node.holders.values()} <= registered
+    assert len(story.node.holders) == 3

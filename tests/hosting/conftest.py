@@ -3,6 +3,9 @@ import json
 
 import pytest
 
+from orchestrator.auth.signing import RequestSigner
+from orchestrator.chain.client import MarketClient
+from orchestrator.chain.registry import ModelRegistry
 from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
@@ -36,6 +39,14 @@ def market_model(deployed, signer_of, accounts, package):
     owner.approve_and_deposit(model_id, 50 * UNIT)
     owner.set_quote(model_id, PRICE, 0)
     return model_id, owner, host
+
+
+@pytest.fixture
+def direct_terms(market_model, deployed, w3):
+    """What a direct source needs to check who asks: the chain's registry, and the key the node signs with."""
+    _model_id, _owner, host = market_model
+    return {"registry": ModelRegistry(MarketClient(w3, deployed[2])),
+            "requester": RequestSigner(host.account, host.domain())}
 
 
 @pytest.fixture

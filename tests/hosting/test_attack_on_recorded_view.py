@@ -58,12 +58,13 @@ def package(world, registered):
                         policy)
 
 
-def recorded_run(world, make_node, signer_of, *, accepted_modes=("projection", "dp"), checks=None, **config):
+def recorded_run(world, make_node, signer_of, direct_terms, *, accepted_modes=("projection", "dp"), checks=None,
+                 **config):
     """One group of the source's rows through the node; returns (recording, host view, true rows, report)."""
     source = next(s for phase in world.sources_by_phase for s in phase if s.name == SOURCE)
     options = {} if checks is None else {"checks": checks}
     holder = DirectSource(signer_of(5).address, PRICE, source.mapping, source.rows, name=SOURCE,
-                          accepted_modes=accepted_modes, **options)
+                          accepted_modes=accepted_modes, **options, **direct_terms)
     recording = Recording(world.standard_inputs)
     node = make_node({SOURCE: RecordingHolder(holder, recording)}, **config)
     [report] = node.run(max_groups=1)
@@ -80,8 +81,8 @@ def owners_rows(world):
 
 @pytest.mark.parametrize("registered", [(default, lambda doc: doc)], indirect=True)
 def test_under_the_default_policy_the_attack_on_the_recorded_view_stays_below_the_threshold(
-        world, make_node, signer_of, registered):
-    recording, view, truth, report = recorded_run(world, make_node, signer_of)
+        world, make_node, signer_of, registered, direct_terms):
+    recording, view, truth, report = recorded_run(world, make_node, signer_of, direct_terms)
     policy = registered[0]
     assert report.rows_used == len(truth)
     [asked] = recording.of("evaluate")  # each row's u, once
@@ -91,10 +92,10 @@ def test_under_the_default_policy_the_attack_on_the_recorded_view_stays_below_th
 
 
 @pytest.mark.parametrize("registered", [(plain_exchange, lambda doc: doc)], indirect=True)
-def test_with_protection_switched_off_the_same_attack_recovers_every_row(world, make_node, signer_of):
+def test_with_protection_switched_off_the_same_attack_recovers_every_row(world, make_node, signer_of, direct_terms):
     # The patent's exchange: the plain policy, and a holder running the literal check alone (no cumulative
     # audit). Four epochs of an 8-neuron layer 1 measure every row in 32 directions, more than its 30 inputs.
-    _recording, view, truth, report = recorded_run(world, make_node, signer_of, accepted_modes=MODES,
+    _recording, view, truth, report = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES,
                                                    checks=(literal_check,), epochs=4)
     assert report.rows_used == len(truth)
     result = attack(view, truth, aux=owners_rows(world))
@@ -104,15 +105,16 @@ def test_with_protection_switched_off_the_same_attack_recovers_every_row(world, 
 
 @pytest.mark.parametrize("registered", [(plain_exchange, single_input_neuron)], indirect=True)
 def test_a_model_failing_the_literal_check_is_refused_and_nothing_about_the_rows_reaches_the_host(
-        world, make_node, signer_of):
-    recording, view, _truth, report = recorded_run(world, make_node, signer_of, accepted_modes=MODES, epochs=1)
+        world, make_node, signer_of, direct_terms):
+    recording, view, _truth, report = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES,
+                                                   epochs=1)
     assert [e.refused for e in recording.exchanges] == ["privacy_check_failed"]
     assert view.forwards == () and view.backwards == ()
     assert report.rows_used == 0 and not report.kept and report.paid == {}
 
 
 @pytest.mark.parametrize("registered", [(plain_exchange, single_input_neuron)], indirect=True)
-def test_with_the_literal_check_switched_off_that_model_gives_its_input_away(world, make_node, signer_of):
-    _recording, view, truth, _report = recorded_run(world, make_node, signer_of, accepted_modes=MODES,
+def test_with_the_literal_check_switched_off_that_model_gives_its_input_away(world, make_node, signer_of, direct_terms):
+    _recording, view, truth, _report = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES,
                                                     checks=(), epochs=1)
     assert attack(view, truth).algebraic[LEAKY_INPUT] > 0.999

@@ -40,16 +40,16 @@ def source(world, name):
     return next(s for phase in world.sources_by_phase for s in phase if s.name == name)
 
 
-def recorded(world, names, signer_of, recording, **options):
+def recorded(world, names, signer_of, recording, terms, **options):
     return {name: RecordingHolder(DirectSource(signer_of(5 + k).address, PRICE, source(world, name).mapping,
-                                               source(world, name).rows, name=name, **options), recording)
+                                               source(world, name).rows, name=name, **options, **terms), recording)
             for k, name in enumerate(names)}
 
 
 def test_each_holder_is_asked_for_u_once_per_group_with_exactly_p_and_never_for_a_gradient(
-        world, make_node, signer_of, package):
+        world, make_node, signer_of, package, direct_terms):
     recording = Recording(world.standard_inputs)
-    node = make_node(recorded(world, ["clinic-a", "clinic-b"], signer_of, recording))
+    node = make_node(recorded(world, ["clinic-a", "clinic-b"], signer_of, recording, direct_terms))
     [report] = node.run(max_groups=1)
     assert report.kept and report.rows_used == len(source(world, "clinic-a").rows) + len(source(world, "clinic-b").rows)
     asked = recording.of("evaluate")
@@ -59,9 +59,9 @@ def test_each_holder_is_asked_for_u_once_per_group_with_exactly_p_and_never_for_
 
 
 def test_the_checkpoint_commits_to_the_model_over_x_and_its_accuracy_is_that_models(
-        world, make_node, signer_of, package, market_model):
+        world, make_node, signer_of, package, market_model, direct_terms):
     _model_id, _owner, host = market_model
-    node = make_node(recorded(world, ["clinic-a"], signer_of, Recording(world.standard_inputs)))
+    node = make_node(recorded(world, ["clinic-a"], signer_of, Recording(world.standard_inputs), direct_terms))
     p = package.policy.matrix
     start = export_model(host_model(to_network(parse_model_json(package.model_bytes)), p), p)
     [report] = node.run(max_groups=1)
@@ -78,10 +78,10 @@ def stops_selling(request) -> list[Failure]:
     return [Failure("source", None, None, "this source no longer answers for its rows")]
 
 
-def test_rows_of_a_holder_that_refuses_its_u_are_dropped_before_the_bill(world, make_node, signer_of):
+def test_rows_of_a_holder_that_refuses_its_u_are_dropped_before_the_bill(world, make_node, signer_of, direct_terms):
     recording = Recording(world.standard_inputs)
-    holders = {**recorded(world, ["clinic-a"], signer_of, recording),
-               **recorded(world, ["clinic-b"], signer_of, recording, checks=(*DEFAULT_CHECKS, stops_selling))}
+    holders = {**recorded(world, ["clinic-a"], signer_of, recording, direct_terms),
+               **recorded(world, ["clinic-b"], signer_of, recording, direct_terms, checks=(*DEFAULT_CHECKS, stops_selling))}
     node = make_node(holders)
     [report] = node.run(max_groups=1)
     assert [e.refused for e in recording.of("evaluate") if e.holder == "clinic-b"] == ["privacy_check_failed"]
@@ -93,10 +93,10 @@ def test_rows_of_a_holder_that_refuses_its_u_are_dropped_before_the_bill(world, 
 
 @pytest.mark.parametrize("policy", ["plain"], indirect=True)
 def test_in_plain_mode_rows_whose_holder_refuses_a_later_round_are_dropped_before_the_bill(
-        world, make_node, signer_of):
+        world, make_node, signer_of, direct_terms):
     # Under the default threshold the audit lets one round of 8 directions through and refuses the next.
     recording = Recording(world.standard_inputs)
-    node = make_node(recorded(world, ["clinic-a"], signer_of, recording, accepted_modes=MODES), epochs=3)
+    node = make_node(recorded(world, ["clinic-a"], signer_of, recording, direct_terms, accepted_modes=MODES), epochs=3)
     [report] = node.run(max_groups=1)
     answered = [e for e in recording.of("evaluate") if e.refused is None]
     assert answered and recording.of("evaluate")[-1].refused == "privacy_check_failed"

@@ -16,9 +16,12 @@ import time
 from collections import Counter
 from contextlib import closing
 
+import brownie
 import pytest
 from eth_account import Account
 
+from orchestrator.auth.messages import Domain
+from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.hosting.billing import BilledRow, make_bill
@@ -39,17 +42,26 @@ def sellers():
 
 
 @pytest.fixture(scope="module")
-def proxies(world, sellers, tmp_path_factory):
-    """Two proxy processes: clinic-a's rows on the first; clinic-b's, then registry-f's mislabelled rows, on the
-    second (so the third group fails to raise accuracy and is rolled back)."""
+def proxies(world, sellers, deployed, accounts, tmp_path_factory):
+    """Two proxy processes on the test chain: clinic-a's rows on the first; clinic-b's, then registry-f's
+    mislabelled rows, on the second (so the third group fails to raise accuracy and is rolled back)."""
     workdir = tmp_path_factory.mktemp("proxies")
+    save_deployment(deployed[2], workdir / "deployment.json")
+    domain = Domain(deployed[2].chain_id, deployed[2].market)
     by_name = {s.name: s for phase in world.sources_by_phase for s in phase}
-    with proxy_process(str(workdir / "p0.sqlite"), name="p0") as p0, \
-            proxy_process(str(workdir / "p1.sqlite"), name="p1") as p1:
+
+    def chain_options():
+        account = Account.create()
+        accounts[0].transfer(account.address, GAS_MONEY)
+        return {"args": ["--rpc", brownie.web3.provider.endpoint_uri, "--deployment", str(workdir / "deployment.json"),
+                         "--key-env", "SPLITLEDGER_PROXY_KEY"], "env": {"SPLITLEDGER_PROXY_KEY": account.key.hex()}}
+
+    with proxy_process(str(workdir / "p0.sqlite"), name="p0", **chain_options()) as p0, \
+            proxy_process(str(workdir / "p1.sqlite"), name="p1", **chain_options()) as p1:
         for proxy, names in ((p0, ["clinic-a"]), (p1, ["clinic-b", "registry-f"])):
             for name in names:
                 source = by_name[name]
-                hand_rows([proxy.url], sellers[name].address, MIN_PRICE, source.mapping, source.rows)
+                hand_rows([proxy.url], RequestSigner(sellers[name], domain), MIN_PRICE, source.mapping, source.rows)
         yield [p0.url, p1.url]
 
 

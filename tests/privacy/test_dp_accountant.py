@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from orchestrator.privacy.accountant import Budget, RowLedger, epsilon_from_rdp, rdp_per_step
+from orchestrator.privacy.accountant import Budget, RowLedger, epsilon_from_rdp, gaussian_rho, rdp_per_step, rho_epsilons
 
 # (sampling rate, noise multiplier, steps, delta) -> epsilon, computed with dp-accounting 0.6.0:
 # RdpAccountant().compose(PoissonSampledDpEvent(q, GaussianDpEvent(sigma)), steps).get_epsilon(delta)
@@ -87,3 +87,13 @@ def test_the_row_ledger_round_trips_through_json():
     ledger = RowLedger(limit=5, counts={3: 1, 9: 4})
     again = RowLedger.from_json(ledger.to_json())
     assert (again.limit, again.counts) == (5, {3: 1, 9: 4})
+
+
+def test_composed_gaussian_steps_of_several_noise_levels_are_one_rho_per_row():
+    # k steps at one sigma: rho_epsilons gives the budget's own epsilon
+    for sigma, k in ((1.0, 3), (2.0, 30), (4.0, 7)):
+        expected = Budget(sigma, 1e-5, 1e9).epsilon(k)
+        assert abs(rho_epsilons(np.asarray([k * gaussian_rho(sigma)]), 1e-5)[0] - expected) < 1e-9
+    # mixed sigmas compose additively: 2 steps at sigma 2 and 2 at sigma 1 cost more than 4 at sigma 2
+    mixed = 2 * gaussian_rho(2.0) + 2 * gaussian_rho(1.0)
+    assert rho_epsilons(np.asarray([mixed]), 1e-5)[0] > Budget(2.0, 1e-5, 1e9).epsilon(4)

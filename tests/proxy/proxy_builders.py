@@ -1,17 +1,22 @@
 """Builders for the proxy and source tests: the breast-cancer data as a source's rows, its field table,
 layer-1 sub-models of a random model over it, and the privacy policies quotes carry."""
 import numpy as np
+from eth_account import Account
 from sklearn.datasets import load_breast_cancer
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, standard_name, submodels
 from orchestrator.container.fields import ColumnMapping, normalise_rows
 from orchestrator.hosting.registration import owner_default_policy
 from orchestrator.privacy.policy import MODES, PrivacyPolicy
+from orchestrator.proxy.probes import DEFAULT_PRICE_PROBES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-SOURCE_A = "0x" + "a1" * 20
-SOURCE_B = "0x" + "b2" * 20
+# Sources sign their uploads with the key of their payout address.
+SOURCE_A_KEY = Account.from_key("0x" + "a1" * 32)
+SOURCE_B_KEY = Account.from_key("0x" + "b2" * 32)
+SOURCE_A = SOURCE_A_KEY.address
+SOURCE_B = SOURCE_B_KEY.address
 MODEL_ID = 7
 PRICE = 10**16
 OUTPUT = "diagnosis"
@@ -76,7 +81,8 @@ def layer1_submodels(table, neurons: int = 16, **kwargs):
 def plain_policy(table) -> PrivacyPolicy:
     """The patent's plain exchange with no R^2 bound: the audit still refuses a request after which an input
     would be recoverable, but lets these tests evaluate and take gradients of any sub-models on any rows. Only
-    holders that accept plain mode sell under it (vault_with's do)."""
+    holders that accept plain mode sell under it (vault_with's do), and only holders whose own threshold is
+    1.0 too let it go unbounded (vault_with's do; a default holder bounds every row at DEFAULT_THRESHOLD)."""
     return PrivacyPolicy("plain", table.model_inputs, threshold=1.0)
 
 
@@ -89,10 +95,12 @@ def default_policy_for(table, columns) -> PrivacyPolicy:
 
 
 def vault_with(columns, positions, *, min_price=PRICE, source=SOURCE_A, drop=(), store_path=":memory:", name="p",
-               accepted_modes=MODES, hash_key=None):
+               accepted_modes=MODES, hash_key=None, threshold=1.0, price_probes=DEFAULT_PRICE_PROBES):
     """A vault holding the source's rows at `positions`, selling under every policy mode (plain included);
-    returns (vault, row ids)."""
-    vault = Vault(Store(store_path), name=name, accepted_modes=accepted_modes)
+    returns (vault, row ids). Its own R^2 threshold is 1.0 unless given, so the policy's bound is the one that
+    applies (recoverability is refused whatever the thresholds)."""
+    vault = Vault(Store(store_path), name=name, accepted_modes=accepted_modes, threshold=threshold,
+                  price_probes=price_probes)
     result = vault.upload(source, min_price, source_mapping(columns), source_rows(columns, positions, drop=drop),
                           ignored=["Patient"], hash_key=hash_key)
     return vault, list(result.row_ids)

@@ -6,9 +6,12 @@ import socket
 
 import numpy as np
 import pytest
-from fastapi import FastAPI
+from eth_account import Account
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from orchestrator.auth.messages import HolderAnswer, body_digest
+from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, NONCE_HEADER
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.proxy.client import ProxyClient
@@ -19,17 +22,38 @@ SUBS = [SubModel(j, ("a", "b"), (1.0, -1.0), 0.0) for j in range(3)]
 HASH = "0x" + "ab" * 32
 
 
-def liar(answers: dict[str, tuple[int, str]], *, delay: float = 0.0) -> FastAPI:
-    """A proxy answering every path with a canned status and body, whatever was asked."""
+def liar(answers: dict[str, tuple[int, str]], domain, account, *, delay: float = 0.0) -> FastAPI:
+    """A proxy answering every path with a canned status and body, whatever was asked, and signing its
+    answers with its own key as an honest proxy does: a liar that holds a key, so the client's checks of
+    what it says are what is tested, not its signature."""
     app = FastAPI()
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
-    async def answer(path: str) -> Response:
+    async def answer(path: str, request: Request) -> Response:
         await asyncio.sleep(delay)
         status, text = answers["/" + path]
-        return Response(text, status_code=status, media_type="application/json")
+        headers = {}
+        if request.method == "POST":
+            asked = await request.body()
+            message = HolderAnswer(account.address, json.loads(asked)["model_id"], path.split("/")[-1],
+                                   bytes.fromhex(request.headers[NONCE_HEADER][2:]), body_digest(asked),
+                                   body_digest(text.encode()))
+            signature = Account.sign_message(message.signable(domain), account.key).signature
+            headers[ANSWER_SIGNATURE_HEADER] = "0x" + bytes(signature).hex()
+        return Response(text, status_code=status, media_type="application/json", headers=headers)
 
     return app
+
+
+@pytest.fixture
+def lying(serve, market):
+    """lying(answers, delay=0, timeout=30) -> a client of a liar serving `answers`."""
+
+    def start(answers, *, delay: float = 0.0, timeout: float = 30.0):
+        account = Account.create()
+        return serve(app=liar(answers, market.domain, account, delay=delay), holder=account.address, timeout=timeout)
+
+    return start
 
 
 def evaluate_answer(z, labels) -> dict[str, tuple[int, str]]:
@@ -54,45 +78,45 @@ def bad_answer(excinfo) -> str:
     ],
     ids=["too-few-rows", "too-few-columns", "ragged", "labels-too-short", "string", "null", "bool"],
 )
-def test_evaluate_answers_of_the_wrong_shape_or_type_are_bad_answers(serve, z, labels, complaint):
-    proxy = serve(app=liar(evaluate_answer(z, labels)))
+def test_evaluate_answers_of_the_wrong_shape_or_type_are_bad_answers(lying, z, labels, complaint):
+    proxy = lying(evaluate_answer(z, labels))
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5, 6], SUBS)
     assert complaint in bad_answer(caught)
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999", "-1e999"])
-def test_evaluate_answers_with_non_finite_numbers_are_bad_answers(serve, number):
+def test_evaluate_answers_with_non_finite_numbers_are_bad_answers(lying, number):
     body = '{"z": [[0.1, 0.2, 0.3], [0.4, %s, 0.6]], "labels": [1.0, 0.0]}' % number
-    proxy = serve(app=liar({"/v1/evaluate": (200, body)}))
+    proxy = lying({"/v1/evaluate": (200, body)})
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5, 6], SUBS)
     assert "z.1.1" in bad_answer(caught)
 
 
-def test_an_answer_that_is_not_json_is_a_bad_answer(serve):
-    proxy = serve(app=liar({"/v1/evaluate": (200, "<html>hello</html>")}))
+def test_an_answer_that_is_not_json_is_a_bad_answer(lying):
+    proxy = lying({"/v1/evaluate": (200, "<html>hello</html>")})
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5, 6], SUBS)
     bad_answer(caught)
 
 
-def test_a_gradient_with_the_wrong_number_of_model_inputs_is_a_bad_answer(serve, table):
+def test_a_gradient_with_the_wrong_number_of_model_inputs_is_a_bad_answer(lying, table):
     inputs = len(table.model_inputs)
     answers = {
         "/v1/quote": (200, json.dumps({"accepted": [{"row_id": 5, "row_hash": HASH, "source": "0x"}], "declined": []})),
         "/v1/gradient": (200, json.dumps({"weight": [[0.0] * (inputs - 1)] * 3, "bias": [0.0] * 3})),
     }
-    proxy = serve(app=liar(answers))
+    proxy = lying(answers)
     proxy.quote(1, 1, table, [5], plain_policy(table))
     with pytest.raises(ProxyError) as caught:
         proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
     assert f"weight has shape (3, {inputs - 1}), expected 3 x {inputs}" in bad_answer(caught)
 
 
-def test_a_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(serve):
+def test_a_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(lying):
     answers = {"/v1/gradient": (200, json.dumps({"weight": [[0.0] * 4] * 2, "bias": [0.0] * 3}))}
-    proxy = serve(app=liar(answers))
+    proxy = lying(answers)
     with pytest.raises(ProxyError) as caught:
         proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
     assert "weight has shape (2, 4), expected 3 x ?" in bad_answer(caught)
@@ -109,55 +133,64 @@ def test_a_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(serve):
     ],
     ids=["omits-a-row", "answers-a-row-not-asked", "answers-a-row-twice", "short-hash", "unknown-reason"],
 )
-def test_a_quote_answer_must_answer_each_row_asked_once(serve, table, answer):
-    proxy = serve(app=liar({"/v1/quote": (200, json.dumps(answer))}))
+def test_a_quote_answer_must_answer_each_row_asked_once(lying, table, answer):
+    proxy = lying({"/v1/quote": (200, json.dumps(answer))})
     with pytest.raises(ProxyError) as caught:
         proxy.quote(1, 1, table, [5, 6], plain_policy(table))
     bad_answer(caught)
 
 
-def test_listings_that_do_not_increase_past_after_are_bad_answers(serve):
+def test_listings_that_do_not_increase_past_after_are_bad_answers(lying):
     listings = [{"row_id": r, "fields": ["a"], "source": "0x"} for r in (3, 2)]
-    proxy = serve(app=liar({"/v1/listings": (200, json.dumps({"listings": listings, "next_after": 2}))}))
+    proxy = lying({"/v1/listings": (200, json.dumps({"listings": listings, "next_after": 2}))})
     with pytest.raises(ProxyError) as caught:
         proxy.listings(after=1)
     bad_answer(caught)
 
 
-def test_a_refusal_carries_the_url_status_code_and_detail(serve):
+def test_a_refusal_carries_the_url_status_code_and_detail(lying):
     body = json.dumps({"error": "rows_not_quoted", "detail": "rows 5 are not covered"})
-    proxy = serve(app=liar({"/v1/evaluate": (409, body)}))
+    proxy = lying({"/v1/evaluate": (409, body)})
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5], SUBS)
     error = caught.value
     assert (error.url, error.status, error.code, error.detail) == (proxy.url, 409, "rows_not_quoted", "rows 5 are not covered")
 
 
-def test_an_error_without_the_protocols_error_document_is_still_a_proxy_error(serve):
-    proxy = serve(app=liar({"/v1/evaluate": (500, "Internal Server Error")}))
+def test_an_error_without_the_protocols_error_document_is_still_a_proxy_error(lying):
+    proxy = lying({"/v1/evaluate": (500, "Internal Server Error")})
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5], SUBS)
     assert (caught.value.status, caught.value.code) == (500, "http_error")
     assert not isinstance(caught.value, ProxyUnavailable)
 
 
-def test_a_gateway_error_means_the_proxy_is_unavailable(serve):
-    proxy = serve(app=liar({"/v1/evaluate": (503, "busy")}))
+def test_a_gateway_error_means_the_proxy_is_unavailable(lying):
+    proxy = lying({"/v1/evaluate": (503, "busy")})
     with pytest.raises(ProxyUnavailable) as caught:
         proxy.evaluate(1, [5], SUBS)
     assert caught.value.status == 503
 
 
-def test_a_proxy_that_is_down_raises_proxy_unavailable():
+def test_a_proxy_that_is_down_raises_proxy_unavailable(market):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once the probe is closed
-    with ProxyClient(f"http://127.0.0.1:{port}") as proxy, pytest.raises(ProxyUnavailable) as caught:
+    client = ProxyClient(f"http://127.0.0.1:{port}", signer=market.host_signer, holder=Account.create().address)
+    with client as proxy, pytest.raises(ProxyUnavailable) as caught:
         proxy.evaluate(1, [5], SUBS)
     assert caught.value.code == "unavailable" and caught.value.url == f"http://127.0.0.1:{port}"
 
 
-def test_a_proxy_that_does_not_answer_in_time_raises_proxy_unavailable(serve):
-    proxy = serve(app=liar(evaluate_answer([[0.0] * 3], [0.0]), delay=0.8), timeout=0.2)
+def test_a_proxy_that_does_not_answer_in_time_raises_proxy_unavailable(lying):
+    proxy = lying(evaluate_answer([[0.0] * 3], [0.0]), delay=0.8, timeout=0.2)
     with pytest.raises(ProxyUnavailable, match="timed out"):
         proxy.evaluate(1, [5], SUBS)
+
+
+def test_an_answer_without_the_proxys_signature_is_a_bad_answer(serve, market):
+    app = liar(evaluate_answer([[0.0] * 3], [0.0]), market.domain, Account.create())
+    proxy = serve(app=app, holder=Account.create().address)  # the answer is signed, but by another key
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5], SUBS)
+    assert "not signed by the proxy's address" in bad_answer(caught)

@@ -14,6 +14,7 @@ from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
+from proxy_fixtures import post_signed
 from proxy_builders import MODEL_ID, PRICE, default_policy_for, layer1, normalised, plain_policy, vault_with
 
 ROWS = range(150, 450)
@@ -73,7 +74,7 @@ def test_what_each_row_revealed_is_stored_with_the_answer_and_survives_a_restart
     vault, ids = quoted_vault(columns, table, plain_policy(table), store_path=path)
     vault.evaluate(MODEL_ID, ids, submodels(layer1(table, 16, seed=3)))
     more = submodels(layer1(table, 16, seed=4))  # 16 + 16 directions span all 30 inputs: every row recoverable
-    restarted = Vault(Store(path))
+    restarted = Vault(Store(path), threshold=1.0)  # as vault_with's: only recoverability bounds plain_policy
     with pytest.raises(PrivacyCheckFailed, match="determine .* exactly"):
         restarted.evaluate(MODEL_ID, ids[:5], more)
     assert restarted.evaluate(MODEL_ID, ids, submodels(layer1(table, 16, seed=3))).z.shape == (len(ids), 16)
@@ -152,17 +153,19 @@ def test_a_holder_that_reads_the_chain_refuses_a_policy_other_than_the_registere
     assert len(vault.quote(MODEL_ID, PRICE, table, ids, policy).accepted) == len(ids)
 
 
-def test_over_http_a_policy_that_does_not_hash_to_the_claimed_hash_is_refused(columns, table, policy, serve):
+def test_over_http_a_policy_that_does_not_hash_to_the_claimed_hash_is_refused(columns, table, policy, serve, market):
     vault, ids = vault_with(columns, ROWS)
+    market.register_as(MODEL_ID, table, policy)
     proxy = serve(vault)
     body = {"model_id": MODEL_ID, "price_per_row": PRICE, "field_table": table.to_dict(), "row_ids": ids,
             "policy": policy.to_dict(), "policy_hash": "0x" + plain_policy(table).commitment().hex()}
-    answer = httpx.post(f"{proxy.url}/v1/quote", json=body)
+    answer = post_signed(proxy, market.host_signer, "quote", body)
     assert answer.status_code == 422 and answer.json()["error"] == "invalid_policy"
 
 
-def test_over_http_a_privacy_refusal_is_422_privacy_check_failed_with_its_reasons(columns, table, policy, serve):
+def test_over_http_a_privacy_refusal_is_422_privacy_check_failed_with_its_reasons(columns, table, policy, serve, market):
     vault, ids = quoted_vault(columns, table, policy)
+    market.register_as(MODEL_ID, table, policy)
     proxy = serve(vault)
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, len(policy.projection))))

@@ -13,7 +13,10 @@ from orchestrator.proxy.limits import DEFAULT_MAX_BODY_BYTES, Limits
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, plain_policy, source_mapping, source_rows
+from orchestrator.auth.signing import IDEMPOTENCY_HEADER
+
+from proxy_fixtures import post_signed
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_A_KEY, plain_policy, source_mapping, source_rows
 
 LIMIT = 64 * 1024
 
@@ -48,31 +51,39 @@ def test_a_chunked_body_growing_past_the_limit_is_refused_with_413(serve, column
     assert vault.row_count() == 0
 
 
-def test_a_body_within_the_limit_is_served_however_it_is_sent(serve, columns):
+def test_a_body_within_the_limit_is_served_however_it_is_sent(serve, columns, market):
     vault = Vault(Store(":memory:"))
     proxy = serve(vault, limits=Limits(max_body_bytes=LIMIT))
     body = upload_body(columns, 20)
     assert len(body) < LIMIT
-    headers = {"content-type": "application/json"}
-    assert httpx.post(f"{proxy.url}/v1/rows", content=body, headers=headers).status_code == 201
-    assert httpx.post(f"{proxy.url}/v1/rows", content=iter([body[:100], body[100:]]), headers=headers).status_code == 201
+    source = market.signer(SOURCE_A_KEY)
+
+    def headers(key: bytes) -> dict:
+        signed = source.upload(proxy.holder, body, key).headers(IDEMPOTENCY_HEADER)
+        return {"content-type": "application/json", **signed}
+
+    assert httpx.post(f"{proxy.url}/v1/rows", content=body, headers=headers(b"\x01" * 32)).status_code == 201
+    chunked = iter([body[:100], body[100:]])
+    assert httpx.post(f"{proxy.url}/v1/rows", content=chunked, headers=headers(b"\x02" * 32)).status_code == 201
     assert vault.row_count() == 40
 
 
-def test_the_client_reports_a_413_as_a_refusal_naming_the_limit(serve, columns):
+def test_the_client_reports_a_413_as_a_refusal_naming_the_limit(serve, columns, market):
     proxy = serve(Vault(Store(":memory:")), limits=Limits(max_body_bytes=LIMIT))
     with pytest.raises(ProxyError) as refused:
-        proxy.upload(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(200)), ["Patient"])
+        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(200)),
+                     ["Patient"])
     assert refused.value.status == 413 and refused.value.code == "too_large"
 
 
-def test_more_row_ids_than_a_request_may_carry_are_refused_with_422(serve, table):
+def test_more_row_ids_than_a_request_may_carry_are_refused_with_422(serve, table, market):
+    market.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(Vault(Store(":memory:")))
     too_many = list(range(1, schema.MAX_ROWS_PER_REQUEST + 2))
     policy = plain_policy(table)
     body = {"model_id": MODEL_ID, "price_per_row": PRICE, "field_table": table.to_dict(), "row_ids": too_many,
             "policy": policy.to_dict(), "policy_hash": "0x" + policy.commitment().hex()}
-    answer = httpx.post(f"{proxy.url}/v1/quote", content=wire.dumps(body), headers={"content-type": "application/json"})
+    answer = post_signed(proxy, market.host_signer, "quote", body)
     assert answer.status_code == 422 and answer.json()["error"] == "invalid_request"
     assert "row_ids" in answer.json()["detail"]
 
@@ -95,5 +106,6 @@ def test_the_default_limits_fit_the_benchmarks_upload_and_the_hosting_nodes_quot
 
 
 def test_a_limit_below_one_byte_stops_the_proxy_before_it_listens(tmp_path, capsys):
-    assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", "--max-body-bytes", "0"]) == 2
+    chain = ["--rpc", "http://127.0.0.1:1", "--deployment", str(tmp_path / "absent.json"), "--key-env", "NO_SUCH_VAR"]
+    assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", *chain, "--max-body-bytes", "0"]) == 2
     assert "max_body_bytes" in capsys.readouterr().err

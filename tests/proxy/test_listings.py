@@ -10,7 +10,7 @@ def test_a_listing_is_row_id_sorted_standard_fields_and_payout_address(columns):
     vault, ids = vault_with(columns, range(3))
     listing = vault.listings()[0]
     assert listing == Listing(ids[0], tuple(sorted(columns)), listing.source)
-    assert listing.source.lower() == SOURCE_A
+    assert listing.source == SOURCE_A
 
 
 def test_listings_over_http_carry_no_value_and_no_price(columns, serve):

@@ -14,20 +14,23 @@ from orchestrator.proxy.service import create_app
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, plain_policy, source_mapping, source_rows, vault_with
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 
-def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path):
+def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path, market,
+                                                                          proxy_options):
     db = str(tmp_path / "proxy.sqlite")
     rows = source_rows(columns, range(200))
-    subs = submodels(layer1(table, 12))
+    subs = submodels(layer1(table, 4))  # within the process's default R^2 bound per row (no CLI setting for it)
     reference, ref_ids = vault_with(columns, range(200))
     expected_hashes = reference.quote(MODEL_ID, PRICE, table, ref_ids, plain_policy(table)).accepted
     expected = reference.evaluate(MODEL_ID, ref_ids, subs)
     dz = (expected.z / 200).astype(np.float32)
 
-    with proxy_process(db, args=["--accept-mode", "plain"]) as proxy:
-        ids = proxy.upload(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"]).row_ids
+    market.register_as(MODEL_ID, table, plain_policy(table))
+    args, env = proxy_options()
+    with proxy_process(db, args=["--accept-mode", "plain", *args], env=env, signer=market.host_signer) as proxy:
+        ids = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), rows, ["Patient"]).row_ids
         assert [x.row_id for x in proxy.listings(limit=1000)] == list(ids)
         assert proxy.quote(MODEL_ID, PRICE, table, ids, plain_policy(table)).accepted == expected_hashes
         out = proxy.evaluate(MODEL_ID, ids, subs)
@@ -36,7 +39,7 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
         first = proxy.gradient(MODEL_ID, ids, dz)
 
     # same database: rows, quotes, the last sub-models and the privacy state are still there
-    with proxy_process(db, args=["--accept-mode", "plain"]) as restarted:
+    with proxy_process(db, args=["--accept-mode", "plain", *args], env=env, signer=market.host_signer) as restarted:
         assert restarted.health() == 200
         again = restarted.gradient(MODEL_ID, ids, dz)
         np.testing.assert_array_equal(again.weight, first.weight)
@@ -73,5 +76,7 @@ def test_python_dash_m_runs_the_same_command():
 
 
 def test_partial_chain_arguments_stop_the_proxy_before_it_listens(capsys, tmp_path):
-    assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", "--rpc", "http://127.0.0.1:8545"]) == 2
-    assert "go together" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", "--rpc", "http://127.0.0.1:8545"])
+    assert stopped.value.code == 2
+    assert "--deployment" in capsys.readouterr().err

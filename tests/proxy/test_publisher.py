@@ -5,12 +5,12 @@ import argparse
 import pytest
 
 from orchestrator.errors import SplitLedgerError
-from orchestrator.proxy.cli import make_publisher
+from orchestrator.proxy.cli import main, proxy_account
 from orchestrator.proxy.intake import ListingRun, listing_runs
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import PRICE, SOURCE_A
+from proxy_builders import PRICE, SOURCE_A_KEY
 
 MAPPING = {"R": "mean_radius", "T": "mean_texture", "Y": "diagnosis"}
 
@@ -27,35 +27,35 @@ def test_runs_group_consecutive_ids_with_the_same_composition():
     ]
 
 
-def test_the_publisher_is_called_once_per_run_with_first_id_count_and_sorted_fields(serve):
+def test_the_publisher_is_called_once_per_run_with_first_id_count_and_sorted_fields(serve, market):
     calls = []
     proxy = serve(Vault(Store(":memory:")), publisher=lambda *args: calls.append(args))
     rows = [row("R", "T", "Y"), row("Y", "T", "R"), row("R", "Y"), row("R", "T", "Y"), row("R", "T", "Y")]
-    answer = proxy.upload(SOURCE_A, PRICE, MAPPING, rows)
+    answer = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, rows)
     full, partial = ["diagnosis", "mean_radius", "mean_texture"], ["diagnosis", "mean_radius"]
     assert calls == [(1, 2, full), (3, 1, partial), (4, 2, full)]
     assert answer.warnings == ()
-    proxy.upload(SOURCE_A, PRICE, MAPPING, [row("R", "Y")])
+    proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "Y")])
     assert calls[-1] == (6, 1, partial)
 
 
-def test_a_failing_publisher_leaves_the_rows_stored_and_listed_and_says_so(serve):
+def test_a_failing_publisher_leaves_the_rows_stored_and_listed_and_says_so(serve, market):
     def chain_down(first, count, fields):
         raise ConnectionError("chain unreachable")
 
     proxy = serve(Vault(Store(":memory:")), publisher=chain_down)
-    answer = proxy.upload(SOURCE_A, PRICE, MAPPING, [row("R", "T", "Y")] * 3)
+    answer = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y")] * 3)
     assert answer.row_ids == (1, 2, 3)
     assert len(answer.warnings) == 1
     assert "rows 1..3 are stored but their listing was not published: ConnectionError: chain unreachable" in answer.warnings[0]
     assert [x.row_id for x in proxy.listings()] == [1, 2, 3]
 
 
-def test_a_refused_upload_publishes_nothing(serve):
+def test_a_refused_upload_publishes_nothing(serve, market):
     calls = []
     proxy = serve(Vault(Store(":memory:")), publisher=lambda *args: calls.append(args))
     with pytest.raises(SplitLedgerError):
-        proxy.upload(SOURCE_A, PRICE, MAPPING, [row("R", "T", "Y"), {"R": None}])
+        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y"), {"R": None}])
     assert calls == []
 
 
@@ -63,18 +63,14 @@ def chain_args(**given):
     return argparse.Namespace(**{"rpc": None, "deployment": None, "key_env": None, **given})
 
 
-def test_without_chain_arguments_the_proxy_publishes_nothing():
-    assert make_publisher(chain_args()) is None
+def test_a_proxy_without_chain_arguments_refuses_to_start(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--db", str(tmp_path / "p.sqlite"), "--port", "1"])
+    assert stopped.value.code == 2
+    assert "--rpc" in capsys.readouterr().err
 
 
-def test_chain_arguments_go_together():
-    with pytest.raises(SplitLedgerError, match="go together"):
-        make_publisher(chain_args(rpc="http://127.0.0.1:8545"))
-
-
-def test_the_private_key_comes_from_the_named_environment_variable(monkeypatch, tmp_path):
+def test_the_private_key_comes_from_the_named_environment_variable(monkeypatch):
     monkeypatch.delenv("SPLITLEDGER_TEST_NO_KEY", raising=False)
-    deployment = tmp_path / "deployment.json"
-    deployment.write_text("{}")
     with pytest.raises(SplitLedgerError, match="SPLITLEDGER_TEST_NO_KEY holds no private key"):
-        make_publisher(chain_args(rpc="http://127.0.0.1:8545", deployment=str(deployment), key_env="SPLITLEDGER_TEST_NO_KEY"))
+        proxy_account(chain_args(key_env="SPLITLEDGER_TEST_NO_KEY"))

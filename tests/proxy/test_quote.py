@@ -8,6 +8,7 @@ from orchestrator.privacy.policy import MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
+from proxy_fixtures import post_signed
 from proxy_builders import (
     MODEL_ID,
     OUTPUT,
@@ -84,9 +85,11 @@ def test_unknown_row_ids_are_declined_unknown_row(columns, table):
     assert [a.row_id for a in answer.accepted] == [ids[0]] and reasons(answer) == {999: "unknown_row", 0: "unknown_row"}
 
 
-def test_price_is_the_reason_given_before_missing_fields(columns, table):
+def test_missing_fields_is_the_reason_given_before_price_and_the_price_is_not_consulted(columns, table):
+    # The price is tested last so that a row declined for anything else reveals nothing about its minimum.
     vault, ids = vault_with(columns, range(1), drop=("mean_texture",))
-    assert reasons(vault.quote(MODEL_ID, PRICE - 1, table, ids, plain_policy(table))) == {ids[0]: "price"}
+    assert reasons(vault.quote(MODEL_ID, PRICE - 1, table, ids, plain_policy(table))) == {ids[0]: "missing_fields"}
+    assert vault.store.price_probes(ids) == {}
 
 
 def test_values_the_table_refuses_are_declined_invalid_value_and_the_others_accepted(columns, table):
@@ -105,14 +108,16 @@ def test_values_the_table_refuses_are_declined_invalid_value_and_the_others_acce
     assert [a.row_hash for a in answer.accepted] == row_hashes(MODEL_ID, expected.features, expected.labels)
 
 
-def test_a_later_quote_below_the_minimum_withdraws_the_earlier_acceptance(columns, table):
+def test_a_later_quote_below_the_accepted_price_keeps_the_earlier_acceptance_at_its_price(columns, table):
+    # It used to withdraw it; an acceptance is now never wiped, and the lower price is not tested either (it
+    # would be a second price question after an accepting one: docs/privacy.md, "Quotes and the minimum price").
     vault, ids = vault_with(columns, range(3))
     vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
-    vault.quote(MODEL_ID, PRICE - 1, table, ids[:1], plain_policy(table))
+    again = vault.quote(MODEL_ID, PRICE - 1, table, ids[:1], plain_policy(table))
+    assert again.accepted == () and reasons(again) == {ids[0]: "requote_limit"}
+    assert vault.store.quote_prices(MODEL_ID, ids) == {i: PRICE for i in ids}
     subs = layer1_submodels(table)
-    assert vault.evaluate(MODEL_ID, ids[1:], subs).z.shape == (2, len(subs))
-    with pytest.raises(RowsNotQuoted):
-        vault.evaluate(MODEL_ID, ids[:1], subs)
+    assert vault.evaluate(MODEL_ID, ids, subs).z.shape == (3, len(subs))
 
 
 def test_a_model_keeps_the_field_table_of_its_first_quote(columns, table):
@@ -129,7 +134,7 @@ def test_accepted_quotes_survive_a_restart_of_the_proxy(columns, table, tmp_path
     vault.quote(MODEL_ID, PRICE, table, ids[:6], plain_policy(table))
     subs = layer1_submodels(table)
     before = vault.evaluate(MODEL_ID, ids[:6], subs)
-    restarted = Vault(Store(path), accepted_modes=MODES)
+    restarted = Vault(Store(path), accepted_modes=MODES, threshold=1.0)  # vault_with's settings
     after = restarted.evaluate(MODEL_ID, ids[:6], subs)
     assert (after.z == before.z).all() and (after.labels == before.labels).all()
     with pytest.raises(RowsNotQuoted):
@@ -146,9 +151,10 @@ def test_the_last_submodels_survive_a_restart_for_the_gradient(columns, table, t
     assert (after.weight == before.weight).all() and (after.bias == before.bias).all()
 
 
-def test_over_http_a_quote_answers_hashes_and_reasons(columns, table, serve):
+def test_over_http_a_quote_answers_hashes_and_reasons(columns, table, serve, market):
     vault, ids = vault_with(columns, range(3), drop=(OUTPUT,))
     complete = vault.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(3)), ["Patient"])
+    market.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     answer = proxy.quote(MODEL_ID, PRICE, table, [*ids, *complete.row_ids], plain_policy(table))
     direct = Vault(Store(":memory:"), accepted_modes=MODES)
@@ -158,13 +164,14 @@ def test_over_http_a_quote_answers_hashes_and_reasons(columns, table, serve):
     assert reasons(answer) == {i: "missing_fields" for i in ids}
 
 
-def test_over_http_a_malformed_field_table_is_refused(columns, table, serve):
+def test_over_http_a_malformed_field_table_is_refused(columns, table, serve, market):
     vault, ids = vault_with(columns, range(1))
+    market.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     policy = plain_policy(table)
     body = {"model_id": MODEL_ID, "price_per_row": PRICE, "field_table": {"format": "nope"}, "row_ids": ids,
             "policy": policy.to_dict(), "policy_hash": "0x" + policy.commitment().hex()}
-    answer = httpx.post(f"{proxy.url}/v1/quote", json=body)
+    answer = post_signed(proxy, market.host_signer, "quote", body)
     assert answer.status_code == 422 and answer.json()["error"] == "invalid_field_table"
     with pytest.raises(ProxyError):
         proxy.quote(-1, PRICE, table, ids, plain_policy(table))

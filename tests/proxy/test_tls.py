@@ -9,7 +9,7 @@ from orchestrator.proxy.server import proxy_process
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import PRICE, SOURCE_A, source_mapping, source_rows
+from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
 from tls_builders import make_authority, make_server_cert
 
 
@@ -23,10 +23,11 @@ def server_tls(tmp_path, authority):
     return make_server_cert(tmp_path, authority)
 
 
-def test_a_tls_proxy_answers_a_client_that_trusts_its_ca(serve, authority, server_tls, columns):
+def test_a_tls_proxy_answers_a_client_that_trusts_its_ca(serve, authority, server_tls, columns, market):
     proxy = serve(Vault(Store(":memory:")), tls=server_tls, ca_bundle=authority.cert_file)
     assert proxy.url.startswith("https://127.0.0.1:")
-    ids = proxy.upload(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(3)), ["Patient"]).row_ids
+    ids = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(3)),
+                       ["Patient"]).row_ids
     assert [x.row_id for x in proxy.listings()] == list(ids)
 
 
@@ -79,13 +80,18 @@ def test_a_missing_ca_bundle_is_refused_before_any_request(tmp_path):
         ProxyClient("https://127.0.0.1:1", ca_bundle=str(tmp_path / "absent.pem"))
 
 
-def test_a_proxy_process_started_with_tls_options_serves_https(tmp_path, authority, server_tls, columns):
-    with proxy_process(str(tmp_path / "p.sqlite"), tls=server_tls, ca_bundle=authority.cert_file) as proxy:
+def test_a_proxy_process_started_with_tls_options_serves_https(tmp_path, authority, server_tls, columns, market,
+                                                               proxy_options):
+    args, env = proxy_options()
+    with proxy_process(str(tmp_path / "p.sqlite"), args=args, env=env, tls=server_tls,
+                       ca_bundle=authority.cert_file) as proxy:
         assert proxy.url.startswith("https://")
-        proxy.upload(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, range(2)), ["Patient"])
+        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(2)),
+                     ["Patient"])
         assert proxy.health() == 2
 
 
 def test_a_certificate_without_its_key_stops_the_proxy_before_it_listens(tmp_path, server_tls, capsys):
-    assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", "--tls-cert", server_tls.cert_file]) == 2
+    chain = ["--rpc", "http://127.0.0.1:1", "--deployment", str(tmp_path / "absent.json"), "--key-env", "NO_SUCH_VAR"]
+    assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", *chain, "--tls-cert", server_tls.cert_file]) == 2
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err

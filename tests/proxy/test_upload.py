@@ -9,7 +9,7 @@ from orchestrator.proxy import wire
 from orchestrator.proxy.store import NewRow, Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import PRICE, SOURCE_A, source_mapping, source_rows, vault_with
+from proxy_builders import PRICE, SOURCE_A, SOURCE_A_KEY, source_mapping, source_rows, vault_with
 
 MAPPING = {"Radius": "mean_radius", "Texture": "mean_texture", "Outcome": "diagnosis"}
 
@@ -38,7 +38,7 @@ def test_an_upload_gets_consecutive_new_row_ids_in_row_order():
 def test_the_source_address_is_stored_checksummed():
     vault = Vault(Store(":memory:"))
     upload(vault, good_rows(1), source=SOURCE_A.lower())
-    assert vault.listings()[0].source == "0xA1A1a1a1A1A1A1A1A1a1a1a1a1a1A1A1a1A1a1a1"
+    assert vault.listings()[0].source == SOURCE_A  # SOURCE_A is an eth-account address: checksummed
 
 
 def test_row_ids_are_never_reused_after_a_restart(tmp_path):
@@ -131,12 +131,12 @@ def test_a_store_failing_mid_insert_rolls_the_whole_upload_back():
     assert store.row_count() == 0 and store.last_row_id() == 0
 
 
-def test_over_http_a_malformed_upload_is_answered_422_with_the_row_and_column(serve):
+def test_over_http_a_malformed_upload_is_answered_422_with_the_row_and_column(serve, market):
     proxy = serve(Vault(Store(":memory:")))
     rows = good_rows(3)
     rows[1]["Outcome"] = False
     with pytest.raises(ProxyError) as caught:
-        proxy.upload(SOURCE_A, PRICE, MAPPING, rows, ["Id"])
+        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, rows, ["Id"])
     assert (caught.value.status, caught.value.code) == (422, "invalid_upload")
     assert "row 1, column 'Outcome'" in caught.value.detail
     assert proxy.health() == 0
@@ -160,10 +160,10 @@ def test_over_http_a_nan_literal_in_the_json_body_is_refused_not_stored(serve):
     assert proxy.health() == 0
 
 
-def test_over_http_a_price_given_as_a_string_is_refused_by_the_schema(serve):
+def test_over_http_a_price_given_as_a_string_is_refused_by_the_schema(serve, market):
     proxy = serve(Vault(Store(":memory:")))
     with pytest.raises(ProxyError) as caught:
-        proxy.upload(SOURCE_A, str(PRICE), MAPPING, good_rows(1), ["Id"])
+        proxy.upload(market.signer(SOURCE_A_KEY), str(PRICE), MAPPING, good_rows(1), ["Id"])
     assert (caught.value.code, caught.value.status) == ("invalid_request", 422)
     assert "min_price" in caught.value.detail
 

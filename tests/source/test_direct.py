@@ -1,6 +1,7 @@
 """Direct mode (claim 4): a source answering in-process is indistinguishable from a proxy holding its rows."""
 import numpy as np
 import pytest
+from eth_account import Account
 
 from orchestrator.container import submodels
 from orchestrator.container.split import SubModel
@@ -17,10 +18,11 @@ ROWS = range(100, 400)
 
 
 @pytest.fixture
-def both(columns, serve):
-    """The same rows in direct mode and on a proxy over HTTP."""
+def both(columns, table, serve, market):
+    """The same rows in direct mode and on a proxy over HTTP; model MODEL_ID registered with the plain policy."""
+    market.register_as(MODEL_ID, table, plain_policy(table))
     direct = DirectSource(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
-                          accepted_modes=MODES)
+                          accepted_modes=MODES, registry=market.registry, requester=market.host_signer)
     vault = Vault(Store(":memory:"), accepted_modes=MODES)
     vault.upload(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"])
     return direct, serve(vault)
@@ -38,7 +40,8 @@ def test_direct_mode_equals_proxy_mode_on_the_same_rows(both, table):
     assert direct.listings(limit=500) == proxy.listings(limit=500)
     policy = plain_policy(table)
     assert direct.quote(MODEL_ID, PRICE, table, ids, policy) == proxy.quote(MODEL_ID, PRICE, table, ids, policy)
-    subs = submodels(layer1(table, 16))
+    # Few enough neurons for a default holder's own R^2 bound (DirectSource has no threshold setting).
+    subs = submodels(layer1(table, 4))
     here, there = direct.evaluate(MODEL_ID, ids, subs), proxy.evaluate(MODEL_ID, ids, subs)
     np.testing.assert_array_equal(here.z, there.z)
     np.testing.assert_array_equal(here.labels, there.labels)
@@ -78,8 +81,19 @@ def test_refusals_are_the_same_proxy_errors_in_both_modes(both, table, call):
     assert errors[0] == errors[1]
 
 
-def test_a_direct_source_refuses_malformed_rows_when_it_is_created(columns):
+def test_a_direct_source_refuses_malformed_rows_when_it_is_created(columns, market):
     rows = source_rows(columns, range(2))
     rows[1]["Mean Radius"] = True
     with pytest.raises(UploadRefused, match="row 1, column 'Mean Radius'"):
-        DirectSource(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"])
+        DirectSource(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"], registry=market.registry,
+                     requester=market.host_signer)
+
+
+def test_a_direct_source_answers_only_the_models_hosting_node(columns, table, market):
+    model_id = market.register(table, plain_policy(table))
+    stranger = market.signer(Account.create())
+    direct = DirectSource(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
+                          accepted_modes=MODES, registry=market.registry, requester=stranger)
+    with pytest.raises(ProxyError) as caught:
+        direct.quote(model_id, PRICE, table, direct.row_ids, plain_policy(table))
+    assert (caught.value.status, caught.value.code) == (403, "not_hosting_node")

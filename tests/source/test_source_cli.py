@@ -6,12 +6,13 @@ import sys
 
 import pytest
 
+from orchestrator.chain.deployment import save_deployment
 from orchestrator.container.history import row_hashes
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, default_policy_for, normalised, source_mapping, source_rows
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, default_policy_for, normalised, source_mapping, source_rows
 
 
 def write_csv(path, rows):
@@ -22,14 +23,23 @@ def write_csv(path, rows):
     return str(path)
 
 
+@pytest.fixture
+def signed(market, tmp_path, monkeypatch):
+    """The upload's signing options: the source's key in the environment, the chain's deployment file."""
+    path = tmp_path / "deployment.json"
+    save_deployment(market.deployment, path)
+    monkeypatch.setenv("SPLITLEDGER_SOURCE_KEY", SOURCE_A_KEY.key.hex())
+    return ["--deployment", str(path)]
+
+
 def map_args(columns):
     return [arg for column, standard in source_mapping(columns).items() for arg in ("--map", f"{column}={standard}")]
 
 
-def test_upload_hands_the_csv_to_every_proxy_given(columns, serve, tmp_path, capsys):
+def test_upload_hands_the_csv_to_every_proxy_given(columns, serve, tmp_path, capsys, signed):
     a, b = serve(Vault(Store(":memory:"))), serve(Vault(Store(":memory:")))
     path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(30)))
-    code = main(["upload", "--proxy", a.url, "--proxy", b.url, "--source", SOURCE_A, "--min-price", str(PRICE),
+    code = main(["upload", "--proxy", a.url, "--proxy", b.url, *signed, "--min-price", str(PRICE),
                  "--csv", path, *map_args(columns), "--ignore", "Patient"])
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [f"{a.url}: 30 rows stored, row ids 1..30",
@@ -38,28 +48,28 @@ def test_upload_hands_the_csv_to_every_proxy_given(columns, serve, tmp_path, cap
     assert a.listings()[0].fields == tuple(sorted(columns))
 
 
-def test_upload_reads_the_mapping_from_a_file_and_prints_json_on_request(columns, serve, tmp_path, capsys):
+def test_upload_reads_the_mapping_from_a_file_and_prints_json_on_request(columns, serve, tmp_path, capsys, signed):
     proxy = serve(Vault(Store(":memory:")))
     path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(3)))
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps({"mapping": source_mapping(columns), "ignored": ["Patient"]}))
-    assert main(["upload", "--proxy", proxy.url, "--source", SOURCE_A, "--min-price", "1", "--csv", path,
+    assert main(["upload", "--proxy", proxy.url, *signed, "--min-price", "1", "--csv", path,
                  "--mapping-file", str(mapping), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {proxy.url: [1, 2, 3]}
 
 
-def test_an_unmapped_column_is_reported_and_nothing_is_stored(columns, serve, tmp_path, capsys):
+def test_an_unmapped_column_is_reported_and_nothing_is_stored(columns, serve, tmp_path, capsys, signed):
     proxy = serve(Vault(Store(":memory:")))
     path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(3)))
-    code = main(["upload", "--proxy", proxy.url, "--source", SOURCE_A, "--min-price", "1", "--csv", path,
+    code = main(["upload", "--proxy", proxy.url, *signed, "--min-price", "1", "--csv", path,
                  *map_args(columns)])
     assert code == 1
     assert "row 0, column 'Patient': is neither mapped to a standard field nor ignored" in capsys.readouterr().err
     assert proxy.health() == 0
 
 
-def test_a_missing_csv_file_is_reported(tmp_path, capsys):
-    code = main(["upload", "--proxy", "http://127.0.0.1:9", "--source", SOURCE_A, "--min-price", "1",
+def test_a_missing_csv_file_is_reported(tmp_path, capsys, signed):
+    code = main(["upload", "--proxy", "http://127.0.0.1:9", *signed, "--min-price", "1",
                  "--csv", str(tmp_path / "absent.csv"), "--map", "a=b"])
     assert code == 1 and "absent.csv" in capsys.readouterr().err
 
@@ -87,23 +97,33 @@ def test_hash_key_makes_a_new_secret_key_file_and_never_overwrites_one(tmp_path,
     assert path.read_text().strip() == key and "never overwritten" in capsys.readouterr().err
 
 
-def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp_path):
+def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp_path, signed, market):
     proxy = serve(Vault(Store(":memory:")))
     key_file = tmp_path / "row-hash.key"
     main(["hash-key", "--out", str(key_file)])
     path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(150, 250)))
-    assert main(["upload", "--proxy", proxy.url, "--source", SOURCE_A, "--min-price", str(PRICE), "--csv", path,
+    assert main(["upload", "--proxy", proxy.url, *signed, "--min-price", str(PRICE), "--csv", path,
                  *map_args(columns), "--ignore", "Patient", "--hash-key-file", str(key_file)]) == 0
     rows = normalised(table, columns, range(150, 250))
+    market.register_as(MODEL_ID, table, default_policy_for(table, columns))
     answer = proxy.quote(MODEL_ID, PRICE, table, list(range(1, 101)), default_policy_for(table, columns))
     key = bytes.fromhex(key_file.read_text().strip())
     assert [a.row_hash for a in answer.accepted] == row_hashes(MODEL_ID, rows.features, rows.labels, key=key)
 
 
-def test_a_malformed_key_file_is_reported_before_any_proxy_is_contacted(tmp_path, capsys):
+def test_a_malformed_key_file_is_reported_before_any_proxy_is_contacted(tmp_path, capsys, signed):
     key_file = tmp_path / "row-hash.key"
     key_file.write_text("not hex")
     path = write_csv(tmp_path / "clinic.csv", [{"a": 1}])
-    code = main(["upload", "--proxy", "http://127.0.0.1:9", "--source", SOURCE_A, "--min-price", "1", "--csv", path,
+    code = main(["upload", "--proxy", "http://127.0.0.1:9", *signed, "--min-price", "1", "--csv", path,
                  "--map", "a=b", "--hash-key-file", str(key_file)])
     assert code == 1 and "64 hex digits" in capsys.readouterr().err
+
+
+def test_upload_refuses_a_source_address_other_than_the_signing_keys(columns, serve, tmp_path, capsys, signed):
+    proxy = serve(Vault(Store(":memory:")))
+    path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(3)))
+    code = main(["upload", "--proxy", proxy.url, *signed, "--source", "0x" + "b2" * 20, "--min-price", "1",
+                 "--csv", path, *map_args(columns), "--ignore", "Patient"])
+    assert code == 1 and "is not the address of the signing key" in capsys.readouterr().err
+    assert proxy.health() == 0

@@ -1,0 +1,103 @@
+"""A throwaway local chain for benchmarks and tools run outside the test suite: anvil on a free loopback port,
+the token and the market deployed from brownie's compiled artifacts (build/contracts), a deployment file.
+
+Holders now check every request against the chain (orchestrator/proxy/gate.py), so anything that starts
+proxies needs one; the test suite has brownie's anvil, scripts/demo.py too, and this is the same for the rest.
+anvil comes from npm (bin/setup; bin/env puts it on PATH). Its first development account funds everything.
+"""
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from orchestrator.errors import ChainError
+
+from .client import MarketClient, connect
+from .deployment import PROJECT_ROOT, Deployment, save_deployment
+
+# anvil's first development key (its default mnemonic): public knowledge, worthless off a local chain.
+ANVIL_FUNDED_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+CHECKPOINT_TIMEOUT = 3600
+
+
+@dataclass
+class DevChain:
+    rpc: str
+    deployment: Deployment
+    deployment_file: Path
+    funder: LocalAccount
+
+    def client(self, account: LocalAccount | None = None) -> MarketClient:
+        return MarketClient(connect(self.rpc), self.deployment, account, poll_latency=0.005)
+
+    def funded_account(self, wei: int = 10**19) -> LocalAccount:
+        """A fresh key with gas money."""
+        account = Account.create()
+        w3 = connect(self.rpc)
+        tx = {"to": account.address, "value": wei, "gas": 21_000, "gasPrice": w3.eth.gas_price,
+              "nonce": w3.eth.get_transaction_count(self.funder.address, "pending"), "chainId": w3.eth.chain_id}
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
+            self.funder.sign_transaction(tx).raw_transaction), poll_latency=0.005)
+        return account
+
+    def proxy_options(self) -> tuple[list[str], dict[str, str]]:
+        """(arguments, environment) of a proxy process on this chain, with a fresh funded key."""
+        account = self.funded_account(10**18)
+        return (["--rpc", self.rpc, "--deployment", str(self.deployment_file), "--key-env", "SPLITLEDGER_PROXY_KEY"],
+                {"SPLITLEDGER_PROXY_KEY": account.key.hex()})
+
+
+@contextmanager
+def dev_chain(start_timeout: float = 30.0) -> Iterator[DevChain]:
+    """anvil with the market deployed, for the duration of the block."""
+    anvil = shutil.which("anvil")
+    if anvil is None:
+        raise ChainError("anvil is not on PATH: run bin/setup, then `source bin/env`")
+    from orchestrator.proxy.server import free_port  # the proxy's helper; imported late to keep chain light
+
+    port = free_port()
+    process = subprocess.Popen([anvil, "--port", str(port), "--silent"], stdout=subprocess.DEVNULL)
+    rpc = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                w3 = connect(rpc, timeout=2)
+                break
+            except ChainError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        funder = Account.from_key(ANVIL_FUNDED_KEY)
+        token = _deploy(w3, funder, "SplitLedgerToken", "Bench", "BNC", 10**27)
+        market = _deploy(w3, funder, "SplitLedgerMarket", token, CHECKPOINT_TIMEOUT)
+        with tempfile.TemporaryDirectory() as tmp:
+            deployment = Deployment("development", w3.eth.chain_id, token, market, w3.eth.block_number,
+                                    PROJECT_ROOT / "build" / "contracts")
+            path = Path(tmp) / "deployment.json"
+            save_deployment(deployment, path)
+            yield DevChain(rpc, deployment, path, funder)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _deploy(w3, account: LocalAccount, name: str, *args) -> str:
+    artifact = json.loads((PROJECT_ROOT / "build" / "contracts" / f"{name}.json").read_text())
+    contract = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = contract.constructor(*args).build_transaction({
+        "from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        "chainId": w3.eth.chain_id, "gasPrice": w3.eth.gas_price})
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
+        account.sign_transaction(tx).raw_transaction), poll_latency=0.005)
+    if receipt["status"] != 1:
+        raise ChainError(f"deploying {name} failed")
+    return receipt["contractAddress"]

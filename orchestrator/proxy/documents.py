@@ -1,0 +1,30 @@
+"""The request documents of quote, evaluate and gradient, as a hosting node sends them (docs/protocol.md).
+
+One place builds them, so the bytes a proxy client sends over HTTP and the bytes a direct source is signed for
+in-process are the same documents: a signature's body digest means the same thing on both paths.
+"""
+from collections.abc import Sequence
+
+import numpy as np
+
+from orchestrator.container.fields import FieldTable
+from orchestrator.container.split import SubModel
+from orchestrator.privacy.policy import PrivacyPolicy
+
+from . import wire
+
+
+def quote_document(model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+                   policy: PrivacyPolicy) -> dict:
+    return {"model_id": model_id, "price_per_row": price_per_row, "field_table": field_table.to_dict(),
+            "row_ids": [int(r) for r in row_ids], "policy": policy.to_dict(),
+            "policy_hash": "0x" + policy.commitment().hex()}
+
+
+def evaluate_document(model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> dict:
+    return {"model_id": model_id, "row_ids": np.asarray(row_ids, dtype=np.int64),
+            "submodels": [s.to_dict() for s in submodels]}
+
+
+def gradient_document(model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> dict:
+    return {"model_id": model_id, "row_ids": np.asarray(row_ids, dtype=np.int64), "dz": wire.as_float64(dz)}
