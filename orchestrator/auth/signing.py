@@ -50,7 +50,8 @@ class Authorization:
         if not present:
             raise Unauthorized("unsigned", f"this request must be signed: send {nonce_header}, {EXPIRY_HEADER} "
                                            f"and {SIGNATURE_HEADER} (docs/protocol.md, Authentication)")
-        nonce, expiry, signature = (headers.get(h, "") for h in (nonce_header, EXPIRY_HEADER, SIGNATURE_HEADER))
+        # absent headers may be given as None (the service passes every one it declares): "" for the checks below
+        nonce, expiry, signature = (headers.get(h) or "" for h in (nonce_header, EXPIRY_HEADER, SIGNATURE_HEADER))
         if not _BYTES32.match(nonce):
             raise Unauthorized("bad_signature", f"{nonce_header} must be 0x and 64 hex digits")
         if not expiry.isdigit() or len(expiry) > 19:

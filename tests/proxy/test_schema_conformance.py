@@ -30,3 +30,11 @@ def test_every_route_documents_the_limits_refusals():
     for path, methods in openapi()["paths"].items():
         for method, operation in methods.items():
             assert {"413", "429"} <= set(operation["responses"]), (method, path)
+
+
+def test_a_request_with_only_some_signature_headers_is_a_401_not_a_500(serve):
+    url = serve(Vault(Store(":memory:"))).url
+    headers = {"content-type": "application/json", "X-SplitLedger-Expiry": "1", "X-SplitLedger-Signature": "0x00"}
+    for path in ("rows", "quote", "evaluate", "gradient"):
+        answer = httpx.post(f"{url}/v1/{path}", content=b"{}", headers=headers)
+        assert answer.status_code == 401 and answer.json()["error"] == "bad_signature", (path, answer.text)
