@@ -27,6 +27,7 @@ from orchestrator.auth.signing import Authorization
 from orchestrator.chain.registry import ModelRegistry, RegisteredModel
 from orchestrator.errors import Forbidden, Replayed, Unauthorized
 
+from .intake import checked_address
 from .store import Store
 
 # A signer may not ask for a longer-lived request than this: the holder keeps each nonce until its
@@ -70,9 +71,10 @@ class Gate:
     def admit_upload(self, source: str, body: bytes, auth: Authorization) -> None:
         """Passes if `source` (the payout address in the body) signed exactly this upload for this holder."""
         self._check_expiry(auth, self._now())
-        message = SourceUpload(self.holder, to_checksum_address(source), body_digest(body), auth.nonce, auth.expiry)
+        source = checked_address(source)  # before it is used: a malformed address is the upload's 422, not a 500
+        message = SourceUpload(self.holder, source, body_digest(body), auth.nonce, auth.expiry)
         signer = self._recover(message, auth)
-        if signer != to_checksum_address(source):
+        if signer != source:
             raise Forbidden("not_source", f"{signer} signed this upload, but its rows are for {source}: an upload is "
                                           f"signed by the payout address it names")
 

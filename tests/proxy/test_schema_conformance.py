@@ -1,5 +1,7 @@
 """What schemathesis found (bin/fuzz-proxy): the schema states what the service enforces, and the answers are
 what the schema and HTTP say they are."""
+import time
+
 import httpx
 from fastapi.testclient import TestClient
 
@@ -38,3 +40,13 @@ def test_a_request_with_only_some_signature_headers_is_a_401_not_a_500(serve):
     for path in ("rows", "quote", "evaluate", "gradient"):
         answer = httpx.post(f"{url}/v1/{path}", content=b"{}", headers=headers)
         assert answer.status_code == 401 and answer.json()["error"] == "bad_signature", (path, answer.text)
+
+
+def test_an_upload_for_a_malformed_payout_address_is_a_422_not_a_500(serve):
+    url = serve(Vault(Store(":memory:"))).url
+    headers = {"content-type": "application/json", "Idempotency-Key": "0x" + "01" * 32,
+               "X-SplitLedger-Expiry": str(int(time.time()) + 60), "X-SplitLedger-Signature": "0x" + "11" * 65}
+    for source in ("Ix_not hex", "", "0x1234"):
+        body = {"source": source, "min_price": 1, "mapping": {"A": "a"}, "rows": [{"A": 1.0}]}
+        answer = httpx.post(f"{url}/v1/rows", json=body, headers=headers)
+        assert answer.status_code == 422 and answer.json()["error"] == "invalid_upload", (source, answer.text)
