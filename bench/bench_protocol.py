@@ -3,7 +3,8 @@
 
 Protocol: three real proxy processes (`python -m orchestrator.proxy`) each hold a third of the rows; the
 hosting node's own round loop (orchestrator/hosting/rounds.py: evaluate -> host step -> gradient -> update,
-holders asked in parallel) trains epochs over them, as it trains a group, without the chain.
+holders asked in parallel) trains epochs over them, as it trains a group; every request signed by the model's
+hosting node and checked by the proxies against a local chain (orchestrator/chain/devchain.py), no checkpoint.
 Centralized: `container.training.centralized_step` on the same model, the same normalised rows, the same
 batches in the same order, the data already in memory as device arrays (its best case).
 Both start from the same weights and are warmed up by one epoch (every compilation done); then epochs
@@ -43,6 +44,7 @@ from orchestrator.container import (  # noqa: E402
     normalise_columns,
     parse_model_json,
 )
+from orchestrator.chain.devchain import dev_chain  # noqa: E402
 from orchestrator.container.training import centralized_step  # noqa: E402
 from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group  # noqa: E402
 from orchestrator.proxy import schema, wire  # noqa: E402
@@ -52,8 +54,8 @@ from orchestrator.proxy.server import proxy_process  # noqa: E402
 from orchestrator.proxy.store import Store  # noqa: E402
 from orchestrator.proxy.vault import Vault  # noqa: E402
 
-MODEL_ID = 1
-SOURCE = "0x" + "ab" * 20
+MODEL_ID = 1  # the first model registered on the benchmark's fresh chain
+SOURCE = "0x" + "ab" * 20  # the in-process vault's source (no upload signature in-process)
 PROXIES = 3
 TEST_ROWS = 2_000
 MODELS = {  # name -> hidden layer widths (layer 1 first); 30 inputs, 2 classes
@@ -98,17 +100,18 @@ def container(p: Problem, hidden):
                             p.test_columns)
 
 
-def hand_out(p: Problem, clients) -> Plan:
-    """Each proxy gets every third row; returns the group's plan (row i of the plan is row i of `p`)."""
+def hand_out(p: Problem, clients, source) -> Plan:
+    """Each proxy gets every third row, signed by `source`; returns the group's plan (row i of the plan is row i
+    of `p`)."""
     rows: list[dict | None] = [None] * len(p.records)
     mapping = {n: n for n in p.table.field_names}
     for k, client in enumerate(clients):
         mine = np.arange(k, len(p.records), len(clients))
-        ids = client.upload(SOURCE, 1, mapping, [p.records[i] for i in mine]).row_ids
+        ids = client.upload(source, 1, mapping, [p.records[i] for i in mine]).row_ids
         answer = client.quote(MODEL_ID, 1, p.table, list(ids), bench_policy(p.table))
         assert len(answer.accepted) == len(mine), answer.declined[:3]
         for i, accepted in zip(mine, answer.accepted):
-            rows[i] = {"row_hash": accepted.row_hash.hex(), "source": SOURCE, "price": 1,
+            rows[i] = {"row_hash": accepted.row_hash.hex(), "source": source.address, "price": 1,
                        "holders": [(client.name, accepted.row_id)]}
     return Plan(rows, [c.name for c in clients])
 
@@ -249,11 +252,16 @@ def main(argv=None) -> int:
         args.rows, args.batches, args.rounds = 6_000, [512, 2048], 1
     print(f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}")
     p = problem(args.rows)
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        clients = [stack.enter_context(proxy_process(f"{tmp}/p{k}.sqlite", name=f"proxy-{k}",
-                                                     args=UNSAFE_BENCH_ARGS)) for k in range(PROXIES)]
+    with dev_chain() as chain, tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        model_id, host = chain.register_model(p.table, bench_policy(p.table))
+        assert model_id == MODEL_ID
+        clients = []
+        for k in range(PROXIES):
+            options, env = chain.proxy_options()
+            clients.append(stack.enter_context(proxy_process(f"{tmp}/p{k}.sqlite", name=f"proxy-{k}", env=env,
+                                                             args=[*UNSAFE_BENCH_ARGS, *options], signer=host)))
         started = time.perf_counter()
-        plan = hand_out(p, clients)
+        plan = hand_out(p, clients, chain.signer())
         print(f"handed {args.rows} rows to {PROXIES} proxies and quoted them in {time.perf_counter() - started:.1f} s")
         for name, hidden in MODELS.items():
             run_model(name, hidden, p, clients, plan, args.batches, args.rounds)

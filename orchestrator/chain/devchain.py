@@ -18,6 +18,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from orchestrator.auth.signing import RequestSigner
+from orchestrator.container.keccak import keccak256
 from orchestrator.errors import ChainError
 
 from .client import MarketClient, connect
@@ -47,6 +49,17 @@ class DevChain:
         w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
             self.funder.sign_transaction(tx).raw_transaction), poll_latency=0.005)
         return account
+
+    def register_model(self, table, policy) -> tuple[int, RequestSigner]:
+        """A model with this field table and privacy policy, hosted by a fresh key: (its id, the host's signer)."""
+        owner, host = self.funded_account(), self.funded_account()
+        model_id, _ = self.client(owner).register_model(host.address, keccak256(b"model"), keccak256(b"test set"),
+                                                        table.commitment(), policy.commitment(), 0)
+        return model_id, self.signer(host)
+
+    def signer(self, account: LocalAccount | None = None) -> RequestSigner:
+        """`account`'s (or a fresh key's) signer on this chain and market: a source's uploads, a host's requests."""
+        return RequestSigner(account or Account.create(), self.client().domain())
 
     def proxy_options(self) -> tuple[list[str], dict[str, str]]:
         """(arguments, environment) of a proxy process on this chain, with a fresh funded key."""

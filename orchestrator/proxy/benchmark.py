@@ -1,6 +1,7 @@
 """Throughput of the row holders' hot path over loopback HTTP: `python -m orchestrator.proxy.benchmark`.
 
-Starts real proxy processes, hands each a share of synthetic rows, quotes them, then times rounds of
+Starts a local chain (orchestrator/chain/devchain.py: holders check every request against it) and real proxy
+processes, hands each a share of synthetic rows, quotes them, then times rounds of
 evaluate + gradient as a hosting node would run them (all proxies asked in parallel, one batch per proxy per
 round). dz is random: the host's own main-model step is not part of what is measured here. Prints rows/s.
 
@@ -19,6 +20,8 @@ import numpy as np
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, submodels
 from orchestrator.privacy.policy import PrivacyPolicy
+
+from orchestrator.chain.devchain import dev_chain
 
 from .server import proxy_process
 
@@ -58,18 +61,23 @@ def main(argv=None) -> int:
     mlp = build_mlp([rng.normal(size=(args.neurons, args.inputs)), rng.normal(size=(1, args.neurons))],
                     [np.zeros(args.neurons), np.zeros(1)], ["relu", "sigmoid"], mask)
     subs = submodels(derive_bank(mlp, table.model_inputs))
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        clients = [stack.enter_context(proxy_process(f"{tmp}/p{i}.sqlite", args=UNSAFE_BENCH_ARGS))
-                   for i in range(args.proxies)]
+    with dev_chain() as chain, tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        model_id, host = chain.register_model(table, bench_policy(table))
+        clients = []
+        for i in range(args.proxies):
+            options, env = chain.proxy_options()
+            clients.append(stack.enter_context(proxy_process(f"{tmp}/p{i}.sqlite", args=[*UNSAFE_BENCH_ARGS, *options],
+                                                             env=env, signer=host)))
         shares = np.array_split(np.arange(args.rows), args.proxies)
         ids = []
+        source = chain.signer()
         started = time.perf_counter()
         for client, share in zip(clients, shares):
-            answer = client.upload("0x" + "ab" * 20, 1, {n: n for n in table.field_names}, [records[i] for i in share])
+            answer = client.upload(source, 1, {n: n for n in table.field_names}, [records[i] for i in share])
             ids.append(np.asarray(answer.row_ids))
         uploaded = time.perf_counter()
         for client, held in zip(clients, ids):
-            client.quote(1, 1, table, held.tolist(), bench_policy(table))
+            client.quote(model_id, 1, table, held.tolist(), bench_policy(table))
         quoted = time.perf_counter()
         print(f"upload {args.rows} rows: {uploaded - started:.2f}s; quote: {quoted - uploaded:.2f}s")
 
@@ -79,9 +87,9 @@ def main(argv=None) -> int:
             held = ids[k]
             start = (round_ * per_proxy) % max(len(held) - per_proxy, 1)
             batch = held[start : start + per_proxy]
-            out = clients[k].evaluate(1, batch, subs)
+            out = clients[k].evaluate(model_id, batch, subs)
             dz = rng.normal(size=out.z.shape).astype(np.float32) / len(batch)
-            clients[k].gradient(1, batch, dz)
+            clients[k].gradient(model_id, batch, dz)
             return len(batch)
 
         with ThreadPoolExecutor(args.proxies) as pool:

@@ -132,7 +132,7 @@ class Vault:
         # (innermost: taken after a model's lock, never before one).
         self._budget_lock = threading.Lock()
         self._budget: RevelationBudget | None = None
-        self._atom_cov: tuple[tuple[int, int], np.ndarray] | None = None
+        self._atom_cov: tuple[tuple, np.ndarray] | None = None  # (rows, atoms, atoms judged), covariance
         self._rho: np.ndarray | None = None  # row id -> dp RDP spent across models (accountant.gaussian_rho)
 
     @property
@@ -221,7 +221,7 @@ class Vault:
                     # Selling a row under a projection commits it to revealing u = P x (and its label): that is
                     # charged to its budget now, so that quotes of several models cannot each pass alone.
                     released = atoms.request(policy.matrix, len(budget.atoms))
-                    fits = budget.allowed_rows(candidate_ids, released, self._atom_covariance(),
+                    fits = budget.allowed_rows(candidate_ids, released, self._atom_covariance(atoms),
                                                **self._bounds(policy))
                     for i in np.flatnonzero(keep & ~fits).tolist():
                         reasons[candidates[i].row_id] = "privacy_budget"
@@ -288,14 +288,23 @@ class Vault:
             self._budget = None
             raise
 
-    def _atom_covariance(self) -> np.ndarray:
-        """The covariance of every stored row's atoms (the budget's R^2 data), recomputed only when rows or
-        atoms were added since (call with the budget lock held)."""
+    def _atom_covariance(self, atoms: TableAtoms) -> np.ndarray:
+        """The covariance of the stored rows' atoms (the budget's R^2 data) over the rows that hold every atom
+        of the model being judged (`atoms`: its inputs and label), recomputed only when rows or atoms were added
+        since (call with the budget lock held).
+
+        Rows lacking one of the model's fields are left out rather than filled in at the mean: a fill-in shrinks
+        that atom's variance but not what the others reveal of it, so a proxy holding some incomplete rows
+        beside complete ones would judge the complete ones' R^2 too high and decline them all. Atoms of other
+        models' tables that a row lacks are still taken at their mean."""
         budget = self._budget_state()
-        key = (self.store.last_row_id(), len(budget.atoms))
+        needed = tuple(sorted({*atoms.columns.tolist(), *atoms.label.tolist()}))
+        key = (self.store.last_row_id(), len(budget.atoms), needed)
         if self._atom_cov is None or self._atom_cov[0] != key:
             _, values = self.store.all_row_values()
-            self._atom_cov = (key, atom_covariance(atom_values(budget.atoms, values)))
+            coordinates = atom_values(budget.atoms, values)
+            complete = ~np.isnan(coordinates[:, list(needed)]).any(axis=1) if needed else slice(None)
+            self._atom_cov = (key, atom_covariance(coordinates[complete]))
         return self._atom_cov[1]
 
     def _check_terms(self, model_id: int, known: "_Model | None", table_json: str, field_table: FieldTable,
@@ -391,7 +400,8 @@ class Vault:
         budget across all models cannot take it (call with the budget lock held)."""
         budget = self._budget_state()
         released = model.atoms.request(np.asarray(bank.weight, np.float64), len(budget.atoms))
-        assessment = budget.assess(ids, released, self._atom_covariance(), **self._bounds(model.privacy.policy))
+        assessment = budget.assess(ids, released, self._atom_covariance(model.atoms),
+                                   **self._bounds(model.privacy.policy))
         if not assessment.allowed:
             reason = f"this holder's budget for these rows across every model: {assessment.reason}"
             self._refuse(model_id, "evaluate", ids, reason,

@@ -15,7 +15,17 @@ from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
 from proxy_fixtures import post_signed
-from proxy_builders import MODEL_ID, PRICE, default_policy_for, layer1, normalised, plain_policy, vault_with
+from proxy_builders import (
+    MODEL_ID,
+    PRICE,
+    SOURCE_A,
+    SOURCE_B,
+    default_policy_for,
+    layer1,
+    normalised,
+    plain_policy,
+    vault_with,
+)
 
 ROWS = range(150, 450)
 
@@ -171,3 +181,22 @@ def test_over_http_a_privacy_refusal_is_422_privacy_check_failed_with_its_reason
         proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, len(policy.projection))))
     assert (caught.value.status, caught.value.code) == (422, "privacy_check_failed")
     assert "exactly the committed P" in caught.value.detail
+
+
+def test_rows_lacking_a_field_do_not_make_the_budget_decline_the_complete_rows_beside_them():
+    # The demo's first proxy: clinic-a's complete rows beside clinic-c's, which lack one field. Judged on a
+    # covariance that filled clinic-c's gap at the mean, every clinic-a row was declined privacy_budget.
+    from orchestrator.demo_run import owner_package
+    from orchestrator.scenario import build_world
+
+    world = build_world(scale=0.5)
+    package = owner_package(world)
+    sources = {s.name: s for wave in world.sources_by_phase for s in wave}
+    vault = Vault(Store(":memory:"))
+    ids = []
+    for name, address in (("clinic-a", SOURCE_A), ("clinic-c", SOURCE_B)):
+        source = sources[name]
+        ids += vault.upload(address, PRICE, source.mapping, source.rows, hash_key=source.hash_key).row_ids
+    answer = vault.quote(MODEL_ID, PRICE, package.table, ids, package.policy)
+    assert len(answer.accepted) == len(sources["clinic-a"].rows)
+    assert {d.reason for d in answer.declined} == {"missing_fields"}
