@@ -21,9 +21,11 @@ from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.listings import listing_publisher
 from orchestrator.chain.registry import ModelRegistry
 from orchestrator.errors import SplitLedgerError
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD
 
 from .gate import Gate
 from .privacy import DEFAULT_CHECKS, literal_check
+from .probes import DEFAULT_PRICE_PROBES
 from .safeguard import DEFAULT_ACCEPTED_MODES
 from .service import Publisher, create_app
 from .server import serve
@@ -56,6 +58,13 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.Argumen
                          help="a privacy policy mode to sell under (projection, dp, plain); repeat. Default: "
                               f"{', '.join(DEFAULT_ACCEPTED_MODES)}. plain hands the rows to the hosting node "
                               "through its gradients: only for tests and benchmarks")
+    privacy.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="R2",
+                         help="this proxy's own bound on what any row may reveal across every model: the best "
+                              "linear reconstruction R^2 of any input (the stricter of it and a model's policy "
+                              "applies; default: %(default)s)")
+    privacy.add_argument("--price-probes", type=int, default=DEFAULT_PRICE_PROBES, metavar="K",
+                         help="how many quotes over a row's lifetime may depend on its minimum price (at most "
+                              "log2(K+1) bits of it leak; default: %(default)s)")
     privacy.add_argument("--unsafe-no-audit", action="store_true",
                          help="answer sub-models after the literal check alone, without the policy's cumulative "
                               "leakage audit: the patent's exchange as is, for benchmarking it; never with real rows")
@@ -104,7 +113,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
         name = args.name or f"{args.host}:{args.port}"
         vault = vault_class(store, name=name, url=_url(args),
                             checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
-                            accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=gate.registry.commitments)
+                            accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=gate.registry.commitments,
+                            threshold=args.threshold, price_probes=args.price_probes)
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Who may ask a proxy what: every row-revealing request must be signed by the model's registered hosting node
 for this proxy, once, before it expires; uploads by the payout address they name. Each attack runs against a
 real proxy process over HTTP on the test chain and leaves the proxy's rows and quotes as they were."""
+import json
 import time
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ class World:
     row_ids: list[int]
     proxy_address: str
     chain: MarketClient
+    rows_before: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +93,15 @@ def post(world, path, body, headers) -> httpx.Response:
     return httpx.post(f"{world.url}{path}", content=body, headers={"content-type": "application/json", **headers})
 
 
+@pytest.fixture(autouse=True)
+def rows_before(world):
+    """The rows the proxy holds as a test starts (the upload tests add some on purpose)."""
+    world.rows_before = world.proxy.health()
+
+
 def unchanged(world):
-    """The proxy still holds exactly source A's rows, all still sold to the model at the quote's price."""
-    assert world.proxy.health() == len(ROWS)
+    """The proxy holds the rows it held before the attack, source A's all still sold to the model."""
+    assert world.proxy.health() == world.rows_before
     answer = world.proxy.quote(world.model_id, PRICE, world.table, world.row_ids, world.policy)
     assert len(answer.accepted) == len(ROWS) and answer.declined == ()
 
@@ -203,7 +211,7 @@ def test_an_upload_under_another_sources_address_is_refused_403_not_source(world
     auth = attacker.upload(world.proxy_address, body, b"\x01" * 32)
     answer = post(world, "/v1/rows", body, auth.headers(IDEMPOTENCY_HEADER))
     assert (answer.status_code, answer.json()["error"]) == (403, "not_source")
-    assert world.proxy.health() == len(ROWS)
+    unchanged(world)
     # The victim's own first upload still fixes its own row-hash key.
     victim = RequestSigner(SOURCE_B_KEY, world.domain)
     stored = world.proxy.upload(victim, PRICE, source_mapping(columns), source_rows(columns, range(1)), ["Patient"],
@@ -266,3 +274,27 @@ def projection_submodels(world):
 
     inputs = world.policy.inputs
     return [SubModel(j, inputs, tuple(row), 0.0) for j, row in enumerate(np.asarray(world.policy.projection).tolist())]
+
+
+def test_an_oversized_body_is_refused_413_before_it_is_read(world):
+    body = b'{"model_id": 1, "row_ids": [' + b"1," * (20 * 2**20) + b"1]}"  # 40 MiB, over the 32 MiB default
+    answer = httpx.post(f"{world.url}/v1/quote", content=body, headers={"content-type": "application/json"},
+                        timeout=60)
+    assert (answer.status_code, answer.json()["error"]) == (413, "too_large")
+    unchanged(world)
+
+
+@pytest.mark.parametrize("row_id", [2**63, 2**256], ids=["2^63", "2^256"])
+@pytest.mark.parametrize("operation", ["quote", "evaluate", "gradient"])
+def test_row_ids_beyond_the_declared_range_are_refused_422_by_a_signed_request_too(world, row_id, operation):
+    document = {
+        "quote": lambda: {**json.loads(quote_body(world)), "row_ids": [row_id]},
+        "evaluate": lambda: {"model_id": world.model_id, "row_ids": [row_id],
+                             "submodels": [s.to_dict() for s in projection_submodels(world)]},
+        "gradient": lambda: {"model_id": world.model_id, "row_ids": [row_id], "dz": [[0.0] * 8]},
+    }[operation]()
+    body = json.dumps(document).encode()
+    auth = world.host.request(world.proxy_address, world.model_id, operation, body)
+    answer = post(world, f"/v1/{operation}", body, auth.headers())
+    assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
+    unchanged(world)
