@@ -113,13 +113,13 @@ class TestMarket:
 
 
 @pytest.fixture
-def market(deployed, w3, signer_of, accounts):
+def onchain(deployed, w3, signer_of, accounts):
     return TestMarket(deployed[2], w3, signer_of, lambda address, wei: accounts[0].transfer(address, wei))
 
 
 @pytest.fixture
-def proxy_options(market, tmp_path):
+def proxy_options(onchain, tmp_path):
     """proxy_options() -> (arguments, environment) that start a proxy process on the test chain."""
     path = tmp_path / "deployment.json"
-    save_deployment(market.deployment, path)
-    return lambda: market.proxy_options(path)
+    save_deployment(onchain.deployment, path)
+    return lambda: onchain.proxy_options(path)

@@ -19,10 +19,15 @@ from .client import ProxyClient
 from .tls import ServerTLS
 
 
-def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS | None = None) -> uvicorn.Config:
+def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS | None = None, *,
+            own_logging: bool = True) -> uvicorn.Config:
     # No access log: at thousands of rows per request it is noise, and it costs time on the hot path.
+    # A server on a thread of someone else's process leaves that process's logging alone (`own_logging=False`):
+    # uvicorn's logging set-up closes every handler already installed, e.g. ones writing to a test's captured
+    # stderr, which then breaks whoever writes there next.
+    logging_options = {} if own_logging else {"log_config": None}
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
-                          **(tls.uvicorn_options() if tls else {}))
+                          **logging_options, **(tls.uvicorn_options() if tls else {}))
 
 
 def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info", tls: ServerTLS | None = None) -> None:
@@ -39,7 +44,7 @@ def running(app: FastAPI, host: str = "127.0.0.1", *, start_timeout: float = 10.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, host, port, "warning", tls))
+    server = uvicorn.Server(_config(app, host, port, "warning", tls, own_logging=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"proxy:{port}")
     thread.start()
     deadline = time.monotonic() + start_timeout

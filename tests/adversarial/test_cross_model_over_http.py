@@ -19,12 +19,12 @@ def slices(table, columns):
     return orthonormal_slices(table, columns)
 
 
-def test_five_self_hosted_slice_models_cannot_rebuild_the_rows_over_http(slices, table, columns, market,
+def test_five_self_hosted_slice_models_cannot_rebuild_the_rows_over_http(slices, table, columns, onchain,
                                                                          proxy_options, tmp_path):
-    models = [market.register(table, policy) for policy in slices]  # hosted by market.host: the attacker
+    models = [onchain.register(table, policy) for policy in slices]  # hosted by onchain.host: the attacker
     args, env = proxy_options()
-    with proxy_process(str(tmp_path / "proxy.sqlite"), args=args, env=env, signer=market.host_signer) as proxy:
-        ids = list(proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
+    with proxy_process(str(tmp_path / "proxy.sqlite"), args=args, env=env, signer=onchain.host_signer) as proxy:
+        ids = list(proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
                                 source_rows(columns, HOLDER_ROWS), ["Patient"]).row_ids)
         position = {row: i for i, row in enumerate(ids)}
         declined, forwards = [], []

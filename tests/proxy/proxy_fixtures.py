@@ -24,10 +24,10 @@ def table(columns):
 
 
 @pytest.fixture
-def serve(market):
+def serve(onchain):
     """serve(vault, publisher=None) -> a ProxyClient of the vault's service, run by uvicorn on a free loopback
     port for the rest of the test, with a gate on the test chain (a fresh holder key) and the client signing
-    as the test market's hosting node (`signer=` to sign as someone else); serve(app=..., holder=ADDRESS) runs
+    as the `onchain` fixture's hosting node (`signer=` to sign as someone else); serve(app=..., holder=ADDRESS) runs
     any ASGI app (e.g. a proxy that lies) as the holder at ADDRESS. `limits` are the service's (the defaults
     unless given); with `tls` (a ServerTLS) it serves https, and the client trusts `ca_bundle`."""
     with ExitStack() as stack:
@@ -38,11 +38,11 @@ def serve(market):
                 account = Account.create()
                 holder = account.address
                 if vault.registry is None:  # the chain's commitments, as a proxy started with --rpc reads them
-                    vault.registry = market.registry.commitments
-                gate = Gate(holder, market.registry, vault.store, account=account) if gated else None
+                    vault.registry = onchain.registry.commitments
+                gate = Gate(holder, onchain.registry, vault.store, account=account) if gated else None
                 app = create_app(vault, gate=gate, publisher=publisher, limits=limits)
             url = stack.enter_context(running(app, tls=tls))
-            return stack.enter_context(ProxyClient(url, timeout=timeout, signer=signer or market.host_signer,
+            return stack.enter_context(ProxyClient(url, timeout=timeout, signer=signer or onchain.host_signer,
                                                    holder=holder, ca_bundle=ca_bundle))
 
         yield start

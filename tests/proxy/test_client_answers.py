@@ -46,12 +46,12 @@ def liar(answers: dict[str, tuple[int, str]], domain, account, *, delay: float =
 
 
 @pytest.fixture
-def lying(serve, market):
+def lying(serve, onchain):
     """lying(answers, delay=0, timeout=30) -> a client of a liar serving `answers`."""
 
     def start(answers, *, delay: float = 0.0, timeout: float = 30.0):
         account = Account.create()
-        return serve(app=liar(answers, market.domain, account, delay=delay), holder=account.address, timeout=timeout)
+        return serve(app=liar(answers, onchain.domain, account, delay=delay), holder=account.address, timeout=timeout)
 
     return start
 
@@ -172,11 +172,11 @@ def test_a_gateway_error_means_the_proxy_is_unavailable(lying):
     assert caught.value.status == 503
 
 
-def test_a_proxy_that_is_down_raises_proxy_unavailable(market):
+def test_a_proxy_that_is_down_raises_proxy_unavailable(onchain):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once the probe is closed
-    client = ProxyClient(f"http://127.0.0.1:{port}", signer=market.host_signer, holder=Account.create().address)
+    client = ProxyClient(f"http://127.0.0.1:{port}", signer=onchain.host_signer, holder=Account.create().address)
     with client as proxy, pytest.raises(ProxyUnavailable) as caught:
         proxy.evaluate(1, [5], SUBS)
     assert caught.value.code == "unavailable" and caught.value.url == f"http://127.0.0.1:{port}"
@@ -188,8 +188,8 @@ def test_a_proxy_that_does_not_answer_in_time_raises_proxy_unavailable(lying):
         proxy.evaluate(1, [5], SUBS)
 
 
-def test_an_answer_without_the_proxys_signature_is_a_bad_answer(serve, market):
-    app = liar(evaluate_answer([[0.0] * 3], [0.0]), market.domain, Account.create())
+def test_an_answer_without_the_proxys_signature_is_a_bad_answer(serve, onchain):
+    app = liar(evaluate_answer([[0.0] * 3], [0.0]), onchain.domain, Account.create())
     proxy = serve(app=app, holder=Account.create().address)  # the answer is signed, but by another key
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5], SUBS)

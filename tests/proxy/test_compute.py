@@ -155,9 +155,9 @@ def test_gradient_before_any_submodels_were_evaluated_is_refused(quoted):
         vault.gradient(MODEL_ID, ids[:2], np.zeros((2, 4)))
 
 
-def test_over_http_evaluate_and_gradient_are_bit_for_bit_those_of_the_vault(quoted, table, serve, market):
+def test_over_http_evaluate_and_gradient_are_bit_for_bit_those_of_the_vault(quoted, table, serve, onchain):
     vault, ids, _ = quoted
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     subs = submodels(layer1(table, 16))
     local = vault.evaluate(MODEL_ID, ids, subs)
@@ -178,9 +178,9 @@ def test_over_http_evaluate_and_gradient_are_bit_for_bit_those_of_the_vault(quot
     ],
     ids=["unknown-model", "unknown-rows", "dz-shape"],
 )
-def test_over_http_refusals_have_the_protocols_status_and_code(quoted, table, serve, market, call, status, code):
+def test_over_http_refusals_have_the_protocols_status_and_code(quoted, table, serve, onchain, call, status, code):
     vault, ids, _ = quoted
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     subs = submodels(layer1(table, 4))
     proxy.evaluate(MODEL_ID, ids[:2], subs)
@@ -189,10 +189,10 @@ def test_over_http_refusals_have_the_protocols_status_and_code(quoted, table, se
     assert (caught.value.status, caught.value.code) == (status, code)
 
 
-def test_over_http_rows_not_quoted_are_refused_409(columns, table, serve, market):
+def test_over_http_rows_not_quoted_are_refused_409(columns, table, serve, onchain):
     vault, ids = vault_with(columns, range(4))
     vault.quote(MODEL_ID, PRICE, table, ids[:2], plain_policy(table))
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, 4)))

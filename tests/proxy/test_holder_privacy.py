@@ -163,19 +163,19 @@ def test_a_holder_that_reads_the_chain_refuses_a_policy_other_than_the_registere
     assert len(vault.quote(MODEL_ID, PRICE, table, ids, policy).accepted) == len(ids)
 
 
-def test_over_http_a_policy_that_does_not_hash_to_the_claimed_hash_is_refused(columns, table, policy, serve, market):
+def test_over_http_a_policy_that_does_not_hash_to_the_claimed_hash_is_refused(columns, table, policy, serve, onchain):
     vault, ids = vault_with(columns, ROWS)
-    market.register_as(MODEL_ID, table, policy)
+    onchain.register_as(MODEL_ID, table, policy)
     proxy = serve(vault)
     body = {"model_id": MODEL_ID, "price_per_row": PRICE, "field_table": table.to_dict(), "row_ids": ids,
             "policy": policy.to_dict(), "policy_hash": "0x" + plain_policy(table).commitment().hex()}
-    answer = post_signed(proxy, market.host_signer, "quote", body)
+    answer = post_signed(proxy, onchain.host_signer, "quote", body)
     assert answer.status_code == 422 and answer.json()["error"] == "invalid_policy"
 
 
-def test_over_http_a_privacy_refusal_is_422_privacy_check_failed_with_its_reasons(columns, table, policy, serve, market):
+def test_over_http_a_privacy_refusal_is_422_privacy_check_failed_with_its_reasons(columns, table, policy, serve, onchain):
     vault, ids = quoted_vault(columns, table, policy)
-    market.register_as(MODEL_ID, table, policy)
+    onchain.register_as(MODEL_ID, table, policy)
     proxy = serve(vault)
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, len(policy.projection))))

@@ -38,16 +38,16 @@ class Caller:
 
 
 @pytest.fixture
-def held(columns, table, serve, market):
+def held(columns, table, serve, onchain):
     """(a Caller, vault, row ids) of a proxy holding five quoted and evaluated rows of a model registered on
     the test chain."""
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     vault, ids = vault_with(columns, range(150, 155))
     vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     vault.evaluate(MODEL_ID, ids, layer1_submodels(table, 4))
     proxy = serve(vault)
     with httpx.Client(base_url=proxy.url) as http:
-        yield Caller(http, proxy.holder, market.host_signer, market.signer(SOURCE_A_KEY)), vault, ids
+        yield Caller(http, proxy.holder, onchain.host_signer, onchain.signer(SOURCE_A_KEY)), vault, ids
 
 
 def requests(table, ids, bad_row_id=None, *, model_id=MODEL_ID, price=PRICE):

@@ -62,10 +62,10 @@ def test_a_key_is_32_bytes(columns):
         vault_with(columns, range(150, 152), hash_key=b"short")
 
 
-def test_over_http_the_key_crosses_with_the_upload_and_never_comes_back(columns, table, serve, market):
-    market.register_as(MODEL_ID, table, default_policy_for(table, columns))
+def test_over_http_the_key_crosses_with_the_upload_and_never_comes_back(columns, table, serve, onchain):
+    onchain.register_as(MODEL_ID, table, default_policy_for(table, columns))
     proxy = serve(Vault(Store(":memory:")))
-    ids = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
+    ids = proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
                        hash_key=KEY).row_ids
     rows = normalised(table, columns, ROWS)
     assert accepted_hashes(proxy, ids, table, columns) == row_hashes(MODEL_ID, rows.features, rows.labels, key=KEY)

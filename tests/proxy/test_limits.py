@@ -51,12 +51,12 @@ def test_a_chunked_body_growing_past_the_limit_is_refused_with_413(serve, column
     assert vault.row_count() == 0
 
 
-def test_a_body_within_the_limit_is_served_however_it_is_sent(serve, columns, market):
+def test_a_body_within_the_limit_is_served_however_it_is_sent(serve, columns, onchain):
     vault = Vault(Store(":memory:"))
     proxy = serve(vault, limits=Limits(max_body_bytes=LIMIT))
     body = upload_body(columns, 20)
     assert len(body) < LIMIT
-    source = market.signer(SOURCE_A_KEY)
+    source = onchain.signer(SOURCE_A_KEY)
 
     def headers(key: bytes) -> dict:
         signed = source.upload(proxy.holder, body, key).headers(IDEMPOTENCY_HEADER)
@@ -68,22 +68,22 @@ def test_a_body_within_the_limit_is_served_however_it_is_sent(serve, columns, ma
     assert vault.row_count() == 40
 
 
-def test_the_client_reports_a_413_as_a_refusal_naming_the_limit(serve, columns, market):
+def test_the_client_reports_a_413_as_a_refusal_naming_the_limit(serve, columns, onchain):
     proxy = serve(Vault(Store(":memory:")), limits=Limits(max_body_bytes=LIMIT))
     with pytest.raises(ProxyError) as refused:
-        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(200)),
+        proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(200)),
                      ["Patient"])
     assert refused.value.status == 413 and refused.value.code == "too_large"
 
 
-def test_more_row_ids_than_a_request_may_carry_are_refused_with_422(serve, table, market):
-    market.register_as(MODEL_ID, table, plain_policy(table))
+def test_more_row_ids_than_a_request_may_carry_are_refused_with_422(serve, table, onchain):
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(Vault(Store(":memory:")))
     too_many = list(range(1, schema.MAX_ROWS_PER_REQUEST + 2))
     policy = plain_policy(table)
     body = {"model_id": MODEL_ID, "price_per_row": PRICE, "field_table": table.to_dict(), "row_ids": too_many,
             "policy": policy.to_dict(), "policy_hash": "0x" + policy.commitment().hex()}
-    answer = post_signed(proxy, market.host_signer, "quote", body)
+    answer = post_signed(proxy, onchain.host_signer, "quote", body)
     assert answer.status_code == 422 and answer.json()["error"] == "invalid_request"
     assert "row_ids" in answer.json()["detail"]
 

@@ -70,10 +70,10 @@ def test_a_vault_given_an_extra_check_refuses_what_it_refuses(columns, table):
         strict.evaluate(MODEL_ID, ids, layer1_submodels(table))
 
 
-def test_over_http_failing_submodels_are_refused_422_and_nothing_is_computed(columns, table, serve, market):
+def test_over_http_failing_submodels_are_refused_422_and_nothing_is_computed(columns, table, serve, onchain):
     vault, ids = vault_with(columns, range(5))
     vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     subs = list(layer1_submodels(table, 4))
     leaky = subs[2]

@@ -17,7 +17,7 @@ from orchestrator.proxy.vault import Vault
 from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 
-def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path, market,
+def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path, onchain,
                                                                           proxy_options):
     db = str(tmp_path / "proxy.sqlite")
     rows = source_rows(columns, range(200))
@@ -27,10 +27,10 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
     expected = reference.evaluate(MODEL_ID, ref_ids, subs)
     dz = (expected.z / 200).astype(np.float32)
 
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     args, env = proxy_options()
-    with proxy_process(db, args=["--accept-mode", "plain", *args], env=env, signer=market.host_signer) as proxy:
-        ids = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), rows, ["Patient"]).row_ids
+    with proxy_process(db, args=["--accept-mode", "plain", *args], env=env, signer=onchain.host_signer) as proxy:
+        ids = proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), rows, ["Patient"]).row_ids
         assert [x.row_id for x in proxy.listings(limit=1000)] == list(ids)
         assert proxy.quote(MODEL_ID, PRICE, table, ids, plain_policy(table)).accepted == expected_hashes
         out = proxy.evaluate(MODEL_ID, ids, subs)
@@ -39,7 +39,7 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
         first = proxy.gradient(MODEL_ID, ids, dz)
 
     # same database: rows, quotes, the last sub-models and the privacy state are still there
-    with proxy_process(db, args=["--accept-mode", "plain", *args], env=env, signer=market.host_signer) as restarted:
+    with proxy_process(db, args=["--accept-mode", "plain", *args], env=env, signer=onchain.host_signer) as restarted:
         assert restarted.health() == 200
         again = restarted.gradient(MODEL_ID, ids, dz)
         np.testing.assert_array_equal(again.weight, first.weight)

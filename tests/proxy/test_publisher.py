@@ -27,35 +27,35 @@ def test_runs_group_consecutive_ids_with_the_same_composition():
     ]
 
 
-def test_the_publisher_is_called_once_per_run_with_first_id_count_and_sorted_fields(serve, market):
+def test_the_publisher_is_called_once_per_run_with_first_id_count_and_sorted_fields(serve, onchain):
     calls = []
     proxy = serve(Vault(Store(":memory:")), publisher=lambda *args: calls.append(args))
     rows = [row("R", "T", "Y"), row("Y", "T", "R"), row("R", "Y"), row("R", "T", "Y"), row("R", "T", "Y")]
-    answer = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, rows)
+    answer = proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, MAPPING, rows)
     full, partial = ["diagnosis", "mean_radius", "mean_texture"], ["diagnosis", "mean_radius"]
     assert calls == [(1, 2, full), (3, 1, partial), (4, 2, full)]
     assert answer.warnings == ()
-    proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "Y")])
+    proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "Y")])
     assert calls[-1] == (6, 1, partial)
 
 
-def test_a_failing_publisher_leaves_the_rows_stored_and_listed_and_says_so(serve, market):
+def test_a_failing_publisher_leaves_the_rows_stored_and_listed_and_says_so(serve, onchain):
     def chain_down(first, count, fields):
         raise ConnectionError("chain unreachable")
 
     proxy = serve(Vault(Store(":memory:")), publisher=chain_down)
-    answer = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y")] * 3)
+    answer = proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y")] * 3)
     assert answer.row_ids == (1, 2, 3)
     assert len(answer.warnings) == 1
     assert "rows 1..3 are stored but their listing was not published: ConnectionError: chain unreachable" in answer.warnings[0]
     assert [x.row_id for x in proxy.listings()] == [1, 2, 3]
 
 
-def test_a_refused_upload_publishes_nothing(serve, market):
+def test_a_refused_upload_publishes_nothing(serve, onchain):
     calls = []
     proxy = serve(Vault(Store(":memory:")), publisher=lambda *args: calls.append(args))
     with pytest.raises(SplitLedgerError):
-        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y"), {"R": None}])
+        proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y"), {"R": None}])
     assert calls == []
 
 

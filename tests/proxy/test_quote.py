@@ -151,10 +151,10 @@ def test_the_last_submodels_survive_a_restart_for_the_gradient(columns, table, t
     assert (after.weight == before.weight).all() and (after.bias == before.bias).all()
 
 
-def test_over_http_a_quote_answers_hashes_and_reasons(columns, table, serve, market):
+def test_over_http_a_quote_answers_hashes_and_reasons(columns, table, serve, onchain):
     vault, ids = vault_with(columns, range(3), drop=(OUTPUT,))
     complete = vault.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(3)), ["Patient"])
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     answer = proxy.quote(MODEL_ID, PRICE, table, [*ids, *complete.row_ids], plain_policy(table))
     direct = Vault(Store(":memory:"), accepted_modes=MODES)
@@ -164,14 +164,14 @@ def test_over_http_a_quote_answers_hashes_and_reasons(columns, table, serve, mar
     assert reasons(answer) == {i: "missing_fields" for i in ids}
 
 
-def test_over_http_a_malformed_field_table_is_refused(columns, table, serve, market):
+def test_over_http_a_malformed_field_table_is_refused(columns, table, serve, onchain):
     vault, ids = vault_with(columns, range(1))
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     policy = plain_policy(table)
     body = {"model_id": MODEL_ID, "price_per_row": PRICE, "field_table": {"format": "nope"}, "row_ids": ids,
             "policy": policy.to_dict(), "policy_hash": "0x" + policy.commitment().hex()}
-    answer = post_signed(proxy, market.host_signer, "quote", body)
+    answer = post_signed(proxy, onchain.host_signer, "quote", body)
     assert answer.status_code == 422 and answer.json()["error"] == "invalid_field_table"
     with pytest.raises(ProxyError):
         proxy.quote(-1, PRICE, table, ids, plain_policy(table))

@@ -16,22 +16,22 @@ def wal_size(db: str) -> int:
     return os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else 0
 
 
-def test_an_upload_bigger_than_the_wal_bound_leaves_the_wal_truncated(serve, tmp_path, market):
+def test_an_upload_bigger_than_the_wal_bound_leaves_the_wal_truncated(serve, tmp_path, onchain):
     db = str(tmp_path / "proxy.sqlite")
     vault = Vault(Store(db))
     proxy = serve(vault)
     table, records = synthetic(8_000, 30)
-    proxy.upload(market.signer(SOURCE_KEY), 1, {n: n for n in table.field_names}, records)
+    proxy.upload(onchain.signer(SOURCE_KEY), 1, {n: n for n in table.field_names}, records)
     assert os.path.getsize(db) > 2 * WAL_TRUNCATE_BYTES  # the upload was bigger than the bound...
     assert wal_size(db) == 0  # ...and the WAL it went through is empty again
     assert vault.row_count() == 8_000
 
 
-def test_small_writes_stay_in_the_wal_until_it_reaches_the_bound(serve, tmp_path, market):
+def test_small_writes_stay_in_the_wal_until_it_reaches_the_bound(serve, tmp_path, onchain):
     db = str(tmp_path / "proxy.sqlite")
     proxy = serve(Vault(Store(db)))
     table, records = synthetic(20, 30)
-    proxy.upload(market.signer(SOURCE_KEY), 1, {n: n for n in table.field_names}, records)
+    proxy.upload(onchain.signer(SOURCE_KEY), 1, {n: n for n in table.field_names}, records)
     assert 0 < wal_size(db) < WAL_TRUNCATE_BYTES  # no checkpoint per request: that would cost every answer
 
 

@@ -23,10 +23,10 @@ def server_tls(tmp_path, authority):
     return make_server_cert(tmp_path, authority)
 
 
-def test_a_tls_proxy_answers_a_client_that_trusts_its_ca(serve, authority, server_tls, columns, market):
+def test_a_tls_proxy_answers_a_client_that_trusts_its_ca(serve, authority, server_tls, columns, onchain):
     proxy = serve(Vault(Store(":memory:")), tls=server_tls, ca_bundle=authority.cert_file)
     assert proxy.url.startswith("https://127.0.0.1:")
-    ids = proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(3)),
+    ids = proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(3)),
                        ["Patient"]).row_ids
     assert [x.row_id for x in proxy.listings()] == list(ids)
 
@@ -80,13 +80,13 @@ def test_a_missing_ca_bundle_is_refused_before_any_request(tmp_path):
         ProxyClient("https://127.0.0.1:1", ca_bundle=str(tmp_path / "absent.pem"))
 
 
-def test_a_proxy_process_started_with_tls_options_serves_https(tmp_path, authority, server_tls, columns, market,
+def test_a_proxy_process_started_with_tls_options_serves_https(tmp_path, authority, server_tls, columns, onchain,
                                                                proxy_options):
     args, env = proxy_options()
     with proxy_process(str(tmp_path / "p.sqlite"), args=args, env=env, tls=server_tls,
                        ca_bundle=authority.cert_file) as proxy:
         assert proxy.url.startswith("https://")
-        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(2)),
+        proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(2)),
                      ["Patient"])
         assert proxy.health() == 2
 

@@ -131,12 +131,12 @@ def test_a_store_failing_mid_insert_rolls_the_whole_upload_back():
     assert store.row_count() == 0 and store.last_row_id() == 0
 
 
-def test_over_http_a_malformed_upload_is_answered_422_with_the_row_and_column(serve, market):
+def test_over_http_a_malformed_upload_is_answered_422_with_the_row_and_column(serve, onchain):
     proxy = serve(Vault(Store(":memory:")))
     rows = good_rows(3)
     rows[1]["Outcome"] = False
     with pytest.raises(ProxyError) as caught:
-        proxy.upload(market.signer(SOURCE_A_KEY), PRICE, MAPPING, rows, ["Id"])
+        proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, MAPPING, rows, ["Id"])
     assert (caught.value.status, caught.value.code) == (422, "invalid_upload")
     assert "row 1, column 'Outcome'" in caught.value.detail
     assert proxy.health() == 0
@@ -160,10 +160,10 @@ def test_over_http_a_nan_literal_in_the_json_body_is_refused_not_stored(serve):
     assert proxy.health() == 0
 
 
-def test_over_http_a_price_given_as_a_string_is_refused_by_the_schema(serve, market):
+def test_over_http_a_price_given_as_a_string_is_refused_by_the_schema(serve, onchain):
     proxy = serve(Vault(Store(":memory:")))
     with pytest.raises(ProxyError) as caught:
-        proxy.upload(market.signer(SOURCE_A_KEY), str(PRICE), MAPPING, good_rows(1), ["Id"])
+        proxy.upload(onchain.signer(SOURCE_A_KEY), str(PRICE), MAPPING, good_rows(1), ["Id"])
     assert (caught.value.code, caught.value.status) == ("invalid_request", 422)
     assert "min_price" in caught.value.detail
 

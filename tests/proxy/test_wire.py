@@ -23,13 +23,13 @@ def test_non_finite_arrays_are_never_sent(bad):
         wire.dumps({"z": np.array([1.0, bad])})
 
 
-def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, table, serve, monkeypatch, market):
+def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, table, serve, monkeypatch, onchain):
     vault, ids = vault_with(columns, range(50))
     vault.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     subs = submodels(layer1(table, 8))
     expected = vault.evaluate(MODEL_ID, ids, subs)
     monkeypatch.setattr(wire, "orjson", None)
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     proxy = serve(vault)
     out = proxy.evaluate(MODEL_ID, ids, subs)
     np.testing.assert_array_equal(out.z, expected.z)
@@ -37,14 +37,14 @@ def test_the_protocol_works_the_same_over_the_standard_librarys_json(columns, ta
     np.testing.assert_array_equal(proxy.gradient(MODEL_ID, ids, dz).weight, vault.gradient(MODEL_ID, ids, dz).weight)
 
 
-def test_uint256_amounts_and_model_ids_cross_exactly(columns, table, serve, market):
+def test_uint256_amounts_and_model_ids_cross_exactly(columns, table, serve, onchain):
     big_price = 10**20 + 1  # beyond 64 bits, where orjson would refuse or round (model ids are asserted below)
-    big_model = market.register(table, plain_policy(table))
+    big_model = onchain.register(table, plain_policy(table))
     # Three rows are too few for any R^2 bound (two directions and the label explain them all): a holder
     # bounded by the default threshold would refuse; this test is about the numbers on the wire.
     proxy = serve(Vault(Store(":memory:"), accepted_modes=MODES, threshold=1.0))
     rows = source_rows(columns, range(3))
-    ids = proxy.upload(market.signer(SOURCE_A_KEY), big_price, source_mapping(columns), rows, ["Patient"]).row_ids
+    ids = proxy.upload(onchain.signer(SOURCE_A_KEY), big_price, source_mapping(columns), rows, ["Patient"]).row_ids
     declined = proxy.quote(big_model, big_price - 1, table, ids, plain_policy(table)).declined
     assert {d.reason for d in declined} == {"price"}
     assert len(proxy.quote(big_model, big_price, table, ids, plain_policy(table)).accepted) == 3

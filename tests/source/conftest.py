@@ -5,3 +5,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proxy"))
 
 from proxy_fixtures import columns, serve, table  # noqa: E402, F401
+
+
+import pytest  # noqa: E402
+
+from orchestrator.chain.deployment import save_deployment  # noqa: E402
+
+from proxy_builders import SOURCE_A_KEY  # noqa: E402
+
+
+@pytest.fixture
+def signed(onchain, tmp_path, monkeypatch):
+    """The source CLI's signing options: source A's key in the environment, the test chain's deployment file."""
+    path = tmp_path / "deployment.json"
+    save_deployment(onchain.deployment, path)
+    monkeypatch.setenv("SPLITLEDGER_SOURCE_KEY", SOURCE_A_KEY.key.hex())
+    return ["--deployment", str(path)]

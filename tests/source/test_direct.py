@@ -18,11 +18,11 @@ ROWS = range(100, 400)
 
 
 @pytest.fixture
-def both(columns, table, serve, market):
+def both(columns, table, serve, onchain):
     """The same rows in direct mode and on a proxy over HTTP; model MODEL_ID registered with the plain policy."""
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     direct = DirectSource(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
-                          accepted_modes=MODES, registry=market.registry, requester=market.host_signer)
+                          accepted_modes=MODES, registry=onchain.registry, requester=onchain.host_signer)
     vault = Vault(Store(":memory:"), accepted_modes=MODES)
     vault.upload(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"])
     return direct, serve(vault)
@@ -81,19 +81,19 @@ def test_refusals_are_the_same_proxy_errors_in_both_modes(both, table, call):
     assert errors[0] == errors[1]
 
 
-def test_a_direct_source_refuses_malformed_rows_when_it_is_created(columns, market):
+def test_a_direct_source_refuses_malformed_rows_when_it_is_created(columns, onchain):
     rows = source_rows(columns, range(2))
     rows[1]["Mean Radius"] = True
     with pytest.raises(UploadRefused, match="row 1, column 'Mean Radius'"):
-        DirectSource(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"], registry=market.registry,
-                     requester=market.host_signer)
+        DirectSource(SOURCE_A, PRICE, source_mapping(columns), rows, ["Patient"], registry=onchain.registry,
+                     requester=onchain.host_signer)
 
 
-def test_a_direct_source_answers_only_the_models_hosting_node(columns, table, market):
-    model_id = market.register(table, plain_policy(table))
-    stranger = market.signer(Account.create())
+def test_a_direct_source_answers_only_the_models_hosting_node(columns, table, onchain):
+    model_id = onchain.register(table, plain_policy(table))
+    stranger = onchain.signer(Account.create())
     direct = DirectSource(SOURCE_A, PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
-                          accepted_modes=MODES, registry=market.registry, requester=stranger)
+                          accepted_modes=MODES, registry=onchain.registry, requester=stranger)
     with pytest.raises(ProxyError) as caught:
         direct.quote(model_id, PRICE, table, direct.row_ids, plain_policy(table))
     assert (caught.value.status, caught.value.code) == (403, "not_hosting_node")

@@ -28,12 +28,12 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def test_the_same_rows_on_two_proxies_get_each_proxys_ids_and_the_same_row_hashes(columns, table, serve, market):
+def test_the_same_rows_on_two_proxies_get_each_proxys_ids_and_the_same_row_hashes(columns, table, serve, onchain):
     first, second = Vault(Store(":memory:"), accepted_modes=MODES), Vault(Store(":memory:"), accepted_modes=MODES)
     second.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(5)), ["Patient"])
-    market.register_as(MODEL_ID, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
     a, b = serve(first), serve(second)
-    handed = hand_rows([a.url, b.url], market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
+    handed = hand_rows([a.url, b.url], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
                        source_rows(columns, range(5, 25)), ignored=["Patient"])
     assert handed == {a.url: list(range(1, 21)), b.url: list(range(6, 26))}
     hashes_a = [x.row_hash for x in a.quote(MODEL_ID, PRICE, table, handed[a.url], plain_policy(table)).accepted]
@@ -41,42 +41,42 @@ def test_the_same_rows_on_two_proxies_get_each_proxys_ids_and_the_same_row_hashe
     assert hashes_a == hashes_b and len(set(hashes_a)) == 20
 
 
-def test_a_column_mapping_object_brings_its_ignored_columns(columns, serve, market):
+def test_a_column_mapping_object_brings_its_ignored_columns(columns, serve, onchain):
     proxy = serve(Vault(Store(":memory:"), accepted_modes=MODES))
     mapping = ColumnMapping(source_mapping(columns), frozenset({"Patient"}))
-    assert hand_rows([proxy.url], market.signer(SOURCE_A_KEY), PRICE, mapping, source_rows(columns, range(3))) == {proxy.url: [1, 2, 3]}
+    assert hand_rows([proxy.url], onchain.signer(SOURCE_A_KEY), PRICE, mapping, source_rows(columns, range(3))) == {proxy.url: [1, 2, 3]}
 
 
-def test_malformed_rows_are_refused_before_any_proxy_is_contacted(columns, market):
+def test_malformed_rows_are_refused_before_any_proxy_is_contacted(columns, onchain):
     rows = source_rows(columns, range(3))
     rows[2]["Mean Radius"] = float("nan")
     with pytest.raises(UploadRefused) as caught:
-        hand_rows([dead_url()], market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), rows, ignored=["Patient"])
+        hand_rows([dead_url()], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), rows, ignored=["Patient"])
     assert (caught.value.row, caught.value.column) == (2, "Mean Radius")
 
 
-def test_an_unmapped_column_is_refused_before_any_proxy_is_contacted(columns, market):
+def test_an_unmapped_column_is_refused_before_any_proxy_is_contacted(columns, onchain):
     with pytest.raises(UploadRefused, match="column 'Patient': is neither mapped"):
-        hand_rows([dead_url()], market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(1)))
+        hand_rows([dead_url()], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(1)))
 
 
-def test_a_proxy_that_is_down_raises_proxy_unavailable_naming_it(columns, serve, market):
+def test_a_proxy_that_is_down_raises_proxy_unavailable_naming_it(columns, serve, onchain):
     up = serve(Vault(Store(":memory:"), accepted_modes=MODES))
     down = dead_url()
     with pytest.raises(ProxyUnavailable) as caught:
-        hand_rows([up.url, down], market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(2)),
+        hand_rows([up.url, down], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(2)),
                   ["Patient"])
     assert caught.value.url == down
     assert up.health() == 2  # the proxy before it keeps what it stored
 
 
-def test_a_sources_key_goes_to_every_proxy_so_its_copies_still_hash_alike(columns, table, serve, market):
+def test_a_sources_key_goes_to_every_proxy_so_its_copies_still_hash_alike(columns, table, serve, onchain):
     a, b = serve(Vault(Store(":memory:"))), serve(Vault(Store(":memory:")))
     key = bytes(range(32))
-    handed = hand_rows([a.url, b.url], market.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
+    handed = hand_rows([a.url, b.url], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
                        source_rows(columns, range(150, 190)), ignored=["Patient"], hash_key=key)
     policy = default_policy_for(table, columns)
-    market.register_as(MODEL_ID, table, policy)
+    onchain.register_as(MODEL_ID, table, policy)
     hashes = [[x.row_hash for x in proxy.quote(MODEL_ID, PRICE, table, handed[proxy.url], policy).accepted]
               for proxy in (a, b)]
     assert hashes[0] == hashes[1] and len(set(hashes[0])) == 40

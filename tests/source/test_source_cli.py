@@ -6,13 +6,12 @@ import sys
 
 import pytest
 
-from orchestrator.chain.deployment import save_deployment
 from orchestrator.container.history import row_hashes
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
 
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, default_policy_for, normalised, source_mapping, source_rows
+from proxy_builders import MODEL_ID, PRICE, default_policy_for, normalised, source_mapping, source_rows
 
 
 def write_csv(path, rows):
@@ -21,15 +20,6 @@ def write_csv(path, rows):
         writer.writeheader()
         writer.writerows(rows)
     return str(path)
-
-
-@pytest.fixture
-def signed(market, tmp_path, monkeypatch):
-    """The upload's signing options: the source's key in the environment, the chain's deployment file."""
-    path = tmp_path / "deployment.json"
-    save_deployment(market.deployment, path)
-    monkeypatch.setenv("SPLITLEDGER_SOURCE_KEY", SOURCE_A_KEY.key.hex())
-    return ["--deployment", str(path)]
 
 
 def map_args(columns):
@@ -97,7 +87,7 @@ def test_hash_key_makes_a_new_secret_key_file_and_never_overwrites_one(tmp_path,
     assert path.read_text().strip() == key and "never overwritten" in capsys.readouterr().err
 
 
-def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp_path, signed, market):
+def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp_path, signed, onchain):
     proxy = serve(Vault(Store(":memory:")))
     key_file = tmp_path / "row-hash.key"
     main(["hash-key", "--out", str(key_file)])
@@ -105,7 +95,7 @@ def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp
     assert main(["upload", "--proxy", proxy.url, *signed, "--min-price", str(PRICE), "--csv", path,
                  *map_args(columns), "--ignore", "Patient", "--hash-key-file", str(key_file)]) == 0
     rows = normalised(table, columns, range(150, 250))
-    market.register_as(MODEL_ID, table, default_policy_for(table, columns))
+    onchain.register_as(MODEL_ID, table, default_policy_for(table, columns))
     answer = proxy.quote(MODEL_ID, PRICE, table, list(range(1, 101)), default_policy_for(table, columns))
     key = bytes.fromhex(key_file.read_text().strip())
     assert [a.row_hash for a in answer.accepted] == row_hashes(MODEL_ID, rows.features, rows.labels, key=key)

@@ -2,22 +2,13 @@
 before anything is stored, by a proxy whose certificate that bundle does not vouch for."""
 import pytest
 
-from orchestrator.chain.deployment import save_deployment
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
 
-from proxy_builders import PRICE, SOURCE_A_KEY, source_rows
+from proxy_builders import PRICE, source_rows
 from test_source_cli import map_args, write_csv
 from tls_builders import make_authority, make_server_cert
-
-
-@pytest.fixture
-def signed(market, tmp_path, monkeypatch):
-    path = tmp_path / "deployment.json"
-    save_deployment(market.deployment, path)
-    monkeypatch.setenv("SPLITLEDGER_SOURCE_KEY", SOURCE_A_KEY.key.hex())
-    return ["--deployment", str(path)]
 
 
 def test_upload_with_the_proxys_ca_bundle_stores_the_rows(columns, serve, tmp_path, capsys, signed):
