@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.proxies import registered_proxies
+from orchestrator.hosting.evidence import statement
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
 from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
 from orchestrator.hosting.state import HostState
@@ -147,6 +148,9 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
         holders = {names[p.endpoint]: ProxyClient(p.endpoint, name=names[p.endpoint], signer=signer, holder=p.address)
                    for p in registered_proxies(chain, with_rows_only=False) if p.endpoint in names}
         assert len(holders) == len(clients), "every proxy registers its endpoint on chain when it starts"
+        log(f"   hosting node found {len(holders)} proxies on chain (ProxyRegistered): "
+            f"{', '.join(f'{name} {client.holder[:10]}...' for name, client in holders.items())}; it signs every "
+            f"request, they answer only it and sign their answers")
         node = HostingNode(model_id, package.container(model_id), host, holders,
                            HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir),
                            log=lambda line: log("   " + line))
@@ -232,6 +236,12 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
         log(f"{source.name:<12} {sum(c.values()):>6} {c.get('missing_fields', 0):>8} {c.get('price', 0):>8} "
             f"{c.get('used', 0):>5} {c.get('dropped', 0):>7} {story.claimed.get(address, 0) / UNIT:>8.2f}")
     log(f"\nredundancy mismatches recorded per proxy: {story.node.state.mismatch_counts() or 'none'}")
+    evidence = story.node.state.mismatch_evidence()
+    domain = story.chain.domain()
+    signers = {e.holder: statement(e.answer, domain).signer for e in evidence}
+    assert all(signers[e.holder] == story.node.holders[e.holder].holder for e in evidence)
+    log(f"mismatch evidence: {len(evidence)} signed answers, each recovering to its proxy's registered address "
+        f"({', '.join(f'{name} {address[:10]}...' for name, address in sorted(signers.items()))})")
     log("\nhistory anchors")
     for index, root, first, count, tx, block_number, block_hash, _t in story.node.state.anchors():
         log(f"   anchor {index}: rows {first}..{first + count - 1}, root 0x{root.hex()}, "
