@@ -3,6 +3,9 @@
 Written before the side effect it describes (a group's plan and backup before the checkpoint is opened,
 the bill before it is committed) and updated after it, so a restarted node can tell from this file and the
 chain where every group stands. One file per hosting node; WAL journal, one writer.
+
+Prices are uint128 on chain (18-decimal tokens pass 2**63 at ten tokens a row), beyond SQLite's integers, so
+they are stored as decimal TEXT and read back as exact Python ints.
 """
 import json
 import sqlite3
@@ -11,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
 from .rounds import MismatchEvidence
@@ -22,7 +26,7 @@ CREATE TABLE IF NOT EXISTS model_state (
 CREATE TABLE IF NOT EXISTS cursors (holder TEXT PRIMARY KEY, after INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS listings (
     holder TEXT NOT NULL, row_id INTEGER NOT NULL, source TEXT NOT NULL, fields TEXT NOT NULL,
-    status TEXT NOT NULL, reason TEXT, row_hash BLOB, price INTEGER,
+    status TEXT NOT NULL, reason TEXT, row_hash BLOB, price TEXT,
     PRIMARY KEY (holder, row_id));
 CREATE INDEX IF NOT EXISTS listings_status ON listings (status);
 CREATE INDEX IF NOT EXISTS listings_hash ON listings (row_hash);
@@ -38,7 +42,7 @@ CREATE TABLE IF NOT EXISTS groups (
     trained_target BLOB, trained_opt BLOB, txs TEXT NOT NULL DEFAULT '{}', stats TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS bills (
     checkpoint_id INTEGER NOT NULL, position INTEGER NOT NULL, row_hash BLOB NOT NULL, source TEXT NOT NULL,
-    price INTEGER NOT NULL, PRIMARY KEY (checkpoint_id, position));
+    price TEXT NOT NULL, PRIMARY KEY (checkpoint_id, position));
 CREATE TABLE IF NOT EXISTS dropped (
     checkpoint_id INTEGER NOT NULL, row_hash BLOB NOT NULL, reason TEXT NOT NULL, holders TEXT NOT NULL,
     PRIMARY KEY (checkpoint_id, row_hash));
@@ -60,6 +64,16 @@ class HostState:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self._refuse_integer_prices()
+
+    def _refuse_integer_prices(self) -> None:
+        """A state file from before exact prices declares them INTEGER, where SQLite turns a price past 2**63
+        into a float: such a file is refused rather than read with rounded prices."""
+        for table in ("listings", "bills"):
+            types = {name: kind for _cid, name, kind, *_ in self.db.execute(f"PRAGMA table_info({table})")}
+            if types.get("price", "TEXT").upper() != "TEXT":
+                raise SplitLedgerError(f"{self.path} stores prices as SQLite integers (made before exact prices): "
+                                       f"finish its groups with the version that made it, or start a new state file")
 
     def close(self) -> None:
         self.db.close()
@@ -109,16 +123,17 @@ class HostState:
         with self._tx():
             self.db.executemany(
                 "UPDATE listings SET status='offered', row_hash=?, source=?, price=? WHERE holder=? AND row_id=?",
-                [(row_hash, source, price, holder, row_id) for row_id, row_hash, source in accepted])
+                [(row_hash, source, str(price), holder, row_id) for row_id, row_hash, source in accepted])
             self.db.executemany("UPDATE listings SET status='declined', reason=? WHERE holder=? AND row_id=?",
                                 [(reason, holder, row_id) for row_id, reason in declined])
 
     def offered_rows(self) -> list[tuple[str, int, bytes, str, int]]:
         """(holder, row_id, row_hash, source, price) of every bought-able row not yet trained on, oldest first."""
-        return self.db.execute(
-            "SELECT l.holder, l.row_id, l.row_hash, l.source, l.price FROM listings l "
-            "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
-            "ORDER BY l.rowid").fetchall()
+        return [(holder, row_id, row_hash, source, int(price)) for holder, row_id, row_hash, source, price in
+                self.db.execute(
+                    "SELECT l.holder, l.row_id, l.row_hash, l.source, l.price FROM listings l "
+                    "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
+                    "ORDER BY l.rowid")]
 
     def listing_counts(self) -> list[tuple[str, str, str, int]]:
         """(source, status, reason, rows) over all listings, for the summary; a row listed on several proxies
@@ -198,7 +213,7 @@ class HostState:
                  e.answer.request_nonce, e.answer.request, e.answer.answer, e.answer.signature) for e in evidence])
             self.db.execute("DELETE FROM bills WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO bills VALUES (?, ?, ?, ?, ?)",
-                                [(checkpoint_id, i, h, s, p) for i, (h, s, p) in enumerate(bill)])
+                                [(checkpoint_id, i, h, s, str(p)) for i, (h, s, p) in enumerate(bill)])
             self.db.execute("DELETE FROM dropped WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO dropped VALUES (?, ?, ?, ?)",
                                 [(checkpoint_id, h, reason, json.dumps(holders)) for h, reason, holders in drops])
@@ -213,8 +228,8 @@ class HostState:
             self.update_group(group_id, phase="trained", **group_fields)
 
     def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:
-        return self.db.execute("SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position",
-                               (checkpoint_id,)).fetchall()
+        return [(row_hash, source, int(price)) for row_hash, source, price in self.db.execute(
+            "SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position", (checkpoint_id,))]
 
     def drops(self, checkpoint_id: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
         query = "SELECT checkpoint_id, row_hash, reason, holders FROM dropped"
