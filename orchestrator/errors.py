@@ -172,3 +172,7 @@ class IdempotencyConflict(SplitLedgerError):
 
 class ChainUnavailable(ChainError):
     """A holder cannot read the chain, so it cannot check who asks and serves no rows."""
+
+
+class NoHolderReachable(SplitLedgerError):
+    """No row holder of the hosting node answered at all: nothing can be bought, and that is not a finish."""

@@ -28,7 +28,7 @@ import numpy as np
 
 from orchestrator.container.backup import BackupPoint
 from orchestrator.container.container import TrainingContainer
-from orchestrator.errors import ChainRevert, ProxyError, ProxyUnavailable, SplitLedgerError
+from orchestrator.errors import ChainRevert, NoHolderReachable, ProxyError, ProxyUnavailable, SplitLedgerError
 
 from .billing import BilledRow, make_bill
 from .failpoints import failpoint
@@ -102,17 +102,22 @@ class HostingNode:
 
     def poll_listings(self) -> dict[str, tuple[int, int]]:
         """Reads new listings from every holder; the detection model accepts or rejects each composition.
-        Returns {holder: (accepted, rejected)}."""
+        Returns {holder: (accepted, rejected)} of the holders that answered; NoHolderReachable when none did
+        (a run that bought nothing because every proxy was down is a failure, not a finish)."""
         counts = {}
+        failures = []
         for name, holder in self.holders.items():
             accepted = rejected = 0
+            answered = False
             while True:
                 after = self.state.cursor(name)
                 try:
                     page = holder.listings(after, self.config.listing_page)
                 except (ProxyUnavailable, ProxyError) as e:
                     self.log(f"  listings from {name} unavailable: {e}")
+                    failures.append(f"{name}: {e}")
                     break
+                answered = True
                 if not page:
                     break
                 records = []
@@ -122,7 +127,10 @@ class HostingNode:
                     records.append((listing.row_id, listing.source, list(listing.fields),
                                     "seen" if ok else "rejected", None if ok else "missing_fields"))
                 self.state.record_listings(name, records, max(listing.row_id for listing in page))
-            counts[name] = (accepted, rejected)
+            if answered:
+                counts[name] = (accepted, rejected)
+        if self.holders and not counts:
+            raise NoHolderReachable("no proxy reachable: " + "; ".join(failures))
         return counts
 
     def request_quotes(self) -> dict[str, tuple[int, int]]:
@@ -283,7 +291,8 @@ class HostingNode:
             accuracy_before=group["accuracy_before"], accuracy_after=group["accuracy_after"], kept=kept,
             dropped=group["stats"].get("dropped", {}), txs=group["txs"],
             paid=dict(bill.payouts) if bill else {})
-        verdict = "settled, sources paid" if kept else "rolled back, nobody paid"
+        # Settling pays nobody yet: each source pulls its payout with its proof from the published bill.
+        verdict = "settled, payouts claimable" if kept else "rolled back, nobody paid"
         self.log(f"checkpoint {checkpoint_id}: {report.rows_used}/{report.rows_planned} rows used, accuracy "
                  f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
         self.maybe_anchor()

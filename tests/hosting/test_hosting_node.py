@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from orchestrator.errors import ProxyError
+from orchestrator.errors import NoHolderReachable, ProxyError, ProxyUnavailable
 from orchestrator.hosting.state import HostState
 from orchestrator.source.direct import DirectSource
 
@@ -152,3 +152,27 @@ def test_a_restarted_node_finishes_an_interrupted_group_without_paying_twice(wor
     assert report.checkpoint_id == checkpoint_id and report.kept
     assert host.checkpoint(checkpoint_id)["state"] == "settled"
     assert host.model(model_id)["checkpointCount"] == 1  # nothing was opened twice
+
+
+class Unreachable(DirectSource):
+    """A holder whose listings never answer (a proxy that is down)."""
+
+    def listings(self, after=0, limit=1000):
+        raise ProxyUnavailable("direct:down", "connection refused")
+
+
+def test_a_run_whose_every_holder_is_unreachable_is_an_error_not_a_finish(world, make_node, signer_of, direct_terms):
+    clinic = sources(world)["clinic-a"]
+    down = Unreachable(signer_of(5).address, PRICE, clinic.mapping, clinic.rows, name="down", **direct_terms)
+    node = make_node({"down": down})
+    with pytest.raises(NoHolderReachable, match="no proxy reachable: down"):
+        node.run(max_groups=1)
+
+
+def test_a_run_with_one_holder_down_buys_from_the_others(world, make_node, signer_of, direct_terms):
+    s = sources(world)
+    down = Unreachable(signer_of(6).address, PRICE, s["clinic-b"].mapping, s["clinic-b"].rows, name="down",
+                       **direct_terms)
+    node = make_node({"a": direct(s["clinic-a"], signer_of(5).address, direct_terms), "down": down})
+    [report] = node.run(max_groups=1)
+    assert report.rows_used == len(s["clinic-a"].rows)
