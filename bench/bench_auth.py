@@ -82,7 +82,7 @@ def main(argv=None) -> int:
                     # a fresh signature each time: the gate refuses a nonce twice
                     "admit": median_ms(lambda: gate.admit(operation, model_id, body,
                                                           host.request(proxy.address, model_id, operation, body)),
-                                       args.repeats) - 0.0,
+                                       args.repeats),
                     "answer": median_ms(lambda: gate.sign_answer(operation, model_id, auth, body, answer), args.repeats),
                     "check": median_ms(lambda: signed.signer(host.domain), args.repeats),
                 }

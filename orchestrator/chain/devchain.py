@@ -7,6 +7,7 @@ anvil comes from npm (bin/setup; bin/env puts it on PATH). Its first development
 """
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -74,9 +75,7 @@ def dev_chain(start_timeout: float = 30.0) -> Iterator[DevChain]:
     anvil = shutil.which("anvil")
     if anvil is None:
         raise ChainError("anvil is not on PATH: run bin/setup, then `source bin/env`")
-    from orchestrator.proxy.server import free_port  # the proxy's helper; imported late to keep chain light
-
-    port = free_port()
+    port = _free_port()
     process = subprocess.Popen([anvil, "--port", str(port), "--silent"], stdout=subprocess.DEVNULL)
     rpc = f"http://127.0.0.1:{port}"
     try:
@@ -101,6 +100,13 @@ def dev_chain(start_timeout: float = 30.0) -> Iterator[DevChain]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on now (the chain package does not reach into the proxy's helpers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _deploy(w3, account: LocalAccount, name: str, *args) -> str:
