@@ -2,9 +2,11 @@
 groups behind a backup point, and pays for a group only when it raised test accuracy.
 
 One group, in order (each step recorded in the state database before the side effect that follows it):
-  plan      rows offered at the quote whose hashes are not in the history set, grouped by row hash
-            (a row held by several proxies is one row with several holders)
-  open      backup point in the container; openCheckpoint on chain locks rows x price from escrow
+  plan      rows offered at the chain's current quote (quoted again at it when it changed) whose hashes are
+            not in the history set, grouped by row hash (a row held by several proxies is one row with several
+            holders)
+  open      backup point in the container; openCheckpoint on chain locks rows x price from escrow, the price
+            checked before the open and after it (a checkpoint opened at another price is rolled back untrained)
   train     rounds (rounds.py) of: send sub-models -> z and labels from every holder of every row in the
             batch -> rows whose holders disagree are dropped (redundancy) -> main model, loss, dL/dz ->
             layer-1 gradients from each row's primary holder -> one optimiser update of the target model;
