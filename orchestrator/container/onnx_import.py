@@ -113,7 +113,9 @@ def _walk(view: GraphView, n_inputs: int) -> tuple[list[_Dense], str, frozenset[
             break
         node = onward[0]
         if len(onward) > 1:
-            raise onward[1].refused(f"does not continue the single chain: it reads {current!r} too, as {node.label} does")
+            raise onward[1].refused(
+                f"does not continue the single chain: it reads {current!r} too, as {node.label} does"
+            )
         if len(onward) < len(readers) or current in view.outputs:
             other = next((n.label for n in readers if n.op_type in TAIL_OPS), "a graph output")
             raise ModelFileError(
@@ -121,7 +123,9 @@ def _walk(view: GraphView, n_inputs: int) -> tuple[list[_Dense], str, frozenset[
                 "outputs belong at the end of the chain"
             )
         if list(view.data_inputs(node)) != [current]:
-            raise node.refused(f"does not continue the single chain from the graph input (it reads {list(node.inputs)})")
+            raise node.refused(
+                f"does not continue the single chain from the graph input (it reads {list(node.inputs)})"
+            )
         if extra := [o for o in node.outputs[1:] if o and (o in view.readers or o in view.outputs)]:
             raise node.refused(f"has further outputs {extra} in use; an MLP node has one")
         op = node.op_type
@@ -168,7 +172,8 @@ def _advice(op: str, after_a_layer: bool) -> str:
         return ("input normalisation belongs in the field table (operators z-score, min-max; fitted with "
                 "`splitledger owner fit-table`), which every data source applies: export the network without it")
     if op in OTHER_ACTIVATIONS:
-        return f"{op} is not an activation the model file has (identity, relu, sigmoid, tanh, softmax): retrain with one"
+        return (f"{op} is not an activation the model file has (identity, relu, sigmoid, tanh, softmax): "
+                "retrain with one")
     return (f"an MLP graph holds dense layers ({', '.join(SUPPORTED)}), no-op nodes the importer folds "
             f"({', '.join(FOLDABLE)}) and label post-processing at the end; re-export the network without it")
 

@@ -11,8 +11,8 @@ def task_from_table(table: FieldTable, tolerance: float | None = None) -> Task:
     if isinstance(output.operator, Label):
         if tolerance is not None:
             raise ModelFileError(
-                f"the output field {output.name!r} is a label (classification over {list(output.operator.categories)}); "
-                "a tolerance is for regression only"
+                f"the output field {output.name!r} is a label (classification over "
+                f"{list(output.operator.categories)}); a tolerance is for regression only"
             )
         return Task(CLASSIFICATION, output.name, classes=output.operator.categories)
     if tolerance is None:

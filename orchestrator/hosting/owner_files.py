@@ -82,7 +82,8 @@ def model_for_registration(args, log: Callable[[str], None] = print) -> Path:
     """The model file `owner register` registers: --model itself, or for an .onnx graph the model file it
     imports to, written to --model-out (default: beside it, .json)."""
     if not is_onnx(args.model):
-        given = [f"--{name.replace('_', '-')}" for name in ("model_out", *_IMPORT_OPTIONS) if getattr(args, name) is not None]
+        given = [f"--{name.replace('_', '-')}" for name in ("model_out", *_IMPORT_OPTIONS)
+                 if getattr(args, name) is not None]
         if given:
             raise SplitLedgerError(
                 f"{', '.join(given)}: only with an ONNX --model (.onnx), which register imports; {args.model} is "

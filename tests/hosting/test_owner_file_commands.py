@@ -42,7 +42,8 @@ def no_keys(monkeypatch):
 
 def iris_rows():
     data = load_iris()
-    return [dict(zip(IRIS, map(float, row)), species=str(data.target_names[t])) for row, t in zip(data.data, data.target)]
+    return [dict(zip(IRIS, map(float, row)), species=str(data.target_names[t]))
+            for row, t in zip(data.data, data.target)]
 
 
 def columns_of(rows):
@@ -96,7 +97,8 @@ def test_fit_table_takes_columns_and_an_operator_per_input_in_the_order_given(tm
                  "--input", "petal_width=min-max", "--input", "sepal_length", "--meanings", tmp_path / "meanings.json",
                  "--out", tmp_path / "fields.json") == 0
     table = FieldTable.from_json((tmp_path / "fields.json").read_bytes())
-    assert [(s.name, s.operator.kind) for s in table.inputs] == [("petal_width", "min-max"), ("sepal_length", "z-score")]
+    kinds = [(s.name, s.operator.kind) for s in table.inputs]
+    assert kinds == [("petal_width", "min-max"), ("sepal_length", "z-score")]
 
 
 def test_fit_table_refuses_fields_without_a_meaning_naming_them(tmp_path, capsys):
@@ -138,7 +140,8 @@ def test_import_onnx_writes_a_model_file_that_predicts_what_sklearn_predicts_and
 def test_import_onnx_takes_the_optimiser_for_the_model_file(iris_files):
     folder, _clf, _x = iris_files
     assert owner("import-onnx", "--onnx", folder / "net.onnx", "--fields", folder / "fields.json",
-                 "--optimizer", "sgd", "--learning-rate", "0.05", "--momentum", "0.9", "--out", folder / "model.json") == 0
+                 "--optimizer", "sgd", "--learning-rate", "0.05", "--momentum", "0.9",
+                 "--out", folder / "model.json") == 0
     optimizer = load_model_file(folder / "model.json").optimizer
     assert (optimizer.name, optimizer.learning_rate, optimizer.momentum) == ("sgd", 0.05, 0.9)
 
@@ -198,7 +201,8 @@ def test_the_file_commands_run_from_the_splitledger_entry_point_without_a_key_or
 def test_host_run_refuses_an_onnx_graph_pointing_to_the_registered_model_file(iris_files, capsys):
     folder, _clf, _x = iris_files
     assert host_main(["run", "--model", str(folder / "net.onnx"), "--fields", str(folder / "fields.json"),
-                      "--test-set", str(folder / "rows.json"), "--model-id", "1", "--db", str(folder / "h.sqlite")]) == 2
+                      "--test-set", str(folder / "rows.json"), "--model-id", "1",
+                      "--db", str(folder / "h.sqlite")]) == 2
     assert f"give --model the JSON that `owner register` wrote ({folder / 'net.json'}" in capsys.readouterr().err
 
 
