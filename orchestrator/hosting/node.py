@@ -267,7 +267,7 @@ class HostingNode:
             bill = self.bill_of(checkpoint_id, rows)
             self._publish_bill(bill)
             if chain_state == "open":
-                txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root, len(rows),
+                txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root, len(bill.rows),
                                                      bill.total).tx_hash
                 failpoint("bill-sent", group["group_id"])
                 self.state.update_group(group["group_id"], phase="billed", txs=txs)
