@@ -12,6 +12,10 @@ everything else is answered 503 `chain_unavailable`. With a gate, every answer t
 the holder's own signature over it (`X-SplitLedger-Answer-Signature`), the evidence a hosting node keeps when
 holders disagree (claim 9).
 
+Bills (docs/audit.md): `POST /v1/bill` takes a checkpoint's bill from the model's hosting node (signed like a
+quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, the rows
+of its computed here for each checkpoint and the bills of those checkpoints.
+
 Publishing: after an upload is stored, `publisher(first_row_id, row_count, fields)` is called once per run of
 consecutive row ids with the same composition (the chain's listing event). A publisher that raises does not
 undo the upload: the rows are the source's and are stored; the failure is logged and returned in the
