@@ -13,8 +13,8 @@ the holder's own signature over it (`X-SplitLedger-Answer-Signature`), the evide
 holders disagree (claim 9).
 
 Bills (docs/audit.md): `POST /v1/bill` takes a checkpoint's bill from the model's hosting node (signed like a
-quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, the rows
-of its computed here for each checkpoint and the bills of those checkpoints.
+quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, its rows
+computed here for each checkpoint and the bills of those checkpoints.
 
 Publishing: after an upload is stored, `publisher(first_row_id, row_count, fields)` is called once per run of
 consecutive row ids with the same composition (the chain's listing event). A publisher that raises does not
