@@ -224,6 +224,10 @@ class MarketClient:
     def claim(self, checkpoint_id: int, amount: int, proof: Sequence[bytes]) -> TxResult:
         return self.transact(self.market, "claim", checkpoint_id, amount, list(proof))
 
+    def claim_many(self, checkpoint_ids: Sequence[int], amounts: Sequence[int],
+                   proofs: Sequence[Sequence[bytes]]) -> TxResult:
+        return self.transact(self.market, "claimMany", list(checkpoint_ids), list(amounts), [list(p) for p in proofs])
+
     def register_proxy(self, endpoint: str) -> TxResult:
         return self.transact(self.market, "registerProxy", endpoint)
 

@@ -77,8 +77,13 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
     claim = commands.add_parser(
         "claim", help="withdraw your payout from a settled checkpoint's published bill",
         description="Claims the payout of the address of SPLITLEDGER_SOURCE_KEY (or SPLITLEDGER_SOURCE_KEYSTORE + "
-                    "_PASSWORD) from a bill the hosting node published (its --bills-dir).")
-    claim.add_argument("--bill", required=True, type=Path, metavar="FILE", help="the published bill (JSON)")
+                    "_PASSWORD) from the bills the hosting node published (its --bills-dir); payouts already claimed are skipped.")
+    bills = claim.add_mutually_exclusive_group(required=True)
+    bills.add_argument("--bill", action="append", type=Path, metavar="FILE",
+                       help="a published bill (JSON); repeat for several")
+    bills.add_argument("--bills-dir", type=Path, metavar="DIR",
+                       help="every bill the hosting node published there (its --bills-dir): claims each unclaimed "
+                            "payout of yours in one transaction")
     claim.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
     claim.add_argument("--deployment", default="deployments/development.json", type=Path,
                        help="deployment file (default: %(default)s)")
@@ -141,14 +146,27 @@ def claim_command(args: argparse.Namespace) -> int:
     # web3 is imported here: uploading rows needs only a key and the deployment's chain id and market.
     from orchestrator.chain.client import MarketClient, connect
 
+    from .claims import bill_files, payouts_of, read_bills
+
     client = MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env("source"))
-    bill = json.loads(args.bill.read_text())
-    mine = [p for p in bill["payouts"] if p["source"].lower() == client.address.lower()]
+    bills = read_bills(args.bill if args.bill else bill_files(args.bills_dir))
+    mine = payouts_of(bills, client.address)
     if not mine:
-        raise SplitLedgerError(f"the bill of checkpoint {bill['checkpoint_id']} pays nothing to {client.address}")
-    proof = [bytes.fromhex(h[2:]) for h in mine[0]["proof"]]
-    result = client.claim(bill["checkpoint_id"], int(mine[0]["amount"]), proof)
-    print(f"claimed {mine[0]['amount']} from checkpoint {bill['checkpoint_id']} (tx {result.tx_hash})")
+        shown = ", ".join(str(b.get("checkpoint_id")) for b in bills)
+        raise SplitLedgerError(f"the bills of checkpoints {shown} pay nothing to {client.address}")
+    open_ = [p for p in mine if not client.is_claimed(p.checkpoint_id, client.address)]
+    for payout in mine:
+        if payout not in open_:
+            print(f"checkpoint {payout.checkpoint_id}: {payout.amount} already claimed")
+    if not open_:
+        return 0
+    if len(open_) == 1:
+        result = client.claim(open_[0].checkpoint_id, open_[0].amount, open_[0].proof)
+    else:
+        result = client.claim_many([p.checkpoint_id for p in open_], [p.amount for p in open_],
+                                   [p.proof for p in open_])
+    for payout in open_:
+        print(f"claimed {payout.amount} from checkpoint {payout.checkpoint_id} (tx {result.tx_hash})")
     return 0
 
 
