@@ -10,7 +10,10 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// @notice Escrow, quotes, checkpoints, bills, payouts and history anchors for hosted split
 ///         training. A model owner escrows tokens; the model's hosting node locks a group's budget
 ///         in a checkpoint, commits the bill, and either settles it (only on a strict accuracy
-///         gain, paying the billed sources) or rolls it back (returning the whole budget).
+///         gain, or on holding 100 % once reached, paying the billed sources) or rolls it back
+///         (returning the whole budget). The model's weights hash is kept unbroken: every checkpoint
+///         opens from the weights the model holds (the registered ones, then the last settled
+///         checkpoint's), so the owner can check that the model it fetches is the one it paid for.
 /// @dev Payouts are pulled: settle only records the bill's Merkle root, so its gas does not grow
 ///      with rows or sources; each source claims its own leaf. Roles: a model's owner (escrow,
 ///      quote), its hosting node (checkpoints, bills, anchors), sources (claims) and proxies
@@ -36,6 +39,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         bytes32 testSetHash;
         bytes32 fieldTableHash;
         bytes32 policyHash;
+        bytes32 weightsHash;
         uint256 escrow;
         uint128 pricePerRow;
         uint64 rowCap;
@@ -57,6 +61,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         uint256 billTotal;
         uint256 claimed;
         bytes32 weightsHash;
+        bytes32 weightsHashAfter;
         bytes32 payoutRoot;
         bytes32 rowsRoot;
     }
@@ -98,6 +103,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         bytes32 testSetHash,
         bytes32 fieldTableHash,
         bytes32 policyHash,
+        bytes32 weightsHash,
         uint32 baselineAccuracy
     );
     event EscrowDeposited(uint256 indexed modelId, address indexed from, uint256 amount, uint256 escrow);
@@ -116,10 +122,20 @@ contract SplitLedgerMarket is ReentrancyGuard {
         uint256 indexed checkpointId, bytes32 payoutRoot, bytes32 rowsRoot, uint64 rowCount, uint256 total
     );
     event CheckpointSettled(
-        uint256 indexed checkpointId, uint256 indexed modelId, uint32 accuracyAfter, uint256 paid, uint256 refunded
+        uint256 indexed checkpointId,
+        uint256 indexed modelId,
+        uint32 accuracyAfter,
+        bytes32 weightsHashAfter,
+        uint256 paid,
+        uint256 refunded
     );
     event CheckpointRolledBack(
-        uint256 indexed checkpointId, uint256 indexed modelId, address indexed by, uint32 accuracyAfter, uint256 refunded
+        uint256 indexed checkpointId,
+        uint256 indexed modelId,
+        address indexed by,
+        uint32 accuracyAfter,
+        bytes32 weightsHashAfter,
+        uint256 refunded
     );
     event PayoutClaimed(uint256 indexed checkpointId, address indexed account, uint256 amount);
     event HistoryAnchored(
@@ -157,6 +173,11 @@ contract SplitLedgerMarket is ReentrancyGuard {
     error ListingOverlaps(uint64 firstRowId, uint64 nextRowId);
     error EmptyComposition();
     error LengthMismatch();
+    /// @dev A weights hash that must name real weights is zero: the initial one at registration, the one a
+    ///      settle moves the model to, or the one a hosting node's rollback records.
+    error ZeroWeightsHash();
+    /// @dev openCheckpoint was given weights other than those the model holds (registered or last settled).
+    error WeightsHashMismatch(bytes32 given, bytes32 expected);
 
     modifier onlyModelOwner(uint256 modelId) {
         if (_models[modelId].owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
@@ -189,6 +210,8 @@ contract SplitLedgerMarket is ReentrancyGuard {
     /// @param testSetHash keccak-256 of the target test set.
     /// @param fieldTableHash keccak-256 of the standard field table data sources map onto.
     /// @param policyHash keccak-256 of the privacy policy sources agree to before selling rows.
+    /// @param initialWeightsHash Weights hash (docs/model-format.md, "Weights hash") of the weights the hosting
+    ///        node starts training from; the first checkpoint must open from it. Must not be zero.
     /// @param baselineAccuracy Test accuracy (ppm) of the untrained model; the first gain is measured against it.
     /// @return modelId The new model's id.
     function registerModel(
@@ -197,9 +220,11 @@ contract SplitLedgerMarket is ReentrancyGuard {
         bytes32 testSetHash,
         bytes32 fieldTableHash,
         bytes32 policyHash,
+        bytes32 initialWeightsHash,
         uint32 baselineAccuracy
     ) external returns (uint256 modelId) {
         if (hostingNode == address(0)) revert ZeroAddress();
+        if (initialWeightsHash == bytes32(0)) revert ZeroWeightsHash();
         if (baselineAccuracy > ACCURACY_SCALE) revert AccuracyOutOfRange(baselineAccuracy);
         modelId = ++modelCount;
         Model storage model = _models[modelId];
@@ -209,9 +234,18 @@ contract SplitLedgerMarket is ReentrancyGuard {
         model.testSetHash = testSetHash;
         model.fieldTableHash = fieldTableHash;
         model.policyHash = policyHash;
+        model.weightsHash = initialWeightsHash;
         model.bestAccuracy = baselineAccuracy;
         emit ModelRegistered(
-            modelId, msg.sender, hostingNode, modelHash, testSetHash, fieldTableHash, policyHash, baselineAccuracy
+            modelId,
+            msg.sender,
+            hostingNode,
+            modelHash,
+            testSetHash,
+            fieldTableHash,
+            policyHash,
+            initialWeightsHash,
+            baselineAccuracy
         );
     }
 
@@ -270,7 +304,8 @@ contract SplitLedgerMarket is ReentrancyGuard {
     /// @notice Takes a backup point on chain: locks the budget for up to `maxRows` rows at the current quote.
     /// @param modelId The model being trained.
     /// @param maxRows Rows this group may buy; the budget locked is maxRows times the quoted price.
-    /// @param weightsHash keccak-256 of the target model's weights at the backup point.
+    /// @param weightsHash Weights hash of the target model at the backup point; must equal the model's current
+    ///        weights hash, so no checkpoint can start from weights the owner did not register or pay for.
     /// @param accuracyBefore Test accuracy (ppm) at the backup point; must equal the model's best so far.
     /// @return checkpointId The new checkpoint's id.
     function openCheckpoint(uint256 modelId, uint64 maxRows, bytes32 weightsHash, uint32 accuracyBefore)
@@ -285,6 +320,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         if (maxRows == 0) revert ZeroAmount();
         if (model.rowCap != 0 && maxRows > model.rowCap) revert RowCapExceeded(maxRows, model.rowCap);
         if (accuracyBefore != model.bestAccuracy) revert AccuracyMismatch(accuracyBefore, model.bestAccuracy);
+        if (weightsHash != model.weightsHash) revert WeightsHashMismatch(weightsHash, model.weightsHash);
         uint256 budget = uint256(maxRows) * model.pricePerRow;
         if (budget > model.escrow) revert InsufficientEscrow(modelId, model.escrow, budget);
 
@@ -328,35 +364,55 @@ contract SplitLedgerMarket is ReentrancyGuard {
         emit BillCommitted(checkpointId, payoutRoot, rowsRoot, rowCount, total);
     }
 
-    /// @notice Settles a billed checkpoint whose group raised test accuracy: the bill becomes claimable
-    ///         and the unused part of the budget returns to escrow.
-    /// @dev Constant gas: nothing here loops over rows or sources.
+    /// @notice Settles a billed checkpoint whose group raised test accuracy: the bill becomes claimable,
+    ///         the unused part of the budget returns to escrow, and the model's weights become the trained ones.
+    /// @dev Constant gas: nothing here loops over rows or sources. The rule is a strict gain, except at the
+    ///      cap: once the best is ACCURACY_SCALE nothing can exceed it, so a group that keeps 100 % settles
+    ///      (accuracy not lower -> keep); without that no checkpoint could ever settle again (docs/market.md).
     /// @param checkpointId The billed checkpoint.
-    /// @param accuracyAfter Test accuracy (ppm) after the group; must be strictly above the model's best.
-    function settleCheckpoint(uint256 checkpointId, uint32 accuracyAfter) external {
+    /// @param accuracyAfter Test accuracy (ppm) after the group; strictly above the model's best, or
+    ///        ACCURACY_SCALE when the best already is.
+    /// @param weightsHashAfter Weights hash of the trained target model; becomes the model's weights hash,
+    ///        which the next checkpoint must open from. Must not be zero.
+    function settleCheckpoint(uint256 checkpointId, uint32 accuracyAfter, bytes32 weightsHashAfter) external {
         Checkpoint storage checkpoint = _hostedCheckpoint(checkpointId);
         if (checkpoint.state != CheckpointState.Billed) revert WrongCheckpointState(checkpointId, checkpoint.state);
         if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
+        if (weightsHashAfter == bytes32(0)) revert ZeroWeightsHash();
         Model storage model = _models[checkpoint.modelId];
-        if (accuracyAfter <= model.bestAccuracy) revert NoAccuracyGain(accuracyAfter, model.bestAccuracy);
+        bool holdsCap = accuracyAfter == ACCURACY_SCALE && model.bestAccuracy == ACCURACY_SCALE;
+        if (accuracyAfter <= model.bestAccuracy && !holdsCap) {
+            revert NoAccuracyGain(accuracyAfter, model.bestAccuracy);
+        }
 
         uint256 refunded = checkpoint.lockedBudget - checkpoint.billTotal;
         checkpoint.state = CheckpointState.Settled;
         checkpoint.accuracyAfter = accuracyAfter;
+        checkpoint.weightsHashAfter = weightsHashAfter;
         model.bestAccuracy = accuracyAfter;
+        model.weightsHash = weightsHashAfter;
         model.escrow += refunded;
         model.openCheckpointId = 0;
-        emit CheckpointSettled(checkpointId, checkpoint.modelId, accuracyAfter, checkpoint.billTotal, refunded);
+        emit CheckpointSettled(
+            checkpointId, checkpoint.modelId, accuracyAfter, weightsHashAfter, checkpoint.billTotal, refunded
+        );
     }
 
-    /// @notice Returns to the backup point: the whole locked budget goes back to escrow and nobody is paid.
+    /// @notice Returns to the backup point: the whole locked budget goes back to escrow, nobody is paid,
+    ///         and the model keeps the weights it held when the checkpoint opened.
     /// @dev The hosting node may roll back at any time; the model owner only after checkpointTimeout.
+    ///      weightsHashAfter is a record for auditors (what the discarded weights were), never the model's
+    ///      weights: the hosting node knows them and must give them (non-zero); the owner rolling back a
+    ///      vanished node's checkpoint cannot know them and may give zero.
     /// @param checkpointId An open or billed checkpoint.
     /// @param accuracyAfter Test accuracy (ppm) the group reached, recorded for auditors (0 if unknown).
-    function rollbackCheckpoint(uint256 checkpointId, uint32 accuracyAfter) external {
+    /// @param weightsHashAfter Weights hash of the trained, discarded target model (0 only from the owner).
+    function rollbackCheckpoint(uint256 checkpointId, uint32 accuracyAfter, bytes32 weightsHashAfter) external {
         Checkpoint storage checkpoint = _knownCheckpoint(checkpointId);
         Model storage model = _models[checkpoint.modelId];
-        if (msg.sender != model.hostingNode) {
+        if (msg.sender == model.hostingNode) {
+            if (weightsHashAfter == bytes32(0)) revert ZeroWeightsHash();
+        } else {
             if (msg.sender != model.owner) revert NotHostingNode(checkpoint.modelId, msg.sender);
             uint64 expiresAt = checkpoint.openedAt + checkpointTimeout;
             if (block.timestamp < expiresAt) revert CheckpointNotExpired(checkpointId, expiresAt);
@@ -369,9 +425,10 @@ contract SplitLedgerMarket is ReentrancyGuard {
         uint256 refunded = checkpoint.lockedBudget;
         checkpoint.state = CheckpointState.RolledBack;
         checkpoint.accuracyAfter = accuracyAfter;
+        checkpoint.weightsHashAfter = weightsHashAfter;
         model.escrow += refunded;
         model.openCheckpointId = 0;
-        emit CheckpointRolledBack(checkpointId, checkpoint.modelId, msg.sender, accuracyAfter, refunded);
+        emit CheckpointRolledBack(checkpointId, checkpoint.modelId, msg.sender, accuracyAfter, weightsHashAfter, refunded);
     }
 
     /// @notice Pays the caller its share of a settled checkpoint's bill.

@@ -21,7 +21,7 @@ from orchestrator.chain.client import MarketClient
 from orchestrator.chain.proxies import registered_proxies
 from orchestrator.hosting.evidence import statement
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
-from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
+from orchestrator.hosting.registration import OwnerPackage, register, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.server import proxy_process
@@ -128,8 +128,8 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     for name, data in (("model.json", package.model_bytes), ("fields.json", package.table.to_json()),
                        ("test-set.json", package.test_bytes), ("policy.json", package.policy.to_json())):
         (workdir / name).write_bytes(data)
-    baseline = package.container(0).accuracy_ppm()
-    model_id, registered = owner.register_model(host.address, *package.commitments().values(), baseline)
+    model_id, terms, registered = register(owner, host.address, package)
+    baseline = terms.baseline_accuracy_ppm
     owner.approve_and_deposit(model_id, ESCROW)
     owner.set_quote(model_id, PRICE_PER_ROW, ROW_CAP)
     log(f"== owner: model {model_id} registered (baseline accuracy {baseline / 1e4:.2f} %), "

@@ -53,6 +53,10 @@ class ContainerError(SplitLedgerError):
     """A training container's parts do not fit together, or its backup point was used out of order."""
 
 
+class WeightsMismatch(SplitLedgerError):
+    """The weights a hosting node would train on are not the weights the chain says the model holds."""
+
+
 class ChainError(SplitLedgerError):
     """The chain cannot be reached, a deployment or key is missing, or a transaction failed."""
 

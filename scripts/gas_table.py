@@ -36,6 +36,16 @@ CLAIM_SOURCES = (1, 10, 100, 10_000)
 CLAIM_MANY = 10  # checkpoints claimed at once in the claimMany measurement
 CREDIT_SOURCES = (1, 10, 100)
 LISTING_FIELDS = [f"field_{i}" for i in range(10)]
+# Measured by this script on commit 44df437, the market before the weights hash was carried from checkpoint
+# to checkpoint (issue 10): a record of the old contract, which this script can no longer deploy.
+BEFORE_WEIGHTS_CONTINUITY = {
+    "registerModel": 204_857,
+    "openCheckpoint": 215_643,
+    "settleCheckpoint": 49_280,
+    "rollbackCheckpoint (open, by node)": 41_586,
+    "rollbackCheckpoint (billed, by node)": 41_738,
+    "rollbackCheckpoint (by owner, after timeout)": 44_030,
+}
 
 
 def synthetic_address(label, n):
@@ -50,6 +60,11 @@ def row_hash(n):
 def bill_row_leaf(source, row, price):
     """A bill row record (source, row hash, price) under the rows root."""
     return keccak(keccak(encode(["address", "bytes32", "uint256"], [source, row, price])))
+
+
+def trained_weights(checkpoint_id):
+    """The weights hash a checkpoint's group trained to (settled: the model's next; rolled back: a record)."""
+    return keccak(b"weights %d" % checkpoint_id)
 
 
 def fresh_account(label, funder):
@@ -88,9 +103,10 @@ class Bench:
         self.gas["deploy market"] = self.market.tx.gas_used
         self.token.transfer(self.owner, 10**26, {"from": self.deployer})
         self.token.approve(self.market, 2**256 - 1, {"from": self.owner})
+        self.weights = keccak(b"weights 0")  # the model's current weights hash: registered, then each settle's
         tx = self.market.registerModel(
-            self.node, keccak(b"model"), keccak(b"test set"), keccak(b"fields"), keccak(b"policy"), 500_000,
-            {"from": self.owner},
+            self.node, keccak(b"model"), keccak(b"test set"), keccak(b"fields"), keccak(b"policy"), self.weights,
+            500_000, {"from": self.owner},
         )
         self.model_id = tx.return_value
         self.gas["registerModel"] = tx.gas_used
@@ -100,7 +116,7 @@ class Bench:
         self.best = 500_000
 
     def open(self, max_rows):
-        tx = self.market.openCheckpoint(self.model_id, max_rows, keccak(b"weights"), self.best, {"from": self.node})
+        tx = self.market.openCheckpoint(self.model_id, max_rows, self.weights, self.best, {"from": self.node})
         return tx.return_value, tx
 
     def commit(self, checkpoint_id, bill):
@@ -110,7 +126,8 @@ class Bench:
 
     def settle(self, checkpoint_id):
         self.best += 1
-        return self.market.settleCheckpoint(checkpoint_id, self.best, {"from": self.node})
+        self.weights = trained_weights(checkpoint_id)
+        return self.market.settleCheckpoint(checkpoint_id, self.best, self.weights, {"from": self.node})
 
     def settled_bill(self, payees, rows):
         """Open (locking twice the rows, so settle refunds the rest), bill and settle; returns the receipts."""
@@ -133,17 +150,20 @@ def measure_calls(bench):
     bench.gas["claim"] = claim_tx.gas_used
 
     checkpoint_id, _ = bench.open(100)
-    bench.gas["rollbackCheckpoint (open, by node)"] = market.rollbackCheckpoint(checkpoint_id, 0, {"from": node}).gas_used
+    bench.gas["rollbackCheckpoint (open, by node)"] = market.rollbackCheckpoint(
+        checkpoint_id, 0, trained_weights(checkpoint_id), {"from": node}
+    ).gas_used
     checkpoint_id, _ = bench.open(100)
     bench.commit(checkpoint_id, Bill(checkpoint_id, payees, 100))
     bench.gas["rollbackCheckpoint (billed, by node)"] = market.rollbackCheckpoint(
-        checkpoint_id, 0, {"from": node}
+        checkpoint_id, 0, trained_weights(checkpoint_id), {"from": node}
     ).gas_used
     checkpoint_id, _ = bench.open(100)
     chain.sleep(CHECKPOINT_TIMEOUT)
     chain.mine()
+    # The owner cannot know the weights a vanished node trained: zero.
     bench.gas["rollbackCheckpoint (by owner, after timeout)"] = market.rollbackCheckpoint(
-        checkpoint_id, 0, {"from": owner}
+        checkpoint_id, 0, bytes(32), {"from": owner}
     ).gas_used
 
     history = MerkleTree([standard_leaf(row_hash(n)) for n in range(10_000)])
@@ -272,7 +292,7 @@ def render(bench, matrix, depth, claim_many, credited):
     notes = {
         "deploy token": "SplitLedgerToken, whole supply minted to the deployer",
         "deploy market": "SplitLedgerMarket",
-        "registerModel": "the first model (four commitments, owner, hosting node, baseline)",
+        "registerModel": "the first model (four commitments, initial weights hash, owner, hosting node, baseline)",
         "deposit (first)": "escrow 0 → funded",
         "deposit (top-up)": "escrow already funded",
         "withdraw": "part of the unlocked escrow, to the owner",
@@ -295,6 +315,25 @@ def render(bench, matrix, depth, claim_many, credited):
     for name, note in notes.items():
         lines.append(f"| {name} | {fmt(gas[name])} | {note} |")
     lines += [
+        "",
+        "## Before and after weights-hash continuity",
+        "",
+        "The market now stores the model's current weights hash (registered, then moved by each settle), checks",
+        "it at every open, and records each checkpoint's weightsHashAfter (docs/market.md). Before: this script",
+        "on commit 44df437. The figures in the other tables are all after.",
+        "",
+        "| call | before | after | difference |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, before in BEFORE_WEIGHTS_CONTINUITY.items():
+        lines.append(f"| {name} | {fmt(before)} | {fmt(gas[name])} | {gas[name] - before:+,} |")
+    lines += [
+        "",
+        "settleCheckpoint writes two more slots: the checkpoint's weightsHashAfter (zero to non-zero, 22,100",
+        "with its cold access) and the model's weightsHash (non-zero to non-zero, 5,000), plus 32 bytes more",
+        "calldata and event data. A hosting node's rollback writes only the checkpoint's record (zero to",
+        "non-zero); the owner's timeout rollback gives zero, a no-op write over zero (2,200 with its cold",
+        "access). registerModel stores one more slot; openCheckpoint reads one (2,100, cold).",
         "",
         "## settleCheckpoint against bill size",
         "",

@@ -84,9 +84,11 @@ class TestMarket:
         self.host_signer = RequestSigner(self.host.account, self.domain)
 
     def register(self, table, policy, *, host: str | None = None) -> int:
-        """A model with this field table and policy, hosted by `host` (default: self.host); its id."""
+        """A model with this field table and policy, hosted by `host` (default: self.host); its id. Its
+        initial weights hash stands for no real network: these models are sold rows, never trained."""
         model_id, _ = self.owner.register_model(host or self.host.address, keccak256(b"test model"),
-                                                keccak256(b"test set"), table.commitment(), policy.commitment(), 0)
+                                                keccak256(b"test set"), table.commitment(), policy.commitment(),
+                                                keccak256(b"test weights"), 0)
         return model_id
 
     def register_as(self, model_id: int, table, policy) -> int:

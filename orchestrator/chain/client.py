@@ -187,9 +187,12 @@ class MarketClient:
         return self.transact(self.market, "deposit", model_id, amount)
 
     def register_model(self, hosting_node: str, model_hash: bytes, test_set_hash: bytes, field_table_hash: bytes,
-                       policy_hash: bytes, baseline_accuracy_ppm: int) -> tuple[int, TxResult]:
+                       policy_hash: bytes, initial_weights_hash: bytes,
+                       baseline_accuracy_ppm: int) -> tuple[int, TxResult]:
+        """Registers a model; `initial_weights_hash` is the canonical weights hash the first checkpoint opens from."""
         result = self.transact(self.market, "registerModel", to_checksum_address(hosting_node), model_hash,
-                               test_set_hash, field_table_hash, policy_hash, baseline_accuracy_ppm)
+                               test_set_hash, field_table_hash, policy_hash, initial_weights_hash,
+                               baseline_accuracy_ppm)
         return result.event("ModelRegistered")["modelId"], result
 
     def set_quote(self, model_id: int, price_per_row: int, row_cap: int = 0) -> TxResult:
@@ -202,6 +205,7 @@ class MarketClient:
 
     def open_checkpoint(self, model_id: int, max_rows: int, weights_hash: bytes,
                         accuracy_before_ppm: int) -> tuple[int, TxResult]:
+        """Opens from `weights_hash`, which must be the model's current weights hash (WeightsHashMismatch)."""
         result = self.transact(self.market, "openCheckpoint", model_id, max_rows, weights_hash, accuracy_before_ppm)
         return result.event("CheckpointOpened")["checkpointId"], result
 
@@ -209,11 +213,14 @@ class MarketClient:
                     total: int) -> TxResult:
         return self.transact(self.market, "commitBill", checkpoint_id, payout_root, rows_root, row_count, total)
 
-    def settle(self, checkpoint_id: int, accuracy_after_ppm: int) -> TxResult:
-        return self.transact(self.market, "settleCheckpoint", checkpoint_id, accuracy_after_ppm)
+    def settle(self, checkpoint_id: int, accuracy_after_ppm: int, weights_hash_after: bytes) -> TxResult:
+        """Settles; the model's weights hash becomes `weights_hash_after` (the trained target's)."""
+        return self.transact(self.market, "settleCheckpoint", checkpoint_id, accuracy_after_ppm, weights_hash_after)
 
-    def rollback(self, checkpoint_id: int, accuracy_after_ppm: int) -> TxResult:
-        return self.transact(self.market, "rollbackCheckpoint", checkpoint_id, accuracy_after_ppm)
+    def rollback(self, checkpoint_id: int, accuracy_after_ppm: int, weights_hash_after: bytes) -> TxResult:
+        """Rolls back, recording the discarded weights' hash; only the owner (after the timeout) may give zero."""
+        return self.transact(self.market, "rollbackCheckpoint", checkpoint_id, accuracy_after_ppm,
+                             weights_hash_after)
 
     def anchor_history(self, model_id: int, root: bytes, row_count: int) -> tuple[int, TxResult]:
         result = self.transact(self.market, "anchorHistory", model_id, root, row_count)
@@ -239,13 +246,13 @@ class MarketClient:
     def model(self, model_id: int) -> dict[str, Any]:
         return _struct(self.market.functions.getModel(model_id).call(),
                        ("owner", "hostingNode", "modelHash", "testSetHash", "fieldTableHash", "policyHash",
-                        "escrow", "pricePerRow", "rowCap", "bestAccuracy", "openCheckpointId", "checkpointCount"))
+                        "weightsHash", "escrow", "pricePerRow", "rowCap", "bestAccuracy", "openCheckpointId", "checkpointCount"))
 
     def checkpoint(self, checkpoint_id: int) -> dict[str, Any]:
         record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call(),
                          ("modelId", "state", "accuracyBefore", "accuracyAfter", "openedAt", "maxRows",
                           "billedRows", "pricePerRow", "lockedBudget", "billTotal", "claimed", "weightsHash",
-                          "payoutRoot", "rowsRoot"))
+                          "weightsHashAfter", "payoutRoot", "rowsRoot"))
         record["state"] = CHECKPOINT_STATES[record["state"]]
         return record
 

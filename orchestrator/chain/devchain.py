@@ -52,8 +52,10 @@ class DevChain:
     def register_model(self, table, policy) -> tuple[int, RequestSigner]:
         """A model with this field table and privacy policy, hosted by a fresh key: (its id, the host's signer)."""
         owner, host = self.funded_account(), self.funded_account()
+        # Stand-in model, test set and weights hashes: such a model is sold rows, never trained.
         model_id, _ = self.client(owner).register_model(host.address, keccak256(b"model"), keccak256(b"test set"),
-                                                        table.commitment(), policy.commitment(), 0)
+                                                        table.commitment(), policy.commitment(),
+                                                        keccak256(b"weights"), 0)
         return model_id, self.signer(host)
 
     def signer(self, account: LocalAccount | None = None) -> RequestSigner:

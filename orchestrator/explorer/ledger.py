@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS models (
     test_set_hash TEXT NOT NULL,
     field_table_hash TEXT NOT NULL,
     policy_hash TEXT NOT NULL,
+    initial_weights_hash TEXT NOT NULL,
+    weights_hash TEXT NOT NULL,
     baseline_accuracy INTEGER NOT NULL,
     best_accuracy INTEGER NOT NULL,
     escrow TEXT NOT NULL DEFAULT '0',
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     accuracy_before INTEGER NOT NULL,
     accuracy_after INTEGER,
     weights_hash TEXT NOT NULL,
+    weights_hash_after TEXT,
     max_rows INTEGER NOT NULL,
     price_per_row TEXT NOT NULL,
     locked_budget TEXT NOT NULL,
@@ -130,10 +133,11 @@ def rebuild(db: sqlite3.Connection, events: Iterable) -> None:
 def _model_registered(db, event, a):
     db.execute(
         "INSERT INTO models (model_id, owner, hosting_node, model_hash, test_set_hash, field_table_hash,"
-        " policy_hash, baseline_accuracy, best_accuracy, registered_block, registered_tx)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " policy_hash, initial_weights_hash, weights_hash, baseline_accuracy, best_accuracy, registered_block,"
+        " registered_tx) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (a["modelId"], a["owner"], a["hostingNode"], a["modelHash"], a["testSetHash"], a["fieldTableHash"],
-         a["policyHash"], a["baselineAccuracy"], a["baselineAccuracy"], event.block_number, event.tx_hash),
+         a["policyHash"], a["weightsHash"], a["weightsHash"], a["baselineAccuracy"], a["baselineAccuracy"],
+         event.block_number, event.tx_hash),
     )
 
 
@@ -175,7 +179,9 @@ def _bill_committed(db, event, a):
 
 def _checkpoint_settled(db, event, a):
     _close(db, event, a, SETTLED, paid=a["paid"])
-    _update(db, "models", "model_id", a["modelId"], best_accuracy=a["accuracyAfter"])
+    # The settled weights are the model's from now on: the next checkpoint opens from them.
+    _update(db, "models", "model_id", a["modelId"], best_accuracy=a["accuracyAfter"],
+            weights_hash=a["weightsHashAfter"])
 
 
 def _checkpoint_rolled_back(db, event, a):
@@ -185,7 +191,8 @@ def _checkpoint_rolled_back(db, event, a):
 def _close(db, event, a, state, **extra):
     """Settle and rollback both end a checkpoint and return `refunded` to the model's escrow."""
     _update(db, "checkpoints", "checkpoint_id", a["checkpointId"], state=state, accuracy_after=a["accuracyAfter"],
-            refunded=a["refunded"], closed_block=event.block_number, closed_tx=event.tx_hash, **extra)
+            weights_hash_after=a["weightsHashAfter"], refunded=a["refunded"], closed_block=event.block_number,
+            closed_tx=event.tx_hash, **extra)
     model = _row(db, "models", "model_id", a["modelId"])
     _update(db, "models", "model_id", a["modelId"], escrow=int(model["escrow"]) + a["refunded"],
             open_checkpoint_id=None)

@@ -17,7 +17,7 @@ from orchestrator.errors import ChainError
 
 from . import ledger
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: weights hashes (issue 10)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

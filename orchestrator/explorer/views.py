@@ -113,6 +113,7 @@ def model_page(site: Site, model: Mapping[str, Any], checkpoints: Sequence[Mappi
             ("row cap per checkpoint", Ref("none" if not model["row_cap"] else f"{model['row_cap']:,}")),
             ("baseline accuracy", Ref(format_accuracy(model["baseline_accuracy"]))),
             ("best accuracy", Ref(format_accuracy(model["best_accuracy"]))),
+            ("weights hash now", Ref(model["weights_hash"], css="hash")),
             ("open checkpoint", site.checkpoint(model["open_checkpoint_id"]) if model["open_checkpoint_id"]
              else Ref("none")),
             ("registered", site.tx(model["registered_tx"])),
@@ -120,6 +121,7 @@ def model_page(site: Site, model: Mapping[str, Any], checkpoints: Sequence[Mappi
         "commitments": [
             ("model file", model["model_hash"]), ("test set", model["test_set_hash"]),
             ("standard field table", model["field_table_hash"]), ("privacy policy", model["policy_hash"]),
+            ("initial weights", model["initial_weights_hash"]),
         ],
         "checkpoints": [checkpoint_row(site, c) for c in checkpoints],
         "pager": pager,
@@ -132,6 +134,18 @@ def model_page(site: Site, model: Mapping[str, Any], checkpoints: Sequence[Mappi
         "anchored_rows": model["anchored_rows"],
         "latest_anchors": [anchor_row(site, a) for a in anchors],
     }
+
+
+def weights_reached(checkpoint: Mapping[str, Any]) -> Ref:
+    """The trained weights' hash: the model's next weights when settled, a record of the discarded ones when
+    rolled back, unknown when the owner rolled back a vanished node's checkpoint (it gives zero)."""
+    reached = checkpoint["weights_hash_after"]
+    if reached is None:
+        return Ref("–")
+    if int(reached, 16) == 0:
+        return Ref("unknown (rolled back by the owner after the timeout)")
+    note = {SETTLED: "the model's weights from here on", ROLLED_BACK: "discarded"}[checkpoint["state"]]
+    return Ref(f"{reached} ({note})", css="hash")
 
 
 def checkpoint_page(site: Site, checkpoint: Mapping[str, Any], model: Mapping[str, Any],
@@ -162,6 +176,7 @@ def checkpoint_page(site: Site, checkpoint: Mapping[str, Any], model: Mapping[st
             ("claimed", site.amount(checkpoint["claimed"])),
             ("unclaimed", site.amount(unclaimed)),
             ("weights hash at the backup point", Ref(checkpoint["weights_hash"], css="hash")),
+            ("weights hash reached", weights_reached(checkpoint)),
             ("bill payout root", Ref(checkpoint["payout_root"] or "–", css="hash")),
             ("bill rows root", Ref(checkpoint["rows_root"] or "–", css="hash")),
         ],

@@ -21,7 +21,7 @@ from orchestrator.proxy.client import ProxyClient
 
 from . import owner_files
 from .node import HostingNode, NodeConfig
-from .registration import OwnerPackage, verify_registration
+from .registration import OwnerPackage, register, verify_registration
 from .state import HostState
 
 HOST_DESCRIPTION = """Run a SplitLedger hosting node for one registered model: poll the proxies' listings, buy rows
@@ -197,11 +197,11 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
         owner = _client(args, "owner")
         if args.command == "register":
             package = _package(args)
-            baseline = package.container(0).accuracy_ppm()
-            model_id, result = owner.register_model(args.host, *package.commitments().values(), baseline)
+            model_id, terms, result = register(owner, args.host, package)
             if args.policy_out:
                 args.policy_out.write_bytes(package.policy.to_json())
-            print(f"model {model_id} registered, baseline accuracy {baseline} ppm, privacy policy "
+            print(f"model {model_id} registered, baseline accuracy {terms.baseline_accuracy_ppm} ppm, initial "
+                  f"weights 0x{terms.initial_weights_hash.hex()}, privacy policy "
                   f"{package.policy.mode} 0x{package.policy.commitment().hex()} (tx {result.tx_hash})")
         elif args.command == "deposit":
             print(f"deposited (tx {owner.approve_and_deposit(args.model_id, args.amount).tx_hash})")

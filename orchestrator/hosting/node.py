@@ -12,8 +12,9 @@ One group, in order (each step recorded in the state database before the side ef
             layer-1 gradients from each row's primary holder -> one optimiser update of the target model;
             then the bill, drops, mismatches and history rows are recorded in one transaction. In projection
             mode (projected.py) each row's u = P x is asked for once and the node trains on u alone
-  close     accuracy on the test set; strictly higher than the backup point: commit the bill and settle;
-            otherwise restore the backup point and roll the checkpoint back (nobody is paid)
+  close     accuracy on the test set; strictly higher than the backup point (or still 100 % at 100 %):
+            commit the bill and settle with the trained weights' hash; otherwise restore the backup point and
+            roll the checkpoint back (nobody is paid)
   anchor    every N history rows or T seconds, the Merkle root of the new history rows goes on chain
   publish   after the close, the bill (or a rolled-back notice) goes to every holder of a planned row, so each
             source can audit it (publication.py, docs/audit.md); a holder that is down gets it later
@@ -30,17 +31,25 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.container.backup import BackupPoint
+from orchestrator.container.backup import BackupPoint, accuracy_keeps
+from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.container import TrainingContainer
-from orchestrator.errors import (ChainRevert, NoHolderReachable, ProxyError, ProxyUnavailable, QuoteChanged,
-                                 SplitLedgerError)
+from orchestrator.errors import (
+    ChainRevert,
+    NoHolderReachable,
+    ProxyError,
+    ProxyUnavailable,
+    QuoteChanged,
+    SplitLedgerError,
+    WeightsMismatch,
+)
 
 from .billing import Bill, BilledRow, make_bill
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .failpoints import failpoint
 from .projected import group_trainer
 from .rounds import Plan
-from .snapshots import from_bytes, to_bytes, weights_hash
+from .snapshots import from_bytes, to_bytes
 from .state import HostState
 
 QUOTE_CHUNK = 5_000
@@ -86,6 +95,7 @@ class HostingNode:
         self._last_anchor_time = time.monotonic()
         self.outbox = BillOutbox(state.db)
         self._load()
+        self._check_weights_on_chain()
 
     # ------------------------------------------------------------------ start-up
 
@@ -106,6 +116,23 @@ class HostingNode:
             if block_number is not None:
                 history.confirm(index, block_number, block_hash)
         history.add(hashes)
+
+    def _check_weights_on_chain(self) -> None:
+        """Refuses to train on weights the chain does not hold for this model (the registered ones, or the
+        last settled checkpoint's): a group opened from them would revert, and worse, the owner could not
+        trace the weights it fetches back to what it paid for. Called after the state file is loaded."""
+        on_chain = bytes(self.chain.model(self.model_id)["weightsHash"])
+        here = weights_hash(self.container.target)
+        if on_chain == here:
+            return
+        group = self.state.unfinished_group()
+        if group is not None and group["kept"] and group["trained_target"] is not None and on_chain == weights_hash(
+                from_bytes(group["trained_target"], self.container.target)):
+            return  # the settle was mined before a crash: resume() finishes the group and takes these weights
+        raise WeightsMismatch(
+            f"model {self.model_id}: the chain holds weights 0x{on_chain.hex()}, but this node's target model "
+            f"(model file and state file {self.state.path}) has weights 0x{here.hex()}; use the state file this "
+            f"model was trained with, or the model file registered for it")
 
     # ------------------------------------------------------------------ discovery and buying
 
@@ -258,7 +285,8 @@ class HostingNode:
         if checkpoint["pricePerRow"] == sold_at:
             return
         if checkpoint["state"] in ("open", "billed"):
-            tx = self.chain.rollback(checkpoint_id, group["accuracy_before"]).tx_hash
+            # Nothing was trained: the weights the group "reached" are its backup point's.
+            tx = self.chain.rollback(checkpoint_id, group["accuracy_before"], group["weights_hash"]).tx_hash
             failpoint("rollback-sent", group["group_id"])
             self.state.update_group(group["group_id"], txs={"rollback": tx})
         self.state.update_group(group["group_id"], phase="rolled_back", accuracy_after=group["accuracy_before"],
@@ -284,7 +312,7 @@ class HostingNode:
         bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
         drops = [(plan.row_hash(i), reason, [h for h, _ in plan.rows[i]["holders"]])
                  for i, reason in trained.drops.items()]
-        kept = trained_accuracy > group["accuracy_before"] and bool(bill_rows)
+        kept = accuracy_keeps(group["accuracy_before"], trained_accuracy) and bool(bill_rows)
         stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
         # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
@@ -303,6 +331,9 @@ class HostingNode:
         txs = {}
         bill = None
         rows = self.state.bill_rows(checkpoint_id)
+        # Settled or not, the chain records the trained weights: they become the model's on a settle and are
+        # the auditor's record of what was discarded on a rollback.
+        trained_hash = weights_hash(from_bytes(group["trained_target"], self.container.target))
         if kept:
             bill = self.bill_of(checkpoint_id, rows)
             self._publish_bill(bill)
@@ -327,13 +358,13 @@ class HostingNode:
                     chain_state = "billed"
         if kept:
             if chain_state == "billed":
-                txs["settle"] = self.chain.settle(checkpoint_id, group["accuracy_after"]).tx_hash
+                txs["settle"] = self.chain.settle(checkpoint_id, group["accuracy_after"], trained_hash).tx_hash
                 failpoint("settle-sent", group["group_id"])
             target, opt, accuracy = group["trained_target"], group["trained_opt"], group["accuracy_after"]
             phase = "settled"
         else:
             if chain_state in ("open", "billed"):
-                txs["rollback"] = self.chain.rollback(checkpoint_id, group["accuracy_after"]).tx_hash
+                txs["rollback"] = self.chain.rollback(checkpoint_id, group["accuracy_after"], trained_hash).tx_hash
                 failpoint("rollback-sent", group["group_id"])
             target, opt, accuracy = group["backup_target"], group["backup_opt"], group["accuracy_before"]
             phase = "rolled_back"

@@ -16,12 +16,19 @@ checkpoint's accuracy alike (it favours no group) — an owner with other labell
 The choice is reproducible from the same rows and seed, but it goes through floating-point linear algebra,
 so the owner publishes the policy file it registered (owner register --policy-out) and the hosting node
 reads that file (host run --policy) rather than trusting a recomputation elsewhere to match bit for bit.
+
+Registration also fixes where the model's weights start: the canonical weights hash (docs/model-format.md,
+"Weights hash") of the container's target model before any training. In projection mode that is the network
+with W1 = A P over the raw inputs, the model the hosting node trains and the owner later fetches; the first
+checkpoint must open from it, and each settle moves it on (docs/market.md, "Weights hash continuity").
 """
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.chain.client import MarketClient, TxResult
 from orchestrator.container import FieldTable, create_container, parse_model_json
+from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.container import TrainingContainer, normalise_standard_columns
 from orchestrator.container.keccak import keccak256
 from orchestrator.container.projected import create_projected_container
@@ -78,6 +85,34 @@ class OwnerPackage:
         if self.policy.mode == "projection":
             return create_projected_container(model_id, model_file, self.table, self.test_columns(), self.policy)
         return create_container(model_id, model_file, self.table, self.test_columns(), self.policy)
+
+
+@dataclass(frozen=True)
+class RegistrationTerms:
+    """Everything registerModel stores for a new model, computed from the owner's package."""
+    model_hash: bytes
+    test_set_hash: bytes
+    field_table_hash: bytes
+    policy_hash: bytes
+    initial_weights_hash: bytes
+    baseline_accuracy_ppm: int
+
+    @classmethod
+    def of(cls, package: OwnerPackage) -> "RegistrationTerms":
+        # Model id 0: the weights and the baseline do not depend on the id the chain will assign.
+        container = package.container(0)
+        commitments = package.commitments()
+        return cls(commitments["modelHash"], commitments["testSetHash"], commitments["fieldTableHash"],
+                   commitments["policyHash"], weights_hash(container.target), container.accuracy_ppm())
+
+
+def register(owner: MarketClient, hosting_node: str, package: OwnerPackage) -> tuple[int, RegistrationTerms, TxResult]:
+    """Registers the package's model on chain, hosted by `hosting_node`: (model id, terms registered, receipt)."""
+    terms = RegistrationTerms.of(package)
+    model_id, result = owner.register_model(hosting_node, terms.model_hash, terms.test_set_hash,
+                                            terms.field_table_hash, terms.policy_hash, terms.initial_weights_hash,
+                                            terms.baseline_accuracy_ppm)
+    return model_id, terms, result
 
 
 def owner_default_policy(table: FieldTable, reference: dict[str, list], seed: int = POLICY_SEED) -> PrivacyPolicy:

@@ -1,10 +1,12 @@
-"""Target model and optimiser state as bytes, for the state database and the weights hash on chain."""
+"""Target model and optimiser state as bytes, for the state database.
+
+These bytes are equinox's serialisation, fit for reading back into the same structure and nothing else; the
+weights hash on chain is of the canonical encoding instead (orchestrator/container/canonical_weights.py).
+"""
 import io
 from typing import Any
 
 import equinox as eqx
-
-from orchestrator.container.keccak import keccak256
 
 
 def to_bytes(tree: Any) -> bytes:
@@ -16,8 +18,3 @@ def to_bytes(tree: Any) -> bytes:
 def from_bytes(data: bytes, like: Any) -> Any:
     """Leaves read back into the structure of `like` (same model file, so the same structure)."""
     return eqx.tree_deserialise_leaves(io.BytesIO(data), like)
-
-
-def weights_hash(target: Any) -> bytes:
-    """What openCheckpoint commits to: keccak-256 of the serialised target model."""
-    return keccak256(to_bytes(target))

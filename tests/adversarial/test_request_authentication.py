@@ -62,7 +62,7 @@ def world(deployed, accounts, columns, table, tmp_path_factory):
     policy = default_policy_for(table, columns)
     owner = chain.with_account(funded["owner"])
     model_id, _ = owner.register_model(funded["host"].address, keccak256(b"model"), keccak256(b"test set"),
-                                       table.commitment(), policy.commitment(), 0)
+                                       table.commitment(), policy.commitment(), keccak256(b"weights"), 0)
     host = RequestSigner(funded["host"], domain)
     args = ["--rpc", rpc, "--deployment", str(workdir / "deployment.json"), "--key-env", "SPLITLEDGER_PROXY_KEY"]
     with proxy_process(str(workdir / "proxy.sqlite"), name="proxy", args=args, signer=host,

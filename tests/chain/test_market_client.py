@@ -7,6 +7,8 @@ from orchestrator.container.merkle import MerkleTree, payout_leaf
 from orchestrator.errors import ChainError, ChainRevert
 
 UNIT = 10**18
+INITIAL_WEIGHTS = b"\x05" * 32
+TRAINED_WEIGHTS = b"\x08" * 32
 
 
 @pytest.fixture
@@ -14,7 +16,8 @@ def funded_model(deployed, signer_of, accounts):
     token, _market, _deployment = deployed
     owner, host = signer_of(1), signer_of(2)
     token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
-    model_id, _ = owner.register_model(host.address, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 500_000)
+    model_id, _ = owner.register_model(host.address, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32,
+                                       INITIAL_WEIGHTS, 500_000)
     owner.approve_and_deposit(model_id, 100 * UNIT)
     owner.set_quote(model_id, UNIT, 0)
     return model_id, owner, host
@@ -26,16 +29,20 @@ def test_owner_registers_deposits_and_quotes_with_locally_signed_transactions(fu
     assert model["owner"] == owner.address
     assert model["escrow"] == 100 * UNIT
     assert model["pricePerRow"] == UNIT
+    assert model["weightsHash"] == INITIAL_WEIGHTS
 
 
 def test_hosting_node_settles_and_source_claims(funded_model, signer_of):
     model_id, _owner, host = funded_model
     source = signer_of(5)
-    checkpoint_id, opened = host.open_checkpoint(model_id, 10, b"\x05" * 32, 500_000)
+    checkpoint_id, opened = host.open_checkpoint(model_id, 10, INITIAL_WEIGHTS, 500_000)
     assert opened.event("CheckpointOpened")["lockedBudget"] == 10 * UNIT
     tree = MerkleTree([payout_leaf(checkpoint_id, source.address, 4 * UNIT)])
     host.commit_bill(checkpoint_id, tree.root, b"\x06" * 32, 4, 4 * UNIT)
-    host.settle(checkpoint_id, 600_000)
+    settled = host.settle(checkpoint_id, 600_000, TRAINED_WEIGHTS)
+    assert settled.event("CheckpointSettled")["weightsHashAfter"] == TRAINED_WEIGHTS
+    assert host.checkpoint(checkpoint_id)["weightsHashAfter"] == TRAINED_WEIGHTS
+    assert host.model(model_id)["weightsHash"] == TRAINED_WEIGHTS
     before = source.balance_of(source.address)
     source.claim(checkpoint_id, 4 * UNIT, tree.proof(0))
     assert source.balance_of(source.address) - before == 4 * UNIT
@@ -44,13 +51,21 @@ def test_hosting_node_settles_and_source_claims(funded_model, signer_of):
 
 def test_reverted_call_names_the_contract_error_and_sends_nothing(funded_model, w3):
     model_id, _owner, host = funded_model
-    checkpoint_id, _ = host.open_checkpoint(model_id, 10, b"\x05" * 32, 500_000)
+    checkpoint_id, _ = host.open_checkpoint(model_id, 10, INITIAL_WEIGHTS, 500_000)
     host.commit_bill(checkpoint_id, b"\x07" * 32, b"\x06" * 32, 1, UNIT)
     nonce_before = w3.eth.get_transaction_count(host.address)
     with pytest.raises(ChainRevert, match=r"settleCheckpoint reverted: NoAccuracyGain\(400000, 500000\)") as caught:
-        host.settle(checkpoint_id, 400_000)
+        host.settle(checkpoint_id, 400_000, TRAINED_WEIGHTS)
     assert caught.value.error == "NoAccuracyGain"
     assert w3.eth.get_transaction_count(host.address) == nonce_before
+
+
+def test_open_from_weights_the_model_does_not_hold_names_both_hashes(funded_model):
+    model_id, _owner, host = funded_model
+    with pytest.raises(ChainRevert, match="WeightsHashMismatch") as caught:
+        host.open_checkpoint(model_id, 10, TRAINED_WEIGHTS, 500_000)
+    assert caught.value.error == "WeightsHashMismatch"
+    assert caught.value.args_ == (TRAINED_WEIGHTS, INITIAL_WEIGHTS)
 
 
 def test_anchor_returns_its_index_block_number_and_hash(funded_model, w3):

@@ -46,7 +46,14 @@ def market(SplitLedgerMarket, token, deployer, owner):
 def model(market, owner, node):
     """Model 1: registered by ``owner`` with ``node`` hosting it, ESCROW deposited, quoted at PRICE / ROW_CAP."""
     market.registerModel(
-        node, h.MODEL_HASH, h.TEST_SET_HASH, h.FIELD_TABLE_HASH, h.POLICY_HASH, h.BASELINE_ACCURACY, {"from": owner}
+        node,
+        h.MODEL_HASH,
+        h.TEST_SET_HASH,
+        h.FIELD_TABLE_HASH,
+        h.POLICY_HASH,
+        h.WEIGHTS_HASH,
+        h.BASELINE_ACCURACY,
+        {"from": owner},
     )
     market.deposit(h.MODEL_ID, h.ESCROW, {"from": owner})
     market.setQuote(h.MODEL_ID, h.PRICE, h.ROW_CAP, {"from": owner})

@@ -26,8 +26,13 @@ MODEL_HASH = hx(keccak(b"model file"))
 TEST_SET_HASH = hx(keccak(b"test set"))
 FIELD_TABLE_HASH = hx(keccak(b"field table"))
 POLICY_HASH = hx(keccak(b"privacy policy"))
-WEIGHTS_HASH = hx(keccak(b"weights at the backup point"))
+WEIGHTS_HASH = hx(keccak(b"weights at the backup point"))  # what model 1 registers as its initial weights
 ZERO_BYTES32 = hx(bytes(32))
+
+
+def weights_after(checkpoint_id):
+    """A stand-in weights hash of the model trained in checkpoint ``checkpoint_id`` (distinct per checkpoint)."""
+    return hx(keccak(b"weights trained in checkpoint %d" % checkpoint_id))
 
 
 def err(name, *args):
@@ -39,7 +44,12 @@ def err(name, *args):
 def _revert_arg(arg):
     if hasattr(arg, "address"):  # a brownie account or contract
         arg = arg.address
-    return arg.lower() if isinstance(arg, str) else str(arg)
+    return arg.lower() if isinstance(arg, str) else str(arg)  # bytes32 arguments print as bytes: pass raw()
+
+
+def raw(hex_string):
+    """A 0x-hex bytes32 as bytes: how err() must be given a bytes32 argument (brownie prints it as bytes)."""
+    return bytes.fromhex(hex_string[2:])
 
 
 class PayoutTree(MerkleTree):
@@ -88,8 +98,12 @@ class Ledger:
     def best(self):
         return self.market.getModel(self.model_id)["bestAccuracy"]
 
+    def weights(self):
+        return self.market.getModel(self.model_id)["weightsHash"]
+
     def open(self, max_rows=100):
-        tx = self.market.openCheckpoint(self.model_id, max_rows, WEIGHTS_HASH, self.best(), {"from": self.node})
+        """Opens from the weights the model holds now, at its best accuracy: what a well-behaved node does."""
+        tx = self.market.openCheckpoint(self.model_id, max_rows, self.weights(), self.best(), {"from": self.node})
         return tx.return_value
 
     def bill(self, checkpoint_id, rows_by_source):
@@ -101,7 +115,9 @@ class Ledger:
         return tree
 
     def settle(self, checkpoint_id, gain=1_000):
-        return self.market.settleCheckpoint(checkpoint_id, self.best() + gain, {"from": self.node})
+        return self.market.settleCheckpoint(
+            checkpoint_id, self.best() + gain, weights_after(checkpoint_id), {"from": self.node}
+        )
 
     def settled(self, rows_by_source, max_rows=100):
         """Opens, bills and settles a checkpoint; returns (checkpoint id, payout tree)."""

@@ -1,4 +1,5 @@
-"""Checkpoints: open (lock a budget), commit a bill, settle on a strict gain, roll back."""
+"""Checkpoints: open (lock a budget) from the model's weights, commit a bill, settle on a strict gain (or on
+keeping 100 %) moving the model's weights on, roll back leaving them."""
 import brownie
 from brownie import chain
 from market_helpers import (
@@ -16,12 +17,23 @@ from market_helpers import (
     PayoutTree,
     err,
     hx,
+    raw,
     rows_root,
+    weights_after,
 )
 
+ACCURACY_SCALE = 1_000_000
 
-def open_checkpoint(market, model, node, max_rows=100, accuracy=BASELINE_ACCURACY):
-    return market.openCheckpoint(model, max_rows, WEIGHTS_HASH, accuracy, {"from": node})
+
+def open_checkpoint(market, model, node, max_rows=100, accuracy=BASELINE_ACCURACY, weights=WEIGHTS_HASH):
+    return market.openCheckpoint(model, max_rows, weights, accuracy, {"from": node})
+
+
+def billed(ledger, sources):
+    """A checkpoint opened from the model's current weights, billed one row."""
+    checkpoint_id = ledger.open()
+    ledger.bill(checkpoint_id, [(sources[0], 1)])
+    return checkpoint_id
 
 
 # ------------------------------------------------------------------ openCheckpoint
@@ -45,6 +57,7 @@ def test_open_checkpoint_locks_budget_at_current_quote(market, token, model, nod
     assert checkpoint["billTotal"] == 0
     assert checkpoint["claimed"] == 0
     assert checkpoint["weightsHash"] == WEIGHTS_HASH
+    assert checkpoint["weightsHashAfter"] == ZERO_BYTES32
     assert checkpoint["payoutRoot"] == ZERO_BYTES32
     assert checkpoint["rowsRoot"] == ZERO_BYTES32
     registry = market.getModel(model)
@@ -76,7 +89,7 @@ def test_open_checkpoint_may_lock_the_whole_escrow(market, model, owner, node):
 
 def test_checkpoint_ids_are_global_across_models(market, ledger, model, owner, node):
     ledger.open()
-    market.registerModel(node, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, 0, {"from": owner})
+    market.registerModel(node, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, 0, {"from": owner})
     market.deposit(2, 1_000, {"from": owner})
     market.setQuote(2, 1, 0, {"from": owner})
 
@@ -121,7 +134,7 @@ def test_open_checkpoint_reverts_while_another_is_billed(market, ledger, model, 
 
 
 def test_open_checkpoint_reverts_without_a_quote(market, model, owner, node):
-    market.registerModel(node, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, 0, {"from": owner})
+    market.registerModel(node, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, 0, {"from": owner})
     market.deposit(2, 1_000, {"from": owner})
     with brownie.reverts(err("NoQuote", 2)):
         market.openCheckpoint(2, 10, WEIGHTS_HASH, 0, {"from": node})
@@ -140,6 +153,17 @@ def test_open_checkpoint_reverts_above_the_row_cap(market, model, node):
 def test_open_checkpoint_reverts_unless_accuracy_before_is_the_best(market, model, node):
     with brownie.reverts(err("AccuracyMismatch", BASELINE_ACCURACY - 1, BASELINE_ACCURACY)):
         open_checkpoint(market, model, node, accuracy=BASELINE_ACCURACY - 1)
+
+
+def test_open_checkpoint_reverts_unless_weights_hash_is_the_models(market, model, node):
+    stranger_weights = hx(b"\x5a" * 32)
+    with brownie.reverts(err("WeightsHashMismatch", raw(stranger_weights), raw(WEIGHTS_HASH))):
+        open_checkpoint(market, model, node, weights=stranger_weights)
+
+
+def test_open_checkpoint_reverts_on_zero_weights_hash(market, model, node):
+    with brownie.reverts(err("WeightsHashMismatch", raw(ZERO_BYTES32), raw(WEIGHTS_HASH))):
+        open_checkpoint(market, model, node, weights=ZERO_BYTES32)
 
 
 def test_open_checkpoint_reverts_when_budget_exceeds_escrow(market, model, owner, node):
@@ -230,13 +254,15 @@ def test_settle_makes_bill_claimable_and_refunds_unused_budget(market, token, le
     checkpoint_id = ledger.open(max_rows=100)
     ledger.bill(checkpoint_id, [(sources[0], 30), (sources[1], 10)])
 
-    tx = market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY + 1, {"from": node})
+    tx = market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY + 1, weights_after(checkpoint_id), {"from": node})
 
     checkpoint = market.getCheckpoint(checkpoint_id)
     assert checkpoint["state"] == SETTLED
     assert checkpoint["accuracyAfter"] == BASELINE_ACCURACY + 1
+    assert checkpoint["weightsHashAfter"] == weights_after(checkpoint_id)
     registry = market.getModel(model)
     assert registry["bestAccuracy"] == BASELINE_ACCURACY + 1
+    assert registry["weightsHash"] == weights_after(checkpoint_id)
     assert registry["escrow"] == ESCROW - 40 * PRICE
     assert registry["openCheckpointId"] == 0
     assert token.balanceOf(market) == ESCROW  # payouts wait in the market until claimed
@@ -244,6 +270,7 @@ def test_settle_makes_bill_claimable_and_refunds_unused_budget(market, token, le
         "checkpointId": checkpoint_id,
         "modelId": model,
         "accuracyAfter": BASELINE_ACCURACY + 1,
+        "weightsHashAfter": weights_after(checkpoint_id),
         "paid": 40 * PRICE,
         "refunded": 60 * PRICE,
     }
@@ -252,7 +279,7 @@ def test_settle_makes_bill_claimable_and_refunds_unused_budget(market, token, le
 def test_settle_of_zero_row_bill_refunds_everything(market, ledger, model, node):
     checkpoint_id = ledger.open(max_rows=100)
     market.commitBill(checkpoint_id, ZERO_BYTES32, ZERO_BYTES32, 0, 0, {"from": node})
-    tx = market.settleCheckpoint(checkpoint_id, 1_000_000, {"from": node})
+    tx = market.settleCheckpoint(checkpoint_id, 1_000_000, weights_after(checkpoint_id), {"from": node})
     assert market.getModel(model)["escrow"] == ESCROW
     assert tx.events["CheckpointSettled"]["refunded"] == 100 * PRICE
 
@@ -262,53 +289,100 @@ def test_settle_frees_the_model_for_the_next_checkpoint_at_the_new_best(market, 
     new_best = market.getCheckpoint(first)["accuracyAfter"]
 
     with brownie.reverts(err("AccuracyMismatch", BASELINE_ACCURACY, new_best)):
-        open_checkpoint(market, model, node, accuracy=BASELINE_ACCURACY)
-    assert open_checkpoint(market, model, node, accuracy=new_best).return_value == first + 1
+        open_checkpoint(market, model, node, accuracy=BASELINE_ACCURACY, weights=weights_after(first))
+    assert open_checkpoint(market, model, node, accuracy=new_best, weights=weights_after(first)).return_value == first + 1
+
+
+def test_settle_moves_the_models_weights_hash_to_the_trained_weights(market, ledger, model, node, sources):
+    first, _ = ledger.settled([(sources[0], 1)])
+
+    assert market.getModel(model)["weightsHash"] == weights_after(first)
+    with brownie.reverts(err("WeightsHashMismatch", raw(WEIGHTS_HASH), raw(weights_after(first)))):
+        open_checkpoint(market, model, node, accuracy=ledger.best(), weights=WEIGHTS_HASH)
+    second = ledger.open()
+    assert market.getCheckpoint(second)["weightsHash"] == weights_after(first)
+
+
+def test_settle_reverts_on_zero_weights_hash(market, ledger, model, node, sources):
+    checkpoint_id = billed(ledger, sources)
+    with brownie.reverts(err("ZeroWeightsHash")):
+        market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY + 1, ZERO_BYTES32, {"from": node})
+    assert market.getModel(model)["weightsHash"] == WEIGHTS_HASH
+
+
+def test_settle_at_the_cap_accepts_a_group_that_keeps_100_percent(market, ledger, model, node, sources):
+    first = billed(ledger, sources)
+    market.settleCheckpoint(first, ACCURACY_SCALE, weights_after(first), {"from": node})
+    second = billed(ledger, sources)
+
+    tx = market.settleCheckpoint(second, ACCURACY_SCALE, weights_after(second), {"from": node})
+
+    assert market.getCheckpoint(second)["state"] == SETTLED
+    assert tx.events["CheckpointSettled"]["paid"] == PRICE
+    registry = market.getModel(model)
+    assert registry["bestAccuracy"] == ACCURACY_SCALE
+    assert registry["weightsHash"] == weights_after(second)
+
+
+def test_settle_at_the_cap_reverts_below_100_percent(market, ledger, node, sources):
+    first = billed(ledger, sources)
+    market.settleCheckpoint(first, ACCURACY_SCALE, weights_after(first), {"from": node})
+    second = billed(ledger, sources)
+    with brownie.reverts(err("NoAccuracyGain", ACCURACY_SCALE - 1, ACCURACY_SCALE)):
+        market.settleCheckpoint(second, ACCURACY_SCALE - 1, weights_after(second), {"from": node})
+
+
+def test_settle_just_below_the_cap_still_reverts_on_equal_accuracy(market, ledger, node, sources):
+    first = billed(ledger, sources)
+    market.settleCheckpoint(first, ACCURACY_SCALE - 1, weights_after(first), {"from": node})
+    second = billed(ledger, sources)
+    with brownie.reverts(err("NoAccuracyGain", ACCURACY_SCALE - 1, ACCURACY_SCALE - 1)):
+        market.settleCheckpoint(second, ACCURACY_SCALE - 1, weights_after(second), {"from": node})
 
 
 def test_settle_reverts_on_unknown_checkpoint(market, model, node):
     with brownie.reverts(err("UnknownCheckpoint", 5)):
-        market.settleCheckpoint(5, 600_000, {"from": node})
+        market.settleCheckpoint(5, 600_000, weights_after(5), {"from": node})
 
 
 def test_settle_reverts_for_anyone_but_the_hosting_node(market, ledger, model, owner, sources):
     checkpoint_id = ledger.open()
     ledger.bill(checkpoint_id, [(sources[0], 1)])
     with brownie.reverts(err("NotHostingNode", model, owner)):
-        market.settleCheckpoint(checkpoint_id, 600_000, {"from": owner})
+        market.settleCheckpoint(checkpoint_id, 600_000, weights_after(checkpoint_id), {"from": owner})
 
 
 def test_settle_reverts_before_a_bill_is_committed(market, ledger, node):
     checkpoint_id = ledger.open()
     with brownie.reverts(err("WrongCheckpointState", checkpoint_id, OPEN)):
-        market.settleCheckpoint(checkpoint_id, 600_000, {"from": node})
+        market.settleCheckpoint(checkpoint_id, 600_000, weights_after(checkpoint_id), {"from": node})
 
 
 def test_settle_happens_at_most_once(market, ledger, node, sources):
     checkpoint_id, _ = ledger.settled([(sources[0], 1)])
     with brownie.reverts(err("WrongCheckpointState", checkpoint_id, SETTLED)):
-        market.settleCheckpoint(checkpoint_id, 900_000, {"from": node})
+        market.settleCheckpoint(checkpoint_id, 900_000, weights_after(checkpoint_id), {"from": node})
 
 
 def test_settle_reverts_on_accuracy_above_scale(market, ledger, node, sources):
     checkpoint_id = ledger.open()
     ledger.bill(checkpoint_id, [(sources[0], 1)])
     with brownie.reverts(err("AccuracyOutOfRange", 1_000_001)):
-        market.settleCheckpoint(checkpoint_id, 1_000_001, {"from": node})
+        market.settleCheckpoint(checkpoint_id, 1_000_001, weights_after(checkpoint_id), {"from": node})
 
 
 def test_settle_reverts_without_strict_accuracy_gain(market, ledger, node, sources):
     checkpoint_id = ledger.open()
     ledger.bill(checkpoint_id, [(sources[0], 1)])
     with brownie.reverts(err("NoAccuracyGain", BASELINE_ACCURACY, BASELINE_ACCURACY)):
-        market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY, {"from": node})
+        market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY, weights_after(checkpoint_id), {"from": node})
 
 
 def test_settle_reverts_on_accuracy_loss(market, ledger, node, sources):
     checkpoint_id = ledger.open()
     ledger.bill(checkpoint_id, [(sources[0], 1)])
     with brownie.reverts(err("NoAccuracyGain", BASELINE_ACCURACY - 1, BASELINE_ACCURACY)):
-        market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY - 1, {"from": node})
+        market.settleCheckpoint(checkpoint_id, BASELINE_ACCURACY - 1, weights_after(checkpoint_id), {"from": node})
 
 
 # ------------------------------------------------------------------ rollbackCheckpoint
@@ -317,21 +391,24 @@ def test_settle_reverts_on_accuracy_loss(market, ledger, node, sources):
 def test_rollback_by_hosting_node_returns_whole_budget(market, token, ledger, model, node):
     checkpoint_id = ledger.open(max_rows=100)
 
-    tx = market.rollbackCheckpoint(checkpoint_id, BASELINE_ACCURACY - 7, {"from": node})
+    tx = market.rollbackCheckpoint(checkpoint_id, BASELINE_ACCURACY - 7, weights_after(checkpoint_id), {"from": node})
 
     checkpoint = market.getCheckpoint(checkpoint_id)
     assert checkpoint["state"] == ROLLED_BACK
     assert checkpoint["accuracyAfter"] == BASELINE_ACCURACY - 7
+    assert checkpoint["weightsHashAfter"] == weights_after(checkpoint_id)
     registry = market.getModel(model)
     assert registry["escrow"] == ESCROW
     assert registry["openCheckpointId"] == 0
     assert registry["bestAccuracy"] == BASELINE_ACCURACY
+    assert registry["weightsHash"] == WEIGHTS_HASH
     assert token.balanceOf(market) == ESCROW
     assert tx.events["CheckpointRolledBack"] == {
         "checkpointId": checkpoint_id,
         "modelId": model,
         "by": node,
         "accuracyAfter": BASELINE_ACCURACY - 7,
+        "weightsHashAfter": weights_after(checkpoint_id),
         "refunded": 100 * PRICE,
     }
 
@@ -340,7 +417,7 @@ def test_rollback_of_billed_checkpoint_returns_whole_budget(market, ledger, mode
     checkpoint_id = ledger.open(max_rows=100)
     ledger.bill(checkpoint_id, [(sources[0], 40)])
 
-    tx = market.rollbackCheckpoint(checkpoint_id, 0, {"from": node})
+    tx = market.rollbackCheckpoint(checkpoint_id, 0, weights_after(checkpoint_id), {"from": node})
 
     assert market.getModel(model)["escrow"] == ESCROW
     assert tx.events["CheckpointRolledBack"]["refunded"] == 100 * PRICE
@@ -348,8 +425,24 @@ def test_rollback_of_billed_checkpoint_returns_whole_budget(market, ledger, mode
 
 def test_rollback_frees_the_model_for_the_next_checkpoint(market, ledger, node):
     checkpoint_id = ledger.open()
-    market.rollbackCheckpoint(checkpoint_id, 0, {"from": node})
+    market.rollbackCheckpoint(checkpoint_id, 0, weights_after(checkpoint_id), {"from": node})
     assert ledger.open() == checkpoint_id + 1
+
+
+def test_rollback_leaves_the_model_on_the_weights_it_opened_from(market, ledger, model, node, sources):
+    checkpoint_id = billed(ledger, sources)
+    market.rollbackCheckpoint(checkpoint_id, BASELINE_ACCURACY - 1, weights_after(checkpoint_id), {"from": node})
+
+    assert market.getModel(model)["weightsHash"] == WEIGHTS_HASH
+    with brownie.reverts(err("WeightsHashMismatch", raw(weights_after(checkpoint_id)), raw(WEIGHTS_HASH))):
+        open_checkpoint(market, model, node, weights=weights_after(checkpoint_id))
+    assert market.getCheckpoint(ledger.open())["weightsHash"] == WEIGHTS_HASH
+
+
+def test_rollback_by_hosting_node_reverts_on_zero_weights_hash(market, ledger, node):
+    checkpoint_id = ledger.open()
+    with brownie.reverts(err("ZeroWeightsHash")):
+        market.rollbackCheckpoint(checkpoint_id, 0, ZERO_BYTES32, {"from": node})
 
 
 def test_owner_rolls_back_after_checkpoint_timeout(market, ledger, model, owner):
@@ -357,11 +450,24 @@ def test_owner_rolls_back_after_checkpoint_timeout(market, ledger, model, owner)
     chain.sleep(CHECKPOINT_TIMEOUT)
     chain.mine()
 
-    tx = market.rollbackCheckpoint(checkpoint_id, 0, {"from": owner})
+    tx = market.rollbackCheckpoint(checkpoint_id, 0, ZERO_BYTES32, {"from": owner})
 
     assert market.getCheckpoint(checkpoint_id)["state"] == ROLLED_BACK
     assert market.getModel(model)["escrow"] == ESCROW
     assert tx.events["CheckpointRolledBack"]["by"] == owner
+
+
+def test_owner_timeout_rollback_may_give_zero_weights_and_leaves_the_models(market, ledger, model, owner):
+    # The owner rolls back a vanished node's checkpoint: it cannot know the weights that node trained.
+    checkpoint_id = ledger.open()
+    chain.sleep(CHECKPOINT_TIMEOUT)
+    chain.mine()
+
+    tx = market.rollbackCheckpoint(checkpoint_id, 0, ZERO_BYTES32, {"from": owner})
+
+    assert tx.events["CheckpointRolledBack"]["weightsHashAfter"] == ZERO_BYTES32
+    assert market.getCheckpoint(checkpoint_id)["weightsHashAfter"] == ZERO_BYTES32
+    assert market.getModel(model)["weightsHash"] == WEIGHTS_HASH
 
 
 def test_owner_rollback_reverts_before_checkpoint_timeout(market, ledger, owner):
@@ -370,12 +476,12 @@ def test_owner_rollback_reverts_before_checkpoint_timeout(market, ledger, owner)
     chain.sleep(CHECKPOINT_TIMEOUT - 120)
     chain.mine()
     with brownie.reverts(err("CheckpointNotExpired", checkpoint_id, expires_at)):
-        market.rollbackCheckpoint(checkpoint_id, 0, {"from": owner})
+        market.rollbackCheckpoint(checkpoint_id, 0, ZERO_BYTES32, {"from": owner})
 
 
 def test_rollback_reverts_on_unknown_checkpoint(market, model, node):
     with brownie.reverts(err("UnknownCheckpoint", 3)):
-        market.rollbackCheckpoint(3, 0, {"from": node})
+        market.rollbackCheckpoint(3, 0, weights_after(3), {"from": node})
 
 
 def test_rollback_reverts_for_a_stranger_even_after_timeout(market, ledger, model, stranger):
@@ -383,23 +489,23 @@ def test_rollback_reverts_for_a_stranger_even_after_timeout(market, ledger, mode
     chain.sleep(CHECKPOINT_TIMEOUT)
     chain.mine()
     with brownie.reverts(err("NotHostingNode", model, stranger)):
-        market.rollbackCheckpoint(checkpoint_id, 0, {"from": stranger})
+        market.rollbackCheckpoint(checkpoint_id, 0, ZERO_BYTES32, {"from": stranger})
 
 
 def test_rollback_reverts_on_settled_checkpoint(market, ledger, node, sources):
     checkpoint_id, _ = ledger.settled([(sources[0], 1)])
     with brownie.reverts(err("WrongCheckpointState", checkpoint_id, SETTLED)):
-        market.rollbackCheckpoint(checkpoint_id, 0, {"from": node})
+        market.rollbackCheckpoint(checkpoint_id, 0, weights_after(checkpoint_id), {"from": node})
 
 
 def test_rollback_happens_at_most_once(market, ledger, node):
     checkpoint_id = ledger.open()
-    market.rollbackCheckpoint(checkpoint_id, 0, {"from": node})
+    market.rollbackCheckpoint(checkpoint_id, 0, weights_after(checkpoint_id), {"from": node})
     with brownie.reverts(err("WrongCheckpointState", checkpoint_id, ROLLED_BACK)):
-        market.rollbackCheckpoint(checkpoint_id, 0, {"from": node})
+        market.rollbackCheckpoint(checkpoint_id, 0, weights_after(checkpoint_id), {"from": node})
 
 
 def test_rollback_reverts_on_accuracy_above_scale(market, ledger, node):
     checkpoint_id = ledger.open()
     with brownie.reverts(err("AccuracyOutOfRange", 1_000_001)):
-        market.rollbackCheckpoint(checkpoint_id, 1_000_001, {"from": node})
+        market.rollbackCheckpoint(checkpoint_id, 1_000_001, weights_after(checkpoint_id), {"from": node})

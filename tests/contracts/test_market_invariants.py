@@ -1,6 +1,8 @@
 """Stateful property test of the market: random sequences of deposits, withdrawals, quotes, checkpoint
 opens, bills, settles, rollbacks and claims over several models and sources, with DESIGN.md's
-invariants asserted after every step against a plain-Python mirror of what should have happened.
+invariants asserted after every step against a plain-Python mirror of what should have happened, and
+weights-hash continuity read back from the chain alone: every checkpoint opens from the weights its model
+held (the registered ones, or the last settled checkpoint's weightsHashAfter).
 
 Sequences: SPLITLEDGER_STATEFUL_EXAMPLES (default 30) runs of SPLITLEDGER_STATEFUL_STEPS (default 25)
 steps. The nightly-style run is `SPLITLEDGER_STATEFUL_EXAMPLES=10000 make test-stateful` (docs/testing.md).
@@ -13,6 +15,7 @@ from brownie import chain
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from eth_utils import keccak
 
 from orchestrator.container.merkle import merkle_proof, merkle_root, payout_leaf
 
@@ -48,11 +51,20 @@ class ExpectedCheckpoint:
 
 @dataclass
 class ExpectedModel:
+    weights: bytes  # the weights hash the next checkpoint must open from
     escrow: int = 0
     best: int = 0
     price: int = 0
     cap: int = 0
     open_checkpoint: int = 0
+
+
+def initial_weights(index):
+    return keccak(b"initial weights of model %d" % index)
+
+
+def trained_weights(checkpoint_id):
+    return keccak(b"weights trained in checkpoint %d" % checkpoint_id)
 
 
 models = st.integers(0, N_MODELS - 1)
@@ -62,7 +74,8 @@ prices = st.integers(1, 10**4)
 caps = st.integers(0, 60)
 row_counts = st.integers(1, 80)
 shares = st.lists(st.integers(0, 20), min_size=N_SOURCES, max_size=N_SOURCES)
-accuracy_gains = st.integers(1, 30_000)
+# Now and then a jump to 100 %, so sequences reach the cap, where keeping 100 % settles.
+accuracy_gains = st.one_of(st.integers(1, 30_000), st.just(ACCURACY_SCALE))
 accuracy_losses = st.integers(0, 10_000)
 source_indexes = st.integers(0, N_SOURCES - 1)
 picks = st.integers(0, 2**16)
@@ -94,8 +107,8 @@ class MarketStateMachine(RuleBasedStateMachine):
             token.approve(market, 2**256 - 1, {"from": owner})
         for index in range(N_MODELS):
             market.registerModel(
-                cls.hosts[index], b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 500_000,
-                {"from": cls.owners[index]},
+                cls.hosts[index], b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, initial_weights(index),
+                500_000, {"from": cls.owners[index]},
             )
             # Every sequence starts with a quoted, funded model so that short sequences reach checkpoints.
             market.setQuote(index + 1, INITIAL_PRICE, 0, {"from": cls.owners[index]})
@@ -111,6 +124,11 @@ class MarketStateMachine(RuleBasedStateMachine):
         ]
         return candidates[pick % len(candidates)] if candidates else None
 
+    def _weights_held_before(self, index):
+        """Every weights hash model `index` has held, oldest first: the registered one, then each settle's."""
+        settled = [cid for cid, cp in sorted(self.checkpoints.items()) if cp.model == index and cp.state == SETTLED]
+        return [initial_weights(index), *(trained_weights(cid) for cid in settled)]
+
     def _happened(self, outcome):
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
@@ -118,7 +136,8 @@ class MarketStateMachine(RuleBasedStateMachine):
         super().__init__()
         chain.revert()
         self.models = [
-            ExpectedModel(best=500_000, escrow=INITIAL_ESCROW, price=INITIAL_PRICE) for _ in range(N_MODELS)
+            ExpectedModel(initial_weights(index), best=500_000, escrow=INITIAL_ESCROW, price=INITIAL_PRICE)
+            for index in range(N_MODELS)
         ]
         self.checkpoints = {}
         self.next_checkpoint_id = 1
@@ -163,7 +182,7 @@ class MarketStateMachine(RuleBasedStateMachine):
         model_id = st_model + 1
         host = self.hosts[st_model]
         open_call = lambda: self.market.openCheckpoint(  # noqa: E731
-            model_id, st_rows, b"\x05" * 32, model.best, {"from": host}
+            model_id, st_rows, model.weights, model.best, {"from": host}
         )
         if model.open_checkpoint:
             self._happened("open refused: already open")
@@ -186,6 +205,13 @@ class MarketStateMachine(RuleBasedStateMachine):
             with brownie.reverts(f"InsufficientEscrow: {model_id}, {model.escrow}, {budget}"):
                 open_call()
             return
+        # Before the real open, the same open from weights the model does not hold (no extra draw, so the
+        # sequences stay those of the other rules): the latest it held and lost, or one nobody registered.
+        stale = [w for w in self._weights_held_before(st_model) if w != model.weights]
+        given = stale[-1] if stale else keccak(b"weights nobody registered")
+        with brownie.reverts(f"WeightsHashMismatch: {given!r}, {model.weights!r}"):
+            self.market.openCheckpoint(model_id, st_rows, given, model.best, {"from": host})
+        self._happened("open refused: weights")
         tx = open_call()
         checkpoint_id = self.next_checkpoint_id
         assert tx.return_value == checkpoint_id
@@ -229,8 +255,13 @@ class MarketStateMachine(RuleBasedStateMachine):
         st_model = self._pick_model_with_checkpoint(st_pick, (BILLED,))
         model = self.models[st_model]
         accuracy = max(model.best - st_loss, 0)
+        if accuracy == model.best == ACCURACY_SCALE:  # keeping 100 % settles; anything lower is refused
+            accuracy -= 1
+        checkpoint_id = model.open_checkpoint
         with brownie.reverts(f"NoAccuracyGain: {accuracy}, {model.best}"):
-            self.market.settleCheckpoint(model.open_checkpoint, accuracy, {"from": self.hosts[st_model]})
+            self.market.settleCheckpoint(
+                checkpoint_id, accuracy, trained_weights(checkpoint_id), {"from": self.hosts[st_model]}
+            )
 
     @precondition(lambda self: any(cp.state == BILLED for cp in self.checkpoints.values()))
     @rule(st_pick=picks, st_gain=accuracy_gains)
@@ -239,17 +270,17 @@ class MarketStateMachine(RuleBasedStateMachine):
         model = self.models[st_model]
         checkpoint_id = model.open_checkpoint
         checkpoint = self.checkpoints[checkpoint_id]
+        # A strict gain, or (already at 100 %, where no gain is possible) keeping 100 %.
         accuracy = min(model.best + st_gain, ACCURACY_SCALE)
-        if accuracy <= model.best:  # already at 100 %: no gain is possible
-            with brownie.reverts(f"NoAccuracyGain: {accuracy}, {model.best}"):
-                self.market.settleCheckpoint(checkpoint_id, accuracy, {"from": self.hosts[st_model]})
-            return
-        self.market.settleCheckpoint(checkpoint_id, accuracy, {"from": self.hosts[st_model]})
+        self._happened("settle at the cap" if accuracy == model.best else "settle")
+        self.market.settleCheckpoint(
+            checkpoint_id, accuracy, trained_weights(checkpoint_id), {"from": self.hosts[st_model]}
+        )
         checkpoint.state = SETTLED
         model.best = accuracy
+        model.weights = trained_weights(checkpoint_id)
         model.escrow += checkpoint.locked - checkpoint.total
         model.open_checkpoint = 0
-        self._happened("settle")
 
     @precondition(lambda self: any(m.open_checkpoint for m in self.models))
     @rule(st_pick=picks)
@@ -258,12 +289,14 @@ class MarketStateMachine(RuleBasedStateMachine):
         checkpoint_id = self.models[st_model].open_checkpoint
         outsider = self.outsider.address.lower()
         with brownie.reverts(f"NotHostingNode: {st_model + 1}, {outsider}"):
-            self.market.settleCheckpoint(checkpoint_id, ACCURACY_SCALE, {"from": self.outsider})
+            self.market.settleCheckpoint(
+                checkpoint_id, ACCURACY_SCALE, trained_weights(checkpoint_id), {"from": self.outsider}
+            )
         with brownie.reverts(f"NotHostingNode: {st_model + 1}, {outsider}"):
-            self.market.rollbackCheckpoint(checkpoint_id, 0, {"from": self.outsider})
+            self.market.rollbackCheckpoint(checkpoint_id, 0, trained_weights(checkpoint_id), {"from": self.outsider})
         # The owner may only roll back once the checkpoint timed out (a day at deployment).
         with brownie.reverts():
-            self.market.rollbackCheckpoint(checkpoint_id, 0, {"from": self.owners[st_model]})
+            self.market.rollbackCheckpoint(checkpoint_id, 0, b"\x00" * 32, {"from": self.owners[st_model]})
 
     @precondition(lambda self: any(m.open_checkpoint for m in self.models))
     @rule(st_pick=picks)
@@ -271,7 +304,7 @@ class MarketStateMachine(RuleBasedStateMachine):
         st_model = self._pick_model_with_checkpoint(st_pick, (OPEN, BILLED))
         model = self.models[st_model]
         checkpoint_id = model.open_checkpoint
-        self.market.rollbackCheckpoint(checkpoint_id, 0, {"from": self.hosts[st_model]})
+        self.market.rollbackCheckpoint(checkpoint_id, 0, trained_weights(checkpoint_id), {"from": self.hosts[st_model]})
         self.checkpoints[checkpoint_id].state = ROLLED_BACK
         model.escrow += self.checkpoints[checkpoint_id].locked
         model.open_checkpoint = 0
@@ -358,6 +391,21 @@ class MarketStateMachine(RuleBasedStateMachine):
             assert model["escrow"] == expected.escrow
             assert model["bestAccuracy"] == expected.best
             assert model["openCheckpointId"] == expected.open_checkpoint
+            assert bytes(model["weightsHash"]) == expected.weights
+
+    @invariant()
+    def weights_hash_chain_is_unbroken(self):
+        """From the chain's records alone: each checkpoint opened from the hash its model held then, only a
+        settle moved that hash on (to its weightsHashAfter), and the model holds the last one reached."""
+        held = {index: initial_weights(index) for index in range(N_MODELS)}
+        for checkpoint_id in range(1, self.next_checkpoint_id):
+            record = self.market.getCheckpoint(checkpoint_id).dict()
+            index = record["modelId"] - 1
+            assert bytes(record["weightsHash"]) == held[index]
+            if record["state"] == SETTLED:
+                held[index] = bytes(record["weightsHashAfter"])
+        for index in range(N_MODELS):
+            assert bytes(self.market.getModel(index + 1).dict()["weightsHash"]) == held[index]
 
     @invariant()
     def checkpoints_never_pay_more_than_locked_and_rollbacks_pay_nobody(self):

@@ -1,7 +1,7 @@
 """Pull payouts: each source claims its leaf of a settled checkpoint's payout tree."""
 import brownie
 from eth_utils import keccak
-from market_helpers import BILLED, ESCROW, PRICE, ROLLED_BACK, WEIGHTS_HASH, PayoutTree, err, hx
+from market_helpers import BILLED, ESCROW, PRICE, ROLLED_BACK, WEIGHTS_HASH, PayoutTree, err, hx, weights_after
 
 
 def test_claim_pays_the_source_its_leaf(market, token, ledger, sources, claim):
@@ -52,7 +52,7 @@ def test_claim_reverts_before_settlement(market, ledger, sources):
 def test_rolled_back_checkpoint_pays_nobody(market, ledger, node, sources):
     checkpoint_id = ledger.open()
     tree = ledger.bill(checkpoint_id, [(sources[0], 1), (sources[1], 2)])
-    market.rollbackCheckpoint(checkpoint_id, 0, {"from": node})
+    market.rollbackCheckpoint(checkpoint_id, 0, weights_after(checkpoint_id), {"from": node})
     with brownie.reverts(err("WrongCheckpointState", checkpoint_id, ROLLED_BACK)):
         market.claim(checkpoint_id, PRICE, tree.proof_for(sources[0]), {"from": sources[0]})
 
@@ -180,7 +180,7 @@ def hostile_market(SplitLedgerMarket, ReentrantToken, deployer, owner, node):
     """A market on ReentrantToken with model 1 funded by ``owner`` and quoted at PRICE."""
     hostile = ReentrantToken.deploy(10**24, {"from": owner})
     market = SplitLedgerMarket.deploy(hostile, 3600, {"from": deployer})
-    market.registerModel(node, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, 0, {"from": owner})
+    market.registerModel(node, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, WEIGHTS_HASH, 0, {"from": owner})
     hostile.approve(market, ESCROW, {"from": owner})
     market.deposit(1, ESCROW, {"from": owner})
     market.setQuote(1, PRICE, 0, {"from": owner})
@@ -193,7 +193,7 @@ def test_claim_reentered_from_token_transfer_reverts(SplitLedgerMarket, Reentran
     market.openCheckpoint(1, 10, WEIGHTS_HASH, 0, {"from": node})
     tree = PayoutTree(1, [(hostile.address, 6 * PRICE), (sources[0], 4 * PRICE)])
     market.commitBill(1, tree.root, WEIGHTS_HASH, 10, 10 * PRICE, {"from": node})
-    market.settleCheckpoint(1, 1, {"from": node})
+    market.settleCheckpoint(1, 1, weights_after(1), {"from": node})
     claim_call = market.claim.encode_input(1, 6 * PRICE, tree.proof_for(hostile.address))
     hostile.arm(market, claim_call, True, {"from": owner})
 

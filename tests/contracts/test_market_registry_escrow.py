@@ -13,13 +13,15 @@ from market_helpers import (
     PRICE,
     ROW_CAP,
     TEST_SET_HASH,
+    WEIGHTS_HASH,
+    ZERO_BYTES32,
     err,
 )
 
 
-def register(market, sender, node, baseline=BASELINE_ACCURACY):
+def register(market, sender, node, baseline=BASELINE_ACCURACY, weights=WEIGHTS_HASH):
     return market.registerModel(
-        node, MODEL_HASH, TEST_SET_HASH, FIELD_TABLE_HASH, POLICY_HASH, baseline, {"from": sender}
+        node, MODEL_HASH, TEST_SET_HASH, FIELD_TABLE_HASH, POLICY_HASH, weights, baseline, {"from": sender}
     )
 
 
@@ -54,6 +56,7 @@ def test_register_model_stores_commitments_and_makes_caller_owner(market, owner,
     assert model["testSetHash"] == TEST_SET_HASH
     assert model["fieldTableHash"] == FIELD_TABLE_HASH
     assert model["policyHash"] == POLICY_HASH
+    assert model["weightsHash"] == WEIGHTS_HASH
     assert model["bestAccuracy"] == BASELINE_ACCURACY
     assert model["escrow"] == 0
     assert model["pricePerRow"] == 0
@@ -68,6 +71,7 @@ def test_register_model_stores_commitments_and_makes_caller_owner(market, owner,
         "testSetHash": TEST_SET_HASH,
         "fieldTableHash": FIELD_TABLE_HASH,
         "policyHash": POLICY_HASH,
+        "weightsHash": WEIGHTS_HASH,
         "baselineAccuracy": BASELINE_ACCURACY,
     }
 
@@ -86,6 +90,11 @@ def test_register_model_accepts_full_accuracy_baseline(market, owner, node):
 def test_register_model_reverts_on_zero_hosting_node(market, owner):
     with brownie.reverts(err("ZeroAddress")):
         register(market, owner, ZERO_ADDRESS)
+
+
+def test_register_model_reverts_on_zero_initial_weights_hash(market, owner, node):
+    with brownie.reverts(err("ZeroWeightsHash")):
+        register(market, owner, node, weights=ZERO_BYTES32)
 
 
 def test_register_model_reverts_on_baseline_above_scale(market, owner, node):

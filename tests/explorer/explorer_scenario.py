@@ -17,6 +17,9 @@ ESCROW = 100 * UNIT
 ROW_CAP = 5_000
 PROXY_ENDPOINT = "http://127.0.0.1:9001"
 LISTED_FIELDS = ["mean_radius", "mean_texture", "diagnosis"]
+WEIGHTS_V0 = keccak(b"weights v0")  # registered
+WEIGHTS_V1 = keccak(b"weights v1")  # reached by the settled checkpoint
+WEIGHTS_DISCARDED = keccak(b"weights v2, rolled back")
 
 
 def hx(data) -> str:
@@ -57,7 +60,7 @@ def register_funded_model(deployed: Deployed, owner, node, escrow: int = ESCROW,
         token.transfer(owner, escrow, {"from": accounts[0]})
     token.approve(market, 2**256 - 1, {"from": owner})
     tx = market.registerModel(node, keccak(b"model file"), keccak(b"test set"), keccak(b"field table"),
-                              keccak(b"privacy policy"), BASELINE, {"from": owner})
+                              keccak(b"privacy policy"), WEIGHTS_V0, BASELINE, {"from": owner})
     model_id = tx.return_value
     market.deposit(model_id, escrow, {"from": owner})
     market.setQuote(model_id, PRICE, ROW_CAP, {"from": owner})
@@ -96,7 +99,7 @@ def play_demo_story(deployed: Deployed, accounts) -> Story:
     txs["registerProxy"] = market.registerProxy(PROXY_ENDPOINT, {"from": proxy})
     txs["publishListing"] = market.publishListing(0, 300, LISTED_FIELDS, {"from": proxy})
 
-    txs["open1"] = market.openCheckpoint(model_id, 300, keccak(b"weights v0"), BASELINE, {"from": node})
+    txs["open1"] = market.openCheckpoint(model_id, 300, WEIGHTS_V0, BASELINE, {"from": node})
     first = txs["open1"].return_value
     payouts = {sources[0].address: 120 * PRICE, sources[1].address: 80 * PRICE}
     payout_tree = MerkleTree([payout_leaf(first, a, amount) for a, amount in payouts.items()])
@@ -104,14 +107,14 @@ def play_demo_story(deployed: Deployed, accounts) -> Story:
     rows_tree = MerkleTree([standard_leaf(h) for h in row_hashes])
     txs["commitBill"] = market.commitBill(first, payout_tree.root, rows_tree.root, 200, sum(payouts.values()),
                                           {"from": node})
-    txs["settle"] = market.settleCheckpoint(first, SETTLED_ACCURACY, {"from": node})
+    txs["settle"] = market.settleCheckpoint(first, SETTLED_ACCURACY, WEIGHTS_V1, {"from": node})
     for index, source in enumerate(sources):
         txs[f"claim{index}"] = market.claim(first, payouts[source.address], payout_tree.proof(index),
                                             {"from": source})
     txs["anchor"] = market.anchorHistory(model_id, rows_tree.root, 200, {"from": node})
 
-    txs["open2"] = market.openCheckpoint(model_id, 100, keccak(b"weights v1"), SETTLED_ACCURACY, {"from": node})
+    txs["open2"] = market.openCheckpoint(model_id, 100, WEIGHTS_V1, SETTLED_ACCURACY, {"from": node})
     second = txs["open2"].return_value
-    txs["rollback"] = market.rollbackCheckpoint(second, ROLLED_BACK_ACCURACY, {"from": node})
+    txs["rollback"] = market.rollbackCheckpoint(second, ROLLED_BACK_ACCURACY, WEIGHTS_DISCARDED, {"from": node})
     return Story(model_id, first, second, owner.address, node.address, proxy.address,
                  [s.address for s in sources], payouts, payout_tree, row_hashes, rows_tree, txs)

@@ -7,7 +7,8 @@ import brownie
 import pytest
 from fastapi.testclient import TestClient
 
-from explorer_scenario import PRICE, register_funded_model, write_deployment
+from explorer_scenario import (PRICE, WEIGHTS_DISCARDED, WEIGHTS_V0, WEIGHTS_V1, hx, play_demo_story,
+                               register_funded_model, write_deployment)
 from orchestrator.explorer.app import create_app
 from orchestrator.explorer.service import Explorer
 from orchestrator.explorer.cli import main, parser
@@ -123,3 +124,19 @@ def test_a_contract_creation_links_the_contract_it_created(deployed, rpc_url, tm
     page = client(rpc_url, deployed.path, tmp_path).get(f"/tx/{deployed.market.tx.txid}")
     assert_explained(page, 200, "Contract creation.", f'href="/address/{deployed.market.address}"',
                      'data-fact="created contract"')
+
+
+# ---------------------------------------------------------------------- weights hashes
+
+def test_pages_show_the_models_weights_hash_now_and_the_one_each_checkpoint_reached(deployed, rpc_url, tmp_path,
+                                                                                     accounts):
+    story = play_demo_story(deployed, accounts)
+    pages = client(rpc_url, deployed.path, tmp_path)
+    model_page = pages.get(f"/model/{story.model_id}").text
+    assert_explained(pages.get(f"/model/{story.model_id}"), 200, 'data-fact="weights hash now"')
+    assert hx(WEIGHTS_V1) in model_page and hx(WEIGHTS_V0) in model_page  # now, and the registered one
+    settled = pages.get(f"/checkpoint/{story.settled}")
+    assert_explained(settled, 200, 'data-fact="weights hash reached"',
+                     f"{hx(WEIGHTS_V1)} (the model&#39;s weights from here on)")
+    rolled_back = pages.get(f"/checkpoint/{story.rolled_back}")
+    assert_explained(rolled_back, 200, f"{hx(WEIGHTS_DISCARDED)} (discarded)")

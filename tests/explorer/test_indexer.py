@@ -4,8 +4,8 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from explorer_scenario import (BASELINE, ESCROW, LISTED_FIELDS, PRICE, ROW_CAP, hx, play_demo_story,
-                               register_funded_model)
+from explorer_scenario import (BASELINE, ESCROW, LISTED_FIELDS, PRICE, ROW_CAP, WEIGHTS_V0, WEIGHTS_V1, hx,
+                               play_demo_story, register_funded_model)
 from orchestrator.errors import ChainError
 from orchestrator.explorer import queries
 from orchestrator.explorer.indexer import Indexer, block_ranges, fork_point
@@ -84,7 +84,7 @@ def test_events_are_stored_with_checksummed_addresses_hex_hashes_and_exact_integ
         "modelId": model_id, "owner": owner.address, "hostingNode": node.address,
         "modelHash": hx(keccak(b"model file")), "testSetHash": hx(keccak(b"test set")),
         "fieldTableHash": hx(keccak(b"field table")), "policyHash": hx(keccak(b"privacy policy")),
-        "baselineAccuracy": BASELINE,
+        "weightsHash": hx(WEIGHTS_V0), "baselineAccuracy": BASELINE,
     }
     assert registered["model_id"] == model_id
     assert deposited["args"]["amount"] == ESCROW  # 10**20: wider than SQLite's integers, kept exact
@@ -130,6 +130,8 @@ def test_the_folded_models_and_checkpoints_match_the_contracts_views(indexer, de
     assert model["checkpoint_count"] == on_chain["checkpointCount"] == 2
     assert (model["price_per_row"], model["row_cap"]) == (str(on_chain["pricePerRow"]), on_chain["rowCap"])
     assert model["open_checkpoint_id"] is None and on_chain["openCheckpointId"] == 0
+    assert model["weights_hash"] == on_chain["weightsHash"] == hx(WEIGHTS_V1)
+    assert model["initial_weights_hash"] == hx(WEIGHTS_V0)
     for row in checkpoints:
         chain_row = market.getCheckpoint(row["checkpoint_id"]).dict()
         assert row["state"] == CHAIN_STATES[chain_row["state"]]
@@ -137,6 +139,8 @@ def test_the_folded_models_and_checkpoints_match_the_contracts_views(indexer, de
                                                                   chain_row["accuracyAfter"])
         assert int(row["locked_budget"]) == chain_row["lockedBudget"]
         assert int(row["claimed"]) == chain_row["claimed"]
+        assert (row["weights_hash"], row["weights_hash_after"]) == (chain_row["weightsHash"],
+                                                                    chain_row["weightsHashAfter"])
     assert totals["paid"] == totals["claimed"] == story.paid
     assert totals["escrowed"] + totals["locked"] + totals["paid"] - totals["claimed"] == \
         deployed.token.balanceOf(market)

@@ -26,7 +26,7 @@ def long_history(checkpoints):
     events = [
         event(1, "ModelRegistered", {"modelId": 1, "owner": OWNER, "hostingNode": NODE, "modelHash": HASH,
                                      "testSetHash": HASH, "fieldTableHash": HASH, "policyHash": HASH,
-                                     "baselineAccuracy": 100_000}, (OWNER, NODE)),
+                                     "weightsHash": HASH, "baselineAccuracy": 100_000}, (OWNER, NODE)),
         event(2, "EscrowDeposited", {"modelId": 1, "from": OWNER, "amount": ESCROW, "escrow": ESCROW}, (OWNER,)),
         event(3, "QuoteSet", {"modelId": 1, "pricePerRow": PRICE, "rowCap": 0}),
     ]
@@ -40,14 +40,15 @@ def long_history(checkpoints):
                 event(number + 1, "BillCommitted", {"checkpointId": cp, "payoutRoot": HASH, "rowsRoot": HASH,
                                                     "rowCount": 1, "total": PRICE}),
                 event(number + 2, "CheckpointSettled", {"checkpointId": cp, "modelId": 1, "accuracyAfter": best + 1,
-                                                        "paid": PRICE, "refunded": PRICE}),
+                                                        "weightsHashAfter": HASH, "paid": PRICE, "refunded": PRICE}),
                 event(number + 3, "PayoutClaimed", {"checkpointId": cp, "account": SOURCE, "amount": PRICE},
                       (SOURCE,)),
             ]
             best += 1
         else:
             events.append(event(number + 1, "CheckpointRolledBack", {
-                "checkpointId": cp, "modelId": 1, "by": NODE, "accuracyAfter": best - 1, "refunded": 2 * PRICE},
+                "checkpointId": cp, "modelId": 1, "by": NODE, "accuracyAfter": best - 1, "weightsHashAfter": HASH,
+                "refunded": 2 * PRICE},
                 (NODE,)))
         number += 4
     return events, number

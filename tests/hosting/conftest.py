@@ -7,7 +7,7 @@ from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.registry import ModelRegistry
 from orchestrator.hosting.node import HostingNode, NodeConfig
-from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
+from orchestrator.hosting.registration import OwnerPackage, register, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.scenario import build_world
 
@@ -34,8 +34,7 @@ def market_model(deployed, signer_of, accounts, package):
     token = deployed[0]
     owner, host = signer_of(1), signer_of(2)
     token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
-    baseline = package.container(0).accuracy_ppm()
-    model_id, _ = owner.register_model(host.address, *package.commitments().values(), baseline)
+    model_id, _terms, _ = register(owner, host.address, package)
     owner.approve_and_deposit(model_id, 50 * UNIT)
     owner.set_quote(model_id, PRICE, 0)
     return model_id, owner, host

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from orchestrator.container import parse_model_json
+from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.container import normalise_standard_columns
 from orchestrator.container.modelfile import to_network
 from orchestrator.container.network import predict
@@ -13,7 +14,6 @@ from orchestrator.container.task import ppm_from_counts
 from orchestrator.hosting import registration
 from orchestrator.hosting.recording import Recording, RecordingHolder
 from orchestrator.hosting.registration import OwnerPackage, owner_default_policy
-from orchestrator.hosting.snapshots import weights_hash
 from orchestrator.privacy.policy import MODES, PrivacyPolicy
 from orchestrator.privacy.projection import export_model, host_model
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, Failure

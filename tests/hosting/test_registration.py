@@ -3,9 +3,14 @@ import json
 
 import pytest
 
+from orchestrator.chain.deployment import save_deployment
+from orchestrator.container import parse_model_json
+from orchestrator.container.canonical_weights import weights_hash
+from orchestrator.container.modelfile import to_network
 from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
+from orchestrator.hosting.cli import owner_main
 from orchestrator.hosting.registration import OwnerPackage, owner_default_policy, verify_registration
 from orchestrator.privacy.policy import PrivacyPolicy
 
@@ -57,3 +62,24 @@ def test_the_container_is_the_one_the_policy_calls_for(world, package):
                          PrivacyPolicy("plain", world.standard_inputs))
     container = plain.container(1)
     assert not isinstance(container, ProjectedContainer) and container.policy == plain.policy
+
+
+def test_owner_register_commits_the_weights_hash_of_the_target_the_hosting_node_trains(
+        world, tmp_path, deployed, signer_of, monkeypatch, capsys):
+    package, paths = files(tmp_path, world)
+    owner, host = signer_of(1), signer_of(2)
+    save_deployment(deployed[2], tmp_path / "deployment.json")
+    monkeypatch.setenv("SPLITLEDGER_OWNER_KEY", owner.account.key.hex())
+
+    code = owner_main(["register", "--rpc", owner.w3.provider.endpoint_uri, "--deployment",
+                       str(tmp_path / "deployment.json"), "--model", str(paths["model"]), "--fields",
+                       str(paths["fields"]), "--test-set", str(paths["test"]), "--policy", str(paths["policy"]),
+                       "--host", host.address])
+
+    assert code == 0
+    model_id = int(capsys.readouterr().out.split()[1])
+    target = package.container(model_id).target  # projection mode: W1 = A P over the raw inputs
+    registered = owner.model(model_id)["weightsHash"]
+    assert registered == weights_hash(target) == registration.RegistrationTerms.of(package).initial_weights_hash
+    # Not the model file's own W1: projection mode trains (and the owner fetches) W1 = A P.
+    assert registered != weights_hash(to_network(parse_model_json(package.model_bytes)))

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from container_builders import digits, model_doc
+from orchestrator.container.backup import accuracy_keeps
 from orchestrator.container import derive_bank, init_optimizer, keeps, parse_model, resolve, split_step, take_backup, to_network
 
 INPUTS, X, Y, TASK = digits()
@@ -33,6 +34,20 @@ def test_strictly_higher_accuracy_keeps():
 
 def test_equal_accuracy_rolls_back():
     assert not keeps(take_backup(*trained(0)[0], 500_000), 500_000)
+
+
+def test_equal_accuracy_just_below_100_percent_still_rolls_back():
+    assert not accuracy_keeps(999_999, 999_999)
+
+
+def test_at_100_percent_a_group_that_keeps_100_percent_is_kept():
+    # Nothing can be higher than 100 %; settleCheckpoint settles this case too (docs/market.md).
+    assert accuracy_keeps(1_000_000, 1_000_000)
+    assert keeps(take_backup(*trained(0)[0], 1_000_000), 1_000_000)
+
+
+def test_at_100_percent_any_loss_rolls_back():
+    assert not accuracy_keeps(1_000_000, 999_999)
 
 
 def test_rollback_restores_the_backed_up_model_and_optimizer_state_exactly():
