@@ -176,3 +176,18 @@ class ChainUnavailable(ChainError):
 
 class NoHolderReachable(SplitLedgerError):
     """No row holder of the hosting node answered at all: nothing can be bought, and that is not a finish."""
+
+
+class ArtifactError(SplitLedgerError):
+    """A model artifact (ONNX export, model file) is missing, malformed, or not the one the chain committed to."""
+
+
+class AccuracyMismatch(ArtifactError):
+    """An independent evaluation of a checkpoint's artifact does not reproduce the accuracy recorded on chain."""
+
+    def __init__(self, checkpoint_id: int, measured_ppm: int, on_chain_ppm: int, detail: str = ""):
+        super().__init__(f"checkpoint {checkpoint_id}: onnxruntime measures {measured_ppm} ppm on the test set"
+                         f"{detail}, but the chain records accuracyAfter {on_chain_ppm} ppm")
+        self.checkpoint_id = checkpoint_id
+        self.measured_ppm = measured_ppm
+        self.on_chain_ppm = on_chain_ppm
