@@ -191,3 +191,12 @@ class AccuracyMismatch(ArtifactError):
         self.checkpoint_id = checkpoint_id
         self.measured_ppm = measured_ppm
         self.on_chain_ppm = on_chain_ppm
+
+
+class UnknownArtifact(ArtifactError):
+    """No artifact to serve: the checkpoint does not exist or is another model's ('unknown_checkpoint'), or the
+    hosting node has written none for it ('no_artifact')."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code

@@ -17,6 +17,8 @@ from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.client import ProxyClient
 
+from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
+                           owner_command, serve_command)
 from .node import HostingNode, NodeConfig
 from .registration import OwnerPackage, verify_registration
 from .state import HostState
@@ -79,6 +81,8 @@ def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser
     run.add_argument("--anchor-every-rows", type=int, default=500, help="anchor after this many new history rows")
     run.add_argument("--anchor-every-seconds", type=float, default=60.0, help="or after this many seconds")
     run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
+    add_artifacts_dir_option(run)
+    add_serve_command(commands, _chain_arguments)
     status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file")
     status.add_argument("--db", required=True, type=Path)
     return parser
@@ -89,6 +93,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
     try:
         if args.command == "status":
             return _host_status(args)
+        if args.command == "serve":
+            return serve_command(args)
         host = _client(args, "host")
         package = _package(args)
         verify_registration(package, host.model(args.model_id))
@@ -98,7 +104,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
         config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                             max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
-                            anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir)
+                            anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
+                            artifacts_dir=args.artifacts_dir)
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),
                            config, log=lambda line: print(line, flush=True))
         reports = node.run(args.groups)
@@ -162,11 +169,14 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     status = commands.add_parser("status", help="a model's registry entry, escrow, quote and best accuracy")
     _chain_arguments(status)
     status.add_argument("--model-id", required=True, type=int)
+    add_owner_commands(commands, _chain_arguments)
     return parser
 
 
 def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger owner") -> int:
     args = build_owner_parser(prog).parse_args(argv)
+    if args.command in OWNER_COMMANDS:
+        return owner_command(args)
     try:
         owner = _client(args, "owner")
         if args.command == "register":

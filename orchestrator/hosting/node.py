@@ -30,6 +30,7 @@ from orchestrator.container.backup import BackupPoint
 from orchestrator.container.container import TrainingContainer
 from orchestrator.errors import ChainRevert, NoHolderReachable, ProxyError, ProxyUnavailable, SplitLedgerError
 
+from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import BilledRow, make_bill
 from .failpoints import failpoint
 from .projected import group_trainer
@@ -50,6 +51,7 @@ class NodeConfig:
     anchor_every_seconds: float = 60.0
     listing_page: int = 10_000
     bills_dir: Path | None = None  # where published bills (with claim proofs) are written
+    artifacts_dir: Path | None = None  # where each closed checkpoint's model is written; default beside the db
 
 
 @dataclass
@@ -283,6 +285,8 @@ class HostingNode:
         model = from_bytes(target, self.container.target)
         opt_state = from_bytes(opt, self.container.opt_state)
         self.container.finish_group(model, opt_state)
+        # before the phase says closed: a crash in between writes the same artifact again on the next close
+        self._write_artifact(checkpoint_id, from_bytes(group["trained_target"], self.container.target))
         self.state.save_model_state(self.model_id, target, opt, accuracy)
         self.state.update_group(group["group_id"], phase=phase, txs=txs)
         group = self.state.group(group["group_id"])
@@ -297,6 +301,11 @@ class HostingNode:
                  f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
         self.maybe_anchor()
         return report
+
+    def _write_artifact(self, checkpoint_id: int, reached) -> None:
+        directory = self.config.artifacts_dir or default_artifacts_dir(self.state.path)
+        container = self.container
+        write_artifact(directory, build_artifact(checkpoint_id, container.model_file, container.field_table, reached))
 
     def _publish_bill(self, bill) -> None:
         if self.config.bills_dir is None:
