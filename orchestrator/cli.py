@@ -10,6 +10,7 @@ roles:
   proxy      run a source proxy (HTTP service holding sources' rows)    (splitledger proxy --help)
   source     hand rows to proxies, claim payouts                        (splitledger source --help)
   explorer   browse models, checkpoints, bills, payouts and anchors     (splitledger explorer --help)
+  example    write a worked example's input files from a bundled dataset (splitledger example --help)
 """
 
 
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if role == "explorer":
         from orchestrator.explorer.cli import main as explorer_main
         return explorer_main(rest)
+    if role == "example":
+        from orchestrator.examples.cli import main as example_main
+        return example_main(rest)
     print(f"splitledger: unknown role {role!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 
