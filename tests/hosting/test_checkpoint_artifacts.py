@@ -8,25 +8,8 @@ from orchestrator.container.modelfile import parse_model_json, to_network
 from orchestrator.container.onnx_export import onnx_weights_hash
 from orchestrator.hosting.artifacts import default_artifacts_dir, read_artifact
 from orchestrator.hosting.snapshots import from_bytes
-from orchestrator.source.direct import DirectSource
 
-from market_terms import PRICE
-
-
-def holder(world, name, address, terms, flip=False):
-    source = next(s for phase in world.sources_by_phase for s in phase if s.name == name)
-    label = next(c for c, s in source.mapping.items() if s == "diagnosis")
-    rows = [{**r, label: "benign" if r[label] == "malignant" else "malignant"} if flip else r for r in source.rows]
-    return DirectSource(address, PRICE, source.mapping, rows, name=name, **terms)
-
-
-def closed_groups(world, make_node, signer_of, direct_terms, **config):
-    node = make_node({"a": holder(world, "clinic-a", signer_of(5).address, direct_terms)}, **config)
-    [settled] = node.run(max_groups=1)
-    node.holders = {"f": holder(world, "clinic-b", signer_of(6).address, direct_terms, flip=True)}
-    [rolled_back] = node.run(max_groups=1)
-    assert settled.kept and not rolled_back.kept
-    return node, settled, rolled_back
+from artifact_groups import closed_groups, holder
 
 
 def test_settled_and_rolled_back_checkpoints_both_leave_the_weights_their_group_reached(
