@@ -5,6 +5,7 @@ from collections.abc import Sequence
 USAGE = """usage: splitledger ROLE ...
 
 roles:
+  deploy     deploy the market onto the chain at --rpc (any port)       (splitledger deploy --help)
   owner      register a model, escrow tokens, set the quote, withdraw   (splitledger owner --help)
   host       run a hosting node for a registered model                  (splitledger host --help)
   proxy      run a source proxy (HTTP service holding sources' rows)    (splitledger proxy --help)
@@ -21,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if argv else 2
     role, rest = argv[0], argv[1:]
     # Imported on demand: each role pulls in only what it needs (the explorer needs no JAX, for example).
+    if role == "deploy":
+        from orchestrator.chain.cli import main as deploy_main
+        return deploy_main(rest)
     if role == "owner":
         from orchestrator.hosting.cli import owner_main
         return owner_main(rest)

@@ -178,6 +178,16 @@ class NoHolderReachable(SplitLedgerError):
     """No row holder of the hosting node answered at all: nothing can be bought, and that is not a finish."""
 
 
+class QuoteChanged(SplitLedgerError):
+    """The owner's quote is not the price a group's rows were sold at (it changed between the quote and the open):
+    the group is not trained, and its rows are quoted again at the new price."""
+
+    def __init__(self, message: str, *, sold_at: int | None, quote: int):
+        super().__init__(message)
+        self.sold_at = sold_at
+        self.quote = quote
+
+
 class ArtifactError(SplitLedgerError):
     """A model artifact (ONNX export, model file) is missing, malformed, or not the one the chain committed to."""
 

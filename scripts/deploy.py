@@ -4,6 +4,10 @@ the file the orchestrator and the explorer read.
 
     brownie run scripts/deploy.py                       # local anvil, fresh token
     SPLITLEDGER_TOKEN=0x... brownie run scripts/deploy.py --network sepolia
+
+On `development` brownie starts an anvil of its own and stops it when this script ends, taking the deployment
+with it: for a chain that outlives the deploy, at any URL and port, use `splitledger deploy --rpc URL`
+(orchestrator/chain/deploy.py), which needs no brownie network configured.
 """
 import json
 import os
@@ -12,10 +16,9 @@ from pathlib import Path
 
 from brownie import SplitLedgerMarket, SplitLedgerToken, accounts, chain, network
 
+from orchestrator.chain.deploy import DEFAULT_CHECKPOINT_TIMEOUT, TEST_TOKEN_SUPPLY as LOCAL_TOKEN_SUPPLY
+
 DEPLOYMENTS_DIR = Path(__file__).resolve().parent.parent / "deployments"
-# A week: long enough for any training group, short enough that an owner gets a stuck budget back.
-DEFAULT_CHECKPOINT_TIMEOUT = 7 * 24 * 3600
-LOCAL_TOKEN_SUPPLY = 10**9 * 10**18
 
 
 def deployer_account():

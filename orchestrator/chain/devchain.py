@@ -5,7 +5,6 @@ Holders now check every request against the chain (orchestrator/proxy/gate.py), 
 proxies needs one; the test suite has brownie's anvil, scripts/demo.py too, and this is the same for the rest.
 anvil comes from npm (bin/setup; bin/env puts it on PATH). Its first development account funds everything.
 """
-import json
 import shutil
 import socket
 import subprocess
@@ -24,10 +23,9 @@ from orchestrator.container.keccak import keccak256
 from orchestrator.errors import ChainError
 
 from .client import MarketClient, connect
+from .deploy import deploy_contract
 from .deployment import PROJECT_ROOT, Deployment, save_deployment
-
-# anvil's first development key (its default mnemonic): public knowledge, worthless off a local chain.
-ANVIL_FUNDED_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+from .devnet import ANVIL_DEV_KEY as ANVIL_FUNDED_KEY
 CHECKPOINT_TIMEOUT = 3600
 
 
@@ -70,36 +68,46 @@ class DevChain:
 
 
 @contextmanager
-def dev_chain(start_timeout: float = 30.0) -> Iterator[DevChain]:
-    """anvil with the market deployed, for the duration of the block."""
+def anvil_node(port: int | None = None, chain_id: int | None = None, start_timeout: float = 30.0) -> Iterator[str]:
+    """A bare anvil (nothing deployed) on `port` (default: a free loopback port), for the duration of the block;
+    its RPC URL."""
     anvil = shutil.which("anvil")
     if anvil is None:
         raise ChainError("anvil is not on PATH: run bin/setup, then `source bin/env`")
-    port = _free_port()
-    process = subprocess.Popen([anvil, "--port", str(port), "--silent"], stdout=subprocess.DEVNULL)
+    port = port or _free_port()
+    command = [anvil, "--port", str(port), "--silent"] + (["--chain-id", str(chain_id)] if chain_id else [])
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     rpc = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout
         while True:
             try:
-                w3 = connect(rpc, timeout=2)
+                connect(rpc, timeout=2)
                 break
             except ChainError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        yield rpc
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def dev_chain(start_timeout: float = 30.0) -> Iterator[DevChain]:
+    """anvil with the market deployed, for the duration of the block."""
+    with anvil_node(start_timeout=start_timeout) as rpc:
+        w3 = connect(rpc)
         funder = Account.from_key(ANVIL_FUNDED_KEY)
-        token = _deploy(w3, funder, "SplitLedgerToken", "Bench", "BNC", 10**27)
-        market = _deploy(w3, funder, "SplitLedgerMarket", token, CHECKPOINT_TIMEOUT)
+        token = deploy_contract(w3, funder, "SplitLedgerToken", "Bench", "BNC", 10**27)["contractAddress"]
+        market = deploy_contract(w3, funder, "SplitLedgerMarket", token, CHECKPOINT_TIMEOUT)["contractAddress"]
         with tempfile.TemporaryDirectory() as tmp:
             deployment = Deployment("development", w3.eth.chain_id, token, market, w3.eth.block_number,
                                     PROJECT_ROOT / "build" / "contracts")
             path = Path(tmp) / "deployment.json"
             save_deployment(deployment, path)
             yield DevChain(rpc, deployment, path, funder)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _free_port() -> int:
@@ -107,16 +115,3 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _deploy(w3, account: LocalAccount, name: str, *args) -> str:
-    artifact = json.loads((PROJECT_ROOT / "build" / "contracts" / f"{name}.json").read_text())
-    contract = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = contract.constructor(*args).build_transaction({
-        "from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-        "chainId": w3.eth.chain_id, "gasPrice": w3.eth.gas_price})
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
-        account.sign_transaction(tx).raw_transaction), poll_latency=0.005)
-    if receipt["status"] != 1:
-        raise ChainError(f"deploying {name} failed")
-    return receipt["contractAddress"]

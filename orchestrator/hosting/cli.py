@@ -12,6 +12,8 @@ from pathlib import Path
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
+from orchestrator.chain.devnet import deployer_account, require_dev_chain
+from orchestrator.chain.faucet import GAS_MONEY_WEI, pay_from_faucet
 from orchestrator.chain.proxies import registered_proxies
 from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import SplitLedgerError
@@ -169,6 +171,18 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     status = commands.add_parser("status", help="a model's registry entry, escrow, quote and best accuracy")
     _chain_arguments(status)
     status.add_argument("--model-id", required=True, type=int)
+    faucet = commands.add_parser(
+        "faucet", help="development chains only: tokens and gas money from the deployer",
+        description="On a development chain (id 31337 or 1337; refused on any other), sends tokens from the deployer, "
+                    "which holds the test token's whole supply (the chain's well-known first account, or "
+                    "SPLITLEDGER_DEPLOYER_KEY), and tops the receiver's ether up for gas.")
+    _chain_arguments(faucet)
+    faucet.add_argument("--amount", required=True, type=int, help="tokens, in the token's smallest unit (0: gas only)")
+    faucet.add_argument("--to", metavar="ADDRESS",
+                        help="who receives them (default: the owner, SPLITLEDGER_OWNER_KEY's address); a host, source "
+                             "or proxy key needs gas money too")
+    faucet.add_argument("--gas", type=int, default=GAS_MONEY_WEI, metavar="WEI",
+                        help="top the receiver's ether up to this much (default: %(default)s, one ether)")
     add_owner_commands(commands, _chain_arguments)
     return parser
 
@@ -178,6 +192,8 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
     if args.command in OWNER_COMMANDS:
         return owner_command(args)
     try:
+        if args.command == "faucet":
+            return _faucet(args)
         owner = _client(args, "owner")
         if args.command == "register":
             package = _package(args)
@@ -200,3 +216,12 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _faucet(args) -> int:
+    w3 = connect(args.rpc)
+    require_dev_chain(w3.eth.chain_id, "the faucet")  # before asking for a deployer key it would not use
+    funder = MarketClient(w3, load_deployment(args.deployment), deployer_account(w3.eth.chain_id))
+    paid = pay_from_faucet(funder, args.to or account_from_env("owner").address, args.amount, args.gas)
+    print(f"{paid.to}: {paid.tokens} tokens (tx {paid.token_tx}), {paid.wei} wei for gas (tx {paid.gas_tx})")
+    return 0

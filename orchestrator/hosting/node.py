@@ -2,9 +2,11 @@
 groups behind a backup point, and pays for a group only when it raised test accuracy.
 
 One group, in order (each step recorded in the state database before the side effect that follows it):
-  plan      rows offered at the quote whose hashes are not in the history set, grouped by row hash
-            (a row held by several proxies is one row with several holders)
-  open      backup point in the container; openCheckpoint on chain locks rows x price from escrow
+  plan      rows offered at the chain's current quote (quoted again at it when it changed) whose hashes are
+            not in the history set, grouped by row hash (a row held by several proxies is one row with several
+            holders)
+  open      backup point in the container; openCheckpoint on chain locks rows x price from escrow, the price
+            checked before the open and after it (a checkpoint opened at another price is rolled back untrained)
   train     rounds (rounds.py) of: send sub-models -> z and labels from every holder of every row in the
             batch -> rows whose holders disagree are dropped (redundancy) -> main model, loss, dL/dz ->
             layer-1 gradients from each row's primary holder -> one optimiser update of the target model;
@@ -28,7 +30,8 @@ import numpy as np
 
 from orchestrator.container.backup import BackupPoint
 from orchestrator.container.container import TrainingContainer
-from orchestrator.errors import ChainRevert, NoHolderReachable, ProxyError, ProxyUnavailable, SplitLedgerError
+from orchestrator.errors import (ChainRevert, NoHolderReachable, ProxyError, ProxyUnavailable, QuoteChanged,
+                                 SplitLedgerError)
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import BilledRow, make_bill
@@ -39,6 +42,8 @@ from .snapshots import from_bytes, to_bytes, weights_hash
 from .state import HostState
 
 QUOTE_CHUNK = 5_000
+# A run gives up after this many groups in a row that the owner's quote changed under (each costs no tokens).
+QUOTE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -135,13 +140,16 @@ class HostingNode:
             raise NoHolderReachable("no proxy reachable: " + "; ".join(failures))
         return counts
 
-    def request_quotes(self) -> dict[str, tuple[int, int]]:
-        """Sends the owner's quote for every accepted, not yet quoted listing. Returns {holder: (sold, declined)}."""
-        price = self.chain.model(self.model_id)["pricePerRow"]
+    def request_quotes(self, price: int | None = None) -> dict[str, tuple[int, int]]:
+        """Sends the owner's quote (`price`, default the chain's) for every accepted listing not yet quoted, and
+        for every listing a changed quote may buy (HostState.requotable: declined for its price at a lower one,
+        offered at another price). Returns {holder: (sold, declined)}."""
+        if price is None:
+            price = self.chain.model(self.model_id)["pricePerRow"]
         table = self.container.field_table
         counts = {}
         for name, holder in self.holders.items():
-            wanted = self.state.listings_with_status(name, "seen")
+            wanted = sorted({*self.state.listings_with_status(name, "seen"), *self.state.requotable(name, price)})
             sold = declined = 0
             for start in range(0, len(wanted), QUOTE_CHUNK):
                 chunk = wanted[start:start + QUOTE_CHUNK]
@@ -157,12 +165,16 @@ class HostingNode:
         return counts
 
     def plan_group(self) -> list[dict]:
-        """Up to group_size rows not yet in the history, each with every holder that sold it."""
-        cap = self.chain.model(self.model_id)["rowCap"]
+        """Up to group_size rows not yet in the history, each with every holder that sold it, all sold at the
+        chain's current price: the checkpoint is opened at it and its bill must be rows x that price. Rows
+        offered at another price (the quote changed since they were quoted) are quoted again at it first."""
+        model = self.chain.model(self.model_id)
+        cap, quote = model["rowCap"], model["pricePerRow"]
+        self.request_quotes(quote)
         size = min(self.config.group_size, cap) if cap else self.config.group_size
         by_hash: dict[bytes, dict] = {}
         for holder, row_id, row_hash, source, price in self.state.offered_rows():
-            if row_hash in self.container.history:
+            if row_hash in self.container.history or price != quote:
                 continue
             row = by_hash.get(row_hash)
             if row is None:
@@ -181,13 +193,6 @@ class HostingNode:
         group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state),
                                           backup.accuracy_ppm, w_hash)
         failpoint("planned", group_id)
-        try:
-            self._adopt_or_open(self.state.group(group_id))
-        except ChainRevert:
-            # Nothing was locked on chain and nothing trained: the group never happened.
-            self.state.update_group(group_id, phase="abandoned")
-            self.container.finish_group(backup.model, backup.opt_state)
-            raise
         return self._continue(self.state.group(group_id))
 
     def resume(self) -> GroupReport | None:
@@ -204,11 +209,18 @@ class HostingNode:
     def _continue(self, group: dict) -> GroupReport:
         group_id = group["group_id"]
         if group["phase"] == "planned":
-            checkpoint_id = self._adopt_or_open(group)
+            try:
+                checkpoint_id = self._adopt_or_open(group)
+            except (ChainRevert, QuoteChanged):
+                # Nothing was locked on chain and nothing trained: the group never happened.
+                self.state.update_group(group_id, phase="abandoned")
+                self._restore_backup(group)
+                raise
             group = self.state.group(group_id)
         else:
             checkpoint_id = group["checkpoint_id"]
         if group["phase"] == "open":
+            self._roll_back_if_priced_otherwise(group, checkpoint_id)
             self._train_and_bill(group, checkpoint_id)
             group = self.state.group(group_id)
         return self._close(group)
@@ -221,6 +233,10 @@ class HostingNode:
             # The open transaction went through before the crash; adopt it instead of opening another.
             checkpoint_id, tx = open_id, "(adopted after restart)"
         else:
+            sold_at = plan_price(plan)
+            if sold_at != model["pricePerRow"]:
+                raise QuoteChanged(f"the quote changed to {model['pricePerRow']} since these rows were sold at "
+                                   f"{sold_at}: not opened", sold_at=sold_at, quote=model["pricePerRow"])
             checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group["weights_hash"],
                                                                group["accuracy_before"])
             tx = result.tx_hash
@@ -230,6 +246,30 @@ class HostingNode:
         self.log(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
                  f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
         return checkpoint_id
+
+    def _roll_back_if_priced_otherwise(self, group: dict, checkpoint_id: int) -> None:
+        """An open checkpoint whose price is not the plan's (the quote changed after the check before the open,
+        before the open was mined) could only end in BillTotalMismatch: it is rolled back now, before anything
+        is trained (nobody is paid, the budget returns to escrow), and QuoteChanged raised to re-plan."""
+        checkpoint = self.chain.checkpoint(checkpoint_id)
+        sold_at = plan_price(group["plan"])
+        if checkpoint["pricePerRow"] == sold_at:
+            return
+        if checkpoint["state"] in ("open", "billed"):
+            tx = self.chain.rollback(checkpoint_id, group["accuracy_before"]).tx_hash
+            failpoint("rollback-sent", group["group_id"])
+            self.state.update_group(group["group_id"], txs={"rollback": tx})
+        self.state.update_group(group["group_id"], phase="rolled_back", accuracy_after=group["accuracy_before"],
+                                kept=0, stats={"rolled_back": "quote_changed"})
+        self._restore_backup(group)
+        self.log(f"checkpoint {checkpoint_id}: opened at {checkpoint['pricePerRow']} a row, its rows were sold at "
+                 f"{sold_at}: rolled back before training, nobody paid")
+        raise QuoteChanged(f"checkpoint {checkpoint_id} was opened at {checkpoint['pricePerRow']}, its rows sold at "
+                           f"{sold_at}", sold_at=sold_at, quote=checkpoint["pricePerRow"])
+
+    def _restore_backup(self, group: dict) -> None:
+        self.container.finish_group(from_bytes(group["backup_target"], self.container.target),
+                                    from_bytes(group["backup_opt"], self.container.opt_state))
 
     def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
         plan = Plan(group["plan"], list(self.holders))
@@ -265,12 +305,25 @@ class HostingNode:
             bill = make_bill(checkpoint_id, [BilledRow(h, s, p) for h, s, p in rows])
             self._publish_bill(bill)
             if chain_state == "open":
-                txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root, len(rows),
-                                                     bill.total).tx_hash
-                failpoint("bill-sent", group["group_id"])
-                self.state.update_group(group["group_id"], phase="billed", txs=txs)
-                failpoint("billed", group["group_id"])
-                chain_state = "billed"
+                try:
+                    txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root,
+                                                         len(rows), bill.total).tx_hash
+                except ChainRevert as e:
+                    if e.error != "BillTotalMismatch":
+                        raise
+                    # The bill is not rows x the checkpoint's price (a group opened under another quote by an
+                    # earlier version): it can never be committed, so it is rolled back rather than left open.
+                    self.log(f"checkpoint {checkpoint_id}: {e}; rolling back")
+                    kept, bill = False, None
+                    if self.config.bills_dir is not None:  # a bill no source can claim is not left published
+                        self._bill_path(checkpoint_id).unlink(missing_ok=True)
+                    self.state.update_group(group["group_id"], kept=0, stats={"rolled_back": "bill_total_mismatch"})
+                else:
+                    failpoint("bill-sent", group["group_id"])
+                    self.state.update_group(group["group_id"], phase="billed", txs=txs)
+                    failpoint("billed", group["group_id"])
+                    chain_state = "billed"
+        if kept:
             if chain_state == "billed":
                 txs["settle"] = self.chain.settle(checkpoint_id, group["accuracy_after"]).tx_hash
                 failpoint("settle-sent", group["group_id"])
@@ -310,9 +363,12 @@ class HostingNode:
     def _publish_bill(self, bill) -> None:
         if self.config.bills_dir is None:
             return
-        path = Path(self.config.bills_dir) / f"checkpoint-{bill.checkpoint_id}.json"
+        path = self._bill_path(bill.checkpoint_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(bill.to_dict(), indent=1))
+
+    def _bill_path(self, checkpoint_id: int) -> Path:
+        return Path(self.config.bills_dir) / f"checkpoint-{checkpoint_id}.json"
 
     # ------------------------------------------------------------------ anchors
 
@@ -362,7 +418,12 @@ class HostingNode:
     def run(self, max_groups: int, on_group: Callable[[GroupReport], None] | None = None) -> list[GroupReport]:
         """Polls, quotes and trains groups until max_groups are closed, rows or escrow run out."""
         reports = []
-        resumed = self.resume()
+        quote_changes = 0
+        try:
+            resumed = self.resume()
+        except QuoteChanged as e:
+            self.log(f"quote changed: {e}; planning again")
+            resumed = None
         if resumed:
             reports.append(resumed)
         while len(reports) < max_groups:
@@ -379,11 +440,24 @@ class HostingNode:
                     self.log(f"escrow exhausted: {e}")
                     break
                 raise
+            except QuoteChanged as e:
+                quote_changes += 1
+                if quote_changes > QUOTE_RETRIES:
+                    raise
+                self.log(f"quote changed: {e}; quoting and planning again")
+                continue
+            quote_changes = 0
             reports.append(report)
             if on_group:
                 on_group(report)
         self.maybe_anchor(force=True)
         return reports
+
+
+def plan_price(plan: list[dict]) -> int | None:
+    """The one price every row of a plan was sold at; None if they differ (a plan no bill could match)."""
+    prices = {row["price"] for row in plan}
+    return prices.pop() if len(prices) == 1 else None
 
 
 def _count_reasons(drops: dict[int, str]) -> dict[str, int]:

@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS mismatch_evidence (
     checkpoint_id INTEGER NOT NULL, round INTEGER NOT NULL, holder TEXT NOT NULL, holder_address TEXT NOT NULL,
     model_id TEXT NOT NULL, operation TEXT NOT NULL, request_nonce BLOB NOT NULL, request BLOB NOT NULL,
     answer BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (checkpoint_id, round, holder));
+CREATE TABLE IF NOT EXISTS refusals (
+    holder TEXT NOT NULL, row_id INTEGER NOT NULL, price TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (holder, row_id));
 """
 
 OPEN_PHASES = ("planned", "open", "trained", "billed")
@@ -120,12 +123,44 @@ class HostState:
 
     def record_quote(self, holder: str, accepted: Iterable[tuple[int, bytes, str]],
                      declined: Iterable[tuple[int, str]], price: int) -> None:
+        """A quote's answers at `price`. A declined row keeps an earlier acceptance (status `offered` at its
+        price, as the holder keeps it too); every decline is remembered with its price in `refusals`, which
+        is what requotable() reads."""
+        declined = list(declined)
         with self._tx():
             self.db.executemany(
                 "UPDATE listings SET status='offered', row_hash=?, source=?, price=? WHERE holder=? AND row_id=?",
                 [(row_hash, source, str(price), holder, row_id) for row_id, row_hash, source in accepted])
-            self.db.executemany("UPDATE listings SET status='declined', reason=? WHERE holder=? AND row_id=?",
-                                [(reason, holder, row_id) for row_id, reason in declined])
+            self.db.executemany("DELETE FROM refusals WHERE holder=? AND row_id=?",
+                                [(holder, row_id) for row_id, _h, _s in accepted])
+            self.db.executemany(
+                "UPDATE listings SET status='declined', reason=? WHERE holder=? AND row_id=? AND status<>'offered'",
+                [(reason, holder, row_id) for row_id, reason in declined])
+            self.db.executemany("INSERT OR REPLACE INTO refusals VALUES (?, ?, ?, ?)",
+                                [(holder, row_id, str(price), reason) for row_id, reason in declined])
+
+    def requotable(self, holder: str, price: int) -> list[int]:
+        """Row ids of `holder` worth quoting again at `price`, a quote that changed since they were quoted:
+        rows declined for their price at a lower one, and rows offered at another price (a plan is bought at
+        one price, the checkpoint's) not in the history, unless declined at `price` or above already. Rows
+        declined for any other reason (privacy, the re-quote limit, ...) are not: a higher price changes
+        nothing for them. A decline recorded without its price (a state file from before refusals) is not
+        re-sent either: the holder would answer a price not above it with requote_limit for good."""
+        rows = self.db.execute(
+            "SELECT l.row_id, l.status, l.reason, l.price, r.price FROM listings l "
+            "LEFT JOIN refusals r ON r.holder=l.holder AND r.row_id=l.row_id "
+            "WHERE l.holder=? AND (l.status='offered' OR (l.status='declined' AND l.reason='price')) "
+            "AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) ORDER BY l.row_id", (holder,))
+        wanted = []
+        for row_id, status, _reason, offered_at, refused_at in rows:
+            if refused_at is not None and int(refused_at) >= price:
+                continue
+            if status == "declined" and refused_at is None:
+                continue
+            if status == "offered" and int(offered_at) == price:
+                continue
+            wanted.append(row_id)
+        return wanted
 
     def offered_rows(self) -> list[tuple[str, int, bytes, str, int]]:
         """(holder, row_id, row_hash, source, price) of every bought-able row not yet trained on, oldest first."""
