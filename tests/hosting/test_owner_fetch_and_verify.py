@@ -14,7 +14,7 @@ from orchestrator.hosting.artifact_service import create_app
 from orchestrator.hosting.artifacts import build_artifact, default_artifacts_dir, write_artifact
 from orchestrator.hosting.cli import owner_main
 from orchestrator.hosting.nonces import NonceStore
-from orchestrator.hosting.registration import test_set_bytes
+from orchestrator.hosting.registration import test_set_bytes as canonical_test_set
 from orchestrator.proxy.server import running
 
 from artifact_groups import closed_groups
@@ -25,7 +25,7 @@ def owner_files(world, tmp_path, deployed, w3):
     """The chain options and the files the owner registered, as command-line arguments."""
     save_deployment(deployed[2], tmp_path / "deployment.json")
     (tmp_path / "fields.json").write_bytes(world.field_table.to_json())
-    (tmp_path / "test.json").write_bytes(test_set_bytes(world.test_columns))
+    (tmp_path / "test.json").write_bytes(canonical_test_set(world.test_columns))
     chain = ["--rpc", w3.provider.endpoint_uri, "--deployment", str(tmp_path / "deployment.json")]
     return {"chain": chain, "fields": tmp_path / "fields.json", "test": tmp_path / "test.json"}
 
@@ -127,6 +127,6 @@ def test_verify_refuses_a_test_set_that_is_not_the_registered_one(
     host.rollback(checkpoint_id, container.accuracy_ppm(), onnx_weights_hash(onnx))
     (tmp_path / "model.onnx").write_bytes(onnx)
     easier = {name: values[:20] for name, values in world.test_columns.items()}
-    (tmp_path / "easier.json").write_bytes(test_set_bytes(easier))
+    (tmp_path / "easier.json").write_bytes(canonical_test_set(easier))
     assert verify(model_id, checkpoint_id, tmp_path / "model.onnx", owner_files, test=tmp_path / "easier.json") == 1
     assert "the test set given hashes to" in capsys.readouterr().err
