@@ -6,7 +6,8 @@ USAGE = """usage: splitledger ROLE ...
 
 roles:
   deploy     deploy the market onto the chain at --rpc (any port)       (splitledger deploy --help)
-  owner      register a model, escrow tokens, set the quote, withdraw   (splitledger owner --help)
+  owner      fit a field table, import ONNX, register a model, escrow,
+             set the quote, withdraw                                    (splitledger owner --help)
   host       run a hosting node for a registered model                  (splitledger host --help)
   proxy      run a source proxy (HTTP service holding sources' rows)    (splitledger proxy --help)
   source     hand rows to proxies, claim payouts                        (splitledger source --help)

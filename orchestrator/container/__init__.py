@@ -33,8 +33,9 @@ from .modelfile import (
     with_network,
 )
 from .network import MLP, Dense, MainModel, build_mlp, logits, predict
-from .onnx_import import import_onnx
+from .onnx_import import OnnxImport, convert_onnx, import_onnx
 from .split import SubModel, SubModelBank, bank_from_submodels, derive_bank, evaluate, join, split, submodels
+from .table_task import task_from_table
 from .task import Task, ppm_from_counts, ppm_from_fraction
 from .training import (
     HostStep,

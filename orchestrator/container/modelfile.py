@@ -100,7 +100,10 @@ def parse_model_json(data: bytes | str) -> ModelFile:
     try:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"model file is not JSON: {e}") from None
+        raise ModelFileError(
+            f"model file is not JSON: {e}; an ONNX graph becomes one with `splitledger owner import-onnx` "
+            "(docs/model-format.md, \"ONNX import\")"
+        ) from None
     return parse_model(doc)
 
 

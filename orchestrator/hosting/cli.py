@@ -19,6 +19,7 @@ from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.client import ProxyClient
 
+from . import owner_files
 from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
                            owner_command, serve_command)
 from .node import HostingNode, NodeConfig
@@ -32,7 +33,8 @@ without paying any row twice. Signs with SPLITLEDGER_HOST_KEY (or SPLITLEDGER_HO
 
 OWNER_DESCRIPTION = """A SplitLedger model owner: register a model (commitments to the model file, test set, field
 table and privacy policy), escrow tokens, set the quote, withdraw unlocked escrow. Signs with
-SPLITLEDGER_OWNER_KEY (or SPLITLEDGER_OWNER_KEYSTORE + _PASSWORD)."""
+SPLITLEDGER_OWNER_KEY (or SPLITLEDGER_OWNER_KEYSTORE + _PASSWORD). fit-table and import-onnx make the owner's
+files and need neither a chain nor a key."""
 
 
 def _chain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +44,8 @@ def _chain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _package_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="model file (docs/model-format.md)")
+    parser.add_argument("--model", required=True, type=Path,
+                        help="model file (docs/model-format.md); owner register also takes an ONNX graph (.onnx)")
     parser.add_argument("--fields", required=True, type=Path, help="standard field table (docs/container.md)")
     parser.add_argument("--test-set", required=True, type=Path,
                         help="target test set: JSON object of columns under standard names")
@@ -97,6 +100,7 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
             return _host_status(args)
         if args.command == "serve":
             return serve_command(args)
+        owner_files.refuse_onnx_for_host(args.model)
         host = _client(args, "host")
         package = _package(args)
         verify_registration(package, host.model(args.model_id))
@@ -158,6 +162,7 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     register.add_argument("--host", required=True, metavar="ADDRESS", help="the hosting node's address")
     register.add_argument("--policy-out", type=Path, metavar="FILE",
                           help="write the privacy policy registered (give it to the hosting node: host run --policy)")
+    owner_files.add_register_arguments(register)
     for name, text in (("deposit", "escrow tokens for a model"), ("withdraw", "withdraw unlocked escrow")):
         sub = commands.add_parser(name, help=text)
         _chain_arguments(sub)
@@ -183,6 +188,7 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
                              "or proxy key needs gas money too")
     faucet.add_argument("--gas", type=int, default=GAS_MONEY_WEI, metavar="WEI",
                         help="top the receiver's ether up to this much (default: %(default)s, one ether)")
+    owner_files.add_commands(commands)
     add_owner_commands(commands, _chain_arguments)
     return parser
 
@@ -194,6 +200,10 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
     try:
         if args.command == "faucet":
             return _faucet(args)
+        if args.command in owner_files.COMMANDS:
+            return owner_files.run(args)
+        if args.command == "register":
+            args.model = owner_files.model_for_registration(args)
         owner = _client(args, "owner")
         if args.command == "register":
             package = _package(args)

@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from orchestrator.container import Task, import_onnx, to_network
+from orchestrator.container import Task, convert_onnx, import_onnx, to_network
 from orchestrator.container.network import logits, predict
 from orchestrator.errors import ModelFileError, UnsupportedGraphError
 
@@ -128,3 +128,77 @@ def test_imported_graph_still_meets_the_model_file_rules():
 def test_bytes_that_are_not_onnx_are_refused():
     with pytest.raises(ModelFileError, match="not a valid ONNX model"):
         import_onnx(b"\x00\x01 definitely not protobuf \xff", inputs=IRIS_INPUTS, task=IRIS_TASK)
+
+
+def test_keras_style_graph_with_constant_reshape_dropout_and_identity_output_is_folded():
+    """As tf2onnx/keras2onnx write a Keras Sequential: MatMul + BiasAdd, the Flatten as a Reshape to a
+    Constant (-1, width), an inference Dropout, and an Identity giving the output its Keras name."""
+    weights = {"dense/kernel:0": random(4, 5), "dense/bias:0": random(5),
+               "dense_1/kernel:0": random(5, 3), "dense_1/bias:0": random(3)}
+    nodes = [
+        helper.make_node("MatMul", ["dense_input", "dense/kernel:0"], ["m0"], name="sequential/dense/MatMul"),
+        helper.make_node("Add", ["m0", "dense/bias:0"], ["a0"], name="sequential/dense/BiasAdd"),
+        helper.make_node("Relu", ["a0"], ["r0"], name="sequential/dense/Relu"),
+        helper.make_node("Constant", [], ["shape"], name="sequential/flatten/Const",
+                         value=numpy_helper.from_array(np.array([-1, 5], np.int64))),
+        helper.make_node("Reshape", ["r0", "shape"], ["f0"], name="sequential/flatten/Reshape"),
+        helper.make_node("Dropout", ["f0"], ["d0"], name="sequential/dropout/Identity"),
+        helper.make_node("MatMul", ["d0", "dense_1/kernel:0"], ["m1"], name="sequential/dense_1/MatMul"),
+        helper.make_node("Add", ["m1", "dense_1/bias:0"], ["a1"], name="sequential/dense_1/BiasAdd"),
+        helper.make_node("Softmax", ["a1"], ["s1"], name="sequential/dense_1/Softmax", axis=-1),
+        helper.make_node("Identity", ["s1"], ["dense_1"], name="Identity"),
+    ]
+    graph = helper.make_graph(
+        nodes, "sequential",
+        [helper.make_tensor_value_info("dense_input", TensorProto.FLOAT, ["unk__6", 4])],
+        [helper.make_tensor_value_info("dense_1", TensorProto.FLOAT, ["unk__7", 3])],
+        [numpy_helper.from_array(v, name) for name, v in weights.items()],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    result = convert_onnx(proto, inputs=IRIS_INPUTS, task=IRIS_TASK)
+    x = random(6, 4)
+    expected = ReferenceEvaluator(proto).run(None, {"dense_input": x})[0]
+    np.testing.assert_allclose(np.asarray(predict(to_network(result.model), x)), expected, atol=1e-5)
+    assert "Reshape 'sequential/flatten/Reshape' (to [-1, 5]: keeps (rows, 5))" in result.notes[0]
+
+
+def test_cast_to_an_integer_is_refused_naming_it():
+    nodes = [
+        helper.make_node("Cast", ["x"], ["c"], name="to_int", to=TensorProto.INT64),
+        helper.make_node("Gemm", ["c", "w1"], ["y"], name="dense"),
+    ]
+    with pytest.raises(UnsupportedGraphError, match=r"'to_int' \(Cast\) casts float32 to INT64"):
+        import_onnx(graph_model(nodes, dict(w1=random(4, 3)), 4, 3), inputs=IRIS_INPUTS, task=IRIS_TASK)
+
+
+def test_reshape_that_moves_features_into_rows_is_refused_naming_it():
+    nodes = [
+        helper.make_node("Reshape", ["x", "halves"], ["r"], name="fold_rows"),
+        helper.make_node("Gemm", ["r", "w1"], ["y"], name="dense"),
+    ]
+    proto = graph_model(nodes, dict(w1=random(2, 3)), 4, 3)
+    proto.graph.initializer.append(numpy_helper.from_array(np.array([-1, 2], np.int64), "halves"))
+    with pytest.raises(UnsupportedGraphError, match=r"'fold_rows' \(Reshape\) reshapes \(rows, 4\) to \[-1, 2\]"):
+        import_onnx(proto, inputs=IRIS_INPUTS, task=IRIS_TASK)
+
+
+def test_a_node_after_the_output_that_is_not_label_post_processing_is_refused_naming_it():
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1"], ["p"], name="dense"),
+        helper.make_node("ArgMax", ["p"], ["label"], name="label", axis=1),
+        helper.make_node("Add", ["label", "offset"], ["y"], name="shift"),
+    ]
+    proto = graph_model(nodes, dict(w1=random(4, 3)), 4, 3)
+    proto.graph.initializer.append(numpy_helper.from_array(np.array(1, np.int64), "offset"))
+    with pytest.raises(UnsupportedGraphError, match=r"'shift' \(Add\) follows the network's output 'p'"):
+        import_onnx(proto, inputs=IRIS_INPUTS, task=IRIS_TASK)
+
+
+def test_an_arg_max_over_rows_is_not_cut_as_a_label():
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1"], ["p"], name="dense"),
+        helper.make_node("ArgMax", ["p"], ["y"], name="best_row", axis=0),
+    ]
+    with pytest.raises(UnsupportedGraphError, match=r"'best_row' \(ArgMax\) takes the arg-max over axis 0"):
+        import_onnx(graph_model(nodes, dict(w1=random(4, 3)), 4, 3), inputs=IRIS_INPUTS, task=IRIS_TASK)
+
