@@ -10,7 +10,7 @@ roles:
              set the quote, withdraw                                    (splitledger owner --help)
   host       run a hosting node for a registered model                  (splitledger host --help)
   proxy      run a source proxy (HTTP service holding sources' rows)    (splitledger proxy --help)
-  source     hand rows to proxies, claim payouts                        (splitledger source --help)
+  source     hand rows to proxies, audit bills, claim payouts           (splitledger source --help)
   explorer   browse models, checkpoints, bills, payouts and anchors     (splitledger explorer --help)
   example    write a worked example's input files from a bundled dataset (splitledger example --help)
 """

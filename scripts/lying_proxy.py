@@ -17,8 +17,8 @@ TAMPER_SHIFT = 0.25
 
 
 class TamperingVault(Vault):
-    def evaluate(self, model_id, row_ids, submodels):
-        honest = super().evaluate(model_id, row_ids, submodels)
+    def evaluate(self, model_id, row_ids, submodels, **named):
+        honest = super().evaluate(model_id, row_ids, submodels, **named)
         z = np.array(honest.z)
         tampered = np.asarray(row_ids) % TAMPER_EVERY == 0
         z[tampered] += TAMPER_SHIFT

@@ -1,4 +1,5 @@
-"""The EIP-712 typed data every row-revealing request, every upload and every holder answer is signed as.
+"""The EIP-712 typed data every row-revealing request, every upload, every source's query of its own records
+and every holder answer is signed as.
 
 The domain binds a signature to one chain and one market contract, so a request signed for a test chain or
 another deployment is worth nothing here. Each message names the holder it is meant for (a proxy's
@@ -13,7 +14,8 @@ from eth_utils import keccak, to_checksum_address
 
 DOMAIN_NAME = "SplitLedger"
 DOMAIN_VERSION = "1"
-OPERATIONS = ("quote", "evaluate", "gradient")
+OPERATIONS = ("quote", "evaluate", "gradient", "bill")
+SOURCE_OPERATIONS = ("bills",)
 
 _HOLDER_REQUEST = [
     {"name": "holder", "type": "address"},
@@ -28,6 +30,14 @@ _SOURCE_UPLOAD = [
     {"name": "source", "type": "address"},
     {"name": "bodyDigest", "type": "bytes32"},
     {"name": "idempotencyKey", "type": "bytes32"},
+    {"name": "expiry", "type": "uint64"},
+]
+_SOURCE_REQUEST = [
+    {"name": "holder", "type": "address"},
+    {"name": "source", "type": "address"},
+    {"name": "operation", "type": "string"},
+    {"name": "bodyDigest", "type": "bytes32"},
+    {"name": "nonce", "type": "bytes32"},
     {"name": "expiry", "type": "uint64"},
 ]
 _ARTIFACT_REQUEST = [
@@ -92,6 +102,25 @@ class SourceUpload:
         return encode_typed_data(domain.data(), {"SourceUpload": _SOURCE_UPLOAD}, {
             "holder": to_checksum_address(self.holder), "source": to_checksum_address(self.source),
             "bodyDigest": self.body_digest, "idempotencyKey": self.idempotency_key, "expiry": self.expiry})
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """A data source's request to one holder about its own records (its bills), signed by its payout address:
+    only the source may read what was computed on its rows and what it was billed."""
+
+    holder: str
+    source: str
+    operation: str  # one of SOURCE_OPERATIONS
+    body_digest: bytes
+    nonce: bytes
+    expiry: int
+
+    def signable(self, domain: Domain) -> SignableMessage:
+        return encode_typed_data(domain.data(), {"SourceRequest": _SOURCE_REQUEST}, {
+            "holder": to_checksum_address(self.holder), "source": to_checksum_address(self.source),
+            "operation": self.operation, "bodyDigest": self.body_digest, "nonce": self.nonce,
+            "expiry": self.expiry})
 
 
 @dataclass(frozen=True)

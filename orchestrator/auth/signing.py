@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from orchestrator.errors import Unauthorized
 
-from .messages import Domain, HolderRequest, SourceUpload, body_digest
+from .messages import Domain, HolderRequest, SourceRequest, SourceUpload, body_digest
 
 NONCE_HEADER = "X-SplitLedger-Nonce"
 EXPIRY_HEADER = "X-SplitLedger-Expiry"
@@ -86,6 +86,13 @@ class RequestSigner:
         expiry = self._expiry()
         message = SourceUpload(holder, self.address, body_digest(body), idempotency_key, expiry)
         return Authorization(idempotency_key, expiry, self._sign(message))
+
+    def source_request(self, holder: str, operation: str, body: bytes) -> Authorization:
+        """The authorization of a data source's `operation` request about its own records, signed by its
+        payout address (this signer's)."""
+        nonce, expiry = secrets.token_bytes(32), self._expiry()
+        message = SourceRequest(holder, self.address, operation, body_digest(body), nonce, expiry)
+        return Authorization(nonce, expiry, self._sign(message))
 
     def _expiry(self) -> int:
         return int(self._clock()) + self.ttl

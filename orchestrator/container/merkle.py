@@ -36,6 +36,12 @@ def payout_leaf(checkpoint_id: int, account: str, amount: int) -> bytes:
     return keccak256(keccak256(abi_encode(["uint256", "address", "uint256"], [checkpoint_id, account, amount])))
 
 
+def billed_row_leaf(source: str, row_hash: bytes, price: int) -> bytes:
+    """keccak256(keccak256(abi.encode(address source, bytes32 rowHash, uint256 price))): a leaf of a bill's
+    rows tree (the market's rowsRoot), so anyone holding a bill can rebuild the root the chain holds."""
+    return keccak256(keccak256(abi_encode(["address", "bytes32", "uint256"], [source, row_hash, price])))
+
+
 class MerkleTree:
     """All levels of a tree over `leaves` in the order given: `levels[0]` the leaves, `levels[-1]` the root."""
 

@@ -11,7 +11,7 @@ from orchestrator.errors import SplitLedgerError
 from .datasets import LOADERS
 
 DESCRIPTION = """Write the files a worked example starts from: `data` cuts a bundled dataset into the owner's own
-labelled rows, its test set and data sources' CSV files (each under its own column names, with a mapping file);
+labelled rows, its test set, what each field means, and data sources' CSV files (each under its own column names, with a mapping file);
 `model` fits a small scikit-learn MLP on the owner's rows and exports it as ONNX (the owner's existing model)."""
 
 
@@ -42,6 +42,7 @@ def data_command(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "owner-rows.json").write_text(json.dumps(example.owner_rows))
     (args.out / "test-set.json").write_text(json.dumps(example.test_set))
+    (args.out / "meanings.json").write_text(json.dumps(example.meanings, indent=1))
     for source in example.sources:
         with open(args.out / f"{source.name}.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)

@@ -31,6 +31,7 @@ class ExampleData:
     owner_rows: dict[str, list]  # columns under standard names: the owner's own labelled rows
     test_set: dict[str, list]  # columns under standard names: the target test set
     sources: tuple[SourceTable, ...]
+    meanings: dict[str, str]  # standard name -> what the field means, for the owner's field table
 
 
 def example_data(dataset: str, *, seed: int = 0, owner_rows: int = 30, test_rows: int = 60,
@@ -60,7 +61,9 @@ def example_data(dataset: str, *, seed: int = 0, owner_rows: int = 30, test_rows
         rows = tuple(tuple(float(data.data[i, k]) for k in range(len(names))) + (labels[i],) for i in part)
         tables.append(SourceTable(f"source-{chr(ord('a') + number)}", tuple(own), rows,
                                   dict(zip(own, (*names, output)))))
-    return ExampleData(output, names, columns(owner), columns(test), tuple(tables))
+    meanings = {name: f"{label} ({dataset} data, scikit-learn)" for name, label in zip(names, data.feature_names)}
+    meanings[output] = f"class: one of {', '.join(map(str, data.target_names))}"
+    return ExampleData(output, names, columns(owner), columns(test), tuple(tables), meanings)
 
 
 def _label(name: str, number: int) -> str:

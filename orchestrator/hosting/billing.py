@@ -9,11 +9,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
-from orchestrator.container.keccak import keccak256
-from orchestrator.container.merkle import MerkleTree, payout_leaf
+from orchestrator.container.merkle import MerkleTree, billed_row_leaf, payout_leaf
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class Bill:
 
 
 def row_leaf(row: BilledRow) -> bytes:
-    return keccak256(keccak256(abi_encode(["address", "bytes32", "uint256"], [row.source, row.row_hash, row.price])))
+    return billed_row_leaf(row.source, row.row_hash, row.price)
 
 
 def make_bill(checkpoint_id: int, rows: Sequence[BilledRow]) -> Bill:

@@ -15,6 +15,8 @@ One group, in order (each step recorded in the state database before the side ef
   close     accuracy on the test set; strictly higher than the backup point: commit the bill and settle;
             otherwise restore the backup point and roll the checkpoint back (nobody is paid)
   anchor    every N history rows or T seconds, the Merkle root of the new history rows goes on chain
+  publish   after the close, the bill (or a rolled-back notice) goes to every holder of a planned row, so each
+            source can audit it (publication.py, docs/audit.md); a holder that is down gets it later
 A restarted node finishes an interrupted group from the database and the chain's view of its checkpoint:
 training is repeated from the saved backup point (deterministically), a bill is committed at most once,
 and a checkpoint is settled or rolled back at most once, so no row is ever paid twice. docs/hosting.md says
@@ -34,7 +36,8 @@ from orchestrator.errors import (ChainRevert, NoHolderReachable, ProxyError, Pro
                                  SplitLedgerError)
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
-from .billing import BilledRow, make_bill
+from .billing import Bill, BilledRow, make_bill
+from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .failpoints import failpoint
 from .projected import group_trainer
 from .rounds import Plan
@@ -83,6 +86,7 @@ class HostingNode:
         self.config = config
         self.log = log
         self._last_anchor_time = time.monotonic()
+        self.outbox = BillOutbox(state.db)
         self._load()
 
     # ------------------------------------------------------------------ start-up
@@ -276,7 +280,7 @@ class HostingNode:
         train = group_trainer(self.container)
         trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
-                        seed=checkpoint_id, log=self.log)
+                        seed=checkpoint_id, log=self.log, checkpoint_id=checkpoint_id)
         trained_accuracy = self.container.accuracy_ppm()
         used = [plan.rows[i] for i in np.flatnonzero(trained.active)]
         bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
@@ -302,12 +306,12 @@ class HostingNode:
         bill = None
         rows = self.state.bill_rows(checkpoint_id)
         if kept:
-            bill = make_bill(checkpoint_id, [BilledRow(h, s, p) for h, s, p in rows])
+            bill = self.bill_of(checkpoint_id, rows)
             self._publish_bill(bill)
             if chain_state == "open":
                 try:
                     txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root,
-                                                         len(rows), bill.total).tx_hash
+                                                         len(bill.rows), bill.total).tx_hash
                 except ChainRevert as e:
                     if e.error != "BillTotalMismatch":
                         raise
@@ -343,6 +347,7 @@ class HostingNode:
         self.state.save_model_state(self.model_id, target, opt, accuracy)
         self.state.update_group(group["group_id"], phase=phase, txs=txs)
         group = self.state.group(group["group_id"])
+        self._publish_to_holders(group, bill)
         report = GroupReport(
             checkpoint_id=checkpoint_id, rows_planned=len(group["plan"]), rows_used=len(rows),
             accuracy_before=group["accuracy_before"], accuracy_after=group["accuracy_after"], kept=kept,
@@ -359,6 +364,23 @@ class HostingNode:
         directory = self.config.artifacts_dir or default_artifacts_dir(self.state.path)
         container = self.container
         write_artifact(directory, build_artifact(checkpoint_id, container.model_file, container.field_table, reached))
+
+    def bill_of(self, checkpoint_id: int, rows: list[tuple[bytes, str, int]]) -> Bill:
+        """The bill committed on chain for the rows used (row hash, source, price)."""
+        return make_bill(checkpoint_id, [BilledRow(h, s, p) for h, s, p in rows])
+
+    def published_bill(self, checkpoint_id: int, bill: Bill | None) -> dict:
+        """The bill document every holder of the group's rows receives (publication.py)."""
+        drops = [(h, reason) for _c, h, reason, _holders in self.state.drops(checkpoint_id)]
+        return bill_document(self.model_id, checkpoint_id, bill, drops)
+
+    def _publish_to_holders(self, group: dict, bill: Bill | None) -> None:
+        """Owes the closed checkpoint's bill to every holder of a planned row and delivers what it can; a
+        holder that is down gets it on a later close or run (never a reason to fail this one)."""
+        involved = receivers(self.holders, [name for row in group["plan"] for name, _row_id in row["holders"]])
+        self.outbox.enqueue(self.model_id, group["checkpoint_id"], involved,
+                            self.published_bill(group["checkpoint_id"], bill))
+        deliver_pending(self.outbox, self.holders, self.log)
 
     def _publish_bill(self, bill) -> None:
         if self.config.bills_dir is None:
@@ -419,6 +441,7 @@ class HostingNode:
         """Polls, quotes and trains groups until max_groups are closed, rows or escrow run out."""
         reports = []
         quote_changes = 0
+        deliver_pending(self.outbox, self.holders, self.log)  # bills a holder missed in an earlier run
         try:
             resumed = self.resume()
         except QuoteChanged as e:

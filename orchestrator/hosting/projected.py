@@ -35,11 +35,12 @@ def group_trainer(container: TrainingContainer) -> Callable[..., Trained]:
 
 def train_projected_group(container: ProjectedContainer, holders: Mapping[str, Any], model_id: int, plan: Plan, *,
                           epochs: int, batch_size: int, seed: int, max_rounds: int | None = None,
-                          log: Callable[[str], None] = print, times: PhaseTimes | None = None) -> Trained:
+                          log: Callable[[str], None] = print, times: PhaseTimes | None = None,
+                          checkpoint_id: int | None = None) -> Trained:
     """The group's rows trained on their u; the same end condition, batch order and result as train_group."""
     times = times or PhaseTimes()
     with times.phase("evaluate"):
-        collected = collect_projections(container, holders, model_id, plan, log)
+        collected = collect_projections(container, holders, model_id, plan, log, checkpoint_id)
     active = collected.primary >= 0
     active[collected.disagree] = False
     drops = {int(i): "mismatch" for i in np.flatnonzero(collected.disagree)}
@@ -77,15 +78,17 @@ class Collected:
 
 
 def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any], model_id: int, plan: Plan,
-                        log: Callable[[str], None]) -> Collected:
-    """One evaluate of P per holder over all the group's rows it holds, answers used in holder order."""
+                        log: Callable[[str], None], checkpoint_id: int | None = None) -> Collected:
+    """One evaluate of P per holder over all the group's rows it holds (naming the checkpoint they are bought
+    for), answers used in holder order."""
     out = Collected(len(plan), container.k)
     asked = []
     for h, name in enumerate(plan.holders):
         ids = plan.row_ids[h]
         held = np.flatnonzero(ids >= 0)
         if held.size:
-            asked.append((h, held, partial(holders[name].evaluate, model_id, ids[held], container.submodels)))
+            asked.append((h, held, partial(holders[name].evaluate, model_id, ids[held], container.submodels,
+                                                checkpoint_id=checkpoint_id)))
     answers = _ask_all([call for _h, _held, call in asked])
     answered = {h: answer for (h, _held, _call), answer in zip(asked, answers)}
     for (h, held, _call), answer in zip(asked, answers):

@@ -70,12 +70,13 @@ class RecordingHolder:
               policy: PrivacyPolicy):
         return self._holder.quote(model_id, price_per_row, field_table, row_ids, policy)
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]):
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+                 checkpoint_id: int | None = None):
         bank = bank_from_submodels(submodels, self._recording.inputs)
         sent = (np.asarray(bank.weight, np.float64), np.asarray(bank.bias, np.float64), np.asarray(bank.mask))
         ids = np.asarray(row_ids, np.int64)
         neuron_order = np.argsort([s.neuron for s in submodels])
-        answer = self._record(lambda: self._holder.evaluate(model_id, row_ids, submodels),
+        answer = self._record(lambda: self._holder.evaluate(model_id, row_ids, submodels, checkpoint_id=checkpoint_id),
                               lambda out: dict(z=np.asarray(out.z, np.float64)[:, neuron_order],
                                                labels=np.asarray(out.labels, np.float64)),
                               "evaluate", ids, sent)

@@ -111,11 +111,13 @@ class Trained:
 
 def train_group(container: TrainingContainer, holders: Mapping[str, Any], model_id: int, plan: Plan, *,
                 epochs: int, batch_size: int, seed: int, max_rounds: int | None = None,
-                log: Callable[[str], None] = print, times: PhaseTimes | None = None) -> Trained:
+                log: Callable[[str], None] = print, times: PhaseTimes | None = None,
+                checkpoint_id: int | None = None) -> Trained:
     """Rounds over the group's rows until its end condition: `epochs` passes in an order drawn from `seed`
     (the same seed gives the same rounds, which is how a restarted node repeats a group exactly), or
-    `max_rounds`."""
+    `max_rounds`. Every evaluate names `checkpoint_id`, which holders record for their sources' audits."""
     rounds = _Rounds(container, holders, model_id, plan, log, times or PhaseTimes())
+    rounds.checkpoint_id = checkpoint_id
     rng = np.random.default_rng(seed)
     with ThreadPoolExecutor(max_workers=max(1, len(plan.holders)), thread_name_prefix="holder") as pool:
         rounds.pool = pool
@@ -148,6 +150,7 @@ class _Rounds:
         self.evidence = EvidenceLog()
         self.failed: set[int] = set()
         self.done = 0
+        self.checkpoint_id: int | None = None
 
     def result(self) -> Trained:
         return Trained(self.active, self.drops, self.mismatches, self.done, self.evidence.all())
@@ -188,7 +191,8 @@ class _Rounds:
             ids = plan.row_ids[h, batch]
             held = np.flatnonzero(ids >= 0)
             if h not in self.failed and held.size:
-                asked.append((h, held, partial(self._holder(h).evaluate, self.model_id, ids[held], submodels)))
+                asked.append((h, held, partial(self._holder(h).evaluate, self.model_id, ids[held], submodels,
+                                                checkpoint_id=self.checkpoint_id)))
         for (h, held, _call), answer in zip(asked, self._ask_all([call for _h, _held, call in asked])):
             name = plan.holders[h]
             if isinstance(answer, ProxyError):

@@ -6,6 +6,7 @@
   privacy              the checks run on sub-models before computing (claim 6, and the model's privacy policy)
   safeguard            per model: the policy, the quoted rows' covariance, the leakage audit, the dp ledger
   budget               per row across every model: the span of everything released, in atoms (one budget)
+  bills                for sources' audits: rows computed per checkpoint (hash, quoted price), bills received
   probes               how often and at which prices a quote may consult a row's minimum price
   intake, quoted       upload checks; quoted rows as matrices (what keeps evaluate/gradient loop-free)
   refusals             each refusal's protocol status and code

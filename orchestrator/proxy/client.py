@@ -33,7 +33,18 @@ from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, tls, wire
 from .documents import evaluate_document, gradient_document, quote_document
-from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, SignedAnswer
+from .holder import (
+    Accepted,
+    ComputedRow,
+    Declined,
+    LayerGradient,
+    Listing,
+    Outputs,
+    QuoteAnswer,
+    ReceivedBill,
+    SignedAnswer,
+    SourceRecords,
+)
 
 GATEWAY_TROUBLE = (502, 503, 504)
 # A proxy that says "rate limited, retry after n s" is asked again, up to twice and for waits this long at most;
@@ -148,8 +159,9 @@ class ProxyClient:
             evidence=evidence,
         )
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        body = evaluate_document(model_id, row_ids, submodels)
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+                 checkpoint_id: int | None = None) -> Outputs:
+        body = evaluate_document(model_id, row_ids, submodels, checkpoint_id)
         ids = body["row_ids"]
         doc, evidence = self._signed_call("evaluate", model_id, "/v1/evaluate", schema.EvaluateResponse, body)
         z = self._array(doc.z, (ids.size, len(submodels)), "z", np.float32)
@@ -165,6 +177,29 @@ class ProxyClient:
         weight = self._array(doc.weight, (neurons, inputs), "weight", np.float32)
         bias = self._array(doc.bias, (neurons,), "bias", np.float32)
         return LayerGradient(weight=weight, bias=bias)
+
+    # --- bills and audits (docs/audit.md) -----------------------------------------------------------------
+
+    def receive_bill(self, model_id: int, document: dict) -> None:
+        """Hands the proxy a checkpoint's bill, signed by this client's signer (the model's hosting node)."""
+        self._signed_call("bill", model_id, "/v1/bill", schema.BillReceipt, document)
+
+    def source_records(self, source: RequestSigner) -> SourceRecords:
+        """What the proxy keeps about `source`'s rows (computed rows, bills received), asked for with its key."""
+        content = self._encode({"source": source.address})
+        auth = source.source_request(self._holder_address(source), "bills", content)
+        response = self._send("POST", "/v1/source/bills", content, auth.headers())
+        if response.status_code != 200:
+            raise self._refusal(response)
+        doc = self._parse(response, schema.SourceBillsResponse, "POST /v1/source/bills")
+        holder = to_checksum_address(doc.holder)
+        if holder != self._holder:
+            raise self._bad(f"the records are stated for {holder}, not for the proxy's address {self._holder}")
+        rows = tuple(ComputedRow(r.model_id, r.checkpoint_id, r.row_id, bytes.fromhex(r.row_hash[2:]), int(r.price))
+                     for r in doc.rows)
+        bills = tuple(ReceivedBill(holder, b.model_id, b.checkpoint_id, b.body.encode(), bytes.fromhex(b.nonce[2:]),
+                                   b.expiry, bytes.fromhex(b.signature[2:])) for b in doc.bills)
+        return SourceRecords(holder, self._url, rows, bills)
 
     # --- internals ----------------------------------------------------------------------------------------
 

@@ -21,9 +21,12 @@ def quote_document(model_id: int, price_per_row: int, field_table: FieldTable, r
             "policy_hash": "0x" + policy.commitment().hex()}
 
 
-def evaluate_document(model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> dict:
+def evaluate_document(model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel],
+                      checkpoint_id: int | None = None) -> dict:
+    # The checkpoint is named only when there is one, so a request without it is the same bytes as before.
+    checkpoint = {} if checkpoint_id is None else {"checkpoint_id": checkpoint_id}
     return {"model_id": model_id, "row_ids": np.asarray(row_ids, dtype=np.int64),
-            "submodels": [s.to_dict() for s in submodels]}
+            "submodels": [s.to_dict() for s in submodels], **checkpoint}
 
 
 def gradient_document(model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> dict:

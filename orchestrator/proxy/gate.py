@@ -7,7 +7,8 @@ recovers the signer and admits the request only if the model is registered, the 
 `hostingNode`, the request has not expired (nor asks for a lifetime longer than MAX_LIFETIME) and its nonce
 was never used here. Nonces are kept in the holder's store until their expiry, so a replay is refused even
 after a restart. Uploads must be signed by the payout address they name (no one else can list rows, or fix a
-row-hash key, for that address).
+row-hash key, for that address); a source's query of its own records (its bills, docs/audit.md) by that
+address too. A bill is admitted like any hosting node's request (operation 'bill').
 
 A holder that holds its registered key (a proxy) signs every answer it gives to an admitted request
 (`sign_answer`, EIP-712 HolderAnswer over the request's nonce and body digest and the answer's digest), so a
@@ -22,7 +23,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from orchestrator.auth.messages import Domain, HolderAnswer, HolderRequest, SourceUpload, body_digest
+from orchestrator.auth.messages import Domain, HolderAnswer, HolderRequest, SourceRequest, SourceUpload, body_digest
 from orchestrator.auth.signing import Authorization
 from orchestrator.chain.registry import ModelRegistry, RegisteredModel
 from orchestrator.errors import Forbidden, Replayed, Unauthorized
@@ -77,6 +78,21 @@ class Gate:
         if signer != source:
             raise Forbidden("not_source", f"{signer} signed this upload, but its rows are for {source}: an upload is "
                                           f"signed by the payout address it names")
+
+    def admit_source(self, operation: str, source: str, body: bytes, auth: Authorization) -> str:
+        """The source's checksummed address if it signed exactly this request about its own records for this
+        holder (and never before); otherwise the refusal (Unauthorized, Forbidden 'not_source', Replayed)."""
+        now = self._now()
+        self._check_expiry(auth, now)
+        source = checked_address(source)
+        message = SourceRequest(self.holder, source, operation, body_digest(body), auth.nonce, auth.expiry)
+        signer = self._recover(message, auth)
+        if signer != source:
+            raise Forbidden("not_source", f"{signer} signed this {operation} request, but it asks for {source}'s "
+                                          f"records: a source reads only its own")
+        if not self.store.use_nonce(signer, auth.nonce, auth.expiry, now):
+            raise Replayed(f"nonce 0x{auth.nonce.hex()} of {signer} was already used here")
+        return source
 
     def sign_answer(self, operation: str, model_id: int, auth: Authorization, request: bytes,
                     answer: bytes) -> bytes | None:

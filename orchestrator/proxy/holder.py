@@ -12,7 +12,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from eth_account import Account
 
-from orchestrator.auth.messages import Domain, HolderAnswer, body_digest
+from orchestrator.auth.messages import Domain, HolderAnswer, HolderRequest, body_digest
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
@@ -77,6 +77,50 @@ class SignedAnswer:
 
 
 @dataclass(frozen=True)
+class ComputedRow:
+    """A holder's own record that it computed a row for a model's checkpoint (docs/audit.md): the row hash and
+    the price it was quoted at, as they stood when it answered. `checkpoint_id` None: the request named none."""
+
+    model_id: int
+    checkpoint_id: int | None
+    row_id: int
+    row_hash: bytes
+    price: int
+
+
+@dataclass(frozen=True)
+class ReceivedBill:
+    """A bill as a holder received it from a hosting node: the exact body and the hosting node's signature
+    (an EIP-712 HolderRequest, operation 'bill', for `holder`), so its sender can be checked by anyone."""
+
+    holder: str  # the address the bill was signed for (the holder's)
+    model_id: int
+    checkpoint_id: int
+    body: bytes
+    nonce: bytes
+    expiry: int
+    signature: bytes
+
+    def request(self) -> HolderRequest:
+        return HolderRequest(self.holder, self.model_id, "bill", body_digest(self.body), self.nonce, self.expiry)
+
+    def signer(self, domain: Domain) -> str:
+        """The address that signed this bill on `domain` (the model's hosting node, if it is genuine)."""
+        return Account.recover_message(self.request().signable(domain), signature=self.signature)
+
+
+@dataclass(frozen=True)
+class SourceRecords:
+    """What one holder keeps about one source's rows: every row it computed for a checkpoint, and every bill
+    it received of those checkpoints or naming the source."""
+
+    holder: str
+    url: str
+    rows: tuple[ComputedRow, ...]
+    bills: tuple[ReceivedBill, ...]
+
+
+@dataclass(frozen=True)
 class QuoteAnswer:
     accepted: tuple[Accepted, ...]
     declined: tuple[Declined, ...]
@@ -117,9 +161,19 @@ class RowHolder(Protocol):
         """Hashes of the rows whose minimum price `price_per_row` meets and that the holder sells under the
         model's privacy `policy` (registered on chain); reasons for the others."""
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        """The sub-models on quoted rows, after the privacy checks (literal, and the policy's audit)."""
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+                 checkpoint_id: int | None = None) -> Outputs:
+        """The sub-models on quoted rows, after the privacy checks (literal, and the policy's audit); the holder
+        records the rows as computed for `checkpoint_id` (the checkpoint the hosting node buys them for)."""
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
         """Layer-1 gradients from dL/dz (rows, neurons) on quoted rows, masked by the last sub-models sent, as
         the policy allows (refused in projection mode, noised in dp mode)."""
+
+
+@runtime_checkable
+class BillReceiver(Protocol):
+    """A holder that takes the bills of the checkpoints its rows were computed for (docs/audit.md)."""
+
+    def receive_bill(self, model_id: int, document: dict) -> None:
+        """Hands the holder a bill document, signed by the model's hosting node."""

@@ -100,10 +100,16 @@ class SubModelDoc(Document):
     bias: FiniteFloat
 
 
+CheckpointId = Annotated[StrictInt, Field(ge=1, le=UINT256_MAX, description="a checkpoint's id on chain")]
+
+
 class EvaluateRequest(Document):
     model_id: ModelId
     row_ids: SomeRowIds
     submodels: list[SubModelDoc]
+    checkpoint_id: CheckpointId | None = Field(
+        default=None, description="the checkpoint the rows are computed for; the holder records it for its "
+        "sources' audits (docs/audit.md)")
 
 
 class EvaluateResponse(Document):
@@ -120,6 +126,73 @@ class GradientRequest(Document):
 class GradientResponse(Document):
     weight: list[list[FiniteFloat]] = Field(description="dL/dW1: neurons x model inputs")
     bias: list[FiniteFloat] = Field(description="dL/db1: one per neuron")
+
+
+DecimalAmount = Annotated[StrictStr, Field(pattern=r"^(0|[1-9][0-9]{0,77})$",
+                                           description="a token amount as decimal digits")]
+Address = Annotated[StrictStr, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class BilledRowDoc(Document):
+    row_hash: Bytes32
+    source: Address
+    price: DecimalAmount
+
+
+class PayoutDoc(Document):
+    source: Address
+    amount: DecimalAmount
+    proof: list[Bytes32] = Field(description="the Merkle proof of the payout leaf against payout_root")
+
+
+class DropDoc(Document):
+    row_hash: Bytes32
+    reason: StrictStr = Field(description="why the row was planned but not used (mismatch, holder_failed, ...)")
+
+
+class BillDocument(Document):
+    """A checkpoint's bill as the hosting node publishes it to the holders of its rows (docs/audit.md)."""
+
+    model_id: ModelId
+    checkpoint_id: CheckpointId
+    outcome: Literal["settled", "rolled_back"]
+    payout_root: Bytes32 | None = Field(description="the payout tree's root committed on chain; null if rolled back")
+    rows_root: Bytes32 | None = Field(description="the rows tree's root committed on chain; null if rolled back")
+    total: DecimalAmount
+    payouts: list[PayoutDoc]
+    rows: list[BilledRowDoc]
+    drops: list[DropDoc]
+
+
+class BillReceipt(Document):
+    stored: bool = Field(description="false when this very bill was stored before (a retry)")
+
+
+class SourceBillsRequest(Document):
+    source: Address = Field(description="the payout address asking, which must sign the request")
+
+
+class ComputedRowDoc(Document):
+    model_id: ModelId
+    checkpoint_id: StrictInt | None
+    row_id: StrictInt
+    row_hash: Bytes32
+    price: DecimalAmount
+
+
+class ReceivedBillDoc(Document):
+    model_id: ModelId
+    checkpoint_id: StrictInt
+    body: StrictStr = Field(description="the bill's exact bytes as received (UTF-8 JSON)")
+    nonce: Bytes32
+    expiry: StrictInt
+    signature: Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{130}$")]
+
+
+class SourceBillsResponse(Document):
+    holder: Address
+    rows: list[ComputedRowDoc]
+    bills: list[ReceivedBillDoc]
 
 
 class HealthResponse(Document):

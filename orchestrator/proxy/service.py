@@ -12,6 +12,10 @@ everything else is answered 503 `chain_unavailable`. With a gate, every answer t
 the holder's own signature over it (`X-SplitLedger-Answer-Signature`), the evidence a hosting node keeps when
 holders disagree (claim 9).
 
+Bills (docs/audit.md): `POST /v1/bill` takes a checkpoint's bill from the model's hosting node (signed like a
+quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, its rows
+computed here for each checkpoint and the bills of those checkpoints.
+
 Publishing: after an upload is stored, `publisher(first_row_id, row_count, fields)` is called once per run of
 consecutive row ids with the same composition (the chain's listing event). A publisher that raises does not
 undo the upload: the rows are the source's and are stored; the failure is logged and returned in the
@@ -43,6 +47,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import schema, wire
 from .gate import Gate
+from .holder import ReceivedBill, SourceRecords
 from .intake import ListingRun
 from .limits import Limits, install_limits
 from .openapi import install_exact_bounds
@@ -198,7 +203,7 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         """The sub-models' outputs on quoted rows, after the privacy check. Signed by the model's hosting node."""
         admit("evaluate", body.model_id, raw, auth)
         subs = [SubModel(s.neuron, tuple(s.fields), tuple(s.weights), s.bias) for s in body.submodels]
-        out = vault.evaluate(body.model_id, body.row_ids, subs)
+        out = vault.evaluate(body.model_id, body.row_ids, subs, checkpoint_id=body.checkpoint_id)
         return answer("evaluate", body.model_id, raw, auth,
                       {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)})
 
@@ -211,7 +216,37 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         return answer("gradient", body.model_id, raw, auth,
                       {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias)})
 
+    @app.post("/v1/bill", response_model=schema.BillReceipt, responses=ERRORS)
+    def bill(body: schema.BillDocument, raw: Body, auth: Signed) -> Response:
+        """Stores a checkpoint's bill for the sources whose rows it used or computed (docs/audit.md). Signed by
+        the model's hosting node."""
+        admit("bill", body.model_id, raw, auth)
+        stored = vault.receive_bill(ReceivedBill(gate.holder, body.model_id, body.checkpoint_id, raw, auth.nonce,
+                                                 auth.expiry, auth.signature))
+        return answer("bill", body.model_id, raw, auth, {"stored": stored})
+
+    @app.post("/v1/source/bills", response_model=schema.SourceBillsResponse, responses=ERRORS)
+    def source_bills(body: schema.SourceBillsRequest, raw: Body, auth: Signed) -> Response:
+        """The rows of the source computed here for each checkpoint (row hash, quoted price) and the bills
+        received for those checkpoints or naming it. Signed by the source's payout address."""
+        if gate is None:
+            raise ChainUnavailable(NO_CHAIN)
+        source = gate.admit_source("bills", body.source, raw, auth)
+        return _json(200, records_document(vault.source_records(gate.holder, source)))
+
     return app
+
+
+def records_document(records: SourceRecords) -> dict:
+    """A source's records at this holder as the protocol sends them (schema.SourceBillsResponse)."""
+    return {
+        "holder": records.holder,
+        "rows": [{"model_id": r.model_id, "checkpoint_id": r.checkpoint_id, "row_id": r.row_id,
+                  "row_hash": "0x" + r.row_hash.hex(), "price": str(r.price)} for r in records.rows],
+        "bills": [{"model_id": b.model_id, "checkpoint_id": b.checkpoint_id, "body": b.body.decode(),
+                   "nonce": "0x" + b.nonce.hex(), "expiry": b.expiry, "signature": "0x" + b.signature.hex()}
+                  for b in records.bills],
+    }
 
 
 def _claimed_policy(doc: dict, claimed_hash: str) -> PrivacyPolicy:

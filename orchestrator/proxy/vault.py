@@ -54,7 +54,8 @@ from orchestrator.privacy.dp import private_gradients
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_gradient
 
 from . import privacy
-from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer
+from .bills import BillBook, bill_sources, parse_bill
+from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from .budget import RevelationBudget, TableAtoms
 from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
 from .quoted import QuotedRows, normalise_each
@@ -134,6 +135,7 @@ class Vault:
         self._budget: RevelationBudget | None = None
         self._atom_cov: tuple[tuple, np.ndarray] | None = None  # (rows, atoms, atoms judged), covariance
         self._rho: np.ndarray | None = None  # row id -> dp RDP spent across models (accountant.gaussian_rho)
+        self.bills = BillBook(store)  # what was computed for which checkpoint, and the bills received
 
     @property
     def name(self) -> str:
@@ -358,10 +360,11 @@ class Vault:
                 hashes[i] = h
         return hashes
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+                 checkpoint_id: int | None = None) -> Outputs:
         """z = the sub-models on the requested quoted rows, and their labels; privacy checks first (the model's
         policy and audit, then each row's budget across all models), and what the answer reveals recorded in
-        both before it is returned."""
+        both before it is returned, as is (bills.py) that the rows were computed for `checkpoint_id`."""
         model_id = _model_id(model_id)
         ids = _row_ids(row_ids)
         subs = tuple(submodels)
@@ -393,6 +396,7 @@ class Vault:
                 self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
                                        audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
             model.bank = bank
+            self.bills.record_computed(model_id, checkpoint_id, ids.tolist())
         return Outputs(z=z, labels=model.rows.labels[at])
 
     def _check_budget(self, model_id: int, model: _Model, ids: np.ndarray, bank: SubModelBank) -> np.ndarray:
@@ -477,6 +481,22 @@ class Vault:
     def _refuse(self, model_id: int, what: str, ids: np.ndarray, reasons: str, failures: tuple = ()) -> None:
         log.warning("model %d: refused to %s %d rows: %s", model_id, what, ids.size, reasons)
         raise PrivacyCheckFailed(reasons, failures)
+
+    # --- audits (docs/audit.md) ---------------------------------------------------------------------------
+
+    def receive_bill(self, bill: ReceivedBill) -> bool:
+        """Stores a bill whose signature the caller has admitted; False if this very bill was stored before."""
+        document = parse_bill(bill.body)
+        if (document.model_id, document.checkpoint_id) != (bill.model_id, bill.checkpoint_id):
+            raise HolderRequestError(f"the bill is of model {document.model_id}'s checkpoint {document.checkpoint_id}, "
+                                     f"not of model {bill.model_id}'s checkpoint {bill.checkpoint_id}")
+        return self.bills.record_bill(bill.holder, bill, bill_sources(document))
+
+    def source_records(self, holder: str, source: str) -> SourceRecords:
+        """Every row of `source` computed here for a checkpoint, and the bills of those checkpoints or naming it."""
+        source = checked_address(source)
+        return SourceRecords(holder, self.url, tuple(self.bills.computed(source)),
+                             tuple(self.bills.bills(holder, source)))
 
     # --- internals ----------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
   rows       reading rows from CSV or records, and the column mapping from arguments or JSON
   upload     hand_rows: the same rows to one or several proxies
   direct     DirectSource: a source's own rows as a RowHolder, in-process (direct mode)
+  audit      audit_source: check the bills of your rows against your holders' records and the chain
 """
 from .direct import DirectSource
 from .rows import mapping_from_args, mapping_from_json, read_csv, rows_from_records

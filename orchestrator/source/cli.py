@@ -82,7 +82,59 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
     claim.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
     claim.add_argument("--deployment", default="deployments/development.json", type=Path,
                        help="deployment file (default: %(default)s)")
+    audit = commands.add_parser(
+        "audit", help="check your bills: every row of yours used is billed at its quoted price and paid",
+        description=AUDIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.add_argument("--proxy", action="append", required=True, metavar="URL",
+                       help="a proxy holding your rows; repeat for each")
+    audit.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
+    audit.add_argument("--deployment", default="deployments/development.json", type=Path,
+                       help="deployment file (default: %(default)s)")
+    audit.add_argument("--json", action="store_true", help="print the whole report, with evidence, as JSON")
+    audit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each proxy")
+    audit.add_argument("--ca-bundle", metavar="FILE",
+                       help="PEM file of the CA certificates https proxies must verify against")
     return parser
+
+
+AUDIT_DESCRIPTION = """Fetches, signed with the key of your payout address (SPLITLEDGER_SOURCE_KEY, or
+SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD), the bills the hosting node published to your proxies and the proxies'
+records of which of your rows they computed for which checkpoint, and checks them against the chain:
+(a) every row of yours computed for a checkpoint and not listed as dropped is in its bill, (b) at the price
+it was quoted at, (c) your payout leaf is the sum of your rows and its proof verifies against the chain's
+payoutRoot, (d) the bill's leaves sum to the chain's billTotal and its rows hash to the chain's rowsRoot.
+Exit status: 0 when everything checks, 3 when a discrepancy is found (each printed with its evidence under
+--json), 1 when the audit could not be done (docs/audit.md)."""
+
+DISCREPANCY_EXIT = 3
+
+
+def audit_command(args: argparse.Namespace) -> int:
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.proxy.client import ProxyClient
+
+    from .audit import audit_source
+
+    chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
+    signer = RequestSigner(account_from_env("source"), chain.domain())
+    proxies = [ProxyClient(url, timeout=args.timeout, ca_bundle=args.ca_bundle) for url in args.proxy]
+    try:
+        report = audit_source(signer, proxies, chain)
+    finally:
+        for proxy in proxies:
+            proxy.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        for verdict in report.checkpoints:
+            print(f"checkpoint {verdict.checkpoint_id}: {verdict.state}, {verdict.rows_computed} rows computed, "
+                  f"{verdict.rows_billed} billed, {verdict.owed} owed"
+                  f"{'' if not verdict.discrepancies else f', {len(verdict.discrepancies)} discrepancies'}")
+        for d in report.discrepancies:
+            where = "" if d.checkpoint_id is None else f"checkpoint {d.checkpoint_id}: "
+            print(f"  DISCREPANCY {where}{d.kind}: {d.detail}")
+        print("audit passed" if report.ok else "audit FAILED (run with --json for the evidence)")
+    return 0 if report.ok else DISCREPANCY_EXIT
 
 
 def claim_command(args: argparse.Namespace) -> int:
@@ -159,7 +211,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
     try:
-        commands = {"claim": claim_command, "hash-key": hash_key_command, "upload": upload_command}
+        commands = {"audit": audit_command, "claim": claim_command, "hash-key": hash_key_command,
+                    "upload": upload_command}
         return commands[args.command](args)
     except (SplitLedgerError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -13,6 +13,7 @@ therefore answers only the model's registered hosting node, exactly as a proxy d
 cannot check, and serves nothing.
 """
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.proxy import wire
 from orchestrator.proxy.documents import evaluate_document, gradient_document, quote_document
 from orchestrator.proxy.gate import Gate
-from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer
+from orchestrator.proxy.bills import parse_bill
+from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, PrivacyCheck
 from orchestrator.proxy.refusals import as_proxy_error
 from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
@@ -90,13 +92,37 @@ class DirectSource:
         return self._answer("quote", model_id, document, self._vault.quote, model_id, price_per_row, field_table,
                             row_ids, policy)
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel]) -> Outputs:
-        document = evaluate_document(model_id, row_ids, submodels)
-        return self._answer("evaluate", model_id, document, self._vault.evaluate, model_id, row_ids, submodels)
+    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+                 checkpoint_id: int | None = None) -> Outputs:
+        document = evaluate_document(model_id, row_ids, submodels, checkpoint_id)
+        return self._answer("evaluate", model_id, document, partial(self._vault.evaluate, checkpoint_id=checkpoint_id),
+                            model_id, row_ids, submodels)
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
         document = gradient_document(model_id, row_ids, dz)
         return self._answer("gradient", model_id, document, self._vault.gradient, model_id, row_ids, np.asarray(dz))
+
+    def receive_bill(self, model_id: int, document: dict) -> None:
+        """Takes a checkpoint's bill, signed by the requester's key and admitted by the gate as a proxy does."""
+        try:
+            body = wire.dumps(document)
+            auth = self._requester.request(self._gate.holder, model_id, "bill", body)
+            self._gate.admit("bill", model_id, body, auth)
+            checkpoint_id = parse_bill(body).checkpoint_id
+            self._vault.receive_bill(ReceivedBill(self._gate.holder, model_id, checkpoint_id, body, auth.nonce,
+                                                  auth.expiry, auth.signature))
+        except SplitLedgerError as e:
+            raise as_proxy_error(self.url, e) from e
+
+    def source_records(self, source: RequestSigner) -> SourceRecords:
+        """What this source keeps about its rows, asked for with `source`'s key as a proxy would be asked."""
+        try:
+            body = wire.dumps({"source": source.address})
+            auth = source.source_request(self._gate.holder, "bills", body)
+            address = self._gate.admit_source("bills", source.address, body, auth)
+            return self._vault.source_records(self._gate.holder, address)
+        except SplitLedgerError as e:
+            raise as_proxy_error(self.url, e) from e
 
     def _answer(self, name: str, model_id: int, document: dict, operation, *args):
         try:

@@ -77,8 +77,8 @@ def test_rows_below_the_minimum_price_and_rows_lacking_a_field_are_not_bought(wo
 class Tampering(DirectSource):
     """An adversarial holder: answers every third row with shifted sub-model outputs."""
 
-    def evaluate(self, model_id, row_ids, submodels):
-        honest = super().evaluate(model_id, row_ids, submodels)
+    def evaluate(self, model_id, row_ids, submodels, **named):
+        honest = super().evaluate(model_id, row_ids, submodels, **named)
         z = np.array(honest.z)
         z[::3] += 0.5
         return honest._replace(z=z)
@@ -102,7 +102,7 @@ def test_rows_whose_holders_disagree_are_dropped_and_excluded_from_the_bill(worl
 class Dying(DirectSource):
     """A holder that sold its rows and is gone once the group that bought them asks for their outputs."""
 
-    def evaluate(self, model_id, row_ids, submodels):
+    def evaluate(self, model_id, row_ids, submodels, **named):
         raise ProxyError("direct:dying", None, "unavailable", "gone")
 
 
