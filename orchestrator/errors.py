@@ -190,3 +190,27 @@ class QuoteChanged(SplitLedgerError):
         super().__init__(message)
         self.sold_at = sold_at
         self.quote = quote
+
+
+class ArtifactError(SplitLedgerError):
+    """A model artifact (ONNX export, model file) is missing, malformed, or not the one the chain committed to."""
+
+
+class AccuracyMismatch(ArtifactError):
+    """An independent evaluation of a checkpoint's artifact does not reproduce the accuracy recorded on chain."""
+
+    def __init__(self, checkpoint_id: int, measured_ppm: int, on_chain_ppm: int, detail: str = ""):
+        super().__init__(f"checkpoint {checkpoint_id}: onnxruntime measures {measured_ppm} ppm on the test set"
+                         f"{detail}, but the chain records accuracyAfter {on_chain_ppm} ppm")
+        self.checkpoint_id = checkpoint_id
+        self.measured_ppm = measured_ppm
+        self.on_chain_ppm = on_chain_ppm
+
+
+class UnknownArtifact(ArtifactError):
+    """No artifact to serve: the checkpoint does not exist or is another model's ('unknown_checkpoint'), or the
+    hosting node has written none for it ('no_artifact')."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code

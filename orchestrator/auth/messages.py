@@ -40,6 +40,12 @@ _SOURCE_REQUEST = [
     {"name": "nonce", "type": "bytes32"},
     {"name": "expiry", "type": "uint64"},
 ]
+_ARTIFACT_REQUEST = [
+    {"name": "modelId", "type": "uint256"},
+    {"name": "checkpointId", "type": "uint256"},
+    {"name": "nonce", "type": "bytes32"},
+    {"name": "expiry", "type": "uint64"},
+]
 _HOLDER_ANSWER = [
     {"name": "holder", "type": "address"},
     {"name": "modelId", "type": "uint256"},
@@ -137,3 +143,17 @@ class HolderAnswer:
             "holder": to_checksum_address(self.holder), "modelId": self.model_id, "operation": self.operation,
             "requestNonce": self.request_nonce, "requestDigest": self.request_digest,
             "answerDigest": self.answer_digest})
+
+
+@dataclass(frozen=True)
+class ArtifactRequest:
+    """A model owner's request for one checkpoint's model artifact from the hosting node (docs/artifacts.md)."""
+
+    model_id: int
+    checkpoint_id: int
+    nonce: bytes  # 32 random bytes, used once
+    expiry: int  # unix seconds after which the hosting node refuses it
+
+    def signable(self, domain: Domain) -> SignableMessage:
+        return encode_typed_data(domain.data(), {"ArtifactRequest": _ARTIFACT_REQUEST}, {
+            "modelId": self.model_id, "checkpointId": self.checkpoint_id, "nonce": self.nonce, "expiry": self.expiry})

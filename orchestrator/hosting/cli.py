@@ -20,6 +20,8 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.client import ProxyClient
 
 from . import owner_files
+from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
+                           owner_command, serve_command)
 from .node import HostingNode, NodeConfig
 from .registration import OwnerPackage, register, verify_registration
 from .state import HostState
@@ -84,6 +86,8 @@ def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser
     run.add_argument("--anchor-every-rows", type=int, default=500, help="anchor after this many new history rows")
     run.add_argument("--anchor-every-seconds", type=float, default=60.0, help="or after this many seconds")
     run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
+    add_artifacts_dir_option(run)
+    add_serve_command(commands, _chain_arguments)
     status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file")
     status.add_argument("--db", required=True, type=Path)
     return parser
@@ -94,6 +98,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
     try:
         if args.command == "status":
             return _host_status(args)
+        if args.command == "serve":
+            return serve_command(args)
         owner_files.refuse_onnx_for_host(args.model)
         host = _client(args, "host")
         package = _package(args)
@@ -104,7 +110,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
         config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                             max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
-                            anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir)
+                            anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
+                            artifacts_dir=args.artifacts_dir)
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),
                            config, log=lambda line: print(line, flush=True))
         reports = node.run(args.groups)
@@ -182,11 +189,14 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     faucet.add_argument("--gas", type=int, default=GAS_MONEY_WEI, metavar="WEI",
                         help="top the receiver's ether up to this much (default: %(default)s, one ether)")
     owner_files.add_commands(commands)
+    add_owner_commands(commands, _chain_arguments)
     return parser
 
 
 def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger owner") -> int:
     args = build_owner_parser(prog).parse_args(argv)
+    if args.command in OWNER_COMMANDS:
+        return owner_command(args)
     try:
         if args.command == "faucet":
             return _faucet(args)

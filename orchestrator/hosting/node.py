@@ -44,6 +44,7 @@ from orchestrator.errors import (
     WeightsMismatch,
 )
 
+from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .failpoints import failpoint
@@ -67,6 +68,7 @@ class NodeConfig:
     anchor_every_seconds: float = 60.0
     listing_page: int = 10_000
     bills_dir: Path | None = None  # where published bills (with claim proofs) are written
+    artifacts_dir: Path | None = None  # where each closed checkpoint's model is written; default beside the db
 
 
 @dataclass
@@ -371,6 +373,8 @@ class HostingNode:
         model = from_bytes(target, self.container.target)
         opt_state = from_bytes(opt, self.container.opt_state)
         self.container.finish_group(model, opt_state)
+        # before the phase says closed: a crash in between writes the same artifact again on the next close
+        self._write_artifact(checkpoint_id, from_bytes(group["trained_target"], self.container.target))
         self.state.save_model_state(self.model_id, target, opt, accuracy)
         self.state.update_group(group["group_id"], phase=phase, txs=txs)
         group = self.state.group(group["group_id"])
@@ -386,6 +390,11 @@ class HostingNode:
                  f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
         self.maybe_anchor()
         return report
+
+    def _write_artifact(self, checkpoint_id: int, reached) -> None:
+        directory = self.config.artifacts_dir or default_artifacts_dir(self.state.path)
+        container = self.container
+        write_artifact(directory, build_artifact(checkpoint_id, container.model_file, container.field_table, reached))
 
     def bill_of(self, checkpoint_id: int, rows: list[tuple[bytes, str, int]]) -> Bill:
         """The bill committed on chain for the rows used (row hash, source, price)."""
