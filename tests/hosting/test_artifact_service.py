@@ -10,7 +10,7 @@ from orchestrator.hosting.artifact_service import artifact_route, create_app
 from orchestrator.hosting.artifacts import CheckpointArtifact, write_artifact
 from orchestrator.hosting.nonces import NonceStore
 from orchestrator.hosting.owner_model import artifact_authorization, request_artifact
-from orchestrator.container.keccak import keccak256
+from orchestrator.hosting.registration import register
 from orchestrator.errors import ArtifactError
 from orchestrator.proxy.server import running
 
@@ -19,7 +19,7 @@ ARTIFACT = b"\x08\x09onnx bytes", b'{"format":"splitledger-mlp"}'
 
 def open_checkpoint(host, model_id):
     """A checkpoint of the model on chain (what it trains does not matter to the service)."""
-    checkpoint_id, _ = host.open_checkpoint(model_id, 1, keccak256(b"weights"), host.model(model_id)["bestAccuracy"])
+    checkpoint_id, _ = host.open_checkpoint(model_id, 1, host.model(model_id)["weightsHash"], host.model(model_id)["bestAccuracy"])
     return checkpoint_id
 
 
@@ -97,7 +97,7 @@ def test_a_signature_for_another_checkpoint_does_not_fetch_this_one(served):
 
 def test_a_checkpoint_of_another_model_is_not_found(served, market_model, package):
     url, model_id, checkpoint_id, owner = served
-    other_id, _ = owner.register_model(market_model[2].address, *package.commitments().values(), 0)
+    other_id, _terms, _ = register(owner, market_model[2].address, package)
     auth = artifact_authorization(owner.account, owner.domain(), other_id, checkpoint_id)
     answer = get(url, other_id, checkpoint_id, auth)
     assert answer.status_code == 404 and answer.json()["error"] == "unknown_checkpoint"
