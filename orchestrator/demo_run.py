@@ -5,7 +5,8 @@ The world (orchestrator/scenario.py) is data; this module is the play: the owner
 escrows tokens; three source proxies start as separate processes on loopback (proxy-2 tampers with its
 outputs); the sources hand rows to them over HTTP in waves; after each wave the hosting node polls, quotes,
 trains and settles or rolls back; the sources claim what they were paid; the owner withdraws half of what is
-left in escrow. `print_summary` tells it and asserts that every token is accounted for.
+left in escrow, then fetches the last settled model from the hosting node and verifies it with onnxruntime.
+`print_summary` tells it and asserts that every token is accounted for.
 """
 import json
 from collections.abc import Callable, Iterator
@@ -19,12 +20,17 @@ from eth_account.signers.local import LocalAccount
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.proxies import registered_proxies
+from orchestrator.hosting.artifact_gate import OwnerGate
+from orchestrator.hosting.artifact_service import create_app
+from orchestrator.hosting.artifacts import default_artifacts_dir
 from orchestrator.hosting.evidence import statement
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
+from orchestrator.hosting.nonces import NonceStore
+from orchestrator.hosting.owner_model import Verification, fetch_model, verify_checkpoint
 from orchestrator.hosting.registration import OwnerPackage, register, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.proxy.client import ProxyClient
-from orchestrator.proxy.server import proxy_process
+from orchestrator.proxy.server import proxy_process, running
 from orchestrator.scenario import SourceRows, World
 from orchestrator.source.upload import hand_rows
 
@@ -71,6 +77,7 @@ class Story:
     deposited: int
     returned: int  # what the owner withdrew from escrow at the end
     bills_dir: Path
+    verified: Verification  # the owner's independent check of the last settled model
 
 
 @dataclass(frozen=True)
@@ -173,7 +180,27 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     log("== owner withdraws half of what is left in escrow")
     returned = owner.model(model_id)["escrow"] // 2
     owner.withdraw(model_id, returned, owner.address)
-    return Story(chain, model_id, owner, node, sellers, reports, claimed, ESCROW, returned, bills_dir)
+    log("== owner fetches the last settled model from the hosting node and verifies it with onnxruntime")
+    verified = fetch_and_verify(owner, model_id, package, workdir, log)
+    return Story(chain, model_id, owner, node, sellers, reports, claimed, ESCROW, returned, bills_dir, verified)
+
+
+def fetch_and_verify(owner: MarketClient, model_id: int, package: OwnerPackage, workdir: Path,
+                     log: Callable[[str], None]) -> Verification:
+    """What `host serve`, `owner fetch-model` and `owner verify` do: the node serves its artifacts to the owner
+    only; the owner checks the weights against the chain's hash and the accuracy with onnxruntime."""
+    db = workdir / "host.sqlite"
+    gate = OwnerGate(owner, NonceStore(db))
+    with running(create_app(default_artifacts_dir(db), gate)) as url:
+        fetched = fetch_model(owner, url, model_id, None, workdir / "fetched")
+    log(f"   checkpoint {fetched.checkpoint_id} ({fetched.state}): {fetched.onnx_file.name} weights "
+        f"0x{fetched.weights_hash.hex()[:16]}... match the chain's weightsHashAfter")
+    verified = verify_checkpoint(owner, model_id, fetched.checkpoint_id, fetched.onnx_file.read_bytes(),
+                                 package.table.to_json(), package.test_bytes)
+    evaluation = verified.evaluation
+    log(f"   verified: onnxruntime measures {evaluation.accuracy_ppm} ppm ({evaluation.hits} of {evaluation.rows} "
+        f"test rows), the accuracy the chain records for checkpoint {verified.checkpoint_id}")
+    return verified
 
 
 def _with_bills(config: NodeConfig, bills_dir: Path) -> NodeConfig:
@@ -254,5 +281,7 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
     rolled_back = [r for r in story.reports if not r.kept]
     assert len(settled) >= 2 and len(rolled_back) >= 1, "the story needs two settled groups and a rolled-back one"
     assert sum(sum(r.paid.values()) for r in story.reports) == money.paid + money.unclaimed
-    log(f"best accuracy on chain {story.chain.model(story.model_id)['bestAccuracy'] / 1e4:.2f} %; "
+    best = story.chain.model(story.model_id)["bestAccuracy"]
+    assert story.verified.on_chain_ppm == best, "the owner verified the model the chain settled last"
+    log(f"best accuracy on chain {best / 1e4:.2f} %, verified by the owner with onnxruntime; "
         f"demo took {elapsed:.0f} s")

@@ -90,7 +90,7 @@ def owner_command(args) -> int:
             chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
             result = verify_checkpoint(chain, args.model_id, args.checkpoint, _read(args.onnx), _read(args.fields),
                                        _read(args.test_set), _read(args.model) if args.model else None)
-            print(f"checkpoint {result.checkpoint_id} ({result.state}): onnxruntime measures "
+            print(f"verified: checkpoint {result.checkpoint_id} ({result.state}): onnxruntime measures "
                   f"{result.evaluation.accuracy_ppm} ppm ({result.evaluation.hits} of {result.evaluation.rows} rows), "
                   f"as the chain records")
         return 0

@@ -233,5 +233,6 @@ def _faucet(args) -> int:
     require_dev_chain(w3.eth.chain_id, "the faucet")  # before asking for a deployer key it would not use
     funder = MarketClient(w3, load_deployment(args.deployment), deployer_account(w3.eth.chain_id))
     paid = pay_from_faucet(funder, args.to or account_from_env("owner").address, args.amount, args.gas)
-    print(f"{paid.to}: {paid.tokens} tokens (tx {paid.token_tx}), {paid.wei} wei for gas (tx {paid.gas_tx})")
+    gas = f"{paid.wei} wei for gas (tx {paid.gas_tx})" if paid.gas_tx else "already enough ether for gas"
+    print(f"{paid.to}: {paid.tokens} tokens (tx {paid.token_tx}), {gas}")
     return 0
