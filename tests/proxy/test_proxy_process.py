@@ -48,7 +48,8 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
 
 def test_the_openapi_schema_documents_every_endpoint_and_its_documents():
     schema = TestClient(create_app(Vault(Store(":memory:")))).get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/v1/health", "/v1/rows", "/v1/listings", "/v1/quote", "/v1/evaluate", "/v1/gradient"}
+    assert set(schema["paths"]) == {"/v1/health", "/v1/rows", "/v1/listings", "/v1/quote", "/v1/evaluate", "/v1/gradient",
+                                   "/v1/bill", "/v1/source/bills"}
     documents = schema["components"]["schemas"]
     for name in ("UploadRequest", "QuoteRequest", "EvaluateRequest", "EvaluateResponse", "GradientRequest",
                  "GradientResponse", "ErrorResponse", "ListingsResponse"):
