@@ -75,6 +75,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.chain_id = chain_id
         self.market = market
+        self._discard_older_schema()
         db = self._connect()
         try:
             db.executescript(SCHEMA)  # executescript commits on its own, so not inside write()
@@ -113,6 +114,22 @@ class Store:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA synchronous=NORMAL")
         return db
+
+    def _discard_older_schema(self) -> None:
+        """A cache written by another version of the indexer is thrown away: it holds only what the chain can
+        give again, and its tables would not fit this version's queries."""
+        if not self.path.exists():
+            return
+        db = sqlite3.connect(self.path)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        finally:
+            db.close()
+        if row is not None and row[0] != SCHEMA_VERSION:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def _claim_scope(self, db: sqlite3.Connection) -> None:
         expected = {"schema": SCHEMA_VERSION, "chain_id": str(self.chain_id), "market": self.market.lower()}

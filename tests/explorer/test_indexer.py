@@ -205,6 +205,18 @@ def test_a_cache_file_serves_only_the_chain_and_market_it_was_made_for(store, de
         Store(store.path, brownie.chain.id + 1, deployed.market.address)
 
 
+def test_a_cache_written_by_an_older_indexer_version_is_rebuilt_not_refused(indexer, deployed, accounts, w3,
+                                                                             codec):
+    register_funded_model(deployed, accounts[1], accounts[2], accounts=accounts)
+    indexer.sync()
+    with indexer.store.write() as db:
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    reopened = Store(indexer.store.path, brownie.chain.id, deployed.market.address)
+    assert reopened.cursor() is None  # nothing of the old file is kept
+    again = Indexer(w3, reopened, codec, deployed.market.address, deployed.market.tx.block_number)
+    assert again.sync().ranges[0][0] == deployed.market.tx.block_number
+
+
 def test_cache_files_are_named_by_chain_and_market(tmp_path):
     assert cache_path(tmp_path, 5, "0xAbC").name == "5-0xabc.sqlite3"
 
