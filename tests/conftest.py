@@ -1,4 +1,5 @@
 """Shared fixtures. brownie's pytest plugin starts anvil and isolates every test in a snapshot."""
+import gc
 import json
 import os
 import socket
@@ -31,6 +32,27 @@ brownie._config.CONFIG.networks["development"]["cmd_settings"]["port"] = int(
 @pytest.fixture(autouse=True)
 def _isolate_chain(fn_isolation):
     """Every test starts from the same chain state, so tests never depend on each other's transactions."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _keep_reverts_cheap():
+    """Every test's revert is brownie's chain.revert, which runs a full gc.collect() and asks eth_getCode of every
+    contract brownie has seen. Both grow with the suite: the heap with each library imported (JAX, torch,
+    sklearn), the registry with each module's deployments, until a revert cost a quarter of a second. So each
+    module starts with the survivors of earlier modules moved out of the collector's way (gc.freeze, after a
+    collection) and ends by forgetting the contracts it deployed (nothing outside the module holds them)."""
+    gc.collect()
+    gc.freeze()
+    before = {name: set(container) for name, container in _containers().items()}
+    yield
+    for name, container in _containers().items():
+        for contract in [c for c in container if c not in before.get(name, set())]:
+            container.remove(contract)
+
+
+def _containers():
+    projects = brownie.project.get_loaded_projects()
+    return projects[0].dict() if projects else {}
 
 
 # A deployed market on the test session's anvil, reached the way the orchestrator reaches it: web3.py,
