@@ -1,0 +1,95 @@
+"""Local differential privacy for what a holder releases about a row: a vector through the Gaussian mechanism
+after clipping, a label through randomized response. Pure functions of (values, parameters, generator).
+
+Local, not central: the neighbouring inputs are any two rows, so the L2 sensitivity of a release clipped to
+norm `clip` is 2 * clip (two rows at opposite ends of the ball), and the noise standard deviation is
+`noise_multiplier * 2 * clip`. Then one release is (alpha / (2 noise_multiplier^2))-RDP at every order alpha,
+i.e. rho-zCDP with rho = 1 / (2 noise_multiplier^2), exactly the Gaussian step of accountant.gaussian_rho.
+
+Randomized response over k classes keeps the true label with probability e^eps / (e^eps + k - 1) and otherwise
+answers one of the other k - 1 uniformly: eps-DP (pure). Pure eps-DP implies (eps^2 / 2)-zCDP (Bun and Steinke
+2016, Proposition 1.4), so a row's label and feature releases compose in the one rho the holder keeps per row:
+rho = 1 / (2 noise_multiplier^2) + eps_label^2 / 2 per release of both, converted to (epsilon, delta) by
+accountant.rho_epsilons. The conversion through zCDP is a little loose for the label (pure composition of k
+releases gives k * eps_label exactly); it only ever overstates what was spent.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .accountant import gaussian_rho, rho_epsilons
+
+
+@dataclass(frozen=True)
+class LocalRelease:
+    """How a holder releases one row: clip, noise and the label's randomized response."""
+
+    clip: float  # L2 bound on the released vector
+    noise_multiplier: float  # noise std / (2 * clip), the sensitivity between any two rows
+    label_epsilon: float | None  # randomized response on the label; None: the label goes in the clear
+
+    def __post_init__(self):
+        if not (self.clip > 0 and math.isfinite(self.clip)):
+            raise ValueError(f"a clip bound is a finite number > 0, got {self.clip}")
+        if not (self.noise_multiplier > 0 and math.isfinite(self.noise_multiplier)):
+            raise ValueError(f"a noise multiplier is a finite number > 0, got {self.noise_multiplier}")
+        if self.label_epsilon is not None and not (self.label_epsilon > 0 and math.isfinite(self.label_epsilon)):
+            raise ValueError(f"a label epsilon is a finite number > 0 (or None), got {self.label_epsilon}")
+
+    @property
+    def noise_std(self) -> float:
+        return self.noise_multiplier * 2.0 * self.clip
+
+    @property
+    def rho(self) -> float:
+        """zCDP of one release of a row (its vector and, when protected, its label)."""
+        label = 0.0 if self.label_epsilon is None else self.label_epsilon**2 / 2.0
+        return gaussian_rho(self.noise_multiplier) + label
+
+    def epsilon(self, releases: int, delta: float) -> float:
+        """(epsilon, delta)-DP of `releases` releases of the same row; the label, if in the clear, is not
+        covered (it is released as is)."""
+        if releases < 0:
+            raise ValueError(f"a count of releases is >= 0, got {releases}")
+        return float(rho_epsilons(np.asarray([releases * self.rho]), delta)[0])
+
+
+def clip_rows(values: np.ndarray, clip: float) -> np.ndarray:
+    """Each row scaled down to L2 norm `clip` if it is longer; shorter rows are unchanged."""
+    values = np.asarray(values, np.float64)
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    return values * np.minimum(1.0, clip / np.maximum(norms, np.finfo(np.float64).tiny))
+
+
+def gaussian_release(values: np.ndarray, release: LocalRelease, rng: np.random.Generator) -> np.ndarray:
+    """The rows clipped and noised: what a holder may send for them under `release`."""
+    clipped = clip_rows(values, release.clip)
+    return clipped + rng.normal(0.0, release.noise_std, clipped.shape)
+
+
+def keep_probability(classes: int, epsilon: float) -> float:
+    """Randomized response's probability of answering the true label."""
+    if classes < 2:
+        raise ValueError(f"randomized response needs two or more classes, got {classes}")
+    return math.exp(epsilon) / (math.exp(epsilon) + classes - 1)
+
+
+def randomized_response(labels: np.ndarray, classes: int, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Each label (an integer in [0, classes)) kept with keep_probability, else one of the others uniformly."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes or not np.all(labels == np.round(labels))):
+        raise ValueError(f"labels must be class indices in [0, {classes})")
+    labels = labels.astype(np.int64)
+    keep = rng.random(labels.shape) < keep_probability(classes, epsilon)
+    # A uniform draw among the other classes: shift by 1..classes-1 modulo classes.
+    other = (labels + rng.integers(1, classes, labels.shape)) % classes
+    return np.where(keep, labels, other)
+
+
+def response_matrix(classes: int, epsilon: float) -> np.ndarray:
+    """T[i, j] = P(answer j | true label i): what a loss that knows the noise corrects for."""
+    keep = keep_probability(classes, epsilon)
+    matrix = np.full((classes, classes), (1.0 - keep) / (classes - 1))
+    np.fill_diagonal(matrix, keep)
+    return matrix

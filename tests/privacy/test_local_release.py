@@ -1,0 +1,71 @@
+"""Local DP releases: clipping, the Gaussian mechanism at sensitivity 2 x clip, randomized response, and what a
+row's releases cost in (epsilon, delta)."""
+import math
+
+import numpy as np
+import pytest
+
+from orchestrator.privacy.accountant import DEFAULT_ORDERS, epsilon_from_rdp
+from orchestrator.privacy.ldp import (LocalRelease, clip_rows, gaussian_release, keep_probability,
+                                      randomized_response, response_matrix)
+
+
+def test_rows_longer_than_the_clip_are_scaled_to_it_and_shorter_ones_kept():
+    rows = np.array([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
+    clipped = clip_rows(rows, 1.0)
+    np.testing.assert_allclose(clipped, [[0.6, 0.8], [0.3, 0.4], [0.0, 0.0]])
+
+
+def test_the_noise_is_scaled_to_the_sensitivity_between_any_two_rows():
+    release = LocalRelease(clip=2.0, noise_multiplier=1.5, label_epsilon=None)
+    noised = gaussian_release(np.zeros((200_000, 1)), release, np.random.default_rng(0))
+    assert noised.std() == pytest.approx(1.5 * 2 * 2.0, rel=0.01)
+
+
+def test_one_release_costs_the_gaussian_mechanisms_published_epsilon():
+    # The classical bound (Dwork and Roth, Theorem A.1): sigma = sqrt(2 ln(1.25/delta)) / eps gives (eps, delta)
+    # for eps < 1; RDP conversion is tighter, so it must not report more than that eps.
+    delta, eps = 1e-5, 0.9
+    sigma = math.sqrt(2 * math.log(1.25 / delta)) / eps
+    release = LocalRelease(clip=1.0, noise_multiplier=sigma, label_epsilon=None)
+    assert release.epsilon(1, delta) <= eps
+    assert release.epsilon(1, delta) == pytest.approx(
+        epsilon_from_rdp(np.asarray(DEFAULT_ORDERS) / (2 * sigma**2), delta)[0])
+
+
+def test_releases_of_one_row_compose_and_the_label_adds_its_share():
+    plain = LocalRelease(clip=1.0, noise_multiplier=2.0, label_epsilon=None)
+    labelled = LocalRelease(clip=1.0, noise_multiplier=2.0, label_epsilon=1.0)
+    assert plain.epsilon(4, 1e-5) > plain.epsilon(1, 1e-5) > plain.epsilon(0, 1e-5) == 0.0
+    assert labelled.rho == pytest.approx(plain.rho + 0.5)
+    assert labelled.epsilon(1, 1e-5) > plain.epsilon(1, 1e-5)
+
+
+def test_randomized_response_keeps_the_label_at_its_published_rate():
+    labels = np.zeros(200_000, np.int64)
+    answers = randomized_response(labels, 3, 1.0, np.random.default_rng(1))
+    assert (answers == 0).mean() == pytest.approx(math.e / (math.e + 2), abs=0.005)
+    assert (answers == 1).mean() == pytest.approx((answers == 2).mean(), abs=0.005)
+
+
+def test_randomized_response_is_epsilon_dp_exactly():
+    keep = keep_probability(4, 0.7)
+    other = (1 - keep) / 3
+    assert math.log(keep / other) == pytest.approx(0.7)
+
+
+def test_the_response_matrix_rows_are_distributions_with_the_keep_rate_on_the_diagonal():
+    matrix = response_matrix(3, 2.0)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.diag(matrix), keep_probability(3, 2.0))
+
+
+@pytest.mark.parametrize("bad", [dict(clip=0.0), dict(noise_multiplier=-1.0), dict(label_epsilon=float("nan"))])
+def test_parameters_that_give_no_guarantee_are_refused(bad):
+    with pytest.raises(ValueError):
+        LocalRelease(**{"clip": 1.0, "noise_multiplier": 1.0, "label_epsilon": None, **bad})
+
+
+def test_labels_that_are_not_class_indices_are_refused():
+    with pytest.raises(ValueError, match="class indices"):
+        randomized_response(np.array([0, 3]), 3, 1.0, np.random.default_rng(0))
