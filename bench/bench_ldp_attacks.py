@@ -32,14 +32,6 @@ DELTA = 1e-5
 POOL = 100
 
 
-def release_at(epsilon: float, clip: float) -> LocalRelease:
-    low, high = 0.05, 50.0
-    for _ in range(60):
-        middle = (low * high) ** 0.5
-        low, high = (middle, high) if LocalRelease(clip, middle, None).epsilon(1, DELTA) > epsilon else (low, middle)
-    return LocalRelease(clip, high, None)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
@@ -54,7 +46,7 @@ def main() -> None:
           f"{args.seeds} seeds")
     print(f"{'epsilon':>8} {'noise mult':>10} {'re-id mean':>10} {'worst':>7} {'bound':>7} {'kNN excess':>10} {'worst':>7}")
     for epsilon in [None, *args.epsilons]:
-        release = None if epsilon is None else release_at(epsilon, clip)
+        release = None if epsilon is None else LocalRelease.for_epsilon(epsilon, clip, DELTA)
         rates, excesses = [], []
         for seed in range(args.seeds):
             rng = np.random.default_rng(seed)

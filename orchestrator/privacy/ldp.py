@@ -37,6 +37,23 @@ class LocalRelease:
         if self.label_epsilon is not None and not (self.label_epsilon > 0 and math.isfinite(self.label_epsilon)):
             raise ValueError(f"a label epsilon is a finite number > 0 (or None), got {self.label_epsilon}")
 
+    @classmethod
+    def for_epsilon(cls, epsilon: float, clip: float, delta: float, *, releases: int = 1,
+                    label_epsilon: float | None = None) -> "LocalRelease":
+        """The release with the least noise whose `releases` releases of a row cost at most `epsilon` at `delta`
+        (epsilon falls as the noise grows, so bisection on its logarithm finds it)."""
+        low, high = 1e-3, 1e4
+        if cls(clip, high, label_epsilon).epsilon(releases, delta) > epsilon:
+            raise ValueError(f"no noise gives epsilon {epsilon} for {releases} releases at delta {delta} with this "
+                             f"label share")
+        for _ in range(80):
+            middle = math.sqrt(low * high)
+            if cls(clip, middle, label_epsilon).epsilon(releases, delta) > epsilon:
+                low = middle
+            else:
+                high = middle
+        return cls(clip, high, label_epsilon)
+
     @property
     def noise_std(self) -> float:
         return self.noise_multiplier * 2.0 * self.clip

@@ -69,3 +69,14 @@ def test_parameters_that_give_no_guarantee_are_refused(bad):
 def test_labels_that_are_not_class_indices_are_refused():
     with pytest.raises(ValueError, match="class indices"):
         randomized_response(np.array([0, 3]), 3, 1.0, np.random.default_rng(0))
+
+
+def test_the_release_for_an_epsilon_is_the_least_noise_that_stays_within_it():
+    release = LocalRelease.for_epsilon(2.0, 1.0, 1e-5, releases=3)
+    assert release.epsilon(3, 1e-5) <= 2.0
+    assert LocalRelease(1.0, release.noise_multiplier * 0.99, None).epsilon(3, 1e-5) > 2.0
+
+
+def test_an_epsilon_the_label_share_alone_exceeds_is_refused():
+    with pytest.raises(ValueError, match="no noise gives"):
+        LocalRelease.for_epsilon(0.5, 1.0, 1e-5, label_epsilon=2.0)

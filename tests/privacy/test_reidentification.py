@@ -26,15 +26,6 @@ def world():
     return reference, source, p, clip
 
 
-def release_at(epsilon: float, clip: float) -> LocalRelease:
-    """The release whose one use costs `epsilon` at DELTA (the smallest noise that does, by bisection)."""
-    low, high = 0.05, 50.0
-    for _ in range(60):
-        middle = (low * high) ** 0.5
-        low, high = (middle, high) if LocalRelease(clip, middle, None).epsilon(1, DELTA) > epsilon else (low, middle)
-    return LocalRelease(clip, high, None)
-
-
 def test_without_noise_the_nearest_candidate_is_the_true_row(world):
     _reference, (x, _y), p, _clip = world
     found = reidentify(x @ p.T, x, lambda rows: rows @ p.T, pool=POOL, rng=np.random.default_rng(0))
@@ -44,7 +35,7 @@ def test_without_noise_the_nearest_candidate_is_the_true_row(world):
 @pytest.mark.parametrize("epsilon", [1.0, 4.0])
 def test_through_the_local_release_reidentification_stays_within_the_dp_bound(world, epsilon):
     _reference, (x, _y), p, clip = world
-    release = release_at(epsilon, clip)
+    release = LocalRelease.for_epsilon(epsilon, clip, DELTA)
     rng = np.random.default_rng(1)
     found = reidentify(gaussian_release(x @ p.T, release, rng), x, lambda rows: clip_rows(rows @ p.T, clip),
                        pool=POOL, rng=rng)
@@ -60,7 +51,7 @@ def test_without_noise_knn_on_auxiliary_rows_reconstructs_fields_far_beyond_the_
 
 def test_through_the_local_release_knn_does_no_better_than_the_label_alone(world):
     (xr, yr), (x, y), p, clip = world
-    release = release_at(4.0, clip)
+    release = LocalRelease.for_epsilon(4.0, clip, DELTA)
     rng = np.random.default_rng(2)
     # The attacker releases its own auxiliary rows the same way, so it learns the noisy map, not the clean one.
     estimate = knn_reconstruction(np.c_[gaussian_release(xr @ p.T, release, rng), yr], xr,
