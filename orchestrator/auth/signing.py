@@ -99,3 +99,22 @@ class RequestSigner:
 
     def _sign(self, message) -> bytes:
         return bytes(Account.sign_message(message.signable(self.domain), self.account.key).signature)
+
+
+def check_expiry(auth: Authorization, now: int, max_lifetime: int) -> None:
+    """Refuses a request that expired, or that asks to live longer than `max_lifetime` seconds (which bounds
+    both the replay window and the nonce table of whoever admits it)."""
+    if auth.expiry < now:
+        raise Unauthorized("expired", f"the request expired at {auth.expiry}; it is {now} here")
+    if auth.expiry > now + max_lifetime:
+        raise Unauthorized("expiry_too_far", f"the request's expiry {auth.expiry} is more than "
+                                             f"{max_lifetime} s ahead (it is {now} here)")
+
+
+def recover_signer(message, domain: Domain, auth: Authorization) -> str:
+    """The checksummed address that signed `message` (an EIP-712 message of orchestrator.auth.messages) in
+    `domain`; Unauthorized 'bad_signature' when the signature does not recover at all."""
+    try:
+        return Account.recover_message(message.signable(domain), signature=auth.signature)
+    except Exception as e:  # eth-keys rejects malformed signatures with several exception types
+        raise Unauthorized("bad_signature", f"the signature does not recover: {type(e).__name__}: {e}") from None

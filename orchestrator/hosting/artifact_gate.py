@@ -10,11 +10,10 @@ after a restart too.
 import time
 from collections.abc import Callable
 
-from eth_account import Account
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from orchestrator.auth.messages import ArtifactRequest, Domain
-from orchestrator.auth.signing import Authorization
+from orchestrator.auth.signing import Authorization, check_expiry, recover_signer
 from orchestrator.chain.client import MarketClient
 from orchestrator.errors import ChainError, ChainUnavailable, Forbidden, Replayed, Unauthorized, UnknownArtifact
 
@@ -35,16 +34,8 @@ class OwnerGate:
     def admit(self, model_id: int, checkpoint_id: int, auth: Authorization) -> str:
         """The owner's address if the model's owner signed exactly this request; otherwise the refusal."""
         now = int(self._clock())
-        if auth.expiry < now:
-            raise Unauthorized("expired", f"the request expired at {auth.expiry}; it is {now} here")
-        if auth.expiry > now + self.max_lifetime:
-            raise Unauthorized("expiry_too_far", f"the request's expiry {auth.expiry} is more than "
-                                                 f"{self.max_lifetime} s ahead (it is {now} here)")
-        message = ArtifactRequest(model_id, checkpoint_id, auth.nonce, auth.expiry)
-        try:
-            signer = Account.recover_message(message.signable(self.domain), signature=auth.signature)
-        except Exception as e:  # eth-keys rejects malformed signatures with several exception types
-            raise Unauthorized("bad_signature", f"the signature does not recover: {type(e).__name__}: {e}") from None
+        check_expiry(auth, now, self.max_lifetime)
+        signer = recover_signer(ArtifactRequest(model_id, checkpoint_id, auth.nonce, auth.expiry), self.domain, auth)
         owner = self._owner_of(model_id, checkpoint_id)
         if signer != owner:
             raise Forbidden("not_owner", f"{signer} signed this request, but model {model_id}'s owner is {owner}: "

@@ -24,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from orchestrator.auth.messages import Domain, HolderAnswer, HolderRequest, SourceRequest, SourceUpload, body_digest
-from orchestrator.auth.signing import Authorization
+from orchestrator.auth.signing import Authorization, check_expiry, recover_signer
 from orchestrator.chain.registry import ModelRegistry, RegisteredModel
 from orchestrator.errors import Forbidden, Replayed, Unauthorized
 
@@ -103,17 +103,10 @@ class Gate:
         return bytes(Account.sign_message(message.signable(self.domain), self.account.key).signature)
 
     def _check_expiry(self, auth: Authorization, now: int) -> None:
-        if auth.expiry < now:
-            raise Unauthorized("expired", f"the request expired at {auth.expiry}; it is {now} here")
-        if auth.expiry > now + self.max_lifetime:
-            raise Unauthorized("expiry_too_far", f"the request's expiry {auth.expiry} is more than "
-                                                 f"{self.max_lifetime} s ahead (it is {now} here)")
+        check_expiry(auth, now, self.max_lifetime)
 
     def _recover(self, message, auth: Authorization) -> str:
-        try:
-            return Account.recover_message(message.signable(self.domain), signature=auth.signature)
-        except Exception as e:  # eth-keys rejects malformed signatures with several exception types
-            raise Unauthorized("bad_signature", f"the signature does not recover: {type(e).__name__}: {e}") from None
+        return recover_signer(message, self.domain, auth)
 
     def _now(self) -> int:
         return int(self._clock())
