@@ -3,7 +3,10 @@ import json
 
 import pytest
 
+from orchestrator.chain.deployment import save_deployment
+from orchestrator.container.merkle import MerkleTree, payout_leaf
 from orchestrator.errors import SplitLedgerError
+from orchestrator.source.cli import main
 from orchestrator.source.claims import Payout, bill_files, payouts_of, read_bills
 
 ME = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -40,3 +43,49 @@ def test_a_bill_that_is_not_json_is_an_error_naming_the_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(SplitLedgerError, match="checkpoint-1.json"):
         read_bills([path])
+
+
+# ------------------------------------------------------------------ claiming on chain, through the command line
+
+UNIT = 10**18
+
+
+@pytest.fixture
+def two_settled_bills(deployed, signer_of, accounts, tmp_path):
+    """(bills dir, deployment file, source): two settled checkpoints of one model, each paying the source."""
+    token, _market, deployment = deployed
+    owner, host, source = signer_of(1), signer_of(2), signer_of(5)
+    token.transfer(owner.address, 100 * UNIT, {"from": accounts[0]})
+    weights = [bytes([n]) * 32 for n in (1, 2, 3)]
+    model_id, _ = owner.register_model(host.address, *(b"\x09" * 32,) * 4, weights[0], 500_000)
+    owner.approve_and_deposit(model_id, 100 * UNIT)
+    owner.set_quote(model_id, UNIT, 0)
+    bills = tmp_path / "bills"
+    bills.mkdir()
+    for step, amount in enumerate((3 * UNIT, 2 * UNIT)):
+        checkpoint_id, _ = host.open_checkpoint(model_id, 5, weights[step], 500_000 + step)
+        tree = MerkleTree([payout_leaf(checkpoint_id, source.address, amount)])
+        host.commit_bill(checkpoint_id, tree.root, b"\x06" * 32, amount // UNIT, amount)
+        host.settle(checkpoint_id, 500_001 + step, weights[step + 1])
+        (bills / f"checkpoint-{checkpoint_id}.json").write_text(json.dumps({
+            "checkpoint_id": checkpoint_id,
+            "payouts": [{"source": source.address, "amount": str(amount),
+                         "proof": ["0x" + h.hex() for h in tree.proof(0)]}]}))
+    path = tmp_path / "deployment.json"
+    save_deployment(deployment, path)
+    return bills, path, source
+
+
+def test_claim_with_a_bills_dir_takes_every_payout_in_one_transaction_and_skips_it_the_second_time(
+        two_settled_bills, w3, monkeypatch, capsys):
+    bills, deployment, source = two_settled_bills
+    monkeypatch.setenv("SPLITLEDGER_SOURCE_KEY", source.account.key.hex())
+    argv = ["claim", "--bills-dir", str(bills), "--rpc", w3.provider.endpoint_uri, "--deployment", str(deployment)]
+    before = source.balance_of(source.address)
+    assert main(argv) == 0
+    assert source.balance_of(source.address) - before == 5 * UNIT
+    first = capsys.readouterr().out
+    assert first.count("claimed") == 2 and len(set(line.split("(tx ")[1] for line in first.splitlines())) == 1
+    assert main(argv) == 0
+    assert source.balance_of(source.address) - before == 5 * UNIT
+    assert capsys.readouterr().out.count("already claimed") == 2
