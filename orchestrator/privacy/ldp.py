@@ -7,18 +7,20 @@ norm `clip` is 2 * clip (two rows at opposite ends of the ball), and the noise s
 i.e. rho-zCDP with rho = 1 / (2 noise_multiplier^2), exactly the Gaussian step of accountant.gaussian_rho.
 
 Randomized response over k classes keeps the true label with probability e^eps / (e^eps + k - 1) and otherwise
-answers one of the other k - 1 uniformly: eps-DP (pure). Pure eps-DP implies (eps^2 / 2)-zCDP (Bun and Steinke
-2016, Proposition 1.4), so a row's label and feature releases compose in the one rho the holder keeps per row:
-rho = 1 / (2 noise_multiplier^2) + eps_label^2 / 2 per release of both, converted to (epsilon, delta) by
-accountant.rho_epsilons. The conversion through zCDP is a little loose for the label (pure composition of k
-releases gives k * eps_label exactly); it only ever overstates what was spent.
+answers one of the other k - 1 uniformly: eps-DP (pure). A row's releases therefore spend two numbers, kept per
+row by its holder: rho, the sum of the Gaussian releases' zCDP, and E, the sum of the labels' pure epsilons
+(pure DP composes by addition). At Renyi order alpha the Gaussians give alpha * rho, and pure E-DP gives at
+most min(E, alpha E^2 / 2) (Bun and Steinke 2016, Proposition 3.3, and the max-divergence bound): their sum is a
+valid RDP curve of everything released, converted to (epsilon, delta) like every other curve here
+(accountant.epsilon_from_rdp). Capping the label's share at E matters: the orders a small delta needs are
+large, where E^2 alpha / 2 would overstate the label's cost many times over.
 """
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .accountant import gaussian_rho, rho_epsilons
+from .accountant import DEFAULT_ORDERS, epsilon_from_rdp, gaussian_rho
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,35 @@ class LocalRelease:
 
     @property
     def rho(self) -> float:
-        """zCDP of one release of a row (its vector and, when protected, its label)."""
-        label = 0.0 if self.label_epsilon is None else self.label_epsilon**2 / 2.0
-        return gaussian_rho(self.noise_multiplier) + label
+        """zCDP of one release of a row's vector."""
+        return gaussian_rho(self.noise_multiplier)
+
+    @property
+    def label_cost(self) -> float:
+        """Pure epsilon of one release of a row's label (0 when the label goes in the clear: not covered)."""
+        return 0.0 if self.label_epsilon is None else self.label_epsilon
 
     def epsilon(self, releases: int, delta: float) -> float:
         """(epsilon, delta)-DP of `releases` releases of the same row; the label, if in the clear, is not
         covered (it is released as is)."""
         if releases < 0:
             raise ValueError(f"a count of releases is >= 0, got {releases}")
-        return float(rho_epsilons(np.asarray([releases * self.rho]), delta)[0])
+        return float(spent_epsilons(np.asarray([releases * self.rho]), np.asarray([releases * self.label_cost]),
+                                    delta)[0])
+
+
+def spent_epsilons(rho: np.ndarray, label_epsilon: np.ndarray, delta: float) -> np.ndarray:
+    """Epsilon at `delta` of what rows spent: per row, Gaussian zCDP `rho` and labels' pure `label_epsilon`
+    (module docstring). Rows share few totals, so each distinct pair is converted once."""
+    pairs = np.stack(np.broadcast_arrays(np.asarray(rho, np.float64), np.asarray(label_epsilon, np.float64)), -1)
+    flat = pairs.reshape(-1, 2)
+    if flat.size and (flat < 0).any():
+        raise ValueError("spent privacy is >= 0")
+    orders = np.asarray(DEFAULT_ORDERS, np.float64)
+    values, inverse = np.unique(flat, axis=0, return_inverse=True)
+    eps = np.asarray([epsilon_from_rdp(r * orders + np.minimum(e, orders * e * e / 2.0), delta)[0]
+                      for r, e in values])
+    return eps[inverse.reshape(-1)].reshape(pairs.shape[:-1])
 
 
 def clip_rows(values: np.ndarray, clip: float) -> np.ndarray:

@@ -9,6 +9,10 @@ field table. It fixes the exchange (`mode`), the leakage audit's threshold, and 
               (u = P x), and no gradient is ever asked of it. The default.
   dp          the plain forward under the audit, and layer-1 gradients clipped and noised with these
               parameters, until the (epsilon, delta) budget is spent.
+  ldp         local differential privacy (ldp.py): u = P x once per row and model, clipped to a norm bound and
+              released through the Gaussian mechanism, the label through randomized response (or in the
+              clear, when the policy says so); every release is charged to the row's lifetime budget at its
+              holder, across every model, and a row whose budget cannot take one more release is not sold.
 
 A source calls `review` once, on its own data, before accepting a quote, and `check_evaluate` /
 `check_gradient` on every request. The checks only judge; recording what was revealed (audit, ledger)
@@ -25,14 +29,20 @@ from orchestrator.container.keccak import keccak256
 from orchestrator.errors import PolicyError
 
 from .accountant import Budget, RowLedger
+from .ldp import LocalRelease
 from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, isolated_rows
 from .canonical import canonical_json, parse_json
 from .projection import MIN_UNIT_DISTANCE, choose_projection, task_direction, verify_projection
 from .span import row_basis
 
 POLICY_FORMAT = "splitledger-privacy"
-POLICY_VERSION = 1
-MODES = ("plain", "projection", "dp")
+POLICY_VERSION = 1  # plain, projection and dp policies: their bytes (and commitments) are those of before ldp
+LDP_POLICY_VERSION = 2  # an ldp policy has one more key, "ldp"
+MODES = ("plain", "projection", "dp", "ldp")
+LDP_MECHANISM = "gaussian+randomized-response"
+# A policy claims the epsilon of one release; a holder recomputes it from the policy's noise and refuses the
+# policy if the recomputation is larger by more than float rounding of the bisection (ldp.LocalRelease).
+EPSILON_SLACK = 1e-9
 # Refuse once the best linear reconstruction of some input would explain more than 97% of its variance
 # on the source's data, i.e. once the attacker's RMS error would fall below 17% of the input's spread.
 # docs/privacy.md, "Choosing settings", says why this value and not a stricter one.
@@ -63,13 +73,84 @@ class DPSettings:
 
 
 @dataclass(frozen=True)
+class LDPSettings:
+    """ldp mode: how one row is released (ldp.LocalRelease) and what a row may spend in its lifetime."""
+
+    clip: float  # L2 bound on u = P x before noise
+    noise_multiplier: float  # noise std / (2 * clip)
+    label_epsilon: float | None  # randomized response on the label; None: the label is released in the clear
+    delta: float
+    epsilon: float  # what one release of a row (u and, when protected, its label) costs, as claimed
+    budget: float  # the most a row may have spent, in epsilon at `delta`, across every model, after a release
+    mechanism: str = LDP_MECHANISM
+
+    @property
+    def release(self) -> LocalRelease:
+        return LocalRelease(self.clip, self.noise_multiplier, self.label_epsilon)
+
+    def recomputed_epsilon(self) -> float:
+        """The epsilon of one release, from the noise and the label's share: what holders check the claim by."""
+        return self.release.epsilon(1, self.delta)
+
+    def problems(self) -> list[str]:
+        if self.mechanism != LDP_MECHANISM:
+            return [f"ldp mechanism must be {LDP_MECHANISM!r}, got {self.mechanism!r}"]
+        if not 0.0 < self.delta < 1.0:
+            return [f"ldp delta lies in (0, 1), got {self.delta}"]
+        try:
+            actual = self.recomputed_epsilon()
+        except ValueError as e:
+            return [f"ldp release: {e}"]
+        found = []
+        if actual > self.epsilon * (1.0 + EPSILON_SLACK):
+            found.append(f"the ldp parameters give epsilon {actual:.6g} per release at delta {self.delta}, not the "
+                         f"claimed {self.epsilon:.6g}")
+        if not self.epsilon <= self.budget:
+            found.append(f"the ldp budget {self.budget} is smaller than one release ({self.epsilon})")
+        return found
+
+    @classmethod
+    def for_epsilon(cls, epsilon: float, clip: float, delta: float, *, label_share: float | None,
+                    budget: float | None = None) -> "LDPSettings":
+        """The least noise for which one release costs `epsilon`, the label's randomized response taking
+        epsilon x `label_share` of it as pure DP (None: the label in the clear). `budget` defaults to one
+        release."""
+        if label_share is not None and not 0.0 < label_share < 1.0:
+            raise PolicyError(f"a label share lies in (0, 1) (or is None), got {label_share}")
+        label = None if label_share is None else epsilon * label_share
+        try:
+            release = LocalRelease.for_epsilon(epsilon, clip, delta, label_epsilon=label)
+        except ValueError as e:
+            raise PolicyError(str(e)) from None
+        return cls(clip, release.noise_multiplier, release.label_epsilon, delta, float(epsilon),
+                   float(epsilon if budget is None else budget))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mechanism": self.mechanism, "clip": self.clip, "noise_multiplier": self.noise_multiplier,
+                "label_epsilon": self.label_epsilon, "delta": self.delta, "epsilon": self.epsilon,
+                "budget": self.budget}
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> "LDPSettings":
+        doc = _exact(doc, {"mechanism", "clip", "noise_multiplier", "label_epsilon", "delta", "epsilon", "budget"},
+                     "ldp")
+        if not isinstance(doc["mechanism"], str):
+            raise PolicyError("ldp.mechanism must be a string")
+        label = doc["label_epsilon"]
+        return cls(_number(doc["clip"], "ldp.clip"), _number(doc["noise_multiplier"], "ldp.noise_multiplier"),
+                   None if label is None else _number(label, "ldp.label_epsilon"), _number(doc["delta"], "ldp.delta"),
+                   _number(doc["epsilon"], "ldp.epsilon"), _number(doc["budget"], "ldp.budget"), doc["mechanism"])
+
+
+@dataclass(frozen=True)
 class PrivacyPolicy:
     mode: str
     inputs: tuple[str, ...]  # the model inputs, in order: P's columns and the audit's coordinates
     threshold: float = DEFAULT_THRESHOLD
     tolerance: float = DEFAULT_TOLERANCE
-    projection: tuple[tuple[float, ...], ...] | None = None  # (k, n), projection mode only
+    projection: tuple[tuple[float, ...], ...] | None = None  # (k, n), projection and ldp modes only
     dp: DPSettings | None = None  # dp mode only
+    ldp: LDPSettings | None = None  # ldp mode only
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -78,12 +159,19 @@ class PrivacyPolicy:
             raise PolicyError(f"inputs must be distinct model input names, got {list(self.inputs)}")
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 < self.tolerance < 1.0:
             raise PolicyError(f"threshold lies in [0, 1] and tolerance in (0, 1); got {self.threshold}, {self.tolerance}")
-        if (self.projection is not None) != (self.mode == "projection"):
-            raise PolicyError("a projection matrix is given in projection mode, and only there")
+        if (self.projection is not None) != (self.mode in ("projection", "ldp")):
+            raise PolicyError("a projection matrix is given in projection and ldp modes, and only there")
         if (self.dp is not None) != (self.mode == "dp"):
             raise PolicyError("DP settings are given in dp mode, and only there")
+        if (self.ldp is not None) != (self.mode == "ldp"):
+            raise PolicyError("LDP settings are given in ldp mode, and only there")
         if self.projection is not None:
-            self._check_projection()
+            # Under ldp the guarantee is the noise's, whatever P reads: P need not hide single inputs.
+            self._check_projection(reveals_inputs=self.mode == "projection")
+        if self.ldp is not None:
+            problems = self.ldp.problems()
+            if problems:
+                raise PolicyError("; ".join(problems))
         if self.dp is not None:
             try:
                 self.dp.budget()
@@ -92,7 +180,7 @@ class PrivacyPolicy:
             if self.dp.clip <= 0:
                 raise PolicyError(f"DP clip must be > 0, got {self.dp.clip}")
 
-    def _check_projection(self) -> None:
+    def _check_projection(self, reveals_inputs: bool) -> None:
         p = np.asarray(self.projection, dtype=np.float64)
         if p.ndim != 2 or p.shape[1] != len(self.inputs) or not np.isfinite(p).all():
             raise PolicyError(f"the projection must be a finite (k, {len(self.inputs)}) matrix, got {p.shape}")
@@ -100,15 +188,20 @@ class PrivacyPolicy:
         if not np.array_equal(p, p.astype(np.float32).astype(np.float64)):
             raise PolicyError("projection entries must be float32 values (make_projection rounds them)")
         report = verify_projection(p, MIN_UNIT_DISTANCE)
-        if not report.ok:
+        if reveals_inputs and not report.ok:
             raise PolicyError(f"the projection reveals inputs: {'; '.join(report.problems)}")
 
     @property
     def matrix(self) -> np.ndarray | None:
         return None if self.projection is None else np.asarray(self.projection, dtype=np.float64)
 
+    @property
+    def release(self) -> LocalRelease | None:
+        """ldp mode: how each row is released."""
+        return None if self.ldp is None else self.ldp.release
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "format": POLICY_FORMAT,
             "version": POLICY_VERSION,
             "mode": self.mode,
@@ -120,14 +213,24 @@ class PrivacyPolicy:
                 "delta": self.dp.delta, "epsilon": self.dp.epsilon,
             },
         }
+        if self.ldp is not None:
+            doc["version"] = LDP_POLICY_VERSION
+            doc["ldp"] = self.ldp.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> "PrivacyPolicy":
         keys = {"format", "version", "mode", "inputs", "audit", "projection", "dp"}
+        version = doc.get("version") if isinstance(doc, Mapping) else None
+        if version == LDP_POLICY_VERSION:
+            keys = keys | {"ldp"}
         if not isinstance(doc, Mapping) or set(doc) != keys:
             raise PolicyError(f"a privacy policy has exactly {sorted(keys)}")
-        if doc["format"] != POLICY_FORMAT or doc["version"] != POLICY_VERSION:
-            raise PolicyError(f"not a {POLICY_FORMAT} v{POLICY_VERSION} document")
+        if doc["format"] != POLICY_FORMAT or version not in (POLICY_VERSION, LDP_POLICY_VERSION):
+            raise PolicyError(f"not a {POLICY_FORMAT} v{POLICY_VERSION} or v{LDP_POLICY_VERSION} document")
+        ldp = None if doc.get("ldp") is None else LDPSettings.from_dict(doc["ldp"])
+        if (version == LDP_POLICY_VERSION) != (ldp is not None):
+            raise PolicyError(f"a v{LDP_POLICY_VERSION} policy is an ldp policy and carries its settings")
         audit = _exact(doc["audit"], {"threshold", "tolerance"}, "audit")
         dp = doc["dp"]
         if dp is not None:
@@ -141,7 +244,7 @@ class PrivacyPolicy:
         if not isinstance(doc["inputs"], list) or not all(isinstance(n, str) for n in doc["inputs"]):
             raise PolicyError("inputs must be a list of names")
         return cls(doc["mode"], tuple(doc["inputs"]), _number(audit["threshold"], "audit.threshold"),
-                   _number(audit["tolerance"], "audit.tolerance"), projection, dp)
+                   _number(audit["tolerance"], "audit.tolerance"), projection, dp, ldp)
 
     def to_json(self) -> bytes:
         """Canonical bytes: what the model registration commits to."""
@@ -174,6 +277,12 @@ def _number(value: Any, where: str) -> float:
 
 def projection_policy(inputs: Sequence[str], p: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> PrivacyPolicy:
     return PrivacyPolicy("projection", tuple(inputs), threshold, projection=tuple(map(tuple, np.asarray(p).tolist())))
+
+
+def ldp_policy(inputs: Sequence[str], p: np.ndarray, settings: LDPSettings,
+               threshold: float = DEFAULT_THRESHOLD) -> PrivacyPolicy:
+    return PrivacyPolicy("ldp", tuple(inputs), threshold, projection=tuple(map(tuple, np.asarray(p).tolist())),
+                         ldp=settings)
 
 
 def default_policy(inputs: Sequence[str], reference_features: np.ndarray, reference_labels: np.ndarray,
@@ -224,6 +333,8 @@ def review(policy: PrivacyPolicy, covariance: np.ndarray) -> Verdict:
         assessment = assess_span(row_basis(policy.matrix), covariance, policy.inputs,
                                  threshold=policy.threshold, tolerance=policy.tolerance)
         return Verdict.of([] if assessment.allowed else [assessment.reason], assessment)
+    if policy.mode == "ldp":
+        return Verdict.of(policy.ldp.problems())
     if policy.mode == "dp" and policy.dp.budget().max_steps() == 0:
         return Verdict.of([f"the DP budget epsilon = {policy.dp.epsilon} does not allow a single step"])
     return Verdict.of([])
@@ -239,10 +350,13 @@ def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[1] != len(policy.inputs):
         return Verdict.of([f"sub-model weights {weights.shape} do not cover the {len(policy.inputs)} model inputs"])
-    if policy.mode == "projection":
+    if policy.mode in ("projection", "ldp"):
         exact = weights.shape == policy.matrix.shape and np.array_equal(weights, policy.matrix)
         if not exact or np.any(np.asarray(biases) != 0.0):
-            return Verdict.of(["projection mode: the sub-models must be exactly the committed P, with zero biases"])
+            return Verdict.of([f"{policy.mode} mode: the sub-models must be exactly the committed P, with zero "
+                               f"biases"])
+        if policy.mode == "ldp":  # the release is noised and charged by the holder; the linear audit has no say
+            return Verdict.of([])
     reasons = [f"sub-model {j} reads only {policy.inputs[int(np.flatnonzero(weights[j])[0])]!r}, so its output "
                f"reveals that input (claim 6)" for j in (single_input_neurons(weights) if literal else ())]
     assessment = audit.assess(row_ids, weights, covariance)
@@ -254,8 +368,8 @@ def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable
 def check_gradient(policy: PrivacyPolicy, row_ids: Sequence[int], dz: np.ndarray,
                    ledger: RowLedger | None = None) -> Verdict:
     """May the source answer a layer-1 gradient request on these rows with this dz?"""
-    if policy.mode == "projection":
-        return Verdict.of(["projection mode: the host trains A from u itself; a source answers no gradient"])
+    if policy.mode in ("projection", "ldp"):
+        return Verdict.of([f"{policy.mode} mode: the host trains A from u itself; a source answers no gradient"])
     if policy.mode == "plain":
         isolated = isolated_rows(dz, policy.tolerance)
         if isolated.size:

@@ -37,7 +37,7 @@ def test_releases_of_one_row_compose_and_the_label_adds_its_share():
     plain = LocalRelease(clip=1.0, noise_multiplier=2.0, label_epsilon=None)
     labelled = LocalRelease(clip=1.0, noise_multiplier=2.0, label_epsilon=1.0)
     assert plain.epsilon(4, 1e-5) > plain.epsilon(1, 1e-5) > plain.epsilon(0, 1e-5) == 0.0
-    assert labelled.rho == pytest.approx(plain.rho + 0.5)
+    assert labelled.rho == plain.rho and labelled.label_cost == 1.0
     assert labelled.epsilon(1, 1e-5) > plain.epsilon(1, 1e-5)
 
 
