@@ -213,6 +213,8 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
             print(f"model {model_id} registered, baseline accuracy {terms.baseline_accuracy_ppm} ppm, initial "
                   f"weights 0x{terms.initial_weights_hash.hex()}, privacy policy "
                   f"{package.policy.mode} 0x{package.policy.commitment().hex()} (tx {result.tx_hash})")
+            print(f"privacy policy: {package.policy.summary()}")
+            print(f"what it costs: {package.policy_cost().describe()}")
         elif args.command == "deposit":
             print(f"deposited (tx {owner.approve_and_deposit(args.model_id, args.amount).tx_hash})")
         elif args.command == "withdraw":

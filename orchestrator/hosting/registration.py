@@ -44,13 +44,16 @@ class OwnerPackage:
     table: FieldTable
     test_bytes: bytes
     policy: PrivacyPolicy
+    # The labelled rows the default policy was chosen on, when the owner named some (else the test set was
+    # used); registration scores what the policy costs on them (`policy_cost`). Not part of any commitment.
+    reference: dict[str, list] | None = None
 
     @classmethod
     def with_default_policy(cls, model_bytes: bytes, table: FieldTable, test_bytes: bytes,
                             reference: dict[str, list] | None = None) -> "OwnerPackage":
         """The package with the default policy, chosen on `reference` (columns) or else on the test set."""
         columns = reference if reference is not None else _columns(test_bytes, "the test set")
-        return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns))
+        return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns), reference)
 
     @classmethod
     def from_files(cls, model: str | Path, table: str | Path, test_set: str | Path, policy: str | Path | None = None,
@@ -59,9 +62,10 @@ class OwnerPackage:
         try:
             model_bytes, test_bytes = Path(model).read_bytes(), Path(test_set).read_bytes()
             field_table = FieldTable.from_json(Path(table).read_bytes())
-            if policy is not None:
-                return cls(model_bytes, field_table, test_bytes, PrivacyPolicy.from_json(Path(policy).read_bytes()))
             rows = None if reference is None else _columns(Path(reference).read_bytes(), "the reference rows")
+            if policy is not None:
+                return cls(model_bytes, field_table, test_bytes, PrivacyPolicy.from_json(Path(policy).read_bytes()),
+                           rows)
         except OSError as e:
             raise SplitLedgerError(f"cannot read the owner's files: {e}") from None
         return cls.with_default_policy(model_bytes, field_table, test_bytes, rows)
@@ -77,14 +81,44 @@ class OwnerPackage:
     def test_columns(self) -> dict[str, list]:
         return _columns(self.test_bytes, "the test set")
 
-    def container(self, model_id: int) -> TrainingContainer:
-        """The training container the policy calls for: projected (W1 = A P) in projection mode."""
+    def container(self, model_id: int, scored_on: dict[str, list] | None = None) -> TrainingContainer:
+        """The training container the policy calls for: projected (W1 = A P) in projection and ldp modes.
+        `scored_on`: rows its accuracy is measured on in place of the test set (columns under standard names)."""
         model_file = parse_model_json(self.model_bytes)
         if self.policy.inputs != model_file.inputs:
             raise PolicyError("the privacy policy's inputs are not the model's inputs")
-        if self.policy.mode == "projection":
-            return create_projected_container(model_id, model_file, self.table, self.test_columns(), self.policy)
-        return create_container(model_id, model_file, self.table, self.test_columns(), self.policy)
+        columns = self.test_columns() if scored_on is None else scored_on
+        if self.policy.mode in PROJECTED_MODES:
+            return create_projected_container(model_id, model_file, self.table, columns, self.policy)
+        return create_container(model_id, model_file, self.table, columns, self.policy)
+
+    def policy_cost(self) -> "PolicyCost":
+        """The owner's model scored on its reference rows (else the test set) as given and as the policy makes
+        it: in projection and ldp modes layer 1 becomes W1 = A P, which keeps only the part of the owner's W1
+        in P's row space (privacy/projection.host_model), so a trained model can lose accuracy before any row
+        is bought. The policy's noise costs more during training: that is the benchmark's to measure."""
+        columns, where = (self.reference, "reference rows") if self.reference is not None else (
+            self.test_columns(), "test rows")
+        model_file = parse_model_json(self.model_bytes)
+        as_given = create_container(0, model_file, self.table, columns, None)
+        return PolicyCost(where, len(as_given.test_set), as_given.accuracy_ppm(),
+                          self.container(0, columns).accuracy_ppm())
+
+
+PROJECTED_MODES = ("projection", "ldp")
+
+
+@dataclass(frozen=True)
+class PolicyCost:
+    """What the privacy policy costs the owner's model before training, on labelled rows the owner holds."""
+    scored_on: str  # "reference rows" or "test rows"
+    rows: int
+    as_given_ppm: int  # the owner's model as it registered it
+    under_policy_ppm: int  # the model the hosting node starts from under the policy
+
+    def describe(self) -> str:
+        return (f"the owner's model scores {self.as_given_ppm / 1e4:.1f} % on its {self.rows} {self.scored_on} as "
+                f"given and {self.under_policy_ppm / 1e4:.1f} % under the policy")
 
 
 @dataclass(frozen=True)

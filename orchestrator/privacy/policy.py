@@ -200,6 +200,24 @@ class PrivacyPolicy:
         """ldp mode: how each row is released."""
         return None if self.ldp is None else self.ldp.release
 
+    def summary(self) -> str:
+        """One line on what a row reveals under this policy, for the owner and the holders to read."""
+        if self.mode == "ldp":
+            settings, shape = self.ldp, "x".join(map(str, self.matrix.shape))
+            label = ("labels in the clear (not covered)" if settings.label_epsilon is None else
+                     f"labels by randomized response at epsilon {settings.label_epsilon:.3g}")
+            return (f"ldp: epsilon {settings.epsilon:g} per release of a row at delta {settings.delta:g}, lifetime "
+                    f"budget {settings.budget:g} per row; u = P x (P {shape}) clipped to {settings.clip:.3g} with "
+                    f"noise std {settings.release.noise_std:.3g}; {label}")
+        if self.mode == "projection":
+            return (f"projection: u = P x once per row (P {'x'.join(map(str, self.matrix.shape))}), leakage audit "
+                    f"threshold R^2 {self.threshold:g}; no differential privacy")
+        if self.mode == "dp":
+            return (f"dp: layer-1 gradients clipped to {self.dp.clip:g} and noised (multiplier "
+                    f"{self.dp.noise_multiplier:g}) up to epsilon {self.dp.epsilon:g} at delta {self.dp.delta:g}; "
+                    f"forward answers exact, under the audit (threshold {self.threshold:g})")
+        return f"plain: the patent's exchange under the leakage audit (threshold {self.threshold:g})"
+
     def to_dict(self) -> dict[str, Any]:
         doc = {
             "format": POLICY_FORMAT,

@@ -6,7 +6,8 @@ import pytest
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.container import parse_model_json
 from orchestrator.container.canonical_weights import weights_hash
-from orchestrator.container.modelfile import to_network
+from orchestrator.container.modelfile import dump_model, to_network, with_network
+from orchestrator.container.training import centralized_step
 from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
@@ -77,9 +78,41 @@ def test_owner_register_commits_the_weights_hash_of_the_target_the_hosting_node_
                        "--host", host.address])
 
     assert code == 0
-    model_id = int(capsys.readouterr().out.split()[1])
+    out = capsys.readouterr().out
+    model_id = int(out.split()[1])
+    assert f"privacy policy: {package.policy.summary()}" in out and "what it costs: the owner's model scores" in out
     target = package.container(model_id).target  # projection mode: W1 = A P over the raw inputs
     registered = owner.model(model_id)["weightsHash"]
     assert registered == weights_hash(target) == registration.RegistrationTerms.of(package).initial_weights_hash
     # Not the model file's own W1: projection mode trains (and the owner fetches) W1 = A P.
     assert registered != weights_hash(to_network(parse_model_json(package.model_bytes)))
+
+
+def trained_package(world, package: OwnerPackage, steps: int = 300) -> OwnerPackage:
+    """The package with the owner's network trained (unsplit, on its test rows): a model that already scores."""
+    container = OwnerPackage(package.model_bytes, package.table, package.test_bytes,
+                             PrivacyPolicy("plain", world.standard_inputs)).container(0)
+    mlp, state = container.target, container.opt_state
+    x, y = container.test_set.features, container.test_set.labels
+    for _ in range(steps):
+        mlp, state, _loss = centralized_step(container.optimizer, container.task, mlp, state, x, y)
+    trained = dump_model(with_network(parse_model_json(package.model_bytes), mlp))
+    return OwnerPackage(trained, package.table, package.test_bytes, package.policy)
+
+
+def test_registration_reports_what_the_policy_costs_a_trained_model_on_the_owners_rows(world, package):
+    cost = trained_package(world, package).policy_cost()
+    assert cost.scored_on == "test rows" and cost.rows == len(world.test_columns["diagnosis"])
+    # W1 = A P keeps only the part of the trained W1 inside P's row space: the trained model loses accuracy.
+    assert cost.as_given_ppm > 900_000 and cost.under_policy_ppm < cost.as_given_ppm
+    assert f"{cost.as_given_ppm / 1e4:.1f} %" in cost.describe()
+
+
+def test_the_policy_cost_is_scored_on_the_reference_rows_the_owner_named(world, tmp_path):
+    _package, paths = files(tmp_path, world)
+    reference = {name: values[:40] for name, values in world.test_columns.items()}
+    paths["reference"] = tmp_path / "reference.json"
+    paths["reference"].write_text(json.dumps(reference))
+    read = OwnerPackage.from_files(paths["model"], paths["fields"], paths["test"], reference=paths["reference"])
+    cost = read.policy_cost()
+    assert (cost.scored_on, cost.rows) == ("reference rows", 40)
