@@ -142,9 +142,8 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     log(f"== owner: model {model_id} registered (baseline accuracy {baseline / 1e4:.2f} %), "
         f"{ESCROW / UNIT:.0f} tokens escrowed, quote {PRICE_PER_ROW / UNIT} token/row  (tx {registered.tx_hash})")
     policy = package.policy
-    shape = f", sources reveal u = P x once, P {len(policy.projection)} x {len(policy.inputs)}" if policy.projection else ""
-    log(f"   privacy policy: {policy.mode} mode{shape}; audit threshold R^2 {policy.threshold}; "
-        f"hash 0x{policy.commitment().hex()}")
+    log(f"   privacy policy 0x{policy.commitment().hex()}: {policy.summary()}")
+    log(f"   what it costs: {package.policy_cost().describe()}")
 
     log("== proxies: three HTTP services on loopback (proxy-2 tampers with outputs)")
     bills_dir = workdir / "bills"
