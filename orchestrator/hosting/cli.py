@@ -204,9 +204,9 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
             return owner_files.run(args)
         if args.command == "register":
             args.model = owner_files.model_for_registration(args)
+            package = _package(args)  # the files are checked before any chain or key is needed
         owner = _client(args, "owner")
         if args.command == "register":
-            package = _package(args)
             model_id, terms, result = register(owner, args.host, package)
             if args.policy_out:
                 args.policy_out.write_bytes(package.policy.to_json())

@@ -1,6 +1,7 @@
 """The owner's package: its privacy policy is chosen, committed, written and read back as one document."""
 import json
 
+import numpy as np
 import pytest
 
 from orchestrator.chain.deployment import save_deployment
@@ -13,7 +14,7 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
 from orchestrator.hosting.cli import owner_main
 from orchestrator.hosting.registration import OwnerPackage, owner_default_policy, verify_registration
-from orchestrator.privacy.policy import PrivacyPolicy
+from orchestrator.privacy.policy import LDPSettings, PrivacyPolicy, ldp_policy
 
 
 def files(tmp_path, world):
@@ -116,3 +117,21 @@ def test_the_policy_cost_is_scored_on_the_reference_rows_the_owner_named(world, 
     read = OwnerPackage.from_files(paths["model"], paths["fields"], paths["test"], reference=paths["reference"])
     cost = read.policy_cost()
     assert (cost.scored_on, cost.rows) == ("reference rows", 40)
+
+
+def test_owner_register_refuses_a_policy_file_whose_noise_does_not_give_its_claimed_epsilon(
+        world, tmp_path, capsys):
+    _package, paths = files(tmp_path, world)
+    direction = np.zeros((1, len(world.standard_inputs)), np.float32)
+    direction[0, :2] = np.float32(0.5)
+    honest = ldp_policy(world.standard_inputs, direction, LDPSettings.for_epsilon(2.0, 1.0, 1e-5, label_share=0.25))
+    forged = json.loads(honest.to_json())
+    forged["ldp"]["noise_multiplier"] /= 2  # half the noise, the same claim
+    paths["policy"].write_text(json.dumps(forged))
+
+    code = owner_main(["register", "--rpc", "http://127.0.0.1:1", "--model", str(paths["model"]), "--fields",
+                       str(paths["fields"]), "--test-set", str(paths["test"]), "--policy", str(paths["policy"]),
+                       "--host", "0x" + "11" * 20])
+
+    assert code != 0
+    assert "not the claimed 2" in capsys.readouterr().err
