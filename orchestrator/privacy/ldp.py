@@ -14,13 +14,28 @@ most min(E, alpha E^2 / 2) (Bun and Steinke 2016, Proposition 3.3, and the max-d
 valid RDP curve of everything released, converted to (epsilon, delta) like every other curve here
 (accountant.epsilon_from_rdp). Capping the label's share at E matters: the orders a small delta needs are
 large, where E^2 alpha / 2 would overstate the label's cost many times over.
+
+A holder's releases are keyed, not drawn (`keyed_release`): a row's noise and randomized response for a model
+come from a PRF of a secret key, the model id and the row's identity, so asking again returns the same
+release (nothing to average) and two holders with the same key and row answer alike (the hosting node's
+redundancy check compares them). The PRF is keccak-256, which has no length extension: a seed is
+keccak256(RELEASE_DOMAIN || key || model id || identity), its draws keccak256(seed || block index), 53 bits
+per uniform, normals by Box-Muller.
 """
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from orchestrator.container.keccak import keccak256
+
 from .accountant import DEFAULT_ORDERS, epsilon_from_rdp, gaussian_rho
+
+RELEASE_DOMAIN = b"splitledger/ldp-release/v1"
+SECRET_BYTES = 32  # a release key, like a source's row-hash key
+UNIFORM_BITS = 53  # a float64's mantissa: every uniform is a multiple of 2^-53 in [0, 1)
+WORDS_PER_BLOCK = 4  # 64-bit words in one keccak-256 output
 
 
 @dataclass(frozen=True)
@@ -115,13 +130,23 @@ def keep_probability(classes: int, epsilon: float) -> float:
 
 def randomized_response(labels: np.ndarray, classes: int, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     """Each label (an integer in [0, classes)) kept with keep_probability, else one of the others uniformly."""
+    labels = _class_indices(labels, classes)
+    return _respond(labels, classes, epsilon, rng.random(labels.shape), rng.random(labels.shape))
+
+
+def _class_indices(labels: np.ndarray, classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= classes or not np.all(labels == np.round(labels))):
         raise ValueError(f"labels must be class indices in [0, {classes})")
-    labels = labels.astype(np.int64)
-    keep = rng.random(labels.shape) < keep_probability(classes, epsilon)
-    # A uniform draw among the other classes: shift by 1..classes-1 modulo classes.
-    other = (labels + rng.integers(1, classes, labels.shape)) % classes
+    return labels.astype(np.int64)
+
+
+def _respond(labels: np.ndarray, classes: int, epsilon: float, keep_draws: np.ndarray,
+             other_draws: np.ndarray) -> np.ndarray:
+    """Randomized response from two uniforms in [0, 1) per label: the first decides whether the label is kept,
+    the second picks one of the other classes, as a shift by 1..classes-1 modulo classes."""
+    keep = keep_draws < keep_probability(classes, epsilon)
+    other = (labels + 1 + np.floor(other_draws * (classes - 1)).astype(np.int64)) % classes
     return np.where(keep, labels, other)
 
 
@@ -131,3 +156,56 @@ def response_matrix(classes: int, epsilon: float) -> np.ndarray:
     matrix = np.full((classes, classes), (1.0 - keep) / (classes - 1))
     np.fill_diagonal(matrix, keep)
     return matrix
+
+
+def release_seeds(keys: Sequence[bytes], model_id: int, identities: Sequence[bytes]) -> np.ndarray:
+    """(rows, 32) uint8: each row's seed, keccak256(RELEASE_DOMAIN || key || model id as uint256 || identity).
+
+    `keys[i]` is the secret row i is released under (32 bytes: its source's row-hash key, or its holder's own
+    secret), `identities[i]` what names the row alike wherever it is held (its row hash)."""
+    if len(keys) != len(identities):
+        raise ValueError(f"{len(keys)} keys for {len(identities)} rows")
+    if any(len(key) != SECRET_BYTES for key in keys):
+        raise ValueError(f"a release key is {SECRET_BYTES} bytes")
+    model = int(model_id).to_bytes(32, "big")
+    seeds = b"".join(keccak256(RELEASE_DOMAIN + key + model + identity) for key, identity in zip(keys, identities))
+    return np.frombuffer(seeds, np.uint8).reshape(len(keys), 32)
+
+
+def keyed_uniforms(seeds: np.ndarray, count: int) -> np.ndarray:
+    """(rows, count) float64 uniforms in [0, 1): the top 53 bits of each big-endian 64-bit word of
+    keccak256(seed || block index as 8 bytes), blocks 0, 1, ... as many as `count` words need."""
+    seeds = np.asarray(seeds, np.uint8)
+    blocks = -(-count // WORDS_PER_BLOCK)
+    counters = [j.to_bytes(8, "big") for j in range(blocks)]
+    stream = b"".join(keccak256(seed + counter) for seed in map(bytes, seeds) for counter in counters)
+    words = np.frombuffer(stream, ">u8").reshape(len(seeds), blocks * WORDS_PER_BLOCK)[:, :count]
+    return (words >> np.uint64(64 - UNIFORM_BITS)).astype(np.float64) * 2.0**-UNIFORM_BITS
+
+
+def box_muller(uniforms: np.ndarray) -> np.ndarray:
+    """(rows, 2m) standard normals from (rows, 2m) uniforms in [0, 1), two normals per pair (u1, u2)."""
+    first, second = uniforms[:, 0::2], uniforms[:, 1::2]
+    radius = np.sqrt(-2.0 * np.log1p(-first))  # 1 - u1 lies in (0, 1]: no log(0)
+    angle = 2.0 * np.pi * second
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1).reshape(uniforms.shape)
+
+
+def keyed_release(values: np.ndarray, labels: np.ndarray, classes: int | None, release: LocalRelease,
+                  seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a holder sends for these rows (values (rows, k), labels (rows,)): the values clipped and noised,
+    the labels through randomized response over `classes` (as class indices, float64), or as they are when
+    `release.label_epsilon` is None (then `classes` may be None). Every draw is row i's, from `seeds[i]`
+    (release_seeds): k normals, then two uniforms for its label."""
+    clipped = clip_rows(values, release.clip)
+    rows, k = clipped.shape
+    pairs = -(-k // 2)
+    draws = keyed_uniforms(seeds, 2 * pairs + 2) if rows else np.zeros((0, 2 * pairs + 2))
+    if len(draws) != rows or np.shape(labels) != (rows,):
+        raise ValueError(f"{rows} rows, {np.shape(labels)} labels and {len(draws)} seeds do not match")
+    released = clipped + release.noise_std * box_muller(draws[:, : 2 * pairs])[:, :k]
+    if release.label_epsilon is None:
+        return released, np.asarray(labels, np.float64)
+    indices = _class_indices(labels, classes)
+    answered = _respond(indices, classes, release.label_epsilon, draws[:, -2], draws[:, -1])
+    return released, answered.astype(np.float64)

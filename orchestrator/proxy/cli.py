@@ -54,14 +54,19 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.Argumen
     parser.add_argument("--name", help="a name for logs and reports (default: host:port)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     privacy = parser.add_argument_group("privacy (docs/privacy.md)")
-    privacy.add_argument("--accept-mode", action="append", choices=["projection", "dp", "plain"], metavar="MODE",
-                         help="a privacy policy mode to sell under (projection, dp, plain); repeat. Default: "
+    privacy.add_argument("--accept-mode", action="append", choices=["projection", "dp", "ldp", "plain"],
+                         metavar="MODE",
+                         help="a privacy policy mode to sell under (projection, dp, ldp, plain); repeat. Default: "
                               f"{', '.join(DEFAULT_ACCEPTED_MODES)}. plain hands the rows to the hosting node "
                               "through its gradients: only for tests and benchmarks")
     privacy.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="R2",
                          help="this proxy's own bound on what any row may reveal across every model: the best "
                               "linear reconstruction R^2 of any input (the stricter of it and a model's policy "
                               "applies; default: %(default)s)")
+    privacy.add_argument("--lifetime-epsilon", type=_epsilon, metavar="EPS",
+                         help="this proxy's own bound on the epsilon any row may spend across every model through "
+                              "dp gradients and ldp releases, at each policy's delta (the stricter of it and a "
+                              "policy's budget applies; default: the policy's alone)")
     privacy.add_argument("--price-probes", type=int, default=DEFAULT_PRICE_PROBES, metavar="K",
                          help="how many quotes over a row's lifetime may depend on its minimum price (at most "
                               "log2(K+1) bits of it leak; default: %(default)s)")
@@ -114,13 +119,25 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
         vault = vault_class(store, name=name, url=_url(args),
                             checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
                             accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=gate.registry.commitments,
-                            threshold=args.threshold, price_probes=args.price_probes)
+                            threshold=args.threshold, price_probes=args.price_probes,
+                            lifetime_epsilon=args.lifetime_epsilon)
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     serve(create_app(vault, gate=gate, publisher=publisher, limits=bounds), args.host, args.port,
           log_level=args.log_level, tls=tls)
     return 0
+
+
+def _epsilon(text: str) -> float:
+    """An epsilon bound: a finite number > 0 (argparse's usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"an epsilon is a finite number > 0, got {text}")
+    return value
 
 
 def _url(args: argparse.Namespace) -> str:

@@ -22,7 +22,8 @@ from orchestrator.privacy.policy import PrivacyPolicy
 # privacy_policy: the holder does not sell under the model's privacy policy (a mode it does not accept, or a
 # review on the rows it would then have quoted that finds an input reconstructed beyond the threshold).
 # privacy_budget: what the policy would reveal, added to what the row already released to any model, would
-# pass the holder's per-row budget (docs/privacy.md, "One budget per row").
+# pass the holder's per-row budget (docs/privacy.md, "One budget per row"); under ldp, one more release would
+# pass the row's lifetime epsilon (docs/privacy.md, "The holder's side of ldp mode").
 # requote_limit: the row answers no price question from this quote: the price is not above every price it was
 # tested at before, or it has answered all the price tests of its lifetime (proxy/probes.py); this follows
 # from earlier answers alone, so it says nothing about the minimum price.

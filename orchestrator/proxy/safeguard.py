@@ -25,8 +25,9 @@ from orchestrator.privacy.span import moments
 from .store import PrivacyRecord
 
 # The plain exchange hands the hosting node every row through its layer-1 gradients (docs/privacy.md), so a
-# holder sells under it only when told to (Vault(accepted_modes=...), proxy --accept-mode plain).
-DEFAULT_ACCEPTED_MODES = ("projection", "dp")
+# holder sells under it only when told to (Vault(accepted_modes=...), proxy --accept-mode plain). ldp releases
+# are noised and charged to each row's lifetime budget, so they are sold by default like projection and dp.
+DEFAULT_ACCEPTED_MODES = ("projection", "dp", "ldp")
 
 
 @dataclass
@@ -69,7 +70,7 @@ def judge_policy(policy: PrivacyPolicy, accepted_modes: Sequence[str], covarianc
     if policy.mode not in accepted_modes:
         return Verdict.of([f"this holder does not sell under {policy.mode!r} mode (it accepts "
                            f"{', '.join(accepted_modes)})"])
-    if rows < 2 and policy.threshold < 1.0:
+    if rows < 2 and policy.threshold < 1.0 and policy.mode != "ldp":  # ldp's guarantee is the noise's, not R^2's
         # One row has no spread to measure R^2 against: its reconstruction error cannot be judged, so no bound.
         return Verdict.of([f"{rows} quoted row cannot show what the policy reveals (R^2 needs two rows or more)"])
     return review(policy, covariance)

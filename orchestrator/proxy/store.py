@@ -36,9 +36,17 @@ Tables:
       minimum price"): how many (tests), the highest price declined (declined, decimal TEXT or NULL) and the
       price of the test that accepted it (accepted, NULL before); later tests must be dearer than every
       earlier one and there are at most the vault's `price_probes` of them.
-  dp_spent(row_id, rho)
-      per row, the RDP its dp gradient answers composed to across every model: rho, with RDP(alpha) =
-      alpha * rho (privacy/accountant.gaussian_rho); written with the answer that spent it.
+  dp_spent(row_id, rho, label_epsilon)
+      per row, what its releases spent across every model (proxy/lifetime.py): rho, the zCDP of its dp
+      gradient steps and ldp releases (RDP(alpha) = alpha * rho, privacy/accountant.gaussian_rho), and
+      label_epsilon, the pure epsilon of its labels' randomized responses (privacy/ldp.py); written with the
+      answer (dp) or the accepting quote (ldp) that spent it. A store from before ldp lacks label_epsilon:
+      opening it adds the column, 0 for every row (dp steps release no label).
+      An ldp model's row is charged one release by the quote that first accepts it; its row in `quotes`
+      records that it was, so a requote does not charge it again.
+  holder_secret(id, secret)
+      one row (id 1): 32 random bytes made by the first vault that needed them, the key of the ldp releases
+      of rows whose source gave no row-hash key (privacy/ldp.release_seeds); never leaves the holder.
   source_keys(source, hash_key)
       per payout address, the secret key its row hashes are keyed with (NULL: unkeyed), fixed by its first
       upload; the source gives the same key to each of its proxies, so its rows hash alike across them.
@@ -51,6 +59,7 @@ Tables:
 """
 import json
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,7 +109,12 @@ CREATE TABLE IF NOT EXISTS price_probes (
 );
 CREATE TABLE IF NOT EXISTS dp_spent (
     row_id INTEGER PRIMARY KEY REFERENCES rows(row_id),
-    rho REAL NOT NULL
+    rho REAL NOT NULL,
+    label_epsilon REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS holder_secret (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS source_keys (
     source TEXT PRIMARY KEY,
@@ -185,6 +199,7 @@ class Store:
                 self._db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_BYTES}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            _migrate(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -284,10 +299,12 @@ class Store:
         *,
         probes: Mapping[int, PriceProbes] | None = None,
         budget: bytes | None = None,
+        spent: Sequence[tuple[int, float, float]] = (),
     ) -> None:
         """Creates the model on its first quote; accepted (row_id, price, row_hash) replace earlier quotes of
         those rows, and rows declined now keep the quotes they had. `privacy` is the model's privacy state
-        after the quote, `probes` the price answers it changed, `budget` the row budget when it changed."""
+        after the quote, `probes` the price answers it changed, `budget` the row budget when it changed,
+        `spent` the (row_id, rho, label_epsilon) totals of the rows it charged (ldp)."""
         key = str(model_id)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO models (model_id, field_table) VALUES (?, ?)", (key, field_table))
@@ -305,6 +322,7 @@ class Store:
             )
             if budget is not None:
                 _save_budget(db, budget)
+            _save_spent(db, spent)
 
     def price_probes(self, row_ids: Iterable[int]) -> dict[int, PriceProbes]:
         """The price answers of these rows so far (rows never price-tested are absent)."""
@@ -371,19 +389,25 @@ class Store:
             ).fetchone()
         return None if found is None else PrivacyRecord(found[0], found[1], bytes(found[2]), found[3])
 
-    def dp_spent(self) -> list[tuple[int, float]]:
-        """(row id, rho) of every row that answered a dp gradient."""
+    def dp_spent(self) -> list[tuple[int, float, float]]:
+        """(row id, rho, label epsilon) of every row that spent differential privacy (dp or ldp)."""
         with self._lock:
-            return self._db.execute("SELECT row_id, rho FROM dp_spent ORDER BY row_id").fetchall()
+            return self._db.execute("SELECT row_id, rho, label_epsilon FROM dp_spent ORDER BY row_id").fetchall()
+
+    def holder_secret(self) -> bytes:
+        """This holder's own release key (table holder_secret), made with 32 random bytes on first use."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO holder_secret (id, secret) VALUES (1, ?)", (secrets.token_bytes(32),))
+            return bytes(db.execute("SELECT secret FROM holder_secret WHERE id = 1").fetchone()[0])
 
     def save_answer(self, model_id: int, *, submodels: str | None = None, audit: bytes | None = None,
                     ledger: str | None = None, budget: bytes | None = None,
-                    dp_spent: Sequence[tuple[int, float]] = ()) -> None:
+                    dp_spent: Sequence[tuple[int, float, float]] = ()) -> None:
         """What an answer changed, in one transaction: the last sub-models, the audit, the dp ledger, the
-        holder's row budget, the rows' dp spending across models."""
+        holder's row budget, the rows' (row_id, rho, label_epsilon) totals across models."""
         key = str(model_id)
         with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO dp_spent (row_id, rho) VALUES (?, ?)", dp_spent)
+            _save_spent(db, dp_spent)
             if budget is not None:
                 _save_budget(db, budget)
             if submodels is not None:
@@ -424,6 +448,17 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return 0
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Brings a store made by an earlier version up to SCHEMA (CREATE TABLE IF NOT EXISTS adds no column)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(dp_spent)")}
+    if "label_epsilon" not in columns:  # before ldp: only dp steps were spent, and they release no label
+        db.execute("ALTER TABLE dp_spent ADD COLUMN label_epsilon REAL NOT NULL DEFAULT 0")
+
+
+def _save_spent(db: sqlite3.Connection, spent: Sequence[tuple[int, float, float]]) -> None:
+    db.executemany("INSERT OR REPLACE INTO dp_spent (row_id, rho, label_epsilon) VALUES (?, ?, ?)", spent)
 
 
 def _save_budget(db: sqlite3.Connection, state: bytes) -> None:

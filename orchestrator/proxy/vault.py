@@ -8,7 +8,10 @@ first quote (checking it against the chain's commitment when it can read the cha
 policy that fails its review on the rows it would have quoted (`privacy_policy`), and from then on answers
 only what the policy allows: every evaluate passes the literal check and the policy check (privacy.py), and
 is recorded in the model's leakage audit before the answer leaves; a gradient is refused in projection mode,
-checked for isolated rows in plain mode, noised and counted against each row's budget in dp mode.
+checked for isolated rows in plain mode, noised and counted against each row's budget in dp mode. In ldp mode
+each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
+to the row's lifetime budget (lifetime.py), shared with dp gradient steps, and declines it (`privacy_budget`)
+if the budget cannot take it; evaluate answers that fixed release.
 
 Above the per-model audits sits the holder's own budget per row across every model (budget.py): a quote
 declines rows that its projection would take past it (`privacy_budget`) and an evaluate is refused if it
@@ -47,7 +50,7 @@ from orchestrator.errors import (
     UnknownModel,
     UnknownRows,
 )
-from orchestrator.privacy.accountant import gaussian_rho, rho_epsilons
+from orchestrator.privacy.accountant import gaussian_rho
 from orchestrator.privacy.atoms import atom_covariance, atom_values
 from orchestrator.privacy.audit import DEFAULT_TOLERANCE
 from orchestrator.privacy.dp import private_gradients
@@ -58,7 +61,9 @@ from .bills import BillBook, bill_sources, parse_bill
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from .budget import RevelationBudget, TableAtoms
 from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
+from .lifetime import LifetimeSpend, Totals, lifetime_cap
 from .quoted import QuotedRows, normalise_each
+from .releases import release_classes, release_keys, released_rows
 from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answer
 from .schema import MAX_LISTINGS, MAX_ROW_ID
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy, rows_covariance
@@ -87,6 +92,7 @@ class _Model:
     bank: SubModelBank | None  # the last sub-models evaluated: their mask shapes the gradient
     privacy: ModelPrivacy
     atoms: TableAtoms  # the model's inputs and label on the holder's row-budget coordinates
+    releases: QuotedRows | None = None  # ldp mode: each quoted row's release (x: u, labels), what evaluate answers
     # Held from a request's privacy check until what it revealed is recorded, so two requests in flight can
     # never both pass a check that only one of them would have passed after the other.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,12 +112,18 @@ class Vault:
         registry: Registry | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         price_probes: int = DEFAULT_PRICE_PROBES,
+        lifetime_epsilon: float | None = None,
     ):
         """`threshold`: the holder's own R^2 bound on each row's budget across all models (the stricter of it
         and a request's policy applies); `price_probes`: how many quotes over a row's lifetime may depend on
-        its minimum price (probes.py)."""
+        its minimum price (probes.py); `lifetime_epsilon`: the holder's own bound on the epsilon each row may
+        spend across every model through dp gradients and ldp releases (the stricter of it and a policy's
+        budget applies, at the policy's delta; None: the policy's alone)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"an R^2 threshold lies in [0, 1], got {threshold}")
+        if lifetime_epsilon is not None and not (0.0 < lifetime_epsilon < float("inf")):
+            raise ValueError(f"a lifetime epsilon is a finite number > 0 (or None), got {lifetime_epsilon}")
+        self.lifetime_epsilon = None if lifetime_epsilon is None else float(lifetime_epsilon)
         if _not_int(price_probes) or price_probes < 0:
             raise ValueError(f"price_probes is a count >= 0, got {price_probes!r}")
         self.threshold = float(threshold)
@@ -134,7 +146,9 @@ class Vault:
         self._budget_lock = threading.Lock()
         self._budget: RevelationBudget | None = None
         self._atom_cov: tuple[tuple, np.ndarray] | None = None  # (rows, atoms, atoms judged), covariance
-        self._rho: np.ndarray | None = None  # row id -> dp RDP spent across models (accountant.gaussian_rho)
+        self._spent: LifetimeSpend | None = None  # what each row spent in dp and ldp across models
+        self._secret: bytes | None = None  # the ldp release key of keyless sources' rows (store.holder_secret)
+        self._warned_keyless = False
         self.bills = BillBook(store)  # what was computed for which checkpoint, and the bills received
 
     @property
@@ -199,6 +213,7 @@ class Vault:
             raise HolderRequestError(f"policy must be a PrivacyPolicy, got {type(policy).__name__}")
         if policy.inputs != field_table.model_inputs:
             raise PolicyError("the privacy policy's inputs are not the field table's model inputs")
+        classes = release_classes(policy, field_table)
         ids = _row_ids(row_ids, allow_empty=True)
         with self._lock:
             table_json = field_table.to_json().decode()
@@ -228,6 +243,8 @@ class Vault:
                     for i in np.flatnonzero(keep & ~fits).tolist():
                         reasons[candidates[i].row_id] = "privacy_budget"
                     keep &= fits
+                if policy.mode == "ldp":
+                    keep = self._within_lifetime(policy, candidates, candidate_ids, previous.ids, keep, reasons)
                 probes = self._price_answers(candidates, keep, price, reasons)
                 good = [row for row, kept in zip(candidates, keep) if kept]
                 features, labels = features[keep], labels[keep]
@@ -238,13 +255,22 @@ class Vault:
                 hashes = self._row_hashes(model_id, good, features, labels)
                 if released is not None:
                     budget.record(good_ids, released)
+                releases, charged = None, None
+                if policy.mode == "ldp":
+                    new = self._releases(model_id, policy, classes, good, features, labels, hashes)
+                    before = known.releases if known else QuotedRows.empty(len(policy.projection))
+                    releases = before.replaced(new.ids, new.x, new.labels)
+                    charged = self._first_releases(policy, good_ids, previous.ids)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
                         model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)],
                         state.record(), probes=probes, budget=budget.to_json(),
+                        spent=charged.stored() if charged is not None else (),
                     )
+                if charged is not None:
+                    self._lifetime().record(charged)
                 self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
-                                                state, atoms, known.lock if known else threading.Lock())
+                                                state, atoms, releases, known.lock if known else threading.Lock())
         by_id = {row.row_id: Accepted(row.row_id, h, row.source) for row, h in zip(good, hashes)}
         return QuoteAnswer(
             accepted=tuple(by_id[r] for r in ids.tolist() if r in by_id),
@@ -268,6 +294,57 @@ class Vault:
                 reasons[row.row_id] = outcome
                 keep[i] = False
         return changed
+
+    def _within_lifetime(self, policy: PrivacyPolicy, candidates: Sequence[StoredRow], candidate_ids: np.ndarray,
+                         quoted_ids: np.ndarray, keep: np.ndarray, reasons: dict[int, str]) -> np.ndarray:
+        """ldp: `keep` less the rows new to this model whose lifetime spend cannot take one more release of the
+        policy within min(its budget, the holder's lifetime_epsilon), declined `privacy_budget` (call with the
+        budget lock held). A row already quoted for the model was charged then: its release is fixed, so
+        answering it again spends nothing."""
+        settings = policy.ldp
+        after = self._lifetime().after(candidate_ids, policy.release.rho, policy.release.label_cost)
+        spent = after.over(settings.delta, lifetime_cap(settings.budget, self.lifetime_epsilon))
+        over = keep & spent & ~np.isin(candidate_ids, quoted_ids)
+        for i in np.flatnonzero(over).tolist():
+            reasons[candidates[i].row_id] = "privacy_budget"
+        return keep & ~over
+
+    def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted_ids: np.ndarray) -> Totals:
+        """ldp: the totals of the accepted rows new to this model once charged one release each."""
+        new = accepted_ids[~np.isin(accepted_ids, quoted_ids)]
+        return self._lifetime().after(new, policy.release.rho, policy.release.label_cost)
+
+    def _releases(self, model_id: int, policy: PrivacyPolicy, classes: int | None, rows: Sequence[StoredRow],
+                  features: np.ndarray, labels: np.ndarray, hashes: Sequence[bytes]) -> QuotedRows:
+        """ldp: each row's release for the model (releases.py), from u = P x computed as projection mode's
+        evaluate computes it."""
+        ids = np.asarray([row.row_id for row in rows], np.int64)
+        bank = bank_from_submodels([SubModel(j, policy.inputs, p, 0.0) for j, p in enumerate(policy.projection)],
+                                   policy.inputs)
+        u = np.asarray(evaluate(bank, _padded(np.asarray(features, np.float32))))[: len(ids)]
+        return released_rows(model_id, policy, classes, ids, u, labels, hashes, self._release_keys(rows))
+
+    def _release_keys(self, rows: Sequence[StoredRow]) -> list[bytes]:
+        """Each row's release key: its source's row-hash key, else this holder's own secret (warned once: then
+        no other proxy of the row can give the same release, and the redundancy check drops the row)."""
+        sources = {row.source for row in rows}
+        hash_keys = self.store.hash_keys(sources)
+        keyless = sorted(s for s in sources if hash_keys.get(s) is None)
+        if keyless and self._secret is None:
+            self._secret = self.store.holder_secret()
+        if keyless and not self._warned_keyless:
+            self._warned_keyless = True
+            log.warning("ldp releases of rows whose source gave no row-hash key (%s) are keyed with this "
+                        "holder's own secret: another proxy holding the same rows releases them differently, so "
+                        "the hosting node's redundancy check drops them", ", ".join(keyless))
+        return release_keys([row.source for row in rows], hash_keys, self._secret or b"")
+
+    def _lifetime(self) -> LifetimeSpend:
+        """What each row spent in dp and ldp across models, loaded on first use (call with the budget lock
+        held)."""
+        if self._spent is None:
+            self._spent = LifetimeSpend.of(self.store.dp_spent())
+        return self._spent
 
     def _bounds(self, policy: PrivacyPolicy) -> dict[str, float]:
         """The row budget's judgement for a request under `policy`: the stricter of its bounds and the holder's."""
@@ -364,40 +441,70 @@ class Vault:
                  checkpoint_id: int | None = None) -> Outputs:
         """z = the sub-models on the requested quoted rows, and their labels; privacy checks first (the model's
         policy and audit, then each row's budget across all models), and what the answer reveals recorded in
-        both before it is returned, as is (bills.py) that the rows were computed for `checkpoint_id`."""
+        both before it is returned, as is (bills.py) that the rows were computed for `checkpoint_id`.
+
+        ldp mode: each row's release instead (its clipped and noised u = P x and its label, randomized or in
+        the clear), the same every time; it was charged to the row's lifetime budget by the quote, so neither
+        the R^2 budget nor the audit is consulted or recorded."""
         model_id = _model_id(model_id)
         ids = _row_ids(row_ids)
         subs = tuple(submodels)
         if not subs or not all(isinstance(s, SubModel) for s in subs):
             raise HolderRequestError("submodels must be a non-empty list of sub-models")
         model = self._known_model(model_id)
-        with model.lock if model else nullcontext(), self._budget_lock if self.audited else nullcontext():
+        ldp = model is not None and model.releases is not None
+        with model.lock if model else nullcontext(), self._budget_lock if self.audited and not ldp else nullcontext():
             request = privacy.CheckRequest(model_id, tuple(ids.tolist()), subs, model.privacy if model else None)
-            result = privacy.run_checks(request, self.checks)
+            result = privacy.run_checks(request, self._checks_for(ldp))
             if not result.passed:
                 self._refuse(model_id, "evaluate", ids, result.describe(), result.failures)
             if model is None:
                 raise UnknownModel(f"model {model_id} has no accepted quote here")
             at = self._positions(model_id, model.rows, ids)
             bank = bank_from_submodels(subs, model.table.model_inputs)
-            released = self._check_budget(model_id, model, ids, bank) if self.audited else None
-            x = model.rows.x[at]
-            z = np.asarray(evaluate(bank, _padded(x)))[: len(ids)]
-            # Sub-models come back in the order sent, which need not be neuron order.
-            z = z[:, [s.neuron for s in subs]]
-            if not np.isfinite(z).all():
-                raise HolderRequestError("the sub-models' outputs overflow float32 on these rows; weights too large")
-            budget = None
-            if self.audited:
-                model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
-                if self._budget_state().record(ids, released):
-                    budget = self._budget_state().to_json()
-            with self._budget_reloaded_on_failure():
-                self.store.save_answer(model_id, submodels=json.dumps([s.to_dict() for s in subs], allow_nan=False),
-                                       audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
+            if ldp:
+                z, labels = self._released_answer(model, ids, subs)
+            else:
+                z, labels = self._computed_answer(model_id, model, ids, at, bank, subs)
             model.bank = bank
             self.bills.record_computed(model_id, checkpoint_id, ids.tolist())
-        return Outputs(z=z, labels=model.rows.labels[at])
+        return Outputs(z=z, labels=labels)
+
+    def _checks_for(self, ldp: bool) -> tuple[privacy.PrivacyCheck, ...]:
+        """The checks an evaluate runs: this vault's, and under ldp always the policy check too, since the answer
+        is the release of P x whatever is asked: a request for other sub-models is refused, not answered with it."""
+        if ldp and privacy.policy_check not in self.checks:
+            return (*self.checks, privacy.policy_check)
+        return self.checks
+
+    def _computed_answer(self, model_id: int, model: _Model, ids: np.ndarray, at: np.ndarray, bank: SubModelBank,
+                         subs: Sequence[SubModel]) -> tuple[np.ndarray, np.ndarray]:
+        """(z, labels): the sub-models on the rows, checked against each row's R^2 budget across all models
+        first and recorded in it and in the model's audit with the answer (call with the budget lock held when
+        audited)."""
+        released = self._check_budget(model_id, model, ids, bank) if self.audited else None
+        z = np.asarray(evaluate(bank, _padded(model.rows.x[at])))[: len(ids)]
+        # Sub-models come back in the order sent, which need not be neuron order.
+        z = z[:, [s.neuron for s in subs]]
+        if not np.isfinite(z).all():
+            raise HolderRequestError("the sub-models' outputs overflow float32 on these rows; weights too large")
+        budget = None
+        if self.audited:
+            model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
+            if self._budget_state().record(ids, released):
+                budget = self._budget_state().to_json()
+        with self._budget_reloaded_on_failure():
+            self.store.save_answer(model_id, submodels=_submodels_json(subs),
+                                   audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
+        return z, model.rows.labels[at]
+
+    @staticmethod
+    def _released_answer(model: _Model, ids: np.ndarray, subs: Sequence[SubModel]) -> tuple[np.ndarray, np.ndarray]:
+        """ldp: (z, labels) = the rows' releases, columns in the order the sub-models (P's rows) were sent.
+        Nothing is stored: the releases are fixed and were charged with the quote, and the last sub-models only
+        mask gradients, which ldp refuses."""
+        at, _ = model.releases.positions(ids)  # the same rows as model.rows: both are the quoted rows
+        return model.releases.x[at][:, [s.neuron for s in subs]], model.releases.labels[at]
 
     def _check_budget(self, model_id: int, model: _Model, ids: np.ndarray, bank: SubModelBank) -> np.ndarray:
         """What answering `bank` on these rows releases (over atoms, with the labels), refused if some row's
@@ -424,7 +531,7 @@ class Vault:
         model = self._model(model_id)
         policy = model.privacy.policy
         with model.lock:
-            if policy.mode == "projection":  # refused whatever is asked: nothing beyond u = P x leaves here
+            if policy.mode in ("projection", "ldp"):  # refused whatever is asked: nothing beyond u = P x leaves here
                 self._refuse(model_id, "gradient", ids, "; ".join(check_gradient(policy, ids.tolist(), dz).reasons))
             bank = model.bank
             if bank is None:
@@ -448,35 +555,23 @@ class Vault:
                           ids: np.ndarray):
         """dp mode: clipped, noised, averaged (privacy/dp.py), with fresh noise for every request, and one step
         counted against each row's budget in the same transaction as the answer: the model's ledger, and the
-        row's RDP across every model, refused if it would pass this policy's epsilon at its delta (call with
-        the budget lock held). Not padded: the clipping and the average count rows, and the dp exchange is
-        not a hot path."""
+        row's lifetime spend across every model (dp steps and ldp releases alike), refused if it would pass
+        min(this policy's epsilon, the holder's lifetime_epsilon) at its delta (call with the budget lock held).
+        Not padded: the clipping and the average count rows, and the dp exchange is not a hot path."""
         settings = model.privacy.policy.dp
-        spent = self._spent_rho()
-        after = _lookup(spent, ids) + gaussian_rho(settings.noise_multiplier)
-        over = ids[rho_epsilons(after, settings.delta) > settings.epsilon]
+        after = self._lifetime().after(ids, gaussian_rho(settings.noise_multiplier), 0.0)
+        cap = lifetime_cap(settings.epsilon, self.lifetime_epsilon)
+        over = ids[after.over(settings.delta, cap)]
         if over.size:
             self._refuse(model_id, "gradient", ids,
                          f"rows {_show(over)} have spent their privacy budget across every model at this holder "
-                         f"(one more step would pass epsilon = {settings.epsilon} at delta = {settings.delta})")
+                         f"(one more step would pass epsilon = {cap} at delta = {settings.delta})")
         key = jax.random.key(secrets.randbits(63))
         first = private_gradients(bank, x, dz, settings.clip, settings.noise_multiplier, key)
         model.privacy.ledger.spend(ids.tolist())
-        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode(),
-                               dp_spent=list(zip(ids.tolist(), after.tolist())))
-        if ids.max() >= spent.size:
-            spent = self._rho = np.pad(spent, (0, int(ids.max()) + 1 - spent.size))
-        spent[ids] = after
+        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode(), dp_spent=after.stored())
+        self._lifetime().record(after)
         return first
-
-    def _spent_rho(self) -> np.ndarray:
-        """Row id -> the dp RDP it spent across models, loaded on first use (call with the budget lock held)."""
-        if self._rho is None:
-            kept = self.store.dp_spent()
-            self._rho = np.zeros(max((r for r, _ in kept), default=0) + 1)
-            for row, rho in kept:
-                self._rho[row] = rho
-        return self._rho
 
     def _refuse(self, model_id: int, what: str, ids: np.ndarray, reasons: str, failures: tuple = ()) -> None:
         log.warning("model %d: refused to %s %d rows: %s", model_id, what, ids.size, reasons)
@@ -522,10 +617,15 @@ class Vault:
             if kept is None:  # written with the model's first quote; only a store from before policies lacks it
                 raise HolderRequestError(f"model {model_id} has no privacy policy recorded in {self.store.path}; "
                                          f"this store predates privacy policies")
+            state = ModelPrivacy.from_record(kept)
             with self._budget_lock:
                 atoms = self._budget_state().register(table)
-            self._models[model_id] = _Model(table, record.field_table, rows, bank, ModelPrivacy.from_record(kept),
-                                            atoms)
+            releases = None
+            if state.policy.mode == "ldp":  # the same releases as before: they are a function of the store
+                hashes = self._row_hashes(model_id, stored, done.features, done.labels)
+                releases = self._releases(model_id, state.policy, release_classes(state.policy, table), stored,
+                                          done.features, done.labels, hashes)
+            self._models[model_id] = _Model(table, record.field_table, rows, bank, state, atoms, releases)
             return self._models[model_id]
 
     def _model(self, model_id: int) -> _Model:
@@ -556,10 +656,8 @@ def _decline_reason(row: StoredRow | None, table: FieldTable) -> str | None:
     return None
 
 
-def _lookup(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """values[ids], 0 past the end (rows that never spent anything)."""
-    inside = ids < values.size
-    return np.where(inside, values[np.where(inside, ids, 0)], 0.0)
+def _submodels_json(subs: Sequence[SubModel]) -> str:
+    return json.dumps([s.to_dict() for s in subs], allow_nan=False)
 
 
 def _padded(a: np.ndarray) -> np.ndarray:

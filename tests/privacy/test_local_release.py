@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from orchestrator.privacy.accountant import DEFAULT_ORDERS, epsilon_from_rdp
-from orchestrator.privacy.ldp import (LocalRelease, clip_rows, gaussian_release, keep_probability,
-                                      randomized_response, response_matrix)
+from orchestrator.privacy.ldp import (LocalRelease, box_muller, clip_rows, gaussian_release, keep_probability,
+                                      keyed_release, keyed_uniforms, randomized_response, release_seeds,
+                                      response_matrix)
 
 
 def test_rows_longer_than_the_clip_are_scaled_to_it_and_shorter_ones_kept():
@@ -80,3 +81,38 @@ def test_the_release_for_an_epsilon_is_the_least_noise_that_stays_within_it():
 def test_an_epsilon_the_label_share_alone_exceeds_is_refused():
     with pytest.raises(ValueError, match="no noise gives"):
         LocalRelease.for_epsilon(0.5, 1.0, 1e-5, label_epsilon=2.0)
+
+
+KEY = b"\x11" * 32
+
+
+def identities(n: int) -> list[bytes]:
+    return [i.to_bytes(32, "big") for i in range(n)]
+
+
+def test_a_release_seed_changes_with_the_key_the_model_and_the_row_and_with_nothing_else():
+    seeds = release_seeds([KEY] * 3, 7, identities(3))
+    np.testing.assert_array_equal(seeds, release_seeds([KEY] * 3, 7, identities(3)))
+    assert len({bytes(s) for s in seeds}) == 3
+    assert not (release_seeds([b"\x12" * 32] * 3, 7, identities(3)) == seeds).all(axis=1).any()
+    assert not (release_seeds([KEY] * 3, 8, identities(3)) == seeds).all(axis=1).any()
+
+
+def test_keyed_draws_are_uniform_and_their_box_muller_normals_standard():
+    uniforms = keyed_uniforms(release_seeds([KEY] * 50_000, 1, identities(50_000)), 6)
+    assert uniforms.min() >= 0.0 and uniforms.max() < 1.0
+    assert uniforms.mean() == pytest.approx(0.5, abs=0.003) and uniforms.var() == pytest.approx(1 / 12, rel=0.01)
+    normals = box_muller(uniforms)
+    assert normals.mean() == pytest.approx(0.0, abs=0.01) and normals.std() == pytest.approx(1.0, rel=0.01)
+    assert abs(np.corrcoef(normals[:, 0], normals[:, 1])[0, 1]) < 0.02  # a pair's two normals are independent
+
+
+def test_a_keyed_release_is_the_same_for_the_same_seeds_and_clipped_before_its_noise():
+    release = LocalRelease(clip=1.0, noise_multiplier=1e-6, label_epsilon=1.0)
+    seeds = release_seeds([KEY] * 4, 1, identities(4))
+    values, labels = np.array([[3.0, 4.0, 0.0]] * 4), np.array([0, 1, 2, 0])
+    first, answered = keyed_release(values, labels, 3, release, seeds)
+    again, answered_again = keyed_release(values, labels, 3, release, seeds)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(answered, answered_again)
+    np.testing.assert_allclose(first, [[0.6, 0.8, 0.0]] * 4, atol=1e-4)

@@ -95,12 +95,13 @@ def default_policy_for(table, columns) -> PrivacyPolicy:
 
 
 def vault_with(columns, positions, *, min_price=PRICE, source=SOURCE_A, drop=(), store_path=":memory:", name="p",
-               accepted_modes=MODES, hash_key=None, threshold=1.0, price_probes=DEFAULT_PRICE_PROBES):
+               accepted_modes=MODES, hash_key=None, threshold=1.0, price_probes=DEFAULT_PRICE_PROBES,
+               lifetime_epsilon=None):
     """A vault holding the source's rows at `positions`, selling under every policy mode (plain included);
     returns (vault, row ids). Its own R^2 threshold is 1.0 unless given, so the policy's bound is the one that
     applies (recoverability is refused whatever the thresholds)."""
     vault = Vault(Store(store_path), name=name, accepted_modes=accepted_modes, threshold=threshold,
-                  price_probes=price_probes)
+                  price_probes=price_probes, lifetime_epsilon=lifetime_epsilon)
     result = vault.upload(source, min_price, source_mapping(columns), source_rows(columns, positions, drop=drop),
                           ignored=["Patient"], hash_key=hash_key)
     return vault, list(result.row_ids)
