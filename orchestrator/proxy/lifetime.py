@@ -6,6 +6,10 @@ model, policy or requester, so the holder keeps two numbers per row (store table
 further step or release on their total in (epsilon, delta) (privacy/ldp.spent_epsilons): one lifetime budget
 that dp and ldp answers draw on alike.
 
+A row this holder has released exactly (store table `exact_releases`: under a projection-mode quote, or a
+plain or dp mode evaluate) has no DP guarantee left whatever it spent: `exact` marks it, and ldp quotes
+decline it. dp gradient steps keep their own accounting and do not consult it.
+
 Arrays indexed by row id (ids are dense: AUTOINCREMENT from 1), so a request's rows are judged with numpy.
 """
 from collections.abc import Iterable
@@ -39,28 +43,43 @@ class Totals(NamedTuple):
 class LifetimeSpend:
     rho: np.ndarray  # float64, row id -> Gaussian zCDP spent (0 past the end: nothing spent)
     label_epsilon: np.ndarray  # float64, row id -> labels' pure epsilon spent
+    exact: np.ndarray  # bool, row id -> released exactly (False past the end)
 
     @classmethod
-    def of(cls, kept: Iterable[tuple[int, float, float]]) -> "LifetimeSpend":
-        """From the store's (row id, rho, label epsilon) rows."""
-        kept = list(kept)
-        size = max((row for row, _, _ in kept), default=0) + 1
-        spend = cls(np.zeros(size), np.zeros(size))
+    def of(cls, kept: Iterable[tuple[int, float, float]], exact: Iterable[int] = ()) -> "LifetimeSpend":
+        """From the store's (row id, rho, label epsilon) rows and the ids of the rows released exactly."""
+        kept, exact = list(kept), np.asarray(list(exact), np.int64)
+        size = max(max((row for row, _, _ in kept), default=0), int(exact.max(initial=0))) + 1
+        spend = cls(np.zeros(size), np.zeros(size), np.zeros(size, bool))
         for row, rho, label in kept:
             spend.rho[row], spend.label_epsilon[row] = rho, label
+        spend.exact[exact] = True
         return spend
 
     def after(self, ids: np.ndarray, rho: float, label_epsilon: float) -> Totals:
         """What the rows of `ids` would have spent after one more answer costing (rho, label_epsilon)."""
         return Totals(ids, _lookup(self.rho, ids) + rho, _lookup(self.label_epsilon, ids) + label_epsilon)
 
+    def released_exactly(self, ids: np.ndarray) -> np.ndarray:
+        """Which rows of `ids` were released exactly: no DP guarantee is left for them to spend."""
+        return _lookup(self.exact, ids)
+
     def record(self, totals: Totals) -> None:
         """The rows' totals, once the store holds them."""
-        ids = totals.ids
+        self._grow(totals.ids)
+        self.rho[totals.ids], self.label_epsilon[totals.ids] = totals.rho, totals.label_epsilon
+
+    def record_exact(self, ids: np.ndarray) -> None:
+        """The rows released exactly, once the store holds them."""
+        self._grow(ids)
+        self.exact[ids] = True
+
+    def _grow(self, ids: np.ndarray) -> None:
+        """Room for every row of `ids`."""
         if ids.size and ids.max() >= self.rho.size:
-            grow = int(ids.max()) + 1 - self.rho.size
-            self.rho, self.label_epsilon = np.pad(self.rho, (0, grow)), np.pad(self.label_epsilon, (0, grow))
-        self.rho[ids], self.label_epsilon[ids] = totals.rho, totals.label_epsilon
+            grow = (0, int(ids.max()) + 1 - self.rho.size)
+            self.rho, self.label_epsilon = np.pad(self.rho, grow), np.pad(self.label_epsilon, grow)
+            self.exact = np.pad(self.exact, grow)
 
 
 def lifetime_cap(policy_epsilon: float, holder_epsilon: float | None) -> float:
@@ -69,6 +88,6 @@ def lifetime_cap(policy_epsilon: float, holder_epsilon: float | None) -> float:
 
 
 def _lookup(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """values[ids], 0 past the end (rows that never spent anything)."""
+    """values[ids], 0 (False) past the end (rows that never spent or released anything)."""
     inside = ids < values.size
-    return np.where(inside, values[np.where(inside, ids, 0)], 0.0)
+    return np.where(inside, values[np.where(inside, ids, 0)], values.dtype.type(0))

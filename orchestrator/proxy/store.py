@@ -44,6 +44,14 @@ Tables:
       opening it adds the column, 0 for every row (dp steps release no label).
       An ldp model's row is charged one release by the quote that first accepts it; its row in `quotes`
       records that it was, so a requote does not charge it again.
+  exact_releases(row_id)
+      the rows this holder released exactly, without noise, to any model (docs/privacy.md, "The holder's side
+      of ldp mode"): accepted by a projection-mode quote (which commits the row to revealing u = P x), or
+      answered by an evaluate or a plain gradient outside ldp mode (the forward channel is exact in plain and
+      dp modes). Such a row has no differential privacy left to spend, so ldp quotes decline it. Written in
+      the transaction of the quote or answer that released it. A store from before this table gets it on
+      opening, in one transaction with what its own records show: the rows of accepted projection-mode quotes
+      and the rows evaluated (bills.py's computed_rows) for any model outside ldp mode.
   holder_secret(id, secret)
       one row (id 1): 32 random bytes made by the first vault that needed them, the key of the ldp releases
       of rows whose source gave no row-hash key (privacy/ldp.release_seeds); never leaves the holder.
@@ -135,6 +143,9 @@ CREATE TABLE IF NOT EXISTS nonces (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 """
+
+# Made by _migrate, with what the store already records, so that a store from before it starts out right.
+EXACT_RELEASES = "CREATE TABLE exact_releases (row_id INTEGER PRIMARY KEY REFERENCES rows(row_id))"
 
 
 @dataclass(frozen=True)
@@ -300,11 +311,13 @@ class Store:
         probes: Mapping[int, PriceProbes] | None = None,
         budget: bytes | None = None,
         spent: Sequence[tuple[int, float, float]] = (),
+        exact: Sequence[int] = (),
     ) -> None:
         """Creates the model on its first quote; accepted (row_id, price, row_hash) replace earlier quotes of
         those rows, and rows declined now keep the quotes they had. `privacy` is the model's privacy state
         after the quote, `probes` the price answers it changed, `budget` the row budget when it changed,
-        `spent` the (row_id, rho, label_epsilon) totals of the rows it charged (ldp)."""
+        `spent` the (row_id, rho, label_epsilon) totals of the rows it charged (ldp), `exact` the rows it
+        committed to an exact release (projection)."""
         key = str(model_id)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO models (model_id, field_table) VALUES (?, ?)", (key, field_table))
@@ -323,6 +336,7 @@ class Store:
             if budget is not None:
                 _save_budget(db, budget)
             _save_spent(db, spent)
+            _save_exact(db, exact)
 
     def price_probes(self, row_ids: Iterable[int]) -> dict[int, PriceProbes]:
         """The price answers of these rows so far (rows never price-tested are absent)."""
@@ -394,6 +408,11 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT row_id, rho, label_epsilon FROM dp_spent ORDER BY row_id").fetchall()
 
+    def exact_releases(self) -> list[int]:
+        """The ids of the rows released exactly (without noise) to some model, in order."""
+        with self._lock:
+            return [row for row, in self._db.execute("SELECT row_id FROM exact_releases ORDER BY row_id")]
+
     def holder_secret(self) -> bytes:
         """This holder's own release key (table holder_secret), made with 32 random bytes on first use."""
         with self._transaction() as db:
@@ -402,12 +421,14 @@ class Store:
 
     def save_answer(self, model_id: int, *, submodels: str | None = None, audit: bytes | None = None,
                     ledger: str | None = None, budget: bytes | None = None,
-                    dp_spent: Sequence[tuple[int, float, float]] = ()) -> None:
+                    dp_spent: Sequence[tuple[int, float, float]] = (), exact: Sequence[int] = ()) -> None:
         """What an answer changed, in one transaction: the last sub-models, the audit, the dp ledger, the
-        holder's row budget, the rows' (row_id, rho, label_epsilon) totals across models."""
+        holder's row budget, the rows' (row_id, rho, label_epsilon) totals across models, the rows it released
+        exactly for the first time."""
         key = str(model_id)
         with self._transaction() as db:
             _save_spent(db, dp_spent)
+            _save_exact(db, exact)
             if budget is not None:
                 _save_budget(db, budget)
             if submodels is not None:
@@ -451,14 +472,46 @@ def _size(path: str) -> int:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Brings a store made by an earlier version up to SCHEMA (CREATE TABLE IF NOT EXISTS adds no column)."""
+    """Brings a store made by an earlier version up to SCHEMA (CREATE TABLE IF NOT EXISTS adds no column), and
+    makes `exact_releases` where it is missing (every store before it, and a new one).
+
+    `exact_releases` starts with what the store's own records show was released exactly: the rows of accepted
+    quotes of projection-mode models (charged at quote time), and the rows answered by an evaluate of a model
+    in any other mode but ldp (`computed_rows` records every evaluate before its answer leaves; a model with
+    no recorded policy predates policies, when every answer was the plain exchange). A plain gradient on rows
+    never evaluated is the one exact release those records miss; the hosting node evaluates a batch before it
+    asks its gradient, so in practice its rows are among the evaluated ones. Made and filled in one
+    transaction: a crash in between leaves no table, and the next opening starts again."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(dp_spent)")}
     if "label_epsilon" not in columns:  # before ldp: only dp steps were spent, and they release no label
         db.execute("ALTER TABLE dp_spent ADD COLUMN label_epsilon REAL NOT NULL DEFAULT 0")
+    if _has_table(db, "exact_releases"):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(EXACT_RELEASES)
+        db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT q.row_id FROM quotes q "
+                   "JOIN privacy p ON p.model_id = q.model_id WHERE json_extract(p.policy, '$.mode') = 'projection'")
+        if _has_table(db, "computed_rows"):
+            db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT c.row_id FROM computed_rows c "
+                       "LEFT JOIN privacy p ON p.model_id = c.model_id "
+                       "WHERE coalesce(json_extract(p.policy, '$.mode'), 'plain') != 'ldp'")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _save_spent(db: sqlite3.Connection, spent: Sequence[tuple[int, float, float]]) -> None:
     db.executemany("INSERT OR REPLACE INTO dp_spent (row_id, rho, label_epsilon) VALUES (?, ?, ?)", spent)
+
+
+def _save_exact(db: sqlite3.Connection, row_ids: Sequence[int]) -> None:
+    db.executemany("INSERT OR IGNORE INTO exact_releases (row_id) VALUES (?)", [(row,) for row in row_ids])
 
 
 def _save_budget(db: sqlite3.Connection, state: bytes) -> None:

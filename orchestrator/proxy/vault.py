@@ -11,7 +11,9 @@ is recorded in the model's leakage audit before the answer leaves; a gradient is
 checked for isolated rows in plain mode, noised and counted against each row's budget in dp mode. In ldp mode
 each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
 to the row's lifetime budget (lifetime.py), shared with dp gradient steps, and declines it (`privacy_budget`)
-if the budget cannot take it; evaluate answers that fixed release.
+if the budget cannot take it, or if this holder released the row exactly before (a projection-mode quote, a
+plain or dp mode evaluate, a plain gradient: no DP guarantee is left to spend); evaluate answers that fixed
+release.
 
 Above the per-model audits sits the holder's own budget per row across every model (budget.py): a quote
 declines rows that its projection would take past it (`privacy_budget`) and an evaluate is refused if it
@@ -244,7 +246,8 @@ class Vault:
                         reasons[candidates[i].row_id] = "privacy_budget"
                     keep &= fits
                 if policy.mode == "ldp":
-                    keep = self._within_lifetime(policy, candidates, candidate_ids, previous.ids, keep, reasons)
+                    keep = self._within_lifetime(model_id, policy, candidates, candidate_ids, previous.ids, keep,
+                                                 reasons)
                 probes = self._price_answers(candidates, keep, price, reasons)
                 good = [row for row, kept in zip(candidates, keep) if kept]
                 features, labels = features[keep], labels[keep]
@@ -255,6 +258,8 @@ class Vault:
                 hashes = self._row_hashes(model_id, good, features, labels)
                 if released is not None:
                     budget.record(good_ids, released)
+                # Selling a row under a projection commits it to revealing u = P x exactly.
+                exact = self._first_exact(good_ids) if policy.mode == "projection" else good_ids[:0]
                 releases, charged = None, None
                 if policy.mode == "ldp":
                     new = self._releases(model_id, policy, classes, good, features, labels, hashes)
@@ -265,10 +270,11 @@ class Vault:
                     self.store.record_quote(
                         model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)],
                         state.record(), probes=probes, budget=budget.to_json(),
-                        spent=charged.stored() if charged is not None else (),
+                        spent=charged.stored() if charged is not None else (), exact=exact.tolist(),
                     )
                 if charged is not None:
                     self._lifetime().record(charged)
+                self._lifetime().record_exact(exact)
                 self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
                                                 state, atoms, releases, known.lock if known else threading.Lock())
         by_id = {row.row_id: Accepted(row.row_id, h, row.source) for row, h in zip(good, hashes)}
@@ -295,19 +301,38 @@ class Vault:
                 keep[i] = False
         return changed
 
-    def _within_lifetime(self, policy: PrivacyPolicy, candidates: Sequence[StoredRow], candidate_ids: np.ndarray,
-                         quoted_ids: np.ndarray, keep: np.ndarray, reasons: dict[int, str]) -> np.ndarray:
+    def _within_lifetime(self, model_id: int, policy: PrivacyPolicy, candidates: Sequence[StoredRow],
+                         candidate_ids: np.ndarray, quoted_ids: np.ndarray, keep: np.ndarray,
+                         reasons: dict[int, str]) -> np.ndarray:
         """ldp: `keep` less the rows new to this model whose lifetime spend cannot take one more release of the
-        policy within min(its budget, the holder's lifetime_epsilon), declined `privacy_budget` (call with the
-        budget lock held). A row already quoted for the model was charged then: its release is fixed, so
-        answering it again spends nothing."""
+        policy within min(its budget, the holder's lifetime_epsilon), or that this holder released exactly
+        before (no DP guarantee is left to spend), declined `privacy_budget` (call with the budget lock held). A
+        row already quoted for the model was charged then: its release is fixed, so answering it again spends
+        nothing."""
         settings = policy.ldp
-        after = self._lifetime().after(candidate_ids, policy.release.rho, policy.release.label_cost)
-        spent = after.over(settings.delta, lifetime_cap(settings.budget, self.lifetime_epsilon))
-        over = keep & spent & ~np.isin(candidate_ids, quoted_ids)
+        lifetime = self._lifetime()
+        after = lifetime.after(candidate_ids, policy.release.rho, policy.release.label_cost)
+        new = keep & ~np.isin(candidate_ids, quoted_ids)
+        exact = new & lifetime.released_exactly(candidate_ids)
+        if exact.any():
+            log.warning("model %d: declining %d rows (privacy_budget): released without noise before: no DP "
+                        "guarantee left to spend", model_id, int(exact.sum()))
+        over = new & (exact | after.over(settings.delta, lifetime_cap(settings.budget, self.lifetime_epsilon)))
         for i in np.flatnonzero(over).tolist():
             reasons[candidates[i].row_id] = "privacy_budget"
         return keep & ~over
+
+    def _first_exact(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of `ids` not yet recorded as released exactly (call with the budget lock held)."""
+        return ids[~self._lifetime().released_exactly(ids)]
+
+    def _record_exact(self, model_id: int, ids: np.ndarray) -> None:
+        """Records that these rows were released exactly by an answer that records nothing else (a plain
+        gradient); nothing is written when every row was already (call with the budget lock held)."""
+        exact = self._first_exact(ids)
+        if exact.size:
+            self.store.save_answer(model_id, exact=exact.tolist())
+            self._lifetime().record_exact(exact)
 
     def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted_ids: np.ndarray) -> Totals:
         """ldp: the totals of the accepted rows new to this model once charged one release each."""
@@ -343,7 +368,7 @@ class Vault:
         """What each row spent in dp and ldp across models, loaded on first use (call with the budget lock
         held)."""
         if self._spent is None:
-            self._spent = LifetimeSpend.of(self.store.dp_spent())
+            self._spent = LifetimeSpend.of(self.store.dp_spent(), self.store.exact_releases())
         return self._spent
 
     def _bounds(self, policy: PrivacyPolicy) -> dict[str, float]:
@@ -480,8 +505,8 @@ class Vault:
     def _computed_answer(self, model_id: int, model: _Model, ids: np.ndarray, at: np.ndarray, bank: SubModelBank,
                          subs: Sequence[SubModel]) -> tuple[np.ndarray, np.ndarray]:
         """(z, labels): the sub-models on the rows, checked against each row's R^2 budget across all models
-        first and recorded in it and in the model's audit with the answer (call with the budget lock held when
-        audited)."""
+        first and recorded in it and in the model's audit with the answer, as is that the rows were released
+        exactly (call with the budget lock held when audited)."""
         released = self._check_budget(model_id, model, ids, bank) if self.audited else None
         z = np.asarray(evaluate(bank, _padded(model.rows.x[at])))[: len(ids)]
         # Sub-models come back in the order sent, which need not be neuron order.
@@ -493,9 +518,15 @@ class Vault:
             model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
             if self._budget_state().record(ids, released):
                 budget = self._budget_state().to_json()
-        with self._budget_reloaded_on_failure():
-            self.store.save_answer(model_id, submodels=_submodels_json(subs),
-                                   audit=model.privacy.audit.to_json() if self.audited else None, budget=budget)
+        # z is exact in every mode but ldp: the rows have no DP guarantee left (an unaudited vault takes the
+        # budget lock only here, so that an ldp quote sees the rows either before this answer or after it).
+        with nullcontext() if self.audited else self._budget_lock:
+            exact = self._first_exact(ids)
+            with self._budget_reloaded_on_failure():
+                self.store.save_answer(model_id, submodels=_submodels_json(subs),
+                                       audit=model.privacy.audit.to_json() if self.audited else None, budget=budget,
+                                       exact=exact.tolist())
+            self._lifetime().record_exact(exact)
         return z, model.rows.labels[at]
 
     @staticmethod
@@ -549,6 +580,9 @@ class Vault:
             weight, bias = np.array(first.weight), np.array(first.bias)  # writable copies, as a client returns
             if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
                 raise HolderRequestError("the layer-1 gradients overflow float32 on these rows; dz too large")
+            if policy.mode == "plain":
+                with self._budget_lock:  # an exact release of the rows
+                    self._record_exact(model_id, ids)
         return LayerGradient(weight=weight, bias=bias)
 
     def _private_gradient(self, model_id: int, model: _Model, bank: SubModelBank, x: np.ndarray, dz: np.ndarray,

@@ -12,13 +12,14 @@ import pytest
 from orchestrator.container import submodels
 from orchestrator.container.split import SubModel
 from orchestrator.errors import PolicyError, PrivacyCheckFailed, ProxyError, RowsNotQuoted
+from orchestrator.privacy.accountant import gaussian_rho
 from orchestrator.privacy.ldp import clip_rows, keep_probability
-from orchestrator.privacy.policy import DPSettings, LDPSettings, PrivacyPolicy, ldp_policy
+from orchestrator.privacy.policy import DPSettings, LDPSettings, PrivacyPolicy, ldp_policy, projection_policy
 from orchestrator.privacy.projection import make_projection
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 
-from proxy_builders import MODEL_ID, PRICE, layer1, normalised, vault_with
+from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
 from proxy_fixtures import post_signed
 
 ROWS = range(0, 569)  # every breast-cancer row: the statistical checks want as many as there are
@@ -272,3 +273,85 @@ def test_a_store_from_before_ldp_keeps_its_rows_dp_spend_with_no_label_spend(tmp
     old.commit()
     old.close()
     assert Store(path).dp_spent() == [(1, 0.25, 0.0), (2, 0.5, 0.0)]
+
+
+# --- rows released exactly before: no DP guarantee left for an ldp release -------------------------------------
+
+FLAGGED = 100  # the rows released exactly in these tests: ids[:FLAGGED]
+
+
+def projection_of(table):
+    return projection_policy(table.model_inputs, P)
+
+
+def assert_only_flagged_declined(answer, ids):
+    assert [d.row_id for d in answer.declined] == ids[:FLAGGED]
+    assert {d.reason for d in answer.declined} == {"privacy_budget"}
+    assert [a.row_id for a in answer.accepted] == ids[FLAGGED:]
+
+
+def test_a_row_quoted_under_a_projection_policy_is_declined_by_an_ldp_quote_and_a_fresh_row_accepted(
+        columns, table, caplog):
+    vault, ids = vault_with(columns, ROWS)
+    assert len(vault.quote(MODEL_ID, PRICE, table, ids[:FLAGGED], projection_of(table)).accepted) == FLAGGED
+    with caplog.at_level(logging.WARNING, logger="orchestrator.proxy.vault"):
+        answer = vault.quote(MODEL_ID + 1, PRICE, table, ids, policy_of(table))
+    assert_only_flagged_declined(answer, ids)
+    assert sum("released without noise before" in r.message for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("mode", ["plain", "dp"])
+def test_a_row_evaluated_under_a_plain_or_dp_policy_is_declined_by_an_ldp_quote(columns, table, mode):
+    # The plain or dp quote covers every row, but only the evaluated ones were released.
+    exact = plain_policy(table) if mode == "plain" else dp_policy(table, 50.0)
+    vault, ids = quoted(columns, table, exact)
+    vault.evaluate(MODEL_ID, ids[:FLAGGED], submodels(layer1(table, 8)))
+    assert_only_flagged_declined(vault.quote(MODEL_ID + 1, PRICE, table, ids, policy_of(table)), ids)
+
+
+def test_a_row_of_a_plain_gradient_is_declined_by_an_ldp_quote(columns, table):
+    vault, ids = quoted(columns, table, plain_policy(table))
+    vault.evaluate(MODEL_ID, ids[FLAGGED:], submodels(layer1(table, 8)))  # the mask; other rows than the gradient's
+    vault.gradient(MODEL_ID, ids[:FLAGGED], np.full((FLAGGED, 8), 1e-3, np.float32))
+    answer = vault.quote(MODEL_ID + 1, PRICE, table, ids, policy_of(table))
+    assert answer.accepted == () and {d.reason for d in answer.declined} == {"privacy_budget"}
+
+
+def test_a_row_released_exactly_is_still_declined_by_an_ldp_quote_after_a_restart(columns, table, tmp_path):
+    path = str(tmp_path / "proxy.sqlite")
+    vault, ids = vault_with(columns, ROWS, store_path=path)
+    vault.quote(MODEL_ID, PRICE, table, ids[:FLAGGED], projection_of(table))
+    reopened = Vault(Store(path))
+    assert_only_flagged_declined(reopened.quote(MODEL_ID + 1, PRICE, table, ids, policy_of(table)), ids)
+
+
+def test_a_dp_gradient_step_on_a_row_released_exactly_is_answered_within_its_own_budget(columns, table):
+    vault, ids = vault_with(columns, ROWS)
+    vault.quote(MODEL_ID, PRICE, table, ids, projection_of(table))
+    assert vault.store.exact_releases() == ids
+    vault.quote(MODEL_ID + 1, PRICE, table, ids, dp_policy(table, 50.0))
+    dp_step(vault, table, ids, MODEL_ID + 1)
+    np.testing.assert_allclose(spent_rho(vault), np.full(len(ids), gaussian_rho(2.0)))
+
+
+def test_a_row_released_under_ldp_is_still_sold_under_a_projection_policy(columns, table):
+    vault, ids = quoted(columns, table, policy_of(table))
+    assert len(vault.quote(MODEL_ID + 1, PRICE, table, ids, projection_of(table)).accepted) == len(ids)
+
+
+def test_a_store_from_before_the_exact_releases_table_gets_it_from_its_own_records(columns, table, tmp_path):
+    # Rows 1-100 quoted under projection, 101-200 evaluated under plain, 201-300 quoted under plain but never
+    # evaluated, 301-400 quoted and evaluated under ldp: only the first two hundred were released exactly.
+    path = str(tmp_path / "old.sqlite")
+    vault, ids = vault_with(columns, ROWS, store_path=path)
+    vault.quote(MODEL_ID, PRICE, table, ids[:100], projection_of(table))
+    vault.quote(MODEL_ID + 1, PRICE, table, ids[100:300], plain_policy(table))
+    vault.evaluate(MODEL_ID + 1, ids[100:200], submodels(layer1(table, 8)))
+    vault.quote(MODEL_ID + 2, PRICE, table, ids[300:400], policy_of(table))
+    released(vault, ids[300:400], policy_of(table), MODEL_ID + 2)
+    vault.store.close()
+    old = sqlite3.connect(path)
+    old.execute("DROP TABLE exact_releases")
+    old.commit()
+    old.close()
+    assert Store(path).exact_releases() == ids[:200]
