@@ -78,11 +78,11 @@ class OwnerPackage:
         return _columns(self.test_bytes, "the test set")
 
     def container(self, model_id: int) -> TrainingContainer:
-        """The training container the policy calls for: projected (W1 = A P) in projection mode."""
+        """The training container the policy calls for: projected (W1 = A P) in projection and ldp modes."""
         model_file = parse_model_json(self.model_bytes)
         if self.policy.inputs != model_file.inputs:
             raise PolicyError("the privacy policy's inputs are not the model's inputs")
-        if self.policy.mode == "projection":
+        if self.policy.mode in ("projection", "ldp"):
             return create_projected_container(model_id, model_file, self.table, self.test_columns(), self.policy)
         return create_container(model_id, model_file, self.table, self.test_columns(), self.policy)
 
