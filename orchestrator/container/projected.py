@@ -5,10 +5,18 @@ each row holder sent once; no source is in the loop. What everyone else sees is 
 x, `export_model(model_u, P)`: test accuracy (which gates payment), the backup point, the weights hash on
 chain and the exported model file are all of it.
 
-The optimiser state of this container is `ProjectedState(model_u, optax state)`: everything training needs,
-kept whole. The hosting node persists the target and the optimiser state as bytes; A cannot be read back
+The optimiser state of this container is `ProjectedState(model_u, optax state, moments)`: everything training
+needs, kept whole. The hosting node persists the target and the optimiser state as bytes; A cannot be read back
 exactly from the float32 W1 = A P, so the container rebuilds its target from the state's `model_u` and never
 the other way round, and a backup point restores the very A it was taken with.
+
+In ldp mode the u and labels a group collected are noisy releases (privacy/ldp.py), and `prepare` turns them
+into what is trained on (privacy/denoise.py): the group's release moments are added to those of every row
+trained on so far, the clean rows' label-conditional model deconvolved from the sum, and each release replaced
+by its posterior mean (its label, under randomized response, by a draw of its true class). The moments live in
+the state, so a rolled-back group's rows leave them with its model, a backup point and a restart keep them,
+and the model's training never uses rows it has not kept. In projection mode `prepare` returns u as it is and
+the state's moments are None (no leaf: its bytes are those of before ldp).
 """
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,8 +24,11 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from orchestrator.errors import ContainerError
+from orchestrator.privacy.denoise import ReleaseMoments, add_moments, denoised_rows, empty_moments, release_moments
+from orchestrator.privacy.ldp import response_matrix
 from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.privacy.projection import export_model, host_model
 
@@ -26,12 +37,14 @@ from .fields import FieldTable, NormalisedRows
 from .modelfile import ModelFile
 from .network import MLP, Dense, MainModel
 from .split import SubModel, derive_bank
+from .task import CLASSIFICATION
 from .training import HostStep, centralized_step, init_optimizer
 
 
 class ProjectedState(eqx.Module):
     model_u: MLP  # the model over u = P x
     optimizer: Any  # its optax state
+    moments: ReleaseMoments | None = None  # ldp mode: the releases trained on so far (float32 sums)
 
 
 class ProjectedContainer(TrainingContainer):
@@ -39,9 +52,11 @@ class ProjectedContainer(TrainingContainer):
 
     def __init__(self, model_id: int, model_file: ModelFile, field_table: FieldTable, test_set: NormalisedRows,
                  policy: PrivacyPolicy):
-        if policy.mode != "projection":
-            raise ContainerError(f"a projected container needs a projection-mode policy, not {policy.mode!r}")
+        if policy.mode not in ("projection", "ldp"):
+            raise ContainerError(f"a projected container needs a projection-mode policy (projection or ldp), not "
+                                 f"{policy.mode!r}")
         self.projection = policy.matrix  # (k, n) float64 holding float32 values
+        self.release = policy.release  # ldp mode: how rows were released; None in projection mode
         self._requests = tuple(SubModel(j, tuple(model_file.inputs), tuple(float(w) for w in row), 0.0)
                                for j, row in enumerate(self.projection))
         super().__init__(model_id, model_file, field_table, test_set, policy)
@@ -55,6 +70,37 @@ class ProjectedContainer(TrainingContainer):
         """What a row holder is asked to evaluate: P's rows over every input, with zero biases (u = P x)."""
         return self._requests
 
+    @property
+    def classes(self) -> int | None:
+        return len(self.task.classes) if self.task.kind == CLASSIFICATION else None
+
+    def prepare(self, u: np.ndarray, labels: np.ndarray, active: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """What a group's collected u (rows, k) and labels are trained as; `active` marks the rows kept for
+        training (the others are returned as they are). Projection mode: u and labels themselves. ldp mode:
+        the active rows' moments join the state's, and the active rows come back denoised (module docstring)."""
+        u, labels, active = np.asarray(u), np.asarray(labels), np.asarray(active, bool)
+        if u.ndim != 2 or u.shape[1] != self.k or labels.shape != (u.shape[0],) or active.shape != labels.shape:
+            raise ContainerError(f"u {u.shape}, labels {labels.shape} and active {active.shape} are not (rows, "
+                                 f"{self.k}), (rows,) and (rows,)")
+        if self.release is None:
+            return u, labels
+        classes, response = self.classes, self.response
+        state = self._opt_state
+        moments = add_moments(state.moments, release_moments(u[active], labels[active], classes))
+        self._set_target(None, ProjectedState(state.model_u, state.optimizer, _stored(moments)))
+        rows, targets = u.astype(np.float32), labels.astype(np.float32)
+        rows[active], targets[active] = denoised_rows(self._opt_state.moments, u[active], labels[active], self.release,
+                                                      classes=classes, response=response,
+                                                      rng=np.random.default_rng([seed, 1]))
+        return rows, targets
+
+    @property
+    def response(self) -> np.ndarray | None:
+        """ldp mode, a classification task's labels under randomized response: T[i, j] = P(answer j | label i)."""
+        if self.release is None or self.release.label_epsilon is None or self.classes is None:
+            return None
+        return response_matrix(self.classes, self.release.label_epsilon)
+
     def train_step(self, u: jax.Array, labels: jax.Array) -> float:
         """One optimiser step of the model over u on a batch of u (rows, k) and labels; returns the loss."""
         u, labels = jnp.asarray(u, jnp.float32), jnp.asarray(labels, jnp.float32)
@@ -63,7 +109,7 @@ class ProjectedContainer(TrainingContainer):
         state = self._opt_state
         model_u, optimizer, loss = centralized_step(self.optimizer, self.task, state.model_u, state.optimizer,
                                                     u, labels)
-        self._set_target(None, ProjectedState(model_u, optimizer))
+        self._set_target(None, ProjectedState(model_u, optimizer, state.moments))
         return float(loss)
 
     def host_step(self, z: jax.Array, labels: jax.Array) -> HostStep:
@@ -77,10 +123,16 @@ class ProjectedContainer(TrainingContainer):
         # target is rebuilt from it, which is the same model the stored target was exported from.
         if opt_state is None:
             model_u = host_model(target, self.projection)
-            opt_state = ProjectedState(model_u, init_optimizer(self.optimizer, model_u))
+            moments = None if self.release is None else _stored(empty_moments(self.k, self.classes))
+            opt_state = ProjectedState(model_u, init_optimizer(self.optimizer, model_u), moments)
         self._opt_state = opt_state
         self._target = export_model(opt_state.model_u, self.projection)
         self._bank = derive_bank(self._target, self.model_file.inputs)
+
+
+def _stored(moments: ReleaseMoments) -> ReleaseMoments:
+    """Moments as the state keeps them: float32 device arrays, like every other leaf (backups, bytes)."""
+    return ReleaseMoments(*(jnp.asarray(x, jnp.float32) for x in moments))
 
 
 def create_projected_container(model_id: int, model_file: ModelFile, field_table: FieldTable,

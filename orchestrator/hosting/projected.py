@@ -5,6 +5,8 @@ hosting node trains alone.
               at once, one request each; each answers u (rows x k) and the labels of the rows it holds
   redundancy  as in the plain rounds: a row's first answering holder, in holder order, is its primary; a row on
               which another holder's u or label differs is dropped (and the mismatch recorded against both)
+  prepare     what the rows are trained as (container.prepare): u itself in projection mode; in ldp mode the
+              noisy releases denoised with the moments of every release the model has kept (privacy/denoise.py)
   train       `epochs` passes in an order drawn from `seed`, batches of `batch_size` rows, each one optimiser
               step of the model over u (container.train_step); no holder is asked anything more
 A holder that refuses (a privacy refusal: 'privacy_check_failed') or fails is recorded as such for its rows
@@ -46,22 +48,33 @@ def train_projected_group(container: ProjectedContainer, holders: Mapping[str, A
     drops = {int(i): "mismatch" for i in np.flatnonzero(collected.disagree)}
     for i in np.flatnonzero(collected.primary < 0):
         drops[int(i)] = collected.unanswered[int(i)]
+    with times.phase("update"):
+        u, labels = container.prepare(collected.u, collected.labels, active, seed)
+        rounds = train_rows(container, u, labels, active, epochs=epochs, batch_size=batch_size, seed=seed,
+                            max_rounds=max_rounds, times=times)
+    return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
+
+
+def train_rows(container: ProjectedContainer, u: np.ndarray, labels: np.ndarray, active: np.ndarray, *, epochs: int,
+               batch_size: int, seed: int, max_rounds: int | None = None, times: PhaseTimes | None = None) -> int:
+    """`epochs` passes over the rows in an order drawn from `seed`, in batches of `batch_size` positions of which
+    the active rows make one optimiser step (container.train_step), until `max_rounds` steps; returns the steps."""
+    times = times or PhaseTimes()
     rng = np.random.default_rng(seed)
     rounds = 0
-    with times.phase("update"):
-        for _epoch in range(epochs):
-            order = rng.permutation(len(plan))
-            for start in range(0, len(order), batch_size):
-                if max_rounds is not None and rounds >= max_rounds:
-                    return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
-                batch = order[start:start + batch_size]
-                batch = batch[active[batch]]
-                if batch.size:
-                    container.train_step(collected.u[batch], collected.labels[batch])
-                    times.rows += int(batch.size)
-                    times.rounds += 1
-                    rounds += 1
-    return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
+    for _epoch in range(epochs):
+        order = rng.permutation(len(labels))
+        for start in range(0, len(order), batch_size):
+            if max_rounds is not None and rounds >= max_rounds:
+                return rounds
+            batch = order[start:start + batch_size]
+            batch = batch[active[batch]]
+            if batch.size:
+                container.train_step(u[batch], labels[batch])
+                times.rows += int(batch.size)
+                times.rounds += 1
+                rounds += 1
+    return rounds
 
 
 class Collected:

@@ -52,7 +52,8 @@ def reidentify(released: np.ndarray, originals: np.ndarray, public: Callable[[np
     hits = 0
     for i in range(len(released)):
         others = rng.choice(np.delete(np.arange(len(originals)), i), pool - 1, replace=False)
-        candidates = np.concatenate([[i], others])
+        # In random order: a tie (candidates the clip maps to the same point) must not favour the true row.
+        candidates = rng.permutation(np.concatenate([[i], others]))
         distances = np.linalg.norm(mapped[candidates] - released[i], axis=1)
         hits += int(candidates[np.argmin(distances)] == i)
     return Reidentification(hits, len(released), pool)

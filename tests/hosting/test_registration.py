@@ -14,6 +14,8 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
 from orchestrator.hosting.cli import owner_main
 from orchestrator.hosting.registration import OwnerPackage, owner_default_policy, verify_registration
+from orchestrator.container.container import normalise_standard_columns
+from orchestrator.privacy.ldp_default import choose_ldp_policy
 from orchestrator.privacy.policy import LDPSettings, PrivacyPolicy, ldp_policy
 
 
@@ -64,6 +66,15 @@ def test_the_container_is_the_one_the_policy_calls_for(world, package):
                          PrivacyPolicy("plain", world.standard_inputs))
     container = plain.container(1)
     assert not isinstance(container, ProjectedContainer) and container.policy == plain.policy
+
+
+def test_an_ldp_policy_gets_the_projected_container_that_knows_its_release(world, package):
+    rows = normalise_standard_columns(world.field_table, world.test_columns)
+    classes = len(world.field_table.output.operator.categories)
+    policy = choose_ldp_policy(world.standard_inputs, rows.features, rows.labels, 4.0, classes=classes)
+    container = OwnerPackage(package.model_bytes, package.table, package.test_bytes, policy).container(1)
+    assert isinstance(container, ProjectedContainer) and container.release == policy.release
+    assert np.array_equal(container.projection, policy.matrix)
 
 
 def test_owner_register_commits_the_weights_hash_of_the_target_the_hosting_node_trains(

@@ -32,6 +32,14 @@ def test_without_noise_the_nearest_candidate_is_the_true_row(world):
     assert found.rate >= 0.95
 
 
+def test_candidates_tied_with_the_true_row_are_named_by_chance_not_in_its_favour(world):
+    _reference, (x, _y), _p, _clip = world
+    # A public map that sends every row to one point (what a clip far below every norm does along one direction).
+    found = reidentify(np.zeros((len(x), 1)), x, lambda rows: np.zeros((len(rows), 1)), pool=POOL,
+                       rng=np.random.default_rng(3))
+    assert found.consistent_with(1 / POOL)
+
+
 @pytest.mark.parametrize("epsilon", [1.0, 4.0])
 def test_through_the_local_release_reidentification_stays_within_the_dp_bound(world, epsilon):
     _reference, (x, _y), p, clip = world

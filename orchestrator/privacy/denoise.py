@@ -1,0 +1,150 @@
+"""Training that knows the noise of local DP releases (ldp.py): pure functions, arrays in, arrays out.
+
+A hosting node in ldp mode holds, per row, u_noisy = clip(P x, C) + N(0, s^2 I) with s the policy's noise std,
+and a label, clean or through k-ary randomized response with the known matrix T (ldp.response_matrix). A
+network fitted to u_noisy as if it were clean learns the noise: at the noise epsilon <= 4 takes it answers the
+majority class (bench/bench_ldp_accuracy.py measured it, docs/privacy.md). Here the releases are read through a
+model of the clean rows instead:
+
+  moments      sufficient statistics of the releases against their labels (counts, sums, the sum of
+               squares); they add up over groups, so a host keeps them with the model (ReleaseMoments)
+  deconvolve   the clean rows' label-conditional Gaussian model from them (ConditionalModel): a class's mean
+               is the mean of its releases (the noise has mean zero; under randomized response the true
+               classes' counts and sums are T^-T times the answered ones'), and the clean rows' spread about
+               it is the releases' less the noise's, one variance w for every coordinate, at most what the
+               clip leaves (the clean rows lie in the ball of radius C). A full covariance matrix, pooled over
+               the classes, measured worse: the noise leaves too little of it to estimate
+  posterior    each release replaced by a draw from its posterior under that model (denoised_rows), the rows a
+               network is trained on
+"""
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .ldp import LocalRelease
+
+
+class ReleaseMoments(NamedTuple):
+    """Sums over releases u (rows, k) and their labels' features phi (rows, m): one-hot of the answered class
+    for classification, (1, y) for regression."""
+
+    gram: np.ndarray  # (m, m) sum of phi phi^T
+    cross: np.ndarray  # (m, k) sum of phi u^T
+    squares: np.ndarray  # (k, k) sum of u u^T
+
+
+def label_features(labels: np.ndarray, classes: int | None) -> np.ndarray:
+    """phi per row: one-hot over `classes`, or (1, y) for a regression target (classes None)."""
+    labels = np.asarray(labels, np.float64)
+    if classes is None:
+        return np.stack([np.ones_like(labels), labels], axis=1)
+    return (labels[:, None] == np.arange(classes)[None, :]).astype(np.float64)
+
+
+def empty_moments(k: int, classes: int | None) -> ReleaseMoments:
+    m = 2 if classes is None else classes
+    return ReleaseMoments(np.zeros((m, m)), np.zeros((m, k)), np.zeros((k, k)))
+
+
+def release_moments(u: np.ndarray, labels: np.ndarray, classes: int | None) -> ReleaseMoments:
+    u = np.asarray(u, np.float64)
+    phi = label_features(labels, classes)
+    return ReleaseMoments(phi.T @ phi, phi.T @ u, u.T @ u)
+
+
+def add_moments(a: ReleaseMoments, b: ReleaseMoments) -> ReleaseMoments:
+    return ReleaseMoments(*(np.asarray(x, np.float64) + np.asarray(y, np.float64) for x, y in zip(a, b)))
+
+
+@dataclass(frozen=True)
+class ConditionalModel:
+    """Clean u given the label: N(means[c], spread I) for class c, or N(means[0] + y means[1], spread I)."""
+
+    means: np.ndarray  # (classes, k), or (2, k): intercept and slope for regression
+    spread: float  # the clean rows' variance about their conditional mean, per coordinate
+    priors: np.ndarray | None  # (classes,) the true classes' shares; None for regression
+    noise_std: float
+
+    @property
+    def shrinkage(self) -> float:
+        """w / (w + s^2): the share of a release's deviation from its conditional mean that is signal."""
+        return self.spread / (self.spread + self.noise_std ** 2)
+
+
+def deconvolve(moments: ReleaseMoments, noise_std: float, clip: float, *, classes: int | None,
+               response: np.ndarray | None = None) -> ConditionalModel:
+    """The clean rows' label-conditional model from the releases' moments (module docstring)."""
+    gram, cross, squares = (np.asarray(x, np.float64) for x in moments)
+    k = squares.shape[0]
+    if classes is None:
+        rows = max(gram[0, 0], 1.0)
+        means = np.linalg.lstsq(gram, cross, rcond=None)[0]
+        residual = np.trace(squares - cross.T @ means) / max(rows - 2, 1.0)
+        # The fitted means' squared norms, less what the fit's own error adds to them (2 parameters a coordinate).
+        spent = max(np.trace(means.T @ gram @ means) / rows - 2 * residual / rows, 0.0)
+        return ConditionalModel(means, _spread(residual, noise_std, k, clip ** 2 - spent), None, float(noise_std))
+    answered, sums = np.diag(gram).copy(), cross.copy()
+    rows = max(answered.sum(), 1.0)
+    mix = np.eye(classes) if response is None else np.linalg.inv(response.T)  # E[answered] = T^T true
+    counts, sums = mix @ answered, mix @ sums
+    counts = np.maximum(counts, 1e-3 * rows)
+    means = sums / counts[:, None]
+    residual = np.trace(squares - (sums.T / counts) @ sums) / max(rows - classes, 1.0)
+    # Clean rows lie in the ball of radius `clip`: their spread about the class means is at most what the
+    # means leave of C^2. The means' squared norms are debiased first: each carries the variance of its sum,
+    # about sum_j mix[c, j]^2 answered_j times one release's.
+    total = np.trace(squares) / rows - np.sum(cross.sum(axis=0) ** 2) / rows ** 2
+    excess = (mix ** 2 @ answered) / counts ** 2 * total
+    priors = counts / counts.sum()
+    spent = float(priors @ np.maximum((means ** 2).sum(axis=1) - excess, 0.0))
+    return ConditionalModel(means, _spread(residual, noise_std, k, clip ** 2 - spent), priors, float(noise_std))
+
+
+def _spread(residual: float, noise_std: float, k: int, room: float) -> float:
+    """Per coordinate, the releases' residual variance less the noise's, within [0, room / k]."""
+    return float(np.clip(residual / k - noise_std ** 2, 0.0, max(room, 0.0) / k))
+
+
+def conditional_means(model: ConditionalModel, labels: np.ndarray, classes: int | None) -> np.ndarray:
+    """E[clean u | label] per row, (rows, k)."""
+    return label_features(labels, classes) @ model.means
+
+
+def posterior_means(model: ConditionalModel, u: np.ndarray, labels: np.ndarray, classes: int | None) -> np.ndarray:
+    """E[clean u | u_noisy, label] per row, the label taken as true."""
+    centre = conditional_means(model, labels, classes)
+    return centre + model.shrinkage * (np.asarray(u, np.float64) - centre)
+
+
+def class_posteriors(model: ConditionalModel, u: np.ndarray, answered: np.ndarray,
+                     response: np.ndarray) -> np.ndarray:
+    """P(true class | u_noisy, answered label) per row, (rows, classes), for labels through randomized response."""
+    u = np.asarray(u, np.float64)
+    distance = ((u[:, None, :] - model.means[None, :, :]) ** 2).sum(axis=2)
+    log = -0.5 * distance / (model.spread + model.noise_std ** 2) + np.log(model.priors)[None, :]
+    log = log + np.log(response[:, np.asarray(answered).astype(np.int64)].T)
+    p = np.exp(log - log.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def denoised_rows(moments: ReleaseMoments, u: np.ndarray, labels: np.ndarray, release: LocalRelease, *,
+                  classes: int | None, response: np.ndarray | None,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and targets to train on for releases u and their (answered) labels, given the moments of every
+    release trained on, these included: a draw from each row's posterior under the deconvolved model.
+
+    Under randomized response the row's true class is drawn first, from its posterior given the release and the
+    answer, and is the target. Each row is then its posterior mean given that class plus the posterior's own
+    spread: in distribution the rows are the clean rows' model, N(class mean, w I), overlapping as much as the
+    clean rows do, which is what teaches a network the boundaries between the classes. Posterior means alone
+    (the rows collapsed onto their class means) and the answered labels as targets both measured worse.
+    """
+    model = deconvolve(moments, release.noise_std, release.clip, classes=classes, response=response)
+    labels = np.asarray(labels, np.float64)
+    if response is not None:
+        p = class_posteriors(model, u, labels, response)
+        labels = np.minimum((p.cumsum(axis=1) < rng.random((len(p), 1))).sum(axis=1), p.shape[1] - 1)
+    rows = posterior_means(model, u, labels, classes)
+    rows = rows + rng.normal(0.0, np.sqrt(model.spread * (1.0 - model.shrinkage)), rows.shape)
+    return rows.astype(np.float32), np.asarray(labels, np.float32)
