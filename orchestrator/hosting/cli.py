@@ -23,7 +23,7 @@ from . import owner_files
 from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
                            owner_command, serve_command)
 from .node import HostingNode, NodeConfig
-from .registration import OwnerPackage, register, verify_registration
+from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 from .state import HostState
 
 HOST_DESCRIPTION = """Run a SplitLedger hosting node for one registered model: poll the proxies' listings, buy rows
@@ -55,10 +55,27 @@ def _package_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=Path,
                         help="labelled reference rows (columns under standard names) the default policy is chosen "
                              "on, when no --policy is given (default: the test set)")
+    default = PolicyChoice()
+    chosen = parser.add_argument_group("the default policy, when no --policy is given (docs/privacy.md)")
+    chosen.add_argument("--privacy", choices=DEFAULT_POLICY_MODES, default=default.mode,
+                        help="ldp: local differential privacy of every release (default); projection: u = P x "
+                             "without noise, no DP guarantee")
+    chosen.add_argument("--epsilon", type=float, default=default.epsilon,
+                        help="ldp: what one release of a row costs, at delta %(delta)s (default: %(default)s)"
+                             % {"delta": default.delta, "default": default.epsilon})
+    chosen.add_argument("--label-share", type=float, default=default.label_share,
+                        help="ldp: the fraction of epsilon spent on the label's randomized response "
+                             "(default: %(default)s)")
+    chosen.add_argument("--labels-in-clear", action="store_true",
+                        help="ldp: release labels as they are (then the guarantee does not cover them)")
+    chosen.add_argument("--budget", type=float,
+                        help="ldp: the most epsilon a row may have spent across every model at its holder after a "
+                             "release under this policy (default: one release)")
 
 
 def _package(args) -> OwnerPackage:
-    return OwnerPackage.from_files(args.model, args.fields, args.test_set, args.policy, args.reference)
+    choice = PolicyChoice(args.privacy, args.epsilon, None if args.labels_in_clear else args.label_share, args.budget)
+    return OwnerPackage.from_files(args.model, args.fields, args.test_set, args.policy, args.reference, choice)
 
 
 def _client(args, role: str) -> MarketClient:

@@ -8,11 +8,14 @@ commitments; the hosting node refuses to build a container from files that do no
 holders refuse a quote whose policy does not hash to the registered one, so the owner, the sources and
 anyone auditing know exactly what is trained, what gates payment and what a row reveals.
 
-The default policy (`owner_default_policy`) is projection mode, P chosen by `privacy.policy.default_policy`
-on the owner's reference rows: labelled rows under standard names, the test set unless the owner names
-others (CLI --reference). P is picked by a leakage cap, and its task direction is fitted on those rows; with
-the test set as reference, that direction is fitted on the rows that gate payment, which flatters every
-checkpoint's accuracy alike (it favours no group) — an owner with other labelled rows should use them.
+The default policy (`owner_default_policy`) is ldp mode at the epsilon the owner chooses (`PolicyChoice`; CLI
+--epsilon, default privacy/ldp_default.DEFAULT_EPSILON): local differential privacy of everything a holder
+releases about a row, P and the clip chosen by `privacy.ldp_default.choose_ldp_policy` on the owner's
+reference rows: labelled rows under standard names, the test set unless the owner names others (CLI
+--reference). With the test set as reference, P's directions are fitted on the rows that gate payment,
+which flatters every checkpoint's accuracy alike (it favours no group) — an owner with other labelled rows
+should use them. The projection policy of before (no noise: `PolicyChoice(mode="projection")`, CLI
+--privacy projection) stays available for holders that accept it.
 The choice is reproducible from the same rows and seed, but it goes through floating-point linear algebra,
 so the owner publishes the policy file it registered (owner register --policy-out) and the hosting node
 reads that file (host run --policy) rather than trusting a recomputation elsewhere to match bit for bit.
@@ -33,9 +36,27 @@ from orchestrator.container.container import TrainingContainer, normalise_standa
 from orchestrator.container.keccak import keccak256
 from orchestrator.container.projected import create_projected_container
 from orchestrator.errors import PolicyError, SplitLedgerError
+from orchestrator.container.fields import Label
+from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
 
 POLICY_SEED = 0  # the default policy's draw; any seed gives a policy of the same kind
+DEFAULT_POLICY_MODES = ("ldp", "projection")
+DEFAULT_DELTA = 1e-5  # below 1 / rows for any data set a holder sells here
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """What the owner chooses of its default policy; the rest is fitted on its reference rows."""
+    mode: str = "ldp"
+    epsilon: float = DEFAULT_EPSILON  # ldp: what one release of a row costs, at `delta`
+    label_share: float | None = DEFAULT_LABEL_SHARE  # ldp: the label's share of epsilon; None: labels in the clear
+    budget: float | None = None  # ldp: a row's lifetime budget in this policy (default: one release)
+    delta: float = DEFAULT_DELTA
+
+    def __post_init__(self):
+        if self.mode not in DEFAULT_POLICY_MODES:
+            raise PolicyError(f"a default policy is one of {list(DEFAULT_POLICY_MODES)}, not {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -50,15 +71,17 @@ class OwnerPackage:
 
     @classmethod
     def with_default_policy(cls, model_bytes: bytes, table: FieldTable, test_bytes: bytes,
-                            reference: dict[str, list] | None = None) -> "OwnerPackage":
+                            reference: dict[str, list] | None = None,
+                            choice: PolicyChoice = PolicyChoice()) -> "OwnerPackage":
         """The package with the default policy, chosen on `reference` (columns) or else on the test set."""
         columns = reference if reference is not None else _columns(test_bytes, "the test set")
-        return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns), reference)
+        return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns, choice=choice), reference)
 
     @classmethod
     def from_files(cls, model: str | Path, table: str | Path, test_set: str | Path, policy: str | Path | None = None,
-                   reference: str | Path | None = None) -> "OwnerPackage":
-        """The package from files; without a policy file, the default policy (on `reference`, or the test set)."""
+                   reference: str | Path | None = None, choice: PolicyChoice = PolicyChoice()) -> "OwnerPackage":
+        """The package from files; without a policy file, the default policy as `choice` says (on `reference`,
+        or the test set)."""
         try:
             model_bytes, test_bytes = Path(model).read_bytes(), Path(test_set).read_bytes()
             field_table = FieldTable.from_json(Path(table).read_bytes())
@@ -68,7 +91,7 @@ class OwnerPackage:
                            rows)
         except OSError as e:
             raise SplitLedgerError(f"cannot read the owner's files: {e}") from None
-        return cls.with_default_policy(model_bytes, field_table, test_bytes, rows)
+        return cls.with_default_policy(model_bytes, field_table, test_bytes, rows, choice)
 
     def commitments(self) -> dict[str, bytes]:
         return {
@@ -149,10 +172,16 @@ def register(owner: MarketClient, hosting_node: str, package: OwnerPackage) -> t
     return model_id, terms, result
 
 
-def owner_default_policy(table: FieldTable, reference: dict[str, list], seed: int = POLICY_SEED) -> PrivacyPolicy:
+def owner_default_policy(table: FieldTable, reference: dict[str, list], seed: int = POLICY_SEED,
+                         choice: PolicyChoice = PolicyChoice()) -> PrivacyPolicy:
     """The default policy for a model with this field table, chosen on labelled reference rows (columns)."""
     rows = normalise_standard_columns(table, reference)
-    return default_policy(table.model_inputs, rows.features, rows.labels, seed)
+    if choice.mode == "projection":
+        return default_policy(table.model_inputs, rows.features, rows.labels, seed)
+    operator = table.output.operator
+    classes = len(operator.categories) if isinstance(operator, Label) else None
+    return choose_ldp_policy(table.model_inputs, rows.features, rows.labels, choice.epsilon, classes=classes,
+                             delta=choice.delta, label_share=choice.label_share, budget=choice.budget, seed=seed)
 
 
 def _columns(data: bytes, what: str) -> dict[str, list]:

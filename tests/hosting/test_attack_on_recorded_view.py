@@ -12,19 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from orchestrator.container.container import normalise_standard_columns
-from orchestrator.container.fields import ColumnMapping, normalise_columns
-from orchestrator.hosting.recording import Recording, RecordingHolder, host_view
 from orchestrator.hosting import registration
-from orchestrator.hosting.registration import OwnerPackage, owner_default_policy
+from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, owner_default_policy
 from orchestrator.privacy.attack import attack
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, MODES, PrivacyPolicy
 from orchestrator.proxy.privacy import literal_check
-from orchestrator.source.direct import DirectSource
 
-from market_terms import PRICE
+from recorded_runs import owners_rows, recorded_run
 
-SOURCE = "clinic-a"  # 60 rows at the tests' scale
 LEAKY_INPUT = 3  # in the model that fails the literal check, neuron 0 reads this input alone
 
 
@@ -33,8 +28,10 @@ def plain_exchange(world) -> PrivacyPolicy:
     return PrivacyPolicy("plain", world.standard_inputs, threshold=1.0)
 
 
-def default(world) -> PrivacyPolicy:
-    return owner_default_policy(world.field_table, world.test_columns)
+def projection(world) -> PrivacyPolicy:
+    """The projection policy: u = P x without noise, under the linear audit (the ldp tests are
+    test_ldp_on_recorded_view.py)."""
+    return owner_default_policy(world.field_table, world.test_columns, choice=PolicyChoice(mode="projection"))
 
 
 def single_input_neuron(model_doc: dict) -> dict:
@@ -58,47 +55,26 @@ def package(world, registered):
                         policy)
 
 
-def recorded_run(world, make_node, signer_of, direct_terms, *, accepted_modes=("projection", "dp"), checks=None,
-                 **config):
-    """One group of the source's rows through the node; returns (recording, host view, true rows, report)."""
-    source = next(s for phase in world.sources_by_phase for s in phase if s.name == SOURCE)
-    options = {} if checks is None else {"checks": checks}
-    holder = DirectSource(signer_of(5).address, PRICE, source.mapping, source.rows, name=SOURCE,
-                          accepted_modes=accepted_modes, **options, **direct_terms)
-    recording = Recording(world.standard_inputs)
-    node = make_node({SOURCE: RecordingHolder(holder, recording)}, **config)
-    [report] = node.run(max_groups=1)
-    columns = {column: [row[column] for row in source.rows] for column in source.rows[0]}
-    truth = normalise_columns(world.field_table, ColumnMapping(source.mapping), columns).features
-    view = host_view(recording, {SOURCE: lambda ids: ids - 1}, len(truth))  # direct row ids are 1, 2, ...
-    return recording, view, truth, report
-
-
-def owners_rows(world):
-    rows = normalise_standard_columns(world.field_table, world.test_columns)
-    return rows.features, rows.labels
-
-
-@pytest.mark.parametrize("registered", [(default, lambda doc: doc)], indirect=True)
-def test_under_the_default_policy_the_attack_on_the_recorded_view_stays_below_the_threshold(
+@pytest.mark.parametrize("registered", [(projection, lambda doc: doc)], indirect=True)
+def test_under_the_projection_policy_the_linear_attack_on_the_recorded_view_stays_below_the_threshold(
         world, make_node, signer_of, registered, direct_terms):
-    recording, view, truth, report = recorded_run(world, make_node, signer_of, direct_terms)
+    run = recorded_run(world, make_node, signer_of, direct_terms)
     policy = registered[0]
-    assert report.rows_used == len(truth)
-    [asked] = recording.of("evaluate")  # each row's u, once
+    assert run.report.rows_used == len(run.truth)
+    [asked] = run.recording.of("evaluate")  # each row's u, once
     assert np.array_equal(asked.weights, policy.matrix) and not asked.biases.any()
-    assert recording.of("gradient") == []
-    assert attack(view, truth, aux=owners_rows(world)).worst_field < DEFAULT_THRESHOLD
+    assert run.recording.of("gradient") == []
+    assert attack(run.view, run.truth, aux=owners_rows(world)).worst_field < DEFAULT_THRESHOLD
 
 
 @pytest.mark.parametrize("registered", [(plain_exchange, lambda doc: doc)], indirect=True)
 def test_with_protection_switched_off_the_same_attack_recovers_every_row(world, make_node, signer_of, direct_terms):
     # The patent's exchange: the plain policy, and a holder running the literal check alone (no cumulative
     # audit). Four epochs of an 8-neuron layer 1 measure every row in 32 directions, more than its 30 inputs.
-    _recording, view, truth, report = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES,
-                                                   checks=(literal_check,), epochs=4)
-    assert report.rows_used == len(truth)
-    result = attack(view, truth, aux=owners_rows(world))
+    run = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES, checks=(literal_check,),
+                       epochs=4)
+    assert run.report.rows_used == len(run.truth)
+    result = attack(run.view, run.truth, aux=owners_rows(world))
     assert result.worst_field > DEFAULT_THRESHOLD
     assert result.best.min() > 0.999  # every input of every row
 
@@ -106,15 +82,13 @@ def test_with_protection_switched_off_the_same_attack_recovers_every_row(world, 
 @pytest.mark.parametrize("registered", [(plain_exchange, single_input_neuron)], indirect=True)
 def test_a_model_failing_the_literal_check_is_refused_and_nothing_about_the_rows_reaches_the_host(
         world, make_node, signer_of, direct_terms):
-    recording, view, _truth, report = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES,
-                                                   epochs=1)
-    assert [e.refused for e in recording.exchanges] == ["privacy_check_failed"]
-    assert view.forwards == () and view.backwards == ()
-    assert report.rows_used == 0 and not report.kept and report.paid == {}
+    run = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES, epochs=1)
+    assert [e.refused for e in run.recording.exchanges] == ["privacy_check_failed"]
+    assert run.view.forwards == () and run.view.backwards == ()
+    assert run.report.rows_used == 0 and not run.report.kept and run.report.paid == {}
 
 
 @pytest.mark.parametrize("registered", [(plain_exchange, single_input_neuron)], indirect=True)
 def test_with_the_literal_check_switched_off_that_model_gives_its_input_away(world, make_node, signer_of, direct_terms):
-    _recording, view, truth, _report = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES,
-                                                    checks=(), epochs=1)
-    assert attack(view, truth).algebraic[LEAKY_INPUT] > 0.999
+    run = recorded_run(world, make_node, signer_of, direct_terms, accepted_modes=MODES, checks=(), epochs=1)
+    assert attack(run.view, run.truth).algebraic[LEAKY_INPUT] > 0.999

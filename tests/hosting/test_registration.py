@@ -13,9 +13,9 @@ from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
 from orchestrator.hosting.cli import owner_main
-from orchestrator.hosting.registration import OwnerPackage, owner_default_policy, verify_registration
+from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, owner_default_policy, verify_registration
 from orchestrator.container.container import normalise_standard_columns
-from orchestrator.privacy.ldp_default import choose_ldp_policy
+from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, choose_ldp_policy
 from orchestrator.privacy.policy import LDPSettings, PrivacyPolicy, ldp_policy
 
 
@@ -30,10 +30,10 @@ def files(tmp_path, world):
     return package, paths
 
 
-def test_the_default_policy_is_projection_mode_chosen_on_the_test_set_and_committed_as_the_policy_hash(
+def test_the_default_policy_is_ldp_mode_at_the_default_epsilon_chosen_on_the_test_set_and_committed(
         world, package):
     assert package.policy == owner_default_policy(world.field_table, world.test_columns)
-    assert package.policy.mode == "projection"
+    assert package.policy.mode == "ldp" and package.policy.ldp.epsilon == DEFAULT_EPSILON
     assert package.commitments()["policyHash"] == package.policy.commitment()
 
 
@@ -146,3 +146,17 @@ def test_owner_register_refuses_a_policy_file_whose_noise_does_not_give_its_clai
 
     assert code != 0
     assert "not the claimed 2" in capsys.readouterr().err
+
+
+def test_the_owner_chooses_the_epsilon_label_share_and_budget_of_the_default_policy(world, tmp_path):
+    _package, paths = files(tmp_path, world)
+    choice = PolicyChoice(epsilon=2.0, label_share=None, budget=6.0)
+    read = OwnerPackage.from_files(paths["model"], paths["fields"], paths["test"], choice=choice)
+    ldp = read.policy.ldp
+    assert (ldp.epsilon, ldp.label_epsilon, ldp.budget) == (2.0, None, 6.0)
+    assert ldp.recomputed_epsilon() == pytest.approx(2.0, rel=1e-6)
+
+
+def test_the_owner_may_still_choose_the_projection_policy_without_noise(world):
+    policy = owner_default_policy(world.field_table, world.test_columns, choice=PolicyChoice(mode="projection"))
+    assert policy.mode == "projection" and policy.ldp is None
