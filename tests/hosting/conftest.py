@@ -7,7 +7,7 @@ from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.registry import ModelRegistry
 from orchestrator.hosting.node import HostingNode, NodeConfig
-from orchestrator.hosting.registration import OwnerPackage, register, test_set_bytes
+from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, register, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.scenario import build_world
 
@@ -22,9 +22,13 @@ def world():
 
 @pytest.fixture
 def package(world):
-    """The owner's files with the default privacy policy (projection mode, chosen on the test set)."""
+    """The owner's files with the projection policy (u = P x without noise, chosen on the test set).
+
+    The market's mechanics (quotes, bills, restarts, artifacts) are tested on it because its training is
+    deterministic: whether a small group raises accuracy does not hang on a draw of DP noise. The default
+    ldp policy is tested end to end by the demo (tests/e2e) and in test_ldp_*.py."""
     return OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
-                                            test_set_bytes(world.test_columns))
+                                            test_set_bytes(world.test_columns), choice=PolicyChoice(mode="projection"))
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ def files(tmp_path, world):
     return package, paths
 
 
-def test_the_default_policy_is_ldp_mode_at_the_default_epsilon_chosen_on_the_test_set_and_committed(
-        world, package):
+def test_the_default_policy_is_ldp_mode_at_the_default_epsilon_chosen_on_the_test_set_and_committed(world):
+    package = OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
+                                               registration.test_set_bytes(world.test_columns))
     assert package.policy == owner_default_policy(world.field_table, world.test_columns)
     assert package.policy.mode == "ldp" and package.policy.ldp.epsilon == DEFAULT_EPSILON
     assert package.commitments()["policyHash"] == package.policy.commitment()

@@ -77,7 +77,8 @@ def compile_cache(tmp_path_factory):
 def host_run(market_model, package, proxies, deployed, compile_cache, tmp_path):
     """The hosting node's command line for the registered model, as a function of the failpoint to set."""
     model_id, _owner, host = market_model
-    files = {"model": package.model_bytes, "fields": package.table.to_json(), "test-set": package.test_bytes}
+    files = {"model": package.model_bytes, "fields": package.table.to_json(), "test-set": package.test_bytes,
+             "policy": package.policy.to_json()}  # the registered policy, as the owner hands it over
     for name, data in files.items():
         (tmp_path / f"{name}.json").write_bytes(data)
     save_deployment(deployed[2], tmp_path / "deployment.json")
