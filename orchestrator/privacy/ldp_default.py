@@ -78,8 +78,9 @@ def choose_ldp_policy(inputs: Sequence[str], reference_features: np.ndarray, ref
     """An ldp policy whose one release of a row costs `epsilon` at `delta`, P and the clip chosen on the owner's
     reference rows (labels: class indices, or the regression target when `classes` is None, in which case the
     label goes in the clear whatever `label_share` says)."""
-    if len(inputs) != np.asarray(reference_features).shape[1]:
-        raise PolicyError(f"{len(inputs)} inputs, but the reference rows have {np.asarray(reference_features).shape[1]}")
+    width = np.asarray(reference_features).shape[1]
+    if len(inputs) != width:
+        raise PolicyError(f"{len(inputs)} inputs, but the reference rows have {width}")
     p = ldp_projection(reference_features, reference_labels, classes, seed)
     clip = ldp_clip(p, reference_features, clip_quantile)
     share = None if classes is None else label_share
