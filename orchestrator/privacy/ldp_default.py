@@ -10,7 +10,8 @@ row's releases"); in short:
   clip     a low quantile of |P x| on the reference rows, so nearly every release is its row's direction in
            u, at the norm C. The noise is proportional to C, and the direction is what tells classes apart.
   labels   randomized response with a share of epsilon (DEFAULT_LABEL_SHARE) for a classification task; a
-           regression target goes in the clear (randomized response is for classes).
+           regression target goes in the clear (randomized response is for classes). Training on these
+           releases is the host's (denoise.py, container/projected.py `prepare`).
 """
 from collections.abc import Sequence
 
@@ -21,8 +22,13 @@ from orchestrator.errors import PolicyError
 from .policy import LDPSettings, PrivacyPolicy, ldp_policy
 from .projection import TASK_RIDGE, draw_projection, task_direction
 
+# The largest epsilon issue 11's goal is stated for: with labels in the clear a binary task and a large set
+# are within 1-3 points of the non-private split there; below it small multi-class sets lose most of theirs.
 DEFAULT_EPSILON = 4.0
+# Half of epsilon on the label: at epsilon 4 it beat 0.1, 0.25 and 0.75 on every multi-class set, and binary
+# tasks could not tell the shares apart.
 DEFAULT_LABEL_SHARE = 0.5
+# Against the median, it kept 3 to 9 more points on wine and digits at epsilon 4.
 CLIP_QUANTILE = 0.05
 
 
