@@ -153,9 +153,10 @@ def run(data: Data, args) -> None:
     projection = default_policy(owner.inputs, ref_x, ref_y, 0)
     box = owner.container(projection)
     default_scores = [trained(box, source_x @ projection.matrix.T, source_y, seed) for seed in range(args.seeds)]
-    print(f"\n{data.name}: {len(ref_y)} reference, {len(source_y)} source rows (released once each), {len(data.test[1])} "
-          f"test rows; P {p.shape[0]} x {p.shape[1]}, clip {clip:.4g}; groups of {args.group_size}, {epochs} epochs, "
-          f"batches of {args.batch_size}; delta {DELTA}, {args.seeds} seeds; accuracy mean (worst seed)")
+    print(f"\n{data.name}: {len(ref_y)} reference, {len(source_y)} source rows (released once each), "
+          f"{len(data.test[1])} test rows; P {p.shape[0]} x {p.shape[1]}, clip {clip:.4g}; groups of "
+          f"{args.group_size}, {epochs} epochs, batches of {args.batch_size}; delta {DELTA}, {args.seeds} seeds; "
+          f"accuracy mean (worst seed)")
     print(f"non-private split (same P, no noise): {score(split_scores)}; default projection policy "
           f"({projection.matrix.shape[0]} x {projection.matrix.shape[1]}, no noise): {score(default_scores)}")
     print(f"{'epsilon':>7} {'noise':>6} {'labels clear':>17} {'eps_L':>6} {'noise':>6} {'labels DP':>17} "

@@ -74,7 +74,8 @@ class ProjectedContainer(TrainingContainer):
     def classes(self) -> int | None:
         return len(self.task.classes) if self.task.kind == CLASSIFICATION else None
 
-    def prepare(self, u: np.ndarray, labels: np.ndarray, active: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def prepare(self, u: np.ndarray, labels: np.ndarray, active: np.ndarray,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
         """What a group's collected u (rows, k) and labels are trained as; `active` marks the rows kept for
         training (the others are returned as they are). Projection mode: u and labels themselves. ldp mode:
         the active rows' moments join the state's, and the active rows come back denoised (module docstring)."""

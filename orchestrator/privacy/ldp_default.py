@@ -10,7 +10,8 @@ row's releases"); in short:
   clip     a low quantile of |P x| on the reference rows, so nearly every release is its row's direction in
            u, at the norm C. The noise is proportional to C, and the direction is what tells classes apart.
   labels   randomized response with a share of epsilon (DEFAULT_LABEL_SHARE) for a classification task; a
-           regression target goes in the clear (randomized response is for classes).
+           regression target goes in the clear (randomized response is for classes). Training on these
+           releases is the host's (denoise.py, container/projected.py `prepare`).
 """
 from collections.abc import Sequence
 
@@ -21,8 +22,13 @@ from orchestrator.errors import PolicyError
 from .policy import LDPSettings, PrivacyPolicy, ldp_policy
 from .projection import TASK_RIDGE, draw_projection, task_direction
 
+# The largest epsilon issue 11's goal is stated for: with labels in the clear a binary task and a large set
+# are within 1-3 points of the non-private split there; below it small multi-class sets lose most of theirs.
 DEFAULT_EPSILON = 4.0
+# Half of epsilon on the label: at epsilon 4 it beat 0.1, 0.25 and 0.75 on every multi-class set, and binary
+# tasks could not tell the shares apart.
 DEFAULT_LABEL_SHARE = 0.5
+# Against the median, it kept 3 to 9 more points on wine and digits at epsilon 4.
 CLIP_QUANTILE = 0.05
 
 
@@ -78,8 +84,9 @@ def choose_ldp_policy(inputs: Sequence[str], reference_features: np.ndarray, ref
     """An ldp policy whose one release of a row costs `epsilon` at `delta`, P and the clip chosen on the owner's
     reference rows (labels: class indices, or the regression target when `classes` is None, in which case the
     label goes in the clear whatever `label_share` says)."""
-    if len(inputs) != np.asarray(reference_features).shape[1]:
-        raise PolicyError(f"{len(inputs)} inputs, but the reference rows have {np.asarray(reference_features).shape[1]}")
+    width = np.asarray(reference_features).shape[1]
+    if len(inputs) != width:
+        raise PolicyError(f"{len(inputs)} inputs, but the reference rows have {width}")
     p = ldp_projection(reference_features, reference_labels, classes, seed)
     clip = ldp_clip(p, reference_features, clip_quantile)
     share = None if classes is None else label_share
