@@ -124,8 +124,8 @@ def train_groups(box: ProjectedContainer, u: np.ndarray, labels: np.ndarray, *, 
     for g, start in enumerate(range(0, len(labels), group_size)):
         rows = slice(start, start + group_size)
         active = np.ones(len(labels[rows]), bool)
-        group_u, group_labels = box.prepare(u[rows], labels[rows], active, seed * 1_000 + g)
-        train_rows(box, group_u, group_labels, active, epochs=epochs, batch_size=batch_size, seed=seed * 1_000 + g)
+        prepared = box.prepare(u[rows], labels[rows], active, seed * 1_000 + g)
+        train_rows(box, *prepared, epochs=epochs, batch_size=batch_size, seed=seed * 1_000 + g)
     return box.accuracy_ppm() / 1e4
 
 

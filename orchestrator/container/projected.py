@@ -12,14 +12,15 @@ the other way round, and a backup point restores the very A it was taken with.
 
 In ldp mode the u and labels a group collected are noisy releases (privacy/ldp.py), and `prepare` turns them
 into what is trained on (privacy/denoise.py): the group's release moments are added to those of every row
-trained on so far, the clean rows' label-conditional model deconvolved from the sum, and each release replaced
-by its posterior mean (its label, under randomized response, by a draw of its true class). The moments live in
-the state, so a rolled-back group's rows leave them with its model, a backup point and a restart keep them,
-and the model's training never uses rows it has not kept. In projection mode `prepare` returns u as it is and
+kept so far, the clean rows' label-conditional model deconvolved from the sum, and the group trained on a
+sample of that model (denoise.model_sample), so that the network follows the model of every kept release and
+the payment gate measures what the group's releases add to it. The moments live in the state, so a
+rolled-back group's rows leave them with its model, a backup point and a restart keep them, and the model's
+training never uses rows it has not kept. In projection mode `prepare` returns u as it is and
 the state's moments are None (no leaf: its bytes are those of before ldp).
 """
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -27,7 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from orchestrator.errors import ContainerError
-from orchestrator.privacy.denoise import ReleaseMoments, add_moments, denoised_rows, empty_moments, release_moments
+from orchestrator.privacy.denoise import (
+    ReleaseMoments,
+    add_moments,
+    empty_moments,
+    model_sample,
+    release_moments,
+    trained_rows,
+)
 from orchestrator.privacy.ldp import response_matrix
 from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.privacy.projection import export_model, host_model
@@ -39,6 +47,18 @@ from .network import MLP, Dense, MainModel
 from .split import SubModel, derive_bank
 from .task import CLASSIFICATION
 from .training import HostStep, centralized_step, init_optimizer
+
+
+# ldp mode trains each group on a sample of the model of every release kept (prepare): as many rows as were kept,
+# up to this many, so that a group's training costs at most this many rows an epoch however many were bought.
+MAX_MODEL_SAMPLE = 4096
+
+
+class TrainingRows(NamedTuple):
+    """What a group is trained on: rows over u, their targets, and which of them to train on."""
+    u: np.ndarray
+    labels: np.ndarray
+    active: np.ndarray
 
 
 class ProjectedState(eqx.Module):
@@ -74,26 +94,25 @@ class ProjectedContainer(TrainingContainer):
     def classes(self) -> int | None:
         return len(self.task.classes) if self.task.kind == CLASSIFICATION else None
 
-    def prepare(self, u: np.ndarray, labels: np.ndarray, active: np.ndarray,
-                seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """What a group's collected u (rows, k) and labels are trained as; `active` marks the rows kept for
-        training (the others are returned as they are). Projection mode: u and labels themselves. ldp mode:
-        the active rows' moments join the state's, and the active rows come back denoised (module docstring)."""
+    def prepare(self, u: np.ndarray, labels: np.ndarray, active: np.ndarray, seed: int) -> "TrainingRows":
+        """What a group's collected u (rows, k) and labels are trained as; `active` marks the rows kept.
+        Projection mode: the rows themselves. ldp mode: the active rows' moments join the state's, and the group
+        is trained on a sample of the model deconvolved from them all (module docstring), as many rows as were
+        kept so far up to MAX_MODEL_SAMPLE, and never fewer than the group kept."""
         u, labels, active = np.asarray(u), np.asarray(labels), np.asarray(active, bool)
         if u.ndim != 2 or u.shape[1] != self.k or labels.shape != (u.shape[0],) or active.shape != labels.shape:
             raise ContainerError(f"u {u.shape}, labels {labels.shape} and active {active.shape} are not (rows, "
                                  f"{self.k}), (rows,) and (rows,)")
         if self.release is None:
-            return u, labels
-        classes, response = self.classes, self.response
-        state = self._opt_state
+            return TrainingRows(u, labels, active)
+        classes, state = self.classes, self._opt_state
         moments = add_moments(state.moments, release_moments(u[active], labels[active], classes))
         self._set_target(None, ProjectedState(state.model_u, state.optimizer, _stored(moments)))
-        rows, targets = u.astype(np.float32), labels.astype(np.float32)
-        rows[active], targets[active] = denoised_rows(self._opt_state.moments, u[active], labels[active], self.release,
-                                                      classes=classes, response=response,
-                                                      rng=np.random.default_rng([seed, 1]))
-        return rows, targets
+        kept = trained_rows(self._opt_state.moments, classes)
+        size = max(int(active.sum()), min(kept, MAX_MODEL_SAMPLE)) if active.any() else 0
+        rows, targets = model_sample(self._opt_state.moments, self.release, size, classes=classes,
+                                     response=self.response, rng=np.random.default_rng([seed, 1]))
+        return TrainingRows(rows, targets, np.ones(size, bool))
 
     @property
     def response(self) -> np.ndarray | None:

@@ -49,8 +49,8 @@ def train_projected_group(container: ProjectedContainer, holders: Mapping[str, A
     for i in np.flatnonzero(collected.primary < 0):
         drops[int(i)] = collected.unanswered[int(i)]
     with times.phase("update"):
-        u, labels = container.prepare(collected.u, collected.labels, active, seed)
-        rounds = train_rows(container, u, labels, active, epochs=epochs, batch_size=batch_size, seed=seed,
+        prepared = container.prepare(collected.u, collected.labels, active, seed)
+        rounds = train_rows(container, *prepared, epochs=epochs, batch_size=batch_size, seed=seed,
                             max_rounds=max_rounds, times=times)
     return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
 

@@ -14,8 +14,10 @@ model of the clean rows instead:
                it is the releases' less the noise's, one variance w for every coordinate, at most what the
                clip leaves (the clean rows lie in the ball of radius C). A full covariance matrix, pooled over
                the classes, measured worse: the noise leaves too little of it to estimate
-  posterior    each release replaced by a draw from its posterior under that model (denoised_rows), the rows a
-               network is trained on
+  posterior    each release replaced by a draw from its posterior under that model (denoised_rows)
+  sample       a sample of that model itself, as many rows as it was fitted on (model_sample): what the hosting
+               node trains a group on, so that the network follows the model of every release kept so far
+               and the payment gate measures what a group's releases add to it (docs/privacy.md)
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -148,3 +150,35 @@ def denoised_rows(moments: ReleaseMoments, u: np.ndarray, labels: np.ndarray, re
     rows = posterior_means(model, u, labels, classes)
     rows = rows + rng.normal(0.0, np.sqrt(model.spread * (1.0 - model.shrinkage)), rows.shape)
     return rows.astype(np.float32), np.asarray(labels, np.float32)
+
+
+def trained_rows(moments: ReleaseMoments, classes: int | None) -> int:
+    """How many releases the moments sum over: the one-hot counts' sum, or the regression intercept's."""
+    gram = np.asarray(moments.gram, np.float64)
+    return int(round(float(gram[0, 0] if classes is None else np.trace(gram))))
+
+
+def model_sample(moments: ReleaseMoments, release: LocalRelease, size: int, *, classes: int | None,
+                 response: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`size` rows and targets drawn from the clean rows' model deconvolved from `moments`: a class from its
+    deconvolved share, then N(its mean, w I); for regression a target from the normal fitted to the released
+    targets (their mean and spread are in the moments), then N(intercept + target x slope, w I).
+
+    Trained on in place of the releases themselves, it makes the network after a group the network of every
+    release kept so far, not of the group's alone: a group whose labels contradict the rest (a mislabelled
+    source) pulls the class means together and costs accuracy, so it is rolled back, where posterior draws of
+    its own rows would have looked self-consistent (each drawn near the mean of the class it claims)."""
+    model = deconvolve(moments, release.noise_std, release.clip, classes=classes, response=response)
+    k = model.means.shape[1]
+    if classes is None:
+        gram = np.asarray(moments.gram, np.float64)
+        count = max(gram[0, 0], 1.0)
+        mean = gram[0, 1] / count
+        std = np.sqrt(max(gram[1, 1] / count - mean ** 2, 0.0))
+        targets = rng.normal(mean, std, size)
+        centres = np.stack([np.ones(size), targets], axis=1) @ model.means
+    else:
+        targets = rng.choice(classes, size=size, p=model.priors)
+        centres = model.means[targets]
+    rows = centres + rng.normal(0.0, np.sqrt(model.spread), (size, k))
+    return rows.astype(np.float32), np.asarray(targets, np.float32)

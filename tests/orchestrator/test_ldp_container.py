@@ -46,11 +46,9 @@ def released(policy, seed=0):
     return u, labels
 
 
-def trained_accuracy(box, u, labels, *, aware: bool) -> float:
-    active = np.ones(len(labels), bool)
-    if aware:
-        u, labels = box.prepare(u, labels, active, seed=0)
-    train_rows(box, u, labels, active, epochs=20, batch_size=32, seed=0)
+def trained_accuracy(box, u, labels, *, aware: bool, epochs=20) -> float:
+    rows = box.prepare(u, labels, np.ones(len(labels), bool), seed=0) if aware else (u, labels, np.ones(len(labels), bool))
+    train_rows(box, *rows, epochs=epochs, batch_size=32, seed=0)
     return box.accuracy_ppm() / 1e4
 
 
@@ -73,12 +71,32 @@ def test_prepare_adds_the_groups_moments_to_the_state_and_leaves_out_the_inactiv
     box = container(ldp)
     u, labels = released(ldp)
     active = np.arange(len(labels)) % 3 != 0
-    rows, targets = box.prepare(u, labels, active, seed=0)
+    prepared = box.prepare(u, labels, active, seed=0)
     expected = release_moments(u[active], labels[active], 2)
     for kept, wanted in zip(box.opt_state.moments, expected):
         np.testing.assert_allclose(np.asarray(kept), wanted, rtol=1e-5)
-    assert np.array_equal(rows[~active], u[~active].astype(np.float32)) and np.array_equal(targets, labels)
-    assert not np.allclose(rows[active], u[active])
+    # A sample of the model of the kept releases, as many rows as were kept, every one to be trained on.
+    assert len(prepared.u) == active.sum() and prepared.active.all()
+    assert set(np.unique(prepared.labels)) <= {0.0, 1.0}
+
+
+def test_a_later_group_is_trained_on_a_sample_as_large_as_every_release_kept_so_far():
+    ldp = policy(4.0)
+    box = container(ldp)
+    u, labels = released(ldp)
+    box.prepare(u[:200], labels[:200], np.ones(200, bool), seed=0)
+    assert len(box.prepare(u[200:250], labels[200:250], np.ones(50, bool), seed=1).u) == 250
+
+
+def test_a_group_of_mislabelled_releases_trained_after_honest_ones_does_not_raise_accuracy():
+    # What the payment gate sees: the network follows the model of every kept release, so a group whose labels
+    # contradict the others' pulls the class means together instead of looking self-consistent.
+    ldp = policy(4.0)
+    box = container(ldp)
+    u, labels = released(ldp)
+    honest = trained_accuracy(box, u[:150], labels[:150], aware=True, epochs=5)
+    flipped = trained_accuracy(box, u[150:], 1.0 - labels[150:], aware=True, epochs=5)
+    assert honest >= 90.0 and flipped <= honest  # the gate pays a group only for raising it
 
 
 def test_a_rolled_back_group_takes_its_moments_with_it_and_a_kept_one_keeps_them():
@@ -91,8 +109,7 @@ def test_a_rolled_back_group_takes_its_moments_with_it_and_a_kept_one_keeps_them
     assert not box.end_group().kept
     assert all(not np.asarray(x).any() for x in box.opt_state.moments)
     box.begin_group()
-    group_u, group_labels = box.prepare(u[:100], labels[:100], active, seed=0)
-    train_rows(box, group_u, group_labels, active, epochs=10, batch_size=32, seed=0)
+    train_rows(box, *box.prepare(u[:100], labels[:100], active, seed=0), epochs=10, batch_size=32, seed=0)
     assert box.end_group().kept
     assert np.asarray(box.opt_state.moments.gram).trace() == 100
 
@@ -113,7 +130,7 @@ def test_in_projection_mode_prepare_returns_u_and_labels_as_they_are_and_the_sta
     p = policy(4.0).projection
     box = container(PrivacyPolicy("projection", tuple(INPUTS), projection=p))
     u, labels = FEATURES[SOURCE] @ np.asarray(p).T, LABELS[SOURCE]
-    rows, targets = box.prepare(u, labels, np.ones(len(labels), bool), seed=0)
+    rows, targets, _active = box.prepare(u, labels, np.ones(len(labels), bool), seed=0)
     assert rows is u and targets is labels
     state = box.opt_state
     # No moments leaf: a projection-mode state is saved as the (model over u, optimiser state) it was before ldp.
