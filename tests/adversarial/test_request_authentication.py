@@ -22,7 +22,7 @@ from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.documents import quote_document
 from orchestrator.proxy.server import proxy_process
 
-from proxy_builders import PRICE, SOURCE_A_KEY, SOURCE_B_KEY, default_policy_for, source_mapping, source_rows
+from proxy_builders import PRICE, SOURCE_A_KEY, SOURCE_B_KEY, projection_policy_for, source_mapping, source_rows
 
 ROWS = range(150, 250)
 GAS = 10**18
@@ -59,7 +59,7 @@ def world(deployed, accounts, columns, table, tmp_path_factory):
         funded[role] = Account.create()
         accounts[0].transfer(funded[role].address, GAS)
     domain = chain.domain()
-    policy = default_policy_for(table, columns)
+    policy = projection_policy_for(table, columns)
     owner = chain.with_account(funded["owner"])
     model_id, _ = owner.register_model(funded["host"].address, keccak256(b"model"), keccak256(b"test set"),
                                        table.commitment(), policy.commitment(), keccak256(b"weights"), 0)
@@ -248,7 +248,7 @@ def test_a_holder_without_chain_access_serves_no_rows(serve, columns, table):
     assert answer.status_code in (401, 422)  # malformed or unsigned: refused before anything else
     health = httpx.get(f"{proxy.url}/v1/health").json()
     assert "holder" not in health or health["holder"] is None
-    body = wire.dumps(quote_document(1, PRICE, table, [1], default_policy_for(table, columns)))
+    body = wire.dumps(quote_document(1, PRICE, table, [1], projection_policy_for(table, columns)))
     signed = RequestSigner(Account.create(), Domain(1, "0x" + "00" * 20)).request(Account.create().address, 1,
                                                                                    "quote", body)
     answer = httpx.post(f"{proxy.url}/v1/quote", content=body,

@@ -6,7 +6,7 @@ from sklearn.datasets import load_breast_cancer
 
 from orchestrator.container import build_mlp, derive_bank, fit_table, standard_name, submodels
 from orchestrator.container.fields import ColumnMapping, normalise_rows
-from orchestrator.hosting.registration import owner_default_policy
+from orchestrator.hosting.registration import PolicyChoice, owner_default_policy
 from orchestrator.privacy.policy import MODES, PrivacyPolicy
 from orchestrator.proxy.probes import DEFAULT_PRICE_PROBES
 from orchestrator.proxy.store import Store
@@ -89,9 +89,11 @@ def plain_policy(table) -> PrivacyPolicy:
 REFERENCE_ROWS = range(0, 150)  # the owner's labelled rows in these tests; sources hold rows from 150 on
 
 
-def default_policy_for(table, columns) -> PrivacyPolicy:
-    """The default policy (projection mode) an owner would register, chosen on REFERENCE_ROWS."""
-    return owner_default_policy(table, {name: values[:REFERENCE_ROWS.stop] for name, values in columns.items()})
+def projection_policy_for(table, columns) -> PrivacyPolicy:
+    """The projection policy (u = P x without noise) an owner would register, chosen on REFERENCE_ROWS; the
+    holder tests of ldp mode build theirs in test_ldp_holder.py."""
+    return owner_default_policy(table, {name: values[:REFERENCE_ROWS.stop] for name, values in columns.items()},
+                                choice=PolicyChoice(mode="projection"))
 
 
 def vault_with(columns, positions, *, min_price=PRICE, source=SOURCE_A, drop=(), store_path=":memory:", name="p",

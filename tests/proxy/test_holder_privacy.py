@@ -20,7 +20,7 @@ from proxy_builders import (
     PRICE,
     SOURCE_A,
     SOURCE_B,
-    default_policy_for,
+    projection_policy_for,
     layer1,
     normalised,
     plain_policy,
@@ -32,7 +32,7 @@ ROWS = range(150, 450)
 
 @pytest.fixture(scope="module")
 def policy(table, columns):
-    return default_policy_for(table, columns)
+    return projection_policy_for(table, columns)
 
 
 def requests_of(policy):
@@ -47,7 +47,7 @@ def quoted_vault(columns, table, policy, rows=ROWS, **kwargs):
     return vault, ids
 
 
-def test_a_holder_sells_under_the_default_policy_and_answers_u_for_its_committed_projection(columns, table, policy):
+def test_a_holder_sells_under_the_projection_policy_by_default_and_answers_u_for_its_committed_projection(columns, table, policy):
     vault, ids = quoted_vault(columns, table, policy, accepted_modes=DEFAULT_ACCEPTED_MODES)
     u = vault.evaluate(MODEL_ID, ids, requests_of(policy)).z
     x = normalised(table, columns, ROWS).features.astype(np.float32)

@@ -15,7 +15,7 @@ from proxy_builders import (
     PRICE,
     SOURCE_A_KEY,
     SOURCE_B,
-    default_policy_for,
+    projection_policy_for,
     plain_policy,
     source_mapping,
     source_rows,
@@ -75,7 +75,7 @@ def test_a_sources_key_goes_to_every_proxy_so_its_copies_still_hash_alike(column
     key = bytes(range(32))
     handed = hand_rows([a.url, b.url], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
                        source_rows(columns, range(150, 190)), ignored=["Patient"], hash_key=key)
-    policy = default_policy_for(table, columns)
+    policy = projection_policy_for(table, columns)
     onchain.register_as(MODEL_ID, table, policy)
     hashes = [[x.row_hash for x in proxy.quote(MODEL_ID, PRICE, table, handed[proxy.url], policy).accepted]
               for proxy in (a, b)]

@@ -11,7 +11,7 @@ from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
 
-from proxy_builders import MODEL_ID, PRICE, default_policy_for, normalised, source_mapping, source_rows
+from proxy_builders import MODEL_ID, PRICE, projection_policy_for, normalised, source_mapping, source_rows
 
 
 def write_csv(path, rows):
@@ -95,8 +95,8 @@ def test_upload_keys_the_row_hashes_with_the_key_file(columns, table, serve, tmp
     assert main(["upload", "--proxy", proxy.url, *signed, "--min-price", str(PRICE), "--csv", path,
                  *map_args(columns), "--ignore", "Patient", "--hash-key-file", str(key_file)]) == 0
     rows = normalised(table, columns, range(150, 250))
-    onchain.register_as(MODEL_ID, table, default_policy_for(table, columns))
-    answer = proxy.quote(MODEL_ID, PRICE, table, list(range(1, 101)), default_policy_for(table, columns))
+    onchain.register_as(MODEL_ID, table, projection_policy_for(table, columns))
+    answer = proxy.quote(MODEL_ID, PRICE, table, list(range(1, 101)), projection_policy_for(table, columns))
     key = bytes.fromhex(key_file.read_text().strip())
     assert [a.row_hash for a in answer.accepted] == row_hashes(MODEL_ID, rows.features, rows.labels, key=key)
 
