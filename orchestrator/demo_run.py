@@ -104,7 +104,7 @@ def new_funded_account(faucet: Faucet) -> LocalAccount:
 
 
 def owner_package(world: World) -> OwnerPackage:
-    """The owner's files with the default privacy policy (projection mode, chosen on the test set)."""
+    """The owner's files with the default privacy policy (ldp mode at the default epsilon, chosen on the test set)."""
     return OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
                                             test_set_bytes(world.test_columns))
 
@@ -278,7 +278,9 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
     assert money.balances, f"escrow does not reconcile: {money}"
     settled = [r for r in story.reports if r.kept]
     rolled_back = [r for r in story.reports if not r.kept]
-    assert len(settled) >= 2 and len(rolled_back) >= 1, "the story needs two settled groups and a rolled-back one"
+    # Under the default ldp policy a later group of honest rows is paid only if it raises what the first reached,
+    # which DP noise on a few hundred rows makes a matter of chance (docs/privacy.md, "What the gate sees").
+    assert settled and rolled_back, "the story needs a settled group and a rolled-back one"
     assert sum(sum(r.paid.values()) for r in story.reports) == money.paid + money.unclaimed
     best = story.chain.model(story.model_id)["bestAccuracy"]
     assert story.verified.on_chain_ppm == best, "the owner verified the model the chain settled last"

@@ -51,7 +51,7 @@ from .training import HostStep, centralized_step, init_optimizer
 
 # ldp mode trains each group on a sample of the model of every release kept (prepare): as many rows as were kept,
 # up to this many, so that a group's training costs at most this many rows an epoch however many were bought.
-MAX_MODEL_SAMPLE = 4096
+MAX_MODEL_SAMPLE = 1024
 
 
 class TrainingRows(NamedTuple):
