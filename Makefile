@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo demo-stop explorer test test-stateful gas bench fuzz-proxy clean
+.PHONY: setup demo demo-stop explorer test test-stateful test-forge gas bench fuzz-proxy clean
 
 setup:
 	@bin/setup
@@ -27,6 +27,11 @@ test: setup
 test-stateful: setup
 	@$(ENV) python -m pytest -p no:cacheprovider tests/contracts/test_market_invariants.py
 
+## Only the Foundry invariant suite (foundry/test, docs/reliability.md): 256 runs, the books checked after every
+## call; FOUNDRY_PROFILE=ci for what the suite runs (10,000 runs). ARGS go to forge test.
+test-forge: setup
+	@$(ENV) forge test --offline $(ARGS)
+
 ## Gas table of every market call, written to docs/gas.md.
 gas: setup
 	@$(ENV) brownie run scripts/gas_table.py
@@ -40,4 +45,4 @@ fuzz-proxy: setup
 	@bin/fuzz-proxy
 
 clean:
-	rm -rf build reports .stamps .hypothesis deployments/development.json
+	rm -rf build reports .stamps .hypothesis deployments/development.json foundry/out foundry/cache
