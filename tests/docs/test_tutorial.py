@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,16 +32,25 @@ def test_tutorial_has_the_whole_journey():
 def test_tutorial_runs_verbatim():
     script = "set -euo pipefail\n" + tutorial_script(TUTORIAL.read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPLITLEDGER_")}
-    process = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = process.communicate(timeout=900)
-    finally:
-        # The tutorial starts a chain and services in the background; whatever it left running goes with it.
+    # Output to a file, not a pipe: a service the script left in the background would hold a pipe open, and a
+    # failed step would then hang the test until its timeout instead of failing at once.
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
         try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+            process.wait(timeout=900)
+        finally:
+            _stop_group(process)
+        log.seek(0)
+        output = log.read()
     sys.stdout.write(output)
     assert process.returncode == 0, f"the tutorial failed (exit {process.returncode}); its output:\n{output[-6000:]}"
     assert "verified" in output
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """The tutorial starts a chain and services in the background; whatever it left running goes with it."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
