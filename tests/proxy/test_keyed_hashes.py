@@ -14,7 +14,7 @@ from proxy_builders import (
     SOURCE_A,
     SOURCE_A_KEY,
     SOURCE_B,
-    default_policy_for,
+    projection_policy_for,
     normalised,
     source_mapping,
     source_rows,
@@ -26,7 +26,7 @@ KEY = bytes(range(32))
 
 
 def accepted_hashes(vault, ids, table, columns):
-    return [a.row_hash for a in vault.quote(MODEL_ID, PRICE, table, ids, default_policy_for(table, columns)).accepted]
+    return [a.row_hash for a in vault.quote(MODEL_ID, PRICE, table, ids, projection_policy_for(table, columns)).accepted]
 
 
 def test_rows_of_a_source_that_gave_a_key_hash_with_it_and_unlike_unkeyed_hashes(columns, table):
@@ -63,7 +63,7 @@ def test_a_key_is_32_bytes(columns):
 
 
 def test_over_http_the_key_crosses_with_the_upload_and_never_comes_back(columns, table, serve, onchain):
-    onchain.register_as(MODEL_ID, table, default_policy_for(table, columns))
+    onchain.register_as(MODEL_ID, table, projection_policy_for(table, columns))
     proxy = serve(Vault(Store(":memory:")))
     ids = proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, ROWS), ["Patient"],
                        hash_key=KEY).row_ids
