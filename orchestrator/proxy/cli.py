@@ -24,6 +24,7 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD
 
 from .gate import Gate
+from .lifetime import DEFAULT_LIFETIME_EPSILON
 from .privacy import DEFAULT_CHECKS, literal_check
 from .probes import DEFAULT_PRICE_PROBES
 from .safeguard import DEFAULT_ACCEPTED_MODES
@@ -63,10 +64,11 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.Argumen
                          help="this proxy's own bound on what any row may reveal across every model: the best "
                               "linear reconstruction R^2 of any input (the stricter of it and a model's policy "
                               "applies; default: %(default)s)")
-    privacy.add_argument("--lifetime-epsilon", type=_epsilon, metavar="EPS",
+    privacy.add_argument("--lifetime-epsilon", type=_epsilon, metavar="EPS", default=DEFAULT_LIFETIME_EPSILON,
                          help="this proxy's own bound on the epsilon any row may spend across every model through "
                               "dp gradients and ldp releases, at each policy's delta (the stricter of it and a "
-                              "policy's budget applies; default: the policy's alone)")
+                              "policy's budget applies; default: %(default)s, two releases under the default "
+                              "policy)")
     privacy.add_argument("--price-probes", type=int, default=DEFAULT_PRICE_PROBES, metavar="K",
                          help="how many quotes over a row's lifetime may depend on its minimum price (at most "
                               "log2(K+1) bits of it leak; default: %(default)s)")

@@ -63,7 +63,7 @@ from .bills import BillBook, bill_sources, parse_bill
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from .budget import RevelationBudget, TableAtoms
 from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
-from .lifetime import LifetimeSpend, Totals, lifetime_cap
+from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
 from .quoted import QuotedRows, normalise_each
 from .releases import release_classes, release_keys, released_rows
 from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answer
@@ -114,13 +114,13 @@ class Vault:
         registry: Registry | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         price_probes: int = DEFAULT_PRICE_PROBES,
-        lifetime_epsilon: float | None = None,
+        lifetime_epsilon: float | None = DEFAULT_LIFETIME_EPSILON,
     ):
         """`threshold`: the holder's own R^2 bound on each row's budget across all models (the stricter of it
         and a request's policy applies); `price_probes`: how many quotes over a row's lifetime may depend on
         its minimum price (probes.py); `lifetime_epsilon`: the holder's own bound on the epsilon each row may
         spend across every model through dp gradients and ldp releases (the stricter of it and a policy's
-        budget applies, at the policy's delta; None: the policy's alone)."""
+        budget applies, at the policy's delta; default lifetime.DEFAULT_LIFETIME_EPSILON; None: the policy's alone)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"an R^2 threshold lies in [0, 1], got {threshold}")
         if lifetime_epsilon is not None and not (0.0 < lifetime_epsilon < float("inf")):

@@ -17,6 +17,7 @@ from orchestrator.privacy.ldp import clip_rows, keep_probability
 from orchestrator.privacy.policy import DPSettings, LDPSettings, PrivacyPolicy, ldp_policy, projection_policy
 from orchestrator.privacy.projection import make_projection
 from orchestrator.proxy.store import Store
+from orchestrator.proxy.lifetime import DEFAULT_LIFETIME_EPSILON
 from orchestrator.proxy.vault import Vault
 
 from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
@@ -355,3 +356,11 @@ def test_a_store_from_before_the_exact_releases_table_gets_it_from_its_own_recor
     old.commit()
     old.close()
     assert Store(path).exact_releases() == ids[:200]
+
+
+def test_a_holder_caps_every_rows_lifetime_at_epsilon_8_by_default_whatever_budget_a_policy_claims(columns, table):
+    assert Vault(Store(":memory:")).lifetime_epsilon == DEFAULT_LIFETIME_EPSILON == 8.0
+    generous = ldp_policy(table.model_inputs, P, dataclasses.replace(policy_of(table, 6.0).ldp, budget=1000.0))
+    vault, ids = quoted(columns, table, generous, rows=range(0, 20), lifetime_epsilon=DEFAULT_LIFETIME_EPSILON)
+    second = vault.quote(MODEL_ID + 1, PRICE, table, ids, generous)  # 6 + 6 would pass 8
+    assert second.accepted == () and {d.reason for d in second.declined} == {"privacy_budget"}
