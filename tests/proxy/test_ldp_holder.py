@@ -364,3 +364,12 @@ def test_a_holder_caps_every_rows_lifetime_at_epsilon_8_by_default_whatever_budg
     vault, ids = quoted(columns, table, generous, rows=range(0, 20), lifetime_epsilon=DEFAULT_LIFETIME_EPSILON)
     second = vault.quote(MODEL_ID + 1, PRICE, table, ids, generous)  # 6 + 6 would pass 8
     assert second.accepted == () and {d.reason for d in second.declined} == {"privacy_budget"}
+
+
+def test_a_declined_quote_leaves_the_declined_rows_spend_as_it_was(columns, table):
+    policy = policy_of(table)  # a budget of one release
+    vault, ids = vault_with(columns, ROWS)
+    vault.quote(MODEL_ID, PRICE, table, ids[:100], policy)
+    before = sorted(vault.store.dp_spent())
+    answer = vault.quote(MODEL_ID + 1, PRICE, table, ids[:100], policy)
+    assert answer.accepted == () and sorted(vault.store.dp_spent()) == before
