@@ -14,7 +14,6 @@ model of the clean rows instead:
                it is the releases' less the noise's, one variance w for every coordinate, at most what the
                clip leaves (the clean rows lie in the ball of radius C). A full covariance matrix, pooled over
                the classes, measured worse: the noise leaves too little of it to estimate
-  posterior    each release replaced by a draw from its posterior under that model (denoised_rows)
   sample       a sample of that model itself, as many rows as it was fitted on (model_sample): what the hosting
                node trains a group on, so that the network follows the model of every release kept so far
                and the payment gate measures what a group's releases add to it (docs/privacy.md)
@@ -68,11 +67,6 @@ class ConditionalModel:
     priors: np.ndarray | None  # (classes,) the true classes' shares; None for regression
     noise_std: float
 
-    @property
-    def shrinkage(self) -> float:
-        """w / (w + s^2): the share of a release's deviation from its conditional mean that is signal."""
-        return self.spread / (self.spread + self.noise_std ** 2)
-
 
 def deconvolve(moments: ReleaseMoments, noise_std: float, clip: float, *, classes: int | None,
                response: np.ndarray | None = None) -> ConditionalModel:
@@ -106,50 +100,6 @@ def deconvolve(moments: ReleaseMoments, noise_std: float, clip: float, *, classe
 def _spread(residual: float, noise_std: float, k: int, room: float) -> float:
     """Per coordinate, the releases' residual variance less the noise's, within [0, room / k]."""
     return float(np.clip(residual / k - noise_std ** 2, 0.0, max(room, 0.0) / k))
-
-
-def conditional_means(model: ConditionalModel, labels: np.ndarray, classes: int | None) -> np.ndarray:
-    """E[clean u | label] per row, (rows, k)."""
-    return label_features(labels, classes) @ model.means
-
-
-def posterior_means(model: ConditionalModel, u: np.ndarray, labels: np.ndarray, classes: int | None) -> np.ndarray:
-    """E[clean u | u_noisy, label] per row, the label taken as true."""
-    centre = conditional_means(model, labels, classes)
-    return centre + model.shrinkage * (np.asarray(u, np.float64) - centre)
-
-
-def class_posteriors(model: ConditionalModel, u: np.ndarray, answered: np.ndarray,
-                     response: np.ndarray) -> np.ndarray:
-    """P(true class | u_noisy, answered label) per row, (rows, classes), for labels through randomized response."""
-    u = np.asarray(u, np.float64)
-    distance = ((u[:, None, :] - model.means[None, :, :]) ** 2).sum(axis=2)
-    log = -0.5 * distance / (model.spread + model.noise_std ** 2) + np.log(model.priors)[None, :]
-    log = log + np.log(response[:, np.asarray(answered).astype(np.int64)].T)
-    p = np.exp(log - log.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
-
-
-def denoised_rows(moments: ReleaseMoments, u: np.ndarray, labels: np.ndarray, release: LocalRelease, *,
-                  classes: int | None, response: np.ndarray | None,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The rows and targets to train on for releases u and their (answered) labels, given the moments of every
-    release trained on, these included: a draw from each row's posterior under the deconvolved model.
-
-    Under randomized response the row's true class is drawn first, from its posterior given the release and the
-    answer, and is the target. Each row is then its posterior mean given that class plus the posterior's own
-    spread: in distribution the rows are the clean rows' model, N(class mean, w I), overlapping as much as the
-    clean rows do, which is what teaches a network the boundaries between the classes. Posterior means alone
-    (the rows collapsed onto their class means) and the answered labels as targets both measured worse.
-    """
-    model = deconvolve(moments, release.noise_std, release.clip, classes=classes, response=response)
-    labels = np.asarray(labels, np.float64)
-    if response is not None:
-        p = class_posteriors(model, u, labels, response)
-        labels = np.minimum((p.cumsum(axis=1) < rng.random((len(p), 1))).sum(axis=1), p.shape[1] - 1)
-    rows = posterior_means(model, u, labels, classes)
-    rows = rows + rng.normal(0.0, np.sqrt(model.spread * (1.0 - model.shrinkage)), rows.shape)
-    return rows.astype(np.float32), np.asarray(labels, np.float32)
 
 
 def trained_rows(moments: ReleaseMoments, classes: int | None) -> int:
