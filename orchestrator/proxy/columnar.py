@@ -1,0 +1,181 @@
+"""The binary wire: typed columnar batches as Arrow IPC streams (docs/protocol.md, "Binary bodies").
+
+A body is one Arrow IPC stream (media type `application/vnd.apache.arrow.stream`): a schema, then record
+batches holding the rows' data as typed columns (row ids, row hashes, u, z, dz, a source's values). The small
+control part of the message (model id, price, field table, policy, sub-models ...) travels as a JSON object in
+the schema's metadata under the key `splitledger`, read and validated by the same pydantic models as the JSON
+bodies, so the two encodings of a request differ only in how the rows cross. A signature still covers
+keccak-256 of the exact body bytes.
+
+Decoding is where untrusted bytes are met, so it refuses, with `WireError` (a 422 `invalid_request`) and
+before anything is used: bytes that are not a complete stream (truncated or corrupt: pyarrow's own reader and
+`validate(full=True)`, which checks every offset and buffer), a missing or unexpected column, a column of the
+wrong type or width, a null where none is allowed, a non-finite float, and more rows than `max_rows`.
+
+Matrices (rows x width) are fixed-size lists of floats; their dtype crosses as sent (float32 stays float32,
+bit for bit), which is why readers convert where they need float64.
+"""
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from orchestrator.errors import HolderRequestError
+
+from . import wire
+
+MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+CONTROL_KEY = b"splitledger"
+
+Kind = Literal["int64", "float", "matrix", "utf8", "bytes32", "value"]
+
+
+class WireError(HolderRequestError):
+    """A binary body that is not the columnar batch it claims to be."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """What one column of a batch must be.
+
+    kind: int64 (row ids), float (one finite float per row), matrix (a fixed number of finite floats per row;
+    `width` fixes it, None takes the sender's), utf8 (strings), bytes32 (32-byte values: row hashes), value (a
+    source's raw value: int64, float or utf8, whichever the source sent). `nullable`: a null means "absent"
+    (a row that lacks the field), otherwise nulls are refused."""
+
+    kind: Kind
+    width: int | None = None
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded body: its control document, its columns as numpy arrays (matrices 2-D; utf8 and value columns
+    of strings as object arrays), and for nullable columns the mask of rows where the column has a value."""
+
+    control: dict[str, Any]
+    columns: dict[str, np.ndarray]
+    rows: int
+    present: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def encode(control: Mapping[str, Any], columns: Mapping[str, Any] | None = None) -> bytes:
+    """The Arrow IPC stream of `control` (a JSON object) and `columns` (name -> 1-D array, 2-D float matrix,
+    list of str or of 32-byte values; None entries of a list are nulls), all of the same length."""
+    arrays = {name: _arrow(name, values) for name, values in (columns or {}).items()}
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths: { {n: len(a) for n, a in arrays.items()} }")
+    schema = pa.schema([pa.field(n, a.type) for n, a in arrays.items()],
+                       metadata={CONTROL_KEY: wire.dumps(dict(control))})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        if arrays:
+            writer.write_batch(pa.record_batch(list(arrays.values()), schema=schema))
+    return sink.getvalue().to_pybytes()
+
+
+def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = None,
+           other: Column | None = None) -> Frame:
+    """The body's control document and columns, checked against `expect` (name -> Column: each must be there)
+    and, for columns not named there, against `other` (None: no other column allowed)."""
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        table = reader.read_all()
+        table.validate(full=True)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise WireError(f"the body is not a complete Arrow IPC stream: {e}") from None
+    metadata = table.schema.metadata or {}
+    if CONTROL_KEY not in metadata:
+        raise WireError(f"the stream's schema carries no {CONTROL_KEY.decode()!r} control document")
+    try:
+        control = wire.loads(metadata[CONTROL_KEY])
+    except ValueError as e:
+        raise WireError(f"the control document is not JSON: {e}") from None
+    if not isinstance(control, dict):
+        raise WireError("the control document must be a JSON object")
+    if table.num_rows > max_rows:
+        raise WireError(f"{table.num_rows} rows in one body; at most {max_rows} per request")
+    expect = dict(expect or {})
+    missing = sorted(set(expect) - set(table.column_names))
+    if missing:
+        raise WireError(f"the batch lacks the column(s) {missing}")
+    if len(set(table.column_names)) != len(table.column_names):
+        raise WireError("a column name appears twice")
+    columns, present = {}, {}
+    for name, chunked in zip(table.column_names, table.columns):
+        spec = expect.get(name, other)
+        if spec is None:
+            raise WireError(f"unexpected column {name!r}")
+        columns[name], mask = _numpy(name, chunked.combine_chunks(), spec)
+        if mask is not None:
+            present[name] = mask
+    return Frame(control, columns, table.num_rows, present)
+
+
+def _arrow(name: str, values: Any) -> pa.Array:
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        if values.dtype.kind != "f":
+            raise ValueError(f"matrix {name!r} must hold floats, not {values.dtype}")
+        flat = pa.array(np.ascontiguousarray(values).reshape(-1))
+        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+    if isinstance(values, np.ndarray):
+        return pa.array(values)
+    values = list(values)
+    if any(isinstance(v, (bytes, bytearray)) for v in values):
+        return pa.array(values, type=pa.binary(32))
+    return pa.array(values)
+
+
+def _numpy(name: str, array: pa.Array, spec: Column) -> tuple[np.ndarray, np.ndarray | None]:
+    nulls = array.null_count
+    if nulls and not spec.nullable:
+        raise WireError(f"column {name!r} holds {nulls} null(s)")
+    mask = None
+    if spec.nullable:
+        mask = np.ones(len(array), bool) if not nulls else ~np.asarray(array.is_null().to_numpy(zero_copy_only=False))
+    kind, t = spec.kind, array.type
+    if kind == "value":
+        kind = "int64" if pa.types.is_integer(t) else "float" if pa.types.is_floating(t) else "utf8"
+    if kind == "int64":
+        if not pa.types.is_int64(t):
+            raise WireError(f"column {name!r} must be int64, not {t}")
+        return _filled(array, 0).to_numpy(), mask
+    if kind == "float":
+        if not pa.types.is_floating(t) or pa.types.is_float16(t):
+            raise WireError(f"column {name!r} must be float32 or float64, not {t}")
+        return _finite(name, _filled(array, 0.0).to_numpy()), mask
+    if kind == "matrix":
+        if not pa.types.is_fixed_size_list(t) or not pa.types.is_floating(t.value_type) \
+                or pa.types.is_float16(t.value_type):
+            raise WireError(f"column {name!r} must be a fixed-size list of float32 or float64, not {t}")
+        if spec.width is not None and t.list_size != spec.width:
+            raise WireError(f"column {name!r} must hold {spec.width} values per row, not {t.list_size}")
+        flat = array.flatten().to_numpy(zero_copy_only=False)
+        return _finite(name, flat.reshape(len(array), t.list_size)), mask
+    if kind == "utf8":
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            raise WireError(f"column {name!r} must be utf8 strings, not {t}")
+        return np.asarray(array.to_pylist(), dtype=object), mask
+    if kind == "bytes32":
+        if not (pa.types.is_fixed_size_binary(t) and t.byte_width == 32):
+            raise WireError(f"column {name!r} must be 32-byte values, not {t}")
+        return np.asarray(array.to_pylist(), dtype=object), mask
+    raise ValueError(f"unknown column kind {spec.kind!r}")
+
+
+def _filled(array: pa.Array, value: Any) -> pa.Array:
+    return array.fill_null(value) if array.null_count else array
+
+
+def _finite(name: str, values: np.ndarray) -> np.ndarray:
+    if not np.isfinite(values).all():
+        raise WireError(f"column {name!r} holds non-finite numbers")
+    return values
+
+
+def row_count(columns: Mapping[str, Sequence]) -> int:
+    """The common length of a batch's columns (0 for none)."""
+    return len(next(iter(columns.values()))) if columns else 0
