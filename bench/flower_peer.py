@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -405,9 +406,10 @@ def run_flower_split(rows_file: str, epochs: int, batch_size: int, hidden: int, 
     return asdict(PeerRun(got["seconds"], got["accuracy"], True, detail, got["connected_at"] - launched))
 
 
-def _start(command: list[str], log: Path, env: dict) -> subprocess.Popen:
+def _start(command: list[str], log: Path, env: dict, session: bool = False) -> subprocess.Popen:
     with open(log, "wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                start_new_session=session)
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -427,9 +429,119 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_port(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:.0f} s")
+
+
 def _flwr_version() -> str:
     pinned = [line for line in LOCK.read_text().splitlines() if line.startswith("flwr==")]
     return pinned[0].split("==")[1] if pinned else "?"
+
+
+# ---- why not the deployment runtime: what one message round trip costs there ----
+
+PROBE_APP = {
+    "pyproject.toml": """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "probe"
+version = "1.0.0"
+description = "one message round trip, timed"
+license = "Apache-2.0"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "bench"
+
+[tool.flwr.app.components]
+serverapp = "probe.server_app:app"
+clientapp = "probe.client_app:app"
+
+[tool.flwr.app.config]
+rounds = 5
+result = ""
+""",
+    "probe/__init__.py": "",
+    "probe/client_app.py": """from flwr.app import Message
+from flwr.clientapp import ClientApp
+
+app = ClientApp()
+
+
+@app.train()
+def train(msg, context):
+    return Message(msg.content, reply_to=msg)
+""",
+    "probe/server_app.py": """import json
+import time
+
+import numpy as np
+from flwr.app import ArrayRecord, Message, RecordDict
+from flwr.serverapp import ServerApp
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid, context):
+    while not list(grid.get_node_ids()):
+        time.sleep(0.1)
+    node, seconds = list(grid.get_node_ids())[0], []
+    for r in range(int(context.run_config["rounds"])):
+        started = time.perf_counter()
+        content = RecordDict({"z": ArrayRecord([np.zeros((32, 16), np.float32)])})
+        list(grid.send_and_receive([Message(content, dst_node_id=node, message_type="train", group_id=str(r))]))
+        seconds.append(time.perf_counter() - started)
+    with open(context.run_config["result"], "w") as out:
+        json.dump(seconds, out)
+""",
+}
+
+
+def probe_message_api(rounds: int = 5, timeout_s: float = 600) -> list[float]:
+    """Seconds per message round trip (one 32 x 16 array each way) through Flower 1.42's deployment runtime:
+    flower-superlink and one flower-supernode on loopback, a ServerApp and ClientApp run by `flwr run`."""
+    python = ensure_venv()
+    bin_dir = python.parent
+    with tempfile.TemporaryDirectory(prefix="flower-probe-") as tmp:
+        for name, text in PROBE_APP.items():
+            (Path(tmp) / "app" / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / "app" / name).write_text(text)
+        link_port, node_port, result = _free_port(), _free_port(), Path(tmp) / "rounds.json"
+        (Path(tmp) / "home").mkdir()  # FLWR_HOME: Flower's config, apps and runtime envs stay in here
+        (Path(tmp) / "home" / "config.toml").write_text(
+            f'[superlink]\ndefault = "probe"\n\n[superlink.probe]\naddress = "127.0.0.1:{link_port}"\n'
+            f'insecure = true\n')
+        env = {**os.environ, **CHILD_ENV, "FLWR_HOME": f"{tmp}/home", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        daemons = [_start([str(bin_dir / "flower-superlink"), "--insecure", "--port", str(link_port)],
+                          Path(tmp) / "superlink.log", env, session=True),
+                   _start([str(bin_dir / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{link_port}",
+                           "--port", str(node_port)], Path(tmp) / "supernode.log", env, session=True)]
+        try:
+            _wait_for_port(link_port, timeout_s)
+            with open(Path(tmp) / "flwr-run.log", "wb") as log:
+                done = subprocess.run([str(bin_dir / "flwr"), "run", f"{tmp}/app", "probe", "--stream",
+                                       "--run-config", f'rounds={rounds} result="{result}"'], env=env, cwd=tmp,
+                                      timeout=timeout_s, stdout=log, stderr=subprocess.STDOUT)
+            if done.returncode != 0 or not result.exists():
+                tail = (Path(tmp) / "flwr-run.log").read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"flwr run exited {done.returncode}: {tail}")
+            return json.loads(result.read_text())
+        finally:
+            for daemon in daemons:  # each daemon's group: its SuperExec and the App processes it started
+                os.killpg(daemon.pid, signal.SIGTERM)
+            _stop(daemons)
 
 
 # ---- the demo: breast cancer, both variants, SplitLedger beside them ----
@@ -449,18 +561,20 @@ def write_breast_cancer(path: str) -> tuple[np.ndarray, ...]:
 
 
 def write_synthetic(path: str, rows: int, seed: int = 0) -> None:
-    """30 Gaussian inputs, the label from a random linear rule with noise; 20% of the rows held out for test."""
+    """`rows` training rows (and a quarter as many test rows): 30 Gaussian inputs, the label from a random
+    linear rule with noise."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 30)).astype(np.float32)
-    y = (x @ rng.normal(size=30) + rng.normal(scale=2.0, size=rows) > 0).astype(np.float32)
-    cut = rows * 4 // 5
-    np.savez(path, x_train=x[:cut], y_train=y[:cut], x_test=x[cut:], y_test=y[cut:])
+    total = rows + rows // 4
+    x = rng.normal(size=(total, 30)).astype(np.float32)
+    y = (x @ rng.normal(size=30) + rng.normal(scale=2.0, size=total) > 0).astype(np.float32)
+    np.savez(path, x_train=x[:rows], y_train=y[:rows], x_test=x[rows:], y_test=y[rows:])
 
 
-def splitledger_side(arrays: tuple[np.ndarray, ...], epochs: int, batch: int,
-                     hidden: int) -> tuple[list[str], np.ndarray]:
-    """SplitLedger's in-process training (project venv: JAX) on the same rows, weights and batches: projection
-    mode under the default policy (cold = the first run, compiling; warm = median of 5), and plain split."""
+def splitledger_side(arrays: tuple[np.ndarray, ...], epochs: int, batch: int, hidden: int,
+                     repeat: int) -> tuple[dict[str, tuple[float, float, float]], np.ndarray]:
+    """SplitLedger's in-process training (project venv: JAX) on the same rows, weights and batches, projection
+    mode under the default policy and plain split: name -> (cold s = the first run, compiling; warm s =
+    median of `repeat` more; test accuracy), and the policy's P."""
     import statistics
 
     import jax
@@ -478,54 +592,71 @@ def splitledger_side(arrays: tuple[np.ndarray, ...], epochs: int, batch: int,
     task = Task("classification", "diagnosis", classes=("malignant", "benign"))
     batches = shuffled_batches(len(x), batch, epochs, SEED)
     inputs = tuple(f"f{i}" for i in range(x.shape[1]))
+    # The owner's reference rows, on which the default policy picks P: the first 100 training rows.
     p = default_policy(inputs, x[:100].astype(np.float64), y[:100].astype(np.float64), seed=SEED).matrix
 
     def model():
         return build_mlp([first.weight, head.weight], [first.bias, head.bias], ["relu", "softmax"],
                          np.ones(first.weight.shape, bool))
 
-    runs = {f"projection, default policy (k={p.shape[0]})":
-            lambda: train_projection(model(), optax.adam(LEARNING_RATE), task, p, x, y, batches),
-            "plain split": lambda: sl_train_split(model(), optax.adam(LEARNING_RATE), task, x, y, batches)}
-    lines = []
+    optimizer = optax.adam(LEARNING_RATE)  # one instance: the compiled steps are keyed on it
+    runs = {f"SplitLedger projection, default policy (k={p.shape[0]})":
+            lambda: train_projection(model(), optimizer, task, p, x, y, batches),
+            "SplitLedger plain split": lambda: sl_train_split(model(), optimizer, task, x, y, batches)}
+    out = {}
     for name, run in runs.items():
         seconds = []
-        for _ in range(6):
+        for _ in range(1 + repeat):
             started = time.perf_counter()
             trained = run()
             jax.block_until_ready(trained.model)
             seconds.append(time.perf_counter() - started)
-        hit = sl_accuracy(task, trained.model, x_test, y_test)
-        lines.append(f"{'SplitLedger ' + name:<44} {seconds[0]:>8.3f} {statistics.median(seconds[1:]):>8.3f} "
-                     f"{'':>9} {100 * hit:>7.2f} %")
-    return lines, p
+        out[name] = (seconds[0], statistics.median(seconds[1:]), sl_accuracy(task, trained.model, x_test, y_test))
+    return out, p
 
 
-def demo(epochs: int = 10, batch: int = 32, hidden: int = 16, timeout_s: float = 600) -> None:
+def demo(epochs: int = 10, batch: int = 32, hidden: int = 16, timeout_s: float = 600, repeat: int = 3) -> None:
+    """Both Flower variants `repeat` times (fresh processes each) and SplitLedger beside them, one table."""
+    import statistics
+
     with tempfile.TemporaryDirectory(prefix="flower-demo-") as tmp:
         rows_file = f"{tmp}/cancer.npz"
         arrays = write_breast_cancer(rows_file)
         print(f"breast cancer: {len(arrays[0])} train / {len(arrays[2])} test rows, 30-{hidden}-2, Adam 1e-2, "
-              f"batch {batch}, {epochs} epochs; {os.cpu_count()} cores\n")
+              f"batch {batch}, {epochs} epochs; {os.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.1f}; flwr {_flwr_version()}, gRPC (grpc-bidi), {CLIENTS} client processes\n")
         try:
-            sl_lines, p = splitledger_side(arrays, epochs, batch, hidden)
+            ours, p = splitledger_side(arrays, epochs, batch, hidden, repeat)
         except ImportError as missing:  # run outside the project's venv: Flower alone
-            sl_lines, p = [f"(SplitLedger side skipped: {missing})"], None
+            print(f"(SplitLedger side skipped: {missing})")
+            ours, p = {}, None
         if p is not None:  # the Flower analogue of projection mode sends the same u = P x
             np.savez(rows_file, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)),
                      projection=p.astype(np.float32))
-        print(f"{'run':<44} {'train s':>8} {'warm s':>8} {'start-up s':>9} {'test accuracy':>9}")
+        print(f"{"run":<52} {'train s':>8} {'range':>15} {'start-up s':>10} {'accuracy':>9}")
+        flower = {}
         for variant in VARIANTS:
-            got = run_flower_split(rows_file, epochs, batch, hidden, timeout_s, variant)
-            label = f"Flower {variant}" + (f" (same P, k={p.shape[0]})" if variant != "split" and p is not None
-                                           else "")
-            if got["ok"]:
-                print(f"{label:<44} {got['seconds']:>8.3f} {'':>8} {got['startup_seconds']:>9.2f} "
-                      f"{100 * got['accuracy']:>7.2f} %   {got['detail']}", flush=True)
-            else:
-                print(f"{label:<44} failed: {got['detail']}", flush=True)
-        for line in sl_lines:
-            print(line)
+            label = f"Flower {variant}" + ("" if variant == "split" or p is None else f" (same P, k={p.shape[0]})")
+            runs = [run_flower_split(rows_file, epochs, batch, hidden, timeout_s, variant) for _ in range(repeat)]
+            failed = [r["detail"] for r in runs if not r["ok"]]
+            if failed:
+                print(f"{label:<52} failed: {failed[0]}", flush=True)
+                continue
+            seconds = [r["seconds"] for r in runs]
+            flower[variant] = statistics.median(seconds)
+            span = f"{min(seconds):.3f}-{max(seconds):.3f}"
+            print(f"{label:<52} {flower[variant]:>8.3f} {span:>15} "
+                  f"{statistics.median(r['startup_seconds'] for r in runs):>10.2f} {100 * runs[0]['accuracy']:>7.2f} %",
+                  flush=True)
+        for name, (cold, warm, hit) in ours.items():
+            print(f"{name + ", warm":<52} {warm:>8.3f} {'cold ' + format(cold, '.3f'):>15} {'':>10} "
+                  f"{100 * hit:>7.2f} %")
+        print(f"\ntrain s: Flower the median of {repeat} runs (numpy, nothing to compile), SplitLedger in one process "
+              f"(JAX) warm = median of {repeat} after a first, compiling run (cold)")
+        if ours and flower:
+            projection = next(warm for name, (_c, warm, _h) in ours.items() if "projection" in name)
+            print("ratios to SplitLedger projection warm: " + ", ".join(
+                f"Flower {v} {s / projection:.1f}x" for v, s in flower.items()))
 
 
 def main() -> None:
@@ -539,6 +670,9 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--variant", choices=VARIANTS, default="split")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--repeat", type=int, default=3, help="--demo: runs of each, median reported")
+    parser.add_argument("--probe-deployment", type=int, metavar="ROUNDS",
+                        help="time ROUNDS message round trips through Flower's deployment runtime instead")
     # The roles the driver starts inside .venv-flwr.
     parser.add_argument("--role", choices=("server", "client"), help=argparse.SUPPRESS)
     parser.add_argument("--part", type=int, help=argparse.SUPPRESS)
@@ -551,8 +685,12 @@ def main() -> None:
     elif args.role == "server":
         serve_server(args.rows_file, args.variant, args.epochs, args.batch, args.hidden, args.address,
                      args.result, args.wait)
+    elif args.probe_deployment:
+        seconds = probe_message_api(args.probe_deployment, args.timeout)
+        print(f"Flower deployment runtime, one message round trip to one SuperNode: "
+              f"{', '.join(f'{t:.2f}' for t in seconds)} s (median {sorted(seconds)[len(seconds) // 2]:.2f})")
     elif args.demo:
-        demo(args.epochs, args.batch, args.hidden, args.timeout)
+        demo(args.epochs, args.batch, args.hidden, args.timeout, args.repeat)
     elif args.rows_file:
         if args.synthetic:
             write_synthetic(args.rows_file, args.synthetic)
