@@ -633,7 +633,7 @@ def demo(epochs: int = 10, batch: int = 32, hidden: int = 16, timeout_s: float =
         if p is not None:  # the Flower analogue of projection mode sends the same u = P x
             np.savez(rows_file, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)),
                      projection=p.astype(np.float32))
-        print(f"{"run":<52} {'train s':>8} {'range':>15} {'start-up s':>10} {'accuracy':>9}")
+        print(f"{'run':<52} {'train s':>8} {'range':>15} {'start-up s':>10} {'accuracy':>9}")
         flower = {}
         for variant in VARIANTS:
             label = f"Flower {variant}" + ("" if variant == "split" or p is None else f" (same P, k={p.shape[0]})")
@@ -649,7 +649,7 @@ def demo(epochs: int = 10, batch: int = 32, hidden: int = 16, timeout_s: float =
                   f"{statistics.median(r['startup_seconds'] for r in runs):>10.2f} {100 * runs[0]['accuracy']:>7.2f} %",
                   flush=True)
         for name, (cold, warm, hit) in ours.items():
-            print(f"{name + ", warm":<52} {warm:>8.3f} {'cold ' + format(cold, '.3f'):>15} {'':>10} "
+            print(f"{name + ', warm':<52} {warm:>8.3f} {'cold ' + format(cold, '.3f'):>15} {'':>10} "
                   f"{100 * hit:>7.2f} %")
         print(f"\ntrain s: Flower the median of {repeat} runs (numpy, nothing to compile), SplitLedger in one process "
               f"(JAX) warm = median of {repeat} after a first, compiling run (cold)")
