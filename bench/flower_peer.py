@@ -384,7 +384,8 @@ def run_flower_split(rows_file: str, epochs: int, batch_size: int, hidden: int, 
     python = ensure_venv()
     with tempfile.TemporaryDirectory(prefix="flower-peer-") as tmp:
         address, result = f"127.0.0.1:{_free_port()}", Path(tmp) / "result.json"
-        me, env = [str(python), str(Path(__file__).resolve())], {**os.environ, **CHILD_ENV}
+        # FLWR_HOME: what Flower writes for itself (a telemetry source id) stays in the run's folder, not in ~/.flwr.
+        me, env = [str(python), str(Path(__file__).resolve())], {**os.environ, **CHILD_ENV, "FLWR_HOME": f"{tmp}/home"}
         launched = time.time()
         server = _start([*me, "--role", "server", "--rows-file", rows_file, "--variant", variant, "--epochs",
                          str(epochs), "--batch", str(batch_size), "--hidden", str(hidden), "--address", address,
@@ -694,7 +695,10 @@ def main() -> None:
     elif args.rows_file:
         if args.synthetic:
             write_synthetic(args.rows_file, args.synthetic)
-        got = run_flower_split(args.rows_file, args.epochs, args.batch, args.hidden, args.timeout, args.variant)
+        try:
+            got = run_flower_split(args.rows_file, args.epochs, args.batch, args.hidden, args.timeout, args.variant)
+        except (OSError, ValueError) as bad:  # an unreadable or ill-formed rows file: nothing was started
+            sys.exit(f"flower_peer: {bad}")
         print(json.dumps(got, indent=1))
         sys.exit(0 if got["ok"] else 1)
     else:
