@@ -3,8 +3,8 @@
 depth is the number of blocks mined on top of the transaction's block (0: included is enough). A development
 chain (id 31337 or 1337) has one miner that never reorgs unless told to, so its default is 0; elsewhere it is
 DEFAULT_LIVE_DEPTH, which rides out the one- and two-block reorgs public chains see (docs/chain.md). A
-transaction that a reorg takes out of the chain while it is waiting is broadcast again, the same signed bytes
-(same nonce, same hash: it cannot be included twice), and waited for again from the start.
+transaction that a reorg takes out of the chain while it is waiting (or that the node forgot) is broadcast again,
+the same signed bytes (same nonce, same hash: it cannot be included twice), and waited for again from the start.
 """
 import logging
 import time
@@ -51,9 +51,11 @@ def wait_until_deep(w3: Web3, tx_hash: bytes, raw: bytes, depth: int, *, what: s
     while True:
         receipt = receipt_or_none(w3, tx_hash)
         head = w3.eth.block_number
-        if receipt is None and seen_in is not None:
-            log.warning("%s %s: its block was reorged away; sending it again", what, shown)
-            _broadcast_again(w3, raw)
+        if receipt is None:
+            if seen_in is not None:
+                log.warning("%s %s: its block was reorged away; sending it again", what, shown)
+            if seen_in is not None or not _known(w3, tx_hash):
+                _broadcast_again(w3, raw)  # a node that lost it in a reorg may not put it back in its pool
             seen_in = None
         elif receipt is not None:
             if seen_in is not None and bytes(receipt["blockHash"]) != seen_in:
@@ -72,6 +74,15 @@ def wait_until_deep(w3: Web3, tx_hash: bytes, raw: bytes, depth: int, *, what: s
             where = "not mined" if receipt is None else f"{head - receipt['blockNumber']} of {depth} confirmations"
             raise ChainError(f"{what}: transaction {shown} made no progress for {stall_timeout:.0f} s ({where})")
         time.sleep(poll)
+
+
+def _known(w3: Web3, tx_hash: bytes) -> bool:
+    """Whether the node has the transaction at all, mined or waiting in its pool."""
+    try:
+        w3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return False
+    return True
 
 
 def _broadcast_again(w3: Web3, raw: bytes) -> None:

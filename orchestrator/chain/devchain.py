@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,14 +68,15 @@ class DevChain:
 
 
 @contextmanager
-def anvil_node(port: int | None = None, chain_id: int | None = None, start_timeout: float = 30.0) -> Iterator[str]:
-    """A bare anvil (nothing deployed) on `port` (default: a free loopback port), for the duration of the block;
-    its RPC URL."""
+def anvil_node(port: int | None = None, chain_id: int | None = None, start_timeout: float = 30.0,
+               options: Sequence[str] = ()) -> Iterator[str]:
+    """A bare anvil (nothing deployed) on `port` (default: a free loopback port), with further anvil `options`
+    (e.g. a hardfork), for the duration of the block; its RPC URL."""
     anvil = shutil.which("anvil")
     if anvil is None:
         raise ChainError("anvil is not on PATH: run bin/setup, then `source bin/env`")
     port = port or _free_port()
-    command = [anvil, "--port", str(port), "--silent"] + (["--chain-id", str(chain_id)] if chain_id else [])
+    command = [anvil, "--port", str(port), "--silent", *(["--chain-id", str(chain_id)] if chain_id else []), *options]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     rpc = f"http://127.0.0.1:{port}"
     try:
