@@ -21,7 +21,7 @@ from web3.logs import DISCARD
 from orchestrator.auth.messages import Domain
 from orchestrator.errors import ChainError, ChainRevert
 
-from .confirmations import default_depth
+from .confirmations import default_depth, receipt_or_none
 from .deployment import Deployment
 from .devnet import is_dev_chain
 from .sending import send_transaction
@@ -264,6 +264,14 @@ class MarketClient:
         record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call())
         record["state"] = CHECKPOINT_STATES[record["state"]]
         return record
+
+    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """A transaction's receipt in the chain as it stands now; None if it is not (or no longer) in it."""
+        return receipt_or_none(self.w3, tx_hash)
+
+    def checkpoint_count(self) -> int:
+        """Checkpoints opened over all models: ids run from 1 to this."""
+        return self.market.functions.checkpointCount().call()
 
     def is_claimed(self, checkpoint_id: int, account: str) -> bool:
         return self.market.functions.isClaimed(checkpoint_id, to_checksum_address(account)).call()
