@@ -560,8 +560,11 @@ class HostingNode:
             elif phase in ("settled", "rolled_back") and on_chain in ("open", "billed"):
                 self.log(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
                          f"{phase}); it is closed again")
-                # resume() closes it from its backup point, as after a crash before the close
-                self.state.update_group(group["group_id"], phase="trained" if on_chain == "open" else "billed")
+                # resume() closes it from its backup point, as after a crash before the close; a group rolled
+                # back untrained (its price was not the plan's) is rolled back again from phase open
+                untrained = group["trained_target"] is None
+                self.state.update_group(group["group_id"], phase="open" if untrained else
+                                        "trained" if on_chain == "open" else "billed")
                 if not restored:
                     self.state.save_model_state(self.model_id, group["backup_target"], group["backup_opt"],
                                                 group["accuracy_before"])
