@@ -1,9 +1,11 @@
 """The market on chain, through web3.py with local signing.
 
 Every state-changing call is simulated first (eth_estimateGas), so a revert surfaces before anything is
-sent, as a `ChainRevert` naming the contract's custom error and its arguments; then it is signed locally
-with eth-account, sent raw, and waited for. Nonces are tracked locally, since a hosting node sends many
-transactions back to back and asking the node for each would cost a round trip.
+sent, as a `ChainRevert` naming the contract's custom error and its arguments (web3.py decodes no custom
+errors: ErrorDecoder does); then it is priced (fees.py: EIP-1559 where the chain has a base fee), signed
+locally with eth-account, sent raw, and waited for until it is `confirmations` blocks deep (confirmations.py).
+Structs and events are decoded by web3.py from the ABI. Nonces are tracked locally, since a hosting node sends
+many transactions back to back and asking the node for each would cost a round trip.
 """
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,16 +15,22 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.logs import DISCARD
 
 from orchestrator.auth.messages import Domain
 from orchestrator.errors import ChainError, ChainRevert
 
+from .confirmations import default_depth, receipt_or_none
 from .deployment import Deployment
+from .devnet import is_dev_chain
+from .sending import send_transaction
 
 CHECKPOINT_STATES = {0: "none", 1: "open", 2: "billed", 3: "settled", 4: "rolled_back"}
 # Simulated gas plus a margin, because state read during simulation can change before inclusion.
 GAS_MARGIN = 1.25
+# How often receipts and blocks are polled: a local chain mines at once, a live one every few seconds.
+DEV_POLL_SECONDS, LIVE_POLL_SECONDS = 0.01, 1.0
 
 
 @dataclass(frozen=True)
@@ -85,20 +93,28 @@ class MarketClient:
     """Typed calls of SplitLedgerMarket (and the token's approve/balance) for one signer."""
 
     def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount | None = None,
-                 poll_latency: float = 0.01, track_nonce: bool = True):
+                 poll_latency: float | None = None, track_nonce: bool = True, confirmations: int | None = None):
+        """`confirmations`: blocks on top of a transaction's own before it counts as done (default: 0 on a
+        development chain, confirmations.DEFAULT_LIVE_DEPTH elsewhere); `poll_latency`: seconds between
+        receipt polls (default: by the same rule)."""
         if w3.eth.chain_id != deployment.chain_id:
             raise ChainError(
                 f"the RPC endpoint is chain {w3.eth.chain_id}, the deployment file is for chain {deployment.chain_id}"
             )
+        if confirmations is not None and confirmations < 0:
+            raise ChainError(f"confirmations must be 0 or more, not {confirmations}")
         self.w3 = w3
         self.deployment = deployment
         self.account = account
         self.market = w3.eth.contract(address=to_checksum_address(deployment.market),
-                                      abi=deployment.abi("SplitLedgerMarket"))
+                                      abi=deployment.abi("SplitLedgerMarket"), decode_tuples=True)
         self.token = w3.eth.contract(address=to_checksum_address(deployment.token),
-                                     abi=deployment.abi("SplitLedgerToken"))
+                                     abi=deployment.abi("SplitLedgerToken"), decode_tuples=True)
         self._errors = ErrorDecoder(self.market.abi, self.token.abi)
-        self._poll_latency = poll_latency
+        dev = is_dev_chain(deployment.chain_id)
+        self._poll_latency = poll_latency if poll_latency is not None else (
+            DEV_POLL_SECONDS if dev else LIVE_POLL_SECONDS)
+        self.confirmations = confirmations if confirmations is not None else default_depth(deployment.chain_id)
         # A busy sender (the hosting node) counts its nonces itself; an occasional one (a proxy's listings)
         # asks the node every time, so a chain that restarted or was reverted never leaves it waiting on a
         # transaction with a nonce the chain will not reach.
@@ -116,7 +132,13 @@ class MarketClient:
         return Domain(self.deployment.chain_id, self.market.address)
 
     def with_account(self, account: LocalAccount) -> "MarketClient":
-        return MarketClient(self.w3, self.deployment, account, self._poll_latency, self._track_nonce)
+        return MarketClient(self.w3, self.deployment, account, self._poll_latency, self._track_nonce,
+                            self.confirmations)
+
+    def reset_nonce(self) -> None:
+        """Asks the node for the next nonce before the next send: after a reorg dropped this sender's
+        transactions, the locally counted one is ahead of the chain and would wait forever."""
+        self._nonce = None
 
     # ------------------------------------------------------------------ sending
 
@@ -129,27 +151,20 @@ class MarketClient:
             raise self._revert(function, e) from None
         if self._nonce is None or not self._track_nonce:
             self._nonce = self.w3.eth.get_transaction_count(sender, "pending")
-        tx = call.build_transaction({
-            "from": sender,
-            "nonce": self._nonce,
-            "gas": int(gas * GAS_MARGIN) + 10_000,
-            "gasPrice": self.w3.eth.gas_price,
-            "chainId": self.deployment.chain_id,
-        })
-        signed = self.account.sign_transaction(tx)
+        tx = call.build_transaction({"from": sender, "nonce": self._nonce, "gas": int(gas * GAS_MARGIN) + 10_000,
+                                     "chainId": self.deployment.chain_id})
+        for fee_field in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+            tx.pop(fee_field, None)  # web3.py's defaults; send_transaction prices it (fees.py)
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Exception as e:
-            self._nonce = None  # resynchronise with the node next time
-            raise ChainError(f"{function}: the node refused the transaction: {e}") from None
+            receipt = send_transaction(self.w3, self.account, tx, what=function, depth=self.confirmations,
+                                       poll=self._poll_latency)
+        except ChainError:
+            self._nonce = None  # refused or stalled: resynchronise with the node next time
+            raise
         self._nonce += 1
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120,
-                                                               poll_latency=self._poll_latency)
-        except TimeExhausted:
-            raise ChainError(f"{function}: transaction {tx_hash.hex()} not mined within 120 s") from None
         if receipt["status"] != 1:
-            raise ChainRevert(function, "reverted on inclusion", (), tx_hash="0x" + bytes(tx_hash).hex())
+            raise ChainRevert(function, "reverted on inclusion", (),
+                              tx_hash="0x" + bytes(receipt["transactionHash"]).hex())
         return TxResult(
             tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
             block_number=receipt["blockNumber"],
@@ -166,17 +181,16 @@ class MarketClient:
 
     @staticmethod
     def _events(contract, receipt) -> dict[str, list[dict[str, Any]]]:
+        """The contract's events in the receipt, by name; logs of other contracts (the token's Transfer in a
+        deposit) and of other events are discarded by web3.py's decoder, not tried and caught here."""
+        address = contract.address.lower()
+        own = {**receipt, "logs": [log for log in receipt["logs"] if log["address"].lower() == address]}
         found: dict[str, list[dict[str, Any]]] = {}
-        for log in receipt["logs"]:
-            if log["address"].lower() != contract.address.lower():
-                continue
-            for event in contract.events:
-                try:
-                    decoded = event().process_log(log)
-                except Exception:  # this log is another event of the contract
-                    continue
-                found.setdefault(decoded["event"], []).append(dict(decoded["args"]))
-                break
+        for entry in contract.abi:
+            if entry["type"] == "event":
+                decoded = contract.events[entry["name"]]().process_receipt(own, errors=DISCARD)
+                if decoded:
+                    found[entry["name"]] = [dict(event["args"]) for event in decoded]
         return found
 
     # ------------------------------------------------------------------ owner
@@ -244,17 +258,20 @@ class MarketClient:
     # ------------------------------------------------------------------ reads
 
     def model(self, model_id: int) -> dict[str, Any]:
-        return _struct(self.market.functions.getModel(model_id).call(),
-                       ("owner", "hostingNode", "modelHash", "testSetHash", "fieldTableHash", "policyHash",
-                        "weightsHash", "escrow", "pricePerRow", "rowCap", "bestAccuracy", "openCheckpointId", "checkpointCount"))
+        return _struct(self.market.functions.getModel(model_id).call())
 
     def checkpoint(self, checkpoint_id: int) -> dict[str, Any]:
-        record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call(),
-                         ("modelId", "state", "accuracyBefore", "accuracyAfter", "openedAt", "maxRows",
-                          "billedRows", "pricePerRow", "lockedBudget", "billTotal", "claimed", "weightsHash",
-                          "weightsHashAfter", "payoutRoot", "rowsRoot"))
+        record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call())
         record["state"] = CHECKPOINT_STATES[record["state"]]
         return record
+
+    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """A transaction's receipt in the chain as it stands now; None if it is not (or no longer) in it."""
+        return receipt_or_none(self.w3, tx_hash)
+
+    def checkpoint_count(self) -> int:
+        """Checkpoints opened over all models: ids run from 1 to this."""
+        return self.market.functions.checkpointCount().call()
 
     def is_claimed(self, checkpoint_id: int, account: str) -> bool:
         return self.market.functions.isClaimed(checkpoint_id, to_checksum_address(account)).call()
@@ -266,12 +283,12 @@ class MarketClient:
         return self.market.functions.anchorCount(model_id).call()
 
     def anchor(self, model_id: int, index: int) -> dict[str, Any]:
-        return _struct(self.market.functions.getAnchor(model_id, index).call(),
-                       ("root", "rowCount", "firstRowIndex", "blockNumber"))
+        return _struct(self.market.functions.getAnchor(model_id, index).call())
 
     def verify_anchored_row(self, model_id: int, anchor_index: int, row_hash: bytes, proof: Sequence[bytes]) -> bool:
         return self.market.functions.verifyAnchoredRow(model_id, anchor_index, row_hash, list(proof)).call()
 
 
-def _struct(values: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
-    return dict(zip(names, values, strict=True))
+def _struct(decoded) -> dict[str, Any]:
+    """A struct web3.py decoded with the ABI's component names (decode_tuples=True), as a plain dict."""
+    return dict(decoded._asdict())

@@ -17,6 +17,7 @@ from orchestrator.errors import ChainError
 
 from .deployment import PROJECT_ROOT, Deployment
 from .devnet import is_dev_chain
+from .sending import send_transaction
 
 ARTIFACTS = PROJECT_ROOT / "build" / "contracts"
 # A week: long enough for any training group, short enough that an owner gets a stuck budget back.
@@ -40,11 +41,9 @@ def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args, artifacts
     except FileNotFoundError:
         raise ChainError(f"no compiled artifact {path}: run `brownie compile` (make setup does)") from None
     contract = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = contract.constructor(*args).build_transaction({
-        "from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-        "chainId": w3.eth.chain_id, "gasPrice": w3.eth.gas_price})
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
-        account.sign_transaction(tx).raw_transaction), timeout=120, poll_latency=0.005)
+    tx = contract.constructor(*args).build_transaction({"from": account.address})
+    receipt = send_transaction(w3, account, {k: tx[k] for k in ("from", "data", "gas", "value")},
+                               what=f"deploying {name}", poll=0.005)
     if receipt["status"] != 1:
         raise ChainError(f"deploying {name} failed (tx 0x{bytes(receipt['transactionHash']).hex()})")
     return receipt

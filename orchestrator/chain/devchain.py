@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from .client import MarketClient, connect
 from .deploy import deploy_contract
 from .deployment import PROJECT_ROOT, Deployment, save_deployment
 from .devnet import ANVIL_DEV_KEY as ANVIL_FUNDED_KEY
+from .sending import send_transaction
 CHECKPOINT_TIMEOUT = 3600
 
 
@@ -42,11 +43,8 @@ class DevChain:
     def funded_account(self, wei: int = 10**19) -> LocalAccount:
         """A fresh key with gas money."""
         account = Account.create()
-        w3 = connect(self.rpc)
-        tx = {"to": account.address, "value": wei, "gas": 21_000, "gasPrice": w3.eth.gas_price,
-              "nonce": w3.eth.get_transaction_count(self.funder.address, "pending"), "chainId": w3.eth.chain_id}
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(
-            self.funder.sign_transaction(tx).raw_transaction), poll_latency=0.005)
+        send_transaction(connect(self.rpc), self.funder, {"to": account.address, "value": wei, "gas": 21_000},
+                         what="gas money", poll=0.005)
         return account
 
     def register_model(self, table, policy) -> tuple[int, RequestSigner]:
@@ -70,14 +68,15 @@ class DevChain:
 
 
 @contextmanager
-def anvil_node(port: int | None = None, chain_id: int | None = None, start_timeout: float = 30.0) -> Iterator[str]:
-    """A bare anvil (nothing deployed) on `port` (default: a free loopback port), for the duration of the block;
-    its RPC URL."""
+def anvil_node(port: int | None = None, chain_id: int | None = None, start_timeout: float = 30.0,
+               options: Sequence[str] = ()) -> Iterator[str]:
+    """A bare anvil (nothing deployed) on `port` (default: a free loopback port), with further anvil `options`
+    (e.g. a hardfork), for the duration of the block; its RPC URL."""
     anvil = shutil.which("anvil")
     if anvil is None:
         raise ChainError("anvil is not on PATH: run bin/setup, then `source bin/env`")
     port = port or _free_port()
-    command = [anvil, "--port", str(port), "--silent"] + (["--chain-id", str(chain_id)] if chain_id else [])
+    command = [anvil, "--port", str(port), "--silent", *(["--chain-id", str(chain_id)] if chain_id else []), *options]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     rpc = f"http://127.0.0.1:{port}"
     try:

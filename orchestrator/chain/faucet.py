@@ -9,6 +9,7 @@ from orchestrator.errors import ChainError
 
 from .client import MarketClient
 from .devnet import require_dev_chain
+from .sending import send_transaction
 
 # What a receiver's ether is topped up to: a few thousand transactions at a local chain's gas price.
 GAS_MONEY_WEI = 10**18
@@ -46,10 +47,8 @@ def pay_from_faucet(funder: MarketClient, to: str, tokens: int, gas_wei: int = G
 
 def _send_ether(funder: MarketClient, to: str, wei: int) -> str:
     w3, account = funder.w3, funder.account
-    tx = {"to": to, "value": wei, "gas": 21_000, "gasPrice": w3.eth.gas_price, "chainId": w3.eth.chain_id,
-          "nonce": w3.eth.get_transaction_count(account.address, "pending")}
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction), timeout=120, poll_latency=0.01)
+    receipt = send_transaction(w3, account, {"to": to, "value": wei, "gas": 21_000}, what=f"sending {wei} wei",
+                               depth=funder.confirmations)
     if receipt["status"] != 1:
         raise ChainError(f"sending {wei} wei to {to} failed")
     return "0x" + bytes(receipt["transactionHash"]).hex()

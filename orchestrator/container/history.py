@@ -150,6 +150,14 @@ class HistorySet:
         self._anchors[index] = replace(self._anchors[index], block_number=block_number, block_hash=bytes(block_hash))
         return self._anchors[index]
 
+    def unconfirm(self, index: int) -> Anchor:
+        """Forgets the block anchor `index` was published in: a reorg took that block out of the chain (the
+        anchor is confirmed again once its transaction is mined again)."""
+        if not 0 <= index < len(self._anchors):
+            raise HistoryError(f"there is no anchor {index}; {len(self._anchors)} anchors exist")
+        self._anchors[index] = replace(self._anchors[index], block_number=None, block_hash=None)
+        return self._anchors[index]
+
     def proof(self, row_hash: bytes) -> tuple[Anchor, list[bytes]]:
         """The anchor covering `row_hash` and the Merkle proof of its standard leaf against the anchor's root."""
         position = self._position.get(_checked_row_hash(row_hash))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
+from orchestrator.chain.confirmations import DEFAULT_LIVE_DEPTH
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.devnet import deployer_account, require_dev_chain
 from orchestrator.chain.faucet import GAS_MONEY_WEI, pay_from_faucet
@@ -41,6 +42,15 @@ def _chain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
     parser.add_argument("--deployment", default="deployments/development.json", type=Path,
                         help="deployment file written by scripts/deploy.py (default: %(default)s)")
+    parser.add_argument("--confirmations", type=_depth, metavar="BLOCKS",
+                        help="blocks on top of a transaction's own before it counts as done (default: 0 on a "
+                             f"development chain, {DEFAULT_LIVE_DEPTH} elsewhere; docs/chain.md)")
+
+
+def _depth(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a number of blocks, 0 or more, not {text!r}")
+    return int(text)
 
 
 def _package_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +89,8 @@ def _package(args) -> OwnerPackage:
 
 
 def _client(args, role: str) -> MarketClient:
-    return MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env(role))
+    return MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env(role),
+                        confirmations=args.confirmations)
 
 
 def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser:
@@ -250,7 +261,8 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
 def _faucet(args) -> int:
     w3 = connect(args.rpc)
     require_dev_chain(w3.eth.chain_id, "the faucet")  # before asking for a deployer key it would not use
-    funder = MarketClient(w3, load_deployment(args.deployment), deployer_account(w3.eth.chain_id))
+    funder = MarketClient(w3, load_deployment(args.deployment), deployer_account(w3.eth.chain_id),
+                          confirmations=args.confirmations)
     paid = pay_from_faucet(funder, args.to or account_from_env("owner").address, args.amount, args.gas)
     gas = f"{paid.wei} wei for gas (tx {paid.gas_tx})" if paid.gas_tx else "already enough ether for gas"
     print(f"{paid.to}: {paid.tokens} tokens (tx {paid.token_tx}), {gas}")

@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.chain.client import TxResult
 from orchestrator.container.backup import BackupPoint, accuracy_keeps
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.container import TrainingContainer
 from orchestrator.errors import (
+    ChainError,
     ChainRevert,
     NoHolderReachable,
     ProxyError,
@@ -51,7 +53,7 @@ from .failpoints import failpoint
 from .projected import group_trainer
 from .rounds import Plan
 from .snapshots import from_bytes, to_bytes
-from .state import HostState
+from .state import HostState, SentTx
 
 QUOTE_CHUNK = 5_000
 # A run gives up after this many groups in a row that the owner's quote changed under (each costs no tokens).
@@ -97,6 +99,7 @@ class HostingNode:
         self._last_anchor_time = time.monotonic()
         self.outbox = BillOutbox(state.db)
         self._load()
+        self.reconcile_chain()  # a reorg while the node was down: records first made to match the chain
         self._check_weights_on_chain()
 
     # ------------------------------------------------------------------ start-up
@@ -270,7 +273,7 @@ class HostingNode:
                                    f"{sold_at}: not opened", sold_at=sold_at, quote=model["pricePerRow"])
             checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group["weights_hash"],
                                                                group["accuracy_before"])
-            tx = result.tx_hash
+            tx = self._sent(result, "open", group_id=group["group_id"])
             failpoint("open-sent", group["group_id"])
         self.state.update_group(group["group_id"], phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
         failpoint("open", group["group_id"])
@@ -288,7 +291,8 @@ class HostingNode:
             return
         if checkpoint["state"] in ("open", "billed"):
             # Nothing was trained: the weights the group "reached" are its backup point's.
-            tx = self.chain.rollback(checkpoint_id, group["accuracy_before"], group["weights_hash"]).tx_hash
+            tx = self._sent(self.chain.rollback(checkpoint_id, group["accuracy_before"], group["weights_hash"]),
+                            "rollback", group_id=group["group_id"])
             failpoint("rollback-sent", group["group_id"])
             self.state.update_group(group["group_id"], txs={"rollback": tx})
         self.state.update_group(group["group_id"], phase="rolled_back", accuracy_after=group["accuracy_before"],
@@ -341,8 +345,9 @@ class HostingNode:
             self._publish_bill(bill)
             if chain_state == "open":
                 try:
-                    txs["bill"] = self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root,
-                                                         len(bill.rows), bill.total).tx_hash
+                    txs["bill"] = self._sent(self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root,
+                                                                    len(bill.rows), bill.total),
+                                             "bill", group_id=group["group_id"])
                 except ChainRevert as e:
                     if e.error != "BillTotalMismatch":
                         raise
@@ -360,13 +365,15 @@ class HostingNode:
                     chain_state = "billed"
         if kept:
             if chain_state == "billed":
-                txs["settle"] = self.chain.settle(checkpoint_id, group["accuracy_after"], trained_hash).tx_hash
+                txs["settle"] = self._sent(self.chain.settle(checkpoint_id, group["accuracy_after"], trained_hash),
+                                           "settle", group_id=group["group_id"])
                 failpoint("settle-sent", group["group_id"])
             target, opt, accuracy = group["trained_target"], group["trained_opt"], group["accuracy_after"]
             phase = "settled"
         else:
             if chain_state in ("open", "billed"):
-                txs["rollback"] = self.chain.rollback(checkpoint_id, group["accuracy_after"], trained_hash).tx_hash
+                txs["rollback"] = self._sent(self.chain.rollback(checkpoint_id, group["accuracy_after"], trained_hash),
+                                             "rollback", group_id=group["group_id"])
                 failpoint("rollback-sent", group["group_id"])
             target, opt, accuracy = group["backup_target"], group["backup_opt"], group["accuracy_before"]
             phase = "rolled_back"
@@ -441,6 +448,7 @@ class HostingNode:
 
     def _send_anchor(self, index: int, root: bytes, row_count: int) -> None:
         chain_index, result = self.chain.anchor_history(self.model_id, root, row_count)
+        self._sent(result, "anchor", anchor_index=index)
         failpoint("anchor-sent", index)
         if chain_index != index:
             raise SplitLedgerError(f"the chain numbered history anchor {index} as {chain_index}")
@@ -466,6 +474,117 @@ class HostingNode:
             else:
                 self._send_anchor(index, root, count)
 
+    # ------------------------------------------------------------------ reorgs
+
+    def _sent(self, result: TxResult, purpose: str, *, group_id: int | None = None,
+              anchor_index: int | None = None) -> str:
+        """Records where a transaction was mined (what reconcile_chain checks); its hash."""
+        self.state.record_tx(SentTx(result.tx_hash, purpose, result.block_number, bytes.fromhex(result.block_hash[2:]),
+                                    group_id, anchor_index))
+        return result.tx_hash
+
+    def reconcile_chain(self) -> bool:
+        """Finds the node's transactions a reorg took out of the chain or moved to another block, and makes the
+        records match the chain's own views again: a closed group whose close is gone is opened again in the
+        records at the phase the chain holds it in (resume() closes it again: the contract accepts one close,
+        so nothing is paid twice), a history anchor that is gone is marked unsent (sent again before the next
+        step), one that moved gets its new block. Sends nothing itself. Whether a reorg was found."""
+        reorged = self._reorged_txs()
+        if not reorged:
+            return False
+        self.chain.reset_nonce()  # dropped transactions took their nonces with them
+        for tx, receipt in reorged:
+            if receipt is None:
+                self.log(f"reorg: the {tx.purpose} transaction {tx.tx_hash} (block {tx.block_number}) is no longer "
+                         f"in the chain")
+                self.state.forget_tx(tx.tx_hash)
+            else:
+                self.log(f"reorg: the {tx.purpose} transaction {tx.tx_hash} moved from block {tx.block_number} to "
+                         f"{receipt['blockNumber']}")
+                self.state.record_tx(SentTx(tx.tx_hash, tx.purpose, receipt["blockNumber"],
+                                            bytes(receipt["blockHash"]), tx.group_id, tx.anchor_index))
+        self._reconcile_anchors()
+        self._reconcile_groups()
+        return True
+
+    def _reorged_txs(self) -> list[tuple[SentTx, dict | None]]:
+        """The recorded transactions whose block is no longer in the chain, each with its receipt now (None: not
+        mined any more). A reorg replaces a run of the latest blocks, so the walk from the latest recorded
+        block stops at the first one intact: on a chain without a reorg this costs one receipt lookup."""
+        reorged = []
+        for tx in self.state.sent_txs():
+            receipt = self.chain.receipt(tx.tx_hash)
+            if receipt is not None and bytes(receipt["blockHash"]) == tx.block_hash:
+                break
+            reorged.append((tx, receipt))
+        return reorged
+
+    def _reconcile_anchors(self) -> None:
+        """Every recorded anchor against the chain's: gone -> unsent; in another block -> that block."""
+        on_chain = self.chain.anchor_count(self.model_id)
+        history = self.container.history
+        for index, _root, _first, _count, tx_hash, block_number, block_hash, _t in self.state.anchors():
+            if tx_hash is None:
+                continue  # never confirmed: _confirm_unconfirmed_anchors looks after it
+            if index >= on_chain:
+                self.log(f"reorg: history anchor {index} is no longer on chain; it is sent again")
+                self.state.unconfirm_anchor(index)
+                history.unconfirm(index)
+                continue
+            number = self.chain.anchor(self.model_id, index)["blockNumber"]
+            found = bytes(self.chain.w3.eth.get_block(number)["hash"])
+            if (number, found) != (block_number, block_hash):
+                self.log(f"reorg: history anchor {index} is now in block {number} 0x{found.hex()[:16]}...")
+                self.state.confirm_anchor(index, tx_hash, number, found)
+                history.unconfirm(index)
+                history.confirm(index, number, found)
+
+    def _reconcile_groups(self) -> None:
+        """Every group with a checkpoint against the chain's view of it (the contract is the truth)."""
+        restored = False
+        for group in self.state.groups():
+            phase, checkpoint_id = group["phase"], group["checkpoint_id"]
+            if checkpoint_id is None or phase in ("planned", "abandoned"):
+                continue
+            on_chain = self._chain_state_of(group)
+            if on_chain is None and phase == "open":
+                # The open is gone and nothing was trained on it: the group is opened afresh.
+                self.log(f"reorg: checkpoint {checkpoint_id} of group {group['group_id']} is no longer on chain; "
+                         f"it is opened again")
+                self.state.update_group(group["group_id"], phase="planned", checkpoint_id=None)
+            elif on_chain is None:
+                raise ChainError(
+                    f"checkpoint {checkpoint_id} of group {group['group_id']} ({phase} in {self.state.path}) is no "
+                    f"longer on chain: a reorg took away its open, deeper than this node repairs (docs/chain.md); "
+                    f"its rows and bill are kept in the state file")
+            elif phase in ("settled", "rolled_back") and on_chain in ("open", "billed"):
+                self.log(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
+                         f"{phase}); it is closed again")
+                # resume() closes it from its backup point, as after a crash before the close; a group rolled
+                # back untrained (its price was not the plan's) is rolled back again from phase open
+                untrained = group["trained_target"] is None
+                self.state.update_group(group["group_id"], phase="open" if untrained else
+                                        "trained" if on_chain == "open" else "billed")
+                if not restored:
+                    self.state.save_model_state(self.model_id, group["backup_target"], group["backup_opt"],
+                                                group["accuracy_before"])
+                    self.container.restore(from_bytes(group["backup_target"], self.container.target),
+                                           from_bytes(group["backup_opt"], self.container.opt_state))
+                    restored = True
+            elif phase in ("settled", "rolled_back") and on_chain != phase:
+                raise ChainError(f"checkpoint {checkpoint_id} is {on_chain} on chain, {phase} in {self.state.path}")
+
+    def _chain_state_of(self, group: dict) -> str | None:
+        """The chain's state of the group's checkpoint; None when the chain has no such checkpoint of this
+        group (its open was reorged away; the id may since belong to another model's checkpoint)."""
+        checkpoint_id = group["checkpoint_id"]
+        if checkpoint_id > self.chain.checkpoint_count():
+            return None
+        checkpoint = self.chain.checkpoint(checkpoint_id)
+        if checkpoint["modelId"] != self.model_id or bytes(checkpoint["weightsHash"]) != group["weights_hash"]:
+            return None
+        return checkpoint["state"]
+
     # ------------------------------------------------------------------ the whole loop
 
     def run(self, max_groups: int, on_group: Callable[[GroupReport], None] | None = None) -> list[GroupReport]:
@@ -473,14 +592,19 @@ class HostingNode:
         reports = []
         quote_changes = 0
         deliver_pending(self.outbox, self.holders, self.log)  # bills a holder missed in an earlier run
-        try:
-            resumed = self.resume()
-        except QuoteChanged as e:
-            self.log(f"quote changed: {e}; planning again")
-            resumed = None
-        if resumed:
-            reports.append(resumed)
         while len(reports) < max_groups:
+            # Each step starts from records that match the chain: a group whose close a reorg took away is
+            # closed again (resume), an anchor it took away is sent again, before anything new is bought.
+            self.reconcile_chain()
+            self._confirm_unconfirmed_anchors()
+            try:
+                resumed = self.resume()
+            except QuoteChanged as e:
+                self.log(f"quote changed: {e}; planning again")
+                resumed = None
+            if resumed:
+                reports.append(resumed)
+                continue
             self.poll_listings()
             self.request_quotes()
             plan = self.plan_group()

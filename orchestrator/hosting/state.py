@@ -11,6 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,27 @@ CREATE TABLE IF NOT EXISTS mismatch_evidence (
     checkpoint_id INTEGER NOT NULL, round INTEGER NOT NULL, holder TEXT NOT NULL, holder_address TEXT NOT NULL,
     model_id TEXT NOT NULL, operation TEXT NOT NULL, request_nonce BLOB NOT NULL, request BLOB NOT NULL,
     answer BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (checkpoint_id, round, holder));
+CREATE TABLE IF NOT EXISTS chain_txs (
+    tx_hash TEXT PRIMARY KEY, purpose TEXT NOT NULL, group_id INTEGER, anchor_idx INTEGER,
+    block_number INTEGER NOT NULL, block_hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS refusals (
     holder TEXT NOT NULL, row_id INTEGER NOT NULL, price TEXT NOT NULL, reason TEXT NOT NULL,
     PRIMARY KEY (holder, row_id));
 """
 
 OPEN_PHASES = ("planned", "open", "trained", "billed")
+
+
+@dataclass(frozen=True)
+class SentTx:
+    """A transaction the node sent and saw mined, where it saw it: what a reorg can take away or move."""
+
+    tx_hash: str
+    purpose: str  # open, bill, settle, rollback or anchor
+    block_number: int
+    block_hash: bytes
+    group_id: int | None = None
+    anchor_index: int | None = None
 
 
 class HostState:
@@ -196,6 +212,24 @@ class HostState:
     def confirm_anchor(self, index: int, tx_hash: str, block_number: int, block_hash: bytes) -> None:
         self.db.execute("UPDATE anchors SET tx_hash=?, block_number=?, block_hash=? WHERE idx=?",
                         (tx_hash, block_number, block_hash, index))
+
+    def unconfirm_anchor(self, index: int) -> None:
+        """Anchor `index`'s transaction is no longer in the chain (a reorg): it is to be sent again."""
+        self.db.execute("UPDATE anchors SET tx_hash=NULL, block_number=NULL, block_hash=NULL WHERE idx=?", (index,))
+
+    # ------------------------------------------------------------------ transactions seen mined
+
+    def record_tx(self, tx: SentTx) -> None:
+        self.db.execute("INSERT OR REPLACE INTO chain_txs VALUES (?, ?, ?, ?, ?, ?)",
+                        (tx.tx_hash, tx.purpose, tx.group_id, tx.anchor_index, tx.block_number, tx.block_hash))
+
+    def sent_txs(self) -> list[SentTx]:
+        """Every transaction recorded, the latest block first."""
+        return [SentTx(h, purpose, number, bytes(block), group, anchor) for h, purpose, group, anchor, number, block
+                in self.db.execute("SELECT * FROM chain_txs ORDER BY block_number DESC, rowid DESC")]
+
+    def forget_tx(self, tx_hash: str) -> None:
+        self.db.execute("DELETE FROM chain_txs WHERE tx_hash=?", (tx_hash,))
 
     # ------------------------------------------------------------------ groups, bills, drops
 

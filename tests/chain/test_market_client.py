@@ -6,21 +6,7 @@ from orchestrator.chain.keys import account_from_env
 from orchestrator.container.merkle import MerkleTree, payout_leaf
 from orchestrator.errors import ChainError, ChainRevert
 
-UNIT = 10**18
-INITIAL_WEIGHTS = b"\x05" * 32
-TRAINED_WEIGHTS = b"\x08" * 32
-
-
-@pytest.fixture
-def funded_model(deployed, signer_of, accounts):
-    token, _market, _deployment = deployed
-    owner, host = signer_of(1), signer_of(2)
-    token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
-    model_id, _ = owner.register_model(host.address, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32,
-                                       INITIAL_WEIGHTS, 500_000)
-    owner.approve_and_deposit(model_id, 100 * UNIT)
-    owner.set_quote(model_id, UNIT, 0)
-    return model_id, owner, host
+from chain_terms import INITIAL_WEIGHTS, TRAINED_WEIGHTS, UNIT
 
 
 def test_owner_registers_deposits_and_quotes_with_locally_signed_transactions(funded_model):
