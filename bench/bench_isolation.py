@@ -1,5 +1,5 @@
 """The plain-mode gradient check alone: time and peak memory of `check_gradient` on one request's dz
-(figures go to docs/benchmarks.md, "The plain gradient's isolation check").
+(docs/privacy.md, "A gradient in plain mode", names it).
 
 A holder runs the check on every plain-mode gradient request, over the rows of that request (one proxy's share
 of a batch) and the neurons of layer 1. Here dz is what a ReLU layer 1 gives: each neuron's column is zero on
