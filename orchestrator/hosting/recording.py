@@ -33,7 +33,7 @@ class Exchange:
     mask: np.ndarray  # (H, n) bool: the connections the sub-models hold
     z: np.ndarray | None = None  # evaluate: (B, H) outputs
     labels: np.ndarray | None = None  # evaluate: (B,)
-    dz: np.ndarray | None = None  # gradient: (B, H) sent
+    dz: np.ndarray | None = None  # gradient: (B, H) sent, zero on the rows the holder withheld
     weight_grad: np.ndarray | None = None  # gradient: (H, n) received
     refused: str | None = None  # the holder's error code when it refused or failed
 
@@ -85,8 +85,10 @@ class RecordingHolder:
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray):
         sent = self._last or NOTHING_SENT
+        # The dz the answer is a gradient of: the rows the holder withheld count as zero (the host knows which).
         return self._record(lambda: self._holder.gradient(model_id, row_ids, dz),
-                            lambda out: dict(dz=np.asarray(dz, np.float64),
+                            lambda out: dict(dz=np.where(np.isin(row_ids, out.withheld)[:, None], 0.0,
+                                                         np.asarray(dz, np.float64)),
                                              weight_grad=np.asarray(out.weight, np.float64)),
                             "gradient", np.asarray(row_ids, np.int64), sent)
 

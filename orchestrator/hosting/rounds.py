@@ -8,7 +8,10 @@ One round over a batch of the group's rows:
               (and the mismatch recorded against both holders)
   host step   the main model on z and labels: loss, main-model gradients and dL/dz
   gradient    each row's dL/dz goes to its primary holder, all holders at once; each answers dL/dW1, dL/db1
-              summed over its rows; the answers are summed in holder order
+              summed over its rows; the answers are summed in holder order. A plain-mode holder withholds the
+              rows dz would give away whole (privacy.audit.withheld_rows) and names them: those rows trained
+              every layer above layer 1 in this step and stay in the group (trained, billed); they are counted
+              (`Trained.withheld`, `PhaseTimes.withheld`, a line in the log), not dropped
   update      one optimiser step of the target model, and the sub-models re-derived for the next round
 Holders are asked in parallel (they are other processes; the wait is I/O), but their answers are always used
 in holder order, so a run gives the same numbers whatever order the answers arrive in. A holder that fails or
@@ -61,6 +64,7 @@ class PhaseTimes:
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     rows: int = 0
     rounds: int = 0
+    withheld: int = 0  # of `rows`, those whose layer-1 gradient their holder withheld (counted once per round)
 
     @contextmanager
     def phase(self, name: str):
@@ -96,6 +100,15 @@ class EvidenceLog:
         return list(self._kept.values())
 
 
+@dataclass(frozen=True)
+class Withheld:
+    """The rows whose layer-1 gradient a holder withheld in one round (plain mode: dz isolated them)."""
+
+    round: int
+    holder: str  # the holder's name in the plan
+    rows: tuple[int, ...]  # positions in the plan
+
+
 @dataclass
 class Trained:
     """What a group's rounds left: which rows are still in (trained, billable), why the others were dropped,
@@ -107,6 +120,7 @@ class Trained:
     mismatches: list[tuple[bytes, str, int]]
     rounds: int
     evidence: list[MismatchEvidence] = field(default_factory=list)
+    withheld: list[Withheld] = field(default_factory=list)  # per round and holder; those rows stay active
 
 
 def train_group(container: TrainingContainer, holders: Mapping[str, Any], model_id: int, plan: Plan, *,
@@ -148,12 +162,18 @@ class _Rounds:
         self.drops: dict[int, str] = {}
         self.mismatches: list[tuple[bytes, str, int]] = []
         self.evidence = EvidenceLog()
+        self.withheld: list[Withheld] = []
         self.failed: set[int] = set()
         self.done = 0
         self.checkpoint_id: int | None = None
 
     def result(self) -> Trained:
-        return Trained(self.active, self.drops, self.mismatches, self.done, self.evidence.all())
+        if self.withheld:
+            steps = sum(len(w.rows) for w in self.withheld)
+            rows = len({r for w in self.withheld for r in w.rows})
+            self.log(f"  holders withheld the layer-1 gradient of {steps} row-steps ({rows} rows) over {self.done} "
+                     f"rounds: dz isolated them; they trained the layers above and stay trained and billed")
+        return Trained(self.active, self.drops, self.mismatches, self.done, self.evidence.all(), self.withheld)
 
     def run(self, batch: np.ndarray) -> None:
         with self.times.phase("evaluate"):
@@ -233,10 +253,18 @@ class _Rounds:
             return None, np.isin(owners, failed)
         weight = np.zeros(self.container.bank.weight.shape, dtype=np.float32)
         bias = np.zeros(self.container.bank.bias.shape, dtype=np.float32)
-        for answer in answers:  # in holder order: float sums do not commute bit for bit
+        for h, answer in zip(holders, answers):  # in holder order: float sums do not commute bit for bit
             weight += np.asarray(answer.weight, dtype=np.float32)
             bias += np.asarray(answer.bias, dtype=np.float32)
+            self._note_withheld(int(h), batch[kept[owners == h]], answer.withheld)
         return Dense(weight, bias), None
+
+    def _note_withheld(self, h: int, rows: np.ndarray, withheld: Sequence[int]) -> None:
+        """Records the plan rows (of `rows`, holder h's share of a step that is applied) whose gradient h withheld."""
+        if len(withheld):
+            out = rows[np.isin(self.plan.row_ids[h, rows], withheld)]
+            self.withheld.append(Withheld(self.done, self.plan.holders[h], tuple(out.tolist())))
+            self.times.withheld += int(out.size)
 
     def _ask_all(self, calls: list[Callable[[], Any]]) -> list[Any]:
         return ask_all(calls, self.pool)

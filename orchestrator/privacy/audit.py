@@ -188,10 +188,44 @@ class LeakageAudit:
 def isolated_rows(dz: np.ndarray, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
     """Rows of a batch that a plain gradient dz^T X gives away whole: indices r with e_r in colspace(dz).
 
-    For such a row there is a c with dz c = e_r, and c^T (dz^T X) = x_r. A batch no wider than layer 1
-    has every row isolated; a host that chooses dz (it computes dz) can isolate any row it likes. Refusing
-    isolated rows is therefore necessary, not sufficient: it stops the one-request attack only.
+    For such a row there is a c with dz c = e_r, and c^T (dz^T X) = x_r: a neuron active on that row alone
+    is the common case (its gradient row is dz_rj x_r). A batch no wider than layer 1 has every row isolated;
+    a host that chooses dz (it computes dz) can isolate any row it likes. Leaving isolated rows out is
+    therefore necessary, not sufficient: it stops the one-request attack only.
+
+    "In" means the distance of e_r from the column space is below `tolerance` (span.unit_distances), computed
+    from a thin orthonormal basis Q (rows x rank) of that space: O(rows * neurons^2) time, O(rows * neurons)
+    memory, no rows x rows matrix. Each neuron's column is scaled to unit norm first: that leaves the column
+    space as it is, and a neuron whose dz the host made tiny still counts as a measurement (the host knows
+    the scale it chose and divides it out), where the rank cutoff relative to the largest column would drop it.
     """
     dz = np.atleast_2d(np.asarray(dz, dtype=np.float64))
+    norms = np.linalg.norm(dz, axis=0)
+    dz = dz / np.where(norms > 0.0, norms, 1.0)
     basis = row_basis(dz.T)  # orthonormal basis of colspace(dz), as (rows, rank)
     return np.flatnonzero(unit_distances(basis) < tolerance)
+
+
+def withheld_rows(dz: np.ndarray, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
+    """The rows a holder leaves out of a plain gradient so that no row of the answer is isolated: indices into
+    dz's rows, ascending. The answer is then dz'^T X with those rows of dz zeroed.
+
+    The test is repeated on what remains until no row is isolated. In exact arithmetic one pass would do:
+    zeroing isolated rows R leaves the column space S intersected with span(e_R)'s complement, a subspace of
+    S and so no nearer any other e_s. But the rank cutoff (span.RANK_RTOL) drops a direction that is tiny
+    next to the others, rightly, as the float32 answer drowns it: a neuron whose dz is 1 on row r and 1e-10
+    on row s tells nothing of x_s while row r is in (x_r + 1e-10 x_s rounds to x_r). Once r is withheld that
+    neuron reads 1e-10 x_s alone, and s is isolated. The loop ends: each pass withholds at least one row
+    not withheld before, so there are at most rows + 1 passes (and at most neurons rows are isolated in any
+    one pass: their unit vectors are orthogonal and lie in a space of rank <= neurons). A batch no wider
+    than layer 1 has every row withheld (generically), and its answer is zero.
+    """
+    remaining = np.array(np.atleast_2d(dz), dtype=np.float64)
+    withheld = np.zeros(remaining.shape[0], dtype=bool)
+    while True:
+        isolated = isolated_rows(remaining, tolerance)
+        isolated = isolated[~withheld[isolated]]  # a zeroed row is never inside; guards against rounding
+        if not isolated.size:
+            return np.flatnonzero(withheld)
+        withheld[isolated] = True
+        remaining[isolated] = 0.0

@@ -3,8 +3,9 @@
 A JSON document with canonical bytes (sorted keys, no spaces) and a keccak-256 commitment, like the
 field table. It fixes the exchange (`mode`), the leakage audit's threshold, and the mode's parameters:
 
-  plain       the patent's exchange (sub-model outputs z every round, plain layer-1 gradients back);
-              each request must pass the literal check (claim 6) and the cumulative audit.
+  plain       the patent's exchange (sub-model outputs z every round, plain layer-1 gradients back, without
+              the rows dz would give away whole); each request must pass the literal check (claim 6) and
+              the cumulative audit.
   projection  layer 1 is W1 = A P with P committed here; the only request a source answers is P itself
               (u = P x), and no gradient is ever asked of it. The default.
   dp          the plain forward under the audit, and layer-1 gradients clipped and noised with these
@@ -30,7 +31,7 @@ from orchestrator.errors import PolicyError
 
 from .accountant import Budget, RowLedger
 from .ldp import LocalRelease
-from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, isolated_rows
+from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, withheld_rows
 from .canonical import canonical_json, parse_json
 from .projection import MIN_UNIT_DISTANCE, choose_projection, task_direction, verify_projection
 from .span import row_basis
@@ -329,6 +330,7 @@ class Verdict:
     allowed: bool
     reasons: tuple[str, ...]  # why not, one sentence each; empty when allowed
     assessment: Assessment | None = None  # the audit's numbers, where the audit ran
+    withheld: tuple[int, ...] = ()  # a plain gradient: row ids allowed only without their contribution
 
     @staticmethod
     def of(reasons: Iterable[str], assessment: Assessment | None = None) -> "Verdict":
@@ -385,16 +387,19 @@ def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable
 
 def check_gradient(policy: PrivacyPolicy, row_ids: Sequence[int], dz: np.ndarray,
                    ledger: RowLedger | None = None) -> Verdict:
-    """May the source answer a layer-1 gradient request on these rows with this dz?"""
+    """May the source answer a layer-1 gradient request on these rows with this dz, and over which rows?
+
+    Plain mode allows every request, withholding the rows that dz^T X would give away whole
+    (audit.withheld_rows): the answer is the gradient over the other rows, and `withheld` names the rows
+    left out, in request order. A request whose every row is isolated (any batch no wider than layer 1) is
+    answered too, with zeros and every row withheld: a refusal would reveal no less, and would make the
+    hosting node drop a holder's rows whose forward outputs are good (rounds.py drops the rows of a holder
+    that fails a gradient).
+    """
     if policy.mode in ("projection", "ldp"):
         return Verdict.of([f"{policy.mode} mode: the host trains A from u itself; a source answers no gradient"])
     if policy.mode == "plain":
-        isolated = isolated_rows(dz, policy.tolerance)
-        if isolated.size:
-            rows = [row_ids[i] for i in isolated]
-            return Verdict.of([f"the plain gradient dz^T X would give rows {rows} away whole "
-                               f"(their unit vectors lie in the column space of dz)"])
-        return Verdict.of([])
+        return Verdict(True, (), withheld=tuple(row_ids[i] for i in withheld_rows(dz, policy.tolerance)))
     if ledger is None:
         raise PolicyError("dp mode: a gradient check needs the source's row ledger")
     out = ledger.refused(row_ids)

@@ -176,7 +176,9 @@ class ProxyClient:
         inputs = self._inputs.get(model_id)
         weight = self._array(doc.weight, (neurons, inputs), "weight", np.float32)
         bias = self._array(doc.bias, (neurons,), "bias", np.float32)
-        return LayerGradient(weight=weight, bias=bias)
+        if len(set(doc.withheld)) != len(doc.withheld) or not np.isin(doc.withheld, body["row_ids"]).all():
+            raise self._bad(f"withheld names rows not asked for, or a row twice: {doc.withheld[:10]}")
+        return LayerGradient(weight=weight, bias=bias, withheld=tuple(doc.withheld))
 
     # --- bills and audits (docs/audit.md) -----------------------------------------------------------------
 

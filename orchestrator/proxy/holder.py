@@ -138,10 +138,13 @@ class Outputs(NamedTuple):
 
 
 class LayerGradient(NamedTuple):
-    """dL/dW1 and dL/db1 summed over the rows given (shaped like container.network.Dense)."""
+    """dL/dW1 and dL/db1 summed over the rows given but those withheld (shaped like container.network.Dense)."""
 
     weight: np.ndarray  # float32 (neurons, model inputs), zero where the last sub-models have no connection
     bias: np.ndarray  # float32 (neurons,)
+    # Row ids of the request left out of the sums, in request order: in plain mode the rows whose unit vector
+    # lies in the column space of dz (the gradient would give them away whole; privacy.audit.withheld_rows).
+    withheld: tuple[int, ...] = ()
 
 
 @runtime_checkable
@@ -169,7 +172,8 @@ class RowHolder(Protocol):
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
         """Layer-1 gradients from dL/dz (rows, neurons) on quoted rows, masked by the last sub-models sent, as
-        the policy allows (refused in projection mode, noised in dp mode)."""
+        the policy allows (refused in projection mode, noised in dp mode, without the rows dz isolates in plain
+        mode: those are named in the answer's `withheld`)."""
 
 
 @runtime_checkable

@@ -126,6 +126,8 @@ class GradientRequest(Document):
 class GradientResponse(Document):
     weight: list[list[FiniteFloat]] = Field(description="dL/dW1: neurons x model inputs")
     bias: list[FiniteFloat] = Field(description="dL/db1: one per neuron")
+    withheld: RowIds = Field(default=[], description="rows of the request left out of the sums (plain mode: "
+                             "rows the gradient would give away whole); their layer-1 gradient is not in the answer")
 
 
 DecimalAmount = Annotated[StrictStr, Field(pattern=r"^(0|[1-9][0-9]{0,77})$",

@@ -214,7 +214,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         admit("gradient", body.model_id, raw, auth)
         out = vault.gradient(body.model_id, body.row_ids, body.dz)  # the vault checks the matrix's shape
         return answer("gradient", body.model_id, raw, auth,
-                      {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias)})
+                      {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias),
+                       "withheld": list(out.withheld)})
 
     @app.post("/v1/bill", response_model=schema.BillReceipt, responses=ERRORS)
     def bill(body: schema.BillDocument, raw: Body, auth: Signed) -> Response:

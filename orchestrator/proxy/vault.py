@@ -8,7 +8,7 @@ first quote (checking it against the chain's commitment when it can read the cha
 policy that fails its review on the rows it would have quoted (`privacy_policy`), and from then on answers
 only what the policy allows: every evaluate passes the literal check and the policy check (privacy.py), and
 is recorded in the model's leakage audit before the answer leaves; a gradient is refused in projection mode,
-checked for isolated rows in plain mode, noised and counted against each row's budget in dp mode. In ldp mode
+answered without the rows dz isolates in plain mode, noised and counted against each row's budget in dp mode. In ldp mode
 each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
 to the row's lifetime budget (lifetime.py), shared with dp gradient steps, and declines it (`privacy_budget`)
 if the budget cannot take it, or if this holder released the row exactly before (a projection-mode quote, a
@@ -552,7 +552,8 @@ class Vault:
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
         """dL/dW1 = dz^T x (masked by the last sub-models) and dL/db1 = sum(dz), over the rows given, as the
-        model's policy allows: refused in projection mode, clipped and noised in dp mode.
+        model's policy allows: refused in projection mode, clipped and noised in dp mode, and in plain mode
+        over the rows that dz does not isolate (the others' dz rows zeroed, named in `withheld`).
 
         `dz` has one column per neuron, in neuron order (neuron j's column is j), whatever order the sub-models
         were sent in.
@@ -571,6 +572,11 @@ class Vault:
             verdict = check_gradient(policy, ids.tolist(), dz, model.privacy.ledger)
             if not verdict.allowed:
                 self._refuse(model_id, "gradient", ids, "; ".join(verdict.reasons))
+            withheld = np.isin(ids, verdict.withheld)
+            if withheld.any():
+                log.info("model %d: withheld %d of %d rows from a plain gradient (dz isolates them)", model_id,
+                         int(withheld.sum()), ids.size)
+                dz = np.where(withheld[:, None], np.float32(0.0), dz)
             at = self._positions(model_id, model.rows, ids)
             if policy.mode == "dp":
                 with self._budget_lock:
@@ -581,9 +587,9 @@ class Vault:
             if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
                 raise HolderRequestError("the layer-1 gradients overflow float32 on these rows; dz too large")
             if policy.mode == "plain":
-                with self._budget_lock:  # an exact release of the rows
-                    self._record_exact(model_id, ids)
-        return LayerGradient(weight=weight, bias=bias)
+                with self._budget_lock:  # an exact release of the rows answered
+                    self._record_exact(model_id, ids[~withheld])
+        return LayerGradient(weight=weight, bias=bias, withheld=tuple(ids[withheld].tolist()))
 
     def _private_gradient(self, model_id: int, model: _Model, bank: SubModelBank, x: np.ndarray, dz: np.ndarray,
                           ids: np.ndarray):

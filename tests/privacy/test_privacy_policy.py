@@ -11,6 +11,7 @@ from orchestrator.privacy.policy import (
     DEFAULT_THRESHOLD,
     DPSettings,
     PrivacyPolicy,
+    Verdict,
     check_evaluate,
     check_gradient,
     default_k,
@@ -112,9 +113,14 @@ def test_plain_mode_refuses_sub_models_that_span_every_input():
     assert not verdict.allowed and len(verdict.assessment.recoverable) == 30
 
 
-def test_plain_mode_refuses_a_gradient_that_singles_rows_out():
-    assert not check_gradient(plain(), [10, 11], np.random.default_rng(0).normal(size=(2, 16))).allowed
-    assert check_gradient(plain(), list(range(32)), np.random.default_rng(0).normal(size=(32, 16))).allowed
+def test_plain_mode_allows_a_gradient_without_the_rows_it_singles_out():
+    narrow = check_gradient(plain(), [10, 11], np.random.default_rng(0).normal(size=(2, 16)))
+    assert narrow.allowed and narrow.withheld == (10, 11)
+    dz = np.random.default_rng(0).normal(size=(32, 16))
+    assert check_gradient(plain(), list(range(100, 132)), dz) == Verdict(True, ())
+    dz[:, 0] = 0.0
+    dz[5, 0] = 1.0  # only row 5 feeds neuron 0: its gradient row is x_105
+    assert check_gradient(plain(), list(range(100, 132)), dz) == Verdict(True, (), withheld=(105,))
 
 
 def test_dp_mode_answers_gradients_until_a_rows_budget_is_spent():

@@ -122,6 +122,15 @@ def test_a_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(lying):
     assert "weight has shape (2, 4), expected 3 x ?" in bad_answer(caught)
 
 
+@pytest.mark.parametrize("withheld", [[6], [5, 5]])
+def test_a_gradient_withholding_rows_not_asked_for_or_twice_is_a_bad_answer(lying, withheld):
+    answer = {"weight": [[0.0] * 4] * 3, "bias": [0.0] * 3, "withheld": withheld}
+    proxy = lying({"/v1/gradient": (200, json.dumps(answer))})
+    with pytest.raises(ProxyError) as caught:
+        proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
+    assert "withheld names rows not asked for" in bad_answer(caught)
+
+
 @pytest.mark.parametrize(
     "answer",
     [

@@ -97,13 +97,54 @@ def test_plain_mode_under_the_default_threshold_refuses_a_layer_1_that_explains_
     assert vault.evaluate(MODEL_ID, ids, submodels(layer1(table, 2))).z.shape == (len(ids), 2)
 
 
-def test_plain_mode_refuses_a_gradient_over_a_batch_no_wider_than_layer_1(columns, table):
+def test_plain_mode_answers_a_batch_no_wider_than_layer_1_with_zeros_and_every_row_withheld(columns, table):
     vault, ids = quoted_vault(columns, table, plain_policy(table))
     vault.evaluate(MODEL_ID, ids, submodels(layer1(table, 16)))
     rng = np.random.default_rng(0)
-    with pytest.raises(PrivacyCheckFailed, match="away whole"):
-        vault.gradient(MODEL_ID, ids[:16], rng.normal(size=(16, 16)) / 16)
-    assert vault.gradient(MODEL_ID, ids[:64], rng.normal(size=(64, 16)) / 64).weight.shape == (16, 30)
+    narrow = vault.gradient(MODEL_ID, ids[:16], rng.normal(size=(16, 16)) / 16)
+    assert narrow.withheld == tuple(ids[:16])
+    assert not narrow.weight.any() and not narrow.bias.any()
+    wide = vault.gradient(MODEL_ID, ids[:64], rng.normal(size=(64, 16)) / 64)
+    assert wide.withheld == () and wide.weight.shape == (16, 30) and wide.weight.any()
+
+
+def isolating_dz(rows, neurons=16, seed=0, alone=5):
+    """A ReLU-like dz in which neuron 0 is active on row `alone` only: dW[0] would be dz[alone, 0] * x_alone."""
+    rng = np.random.default_rng(seed)
+    dz = np.where(rng.random((rows, neurons)) < 0.5, rng.normal(size=(rows, neurons)) / rows, 0.0)
+    dz[:, 0] = 0.0
+    dz[alone, 0] = 0.25
+    return dz.astype(np.float32)
+
+
+def test_plain_mode_withholds_a_row_that_dz_isolates_and_answers_the_others_gradient(columns, table):
+    vault, ids = quoted_vault(columns, table, plain_policy(table))
+    bank = layer1(table, 16)
+    vault.evaluate(MODEL_ID, ids, submodels(bank))
+    dz = isolating_dz(32)
+    got = vault.gradient(MODEL_ID, ids[:32], dz)
+    assert got.withheld == (ids[5],)
+    answered = dz.copy()
+    answered[5] = 0.0
+    x = normalised(table, columns, ROWS).features[:32].astype(np.float32)
+    expected = np.where(np.asarray(bank.mask), answered.T @ x, 0.0)
+    np.testing.assert_allclose(got.weight, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.bias, answered.sum(axis=0), rtol=1e-5, atol=1e-7)
+
+
+def test_the_host_cannot_read_a_withheld_row_from_the_answer(columns, table):
+    vault, ids = quoted_vault(columns, table, plain_policy(table))
+    bank = layer1(table, 16, density=1.0)  # every connection held: the answer is the whole dz'^T X
+    vault.evaluate(MODEL_ID, ids, submodels(bank))
+    dz = isolating_dz(32)
+    got = vault.gradient(MODEL_ID, ids[:32], dz)
+    x_5 = normalised(table, columns, ROWS).features[5]
+    assert not got.weight[0].any()  # neuron 0's only row is out: nothing of x_5 through it
+    # The best the host can do: c with dz' c as near e_5 as it gets, read off as c^T dW.
+    answered = np.where(np.isin(ids[:32], got.withheld)[:, None], 0.0, dz.astype(np.float64))
+    c, *_ = np.linalg.lstsq(answered, np.eye(32)[5], rcond=None)
+    assert np.linalg.norm(answered @ c - np.eye(32)[5]) > 0.5  # e_5 is far from the column space of dz'
+    assert np.abs(c @ got.weight - x_5).max() > 0.5
 
 
 def dp_policy(table, epsilon):
@@ -181,6 +222,16 @@ def test_over_http_a_privacy_refusal_is_422_privacy_check_failed_with_its_reason
         proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, len(policy.projection))))
     assert (caught.value.status, caught.value.code) == (422, "privacy_check_failed")
     assert "exactly the committed P" in caught.value.detail
+
+
+def test_over_http_a_plain_gradient_names_the_rows_it_withheld(columns, table, serve, onchain):
+    vault, ids = quoted_vault(columns, table, plain_policy(table))
+    onchain.register_as(MODEL_ID, table, plain_policy(table))
+    proxy = serve(vault)
+    proxy.evaluate(MODEL_ID, ids, submodels(layer1(table, 16)))
+    got = proxy.gradient(MODEL_ID, ids[:32], isolating_dz(32))
+    assert got.withheld == (ids[5],)
+    np.testing.assert_array_equal(got.weight, vault.gradient(MODEL_ID, ids[:32], isolating_dz(32)).weight)
 
 
 def test_rows_lacking_a_field_do_not_make_the_budget_decline_the_complete_rows_beside_them():
