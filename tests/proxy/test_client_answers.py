@@ -5,6 +5,7 @@ import json
 import socket
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from eth_account import Account
 from fastapi import FastAPI, Request
@@ -15,11 +16,19 @@ from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, NONCE_HEADER
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.columnar import CONTROL_KEY, is_stream
 
 from proxy_builders import plain_policy
 
 SUBS = [SubModel(j, ("a", "b"), (1.0, -1.0), 0.0) for j in range(3)]
 HASH = "0x" + "ab" * 32
+
+
+def asked_model(body: bytes) -> int:
+    """The model id a request names, JSON or binary (the client sends binary bodies by default)."""
+    if is_stream(body):
+        return json.loads(pa.ipc.open_stream(body).schema.metadata[CONTROL_KEY])["model_id"]
+    return json.loads(body)["model_id"]
 
 
 def liar(answers: dict[str, tuple[int, str]], domain, account, *, delay: float = 0.0) -> FastAPI:
@@ -35,7 +44,7 @@ def liar(answers: dict[str, tuple[int, str]], domain, account, *, delay: float =
         headers = {}
         if request.method == "POST":
             asked = await request.body()
-            message = HolderAnswer(account.address, json.loads(asked)["model_id"], path.split("/")[-1],
+            message = HolderAnswer(account.address, asked_model(asked), path.split("/")[-1],
                                    bytes.fromhex(request.headers[NONCE_HEADER][2:]), body_digest(asked),
                                    body_digest(text.encode()))
             signature = Account.sign_message(message.signable(domain), account.key).signature
