@@ -228,6 +228,4 @@ def _validated(model: type[schema.Document], control: dict) -> schema.Document:
     try:
         return model.model_validate(control)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise WireError(f"the control document: {where}: {first.get('msg', '')}") from None
+        raise WireError(f"the control document: {schema.first_problem(e)}") from None

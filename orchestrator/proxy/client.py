@@ -376,7 +376,7 @@ class ProxyClient:
         try:
             return answer.model_validate_json(response.content)
         except ValidationError as e:
-            raise self._bad(f"{what} answered outside the protocol: {_first_problem(e)}") from None
+            raise self._bad(f"{what} answered outside the protocol: {schema.first_problem(e)}") from None
 
     def _call(self, method: str, path: str, answer: type[BaseModel], *, body=None, params=None, expect: int = 200):
         content = self._encode(body) if body is not None else None
@@ -428,8 +428,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers.get("retry-after", "")))
     except ValueError:
         return None
-
-
-def _first_problem(error: ValidationError) -> str:
-    first = error.errors()[0]
-    return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"

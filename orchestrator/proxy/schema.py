@@ -7,7 +7,7 @@ the row index and the column rather than a pydantic location.
 """
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from .holder import DECLINE_REASONS
 
@@ -38,6 +38,12 @@ EXACT_BOUNDS = (MAX_ROW_ID, UINT256_MAX)
 
 class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def first_problem(error: ValidationError) -> str:
+    """A validation error's first problem as 'location: message', for a refusal's detail."""
+    first = error.errors()[0]
+    return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
 
 
 class UploadRequest(Document):
