@@ -125,13 +125,15 @@ def decode_request(body: RequestBody, data: bytes) -> schema.Document:
 # --- answers, written by the proxy ------------------------------------------------------------------------------
 
 def listings_body(found: Sequence[Listing], next_after: int) -> bytes:
-    for listing in found:
-        if any(FIELD_SEPARATOR in f for f in listing.fields):  # never: intake refuses such names
-            raise ValueError(f"row {listing.row_id}: a field name holds {FIELD_SEPARATOR!r}")
+    joined: dict[tuple[str, ...], str] = {}  # a page holds few compositions: each is joined once
+    for fields in {x.fields for x in found}:
+        if any(FIELD_SEPARATOR in f for f in fields):  # never: intake refuses such names
+            raise ValueError(f"a field name of {fields} holds {FIELD_SEPARATOR!r}")
+        joined[fields] = FIELD_SEPARATOR.join(fields)
     return columnar.encode({"next_after": next_after}, {
         "row_id": np.fromiter((x.row_id for x in found), np.int64, len(found)),
         "source": categories([x.source for x in found]),
-        "fields": categories([FIELD_SEPARATOR.join(x.fields) for x in found]),
+        "fields": categories([joined[x.fields] for x in found]),
     })
 
 
