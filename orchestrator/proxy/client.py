@@ -234,8 +234,10 @@ class ProxyClient:
         ids, dz = self._ids(row_ids), np.asarray(dz)
         neurons = dz.shape[1] if dz.ndim == 2 else 0
         inputs = self._inputs.get(model_id)
-        # dz not one row per row id is sent as it is, for the proxy to refuse (422), never cut to fit.
-        pages = self._pages(ids.size) if dz.ndim == 2 and dz.shape[0] == ids.size else [slice(None)]
+        # dz not one row per row id is sent as it is, for the proxy to refuse (422), never cut to fit; as JSON,
+        # since a batch's columns are one length.
+        fits = dz.ndim == 2 and dz.shape[0] == ids.size
+        pages = self._pages(ids.size) if fits else [slice(None)]
         if len(pages) > 1 and self._modes.get(model_id) != "plain":
             raise ProxyError(self._url, None, "invalid_request",
                              f"a gradient of {ids.size} rows needs {len(pages)} requests of at most {self._page_rows}; "
@@ -243,7 +245,7 @@ class ProxyClient:
                              f"{model_id}'s mode here is {self._modes.get(model_id, 'unknown (never quoted)')}")
         answers = []
         for page in pages:
-            answered = self._signed_call("gradient", model_id, "/v1/gradient", bodies.GRADIENT,
+            answered = self._signed_call("gradient", model_id, "/v1/gradient", bodies.GRADIENT if fits else None,
                                          gradient_document(model_id, ids[page], dz[page]))
             if self._is_binary(answered.response):
                 _control, weight, bias = self._read(bodies.read_gradient, answered.response, "POST /v1/gradient",
