@@ -46,6 +46,8 @@ from orchestrator.errors import (
     WeightsMismatch,
 )
 
+from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
+
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
@@ -55,7 +57,9 @@ from .rounds import Plan
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
 
-QUOTE_CHUNK = 5_000
+# Rows quoted per request and recorded per answer: one client page (docs/protocol.md, "Binary bodies"), so that
+# a proxy that fails mid-way leaves every page before it recorded.
+QUOTE_CHUNK = MAX_ROWS_PER_PAGE
 # A run gives up after this many groups in a row that the owner's quote changed under (each costs no tokens).
 QUOTE_RETRIES = 3
 
@@ -68,7 +72,7 @@ class NodeConfig:
     max_rounds: int | None = None  # optional cap on training rounds per group
     anchor_every_rows: int = 500
     anchor_every_seconds: float = 60.0
-    listing_page: int = 10_000
+    listing_page: int = MAX_LISTINGS  # listings asked per page: the most a proxy gives in one
     bills_dir: Path | None = None  # where published bills (with claim proofs) are written
     artifacts_dir: Path | None = None  # where each closed checkpoint's model is written; default beside the db
 
@@ -147,6 +151,7 @@ class HostingNode:
         (a run that bought nothing because every proxy was down is a failure, not a finish)."""
         counts = {}
         failures = []
+        detected: dict[tuple[str, ...], bool] = {}  # a page holds few compositions: each is judged once
         for name, holder in self.holders.items():
             accepted = rejected = 0
             answered = False
@@ -163,7 +168,9 @@ class HostingNode:
                     break
                 records = []
                 for listing in page:
-                    ok = self.container.detection(listing.fields)
+                    ok = detected.get(listing.fields)
+                    if ok is None:
+                        ok = detected[listing.fields] = self.container.detection(listing.fields)
                     accepted, rejected = accepted + ok, rejected + (not ok)
                     records.append((listing.row_id, listing.source, list(listing.fields),
                                     "seen" if ok else "rejected", None if ok else "missing_fields"))

@@ -1,9 +1,19 @@
 """`ProxyClient`: a source proxy over HTTP, as a `RowHolder` for the hosting node (and `upload` for sources).
 
-One persistent httpx connection per proxy. Every answer is checked before a number of it is used: its JSON
-against the protocol's schema (strict types, finite floats) and its shapes against the request (one row of z
-per row asked for, one column per sub-model sent, ...). A proxy that answers otherwise raises
-`ProxyError(code='bad_answer')`; the hosting node treats that like any other failing holder.
+One persistent httpx connection per proxy. Listings, quote, evaluate and gradient travel as binary bodies
+(Arrow IPC, bodies.py; docs/protocol.md, "Binary bodies") unless the client is made with `binary=False`;
+an answer is read in the encoding its Content-Type names, so a proxy that answers JSON is understood too.
+Every answer is checked before a number of it is used: a JSON one against the protocol's schema (strict
+types, finite floats), a binary one by the codec (column types, widths, finite floats, no nulls where none
+belong), and either's shapes against the request (every row asked answered exactly once, one row of z per
+row asked for, one column per sub-model sent, listings increasing past `after`, ...). A proxy that answers
+otherwise raises `ProxyError(code='bad_answer')`; the hosting node treats that like any other failing holder.
+
+Paging: a quote, evaluate or gradient of more rows than `page_rows` (schema.MAX_ROWS_PER_PAGE) is sent as
+several signed requests of at most that many rows, in order, and their answers are joined: quotes and outputs
+row by row, plain-mode gradients summed (a dp gradient is an average clipped over its request's rows, so one
+over several pages is refused here rather than joined into something else). The evidence of a paged call is
+the tuple of its pages' SignedAnswers, in row order.
 
 Signing (orchestrator.auth): a hosting node's client is given its `signer` and signs every quote, evaluate and
 gradient for the proxy's address (`holder`: from the chain's ProxyRegistered event, or else the address the
@@ -31,7 +41,9 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import schema, tls, wire
+from . import bodies, schema, tls, wire
+from .bodies import ARROW, RequestBody
+from .columnar import WireError
 from .documents import evaluate_document, gradient_document, quote_document
 from .holder import (
     Accepted,
@@ -60,13 +72,33 @@ class UploadAnswer:
 
 
 _SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}\Z")
+Evidence = SignedAnswer | tuple[SignedAnswer, ...]
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One signed request's answer: the response, and the SignedAnswer that proves it."""
+
+    response: httpx.Response
+    evidence: SignedAnswer
+
+
+def _joined(pages: Sequence[_Page]) -> Evidence:
+    """A call's evidence: its one page's SignedAnswer, or the tuple of its pages' in row order."""
+    return pages[0].evidence if len(pages) == 1 else tuple(p.evidence for p in pages)
 
 
 class ProxyClient:
     def __init__(self, url: str, *, timeout: float = 60.0, name: str | None = None, transport=None,
-                 signer: RequestSigner | None = None, holder: str | None = None, ca_bundle: str | None = None):
+                 signer: RequestSigner | None = None, holder: str | None = None, ca_bundle: str | None = None,
+                 binary: bool = True, page_rows: int = schema.MAX_ROWS_PER_PAGE):
         """`ca_bundle`: PEM file of the CA certificates an https proxy's certificate must verify against;
-        without it, the system's trust store (tls.py)."""
+        without it, the system's trust store (tls.py). `binary`: send requests and ask for answers as Arrow
+        (False: JSON, as before binary bodies). `page_rows`: the most rows one request names (paging)."""
+        if not 1 <= page_rows <= schema.MAX_ROWS_PER_REQUEST:
+            raise ValueError(f"page_rows must be in 1..{schema.MAX_ROWS_PER_REQUEST}, got {page_rows}")
+        self._binary = binary
+        self._page_rows = page_rows
         self._url = url.rstrip("/")
         self._name = name or self._url.split("://")[-1]
         self._ca_bundle = ca_bundle
@@ -74,8 +106,10 @@ class ProxyClient:
         self._http = httpx.Client(base_url=self._url, timeout=timeout, transport=transport, verify=verify)
         self._signer = signer
         self._holder = None if holder is None else to_checksum_address(holder)
-        # Model inputs per model, learnt from the field table of the quote: the width a gradient must have.
+        # Model inputs and policy mode per model, learnt from the quote: the width a gradient must have, and
+        # whether its pages may be summed.
         self._inputs: dict[int, int] = {}
+        self._modes: dict[int, str] = {}
 
     @property
     def name(self) -> str:
@@ -138,53 +172,105 @@ class ProxyClient:
     # --- RowHolder ----------------------------------------------------------------------------------------
 
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
-        doc = self._call("GET", "/v1/listings", schema.ListingsResponse, params={"after": after, "limit": limit})
-        ids = [x.row_id for x in doc.listings]
-        if len(ids) > limit or any(b <= a for a, b in zip([after, *ids], ids)):
-            raise self._bad(f"listings after {after} (limit {limit}) must be increasing ids above it, got {ids[:10]}")
-        return [Listing(x.row_id, tuple(x.fields), x.source) for x in doc.listings]
+        response = self._send("GET", "/v1/listings", None, self._accept(), params={"after": after, "limit": limit})
+        if response.status_code != 200:
+            raise self._refusal(response)
+        if self._is_binary(response):
+            found, _next_after = self._read(bodies.read_listings, response, "GET /v1/listings", limit)
+        else:
+            doc = self._parse(response, schema.ListingsResponse, "GET /v1/listings")
+            found = [Listing(x.row_id, tuple(x.fields), x.source) for x in doc.listings]
+        ids = np.fromiter((x.row_id for x in found), np.int64, len(found))
+        if len(ids) > limit or (np.diff(np.concatenate([[after], ids])) <= 0).any():
+            raise self._bad(f"listings after {after} (limit {limit}) must be increasing ids above it, got "
+                            f"{ids[:10].tolist()}")
+        return found
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
               policy: PrivacyPolicy) -> QuoteAnswer:
         ids = [int(r) for r in row_ids]
-        body = quote_document(model_id, price_per_row, field_table, ids, policy)
-        doc, evidence = self._signed_call("quote", model_id, "/v1/quote", schema.QuoteResponse, body)
-        answered = [a.row_id for a in doc.accepted] + [d.row_id for d in doc.declined]
-        if sorted(answered) != sorted(ids):
-            raise self._bad("a quote must answer every row id asked about exactly once")
+        accepted, declined, pages = [], [], []
+        for page in self._pages(len(ids)):
+            asked = ids[page]
+            answered = self._signed_call("quote", model_id, "/v1/quote", bodies.QUOTE,
+                                         quote_document(model_id, price_per_row, field_table, asked, policy))
+            if self._is_binary(answered.response):
+                took, said = self._read(bodies.read_quote, answered.response, "POST /v1/quote", self._ids(asked))
+            else:
+                doc = self._parse(answered.response, schema.QuoteResponse, "POST /v1/quote")
+                if sorted([a.row_id for a in doc.accepted] + [d.row_id for d in doc.declined]) != sorted(asked):
+                    raise self._bad("a quote must answer every row id asked about exactly once")
+                took = [Accepted(a.row_id, bytes.fromhex(a.row_hash[2:]), a.source) for a in doc.accepted]
+                said = [Declined(d.row_id, d.reason) for d in doc.declined]
+            accepted += took
+            declined += said
+            pages.append(answered)
         self._inputs[model_id] = len(field_table.model_inputs)
-        return QuoteAnswer(
-            accepted=tuple(Accepted(a.row_id, bytes.fromhex(a.row_hash[2:]), a.source) for a in doc.accepted),
-            declined=tuple(Declined(d.row_id, d.reason) for d in doc.declined),
-            evidence=evidence,
-        )
+        self._modes[model_id] = policy.mode
+        return QuoteAnswer(accepted=tuple(accepted), declined=tuple(declined), evidence=_joined(pages))
 
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
                  checkpoint_id: int | None = None) -> Outputs:
-        body = evaluate_document(model_id, row_ids, submodels, checkpoint_id)
-        ids = body["row_ids"]
-        doc, evidence = self._signed_call("evaluate", model_id, "/v1/evaluate", schema.EvaluateResponse, body)
-        z = self._array(doc.z, (ids.size, len(submodels)), "z", np.float32)
-        labels = self._array(doc.labels, (ids.size,), "labels", np.float64)
-        return Outputs(z=z, labels=labels, evidence=evidence)
+        ids = self._ids(row_ids)
+        width = len(submodels)
+        z, labels, pages = [], [], []
+        for page in self._pages(ids.size):
+            rows = ids[page].size
+            answered = self._signed_call("evaluate", model_id, "/v1/evaluate", bodies.EVALUATE,
+                                         evaluate_document(model_id, ids[page], submodels, checkpoint_id))
+            if self._is_binary(answered.response):
+                z_page, labels_page = self._read(bodies.read_evaluate, answered.response, "POST /v1/evaluate",
+                                                 rows, width)
+            else:
+                doc = self._parse(answered.response, schema.EvaluateResponse, "POST /v1/evaluate")
+                z_page = self._array(doc.z, (rows, width), "z", np.float32)
+                labels_page = self._array(doc.labels, (rows,), "labels", np.float64)
+            z.append(z_page)
+            labels.append(labels_page)
+            pages.append(answered)
+        return Outputs(z=np.concatenate(z), labels=np.concatenate(labels), evidence=_joined(pages))
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
-        body = gradient_document(model_id, row_ids, dz)
-        dz = body["dz"]
-        doc, _evidence = self._signed_call("gradient", model_id, "/v1/gradient", schema.GradientResponse, body)
+        ids, dz = self._ids(row_ids), np.asarray(dz)
         neurons = dz.shape[1] if dz.ndim == 2 else 0
         inputs = self._inputs.get(model_id)
-        weight = self._array(doc.weight, (neurons, inputs), "weight", np.float32)
-        bias = self._array(doc.bias, (neurons,), "bias", np.float32)
-        if len(set(doc.withheld)) != len(doc.withheld) or not np.isin(doc.withheld, body["row_ids"]).all():
-            raise self._bad(f"withheld names rows not asked for, or a row twice: {doc.withheld[:10]}")
-        return LayerGradient(weight=weight, bias=bias, withheld=tuple(doc.withheld))
+        # dz not one row per row id is sent as it is, for the proxy to refuse (422), never cut to fit; as JSON,
+        # since a batch's columns are one length.
+        fits = dz.ndim == 2 and dz.shape[0] == ids.size
+        pages = self._pages(ids.size) if fits else [slice(None)]
+        if len(pages) > 1 and self._modes.get(model_id) != "plain":
+            raise ProxyError(self._url, None, "invalid_request",
+                             f"a gradient of {ids.size} rows needs {len(pages)} requests of at most {self._page_rows}; "
+                             f"only a plain-mode gradient (a sum over rows) can be joined from pages, and model "
+                             f"{model_id}'s mode here is {self._modes.get(model_id, 'unknown (never quoted)')}")
+        answers, withheld_rows = [], []
+        for page in pages:
+            answered = self._signed_call("gradient", model_id, "/v1/gradient", bodies.GRADIENT if fits else None,
+                                         gradient_document(model_id, ids[page], dz[page]))
+            if self._is_binary(answered.response):
+                control, weight, bias = self._read(bodies.read_gradient, answered.response, "POST /v1/gradient",
+                                                   neurons, inputs)
+                withheld = control.withheld
+            else:
+                doc = self._parse(answered.response, schema.GradientResponse, "POST /v1/gradient")
+                weight = self._array(doc.weight, (neurons, inputs), "weight", np.float32)
+                bias = self._array(doc.bias, (neurons,), "bias", np.float32)
+                withheld = doc.withheld
+            answers.append((weight, bias))
+            withheld_rows += self._withheld(withheld, ids[page])
+        weight, bias = answers[0]
+        for more_weight, more_bias in answers[1:]:  # in row order: float sums do not commute bit for bit
+            if more_weight.shape != weight.shape:
+                raise self._bad(f"the gradient's pages disagree on its shape: {weight.shape}, {more_weight.shape}")
+            weight, bias = weight + more_weight, bias + more_bias
+        return LayerGradient(weight=weight, bias=bias, withheld=tuple(withheld_rows))
 
     # --- bills and audits (docs/audit.md) -----------------------------------------------------------------
 
     def receive_bill(self, model_id: int, document: dict) -> None:
         """Hands the proxy a checkpoint's bill, signed by this client's signer (the model's hosting node)."""
-        self._signed_call("bill", model_id, "/v1/bill", schema.BillReceipt, document)
+        self._parse(self._signed_call("bill", model_id, "/v1/bill", None, document).response, schema.BillReceipt,
+                    "POST /v1/bill")
 
     def source_records(self, source: RequestSigner) -> SourceRecords:
         """What the proxy keeps about `source`'s rows (computed rows, bills received), asked for with its key."""
@@ -205,17 +291,22 @@ class ProxyClient:
 
     # --- internals ----------------------------------------------------------------------------------------
 
-    def _signed_call(self, operation: str, model_id: int, path: str, answer: type[BaseModel], body: dict):
-        """(the answer, its SignedAnswer) of a request signed by this client's signer."""
+    def _signed_call(self, operation: str, model_id: int, path: str, spec: RequestBody | None, body: dict) -> _Page:
+        """The 200 response to a request signed by this client's signer, with its checked SignedAnswer; binary
+        when the client is and the request has a binary form (`spec`)."""
         if self._signer is None:
             raise ProxyError(self._url, None, "unsigned", f"{operation} requests must be signed by the model's "
                                                           f"hosting node: give the client a signer")
         if isinstance(model_id, bool) or not isinstance(model_id, int) or not 0 <= model_id < 1 << 256:
             raise ProxyError(self._url, None, "invalid_request", f"model_id must be a uint256, got {model_id!r}")
         holder = self._holder_address(self._signer)
-        content = self._encode(body)
+        binary = self._binary and spec is not None
+        content = self._encode(body, spec if binary else None)
         auth = self._signer.request(holder, model_id, operation, content)
-        response = self._send("POST", path, content, auth.headers())
+        headers = {**auth.headers(), **self._accept(spec)}
+        if binary:
+            headers["content-type"] = ARROW
+        response = self._send("POST", path, content, headers)
         if response.status_code != 200:
             raise self._refusal(response)
         signature = response.headers.get(ANSWER_SIGNATURE_HEADER, "")
@@ -225,7 +316,32 @@ class ProxyClient:
                                 bytes.fromhex(signature[2:]))
         if evidence.signer(self._signer.domain) != holder:
             raise self._bad(f"POST {path}: the answer is not signed by the proxy's address {holder}")
-        return self._parse(response, answer, f"POST {path}"), evidence
+        return _Page(response, evidence)
+
+    def _accept(self, spec: object = True) -> dict[str, str]:
+        return {"accept": f"{ARROW}, application/json;q=0.5"} if self._binary and spec is not None else {}
+
+    @staticmethod
+    def _is_binary(response: httpx.Response) -> bool:
+        return bodies.media(response.headers.get("content-type")) == ARROW
+
+    def _read(self, reader, response: httpx.Response, what: str, *args):
+        """What `reader` (bodies.read_*) makes of a binary answer; bad_answer where it is not one."""
+        try:
+            return reader(response.content, *args)
+        except WireError as e:
+            raise self._bad(f"{what} answered outside the protocol: {e}") from None
+
+    def _pages(self, rows: int) -> list[slice]:
+        """The slices of a call's rows that go in one request each (one, empty, for no rows)."""
+        return [slice(start, start + self._page_rows) for start in range(0, rows, self._page_rows)] or [slice(0, 0)]
+
+    def _ids(self, row_ids: Sequence[int]) -> np.ndarray:
+        try:
+            return np.asarray(row_ids, dtype=np.int64).reshape(-1)
+        except (OverflowError, TypeError, ValueError) as e:
+            raise ProxyError(self._url, None, "invalid_request", f"row ids must be integers in 0..2^63-1: {e}") \
+                from None
 
     def _holder_address(self, signer: RequestSigner) -> str:
         """The address requests are signed for: given, or stated by the proxy for the signer's chain."""
@@ -242,10 +358,10 @@ class ProxyClient:
             self._holder = to_checksum_address(doc.holder)
         return self._holder
 
-    def _encode(self, body: dict) -> bytes:
+    def _encode(self, body: dict, spec: RequestBody | None = None) -> bytes:
         try:
-            return wire.dumps(body)
-        except (TypeError, ValueError) as e:
+            return wire.dumps(body) if spec is None else bodies.encode_request(spec, body)
+        except (TypeError, ValueError, OverflowError) as e:
             raise ProxyError(self._url, None, "invalid_request", f"cannot encode the request: {e}") from None
 
     def _send(self, method: str, path: str, content: bytes | None, headers: Mapping[str, str] | None = None,
@@ -265,7 +381,7 @@ class ProxyClient:
         try:
             return answer.model_validate_json(response.content)
         except ValidationError as e:
-            raise self._bad(f"{what} answered outside the protocol: {_first_problem(e)}") from None
+            raise self._bad(f"{what} answered outside the protocol: {schema.first_problem(e)}") from None
 
     def _call(self, method: str, path: str, answer: type[BaseModel], *, body=None, params=None, expect: int = 200):
         content = self._encode(body) if body is not None else None
@@ -305,6 +421,14 @@ class ProxyClient:
             raise self._bad(f"{what} has shape {a.shape}, expected {wanted}")
         return a.astype(dtype)
 
+    def _withheld(self, withheld: object, asked: np.ndarray) -> list[int]:
+        """The rows a plain gradient's page withheld: row ids it was asked about, each named once."""
+        if not isinstance(withheld, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in withheld):
+            raise self._bad(f"withheld must be a list of row ids, got {str(withheld)[:80]}")
+        if len(set(withheld)) != len(withheld) or not np.isin(withheld, asked).all():
+            raise self._bad(f"withheld names rows not asked for, or a row twice: {withheld[:10]}")
+        return withheld
+
     def _bad(self, detail: str) -> ProxyError:
         return ProxyError(self._url, None, "bad_answer", detail)
 
@@ -317,8 +441,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers.get("retry-after", "")))
     except ValueError:
         return None
-
-
-def _first_problem(error: ValidationError) -> str:
-    first = error.errors()[0]
-    return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"

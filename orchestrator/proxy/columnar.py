@@ -13,7 +13,9 @@ before anything is used: bytes that are not a complete stream (truncated or corr
 wrong type or width, a null where none is allowed, a non-finite float, and more rows than `max_rows`.
 
 Matrices (rows x width) are fixed-size lists of floats; their dtype crosses as sent (float32 stays float32,
-bit for bit), which is why readers convert where they need float64.
+bit for bit), which is why readers convert where they need float64. A utf8 column may be dictionary-encoded
+(`categories`): a column of few distinct strings (payout addresses, field compositions, decline reasons) then
+crosses as each distinct string once and one small integer per row, and is read back as cheaply.
 """
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +65,8 @@ class Frame:
 
 def encode(control: Mapping[str, Any], columns: Mapping[str, Any] | None = None) -> bytes:
     """The Arrow IPC stream of `control` (a JSON object) and `columns` (name -> 1-D array, 2-D float matrix,
-    list of str or of 32-byte values; None entries of a list are nulls), all of the same length."""
+    list of str or of 32-byte values, or an Arrow array as it is to cross, e.g. `categories(...)`; None entries
+    of a list are nulls), all of the same length."""
     arrays = {name: _arrow(name, values) for name, values in (columns or {}).items()}
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) > 1:
@@ -115,7 +118,20 @@ def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = 
     return Frame(control, columns, table.num_rows, present)
 
 
+def categories(values: Sequence[str | None]) -> pa.DictionaryArray:
+    """A utf8 column dictionary-encoded: each distinct string once, an int32 index per row (None: null)."""
+    return pa.array(list(values), type=pa.string()).dictionary_encode()
+
+
+def is_stream(data: bytes) -> bool:
+    """Whether `data` starts as an Arrow IPC stream does (its first message's continuation marker), as no JSON
+    document can: how a stored body tells which encoding it was sent in."""
+    return data[:4] == b"\xff\xff\xff\xff"
+
+
 def _arrow(name: str, values: Any) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values
     if isinstance(values, np.ndarray) and values.ndim == 2:
         if values.dtype.kind != "f":
             raise ValueError(f"matrix {name!r} must hold floats, not {values.dtype}")
@@ -156,7 +172,13 @@ def _numpy(name: str, array: pa.Array, spec: Column) -> tuple[np.ndarray, np.nda
         flat = array.flatten().to_numpy(zero_copy_only=False)
         return _finite(name, flat.reshape(len(array), t.list_size)), mask
     if kind == "utf8":
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        if pa.types.is_dictionary(t) and _is_utf8(t.value_type) and pa.types.is_integer(t.index_type):
+            words = np.asarray(array.dictionary.to_pylist() + [None], dtype=object)
+            if words.size > 1 and any(w is None for w in words[:-1]):
+                raise WireError(f"column {name!r}'s dictionary holds nulls")
+            at = _filled(array.indices, len(words) - 1).to_numpy()  # a null index reads as None
+            return words[at], mask
+        if not _is_utf8(t):
             raise WireError(f"column {name!r} must be utf8 strings, not {t}")
         return np.asarray(array.to_pylist(), dtype=object), mask
     if kind == "bytes32":
@@ -164,6 +186,10 @@ def _numpy(name: str, array: pa.Array, spec: Column) -> tuple[np.ndarray, np.nda
             raise WireError(f"column {name!r} must be 32-byte values, not {t}")
         return np.asarray(array.to_pylist(), dtype=object), mask
     raise ValueError(f"unknown column kind {spec.kind!r}")
+
+
+def _is_utf8(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _filled(array: pa.Array, value: Any) -> pa.Array:

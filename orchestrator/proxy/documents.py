@@ -1,7 +1,8 @@
 """The request documents of quote, evaluate and gradient, as a hosting node sends them (docs/protocol.md).
 
 One place builds them, so the bytes a proxy client sends over HTTP and the bytes a direct source is signed for
-in-process are the same documents: a signature's body digest means the same thing on both paths.
+in-process are the same documents: a signature's body digest means the same thing on both paths. The same
+documents become binary bodies (bodies.encode_request): their row-sized arrays as columns, the rest as control.
 """
 from collections.abc import Sequence
 
@@ -11,7 +12,6 @@ from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import wire
 
 
 def quote_document(model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
@@ -30,4 +30,5 @@ def evaluate_document(model_id: int, row_ids: Sequence[int], submodels: Sequence
 
 
 def gradient_document(model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> dict:
-    return {"model_id": model_id, "row_ids": np.asarray(row_ids, dtype=np.int64), "dz": wire.as_float64(dz)}
+    # dz as computed (float32 as a rule): a binary body carries it so, JSON as the float64 it is (wire.dumps).
+    return {"model_id": model_id, "row_ids": np.asarray(row_ids, dtype=np.int64), "dz": np.asarray(dz)}

@@ -125,8 +125,9 @@ class SourceRecords:
 class QuoteAnswer:
     accepted: tuple[Accepted, ...]
     declined: tuple[Declined, ...]
-    # The holder's signed answer, over HTTP; not part of what was answered, so not compared.
-    evidence: SignedAnswer | None = field(default=None, compare=False)
+    # The holder's signed answer, over HTTP (a tuple of them, in row order, for a quote sent as several pages);
+    # not part of what was answered, so not compared.
+    evidence: SignedAnswer | tuple[SignedAnswer, ...] | None = field(default=None, compare=False)
 
 
 class Outputs(NamedTuple):
@@ -134,7 +135,8 @@ class Outputs(NamedTuple):
 
     z: np.ndarray  # float32 (rows, neurons), one column per sub-model in the order sent
     labels: np.ndarray  # float64 (rows,), the normalised output field
-    evidence: SignedAnswer | None = None  # the holder's signed answer, over HTTP
+    # the holder's signed answer, over HTTP; for a call sent as several pages, the tuple of them in row order
+    evidence: SignedAnswer | tuple[SignedAnswer, ...] | None = None
 
 
 class LayerGradient(NamedTuple):

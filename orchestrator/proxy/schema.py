@@ -7,7 +7,7 @@ the row index and the column rather than a pydantic location.
 """
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from .holder import DECLINE_REASONS
 
@@ -23,7 +23,12 @@ RowId = Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID, description="a row id as
 # proxy and quotes them in one request each, the hosting node quotes 5,000 at a time and evaluates a training
 # batch's share. A bigger job is split into several requests (docs/protocol.md, "Limits").
 MAX_ROWS_PER_REQUEST = 50_000
-MAX_LISTINGS = 10_000
+# Rows a ProxyClient puts in one quote, evaluate or gradient request: a call for more is sent as several signed
+# requests of at most this many rows each, and their answers joined (docs/protocol.md, "Binary bodies"). Well
+# under MAX_ROWS_PER_REQUEST, so that no one message costs either side much memory or a long wait.
+MAX_ROWS_PER_PAGE = 16_384
+# Rows per listings page: as many as any request may name (an Arrow page of 50,000 listings is ~0.5 MB).
+MAX_LISTINGS = MAX_ROWS_PER_REQUEST
 RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
 # evaluate and gradient compute on rows: naming none is malformed (a quote of none is merely empty)
 SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST)]
@@ -33,6 +38,12 @@ EXACT_BOUNDS = (MAX_ROW_ID, UINT256_MAX)
 
 class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def first_problem(error: ValidationError) -> str:
+    """A validation error's first problem as 'location: message', for a refusal's detail."""
+    first = error.errors()[0]
+    return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
 
 
 class UploadRequest(Document):

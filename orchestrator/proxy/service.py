@@ -12,6 +12,12 @@ everything else is answered 503 `chain_unavailable`. With a gate, every answer t
 the holder's own signature over it (`X-SplitLedger-Answer-Signature`), the evidence a hosting node keeps when
 holders disagree (claim 9).
 
+Two encodings (docs/protocol.md, "Binary bodies"): quote, evaluate and gradient requests are JSON or, with
+`Content-Type: application/vnd.apache.arrow.stream`, an Arrow IPC stream (bodies.py); listings, quote,
+evaluate and gradient answers are Arrow when the request's Accept header asks for it, JSON otherwise. Both
+carry the same content, both are validated by the same rules, and the answer signature covers the exact bytes
+sent, whichever they are.
+
 Bills (docs/audit.md): `POST /v1/bill` takes a checkpoint's bill from the model's hosting node (signed like a
 quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, its rows
 computed here for each checkpoint and the bills of those checkpoints.
@@ -29,6 +35,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from orchestrator.auth.messages import body_digest
@@ -45,12 +52,13 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import ChainUnavailable, PolicyError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import schema, wire
+from . import bodies, schema, wire
+from .bodies import ARROW, RequestBody
 from .gate import Gate
 from .holder import ReceivedBill, SourceRecords
 from .intake import ListingRun
 from .limits import Limits, install_limits
-from .openapi import install_exact_bounds
+from .openapi import binary_answer, binary_request, install_documents, install_exact_bounds
 from .refusals import refusal
 from .store import UploadKey
 from .vault import Vault
@@ -112,6 +120,32 @@ Signed = Annotated[Authorization, Depends(request_authorization)]
 Body = Annotated[bytes, Depends(raw_body)]
 
 
+def negotiated(body: RequestBody):
+    """A dependency reading `body`'s request document from JSON or, by its Content-Type, from a binary body;
+    malformed either way is a 422 `invalid_request` (after the signature headers' form, before the gate).
+    Declared after `Signed` in a handler, so that FastAPI checks the headers first."""
+
+    def parse(request: Request, raw: Body) -> schema.Document:
+        if bodies.media(request.headers.get("content-type")) == ARROW:
+            return bodies.decode_request(body, raw)
+        try:
+            value = wire.loads(raw)
+        except ValueError as e:
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
+                                           "input": {}, "ctx": {"error": str(e)}}]) from None
+        try:
+            return body.document.model_validate(value)
+        except ValidationError as e:
+            raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
+
+    return Depends(parse)
+
+
+QuoteBody = Annotated[schema.QuoteRequest, negotiated(bodies.QUOTE)]
+EvaluateBody = Annotated[schema.EvaluateRequest, negotiated(bodies.EVALUATE)]
+GradientBody = Annotated[schema.GradientRequest, negotiated(bodies.GRADIENT)]
+
+
 class _WireRequest(Request):
     """Parses bodies with wire.loads (pydantic-core: about 3x the standard library on big float matrices,
     integers exact however long; it also refuses NaN/Infinity literals, which are not JSON, as a malformed
@@ -140,6 +174,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
     app.router.route_class = _WireRoute
     _install_error_handlers(app)
     install_limits(app, limits)
+    install_documents(app, [b.document for b in bodies.REQUESTS.values()]
+                      + [b.control for b in bodies.REQUESTS.values()] + [bodies.ListingsControl, bodies.GradientControl])
     install_exact_bounds(app, schema.EXACT_BOUNDS)
 
     def admit(operation: str, model_id: int, raw: bytes, auth: Authorization) -> None:
@@ -147,11 +183,15 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
             raise ChainUnavailable(NO_CHAIN)
         gate.admit(operation, model_id, raw, auth)
 
-    def answer(operation: str, model_id: int, raw: bytes, auth: Authorization, content: object) -> Response:
-        data = wire.dumps(content)
-        signature = gate.sign_answer(operation, model_id, auth, raw, data)
-        headers = {} if signature is None else {ANSWER_SIGNATURE_HEADER: "0x" + signature.hex()}
-        return Response(data, status_code=200, media_type="application/json", headers=headers)
+    def answer(request: Request, operation: str, model_id: int, raw: bytes, auth: Authorization,
+               content: Callable[[], object], binary: Callable[[], bytes] | None = None) -> Response:
+        """The answer in the encoding asked for (`binary` where the Accept header asks for Arrow and the answer
+        has one), signed over its exact bytes."""
+        answered = _negotiated(request, content, binary)
+        signature = gate.sign_answer(operation, model_id, auth, raw, answered.body)
+        if signature is not None:
+            answered.headers[ANSWER_SIGNATURE_HEADER] = "0x" + signature.hex()
+        return answered
 
     @app.get("/v1/health", response_model=schema.HealthResponse)
     def health() -> Response:
@@ -175,56 +215,67 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         warnings = _publish(publisher, result.runs)
         return _json(201 if result.runs else 200, {"row_ids": list(result.row_ids), "warnings": warnings})
 
-    @app.get("/v1/listings", response_model=schema.ListingsResponse, responses={422: ERRORS[422]})
+    @app.get("/v1/listings", response_model=schema.ListingsResponse,
+             responses={200: binary_answer("listings"), 422: ERRORS[422]})
     def listings(
+        request: Request,
         after: Annotated[int, Query(ge=0, le=schema.MAX_ROW_ID, description="list the rows after this id")] = 0,
         limit: Annotated[int, Query(ge=1, le=schema.MAX_LISTINGS, description="at most this many rows")] = 1000,
     ) -> Response:
         """Row ids with their field composition and payout address: never values, never prices."""
         found = vault.listings(after, limit)
-        docs = [{"row_id": x.row_id, "fields": list(x.fields), "source": x.source} for x in found]
-        return _json(200, {"listings": docs, "next_after": found[-1].row_id if found else after})
+        next_after = found[-1].row_id if found else after
 
-    @app.post("/v1/quote", response_model=schema.QuoteResponse, responses=ERRORS)
-    def quote(body: schema.QuoteRequest, raw: Body, auth: Signed) -> Response:
+        def document() -> dict:
+            return {"listings": [{"row_id": x.row_id, "fields": list(x.fields), "source": x.source} for x in found],
+                    "next_after": next_after}
+
+        return _negotiated(request, document, lambda: bodies.listings_body(found, next_after))
+
+    @app.post("/v1/quote", response_model=schema.QuoteResponse, openapi_extra=binary_request("quote"),
+              responses={200: binary_answer("quote"), **ERRORS})
+    def quote(request: Request, auth: Signed, body: QuoteBody, raw: Body) -> Response:
         """Row hashes of the rows whose minimum price the quote meets and that the holder sells under the
         model's privacy policy; reasons for the others. Signed by the model's hosting node."""
         admit("quote", body.model_id, raw, auth)
         found = vault.quote(body.model_id, body.price_per_row, FieldTable.from_dict(body.field_table), body.row_ids,
                             _claimed_policy(body.policy, body.policy_hash))
-        return answer("quote", body.model_id, raw, auth, {
+        return answer(request, "quote", body.model_id, raw, auth, lambda: {
             "accepted": [{"row_id": a.row_id, "row_hash": "0x" + a.row_hash.hex(), "source": a.source}
                          for a in found.accepted],
             "declined": [{"row_id": d.row_id, "reason": d.reason} for d in found.declined],
-        })
+        }, lambda: bodies.quote_body(body.row_ids, found))
 
-    @app.post("/v1/evaluate", response_model=schema.EvaluateResponse, responses=ERRORS)
-    def evaluate(body: schema.EvaluateRequest, raw: Body, auth: Signed) -> Response:
+    @app.post("/v1/evaluate", response_model=schema.EvaluateResponse, openapi_extra=binary_request("evaluate"),
+              responses={200: binary_answer("evaluate"), **ERRORS})
+    def evaluate(request: Request, auth: Signed, body: EvaluateBody, raw: Body) -> Response:
         """The sub-models' outputs on quoted rows, after the privacy check. Signed by the model's hosting node."""
         admit("evaluate", body.model_id, raw, auth)
         subs = [SubModel(s.neuron, tuple(s.fields), tuple(s.weights), s.bias) for s in body.submodels]
         out = vault.evaluate(body.model_id, body.row_ids, subs, checkpoint_id=body.checkpoint_id)
-        return answer("evaluate", body.model_id, raw, auth,
-                      {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)})
+        return answer(request, "evaluate", body.model_id, raw, auth,
+                      lambda: {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)},
+                      lambda: bodies.evaluate_body(out.z, out.labels))
 
-    @app.post("/v1/gradient", response_model=schema.GradientResponse, responses=ERRORS)
-    def gradient(body: schema.GradientRequest, raw: Body, auth: Signed) -> Response:
+    @app.post("/v1/gradient", response_model=schema.GradientResponse, openapi_extra=binary_request("gradient"),
+              responses={200: binary_answer("gradient"), **ERRORS})
+    def gradient(request: Request, auth: Signed, body: GradientBody, raw: Body) -> Response:
         """dL/dW1 and dL/db1 on quoted rows (the plain split-learning exchange; see the protocol's warning).
         Signed by the model's hosting node."""
         admit("gradient", body.model_id, raw, auth)
         out = vault.gradient(body.model_id, body.row_ids, body.dz)  # the vault checks the matrix's shape
-        return answer("gradient", body.model_id, raw, auth,
-                      {"weight": wire.as_float64(out.weight), "bias": wire.as_float64(out.bias),
-                       "withheld": list(out.withheld)})
+        content = {"weight": out.weight, "bias": out.bias, "withheld": list(out.withheld)}
+        return answer(request, "gradient", body.model_id, raw, auth, lambda: content,
+                      lambda: bodies.gradient_body(content))
 
     @app.post("/v1/bill", response_model=schema.BillReceipt, responses=ERRORS)
-    def bill(body: schema.BillDocument, raw: Body, auth: Signed) -> Response:
+    def bill(request: Request, body: schema.BillDocument, raw: Body, auth: Signed) -> Response:
         """Stores a checkpoint's bill for the sources whose rows it used or computed (docs/audit.md). Signed by
         the model's hosting node."""
         admit("bill", body.model_id, raw, auth)
         stored = vault.receive_bill(ReceivedBill(gate.holder, body.model_id, body.checkpoint_id, raw, auth.nonce,
                                                  auth.expiry, auth.signature))
-        return answer("bill", body.model_id, raw, auth, {"stored": stored})
+        return answer(request, "bill", body.model_id, raw, auth, lambda: {"stored": stored})
 
     @app.post("/v1/source/bills", response_model=schema.SourceBillsResponse, responses=ERRORS)
     def source_bills(body: schema.SourceBillsRequest, raw: Body, auth: Signed) -> Response:
@@ -273,6 +324,16 @@ def _publish(publisher: Publisher | None, runs: tuple[ListingRun, ...]) -> list[
                 f"was not published: {type(e).__name__}: {e}"
             )
     return warnings
+
+
+def _negotiated(request: Request, content: Callable[[], object], binary: Callable[[], bytes] | None) -> Response:
+    """A 200 in the encoding the request's Accept header asks for; only that one is built."""
+    if binary is not None and bodies.wants_binary(request.headers.get("accept")):
+        answered = Response(binary(), status_code=200, media_type=ARROW)
+    else:
+        answered = _json(200, content())
+    answered.headers["vary"] = "Accept"
+    return answered
 
 
 def _json(status: int, content: object) -> Response:

@@ -32,11 +32,16 @@ def as_float64(a: Any) -> np.ndarray:
 
 def dumps(value: Any) -> bytes:
     """JSON bytes of plain values and numpy arrays; ValueError on a non-finite array at the top level of a
-    dict (orjson would write NaN as null; the callers' scalars are finite by construction)."""
+    dict (orjson would write NaN as null; the callers' scalars are finite by construction). Float arrays at the
+    top level of a dict are written as float64 (see above), so a caller may hand over float32 as computed."""
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, np.ndarray) and item.dtype.kind == "f" and not np.isfinite(item).all():
                 raise ValueError(f"{key} holds non-finite numbers, which JSON cannot carry")
+        if any(isinstance(item, np.ndarray) and item.dtype.kind == "f" and item.dtype != np.float64
+               for item in value.values()):
+            value = {key: as_float64(item) if isinstance(item, np.ndarray) and item.dtype.kind == "f" else item
+                     for key, item in value.items()}
     if orjson is not None:
         try:
             return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -5,6 +5,7 @@ import json
 import socket
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from eth_account import Account
 from fastapi import FastAPI, Request
@@ -15,11 +16,20 @@ from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, NONCE_HEADER
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.bodies import ARROW
+from orchestrator.proxy.columnar import CONTROL_KEY, categories, encode, is_stream
 
 from proxy_builders import plain_policy
 
 SUBS = [SubModel(j, ("a", "b"), (1.0, -1.0), 0.0) for j in range(3)]
 HASH = "0x" + "ab" * 32
+
+
+def asked_model(body: bytes) -> int:
+    """The model id a request names, JSON or binary (the client sends binary bodies by default)."""
+    if is_stream(body):
+        return json.loads(pa.ipc.open_stream(body).schema.metadata[CONTROL_KEY])["model_id"]
+    return json.loads(body)["model_id"]
 
 
 def liar(answers: dict[str, tuple[int, str]], domain, account, *, delay: float = 0.0) -> FastAPI:
@@ -32,15 +42,17 @@ def liar(answers: dict[str, tuple[int, str]], domain, account, *, delay: float =
     async def answer(path: str, request: Request) -> Response:
         await asyncio.sleep(delay)
         status, text = answers["/" + path]
+        data = text if isinstance(text, bytes) else text.encode()  # bytes: a binary body
         headers = {}
         if request.method == "POST":
             asked = await request.body()
-            message = HolderAnswer(account.address, json.loads(asked)["model_id"], path.split("/")[-1],
+            message = HolderAnswer(account.address, asked_model(asked), path.split("/")[-1],
                                    bytes.fromhex(request.headers[NONCE_HEADER][2:]), body_digest(asked),
-                                   body_digest(text.encode()))
+                                   body_digest(data))
             signature = Account.sign_message(message.signable(domain), account.key).signature
             headers[ANSWER_SIGNATURE_HEADER] = "0x" + bytes(signature).hex()
-        return Response(text, status_code=status, media_type="application/json", headers=headers)
+        media = ARROW if isinstance(text, bytes) else "application/json"
+        return Response(data, status_code=status, media_type=media, headers=headers)
 
     return app
 
@@ -203,3 +215,80 @@ def test_an_answer_without_the_proxys_signature_is_a_bad_answer(serve, onchain):
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5], SUBS)
     assert "not signed by the proxy's address" in bad_answer(caught)
+
+
+def arrow_quote(ids, hashes, reasons) -> bytes:
+    """A binary quote answer as a liar writes it: one row per entry, a hash or a reason each."""
+    return encode({}, {"row_id": np.asarray(ids, np.int64),
+                       "row_hash": pa.array(hashes, type=pa.binary(32)),
+                       "source": categories([None if h is None else "0x" for h in hashes]),
+                       "reason": categories(reasons)})
+
+
+H = b"\xab" * 32
+
+
+@pytest.mark.parametrize(
+    "answer, complaint",
+    [
+        (arrow_quote([5], [H], [None]), "exactly once"),
+        (arrow_quote([5, 5], [H, H], [None, None]), "exactly once"),
+        (arrow_quote([6, 5], [H, None], [None, "price"]), "in the order asked"),
+        (arrow_quote([5, 6, 7], [H, H, H], [None] * 3), "3 rows in one body; at most 2"),
+        (arrow_quote([5, 6], [H, H], [None, "price"]), "not both"),
+        (arrow_quote([5, 6], [H, None], [None, "mood"]), "unknown decline reason"),
+    ],
+    ids=["omits-a-row", "repeats-a-row", "out-of-order", "answers-a-row-not-asked", "both", "unknown-reason"],
+)
+def test_a_binary_quote_answer_must_answer_each_row_asked_once(lying, table, answer, complaint):
+    proxy = lying({"/v1/quote": (200, answer)})
+    with pytest.raises(ProxyError) as caught:
+        proxy.quote(1, 1, table, [5, 6], plain_policy(table))
+    assert complaint in bad_answer(caught)
+
+
+@pytest.mark.parametrize(
+    "z, labels, complaint",
+    [
+        (np.zeros((1, 3)), np.zeros(1), "1 rows answered for 2 asked"),
+        (np.zeros((3, 3)), np.zeros(3), "3 rows in one body; at most 2"),
+        (np.zeros((2, 2)), np.zeros(2), "must hold 3 values per row, not 2"),
+        (np.array([[0.1, np.nan, 0.3], [0.4, 0.5, 0.6]]), np.zeros(2), "non-finite"),
+        (np.zeros((2, 3)), np.array([1.0, np.inf]), "non-finite"),
+        (np.zeros((2, 3), np.int64), np.zeros(2), "must be a fixed-size list of float32 or float64"),
+    ],
+    ids=["too-few-rows", "too-many-rows", "too-few-columns", "nan", "infinite-label", "integers"],
+)
+def test_binary_evaluate_answers_of_the_wrong_shape_type_or_with_nans_are_bad_answers(lying, z, labels, complaint):
+    if z.dtype.kind == "i":  # the codec writes only float matrices: build the integer one by hand
+        z = pa.FixedSizeListArray.from_arrays(pa.array(z.reshape(-1)), 3)
+    body = encode({}, {"z": z, "label": labels}) if not isinstance(z, np.ndarray) or z.dtype.kind == "f" else None
+    proxy = lying({"/v1/evaluate": (200, body)})
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5, 6], SUBS)
+    assert complaint in bad_answer(caught)
+
+
+def test_a_truncated_binary_answer_is_a_bad_answer(lying):
+    body = encode({}, {"z": np.zeros((2, 3)), "label": np.zeros(2)})
+    proxy = lying({"/v1/evaluate": (200, body[:-20])})
+    with pytest.raises(ProxyError) as caught:
+        proxy.evaluate(1, [5, 6], SUBS)
+    assert "not a complete Arrow IPC stream" in bad_answer(caught)
+
+
+def test_binary_listings_that_do_not_increase_past_after_are_bad_answers(lying):
+    body = encode({"next_after": 2}, {"row_id": np.array([3, 2]), "source": categories(["0x", "0x"]),
+                                      "fields": categories(["a", "a"])})
+    proxy = lying({"/v1/listings": (200, body)})
+    with pytest.raises(ProxyError) as caught:
+        proxy.listings(after=1)
+    assert "must be increasing ids above it" in bad_answer(caught)
+
+
+def test_a_binary_gradient_with_the_wrong_number_of_neurons_is_a_bad_answer(lying):
+    body = encode({}, {"weight": np.zeros((2, 4)), "bias": np.zeros(2)})
+    proxy = lying({"/v1/gradient": (200, body)})
+    with pytest.raises(ProxyError) as caught:
+        proxy.gradient(1, [5], np.zeros((1, 3), np.float32))
+    assert "weight and bias have 2 rows (neurons), expected 3" in bad_answer(caught)
