@@ -24,7 +24,7 @@ from brownie._config import CONFIG
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
-from orchestrator.container.merkle import MerkleTree, payout_leaf, standard_leaf
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf
 
 COMMAND = "brownie run scripts/gas_table.py"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "gas.md"

@@ -22,9 +22,10 @@ from orchestrator.proxy.client import ProxyClient
 from . import owner_files
 from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
                            owner_command, serve_command)
-from .node import HostingNode, NodeConfig
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
-from .state import HostState
+
+# The hosting node's training code (JAX) is imported by `host run` alone: --help, status and the owner's chain
+# calls start without it.
 
 HOST_DESCRIPTION = """Run a SplitLedger hosting node for one registered model: poll the proxies' listings, buy rows
 at the owner's quote, train groups behind backup points, settle or roll back on chain, anchor the history set.
@@ -117,6 +118,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
             return _host_status(args)
         if args.command == "serve":
             return serve_command(args)
+        from .node import HostingNode, NodeConfig
+        from .state import HostState
         owner_files.refuse_onnx_for_host(args.model)
         host = _client(args, "host")
         package = _package(args)
@@ -157,6 +160,7 @@ def proxy_holders(chain: MarketClient, signer: RequestSigner, override: Sequence
 
 
 def _host_status(args) -> int:
+    from .state import HostState
     if not args.db.exists():
         raise SplitLedgerError(f"no state file at {args.db}")
     state = HostState(args.db)

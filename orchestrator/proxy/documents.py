@@ -3,15 +3,20 @@
 One place builds them, so the bytes a proxy client sends over HTTP and the bytes a direct source is signed for
 in-process are the same documents: a signature's body digest means the same thing on both paths.
 """
+from __future__ import annotations
+
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from orchestrator.container.fields import FieldTable
-from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import wire
+
+if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
+    from orchestrator.container.split import SubModel
 
 
 def quote_document(model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
