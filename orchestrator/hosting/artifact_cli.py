@@ -8,13 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import ArtifactError, SplitLedgerError
 from orchestrator.proxy.tls import ServerTLS
 
-# What serves and checks models (uvicorn, onnx, onnxruntime, JAX) is imported by the command that runs:
+# What serves and checks models (web3, uvicorn, onnx, onnxruntime, JAX) is imported by the command that runs:
 # building the parsers, for --help or any other command, needs none of it.
 
 OWNER_COMMANDS = ("fetch-model", "verify")
@@ -41,6 +39,7 @@ def add_serve_command(commands, chain_arguments: ChainArguments) -> None:
 
 
 def serve_command(args) -> int:
+    from orchestrator.chain.client import MarketClient, connect
     from orchestrator.proxy.server import serve
 
     from .artifact_gate import OwnerGate
@@ -81,6 +80,8 @@ def add_owner_commands(commands, chain_arguments: ChainArguments) -> None:
 
 
 def owner_command(args) -> int:
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.keys import account_from_env
     from .owner_model import fetch_model, verify_checkpoint
     try:
         if args.command == "fetch-model":

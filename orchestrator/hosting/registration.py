@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.chain.client import MarketClient, TxResult
 from orchestrator.container import FieldTable
 from orchestrator.errors import PolicyError, SplitLedgerError
 from orchestrator.container.fields import Label
@@ -40,7 +39,8 @@ from orchestrator.hashing.keccak import keccak256
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
 
-if TYPE_CHECKING:  # the container (JAX) is imported where one is built: the owner's parsers need none
+if TYPE_CHECKING:  # the container (JAX) is imported where one is built, web3 by the caller: parsers need neither
+    from orchestrator.chain.client import MarketClient, TxResult
     from orchestrator.container.container import TrainingContainer
 
 POLICY_SEED = 0  # the default policy's draw; any seed gives a policy of the same kind
