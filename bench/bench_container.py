@@ -26,16 +26,15 @@ from sklearn.datasets import load_breast_cancer, load_digits
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from orchestrator.container import (  # noqa: E402
-    MerkleTree,
     Task,
     build_mlp,
     centralized_step,
     derive_bank,
     init_optimizer,
-    row_hashes,
     split_step,
-    standard_leaf,
 )
+from orchestrator.hashing.merkle import MerkleTree, standard_leaf  # noqa: E402
+from orchestrator.hashing.rows import row_hashes  # noqa: E402
 import optax  # noqa: E402
 
 

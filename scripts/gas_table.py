@@ -4,7 +4,7 @@
 
 Every figure is the `gas_used` of a real transaction receipt (21,000 base and calldata included). Bills
 are real: payout trees over that many sources and rows roots over that many rows, built with the
-orchestrator's Merkle code (orchestrator/container/merkle.py), so claims carry real proofs.
+orchestrator's Merkle code (orchestrator/hashing/merkle.py), so claims carry real proofs.
 """
 import math
 import threading
@@ -24,7 +24,7 @@ from brownie._config import CONFIG
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
-from orchestrator.container.merkle import MerkleTree, payout_leaf, standard_leaf
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf
 
 COMMAND = "brownie run scripts/gas_table.py"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "gas.md"
@@ -282,7 +282,7 @@ def render(bench, matrix, depth, claim_many, credited):
         "a local anvil that brownie launches; solc 0.8.28, optimizer 200 runs, EVM cancun). Every figure is the",
         "`gas_used` of a real transaction receipt, the 21,000 base and calldata included. Bills are real: payout",
         "trees over that many sources and rows roots over that many rows, built with",
-        "`orchestrator/container/merkle.py`; claims carry real proofs. Rerun the command to refresh this page.",
+        "`orchestrator/hashing/merkle.py`; claims carry real proofs. Rerun the command to refresh this page.",
         "",
         "## Every call",
         "",

@@ -12,7 +12,7 @@ from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment, save_deployment
 from orchestrator.chain.registry import ModelRegistry
-from orchestrator.container.keccak import keccak256
+from orchestrator.hashing.keccak import keccak256
 
 
 def _free_loopback_port():

@@ -6,5 +6,9 @@
 The holder's side (checking a signature against the chain's registry, nonces, expiry) is
 orchestrator.proxy.gate; this package has no JAX and no HTTP, so any party can import it.
 """
-from .messages import Domain, HolderAnswer, HolderRequest, SourceRequest, SourceUpload, body_digest
-from .signing import Authorization, RequestSigner
+from orchestrator.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "messages": ("Domain", "HolderAnswer", "HolderRequest", "SourceRequest", "SourceUpload", "body_digest"),
+    "signing": ("Authorization", "RequestSigner"),
+})

@@ -16,9 +16,8 @@ from web3.types import TxReceipt
 
 from orchestrator.errors import ChainError
 
-from .devnet import is_dev_chain
+from .devnet import DEFAULT_LIVE_DEPTH, is_dev_chain
 
-DEFAULT_LIVE_DEPTH = 3
 # Waiting gives up after this long without progress (no receipt and no new block).
 STALL_TIMEOUT = 120.0
 

@@ -19,8 +19,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from orchestrator.auth.signing import RequestSigner
-from orchestrator.container.keccak import keccak256
 from orchestrator.errors import ChainError
+from orchestrator.hashing.keccak import keccak256
 
 from .client import MarketClient, connect
 from .deploy import deploy_contract

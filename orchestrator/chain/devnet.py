@@ -10,6 +10,8 @@ from .keys import account_from_env
 
 # anvil's and hardhat's default chain id, and ganache's / geth --dev's.
 DEV_CHAIN_IDS = (31337, 1337)
+# Confirmations a transaction waits for off a development chain (orchestrator/chain/confirmations.py).
+DEFAULT_LIVE_DEPTH = 3
 # The first account of the default test mnemonic (anvil, hardhat, brownie's development network): public
 # knowledge, worthless off a local chain. It deploys there, so the token's whole supply starts with it.
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"

@@ -1,15 +1,20 @@
 """A development chain's faucet: tokens (and gas money) for owners, hosts, sources and proxies, from the
 deployer that holds the test token's whole supply. Refused on any chain that is not a development chain."""
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from orchestrator.errors import ChainError
 
-from .client import MarketClient
 from .devnet import require_dev_chain
 from .sending import send_transaction
+
+if TYPE_CHECKING:  # a type only: GAS_MONEY_WEI, a command line's default, needs no web3
+    from .client import MarketClient
 
 # What a receiver's ether is topped up to: a few thousand transactions at a local chain's gas price.
 GAS_MONEY_WEI = 10**18

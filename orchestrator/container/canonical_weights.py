@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .keccak import keccak256
+from orchestrator.hashing.keccak import keccak256
+
 from .network import MLP
 
 TAG = b"SLW1"

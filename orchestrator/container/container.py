@@ -13,11 +13,12 @@ import jax
 import jax.numpy as jnp
 
 from orchestrator.errors import ContainerError
+from orchestrator.hashing.rows import UINT256_LIMIT
 
 from .backup import BackupPoint, Outcome, resolve, take_backup
 from .detection import DetectionModel
 from .fields import ColumnMapping, FieldTable, Label, NormalisedRows, normalise_columns
-from .history import UINT256_LIMIT, HistorySet
+from .history import HistorySet
 from .modelfile import ModelFile, to_network, with_network
 from .network import MLP, Dense, MainModel, logits, outputs
 from .split import SubModel, SubModelBank, derive_bank, submodels

@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from orchestrator.errors import FieldError, RowError
-
-from .keccak import keccak256
+from orchestrator.hashing.keccak import keccak256
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
 TABLE_FORMAT = "splitledger-fields"

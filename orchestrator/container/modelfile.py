@@ -19,16 +19,12 @@ import optax
 from orchestrator.errors import ModelFileError
 
 from .network import ACTIVATIONS, MLP, build_mlp
+from .optimizers import OPTIMIZERS
 from .task import CLASSIFICATION, REGRESSION, Task
 
 MODEL_FORMAT = "splitledger-mlp"
 MODEL_VERSION = 1
 INPUT_NAME = re.compile(r"[a-z][a-z0-9_]*(=.+)?\Z")
-OPTIMIZERS = {
-    "sgd": ({"learning_rate"}, {"momentum"}),
-    "adam": ({"learning_rate"}, set()),
-    "adamw": ({"learning_rate"}, {"weight_decay"}),
-}
 
 
 @dataclass(frozen=True)

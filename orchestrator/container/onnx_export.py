@@ -25,11 +25,11 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
 from orchestrator.errors import ArtifactError
+from orchestrator.hashing.keccak import keccak256
 
 from .canonical_weights import encode_layers, layer_arrays
 from .container import _check_fits
 from .fields import FieldTable, Identity, Log1pZScore, MinMax, OneHot, ZScore
-from .keccak import keccak256
 from .modelfile import ModelFile, to_network
 from .network import MLP
 from .task import CLASSIFICATION

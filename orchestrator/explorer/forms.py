@@ -9,7 +9,7 @@ from typing import Any
 
 from web3 import Web3
 
-from orchestrator.container.merkle import payout_leaf, process_proof, standard_leaf
+from orchestrator.hashing.merkle import payout_leaf, process_proof, standard_leaf
 
 from . import chain, queries
 from .service import Session

@@ -8,18 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import ArtifactError, SplitLedgerError
-from orchestrator.proxy.server import serve
 from orchestrator.proxy.tls import ServerTLS
 
-from .artifact_gate import OwnerGate
-from .artifact_service import create_app
-from .artifacts import default_artifacts_dir
-from .nonces import NonceStore
-from .owner_model import fetch_model, verify_checkpoint
+# What serves and checks models (web3, uvicorn, onnx, onnxruntime, JAX) is imported by the command that runs:
+# building the parsers, for --help or any other command, needs none of it.
 
 OWNER_COMMANDS = ("fetch-model", "verify")
 ChainArguments = Callable[[argparse.ArgumentParser], None]
@@ -45,6 +39,13 @@ def add_serve_command(commands, chain_arguments: ChainArguments) -> None:
 
 
 def serve_command(args) -> int:
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.proxy.server import serve
+
+    from .artifact_gate import OwnerGate
+    from .artifact_service import create_app
+    from .artifacts import default_artifacts_dir
+    from .nonces import NonceStore
     try:
         if bool(args.tls_cert) != bool(args.tls_key):
             raise SplitLedgerError("--tls-cert and --tls-key go together: give both or neither")
@@ -79,6 +80,9 @@ def add_owner_commands(commands, chain_arguments: ChainArguments) -> None:
 
 
 def owner_command(args) -> int:
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.keys import account_from_env
+    from .owner_model import fetch_model, verify_checkpoint
     try:
         if args.command == "fetch-model":
             chain = MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env("owner"))

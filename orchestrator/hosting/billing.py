@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
 
-from orchestrator.container.merkle import MerkleTree, billed_row_leaf, payout_leaf
+from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, payout_leaf
 
 
 @dataclass(frozen=True)

@@ -3,29 +3,31 @@
 Keys come from the environment (orchestrator/chain/keys.py): SPLITLEDGER_HOST_KEY for the hosting node,
 SPLITLEDGER_OWNER_KEY for the owner (or their _KEYSTORE/_PASSWORD forms); never from arguments.
 """
+from __future__ import annotations
+
 import argparse
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.auth.signing import RequestSigner
-from orchestrator.chain.client import MarketClient, connect
-from orchestrator.chain.confirmations import DEFAULT_LIVE_DEPTH
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.chain.devnet import deployer_account, require_dev_chain
-from orchestrator.chain.faucet import GAS_MONEY_WEI, pay_from_faucet
-from orchestrator.chain.proxies import registered_proxies
-from orchestrator.chain.keys import account_from_env
+from orchestrator.chain.devnet import DEFAULT_LIVE_DEPTH
+from orchestrator.chain.faucet import GAS_MONEY_WEI
 from orchestrator.errors import SplitLedgerError
-from orchestrator.proxy.client import ProxyClient
 
 from . import owner_files
 from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
                            owner_command, serve_command)
-from .node import HostingNode, NodeConfig
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
-from .state import HostState
+
+# Each command imports what it runs: the hosting node's training code (JAX) for `host run` alone, web3 for the
+# commands that reach the chain, so --help and `host status` start without either.
+if TYPE_CHECKING:
+    from orchestrator.auth.signing import RequestSigner
+    from orchestrator.chain.client import MarketClient
+    from orchestrator.proxy.client import ProxyClient
 
 HOST_DESCRIPTION = """Run a SplitLedger hosting node for one registered model: poll the proxies' listings, buy rows
 at the owner's quote, train groups behind backup points, settle or roll back on chain, anchor the history set.
@@ -89,6 +91,8 @@ def _package(args) -> OwnerPackage:
 
 
 def _client(args, role: str) -> MarketClient:
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.keys import account_from_env
     return MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env(role),
                         confirmations=args.confirmations)
 
@@ -128,6 +132,10 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
             return _host_status(args)
         if args.command == "serve":
             return serve_command(args)
+        from orchestrator.auth.signing import RequestSigner
+
+        from .node import HostingNode, NodeConfig
+        from .state import HostState
         owner_files.refuse_onnx_for_host(args.model)
         host = _client(args, "host")
         package = _package(args)
@@ -157,6 +165,8 @@ def proxy_holders(chain: MarketClient, signer: RequestSigner, override: Sequence
     accepting answers only from, the registered address), or the `--proxy` URLs given instead (their address
     then taken from the proxy itself, and checked against its registration). `ca_bundle`: what https proxies'
     certificates must verify against (default: the system's trust store)."""
+    from orchestrator.chain.proxies import registered_proxies
+    from orchestrator.proxy.client import ProxyClient
     if override:
         registered = {p.endpoint.rstrip("/"): p.address for p in registered_proxies(chain, with_rows_only=False)}
         return {url: ProxyClient(url, signer=signer, holder=registered.get(url.rstrip("/")), ca_bundle=ca_bundle)
@@ -168,6 +178,7 @@ def proxy_holders(chain: MarketClient, signer: RequestSigner, override: Sequence
 
 
 def _host_status(args) -> int:
+    from .state import HostState
     if not args.db.exists():
         raise SplitLedgerError(f"no state file at {args.db}")
     state = HostState(args.db)
@@ -259,6 +270,10 @@ def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger ow
 
 
 def _faucet(args) -> int:
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.devnet import deployer_account, require_dev_chain
+    from orchestrator.chain.faucet import pay_from_faucet
+    from orchestrator.chain.keys import account_from_env
     w3 = connect(args.rpc)
     require_dev_chain(w3.eth.chain_id, "the faucet")  # before asking for a deployer key it would not use
     funder = MarketClient(w3, load_deployment(args.deployment), deployer_account(w3.eth.chain_id),

@@ -7,16 +7,20 @@ which the hosting node is given (host run --model). The hosting node is never gi
 the bytes it trains must be the registered ones, not a re-import that depends on options such as the
 optimiser.
 """
+from __future__ import annotations
+
 import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.container import FieldTable, OptimizerSpec, convert_onnx, dump_model, fit_table, task_from_table
-from orchestrator.container.fields import OPERATORS
-from orchestrator.container.modelfile import OPTIMIZERS, ModelFile
+from orchestrator.container.fields import OPERATORS, FieldTable, fit_table
+from orchestrator.container.optimizers import OPTIMIZERS
 from orchestrator.errors import SplitLedgerError
+
+if TYPE_CHECKING:  # the model file's code loads JAX (and ONNX to import a graph): only the commands that make one do
+    from orchestrator.container.modelfile import ModelFile, OptimizerSpec
 
 COMMANDS = ("fit-table", "import-onnx")
 ONNX_SUFFIX = ".onnx"
@@ -72,6 +76,7 @@ def run(args, log: Callable[[str], None] = print) -> int:
         log(f"field table written to {args.out}: output {table.output.name!r} ({table.output.operator.kind}), "
             f"model inputs in order {list(table.model_inputs)}")
         return 0
+    from orchestrator.container.modelfile import dump_model
     model = import_model(args.onnx, _read_table(args.fields), args, log)
     _write(args.out, dump_model(model))
     log(f"model file written to {args.out}")
@@ -93,6 +98,7 @@ def model_for_registration(args, log: Callable[[str], None] = print) -> Path:
     out = args.model_out or args.model.with_suffix(".json")
     if out.resolve() == args.model.resolve():
         raise SplitLedgerError(f"--model-out {out} is the ONNX graph itself")
+    from orchestrator.container.modelfile import dump_model
     model = import_model(args.model, _read_table(args.fields), args, log)
     _write(out, dump_model(model))
     log(f"model file written to {out}: its bytes are what is registered; give it to the hosting node "
@@ -114,6 +120,8 @@ def is_onnx(path: Path) -> bool:
 
 
 def import_model(onnx_path: Path, table: FieldTable, args, log: Callable[[str], None]) -> ModelFile:
+    from orchestrator.container.onnx_import import convert_onnx
+    from orchestrator.container.table_task import task_from_table
     result = convert_onnx(_read(onnx_path, "the ONNX graph"), inputs=table.model_inputs,
                           task=task_from_table(table, args.tolerance), optimizer=_optimizer(args))
     for note in result.notes:
@@ -125,6 +133,7 @@ _IMPORT_OPTIONS = ("tolerance", "optimizer", "learning_rate", "momentum", "weigh
 
 
 def _optimizer(args) -> OptimizerSpec:
+    from orchestrator.container.modelfile import OptimizerSpec
     # The spec is validated with the rest of the model file (parse_model), which names a bad option.
     return OptimizerSpec(name=args.optimizer or "adam",
                          learning_rate=1e-3 if args.learning_rate is None else args.learning_rate,

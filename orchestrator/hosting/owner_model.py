@@ -30,10 +30,10 @@ from orchestrator.auth.signing import Authorization
 from orchestrator.chain.client import MarketClient
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.fields import ColumnMapping, FieldTable, Label, normalise_columns
-from orchestrator.container.keccak import keccak256
 from orchestrator.container.modelfile import parse_model_json, to_network
 from orchestrator.container.onnx_export import onnx_weights_hash
 from orchestrator.errors import AccuracyMismatch, ArtifactError, SplitLedgerError
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.proxy.tls import client_context
 
 from .artifact_service import artifact_route

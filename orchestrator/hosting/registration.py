@@ -25,20 +25,23 @@ Registration also fixes where the model's weights start: the canonical weights h
 with W1 = A P over the raw inputs, the model the hosting node trains and the owner later fetches; the first
 checkpoint must open from it, and each settle moves it on (docs/market.md, "Weights hash continuity").
 """
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.chain.client import MarketClient, TxResult
-from orchestrator.container import FieldTable, create_container, parse_model_json
-from orchestrator.container.canonical_weights import weights_hash
-from orchestrator.container.container import TrainingContainer, normalise_standard_columns
-from orchestrator.container.keccak import keccak256
-from orchestrator.container.projected import create_projected_container
+from orchestrator.container import FieldTable
 from orchestrator.errors import PolicyError, SplitLedgerError
 from orchestrator.container.fields import Label
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
+
+if TYPE_CHECKING:  # the container (JAX) is imported where one is built, web3 by the caller: parsers need neither
+    from orchestrator.chain.client import MarketClient, TxResult
+    from orchestrator.container.container import TrainingContainer
 
 POLICY_SEED = 0  # the default policy's draw; any seed gives a policy of the same kind
 DEFAULT_POLICY_MODES = ("ldp", "projection")
@@ -107,6 +110,8 @@ class OwnerPackage:
     def container(self, model_id: int, scored_on: dict[str, list] | None = None) -> TrainingContainer:
         """The training container the policy calls for: projected (W1 = A P) in projection and ldp modes.
         `scored_on`: rows its accuracy is measured on in place of the test set (columns under standard names)."""
+        from orchestrator.container import create_container, parse_model_json
+        from orchestrator.container.projected import create_projected_container
         model_file = parse_model_json(self.model_bytes)
         if self.policy.inputs != model_file.inputs:
             raise PolicyError("the privacy policy's inputs are not the model's inputs")
@@ -122,6 +127,7 @@ class OwnerPackage:
         is bought. The policy's noise costs more during training: that is the benchmark's to measure."""
         columns, where = (self.reference, "reference rows") if self.reference is not None else (
             self.test_columns(), "test rows")
+        from orchestrator.container import create_container, parse_model_json
         model_file = parse_model_json(self.model_bytes)
         as_given = create_container(0, model_file, self.table, columns, None)
         return PolicyCost(where, len(as_given.test_set), as_given.accuracy_ppm(),
@@ -156,6 +162,7 @@ class RegistrationTerms:
 
     @classmethod
     def of(cls, package: OwnerPackage) -> "RegistrationTerms":
+        from orchestrator.container.canonical_weights import weights_hash
         # Model id 0: the weights and the baseline do not depend on the id the chain will assign.
         container = package.container(0)
         commitments = package.commitments()
@@ -175,6 +182,7 @@ def register(owner: MarketClient, hosting_node: str, package: OwnerPackage) -> t
 def owner_default_policy(table: FieldTable, reference: dict[str, list], seed: int = POLICY_SEED,
                          choice: PolicyChoice = PolicyChoice()) -> PrivacyPolicy:
     """The default policy for a model with this field table, chosen on labelled reference rows (columns)."""
+    from orchestrator.container.container import normalise_standard_columns
     rows = normalise_standard_columns(table, reference)
     if choice.mode == "projection":
         return default_policy(table.model_inputs, rows.features, rows.labels, seed)

@@ -7,18 +7,21 @@ chain where every group stands. One file per hosting node; WAL journal, one writ
 Prices are uint128 on chain (18-decimal tokens pass 2**63 at ten tokens a row), beyond SQLite's integers, so
 they are stored as decimal TEXT and read back as exact Python ints.
 """
+from __future__ import annotations
+
 import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
-from .rounds import MismatchEvidence
+if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
+    from .rounds import MismatchEvidence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -309,6 +312,7 @@ class HostState:
 
     def mismatch_evidence(self, checkpoint_id: int | None = None) -> list[MismatchEvidence]:
         """The signed answers recorded behind mismatches (of one checkpoint, or all)."""
+        from .rounds import MismatchEvidence
         query = ("SELECT round, holder, holder_address, model_id, operation, request_nonce, request, answer, "
                  "signature FROM mismatch_evidence")
         args: tuple = ()

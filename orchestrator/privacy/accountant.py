@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-from scipy import special
 
 DEFAULT_ORDERS = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(11, 64)) + [128, 256, 512, 1024])
 _SERIES_LIMIT = 1000  # terms of the fractional-order series before an order is given up on
@@ -27,10 +26,12 @@ _SERIES_LIMIT = 1000  # terms of the fractional-order series before an order is 
 
 def _log_binom(n: float, k: float) -> float:
     """log |binom(n, k)|, for real n (the fractional-order series needs non-integer n)."""
+    from scipy import special  # here, not at the top: every policy reader imports this module, few account
     return float(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1))
 
 
 def _log_a_integer(q: float, sigma: float, alpha: int) -> float:
+    from scipy import special
     i = np.arange(alpha + 1)
     log_binom = special.gammaln(alpha + 1) - special.gammaln(i + 1) - special.gammaln(alpha - i + 1)
     terms = log_binom + i * math.log(q) + (alpha - i) * math.log1p(-q) + (i * i - i) / (2 * sigma**2)
@@ -43,6 +44,7 @@ def _log_a_fractional(q: float, sigma: float, alpha: float) -> float:
     Terms are added in absolute value, as dp-accounting does: an upper bound on A_alpha (the signed sum is
     exact but cancels badly), so the accountant can only overstate epsilon, never understate it.
     """
+    from scipy import special
     log_a0 = log_a1 = last_s0 = last_s1 = -np.inf
     z0 = sigma**2 * math.log(1 / q - 1) + 0.5
     for i in range(_SERIES_LIMIT):

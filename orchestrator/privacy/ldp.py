@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.container.keccak import keccak256
+from orchestrator.hashing.keccak import keccak256
 
 from .accountant import DEFAULT_ORDERS, epsilon_from_rdp, gaussian_rho
 

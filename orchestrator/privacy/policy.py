@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.container.keccak import keccak256
 from orchestrator.errors import PolicyError
+from orchestrator.hashing.keccak import keccak256
 
 from .accountant import Budget, RowLedger
 from .ldp import LocalRelease

@@ -18,14 +18,17 @@ task depends on most is never lost to the projection (bench/bench_privacy.py: on
 (R^2, audit.py); `choose_projection` takes the first seeded draw that leaks little enough on the owner's
 reference data.
 """
-from dataclasses import dataclass
+from __future__ import annotations
 
-import jax.numpy as jnp
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from orchestrator.container.network import MLP, Dense
-
 from .span import explained_variance, moments, row_basis, unit_distances
+
+if TYPE_CHECKING:  # JAX only where a model is built (host_model, export_model): policies and checks need none
+    from orchestrator.container.network import MLP
 
 # Every input's unit vector keeps at least this distance from span(P) (1 = orthogonal to it). A margin, not
 # a float tolerance: an input almost inside the span would be recovered up to a small, data-dependent error.
@@ -148,6 +151,9 @@ def host_model(target: MLP, p: np.ndarray) -> MLP:
     A = W1 P^+ is the closest A P to W1 (least squares); for orthonormal P that is W1 P^T. The layer-1
     mask is dropped: sparsity over x has no meaning over u.
     """
+    import jax.numpy as jnp
+
+    from orchestrator.container.network import MLP, Dense
     w1 = np.where(np.asarray(target.mask), np.asarray(target.first.weight, np.float64), 0.0)
     a = w1 @ np.linalg.pinv(np.asarray(p, dtype=np.float64))
     return MLP(
@@ -159,6 +165,9 @@ def host_model(target: MLP, p: np.ndarray) -> MLP:
 
 def export_model(model_u: MLP, p: np.ndarray) -> MLP:
     """The trained model over u as a target model over x: W1 = A P (what the owner receives)."""
+    import jax.numpy as jnp
+
+    from orchestrator.container.network import MLP, Dense
     a = np.where(np.asarray(model_u.mask), np.asarray(model_u.first.weight, np.float64), 0.0)
     w1 = a @ np.asarray(p, dtype=np.float64)
     return MLP(

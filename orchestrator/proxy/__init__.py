@@ -16,8 +16,13 @@
   client.ProxyClient   the RowHolder over HTTP
   cli.main             `python -m orchestrator.proxy`; benchmark: `python -m orchestrator.proxy.benchmark`
 """
-from .client import ProxyClient, UploadAnswer
-from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, RowHolder
-from .service import create_app
-from .store import Store
-from .vault import UploadResult, Vault
+from orchestrator.lazy import lazy_exports
+
+# Imported on first use: the proxy's client (what a hosting node or source needs) does not bring in its vault.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "client": ("ProxyClient", "UploadAnswer"),
+    "holder": ("Accepted", "Declined", "LayerGradient", "Listing", "Outputs", "QuoteAnswer", "RowHolder"),
+    "service": ("create_app",),
+    "store": ("Store",),
+    "vault": ("UploadResult", "Vault"),
+})

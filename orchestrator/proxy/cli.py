@@ -6,12 +6,15 @@ with `registerProxy` (once), publishes its listings as `RowsListed` events (`mak
 be signed for its address, and it signs its answers with it. A quote's privacy policy and field table must
 hash to the model's on-chain commitments, not only to what the hosting node claims.
 """
+from __future__ import annotations
+
 import argparse
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -28,11 +31,12 @@ from .lifetime import DEFAULT_LIFETIME_EPSILON
 from .privacy import DEFAULT_CHECKS, literal_check
 from .probes import DEFAULT_PRICE_PROBES
 from .safeguard import DEFAULT_ACCEPTED_MODES
-from .service import Publisher, create_app
-from .server import serve
 from .store import Store
 from .transport import add_transport_options, limits, server_tls
-from .vault import Vault
+
+if TYPE_CHECKING:  # the service and its vault (JAX, FastAPI) are imported by `main` when it serves, not for --help
+    from .service import Publisher
+    from .vault import Vault
 
 DESCRIPTION = """Run a SplitLedger source proxy: an HTTP service that holds data sources' rows, publishes
 their row ids and field compositions (never values or prices), and answers a hosting node's quotes and
@@ -107,9 +111,14 @@ def make_gate(args: argparse.Namespace, account: LocalAccount, store: Store) -> 
     return Gate(account.address, registry, store, account=account)
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.proxy", vault_class=Vault) -> int:
-    """Runs a proxy; `vault_class` lets a demo run a deliberately misbehaving vault through the same service."""
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.proxy",
+         vault_class: type[Vault] | None = None) -> int:
+    """Runs a proxy; `vault_class` (default: Vault) lets a demo run a deliberately misbehaving vault through the
+    same service."""
     args = build_parser(prog).parse_args(argv)
+    from .server import serve
+    from .service import create_app
+    from .vault import Vault
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         tls, bounds = server_tls(args), limits(args)
@@ -118,7 +127,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
         store = Store(args.db)
         gate = make_gate(args, account, store)
         name = args.name or f"{args.host}:{args.port}"
-        vault = vault_class(store, name=name, url=_url(args),
+        vault = (vault_class or Vault)(store, name=name, url=_url(args),
                             checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
                             accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=gate.registry.commitments,
                             threshold=args.threshold, price_probes=args.price_probes,

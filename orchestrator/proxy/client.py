@@ -21,12 +21,14 @@ proxy states in /v1/health, checked to be on the signer's chain and market); the
 answer is checked against that address and kept with the answer (`SignedAnswer`) as evidence. A data source
 signs its uploads with the key of its payout address.
 """
+from __future__ import annotations
+
 import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -37,7 +39,6 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.auth.messages import HolderAnswer, body_digest
 from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, IDEMPOTENCY_HEADER, RequestSigner
 from orchestrator.container.fields import FieldTable
-from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.privacy.policy import PrivacyPolicy
 
@@ -57,6 +58,9 @@ from .holder import (
     SignedAnswer,
     SourceRecords,
 )
+
+if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
+    from orchestrator.container.split import SubModel
 
 GATEWAY_TROUBLE = (502, 503, 504)
 # A proxy that says "rate limited, retry after n s" is asked again, up to twice and for waits this long at most;

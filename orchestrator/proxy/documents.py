@@ -4,14 +4,19 @@ One place builds them, so the bytes a proxy client sends over HTTP and the bytes
 in-process are the same documents: a signature's body digest means the same thing on both paths. The same
 documents become binary bodies (bodies.encode_request): their row-sized arrays as columns, the rest as control.
 """
+from __future__ import annotations
+
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from orchestrator.container.fields import FieldTable
-from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
 
+
+if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
+    from orchestrator.container.split import SubModel
 
 
 def quote_document(model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],

@@ -5,17 +5,21 @@ mode, in-process (`orchestrator.source.direct.DirectSource`). The hosting node c
 so the two are interchangeable; docs/protocol.md defines the operations. Every refusal a holder makes surfaces
 as `orchestrator.errors.ProxyError` (with the protocol's error code), an unreachable one as `ProxyUnavailable`.
 """
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from eth_account import Account
 
 from orchestrator.auth.messages import Domain, HolderAnswer, HolderRequest, body_digest
 from orchestrator.container.fields import FieldTable
-from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import PrivacyPolicy
+
+if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
+    from orchestrator.container.split import SubModel
 
 # Why a quote may decline a row, in the order they are tested (the first that applies is given). The price
 # comes last so that a row declined for anything else reveals nothing about its minimum price.

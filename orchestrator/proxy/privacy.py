@@ -17,13 +17,18 @@ passes: its output is its bias, the same for every row, and reveals nothing abou
 model inputs, as the claim counts input-layer neurons; the one-hot inputs of one field ("colour=red",
 "colour=blue") count as separate inputs, so two of them together pass even though they concern one field.
 """
+from __future__ import annotations
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from orchestrator.container.split import SubModel
 from orchestrator.privacy.policy import check_evaluate
 
 from .safeguard import ModelPrivacy, request_matrix
+
+if TYPE_CHECKING:  # only a type here; container.split loads JAX, which the proxy's command line does not need
+    from orchestrator.container.split import SubModel
 
 
 @dataclass(frozen=True)

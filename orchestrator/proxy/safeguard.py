@@ -9,13 +9,15 @@ the answer it follows from.
 The judgements are the policy module's (orchestrator/privacy/policy.py); this module adds the holder's own
 stance (which modes it sells under at all) and turns requests into the matrices those judgements take.
 """
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from orchestrator.container.split import SubModel, bank_from_submodels
 from orchestrator.privacy.accountant import RowLedger
 from orchestrator.privacy.audit import LeakageAudit
 from orchestrator.privacy.canonical import canonical_json
@@ -23,6 +25,9 @@ from orchestrator.privacy.policy import MODES, PrivacyPolicy, Verdict, review
 from orchestrator.privacy.span import moments
 
 from .store import PrivacyRecord
+
+if TYPE_CHECKING:  # container.split (JAX) is imported where sub-models become a bank: request_matrix
+    from orchestrator.container.split import SubModel
 
 # The plain exchange hands the hosting node every row through its layer-1 gradients (docs/privacy.md), so a
 # holder sells under it only when told to (Vault(accepted_modes=...), proxy --accept-mode plain). ldp releases
@@ -87,5 +92,6 @@ def checked_modes(modes: Sequence[str]) -> tuple[str, ...]:
 def request_matrix(submodels: Sequence[SubModel], inputs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The sub-models as (weights (H, n) over `inputs` in neuron order, biases (H,)), float64 of their float32
     values (what the holder computes with, so what it reveals)."""
+    from orchestrator.container.split import bank_from_submodels
     bank = bank_from_submodels(submodels, inputs)
     return np.asarray(bank.weight, np.float64), np.asarray(bank.bias, np.float64)

@@ -41,7 +41,6 @@ import jax
 import numpy as np
 
 from orchestrator.container.fields import FieldTable
-from orchestrator.container.history import UINT256_LIMIT, row_hashes
 from orchestrator.container.split import SubModel, SubModelBank, bank_from_submodels, evaluate
 from orchestrator.container.training import source_gradients
 from orchestrator.errors import (
@@ -52,6 +51,7 @@ from orchestrator.errors import (
     UnknownModel,
     UnknownRows,
 )
+from orchestrator.hashing.rows import UINT256_LIMIT, row_hashes
 from orchestrator.privacy.accountant import gaussian_rho
 from orchestrator.privacy.atoms import atom_covariance, atom_values
 from orchestrator.privacy.audit import DEFAULT_TOLERANCE

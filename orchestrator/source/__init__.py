@@ -5,6 +5,11 @@
   direct     DirectSource: a source's own rows as a RowHolder, in-process (direct mode)
   audit      audit_source: check the bills of your rows against your holders' records and the chain
 """
-from .direct import DirectSource
-from .rows import mapping_from_args, mapping_from_json, read_csv, rows_from_records
-from .upload import hand_rows
+from orchestrator.lazy import lazy_exports
+
+# Imported on first use: reading rows needs none of the direct source's training code.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "direct": ("DirectSource",),
+    "rows": ("mapping_from_args", "mapping_from_json", "read_csv", "rows_from_records"),
+    "upload": ("hand_rows",),
+})

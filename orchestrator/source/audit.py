@@ -23,8 +23,8 @@ from eth_utils import to_checksum_address
 
 from orchestrator.auth.messages import Domain, body_digest
 from orchestrator.auth.signing import RequestSigner
-from orchestrator.container.merkle import MerkleTree, billed_row_leaf, payout_leaf, verify
 from orchestrator.errors import SplitLedgerError
+from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, payout_leaf, verify
 from orchestrator.proxy.holder import ComputedRow, ReceivedBill, SourceRecords
 
 # What a discrepancy can be (docs/audit.md, "Discrepancies").

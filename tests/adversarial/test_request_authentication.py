@@ -15,8 +15,8 @@ from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import IDEMPOTENCY_HEADER, RequestSigner
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import save_deployment
-from orchestrator.container.keccak import keccak256
 from orchestrator.errors import ProxyError
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.proxy import wire
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.documents import quote_document

@@ -3,8 +3,8 @@ import pytest
 from orchestrator.chain.client import ErrorDecoder, MarketClient
 from orchestrator.chain.deployment import load_abi, load_deployment
 from orchestrator.chain.keys import account_from_env
-from orchestrator.container.merkle import MerkleTree, payout_leaf
 from orchestrator.errors import ChainError, ChainRevert
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf
 
 from chain_terms import INITIAL_WEIGHTS, TRAINED_WEIGHTS, UNIT
 

@@ -2,7 +2,7 @@
 from eth_abi import encode
 from eth_utils import keccak
 
-from orchestrator.container.merkle import MerkleTree, payout_leaf
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf
 
 CHECKPOINT_TIMEOUT = 7 * 24 * 3600
 SUPPLY = 10**27

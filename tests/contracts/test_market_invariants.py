@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from eth_utils import keccak
 
-from orchestrator.container.merkle import merkle_proof, merkle_root, payout_leaf
+from orchestrator.hashing.merkle import merkle_proof, merkle_root, payout_leaf
 
 ACCURACY_SCALE = 1_000_000
 N_MODELS = 3

@@ -5,7 +5,7 @@ from pathlib import Path
 import brownie
 from brownie import ZERO_ADDRESS
 from market_helpers import err, hx, row_hash
-from orchestrator.container.merkle import MerkleTree, payout_leaf, standard_leaf, verify
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf, verify
 
 
 def test_get_model_reverts_on_unknown_model(market, model):

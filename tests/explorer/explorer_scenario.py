@@ -6,7 +6,7 @@ from pathlib import Path
 from eth_utils import keccak
 
 from orchestrator.chain.deployment import PROJECT_ROOT, load_deployment
-from orchestrator.container.merkle import MerkleTree, payout_leaf, standard_leaf
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf
 
 UNIT = 10**18
 PRICE = UNIT // 100  # 0.01 token a row

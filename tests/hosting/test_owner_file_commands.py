@@ -23,8 +23,8 @@ from sklearn.preprocessing import StandardScaler
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.container import FieldTable, fit_table, load_model_file, to_network
 from orchestrator.container.container import normalise_standard_columns
-from orchestrator.container.keccak import keccak256
 from orchestrator.container.network import predict
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.hosting.cli import host_main, owner_main
 from orchestrator.hosting.registration import OwnerPackage, verify_registration
 from orchestrator.privacy.policy import PrivacyPolicy

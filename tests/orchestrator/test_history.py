@@ -7,8 +7,10 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.container import HistorySet, MerkleTree, row_hash, row_hashes, standard_leaf, verify
+from orchestrator.container.history import HistorySet
 from orchestrator.errors import HistoryError
+from orchestrator.hashing.merkle import MerkleTree, standard_leaf, verify
+from orchestrator.hashing.rows import row_hash, row_hashes
 
 MODEL_ID = 3
 

@@ -3,9 +3,9 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from orchestrator.container import MerkleTree, merkle_proof, merkle_root, payout_leaf, process_proof, standard_leaf, verify
-from orchestrator.container.merkle import hash_pair
 from orchestrator.errors import MerkleError
+from orchestrator.hashing.merkle import (MerkleTree, hash_pair, merkle_proof, merkle_root, payout_leaf, process_proof,
+                                         standard_leaf, verify)
 
 LEAVES = [keccak(bytes([i])) for i in range(7)]
 

@@ -4,7 +4,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.container import MerkleTree, payout_leaf, standard_leaf
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf
 
 
 @pytest.fixture(scope="module")

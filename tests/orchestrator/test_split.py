@@ -13,11 +13,11 @@ from orchestrator.container import (
     evaluate,
     join,
     parse_model,
-    split,
     submodels,
     to_network,
 )
 from orchestrator.container.network import logits, main_logits
+from orchestrator.container.split import split
 from orchestrator.errors import SubModelError
 
 INPUTS, X, _, TASK = breast_cancer()

@@ -3,8 +3,8 @@ row at every proxy of that source (docs/privacy.md, "Row hashes that resist gues
 import httpx
 import pytest
 
-from orchestrator.container.history import row_hashes
 from orchestrator.errors import UploadRefused
+from orchestrator.hashing.rows import row_hashes
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 

@@ -2,8 +2,8 @@
 import httpx
 import pytest
 
-from orchestrator.container import row_hashes
 from orchestrator.errors import HolderRequestError, ProxyError, RowsNotQuoted
+from orchestrator.hashing.rows import row_hashes
 from orchestrator.privacy.policy import MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault

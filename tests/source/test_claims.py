@@ -4,8 +4,8 @@ import json
 import pytest
 
 from orchestrator.chain.deployment import save_deployment
-from orchestrator.container.merkle import MerkleTree, payout_leaf
 from orchestrator.errors import SplitLedgerError
+from orchestrator.hashing.merkle import MerkleTree, payout_leaf
 from orchestrator.source.cli import main
 from orchestrator.source.claims import Payout, bill_files, payouts_of, read_bills
 

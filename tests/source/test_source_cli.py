@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from orchestrator.container.history import row_hashes
+from orchestrator.hashing.rows import row_hashes
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
