@@ -126,3 +126,35 @@ def mixed(values: Sequence[Any]) -> pa.Array:
     texts = pa.array([v for v in values if isinstance(v, str)], pa.string())
     return pa.UnionArray.from_dense(pa.array(kinds, pa.int8()), pa.array(offsets, pa.int32()), [numbers, texts],
                                     ["number", "text"], [NUMBER, TEXT])
+
+
+def arrow_column(values: Any) -> pa.Array:
+    """A source's column as it crosses the binary wire: an Arrow array as it is, a numpy array as its type, a
+    list (or object array) typed by pyarrow, None entries being nulls (the row lacks the column); a column
+    mixing numbers and strings as the mixed union. Raises ValueError for what no Arrow column can carry."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return pa.array(values)
+    listed = list(values)
+    try:
+        return pa.array(listed)
+    except (pa.ArrowException, OverflowError, TypeError) as e:
+        if all(v is None or isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, bool)
+               for v in listed):
+            try:
+                return mixed(listed)
+            except OverflowError:
+                pass
+        raise ValueError(f"a column holds values no Arrow column can carry: {e}") from None
+
+
+def records_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Records (column -> value) as columns, in the order columns first appear; a row without a column is
+    null there."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pa.table({name: arrow_column([row.get(name) for row in rows]) for name in names})

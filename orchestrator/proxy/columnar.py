@@ -63,7 +63,8 @@ class Frame:
 
 def encode(control: Mapping[str, Any], columns: Mapping[str, Any] | None = None) -> bytes:
     """The Arrow IPC stream of `control` (a JSON object) and `columns` (name -> 1-D array, 2-D float matrix,
-    list of str or of 32-byte values; None entries of a list are nulls), all of the same length."""
+    list of str or of 32-byte values, None entries of a list being nulls, or an Arrow array as it is), all of
+    the same length."""
     arrays = {name: _arrow(name, values) for name, values in (columns or {}).items()}
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) > 1:
@@ -81,6 +82,26 @@ def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = 
            other: Column | None = None) -> Frame:
     """The body's control document and columns, checked against `expect` (name -> Column: each must be there)
     and, for columns not named there, against `other` (None: no other column allowed)."""
+    control, table = decode_table(data, max_rows=max_rows)
+    expect = dict(expect or {})
+    missing = sorted(set(expect) - set(table.column_names))
+    if missing:
+        raise WireError(f"the batch lacks the column(s) {missing}")
+    columns, present = {}, {}
+    for name, chunked in zip(table.column_names, table.columns):
+        spec = expect.get(name, other)
+        if spec is None:
+            raise WireError(f"unexpected column {name!r}")
+        columns[name], mask = _numpy(name, chunked.combine_chunks(), spec)
+        if mask is not None:
+            present[name] = mask
+    return Frame(control, columns, table.num_rows, present)
+
+
+def decode_table(data: bytes, *, max_rows: int) -> tuple[dict[str, Any], pa.Table]:
+    """The body's control document and its rows as an Arrow table, as sent: a complete, valid stream with a
+    control document, distinct column names and at most `max_rows` rows; what the columns hold is the
+    caller's to check (a source's upload, whose values the proxy's intake checks column by column)."""
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))
         table = reader.read_all()
@@ -98,24 +119,14 @@ def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = 
         raise WireError("the control document must be a JSON object")
     if table.num_rows > max_rows:
         raise WireError(f"{table.num_rows} rows in one body; at most {max_rows} per request")
-    expect = dict(expect or {})
-    missing = sorted(set(expect) - set(table.column_names))
-    if missing:
-        raise WireError(f"the batch lacks the column(s) {missing}")
     if len(set(table.column_names)) != len(table.column_names):
         raise WireError("a column name appears twice")
-    columns, present = {}, {}
-    for name, chunked in zip(table.column_names, table.columns):
-        spec = expect.get(name, other)
-        if spec is None:
-            raise WireError(f"unexpected column {name!r}")
-        columns[name], mask = _numpy(name, chunked.combine_chunks(), spec)
-        if mask is not None:
-            present[name] = mask
-    return Frame(control, columns, table.num_rows, present)
+    return control, table
 
 
 def _arrow(name: str, values: Any) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values
     if isinstance(values, np.ndarray) and values.ndim == 2:
         if values.dtype.kind != "f":
             raise ValueError(f"matrix {name!r} must hold floats, not {values.dtype}")

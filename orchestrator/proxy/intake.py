@@ -171,9 +171,11 @@ def _row_problem(i: int, row: Any, mapping: Mapping[str, str], ignored: frozense
     held = False
     for column, value in row.items():
         if column in mapping:
-            if value is None:
-                return UploadRefused("null is not a value; leave the column out of this row if the value is "
-                                     "missing", row=i, column=column)
+            if value is None or isinstance(value, (bool, np.bool_)):  # pyarrow would take a bool among floats as 1.0
+                try:
+                    checked_value(i, column, value)
+                except UploadRefused as e:
+                    return e
             held = True
         elif column not in ignored:
             return UploadRefused("is neither mapped to a standard field nor ignored", row=i, column=column)
