@@ -38,9 +38,9 @@ class RowBatch:
         table = pa.table({name: columns[name] for name in names})
         present = np.column_stack([presence(table.column(n).combine_chunks()) for n in names]) if names \
             else np.zeros((0, 0), bool)
-        unique, codes = np.unique(present, axis=0, return_inverse=True)
+        unique, codes = _distinct_rows(present)
         compositions = tuple(tuple(n for n, held in zip(names, row) if held) for row in unique)
-        return cls(table, codes.reshape(-1).astype(np.uint16), compositions)
+        return cls(table, codes.astype(np.uint16), compositions)
 
     @property
     def rows(self) -> int:
@@ -72,6 +72,22 @@ class RowBatch:
 
     def stored_codes(self) -> bytes:
         return self.codes.astype("<u2").tobytes()
+
+
+def _distinct_rows(present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct rows of a boolean matrix, each row's index among them), as np.unique(axis=0) gives them
+    but on each row's bits packed into bytes (np.unique on a (rows, fields) matrix sorts it row by row)."""
+    if present.size and present.all():
+        return present[:1], np.zeros(len(present), np.int64)
+    packed = np.packbits(present, axis=1)
+    width = packed.shape[1]
+    if width <= 8:
+        keys = np.zeros((len(packed), 8), np.uint8)
+        keys[:, :width] = packed
+        _, first, codes = np.unique(keys.view("<u8").reshape(-1), return_index=True, return_inverse=True)
+    else:
+        _, first, codes = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    return present[first], codes.reshape(-1)
 
 
 def presence(array: pa.Array) -> np.ndarray:

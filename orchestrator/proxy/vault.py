@@ -274,7 +274,7 @@ class Vault:
                     reasons.update((row_id, "privacy_budget") for row_id in candidate_ids[keep & ~fits].tolist())
                     keep &= fits
                 if policy.mode == "ldp":
-                    keep = self._within_lifetime(model_id, policy, candidate_ids, previous.ids, keep, reasons)
+                    keep = self._within_lifetime(model_id, policy, candidate_ids, previous, keep, reasons)
                 probes = self._price_answers(candidates, keep, price, reasons)
                 good = candidates.take(keep)
                 features, labels = features[keep], labels[keep]
@@ -293,7 +293,7 @@ class Vault:
                     new = self._releases(model_id, policy, classes, good, features, labels, hashes)
                     before = known.releases if known else QuotedRows.empty(len(policy.projection))
                     releases = before.replaced(new.ids, new.x, new.labels)
-                    charged = self._first_releases(policy, good_ids, previous.ids)
+                    charged = self._first_releases(policy, good_ids, previous)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
                         model_id, table_json, list(zip(good_ids.tolist(), itertools.repeat(price), hashes)),
@@ -306,10 +306,9 @@ class Vault:
                 self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
                                                 state, atoms, moments, releases,
                                                 known.lock if known else threading.Lock())
-        by_id = {row_id: Accepted(row_id, h, source)
-                 for row_id, h, source in zip(good_ids.tolist(), hashes, good.sources.tolist())}
+        # The accepted rows are in the order asked for already (row_columns keeps the request's order).
         return QuoteAnswer(
-            accepted=tuple(by_id[r] for r in ids.tolist() if r in by_id),
+            accepted=tuple(map(Accepted, good_ids.tolist(), hashes, good.sources.tolist())),
             declined=tuple(Declined(r, reasons[r]) for r in ids.tolist() if r in reasons),
         )
 
@@ -333,7 +332,7 @@ class Vault:
         return changed
 
     def _within_lifetime(self, model_id: int, policy: PrivacyPolicy, candidate_ids: np.ndarray,
-                         quoted_ids: np.ndarray, keep: np.ndarray,
+                         quoted: QuotedRows, keep: np.ndarray,
                          reasons: dict[int, str]) -> np.ndarray:
         """ldp: `keep` less the rows new to this model whose lifetime spend cannot take one more release of the
         policy within min(its budget, the holder's lifetime_epsilon), or that this holder released exactly
@@ -343,7 +342,7 @@ class Vault:
         settings = policy.ldp
         lifetime = self._lifetime()
         after = lifetime.after(candidate_ids, policy.release.rho, policy.release.label_cost)
-        new = keep & ~np.isin(candidate_ids, quoted_ids)
+        new = keep & ~quoted.positions(candidate_ids)[1]  # O(m log n): no sort of every quoted id
         exact = new & lifetime.released_exactly(candidate_ids)
         if exact.any():
             log.warning("model %d: declining %d rows (privacy_budget): released without noise before: no DP "
@@ -364,9 +363,9 @@ class Vault:
             self.store.save_answer(model_id, exact=exact.tolist())
             self._lifetime().record_exact(exact)
 
-    def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted_ids: np.ndarray) -> Totals:
+    def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted: QuotedRows) -> Totals:
         """ldp: the totals of the accepted rows new to this model once charged one release each."""
-        new = accepted_ids[~np.isin(accepted_ids, quoted_ids)]
+        new = accepted_ids[~quoted.positions(accepted_ids)[1]]
         return self._lifetime().after(new, policy.release.rho, policy.release.label_cost)
 
     def _releases(self, model_id: int, policy: PrivacyPolicy, classes: int | None, rows: StoredRows,
