@@ -67,7 +67,7 @@ def columnar_upload() -> bool:
 
 
 def upload_share(client, signer, mapping, columns, share: np.ndarray) -> list[int]:
-    part = {name: values[share] for name, values in columns.items()}
+    part = {name: values[share[0]:share[-1] + 1] for name, values in columns.items()}  # views, not copies
     if columnar_upload():
         return source_upload.hand_rows([client.url], signer, PRICE, mapping, columns=part)[client.url]
     ids = []
