@@ -134,16 +134,26 @@ def unit_rows(columns: Sequence[int], n_atoms: int) -> np.ndarray:
 def atom_values(atoms: Sequence[Atom], rows: Sequence[Mapping]) -> np.ndarray:
     """Each row's atom coordinates (rows, atoms); NaN where the row lacks the field or the value does not fit
     the transform (a string where a number is expected, log1p's domain)."""
-    out = np.full((len(rows), len(atoms)), np.nan)
-    for j, atom in enumerate(atoms):
+    columns = {}
+    for atom in atoms:
         raw = [row.get(atom.field) for row in rows]
+        numbers = np.asarray([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+                              for v in raw], np.float64)
+        columns[atom.field] = (numbers, np.asarray([v if isinstance(v, str) else None for v in raw], dtype=object))
+    return atom_columns(atoms, columns, len(rows))
+
+
+def atom_columns(atoms: Sequence[Atom], columns: Mapping[str, tuple[np.ndarray, np.ndarray]], rows: int) -> np.ndarray:
+    """`atom_values` of `rows` rows given as columns: per field, (its numbers, NaN where a row holds none; its
+    strings, None where a row holds none)."""
+    out = np.full((rows, len(atoms)), np.nan)
+    for j, atom in enumerate(atoms):
+        numbers, texts = columns[atom.field]
         if atom.kind == CATEGORY:
-            present = np.asarray([isinstance(v, str) for v in raw])
-            hit = np.asarray([v == atom.category for v in raw])
-            out[present, j] = hit[present].astype(np.float64)
+            present = texts != None  # noqa: E711 (elementwise over an object array)
+            out[present, j] = (texts[present] == atom.category).astype(np.float64)
             continue
-        numeric = np.asarray([isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw])
-        values = np.asarray([float(v) if ok else np.nan for v, ok in zip(raw, numeric)], np.float64)
+        values = np.asarray(numbers, np.float64)
         if atom.kind == LOG1P:
             with np.errstate(invalid="ignore", divide="ignore"):
                 values = np.where(values > -1, np.log1p(np.where(values > -1, values, 0.0)), np.nan)

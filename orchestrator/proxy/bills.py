@@ -113,7 +113,8 @@ class BillBook:
         with self.store._lock:
             found = self.store._db.execute(
                 "SELECT c.model_id, c.checkpoint_id, c.row_id, c.row_hash, c.price FROM computed_rows c "
-                "JOIN rows r ON r.row_id = c.row_id WHERE r.source = ? "
+                "JOIN batches b ON c.row_id BETWEEN b.first_row_id AND b.first_row_id + b.row_count - 1 "
+                "WHERE b.source = ? "
                 "ORDER BY CAST(c.model_id AS INTEGER), c.checkpoint_id, c.row_id",
                 (to_checksum_address(source),),
             ).fetchall()
@@ -128,8 +129,9 @@ class BillBook:
             found = self.store._db.execute(
                 "SELECT model_id, checkpoint_id, body, nonce, expiry, signature FROM received_bills "
                 "WHERE (model_id, checkpoint_id) IN ("
-                "  SELECT c.model_id, c.checkpoint_id FROM computed_rows c JOIN rows r ON r.row_id = c.row_id "
-                "  WHERE r.source = ? UNION SELECT model_id, checkpoint_id FROM bill_sources WHERE source = ?) "
+                "  SELECT c.model_id, c.checkpoint_id FROM computed_rows c JOIN batches b "
+                "  ON c.row_id BETWEEN b.first_row_id AND b.first_row_id + b.row_count - 1 "
+                "  WHERE b.source = ? UNION SELECT model_id, checkpoint_id FROM bill_sources WHERE source = ?) "
                 "ORDER BY CAST(model_id AS INTEGER), CAST(checkpoint_id AS INTEGER), received_at, digest",
                 (source, source),
             ).fetchall()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
+import pyarrow as pa
 from eth_account import Account
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ValidationError
@@ -42,7 +43,8 @@ from orchestrator.container.fields import FieldTable
 from orchestrator.errors import ProxyError, ProxyUnavailable
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import bodies, schema, tls, wire
+from . import bodies, columnar, schema, tls, wire
+from .batches import arrow_column, records_table
 from .bodies import ARROW, RequestBody
 from .columnar import WireError
 from .documents import evaluate_document, gradient_document, quote_document
@@ -142,26 +144,45 @@ class ProxyClient:
         source: RequestSigner,
         min_price: int,
         mapping: Mapping[str, str],
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]] | None = None,
         ignored: Sequence[str] = (),
         hash_key: bytes | None = None,
         *,
+        columns: pa.Table | Mapping[str, Any] | None = None,
         idempotency_key: bytes | None = None,
     ) -> UploadAnswer:
-        """Hands rows over for `source`'s payout address, signed with its key. `idempotency_key` (32 bytes;
-        random when not given): sending the same upload again with the same key stores it once."""
-        body = {"source": source.address, "min_price": min_price, "mapping": dict(mapping),
-                "ignored": list(ignored), "rows": list(rows)}
+        """Hands rows over for `source`'s payout address, signed with its key, as one binary upload (an Arrow
+        IPC stream: docs/protocol.md, "Uploading rows"): `rows` as records, or `columns` (an Arrow table, or
+        column -> values; None / null: the row lacks the column). At most schema.MAX_ROWS_PER_REQUEST rows
+        (source/upload.hand_rows pages bigger uploads). `idempotency_key` (32 bytes; random when not given):
+        sending the same upload again with the same key stores it once. Records holding values no Arrow column
+        can carry are sent as the JSON body instead, for the proxy to refuse by row and column."""
+        if (rows is None) == (columns is None):
+            raise ProxyError(self._url, None, "invalid_request", "give the rows as records or as columns")
+        control = {"source": source.address, "min_price": min_price, "mapping": dict(mapping),
+                   "ignored": list(ignored)}
         if hash_key is not None:
-            body["hash_key"] = "0x" + hash_key.hex()
-        content = self._encode(body)
+            control["hash_key"] = "0x" + hash_key.hex()
+        try:
+            table = records_table(rows) if rows is not None else \
+                columns if isinstance(columns, pa.Table) else pa.table({n: arrow_column(v) for n, v in columns.items()})
+            content = columnar.encode(control, {name: table.column(name).combine_chunks()
+                                                for name in table.column_names})
+            media_type, count = columnar.MEDIA_TYPE, table.num_rows
+        except (TypeError, ValueError, pa.ArrowException) as e:
+            if rows is None:
+                raise ProxyError(self._url, None, "invalid_request", f"cannot encode the upload: {e}") from None
+            # Records holding values no Arrow column carries (a bool among numbers, an int past 64 bits, a
+            # nested value) go as JSON, so that the proxy's own check refuses them by row and column.
+            content, media_type, count = self._encode({**control, "rows": list(rows)}), "application/json", len(rows)
         auth = source.upload(self._holder_address(source), content, idempotency_key or secrets.token_bytes(32))
-        response = self._send("POST", "/v1/rows", content, auth.headers(IDEMPOTENCY_HEADER))
+        headers = {**auth.headers(IDEMPOTENCY_HEADER), "content-type": media_type}
+        response = self._send("POST", "/v1/rows", content, headers)
         if response.status_code not in (200, 201):
             raise self._refusal(response)
         doc = self._parse(response, schema.UploadResponse, "POST /v1/rows")
-        if len(doc.row_ids) != len(body["rows"]) or len(set(doc.row_ids)) != len(doc.row_ids):
-            raise self._bad(f"{len(body['rows'])} rows uploaded but {len(doc.row_ids)} distinct row ids returned")
+        if len(doc.row_ids) != count or len(set(doc.row_ids)) != len(doc.row_ids):
+            raise self._bad(f"{count} rows uploaded but {len(doc.row_ids)} distinct row ids returned")
         return UploadAnswer(tuple(doc.row_ids), tuple(doc.warnings))
 
     def health(self) -> int:

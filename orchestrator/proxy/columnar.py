@@ -84,6 +84,26 @@ def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = 
            other: Column | None = None) -> Frame:
     """The body's control document and columns, checked against `expect` (name -> Column: each must be there)
     and, for columns not named there, against `other` (None: no other column allowed)."""
+    control, table = decode_table(data, max_rows=max_rows)
+    expect = dict(expect or {})
+    missing = sorted(set(expect) - set(table.column_names))
+    if missing:
+        raise WireError(f"the batch lacks the column(s) {missing}")
+    columns, present = {}, {}
+    for name, chunked in zip(table.column_names, table.columns):
+        spec = expect.get(name, other)
+        if spec is None:
+            raise WireError(f"unexpected column {name!r}")
+        columns[name], mask = _numpy(name, chunked.combine_chunks(), spec)
+        if mask is not None:
+            present[name] = mask
+    return Frame(control, columns, table.num_rows, present)
+
+
+def decode_table(data: bytes, *, max_rows: int) -> tuple[dict[str, Any], pa.Table]:
+    """The body's control document and its rows as an Arrow table, as sent: a complete, valid stream with a
+    control document, distinct column names and at most `max_rows` rows; what the columns hold is the
+    caller's to check (a source's upload, whose values the proxy's intake checks column by column)."""
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))
         table = reader.read_all()
@@ -101,21 +121,9 @@ def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = 
         raise WireError("the control document must be a JSON object")
     if table.num_rows > max_rows:
         raise WireError(f"{table.num_rows} rows in one body; at most {max_rows} per request")
-    expect = dict(expect or {})
-    missing = sorted(set(expect) - set(table.column_names))
-    if missing:
-        raise WireError(f"the batch lacks the column(s) {missing}")
     if len(set(table.column_names)) != len(table.column_names):
         raise WireError("a column name appears twice")
-    columns, present = {}, {}
-    for name, chunked in zip(table.column_names, table.columns):
-        spec = expect.get(name, other)
-        if spec is None:
-            raise WireError(f"unexpected column {name!r}")
-        columns[name], mask = _numpy(name, chunked.combine_chunks(), spec)
-        if mask is not None:
-            present[name] = mask
-    return Frame(control, columns, table.num_rows, present)
+    return control, table
 
 
 def categories(values: Sequence[str | None]) -> pa.DictionaryArray:

@@ -46,16 +46,22 @@ def first_problem(error: ValidationError) -> str:
     return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
 
 
-class UploadRequest(Document):
+class UploadControl(Document):
+    """An upload's terms: the whole JSON body but its rows, and the control document of a binary upload
+    (docs/protocol.md, "Uploading rows"), whose rows cross as Arrow columns."""
+
     source: StrictStr = Field(description="the data source's payout address (0x + 40 hex digits)")
     min_price: Amount = Field(description="the source's private minimum price per row; never published")
     mapping: dict[StrictStr, StrictStr] = Field(description="the source's column name -> standard field name")
     ignored: list[StrictStr] = Field(default=[], description="the source's columns that are not used")
-    rows: list[dict[StrictStr, Any]] = Field(max_length=MAX_ROWS_PER_REQUEST,
-                                             description="rows as column -> number or string")
     hash_key: Bytes32 | None = Field(
         default=None, description="the source's secret row-hash key (32 bytes), the same at each of its proxies; "
         "fixed by its first upload here. Absent: unkeyed row hashes (docs/privacy.md)")
+
+
+class UploadRequest(UploadControl):
+    rows: list[dict[StrictStr, Any]] = Field(max_length=MAX_ROWS_PER_REQUEST,
+                                             description="rows as column -> number or string")
 
 
 class UploadResponse(Document):

@@ -29,7 +29,9 @@ answer's `warnings`, and the rows are still listed on the API.
 """
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
+
+import pyarrow as pa
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,7 +54,7 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import ChainUnavailable, PolicyError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import bodies, schema, wire
+from . import bodies, columnar, schema, wire
 from .bodies import ARROW, RequestBody
 from .gate import Gate
 from .holder import ReceivedBill, SourceRecords
@@ -85,6 +87,20 @@ LIMIT_ERRORS = {
           "see the Retry-After header"},
 }
 
+UPLOAD_BODY = {"requestBody": {
+    "required": True,
+    "description": "JSON (UploadRequest), or an Arrow IPC stream (one schema, then record batches): the "
+                   "schema's metadata key `splitledger` holds the control document (UploadControl, JSON), each "
+                   "column is one of the source's columns (int64, float64, utf8, or a dense union of float64 "
+                   "and utf8 for a column that mixes numbers and text), null where a row lacks the column; at "
+                   f"most {schema.MAX_ROWS_PER_REQUEST} rows (docs/protocol.md, 'Uploading rows')",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/UploadRequest"}},
+        columnar.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary",
+                                         "x-splitledger-control": {"$ref": "#/components/schemas/UploadControl"}}},
+    },
+}}
+
 NO_CHAIN = ("this holder has no chain access, so it cannot check who asks: it serves no rows "
             "(start it with --rpc and --deployment)")
 
@@ -92,6 +108,20 @@ NO_CHAIN = ("this holder has no chain access, so it cannot check who asks: it se
 async def raw_body(request: Request) -> bytes:
     """The exact bytes received: what a signature's body digest is checked against."""
     return await request.body()
+
+
+class UploadBody(NamedTuple):
+    document: Any  # the JSON body, or a binary body's control document
+    columns: pa.Table | None  # a binary body's rows (None: a JSON body)
+
+
+async def upload_body(request: Request) -> UploadBody:
+    """An upload's body by its media type, refused (422 invalid_request) when it is not JSON or not a complete
+    Arrow IPC stream, before its signature is looked at (as FastAPI does for JSON bodies)."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == columnar.MEDIA_TYPE:
+        return UploadBody(*columnar.decode_table(raw, max_rows=schema.MAX_ROWS_PER_REQUEST))
+    return UploadBody(_json_body(raw), None)
 
 
 def request_authorization(
@@ -175,7 +205,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
     _install_error_handlers(app)
     install_limits(app, limits)
     install_documents(app, [b.document for b in bodies.REQUESTS.values()]
-                      + [b.control for b in bodies.REQUESTS.values()] + [bodies.ListingsControl, bodies.GradientControl])
+                      + [b.control for b in bodies.REQUESTS.values()] + [bodies.ListingsControl, bodies.GradientControl]
+                      + [schema.UploadRequest, schema.UploadControl])  # the upload route reads its body itself
     install_exact_bounds(app, schema.EXACT_BOUNDS)
 
     def admit(operation: str, model_id: int, raw: bytes, auth: Authorization) -> None:
@@ -199,19 +230,25 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
                                              "market": gate.domain.market}
         return _json(200, {"status": "ok", "rows": vault.row_count(), **identity})
 
-    @app.post("/v1/rows", status_code=201, response_model=schema.UploadResponse,
+    @app.post("/v1/rows", status_code=201, response_model=schema.UploadResponse, openapi_extra=UPLOAD_BODY,
               responses={200: {"model": schema.UploadResponse, "description": "this upload was stored before: "
                                                                                  "the row ids it got then"},
                          **{k: ERRORS[k] for k in (401, 403, 409, 422, 503)}})
-    def upload(body: schema.UploadRequest, raw: Body,
+    def upload(sent: Annotated[UploadBody, Depends(upload_body)], raw: Body,
                auth: Annotated[Authorization, Depends(upload_authorization)]) -> Response:
-        """Stores a data source's rows (all or none) and assigns their row ids; signed by the payout address."""
+        """Stores a data source's rows (all or none) and assigns their row ids; signed by the payout address.
+        The body is JSON (schema UploadRequest) or an Arrow IPC stream (media type
+        application/vnd.apache.arrow.stream): the control document UploadControl in the schema's metadata, one
+        column per source column, null where a row lacks the column."""
         if gate is None:
             raise ChainUnavailable(NO_CHAIN)
+        binary, columns = sent.columns is not None, sent.columns
+        body = _validated(schema.UploadControl if binary else schema.UploadRequest, sent.document)
         gate.admit_upload(body.source, raw, auth)
         key = None if body.hash_key is None else bytes.fromhex(body.hash_key[2:])
-        result = vault.upload(body.source, body.min_price, body.mapping, body.rows, body.ignored, key,
-                              upload=UploadKey(auth.nonce, body_digest(raw)))
+        store = vault.upload_columns if binary else vault.upload
+        result = store(body.source, body.min_price, body.mapping, columns if binary else body.rows, body.ignored, key,
+                       upload=UploadKey(auth.nonce, body_digest(raw)))
         warnings = _publish(publisher, result.runs)
         return _json(201 if result.runs else 200, {"row_ids": list(result.row_ids), "warnings": warnings})
 
@@ -299,6 +336,22 @@ def records_document(records: SourceRecords) -> dict:
                    "nonce": "0x" + b.nonce.hex(), "expiry": b.expiry, "signature": "0x" + b.signature.hex()}
                   for b in records.bills],
     }
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return wire.loads(raw)
+    except ValueError as e:
+        raise RequestValidationError([{"loc": ("body",), "msg": f"JSON decode error: {e}", "type": "json_invalid"}]) \
+            from None
+
+
+def _validated(model: type[schema.Document], document: Any) -> Any:
+    """The document as `model`, or the 422 `invalid_request` FastAPI gives a body its schema refuses."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None
 
 
 def _claimed_policy(doc: dict, claimed_hash: str) -> PrivacyPolicy:

@@ -6,13 +6,23 @@ source in direct mode. SQLite's own checkpoints recycle the WAL but never shrink
 leave a WAL file as big as itself for good: after any commit that leaves the WAL over WAL_TRUNCATE_BYTES, the
 store checkpoints it into the database and truncates it (and journal_size_limit caps what is left after
 SQLite's own checkpoints). Amounts and model ids are stored as decimal TEXT because they are uint256 on chain and
-SQLite integers stop at 2**63. Row ids come from AUTOINCREMENT, so a row id is never reused, even after a
-crash between assigning and publishing. Every method that writes does so in one transaction.
+SQLite integers stop at 2**63. Every method that writes does so in one transaction.
+
+Rows are kept as columns, one record per upload batch (batches.py), never a record per row: an upload takes
+one range of row ids, stored with its rows in the same transaction, so row ids are unique, increasing from 1,
+dense, and never reused, even after a crash between assigning and publishing.
 
 Tables:
-  rows(row_id, source, min_price, row_values, fields)
-      row_values: JSON object standard name -> the source's raw value (number or string), as uploaded;
-      fields: JSON list of the standard names the row holds, sorted (its published composition).
+  batches(batch_id, source, min_price, first_row_id, row_count, compositions, codes, columns)
+      rows first_row_id .. first_row_id + row_count - 1 of one source at one minimum price, at most
+      BATCH_ROWS of them (a bigger upload takes several consecutive batches); columns: the Arrow IPC stream of
+      the rows' raw values under standard names (null: the row lacks the field); compositions: JSON list of
+      the batch's distinct field compositions (sorted standard names); codes: per row, little-endian uint16,
+      its composition's index there (what listings read, without the values).
+  row_sequence(id, last_row_id)
+      one row (id 1): the highest row id ever assigned. A store from before batches kept its rows one JSON
+      document per row in `rows(row_id, source, min_price, row_values, fields)`: opening it moves them into
+      batches (same row ids) and drops the table, in one transaction (`_migrate`).
   models(model_id, field_table, submodels)
       field_table: the canonical JSON of the model's standard field table (fixed by the first quote);
       submodels: JSON list of the sub-models last evaluated (the gradient's mask), NULL before any.
@@ -61,43 +71,79 @@ Tables:
   uploads(source, idempotency_key, body_digest, row_ids)
       every signed upload stored, by the key its source chose: the same upload sent again returns the row ids
       stored the first time instead of storing the rows twice; another body under a used key is refused.
+      row_ids: JSON {"first", "count"}, the range of ids the upload took (a store from before batches: the JSON list).
   nonces(signer, nonce, expires_at)
       the nonces of signed requests admitted (gate.py), each kept until its request expires, so no request
       is answered twice, even across a restart.
 """
+import itertools
 import json
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from orchestrator.errors import IdempotencyConflict, UploadRefused
+
+from .batches import RowBatch, mixed, presence
 
 WAL_TRUNCATE_BYTES = 4 << 20  # about SQLite's own auto-checkpoint size (1000 pages of 4 KiB)
 
+BATCH_ROWS = 50_000  # rows per stored batch: what one read of a row costs at most (and < 2**16 compositions)
+
+# Tables that name rows by id. Before batches they referenced rows(row_id); _migrate rebuilds them from these.
+ROW_TABLES = {
+    "quotes": """CREATE TABLE IF NOT EXISTS quotes (
+    model_id TEXT NOT NULL REFERENCES models(model_id),
+    row_id INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    row_hash BLOB NOT NULL,
+    PRIMARY KEY (model_id, row_id)
+) WITHOUT ROWID""",
+    "price_probes": """CREATE TABLE IF NOT EXISTS price_probes (
+    row_id INTEGER PRIMARY KEY,
+    tests INTEGER NOT NULL,
+    declined TEXT,
+    accepted TEXT
+)""",
+    "dp_spent": """CREATE TABLE IF NOT EXISTS dp_spent (
+    row_id INTEGER PRIMARY KEY,
+    rho REAL NOT NULL,
+    label_epsilon REAL NOT NULL DEFAULT 0
+)""",
+    "exact_releases": "CREATE TABLE IF NOT EXISTS exact_releases (row_id INTEGER PRIMARY KEY)",
+}
+ROW_TABLE_COLUMNS = {"quotes": "model_id, row_id, price, row_hash", "price_probes": "row_id, tests, declined, accepted",
+                     "dp_spent": "row_id, rho, label_epsilon", "exact_releases": "row_id"}
+
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS rows (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
     min_price TEXT NOT NULL,
-    row_values TEXT NOT NULL,
-    fields TEXT NOT NULL
+    first_row_id INTEGER NOT NULL UNIQUE,
+    row_count INTEGER NOT NULL CHECK (row_count > 0),
+    compositions TEXT NOT NULL,
+    codes BLOB NOT NULL,
+    columns BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS row_sequence (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_row_id INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS models (
     model_id TEXT PRIMARY KEY,
     field_table TEXT NOT NULL,
     submodels TEXT
 );
-CREATE TABLE IF NOT EXISTS quotes (
-    model_id TEXT NOT NULL REFERENCES models(model_id),
-    row_id INTEGER NOT NULL REFERENCES rows(row_id),
-    price TEXT NOT NULL,
-    row_hash BLOB NOT NULL,
-    PRIMARY KEY (model_id, row_id)
-) WITHOUT ROWID;
+""" + ";\n".join(ROW_TABLES[name] for name in ("quotes", "price_probes", "dp_spent")) + """;
 CREATE TABLE IF NOT EXISTS privacy (
     model_id TEXT PRIMARY KEY REFERENCES models(model_id),
     policy TEXT NOT NULL,
@@ -108,17 +154,6 @@ CREATE TABLE IF NOT EXISTS privacy (
 CREATE TABLE IF NOT EXISTS row_budget (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS price_probes (
-    row_id INTEGER PRIMARY KEY REFERENCES rows(row_id),
-    tests INTEGER NOT NULL,
-    declined TEXT,
-    accepted TEXT
-);
-CREATE TABLE IF NOT EXISTS dp_spent (
-    row_id INTEGER PRIMARY KEY REFERENCES rows(row_id),
-    rho REAL NOT NULL,
-    label_epsilon REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS holder_secret (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -144,15 +179,6 @@ CREATE TABLE IF NOT EXISTS nonces (
 CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 """
 
-# Made by _migrate, with what the store already records, so that a store from before it starts out right.
-EXACT_RELEASES = "CREATE TABLE exact_releases (row_id INTEGER PRIMARY KEY REFERENCES rows(row_id))"
-
-
-@dataclass(frozen=True)
-class NewRow:
-    values: dict[str, Any]  # standard name -> raw value
-    fields: tuple[str, ...]  # sorted standard names
-
 
 @dataclass(frozen=True)
 class UploadKey:
@@ -169,6 +195,39 @@ class StoredRow:
     min_price: int
     values: dict[str, Any]
     fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    """Rows read back as columns, in the order asked for (ids not stored are left out)."""
+
+    ids: np.ndarray  # int64
+    sources: np.ndarray  # object: each row's payout address
+    min_prices: np.ndarray  # object: each row's minimum price (int)
+    columns: dict[str, pa.Array]  # the fields asked for; null where the row lacks one
+
+    def take(self, positions: np.ndarray) -> "StoredRows":
+        """These rows (positions or a boolean mask)."""
+        at = np.flatnonzero(positions) if np.asarray(positions).dtype == bool else np.asarray(positions, np.int64)
+        taken = pa.array(at, pa.int64())
+        return StoredRows(self.ids[at], self.sources[at], self.min_prices[at],
+                          {name: column.take(taken) for name, column in self.columns.items()})
+
+    def holds(self, names: Sequence[str]) -> np.ndarray:
+        """Which rows hold every one of these fields."""
+        held = np.ones(len(self.ids), bool)
+        for name in names:
+            held &= presence(self.columns[name])
+        return held
+
+
+@dataclass(frozen=True)
+class _BatchSpan:
+    batch_id: int
+    first_row_id: int
+    row_count: int
+    source: str
+    min_price: int
 
 
 @dataclass(frozen=True)
@@ -208,9 +267,9 @@ class Store:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_BYTES}")
-            self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
             _migrate(self._db)
+            self._db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         with self._lock:
@@ -219,12 +278,18 @@ class Store:
     def _transaction(self):
         return _Transaction(self._db, self._lock, None if self.path == ":memory:" else self.path + "-wal")
 
-    def add_rows(self, source: str, min_price: int, rows: Sequence[NewRow], hash_key: bytes | None = None,
-                 upload: UploadKey | None = None) -> tuple[list[int], bool]:
-        """Stores all rows or none; returns (their row ids in order, whether they were stored now). The
-        source's first upload fixes its row-hash key (`hash_key`, None for unkeyed hashes); a later one with
-        another key is refused. An `upload` already stored returns the row ids it got then and stores
-        nothing; the same key with another body is refused (IdempotencyConflict)."""
+    def add_batch(self, source: str, min_price: int, batch: RowBatch, hash_key: bytes | None = None,
+                  upload: UploadKey | None = None) -> tuple[range, bool]:
+        """Stores all rows of the batch or none; returns (their row ids in order, whether they were stored now).
+        The rows take the next range of row ids, in the transaction that stores them (one batch record per
+        BATCH_ROWS rows). The source's first upload fixes its row-hash key (`hash_key`, None for unkeyed hashes);
+        a later one with another key is refused. An `upload` already stored returns the row ids it got then and
+        stores nothing; the same key with another body is refused (IdempotencyConflict)."""
+        if batch.rows == 0:
+            raise UploadRefused("an upload holds at least one row")
+        pieces = [(start, batch.slice(start, BATCH_ROWS)) for start in range(0, batch.rows, BATCH_ROWS)]
+        stored = [(piece.to_ipc(), piece.stored_codes(), _dumps([list(c) for c in piece.compositions]))
+                  for _, piece in pieces]
         with self._transaction() as db:
             if upload is not None:
                 done = db.execute("SELECT body_digest, row_ids FROM uploads WHERE source = ? AND idempotency_key = ?",
@@ -233,7 +298,7 @@ class Store:
                     if bytes(done[0]) != upload.body_digest:
                         raise IdempotencyConflict(f"idempotency key 0x{upload.idempotency_key.hex()} of {source} was "
                                                   f"used for another upload; choose a new key for new rows")
-                    return json.loads(done[1]), False
+                    return _stored_ids(done[1]), False
             found = db.execute("SELECT hash_key FROM source_keys WHERE source = ?", (source,)).fetchone()
             if found is None:
                 db.execute("INSERT INTO source_keys (source, hash_key) VALUES (?, ?)", (source, hash_key))
@@ -241,16 +306,17 @@ class Store:
                 raise UploadRefused(f"source {source}'s rows here are hashed "
                                     f"{'with another key' if found[0] else 'without a key'}; a source keeps one "
                                     f"row-hash key per proxy (the same at each of its proxies)")
-            ids = []
-            for row in rows:
-                cursor = db.execute(
-                    "INSERT INTO rows (source, min_price, row_values, fields) VALUES (?, ?, ?, ?)",
-                    (source, str(min_price), _dumps(row.values), _dumps(list(row.fields))),
-                )
-                ids.append(cursor.lastrowid)
+            first = _last_row_id(db) + 1
+            db.executemany(
+                "INSERT INTO batches (source, min_price, first_row_id, row_count, compositions, codes, columns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(source, str(min_price), first + start, piece.rows, compositions, codes, columns)
+                 for (start, piece), (columns, codes, compositions) in zip(pieces, stored)])
+            ids = range(first, first + batch.rows)
+            db.execute("INSERT OR REPLACE INTO row_sequence (id, last_row_id) VALUES (1, ?)", (ids[-1],))
             if upload is not None:
                 db.execute("INSERT INTO uploads (source, idempotency_key, body_digest, row_ids) VALUES (?, ?, ?, ?)",
-                           (source, upload.idempotency_key, upload.body_digest, _dumps(ids)))
+                           (source, upload.idempotency_key, upload.body_digest, _dumps({"first": first, "count": batch.rows})))
             return ids, True
 
     def use_nonce(self, signer: str, nonce: bytes, expires_at: int, now: int) -> bool:
@@ -265,34 +331,102 @@ class Store:
             return True
 
     def listings(self, after: int, limit: int) -> list[tuple[int, tuple[str, ...], str]]:
+        """(row id, composition, source) of the first `limit` rows after `after`, read from the batches' codes."""
         with self._lock:
             found = self._db.execute(
-                "SELECT row_id, fields, source FROM rows WHERE row_id > ? ORDER BY row_id LIMIT ?", (after, limit)
+                "SELECT first_row_id, row_count, source, compositions, codes FROM batches "
+                "WHERE first_row_id + row_count - 1 > ? ORDER BY first_row_id LIMIT ?", (after, limit),
             ).fetchall()
-        return [(row_id, tuple(json.loads(fields)), source) for row_id, fields, source in found]
+        listed: list[tuple[int, tuple[str, ...], str]] = []
+        for first, count, source, compositions, codes in found:
+            start = max(after + 1 - first, 0)
+            take = min(count - start, limit - len(listed))
+            fields = [tuple(c) for c in json.loads(compositions)]
+            chosen = np.frombuffer(codes, "<u2")[start:start + take].tolist()
+            listed.extend(zip(range(first + start, first + start + take), (fields[c] for c in chosen),
+                              itertools.repeat(source)))
+            if len(listed) == limit:
+                break
+        return listed
+
+    def row_columns(self, row_ids: Sequence[int] | np.ndarray, names: Sequence[str]) -> StoredRows:
+        """The stored rows among `row_ids`, in that order, with the fields `names` as columns (unknown ids are
+        left out); reads only the batches that hold them."""
+        ids = np.asarray(row_ids, np.int64).reshape(-1)
+        spans = self._spans(ids)
+        firsts = np.asarray([s.first_row_id for s in spans], np.int64)
+        which = np.searchsorted(firsts, ids, side="right") - 1
+        known = which >= 0
+        known[known] &= ids[known] < (firsts + np.asarray([s.row_count for s in spans], np.int64))[which[known]]
+        ids, which = ids[known], which[known]
+        parts: dict[str, list[pa.Array]] = {name: [] for name in names}
+        order = []
+        for k in np.unique(which).tolist():
+            at = np.flatnonzero(which == k)
+            order.append(at)
+            batch = self._batch(spans[k].batch_id)
+            offsets = pa.array(ids[at] - spans[k].first_row_id, pa.int64())
+            for name in names:
+                parts[name].append(batch.column(name).take(offsets))
+        back = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
+        restore = pa.array(back, pa.int64())
+        columns = {name: _concat(chunks).take(restore) if chunks else pa.nulls(0, pa.float64())
+                   for name, chunks in parts.items()}
+        sources = np.asarray([spans[k].source for k in which.tolist()], dtype=object)
+        prices = np.asarray([spans[k].min_price for k in which.tolist()], dtype=object)
+        return StoredRows(ids, sources, prices, columns)
 
     def rows(self, row_ids: Iterable[int]) -> dict[int, StoredRow]:
-        """The stored rows among `row_ids` (unknown ids are simply absent)."""
+        """The stored rows among `row_ids` as records (unknown ids are simply absent): for inspection and
+        tests; the vault reads columns (`row_columns`)."""
+        ids = np.asarray(list(row_ids), np.int64)
+        names = sorted({name for _, composition, _ in self._compositions(ids) for name in composition})
+        found = self.row_columns(ids, names)
+        listed = {name: found.columns[name].to_pylist() for name in names}
+        out = {}
+        for i, row_id in enumerate(found.ids.tolist()):
+            values = {name: listed[name][i] for name in names if listed[name][i] is not None}
+            out[row_id] = StoredRow(row_id, found.sources[i], found.min_prices[i], values, tuple(sorted(values)))
+        return out
+
+    def batches(self) -> Iterator[tuple[int, RowBatch]]:
+        """Every stored batch with its first row id, in row id order, one at a time."""
         with self._lock:
-            found = self._db.execute(
-                "SELECT row_id, source, min_price, row_values, fields FROM rows "
-                "WHERE row_id IN (SELECT value FROM json_each(?))",
-                (_dumps(list(row_ids)),),
-            ).fetchall()
-        return {
-            row_id: StoredRow(row_id, source, int(price), json.loads(values), tuple(json.loads(fields)))
-            for row_id, source, price, values, fields in found
-        }
+            spans = [(batch_id, first) for batch_id, first in
+                     self._db.execute("SELECT batch_id, first_row_id FROM batches ORDER BY first_row_id")]
+        for batch_id, first in spans:
+            yield first, self._batch(batch_id)
 
     def last_row_id(self) -> int:
         """The highest row id ever assigned (0 before the first upload); ids 1..this exist, none is deleted."""
         with self._lock:
-            found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'rows'").fetchone()
-        return found[0] if found else 0
+            return _last_row_id(self._db)
 
     def row_count(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]
+            return self._db.execute("SELECT coalesce(sum(row_count), 0) FROM batches").fetchone()[0]
+
+    def _spans(self, ids: np.ndarray) -> list[_BatchSpan]:
+        """The batches that may hold some of `ids`, in row id order."""
+        if not ids.size:
+            return []
+        with self._lock:
+            found = self._db.execute(
+                "SELECT batch_id, first_row_id, row_count, source, min_price FROM batches "
+                "WHERE first_row_id <= ? AND first_row_id + row_count > ? ORDER BY first_row_id",
+                (int(ids.max()), int(ids.min())),
+            ).fetchall()
+        return [_BatchSpan(b, f, n, source, int(price)) for b, f, n, source, price in found]
+
+    def _batch(self, batch_id: int) -> RowBatch:
+        with self._lock:
+            columns, codes, compositions = self._db.execute(
+                "SELECT columns, codes, compositions FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return RowBatch.from_stored(columns, codes, json.loads(compositions))
+
+    def _compositions(self, ids: np.ndarray) -> list[tuple[int, tuple[str, ...], str]]:
+        return [listing for span in self._spans(ids) for listing in
+                self.listings(span.first_row_id - 1, span.row_count)]
 
     def model(self, model_id: int) -> ModelRecord | None:
         with self._lock:
@@ -364,24 +498,12 @@ class Store:
             found = self._db.execute("SELECT state FROM row_budget WHERE id = 1").fetchone()
         return None if found is None else bytes(found[0])
 
-    def all_row_values(self) -> tuple[list[int], list[dict[str, Any]]]:
-        """Every stored row's id and raw values (what the row budget's covariance is computed on)."""
+    def quoted_row_ids(self, model_id: int) -> np.ndarray:
+        """The ids of the rows an accepted quote of this model covers, ascending."""
         with self._lock:
-            found = self._db.execute("SELECT row_id, row_values FROM rows ORDER BY row_id").fetchall()
-        return [row_id for row_id, _ in found], [json.loads(values) for _, values in found]
-
-    def quoted_rows(self, model_id: int) -> list[StoredRow]:
-        """The rows an accepted quote of this model covers, in row id order."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT r.row_id, r.source, r.min_price, r.row_values, r.fields FROM quotes q "
-                "JOIN rows r ON r.row_id = q.row_id WHERE q.model_id = ? ORDER BY r.row_id",
-                (str(model_id),),
-            ).fetchall()
-        return [
-            StoredRow(row_id, source, int(price), json.loads(values), tuple(json.loads(fields)))
-            for row_id, source, price, values, fields in found
-        ]
+            found = self._db.execute("SELECT row_id FROM quotes WHERE model_id = ? ORDER BY row_id",
+                                     (str(model_id),)).fetchall()
+        return np.asarray([row for row, in found], np.int64)
 
     def save_submodels(self, model_id: int, submodels: str) -> None:
         with self._transaction() as db:
@@ -485,21 +607,93 @@ def _migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(dp_spent)")}
     if "label_epsilon" not in columns:  # before ldp: only dp steps were spent, and they release no label
         db.execute("ALTER TABLE dp_spent ADD COLUMN label_epsilon REAL NOT NULL DEFAULT 0")
-    if _has_table(db, "exact_releases"):
-        return
+    if not _has_table(db, "exact_releases"):
+        with _immediate(db):
+            db.execute(ROW_TABLES["exact_releases"])
+            db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT q.row_id FROM quotes q JOIN privacy p "
+                       "ON p.model_id = q.model_id WHERE json_extract(p.policy, '$.mode') = 'projection'")
+            if _has_table(db, "computed_rows"):
+                db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT c.row_id FROM computed_rows c "
+                           "LEFT JOIN privacy p ON p.model_id = c.model_id "
+                           "WHERE coalesce(json_extract(p.policy, '$.mode'), 'plain') != 'ldp'")
+    if _has_table(db, "rows"):
+        with _immediate(db):
+            _rows_to_batches(db)
+
+
+def _rows_to_batches(db: sqlite3.Connection) -> None:
+    """A store from before batches: its rows, one JSON document each, become batches with the same row ids
+    (runs of consecutive ids of one source and price, BATCH_ROWS at most), the highest id ever assigned
+    carries over, the tables that referenced rows(row_id) are rebuilt without that reference (their contents
+    unchanged), and `rows` is dropped. Run with foreign keys off, in one transaction (see _migrate)."""
+    from .intake import prepare_rows  # intake checks uploads; the store needs it only for this one conversion
+
+    def flush(run: list[tuple[int, str, str, dict]]) -> None:
+        names = sorted({name for *_, values in run for name in values})
+        batch = prepare_rows({name: name for name in names}, (), [values for *_, values in run])
+        db.execute("INSERT INTO batches (source, min_price, first_row_id, row_count, compositions, codes, columns) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (run[0][1], run[0][2], run[0][0], len(run), _dumps([list(c) for c in batch.compositions]),
+                    batch.stored_codes(), batch.to_ipc()))
+
+    run: list[tuple[int, str, str, dict]] = []
+    for row_id, source, price, values in db.execute(
+            "SELECT row_id, source, min_price, row_values FROM rows ORDER BY row_id").fetchall():
+        if run and (len(run) == BATCH_ROWS or (source, price) != run[-1][1:3] or row_id != run[-1][0] + 1):
+            flush(run)
+            run = []
+        run.append((row_id, source, price, json.loads(values)))
+    if run:
+        flush(run)
+    sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'rows'").fetchone() \
+        if _has_table(db, "sqlite_sequence") else None
+    highest = max(sequence[0] if sequence else 0, db.execute("SELECT coalesce(max(row_id), 0) FROM rows").fetchone()[0])
+    if highest:
+        db.execute("INSERT OR REPLACE INTO row_sequence (id, last_row_id) VALUES (1, ?)", (highest,))
+    for name, statement in ROW_TABLES.items():
+        made = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        if made is None or "REFERENCES rows" not in made[0]:
+            continue
+        db.execute(f"ALTER TABLE {name} RENAME TO {name}_before_batches")
+        db.execute(statement)
+        db.execute(f"INSERT INTO {name} ({ROW_TABLE_COLUMNS[name]}) SELECT {ROW_TABLE_COLUMNS[name]} "
+                   f"FROM {name}_before_batches")
+        db.execute(f"DROP TABLE {name}_before_batches")
+    db.execute("DROP TABLE rows")
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection):
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute(EXACT_RELEASES)
-        db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT q.row_id FROM quotes q "
-                   "JOIN privacy p ON p.model_id = q.model_id WHERE json_extract(p.policy, '$.mode') = 'projection'")
-        if _has_table(db, "computed_rows"):
-            db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT c.row_id FROM computed_rows c "
-                       "LEFT JOIN privacy p ON p.model_id = c.model_id "
-                       "WHERE coalesce(json_extract(p.policy, '$.mode'), 'plain') != 'ldp'")
-        db.execute("COMMIT")
+        yield
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    db.execute("COMMIT")
+
+
+def _last_row_id(db: sqlite3.Connection) -> int:
+    found = db.execute("SELECT last_row_id FROM row_sequence WHERE id = 1").fetchone()
+    return found[0] if found else 0
+
+
+def _stored_ids(row_ids: str) -> range | list[int]:
+    """An upload's row ids as recorded: {"first", "count"}, or (a store from before batches) the list itself."""
+    found = json.loads(row_ids)
+    return range(found["first"], found["first"] + found["count"]) if isinstance(found, dict) else found
+
+
+def _concat(chunks: Sequence[pa.Array]) -> pa.Array:
+    """One column from the same field's values in several batches, which may have stored it as different
+    kinds (an all-null chunk takes the others' kind; numbers of both kinds become float64; else mixed)."""
+    kinds = {c.type for c in chunks if c.null_count < len(c) or pa.types.is_union(c.type)}
+    if len(kinds) <= 1:
+        kind = kinds.pop() if kinds else pa.float64()
+        return pa.concat_arrays([c if c.type == kind else pa.nulls(len(c), kind) for c in chunks])
+    if all(pa.types.is_integer(k) or pa.types.is_floating(k) for k in kinds):
+        return pa.concat_arrays([c.cast(pa.float64()) for c in chunks])
+    return mixed([v for c in chunks for v in c.to_pylist()])
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:

@@ -28,6 +28,7 @@ one compiled matmul. Row counts are padded to a power of two before the compiled
 sizes a hosting node sends reuse a handful of compilations instead of compiling for every new size; zero rows
 add nothing to z (sliced off) or to the summed gradients.
 """
+import itertools
 import json
 import logging
 import secrets
@@ -39,6 +40,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import pyarrow as pa
 
 from orchestrator.container.fields import FieldTable
 from orchestrator.container.split import SubModel, SubModelBank, bank_from_submodels, evaluate
@@ -53,7 +55,7 @@ from orchestrator.errors import (
 )
 from orchestrator.hashing.rows import UINT256_LIMIT, row_hashes
 from orchestrator.privacy.accountant import gaussian_rho
-from orchestrator.privacy.atoms import atom_covariance, atom_values
+from orchestrator.privacy.atoms import atom_columns, atom_covariance
 from orchestrator.privacy.audit import DEFAULT_TOLERANCE
 from orchestrator.privacy.dp import private_gradients
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_gradient
@@ -62,14 +64,23 @@ from . import privacy
 from .bills import BillBook, bill_sources, parse_bill
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from .budget import RevelationBudget, TableAtoms
-from .intake import ListingRun, checked_address, checked_amount, checked_hash_key, listing_runs, prepare_rows
+from .batches import RowBatch, numbers_and_texts, values
+from .intake import (
+    ListingRun,
+    batch_runs,
+    checked_address,
+    checked_amount,
+    checked_hash_key,
+    prepare_columns,
+    prepare_rows,
+)
 from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
-from .quoted import QuotedRows, normalise_each
+from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
 from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answer
 from .schema import MAX_LISTINGS, MAX_ROW_ID
-from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy, rows_covariance
-from .store import PriceProbes, Store, StoredRow, UploadKey
+from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
+from .store import PriceProbes, Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
 # at least "policyHash" and "fieldTableHash", 32 bytes each.
@@ -94,6 +105,7 @@ class _Model:
     bank: SubModelBank | None  # the last sub-models evaluated: their mask shapes the gradient
     privacy: ModelPrivacy
     atoms: TableAtoms  # the model's inputs and label on the holder's row-budget coordinates
+    moments: RowMoments  # the sums of `rows`' covariance (the privacy state's), kept as rows are quoted
     releases: QuotedRows | None = None  # ldp mode: each quoted row's release (x: u, labels), what evaluate answers
     # Held from a request's privacy check until what it revealed is recorded, so two requests in flight can
     # never both pass a check that only one of them would have passed after the other.
@@ -178,12 +190,29 @@ class Vault:
         `hash_key`: the source's secret row-hash key (32 bytes), the same at each of its proxies. `upload`:
         a signed upload's idempotency key; sent again, it returns the row ids of the first time and nothing
         new to publish."""
-        source = checked_address(source)
-        min_price = checked_amount(min_price, "min_price")
-        hash_key = checked_hash_key(hash_key)
-        prepared = prepare_rows(mapping, ignored, rows)
-        row_ids, stored = self.store.add_rows(source, min_price, prepared, hash_key, upload)
-        runs = listing_runs(row_ids, [r.fields for r in prepared]) if stored else []
+        source, min_price, hash_key = _upload_terms(source, min_price, hash_key)
+        return self._store(source, min_price, prepare_rows(mapping, ignored, rows), hash_key, upload)
+
+    def upload_columns(
+        self,
+        source: str,
+        min_price: int,
+        mapping: Mapping[str, str],
+        columns: pa.Table,
+        ignored: Sequence[str] = (),
+        hash_key: bytes | None = None,
+        *,
+        upload: UploadKey | None = None,
+    ) -> UploadResult:
+        """`upload` of rows given as columns (the source's column names; null: the row lacks that column),
+        checked and stored as columns, never as one record per row."""
+        source, min_price, hash_key = _upload_terms(source, min_price, hash_key)
+        return self._store(source, min_price, prepare_columns(mapping, ignored, columns), hash_key, upload)
+
+    def _store(self, source: str, min_price: int, batch: RowBatch, hash_key: bytes | None,
+               upload: UploadKey | None) -> UploadResult:
+        row_ids, stored = self.store.add_batch(source, min_price, batch, hash_key, upload)
+        runs = batch_runs(row_ids[0], batch) if stored else []
         return UploadResult(tuple(row_ids), tuple(runs))
 
     def row_count(self) -> int:
@@ -196,7 +225,7 @@ class Vault:
             raise HolderRequestError(f"after must be a row id in 0..2^63-1, got {after!r}")
         if _not_int(limit) or not 1 <= limit <= MAX_LISTINGS:
             raise HolderRequestError(f"limit must be in 1..{MAX_LISTINGS}, got {limit!r}")
-        return [Listing(row_id, fields, source) for row_id, fields, source in self.store.listings(after, limit)]
+        return list(itertools.starmap(Listing, self.store.listings(after, limit)))
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
               policy: PrivacyPolicy) -> QuoteAnswer:
@@ -226,15 +255,15 @@ class Vault:
                 atoms = known.atoms if known else budget.register(field_table)
                 reasons, candidates, features, labels = self._usable(model_id, ids, field_table)
                 previous = known.rows if known else QuotedRows.empty(len(field_table.model_inputs))
-                candidate_ids = np.asarray([row.row_id for row in candidates], np.int64)
-                would = previous.replaced(candidate_ids, features, labels)
-                verdict = judge_policy(policy, self.accepted_modes, rows_covariance(would.x, would.labels),
-                                       len(would.ids))
-                keep = np.full(len(candidates), verdict.allowed)
-                if candidates and not verdict.allowed:
-                    log.warning("model %d: declining %d rows under its privacy policy: %s", model_id, len(candidates),
-                                "; ".join(verdict.reasons))
-                    reasons.update((row.row_id, "privacy_policy") for row in candidates)
+                moments = known.moments if known else RowMoments.empty(len(field_table.model_inputs))
+                candidate_ids = candidates.ids
+                would = moments.replaced(previous, candidate_ids, features, labels)
+                verdict = judge_policy(policy, self.accepted_modes, would.covariance(), would.n)
+                keep = np.full(len(candidate_ids), verdict.allowed)
+                if candidate_ids.size and not verdict.allowed:
+                    log.warning("model %d: declining %d rows under its privacy policy: %s", model_id,
+                                candidate_ids.size, "; ".join(verdict.reasons))
+                    reasons.update((row_id, "privacy_policy") for row_id in candidate_ids.tolist())
                 released = None
                 if self.audited and policy.mode == "projection" and keep.any():
                     # Selling a row under a projection commits it to revealing u = P x (and its label): that is
@@ -242,18 +271,17 @@ class Vault:
                     released = atoms.request(policy.matrix, len(budget.atoms))
                     fits = budget.allowed_rows(candidate_ids, released, self._atom_covariance(atoms),
                                                **self._bounds(policy))
-                    for i in np.flatnonzero(keep & ~fits).tolist():
-                        reasons[candidates[i].row_id] = "privacy_budget"
+                    reasons.update((row_id, "privacy_budget") for row_id in candidate_ids[keep & ~fits].tolist())
                     keep &= fits
                 if policy.mode == "ldp":
-                    keep = self._within_lifetime(model_id, policy, candidates, candidate_ids, previous.ids, keep,
-                                                 reasons)
+                    keep = self._within_lifetime(model_id, policy, candidate_ids, previous, keep, reasons)
                 probes = self._price_answers(candidates, keep, price, reasons)
-                good = [row for row, kept in zip(candidates, keep) if kept]
+                good = candidates.take(keep)
                 features, labels = features[keep], labels[keep]
-                good_ids = np.asarray([row.row_id for row in good], np.int64)
+                good_ids = good.ids
                 rows = previous.replaced(good_ids, features, labels)
-                covariance = rows_covariance(rows.x, rows.labels)
+                moments = moments.replaced(previous, good_ids, features, labels)
+                covariance = moments.covariance()
                 state = known.privacy.with_covariance(covariance) if known else ModelPrivacy.start(policy, covariance)
                 hashes = self._row_hashes(model_id, good, features, labels)
                 if released is not None:
@@ -265,10 +293,10 @@ class Vault:
                     new = self._releases(model_id, policy, classes, good, features, labels, hashes)
                     before = known.releases if known else QuotedRows.empty(len(policy.projection))
                     releases = before.replaced(new.ids, new.x, new.labels)
-                    charged = self._first_releases(policy, good_ids, previous.ids)
+                    charged = self._first_releases(policy, good_ids, previous)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
-                        model_id, table_json, [(row.row_id, price, h) for row, h in zip(good, hashes)],
+                        model_id, table_json, list(zip(good_ids.tolist(), itertools.repeat(price), hashes)),
                         state.record(), probes=probes, budget=budget.to_json(),
                         spent=charged.stored() if charged is not None else (), exact=exact.tolist(),
                     )
@@ -276,33 +304,35 @@ class Vault:
                     self._lifetime().record(charged)
                 self._lifetime().record_exact(exact)
                 self._models[model_id] = _Model(field_table, table_json, rows, known.bank if known else None,
-                                                state, atoms, releases, known.lock if known else threading.Lock())
-        by_id = {row.row_id: Accepted(row.row_id, h, row.source) for row, h in zip(good, hashes)}
+                                                state, atoms, moments, releases,
+                                                known.lock if known else threading.Lock())
+        # The accepted rows are in the order asked for already (row_columns keeps the request's order).
         return QuoteAnswer(
-            accepted=tuple(by_id[r] for r in ids.tolist() if r in by_id),
+            accepted=tuple(map(Accepted, good_ids.tolist(), hashes, good.sources.tolist())),
             declined=tuple(Declined(r, reasons[r]) for r in ids.tolist() if r in reasons),
         )
 
-    def _price_answers(self, candidates: Sequence[StoredRow], keep: np.ndarray, price: int,
+    def _price_answers(self, candidates: StoredRows, keep: np.ndarray, price: int,
                        reasons: dict[int, str]) -> dict[int, PriceProbes]:
         """The price, as probes.py lets it be consulted, for the rows still in `keep` (cleared where declined);
         returns the probes that changed, to be stored with the quote."""
-        asked = [row for row, kept in zip(candidates, keep) if kept]
-        seen = self.store.price_probes([row.row_id for row in asked])
+        asked = np.flatnonzero(keep)
+        ids = candidates.ids[asked].tolist()
+        seen = self.store.price_probes(ids)
         changed: dict[int, PriceProbes] = {}
-        for i in np.flatnonzero(keep).tolist():
-            row = candidates[i]
-            before = seen.get(row.row_id, PriceProbes())
-            outcome, after = price_answer(before, price, row.min_price, self.price_probes)
+        fresh = PriceProbes()
+        for i, row_id, min_price in zip(asked.tolist(), ids, candidates.min_prices[asked].tolist()):
+            before = seen.get(row_id, fresh)
+            outcome, after = price_answer(before, price, min_price, self.price_probes)
             if after != before:
-                changed[row.row_id] = after
+                changed[row_id] = after
             if outcome != ACCEPT:
-                reasons[row.row_id] = outcome
+                reasons[row_id] = outcome
                 keep[i] = False
         return changed
 
-    def _within_lifetime(self, model_id: int, policy: PrivacyPolicy, candidates: Sequence[StoredRow],
-                         candidate_ids: np.ndarray, quoted_ids: np.ndarray, keep: np.ndarray,
+    def _within_lifetime(self, model_id: int, policy: PrivacyPolicy, candidate_ids: np.ndarray,
+                         quoted: QuotedRows, keep: np.ndarray,
                          reasons: dict[int, str]) -> np.ndarray:
         """ldp: `keep` less the rows new to this model whose lifetime spend cannot take one more release of the
         policy within min(its budget, the holder's lifetime_epsilon), or that this holder released exactly
@@ -312,14 +342,13 @@ class Vault:
         settings = policy.ldp
         lifetime = self._lifetime()
         after = lifetime.after(candidate_ids, policy.release.rho, policy.release.label_cost)
-        new = keep & ~np.isin(candidate_ids, quoted_ids)
+        new = keep & ~quoted.positions(candidate_ids)[1]  # O(m log n): no sort of every quoted id
         exact = new & lifetime.released_exactly(candidate_ids)
         if exact.any():
             log.warning("model %d: declining %d rows (privacy_budget): released without noise before: no DP "
                         "guarantee left to spend", model_id, int(exact.sum()))
         over = new & (exact | after.over(settings.delta, lifetime_cap(settings.budget, self.lifetime_epsilon)))
-        for i in np.flatnonzero(over).tolist():
-            reasons[candidates[i].row_id] = "privacy_budget"
+        reasons.update((row_id, "privacy_budget") for row_id in candidate_ids[over].tolist())
         return keep & ~over
 
     def _first_exact(self, ids: np.ndarray) -> np.ndarray:
@@ -334,25 +363,25 @@ class Vault:
             self.store.save_answer(model_id, exact=exact.tolist())
             self._lifetime().record_exact(exact)
 
-    def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted_ids: np.ndarray) -> Totals:
+    def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted: QuotedRows) -> Totals:
         """ldp: the totals of the accepted rows new to this model once charged one release each."""
-        new = accepted_ids[~np.isin(accepted_ids, quoted_ids)]
+        new = accepted_ids[~quoted.positions(accepted_ids)[1]]
         return self._lifetime().after(new, policy.release.rho, policy.release.label_cost)
 
-    def _releases(self, model_id: int, policy: PrivacyPolicy, classes: int | None, rows: Sequence[StoredRow],
+    def _releases(self, model_id: int, policy: PrivacyPolicy, classes: int | None, rows: StoredRows,
                   features: np.ndarray, labels: np.ndarray, hashes: Sequence[bytes]) -> QuotedRows:
         """ldp: each row's release for the model (releases.py), from u = P x computed as projection mode's
         evaluate computes it."""
-        ids = np.asarray([row.row_id for row in rows], np.int64)
+        ids = rows.ids
         bank = bank_from_submodels([SubModel(j, policy.inputs, p, 0.0) for j, p in enumerate(policy.projection)],
                                    policy.inputs)
         u = np.asarray(evaluate(bank, _padded(np.asarray(features, np.float32))))[: len(ids)]
         return released_rows(model_id, policy, classes, ids, u, labels, hashes, self._release_keys(rows))
 
-    def _release_keys(self, rows: Sequence[StoredRow]) -> list[bytes]:
+    def _release_keys(self, rows: StoredRows) -> list[bytes]:
         """Each row's release key: its source's row-hash key, else this holder's own secret (warned once: then
         no other proxy of the row can give the same release, and the redundancy check drops the row)."""
-        sources = {row.source for row in rows}
+        sources = set(rows.sources.tolist())
         hash_keys = self.store.hash_keys(sources)
         keyless = sorted(s for s in sources if hash_keys.get(s) is None)
         if keyless and self._secret is None:
@@ -362,7 +391,7 @@ class Vault:
             log.warning("ldp releases of rows whose source gave no row-hash key (%s) are keyed with this "
                         "holder's own secret: another proxy holding the same rows releases them differently, so "
                         "the hosting node's redundancy check drops them", ", ".join(keyless))
-        return release_keys([row.source for row in rows], hash_keys, self._secret or b"")
+        return release_keys(rows.sources.tolist(), hash_keys, self._secret or b"")
 
     def _lifetime(self) -> LifetimeSpend:
         """What each row spent in dp and ldp across models, loaded on first use (call with the budget lock
@@ -405,10 +434,14 @@ class Vault:
         needed = tuple(sorted({*atoms.columns.tolist(), *atoms.label.tolist()}))
         key = (self.store.last_row_id(), len(budget.atoms), needed)
         if self._atom_cov is None or self._atom_cov[0] != key:
-            _, values = self.store.all_row_values()
-            coordinates = atom_values(budget.atoms, values)
-            complete = ~np.isnan(coordinates[:, list(needed)]).any(axis=1) if needed else slice(None)
-            self._atom_cov = (key, atom_covariance(coordinates[complete]))
+            parts = []
+            for _, batch in self.store.batches():  # a batch at a time: never every row's values at once
+                coordinates = atom_columns(budget.atoms, {atom.field: numbers_and_texts(batch.column(atom.field))
+                                                          for atom in budget.atoms}, batch.rows)
+                parts.append(coordinates[~np.isnan(coordinates[:, list(needed)]).any(axis=1)] if needed else
+                             coordinates)
+            coordinates = np.concatenate(parts) if parts else np.zeros((0, len(budget.atoms)))
+            self._atom_cov = (key, atom_covariance(coordinates))
         return self._atom_cov[1]
 
     def _check_terms(self, model_id: int, known: "_Model | None", table_json: str, field_table: FieldTable,
@@ -434,31 +467,30 @@ class Vault:
 
     def _usable(self, model_id: int, ids: np.ndarray, field_table: FieldTable):
         """(reasons for the rows declined so far, the rows the table can use, their features, labels); nothing
-        here depends on the price."""
-        stored = self.store.rows(ids.tolist())
-        reasons: dict[int, str] = {}
-        candidates: list[StoredRow] = []
-        for row_id in ids.tolist():
-            reason = _decline_reason(stored.get(row_id), field_table)
-            if reason:
-                reasons[row_id] = reason
-            else:
-                candidates.append(stored[row_id])
-        done = normalise_each(field_table, [row.values for row in candidates])
+        here depends on the price. Read and normalised as columns."""
+        names = field_table.field_names
+        stored = self.store.row_columns(ids, names)
+        reasons = dict.fromkeys(ids[~np.isin(ids, stored.ids)].tolist(), "unknown_row")
+        holds = stored.holds(names)
+        reasons.update(dict.fromkeys(stored.ids[~holds].tolist(), "missing_fields"))
+        candidates = stored.take(holds)
+        done = normalise_each(field_table, {name: values(candidates.columns[name]) for name in names})
         for position, why in done.refused.items():
-            reasons[candidates[position].row_id] = "invalid_value"
-            log.info("row %d refused by model %d's table: %s", candidates[position].row_id, model_id, why)
-        return reasons, [candidates[p] for p in done.positions.tolist()], done.features, done.labels
+            reasons[int(candidates.ids[position])] = "invalid_value"
+            log.info("row %d refused by model %d's table: %s", candidates.ids[position], model_id, why)
+        return reasons, candidates.take(done.positions), done.features, done.labels
 
-    def _row_hashes(self, model_id: int, rows: Sequence[StoredRow], features: np.ndarray,
+    def _row_hashes(self, model_id: int, rows: StoredRows, features: np.ndarray,
                     labels: np.ndarray) -> list[bytes]:
         """Each row's hash, keyed with its source's row-hash key where the source gave one."""
-        sources = {row.source for row in rows}
+        sources = sorted(set(rows.sources.tolist()))
         keys = self.store.hash_keys(sources)
-        hashes: list[bytes] = [b""] * len(rows)
+        if len(sources) == 1:
+            return row_hashes(model_id, features, labels, key=keys.get(sources[0]))
+        hashes: list[bytes] = [b""] * len(rows.ids)
         for source in sources:
-            mine = [i for i, row in enumerate(rows) if row.source == source]
-            for i, h in zip(mine, row_hashes(model_id, features[mine], labels[mine], key=keys.get(source))):
+            mine = np.flatnonzero(rows.sources == source)
+            for i, h in zip(mine.tolist(), row_hashes(model_id, features[mine], labels[mine], key=keys.get(source))):
                 hashes[i] = h
         return hashes
 
@@ -644,11 +676,11 @@ class Vault:
             if record is None:
                 return None
             table = FieldTable.from_json(record.field_table)
-            stored = self.store.quoted_rows(model_id)
-            done = normalise_each(table, [row.values for row in stored])
+            stored = self.store.row_columns(self.store.quoted_row_ids(model_id), table.field_names)
+            done = normalise_each(table, {name: values(stored.columns[name]) for name in table.field_names})
             if done.refused:  # values and table are both immutable, so this means a corrupted store
                 raise HolderRequestError(f"stored rows of model {model_id} no longer normalise: {done.refused}")
-            rows = QuotedRows.of(np.asarray([r.row_id for r in stored], np.int64), done.features, done.labels)
+            rows = QuotedRows.of(stored.ids, done.features, done.labels)
             bank = None
             if record.submodels is not None:
                 subs = [SubModel.from_dict(d) for d in json.loads(record.submodels)]
@@ -665,7 +697,8 @@ class Vault:
                 hashes = self._row_hashes(model_id, stored, done.features, done.labels)
                 releases = self._releases(model_id, state.policy, release_classes(state.policy, table), stored,
                                           done.features, done.labels, hashes)
-            self._models[model_id] = _Model(table, record.field_table, rows, bank, state, atoms, releases)
+            self._models[model_id] = _Model(table, record.field_table, rows, bank, state, atoms, RowMoments.of(rows),
+                                            releases)
             return self._models[model_id]
 
     def _model(self, model_id: int) -> _Model:
@@ -686,14 +719,6 @@ class Vault:
                 tuple(missing.tolist()),
             )
         return at
-
-
-def _decline_reason(row: StoredRow | None, table: FieldTable) -> str | None:
-    if row is None:
-        return "unknown_row"
-    if not set(table.field_names) <= set(row.fields):
-        return "missing_fields"
-    return None
 
 
 def _submodels_json(subs: Sequence[SubModel]) -> str:
@@ -767,3 +792,7 @@ def _finite_matrix(value: Any, shape: tuple[int, int], what: str) -> np.ndarray:
 def _show(ids: np.ndarray, most: int = 10) -> str:
     shown = ", ".join(str(i) for i in ids[:most].tolist())
     return f"{shown} (+{ids.size - most} more)" if ids.size > most else shown
+
+
+def _upload_terms(source: Any, min_price: Any, hash_key: Any) -> tuple[str, int, bytes | None]:
+    return checked_address(source), checked_amount(min_price, "min_price"), checked_hash_key(hash_key)

@@ -12,9 +12,9 @@ from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.keys import account_from_env
-from orchestrator.errors import SplitLedgerError
+from orchestrator.errors import SplitLedgerError, UploadRefused
 
-from .rows import mapping_from_args, mapping_from_json, read_csv
+from .rows import mapping_from_args, mapping_from_json, read_csv_columns
 from .upload import hand_rows
 
 DESCRIPTION = """A SplitLedger data source: hand your rows to source proxies, which list them (row id and field
@@ -65,6 +65,9 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
                         help=f"your secret row-hash key (64 hex digits; see the hash-key command), the same for "
                              f"every proxy you use, so your rows' hashes cannot be guessed (docs/privacy.md); or "
                              f"set {HASH_KEY_ENV}. Without either, row hashes are unkeyed")
+    upload.add_argument("--upload-key", metavar="HEX",
+                        help="resume an interrupted upload of the same CSV: the key its error message printed "
+                             "(pages a proxy stored before are not stored again; docs/proxy.md, 'Uploads in pages')")
     upload.add_argument("--json", action="store_true", help="print the row ids per proxy as JSON")
     upload.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each proxy")
     upload.add_argument("--ca-bundle", metavar="FILE",
@@ -197,6 +200,19 @@ def read_hash_key(path: Path | None) -> bytes | None:
     return key
 
 
+def read_upload_key(text: str | None) -> bytes:
+    """--upload-key (64 hex digits, 0x optional), or a new random key for a new upload."""
+    if text is None:
+        return secrets.token_bytes(32)
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise SplitLedgerError("--upload-key is 64 hex digits (32 bytes), as printed by the upload it resumes")
+    return key
+
+
 def upload_command(args: argparse.Namespace) -> int:
     columns, ignored = {}, set(args.ignore)
     if args.mapping_file:
@@ -207,15 +223,23 @@ def upload_command(args: argparse.Namespace) -> int:
     columns.update(from_args.columns)
     if not columns:
         raise SplitLedgerError("map at least one column with --map or --mapping-file")
-    rows = read_csv(args.csv, args.text)
+    rows = read_csv_columns(args.csv, args.text)
     account = account_from_env("source")
     if args.source is not None and args.source.lower() != account.address.lower():
         raise SplitLedgerError(f"--source {args.source} is not the address of the signing key ({account.address}): "
                                f"a proxy stores rows only for the address that signed them")
     deployment = load_deployment(args.deployment)
     signer = RequestSigner(account, Domain(deployment.chain_id, deployment.market))
-    handed = hand_rows(args.proxy, signer, args.min_price, columns, rows, sorted(ignored), timeout=args.timeout,
-                       hash_key=read_hash_key(args.hash_key_file), ca_bundle=args.ca_bundle)
+    upload_key = read_upload_key(args.upload_key)
+    try:
+        handed = hand_rows(args.proxy, signer, args.min_price, columns, ignored=sorted(ignored), columns=rows,
+                           timeout=args.timeout, hash_key=read_hash_key(args.hash_key_file), ca_bundle=args.ca_bundle,
+                           upload_key=upload_key)
+    except SplitLedgerError as e:
+        if isinstance(e, UploadRefused):  # refused before any proxy was asked: nothing to resume
+            raise
+        raise SplitLedgerError(f"{e}\nto resume without storing any page twice, run the same command again with "
+                               f"--upload-key 0x{upload_key.hex()}") from None
     if args.json:
         print(json.dumps(handed))
     else:

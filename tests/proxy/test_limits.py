@@ -71,8 +71,8 @@ def test_a_body_within_the_limit_is_served_however_it_is_sent(serve, columns, on
 def test_the_client_reports_a_413_as_a_refusal_naming_the_limit(serve, columns, onchain):
     proxy = serve(Vault(Store(":memory:")), limits=Limits(max_body_bytes=LIMIT))
     with pytest.raises(ProxyError) as refused:
-        proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns), source_rows(columns, range(200)),
-                     ["Patient"])
+        proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),  # ~0.5 MB as Arrow columns
+                     source_rows(columns, [i % 569 for i in range(2_000)]), ["Patient"])
     assert refused.value.status == 413 and refused.value.code == "too_large"
 
 

@@ -20,11 +20,11 @@ def test_an_upload_bigger_than_the_wal_bound_leaves_the_wal_truncated(serve, tmp
     db = str(tmp_path / "proxy.sqlite")
     vault = Vault(Store(db))
     proxy = serve(vault)
-    table, records = synthetic(8_000, 30)
+    table, records = synthetic(40_000, 30)  # rows are stored as packed float64s: ~10 MB
     proxy.upload(onchain.signer(SOURCE_KEY), 1, {n: n for n in table.field_names}, records)
     assert os.path.getsize(db) > 2 * WAL_TRUNCATE_BYTES  # the upload was bigger than the bound...
     assert wal_size(db) == 0  # ...and the WAL it went through is empty again
-    assert vault.row_count() == 8_000
+    assert vault.row_count() == 40_000
 
 
 def test_small_writes_stay_in_the_wal_until_it_reaches_the_bound(serve, tmp_path, onchain):

@@ -1,12 +1,16 @@
 """A proxy takes a source's rows whole or not at all, and says which row and column it refused."""
 import math
+import sqlite3
 
 import httpx
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from orchestrator.errors import ProxyError, UploadRefused
 from orchestrator.proxy import wire
-from orchestrator.proxy.store import NewRow, Store
+from orchestrator.proxy.intake import prepare_columns
+from orchestrator.proxy.store import BATCH_ROWS, Store
 from orchestrator.proxy.vault import Vault
 
 from proxy_builders import PRICE, SOURCE_A, SOURCE_A_KEY, source_mapping, source_rows, vault_with
@@ -125,9 +129,12 @@ def test_an_upload_refused_at_its_last_row_stores_none_of_the_others():
 
 def test_a_store_failing_mid_insert_rolls_the_whole_upload_back():
     store = Store(":memory:")
-    unstorable = NewRow(values={"mean_radius": math.nan}, fields=("mean_radius",))  # JSON refuses NaN
-    with pytest.raises(ValueError):
-        store.add_rows(SOURCE_A, PRICE, [NewRow({"mean_radius": 1.0}, ("mean_radius",)), unstorable])
+    # A real SQLite failure (as a full disk would raise) on the upload's second batch record, after its first.
+    store._db.execute("CREATE TEMP TRIGGER full BEFORE INSERT ON batches WHEN NEW.first_row_id > 1 "
+                      "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    batch = prepare_columns({"r": "mean_radius"}, (), pa.table({"r": np.arange(BATCH_ROWS + 1, dtype=np.float64)}))
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        store.add_batch(SOURCE_A, PRICE, batch)
     assert store.row_count() == 0 and store.last_row_id() == 0
 
 

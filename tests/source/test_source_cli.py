@@ -1,6 +1,7 @@
 """`python -m orchestrator.source upload` hands a CSV to proxies and says what it did, or why not."""
 import csv
 import json
+import socket
 import subprocess
 import sys
 
@@ -117,3 +118,18 @@ def test_upload_refuses_a_source_address_other_than_the_signing_keys(columns, se
                  "--csv", path, *map_args(columns), "--ignore", "Patient"])
     assert code == 1 and "is not the address of the signing key" in capsys.readouterr().err
     assert proxy.health() == 0
+
+
+def test_an_upload_that_fails_at_a_proxy_prints_the_upload_key_that_resumes_it(columns, serve, tmp_path, capsys,
+                                                                                signed):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    live = serve(Vault(Store(":memory:")))
+    path = write_csv(tmp_path / "clinic.csv", source_rows(columns, range(4)))
+    rest = [*signed, "--min-price", "1", "--csv", path, *map_args(columns), "--ignore", "Patient"]
+    assert main(["upload", "--proxy", live.url, "--proxy", dead, *rest]) == 1
+    key = capsys.readouterr().err.split("--upload-key ")[-1].split()[0]
+    assert main(["upload", "--proxy", live.url, *rest, "--upload-key", key, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {live.url: [1, 2, 3, 4]}  # the same rows, not stored twice
+    assert live.health() == 4
