@@ -48,7 +48,7 @@ class Listing:
 @dataclass(frozen=True)
 class Accepted:
     row_id: int
-    row_hash: bytes  # 32 bytes, orchestrator.container.history.row_hashes with the quote's model id (keyed
+    row_hash: bytes  # 32 bytes, orchestrator.hashing.rows.row_hashes with the quote's model id (keyed
     #                  with the source's secret key where it gave one)
     source: str
 

@@ -20,7 +20,7 @@ declines rows that its projection would take past it (`privacy_budget`) and an e
 would, judged at min(policy threshold, the vault's `threshold`). A quote consults a row's minimum price last,
 and only as probes.py allows (`requote_limit` otherwise), so that quotes cannot bisect the private price; an
 acceptance is never withdrawn by a later quote.
-Row hashes are keyed with the source's secret key when it gave one at upload (history.row_hashes).
+Row hashes are keyed with the source's secret key when it gave one at upload (hashing.rows.row_hashes).
 
 Hot paths (evaluate, gradient) never loop over rows in Python: at quote time the rows are normalised once into
 a float32 matrix per model (`QuotedRows`), and a request only finds its rows with a vectorised search and runs

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.container.fields import ColumnMapping
-from orchestrator.container.keccak import keccak256
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.errors import SplitLedgerError, UploadRefused
 from orchestrator.proxy.batches import arrow_column, records_table
 from orchestrator.proxy.client import ProxyClient
