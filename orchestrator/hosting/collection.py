@@ -47,30 +47,23 @@ UNANSWERED = ("", "privacy_refused", "no_holder_answered")  # why no holder answ
 
 class RowStore:
     """The group's u (rows, k) and labels as float32, by plan position: in RAM, or with `directory` in a file
-    there (numpy.memmap), unlinked as soon as it is mapped, so that nothing is left behind by a crash and the
-    pages are the file system's to evict under memory pressure rather than the process's to hold."""
+    there (numpy.memmap: u, then the labels, each contiguous so that a batch is a fast gather), unlinked as soon
+    as it is mapped, so that nothing is left behind by a crash and the pages are the file system's to evict
+    under memory pressure rather than the process's to hold."""
 
     def __init__(self, rows: int, k: int, directory: str | Path | None = None):
-        self.k = k
         if directory is None or rows == 0:
-            self._rows = np.zeros((rows, k + 1), np.float32)
+            self.u, self.labels = np.zeros((rows, k), np.float32), np.zeros(rows, np.float32)
         else:
             Path(directory).mkdir(parents=True, exist_ok=True)
             path = Path(directory) / f".collected-u.{os.getpid()}.{threading.get_ident()}.f32"
-            self._rows = np.memmap(path, np.float32, mode="w+", shape=(rows, k + 1))
+            mapped = np.memmap(path, np.float32, mode="w+", shape=(rows * (k + 1),))
             path.unlink()
-
-    @property
-    def u(self) -> np.ndarray:
-        return self._rows[:, :self.k]
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._rows[:, self.k]
+            self.u, self.labels = mapped[:rows * k].reshape(rows, k), mapped[rows * k:]
 
     def add(self, start: int, u: np.ndarray, labels: np.ndarray, active: np.ndarray) -> None:
-        self._rows[start:start + len(labels), :self.k] = u
-        self._rows[start:start + len(labels), self.k] = labels
+        self.u[start:start + len(labels)] = u
+        self.labels[start:start + len(labels)] = labels
 
     def prepared(self, container: ProjectedContainer, active: np.ndarray, seed: int) -> TrainingRows:
         return container.prepare(self.u, self.labels, active, seed)

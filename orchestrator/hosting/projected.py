@@ -78,7 +78,8 @@ def train_rows(container: ProjectedContainer, u: np.ndarray, labels: np.ndarray,
     per_call = min(max(1, TRAIN_WINDOW_ROWS // batch_size), 1 << max(bound - 1, 0).bit_length())
     steps, training = 0, None
     for positions, keep in _windows(_steps(np.asarray(active, bool), epochs, batch_size, seed, max_rounds), per_call):
-        losses = container.train_batches(u[positions], labels[positions], keep)
+        # np.take: a 2-d gather of whole rows, several times faster than u[positions]
+        losses = container.train_batches(np.take(u, positions, axis=0), np.take(labels, positions), keep)
         if training is not None:
             training.block_until_ready()  # at most two windows on the device: one training, one queued
         training = losses
