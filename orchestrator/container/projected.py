@@ -18,6 +18,12 @@ the payment gate measures what the group's releases add to it. The moments live 
 rolled-back group's rows leave them with its model, a backup point and a restart keep them, and the model's
 training never uses rows it has not kept. In projection mode `prepare` returns u as it is and
 the state's moments are None (no leaf: its bytes are those of before ldp).
+
+Training is the state's alone: a step (`train_step`) or a run of steps (`train_batches`, one compiled call for
+all of them) updates `model_u` and the optimiser state and nothing else. The target over x and its sub-model
+bank are derived from the state when someone reads them (`target`, `bank`: the backup point, the accuracy on
+the test set, the model file, the weights hash), once per state, never per step: W1 = A P is a float64
+product on the host, a device-to-host copy that used to cost more than the step itself.
 """
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -44,9 +50,9 @@ from .container import TrainingContainer, _check_fits, normalise_standard_column
 from .fields import FieldTable, NormalisedRows
 from .modelfile import ModelFile
 from .network import MLP, Dense, MainModel
-from .split import SubModel, derive_bank
+from .split import SubModel, SubModelBank, derive_bank
 from .task import CLASSIFICATION
-from .training import HostStep, centralized_step, init_optimizer
+from .training import HostStep, centralized_step, centralized_steps, init_optimizer
 
 
 # ldp mode trains each group on a sample of the model of every release kept (prepare): as many rows as were kept,
@@ -105,11 +111,25 @@ class ProjectedContainer(TrainingContainer):
                                  f"{self.k}), (rows,) and (rows,)")
         if self.release is None:
             return TrainingRows(u, labels, active)
+        return self.prepare_moments(release_moments(u[active], labels[active], self.classes), int(active.sum()), seed)
+
+    @property
+    def trains_on_rows(self) -> bool:
+        """Whether a group is trained on its rows' u themselves (projection mode), or only on the moments of its
+        releases (ldp mode: prepare_moments), which a host can sum page by page without keeping the rows."""
+        return self.release is None
+
+    def prepare_moments(self, group: ReleaseMoments, count: int, seed: int) -> "TrainingRows":
+        """ldp mode: `prepare` from the moments of the group's `count` kept releases (release_moments, summed over
+        the group with add_moments in any split): they join the state's, and the group is trained on a sample of
+        the model deconvolved from them all."""
+        if self.release is None:
+            raise ContainerError("projection mode trains on the rows themselves: prepare, not prepare_moments")
         classes, state = self.classes, self._opt_state
-        moments = add_moments(state.moments, release_moments(u[active], labels[active], classes))
-        self._set_target(None, ProjectedState(state.model_u, state.optimizer, _stored(moments)))
+        self._set_target(None, ProjectedState(state.model_u, state.optimizer,
+                                              _stored(add_moments(state.moments, group))))
         kept = trained_rows(self._opt_state.moments, classes)
-        size = max(int(active.sum()), min(kept, MAX_MODEL_SAMPLE)) if active.any() else 0
+        size = max(count, min(kept, MAX_MODEL_SAMPLE)) if count else 0
         rows, targets = model_sample(self._opt_state.moments, self.release, size, classes=classes,
                                      response=self.response, rng=np.random.default_rng([seed, 1]))
         return TrainingRows(rows, targets, np.ones(size, bool))
@@ -132,6 +152,21 @@ class ProjectedContainer(TrainingContainer):
         self._set_target(None, ProjectedState(model_u, optimizer, state.moments))
         return float(loss)
 
+    def train_batches(self, u: jax.Array, labels: jax.Array, keep: jax.Array) -> jax.Array:
+        """One optimiser step per batch, all in one compiled call (training.centralized_steps): u (steps, batch,
+        k), labels and keep (steps, batch), each step on the rows keep marks (a step keeping none is skipped).
+        Returns the losses (steps,) as a device array, not waited for: the caller may prepare the next batches
+        while these train."""
+        u, labels, keep = jnp.asarray(u, jnp.float32), jnp.asarray(labels, jnp.float32), jnp.asarray(keep, bool)
+        if u.ndim != 3 or u.shape[2] != self.k or labels.shape != u.shape[:2] or keep.shape != u.shape[:2]:
+            raise ContainerError(f"u {u.shape}, labels {labels.shape} and keep {keep.shape} are not (steps, batch, "
+                                 f"{self.k}), (steps, batch) and (steps, batch)")
+        state = self._opt_state
+        model_u, optimizer, losses = centralized_steps(self.optimizer, self.task, state.model_u, state.optimizer,
+                                                       u, labels, keep)
+        self._set_target(None, ProjectedState(model_u, optimizer, state.moments))
+        return losses
+
     def host_step(self, z: jax.Array, labels: jax.Array) -> HostStep:
         raise ContainerError("projection mode: the host trains on u itself (train_step); it has no dL/dz to send")
 
@@ -146,8 +181,23 @@ class ProjectedContainer(TrainingContainer):
             moments = None if self.release is None else _stored(empty_moments(self.k, self.classes))
             opt_state = ProjectedState(model_u, init_optimizer(self.optimizer, model_u), moments)
         self._opt_state = opt_state
-        self._target = export_model(opt_state.model_u, self.projection)
-        self._bank = derive_bank(self._target, self.model_file.inputs)
+        self._exported: tuple[MLP, SubModelBank] | None = None  # (target, bank) of this state, once someone reads them
+
+    # The base class reads `self._target` and `self._bank` (accuracy, backup points, the model file); here they
+    # are views of the state, derived on first read after an update.
+    @property
+    def _target(self) -> MLP:
+        return self._derived()[0]
+
+    @property
+    def _bank(self) -> SubModelBank:
+        return self._derived()[1]
+
+    def _derived(self) -> tuple[MLP, SubModelBank]:
+        if self._exported is None:
+            target = export_model(self._opt_state.model_u, self.projection)
+            self._exported = (target, derive_bank(target, self.model_file.inputs))
+        return self._exported
 
 
 def _stored(moments: ReleaseMoments) -> ReleaseMoments:

@@ -15,6 +15,10 @@ The split step is cut where the machines will be cut (a later issue puts HTTP be
 paths differ only in how the gradient is formed. Losses are batch means, so dL/dz already carries the 1/n.
 Each split call is a separate dispatch, as it will be across machines; fusing the host's update with the
 re-derivation keeps the count at four per step (see docs/benchmarks.md for what that costs).
+
+`centralized_steps` is many centralized steps in one compiled call (a lax.scan over stacked batches, rows
+masked in or out), for a host that trains on rows it already holds (projection mode): no dispatch and no
+host round trip between the steps.
 """
 from functools import partial
 from typing import NamedTuple
@@ -92,6 +96,42 @@ def centralized_step(optimizer, task: Task, mlp: MLP, opt_state, x: jax.Array, l
     value, grads = centralized_gradients(task, mlp, x, labels)
     mlp, opt_state = apply_update(optimizer, mlp, opt_state, grads)
     return mlp, opt_state, value
+
+
+def masked_loss(task: Task, mlp: MLP, x: jax.Array, labels: jax.Array, keep: jax.Array) -> jax.Array:
+    """The batch-mean loss over the rows `keep` marks, as `loss` on those rows alone: each row's loss is `loss` of
+    a batch of that one row, and the rows left out (padding, dropped rows) weigh exactly nothing."""
+    out = logits(mlp, x)
+    per_row = jax.vmap(lambda lo, ou, y: loss(task, lo[None], ou[None], y[None]))(out, outputs(mlp.main, out), labels)
+    return jnp.sum(jnp.where(keep, per_row, 0.0)) / jnp.maximum(jnp.sum(keep), 1)
+
+
+@partial(jax.jit, static_argnames=("optimizer", "task"))
+def centralized_steps(optimizer, task: Task, mlp: MLP, opt_state, x: jax.Array, labels: jax.Array, keep: jax.Array):
+    """One centralized step per batch in one compiled call: x (steps, batch, inputs), labels and keep (steps,
+    batch); step s trains on the rows of batch s that keep[s] marks, so that batches of every size share one
+    shape. A step that keeps no row is skipped, optimiser state and all (padding steps, so that a few chunk
+    lengths serve every group). Returns (mlp, opt_state, loss per step; NaN for a skipped one). The same
+    batches give the same model as centralized_step on the kept rows alone, up to float32 rounding (sums over a
+    padded batch are taken in another order)."""
+    params, static = eqx.partition(mlp, eqx.is_inexact_array)
+
+    def train(carry, batch):
+        params, opt_state = carry
+        xb, yb, kb = batch
+        value, grads = jax.value_and_grad(
+            lambda p: masked_loss(task, eqx.combine(p, static), xb, yb, kb))(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), value
+
+    def skip(carry, batch):
+        return carry, jnp.asarray(jnp.nan, jnp.float32)
+
+    def step(carry, batch):
+        return jax.lax.cond(jnp.any(batch[2]), train, skip, carry, batch)
+
+    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (x, labels, keep))
+    return eqx.combine(params, static), opt_state, losses
 
 
 @partial(jax.jit, static_argnames="optimizer")

@@ -316,7 +316,8 @@ class HostingNode:
 
     def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
         plan = Plan(group["plan"], list(self.holders))
-        train = group_trainer(self.container)
+        scratch = self.config.artifacts_dir or default_artifacts_dir(self.state.path)  # u while it trains
+        train = group_trainer(self.container, scratch_dir=scratch)
         trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
                         seed=checkpoint_id, log=self.log, checkpoint_id=checkpoint_id)

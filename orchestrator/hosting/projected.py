@@ -2,137 +2,132 @@
 hosting node trains alone.
 
   collect     P's rows go, as sub-models with zero biases, to every holder of the group's rows, all holders
-              at once, one request each; each answers u (rows x k) and the labels of the rows it holds
+              at once, page by page (collection.py: PAGE_ROWS rows a request at most, the next page asked while
+              the last is merged); each answers u (rows x k) and the labels of the rows it holds
   redundancy  as in the plain rounds: a row's first answering holder, in holder order, is its primary; a row on
               which another holder's u or label differs is dropped (and the mismatch recorded against both)
-  prepare     what the rows are trained as (container.prepare): u itself in projection mode; in ldp mode the
-              noisy releases denoised with the moments of every release the model has kept (privacy/denoise.py)
+  prepare     what the rows are trained as (container.prepare): u itself in projection mode, kept in a RowStore
+              (a file in the node's artifacts directory when it gives one); in ldp mode the noisy releases'
+              moments, summed page by page, join those of every release the model has kept and the group is
+              trained on a sample of the model deconvolved from them (privacy/denoise.py)
   train       `epochs` passes in an order drawn from `seed`, batches of `batch_size` rows, each one optimiser
-              step of the model over u (container.train_step); no holder is asked anything more
+              step of the model over u; the steps run TRAIN_WINDOW_ROWS rows' worth at a time, one compiled call
+              each (container.train_batches); no holder is asked anything more
+Training starts once the last page is merged: the order is a permutation of the whole group, so its first batch
+already holds rows of (almost surely) every page, and in ldp mode the sample needs the moments of every kept row.
 A holder that refuses (a privacy refusal: 'privacy_check_failed') or fails is recorded as such for its rows
 that no other holder answered for; those rows are dropped before any training, so they are neither trained
 on nor billed. No gradient is ever asked of a holder in this mode.
 """
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from orchestrator.container.container import TrainingContainer
 from orchestrator.container.projected import ProjectedContainer
-from orchestrator.errors import ProxyError
 
-from .redundancy import disagreeing_rows
-from .rounds import EvidenceLog, PhaseTimes, Plan, Trained, ask_all, train_group
+from .collection import PAGE_ROWS, collect_projections, kept_for
+from .rounds import PhaseTimes, Plan, Trained, train_group
 
-PRIVACY_REFUSAL = "privacy_check_failed"  # the protocol's code for a holder's privacy refusal
+# Rows (steps x batch) of u gathered for one compiled call of training: 64 steps at batch 1024, 4 MB at k = 16.
+# Enough steps a call that the call's dispatch vanishes beside them, few enough that the gathered batches stay
+# a bounded window however large the group.
+TRAIN_WINDOW_ROWS = 65_536
 
 
-def group_trainer(container: TrainingContainer) -> Callable[..., Trained]:
-    """How a group of this container's model is trained: on u in projection mode, in rounds otherwise."""
-    return train_projected_group if isinstance(container, ProjectedContainer) else train_group
+def group_trainer(container: TrainingContainer, scratch_dir: str | Path | None = None) -> Callable[..., Trained]:
+    """How a group of this container's model is trained: on u in projection mode (kept under `scratch_dir`
+    while it trains, when given), in rounds otherwise."""
+    if isinstance(container, ProjectedContainer):
+        return partial(train_projected_group, scratch_dir=scratch_dir)
+    return train_group
 
 
 def train_projected_group(container: ProjectedContainer, holders: Mapping[str, Any], model_id: int, plan: Plan, *,
                           epochs: int, batch_size: int, seed: int, max_rounds: int | None = None,
                           log: Callable[[str], None] = print, times: PhaseTimes | None = None,
-                          checkpoint_id: int | None = None) -> Trained:
+                          checkpoint_id: int | None = None, page_rows: int = PAGE_ROWS,
+                          scratch_dir: str | Path | None = None) -> Trained:
     """The group's rows trained on their u; the same end condition, batch order and result as train_group."""
     times = times or PhaseTimes()
     with times.phase("evaluate"):
-        collected = collect_projections(container, holders, model_id, plan, log, checkpoint_id)
-    active = collected.primary >= 0
-    active[collected.disagree] = False
-    drops = {int(i): "mismatch" for i in np.flatnonzero(collected.disagree)}
-    for i in np.flatnonzero(collected.primary < 0):
-        drops[int(i)] = collected.unanswered[int(i)]
+        collected = collect_projections(container, holders, model_id, plan, log, checkpoint_id, page_rows=page_rows,
+                                        kept=kept_for(container, len(plan), scratch_dir))
+    active = collected.active
     with times.phase("update"):
-        prepared = container.prepare(collected.u, collected.labels, active, seed)
+        prepared = collected.kept.prepared(container, active, seed)
         rounds = train_rows(container, *prepared, epochs=epochs, batch_size=batch_size, seed=seed,
                             max_rounds=max_rounds, times=times)
-    return Trained(active, drops, collected.mismatches, rounds, collected.evidence.all())
+    return Trained(active, collected.drops(), collected.mismatches, rounds, collected.evidence.all())
 
 
 def train_rows(container: ProjectedContainer, u: np.ndarray, labels: np.ndarray, active: np.ndarray, *, epochs: int,
                batch_size: int, seed: int, max_rounds: int | None = None, times: PhaseTimes | None = None) -> int:
     """`epochs` passes over the rows in an order drawn from `seed`, in batches of `batch_size` positions of which
-    the active rows make one optimiser step (container.train_step), until `max_rounds` steps; returns the steps."""
+    the active rows make one optimiser step, until `max_rounds` steps; returns the steps. The steps go to the
+    container TRAIN_WINDOW_ROWS rows at a time (container.train_batches, one compiled call each), the next
+    window gathered from u while the last trains."""
+    if batch_size < 1:
+        raise ValueError(f"a batch holds at least one row, not {batch_size}")
     times = times or PhaseTimes()
+    rows = len(labels)
+    bound = epochs * -(-rows // batch_size) if max_rounds is None else min(max_rounds, epochs * -(-rows // batch_size))
+    per_call = min(max(1, TRAIN_WINDOW_ROWS // batch_size), 1 << max(bound - 1, 0).bit_length())
+    steps, training = 0, None
+    for positions, keep in _windows(_steps(np.asarray(active, bool), epochs, batch_size, seed, max_rounds), per_call):
+        # np.take: a 2-d gather of whole rows, several times faster than u[positions]
+        losses = container.train_batches(np.take(u, positions, axis=0), np.take(labels, positions), keep)
+        if training is not None:
+            training.block_until_ready()  # at most two windows on the device: one training, one queued
+        training = losses
+        kept = keep.any(axis=1)
+        steps += int(kept.sum())
+        times.rows += int(keep.sum())
+    if training is not None:
+        training.block_until_ready()
+    times.rounds += steps
+    return steps
+
+
+def _steps(active: np.ndarray, epochs: int, batch_size: int, seed: int,
+           max_rounds: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The optimiser steps of train_rows, an epoch at a time: positions (steps, batch_size) and which of them are
+    trained (active; the last batch of an epoch is padded), each step training at least one row."""
     rng = np.random.default_rng(seed)
-    rounds = 0
+    rows = len(active)
+    per_epoch = -(-rows // batch_size)
+    left = max_rounds
     for _epoch in range(epochs):
-        order = rng.permutation(len(labels))
-        for start in range(0, len(order), batch_size):
-            if max_rounds is not None and rounds >= max_rounds:
-                return rounds
-            batch = order[start:start + batch_size]
-            batch = batch[active[batch]]
-            if batch.size:
-                container.train_step(u[batch], labels[batch])
-                times.rows += int(batch.size)
-                times.rounds += 1
-                rounds += 1
-    return rounds
+        if left is not None and left <= 0:
+            return
+        order = np.zeros(per_epoch * batch_size, np.int64)
+        order[:rows] = rng.permutation(rows)
+        keep = np.zeros(per_epoch * batch_size, bool)
+        keep[:rows] = active[order[:rows]]
+        order, keep = order.reshape(per_epoch, batch_size), keep.reshape(per_epoch, batch_size)
+        some = keep.any(axis=1)  # a batch of dropped rows only is no step
+        order, keep = order[some][:left], keep[some][:left]
+        if left is not None:
+            left -= len(order)
+        yield order, keep
 
 
-class Collected:
-    """Every row's u and label from its primary holder, and what redundancy and refusals made of the rest."""
-
-    def __init__(self, rows: int, k: int):
-        self.u = np.zeros((rows, k), dtype=np.float32)
-        self.labels = np.zeros(rows, dtype=np.float32)
-        self.primary = np.full(rows, -1, dtype=np.int64)  # the holder a row's u is taken from; -1: none answered
-        self.disagree = np.zeros(rows, dtype=bool)
-        self.mismatches: list[tuple[bytes, str, int]] = []
-        self.evidence = EvidenceLog()
-        self.unanswered: dict[int, str] = {}  # row -> why no holder answered for it
-
-
-def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any], model_id: int, plan: Plan,
-                        log: Callable[[str], None], checkpoint_id: int | None = None) -> Collected:
-    """One evaluate of P per holder over all the group's rows it holds (naming the checkpoint they are bought
-    for), answers used in holder order."""
-    out = Collected(len(plan), container.k)
-    asked = []
-    for h, name in enumerate(plan.holders):
-        ids = plan.row_ids[h]
-        held = np.flatnonzero(ids >= 0)
-        if held.size:
-            asked.append((h, held, partial(holders[name].evaluate, model_id, ids[held], container.submodels,
-                                                checkpoint_id=checkpoint_id)))
-    answers = _ask_all([call for _h, _held, call in asked])
-    answered = {h: answer for (h, _held, _call), answer in zip(asked, answers)}
-    for (h, held, _call), answer in zip(asked, answers):
-        name = plan.holders[h]
-        if isinstance(answer, ProxyError):
-            why = "privacy_refused" if answer.code == PRIVACY_REFUSAL else "no_holder_answered"
-            log(f"  {name} {'refused' if why == 'privacy_refused' else 'failed'} to send u ({answer}); "
-                f"its rows go to other holders")
-            for i in held[out.primary[held] < 0].tolist():
-                out.unanswered.setdefault(i, why)
-            continue
-        u_h, labels_h = answer.z, answer.labels
-        new = out.primary[held] < 0
-        fresh = held[new]
-        out.u[fresh], out.labels[fresh], out.primary[fresh] = u_h[new], labels_h[new], h
-        for i in fresh.tolist():
-            out.unanswered.pop(i, None)
-        again = held[~new]
-        if again.size:
-            bad = disagreeing_rows({"primary": out.u[again], name: u_h[~new]}) | (out.labels[again] != labels_h[~new])
-            out.disagree[again[bad]] = True
-            for i in again[bad].tolist():
-                row_hash = plan.row_hash(i)
-                first = out.primary[i]
-                out.mismatches += [(row_hash, name, 0), (row_hash, plan.holders[first], 0)]
-                out.evidence.keep(0, name, answer)
-                out.evidence.keep(0, plan.holders[first], answered[first])
-    return out
-
-
-def _ask_all(calls: list[Callable[[], Any]]) -> list[Any]:
-    """All holders at once (holders are other processes: the wait is theirs)."""
-    with ThreadPoolExecutor(max_workers=max(1, len(calls)), thread_name_prefix="holder") as pool:
-        return ask_all(calls, pool)
+def _windows(steps: Iterator[tuple[np.ndarray, np.ndarray]],
+             per_call: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The steps regrouped `per_call` at a time, the last window padded with steps that train nothing (which
+    the compiled call skips), so that every call of a group has the same shape and compiles once."""
+    order, keep = None, None
+    for more_order, more_keep in steps:
+        if order is not None:
+            more_order, more_keep = np.concatenate([order, more_order]), np.concatenate([keep, more_keep])
+        full = len(more_order) // per_call * per_call
+        for start in range(0, full, per_call):
+            yield more_order[start:start + per_call], more_keep[start:start + per_call]
+        order, keep = more_order[full:], more_keep[full:]
+    if order is not None and len(order):
+        pad = per_call - len(order)
+        yield (np.concatenate([order, np.zeros((pad, order.shape[1]), np.int64)]),
+               np.concatenate([keep, np.zeros((pad, keep.shape[1]), bool)]))

@@ -156,12 +156,18 @@ class Releasing:
         return SimpleNamespace(z=self.u[ids].astype(np.float32), labels=self.labels[ids].astype(np.float32))
 
 
-def test_a_group_is_trained_on_its_denoised_releases_and_keeps_the_moments_of_the_rows_it_trained_on():
-    ldp = policy(4.0)
-    u, labels = released(ldp)
+def first_200_answered(u, labels) -> tuple[dict, Plan]:
+    """Holder a answers for the first 200 rows, holder b (down) for the rest."""
     holders = {"a": Releasing(u[:200], labels[:200]), "b": Releasing(u[200:], labels[200:], fails=True)}
     plan = Plan([{"row_hash": f"{i:064x}", "holders": [("a", i) if i < 200 else ("b", i - 200)]}
                  for i in range(len(labels))], list(holders))
+    return holders, plan
+
+
+def test_a_group_is_trained_on_its_denoised_releases_and_keeps_the_moments_of_the_rows_it_trained_on():
+    ldp = policy(4.0)
+    u, labels = released(ldp)
+    holders, plan = first_200_answered(u, labels)
     box = container(ldp)
     before = box.accuracy_ppm()
     trained = train_projected_group(box, holders, 3, plan, epochs=20, batch_size=32, seed=0, log=lambda _: None)
@@ -170,3 +176,17 @@ def test_a_group_is_trained_on_its_denoised_releases_and_keeps_the_moments_of_th
     for kept, wanted in zip(box.opt_state.moments, expected):
         np.testing.assert_allclose(np.asarray(kept), wanted, rtol=1e-5)
     assert box.accuracy_ppm() >= 900_000 > before
+
+
+def test_a_group_collected_in_pages_keeps_the_moments_and_trains_the_model_of_one_request_per_holder():
+    ldp = policy(4.0)
+    u, labels = released(ldp)
+    holders, plan = first_200_answered(u, labels)
+    whole, paged = container(ldp), container(ldp)
+    trained = [train_projected_group(box, holders, 3, plan, epochs=3, batch_size=32, seed=0, log=lambda _: None,
+                                     page_rows=rows) for box, rows in ((whole, len(labels)), (paged, 37))]
+    assert trained[0].drops == trained[1].drops and trained[0].rounds == trained[1].rounds
+    for a, b in zip(whole.opt_state.moments, paged.opt_state.moments):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(whole.opt_state.model_u.first.weight),
+                               np.asarray(paged.opt_state.model_u.first.weight), rtol=1e-4, atol=1e-5)
