@@ -78,6 +78,7 @@ import platform
 import queue
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,7 @@ MIN_PRICE = PRICE // 2  # the source's minimum: every row is sold at the quote
 UPLOAD_CHUNK = 20_000  # rows per upload request: ~17 MB of JSON at 31 fields, under the proxies' 32 MiB body cap
 START_TIMEOUT = 300.0  # seconds a process may take to start and be ready
 SAMPLE_EVERY = 0.2  # seconds between RSS samples
+EXIT_GRACE = 60.0  # seconds a process that reported its result has to exit by itself
 GB = 10**9
 EVENT = "@bench "  # a child's stdout line that carries a JSON event for this process
 PHASES = ("upload", "listing", "quote", "plan", "open", "collect", "train", "settle", "other")
@@ -281,6 +283,7 @@ class Child:
     process: subprocess.Popen
     events: "queue.Queue[tuple[float, dict]]"
     log: list[str]
+    finished: bool = False  # it reported its result
 
     @classmethod
     def start(cls, name: str, command: list[str], env: dict[str, str], log_file: Path) -> "Child":
@@ -328,14 +331,22 @@ class Child:
         return " | ".join(self.log[-lines:]) or "(no output)"
 
     def stop(self) -> None:
-        """Terminates the process (uvicorn and cProfile finish on SIGTERM), killing it if it hangs."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Lets a process that reported its result end by itself (a profiled one is writing its stats), then
+        interrupts it (SIGINT: uvicorn shuts down and cProfile still writes its stats, which SIGTERM would not
+        let it do), and kills it if that hangs."""
+        if self._ended(EXIT_GRACE if self.finished else 0.0):
+            return
+        self.process.send_signal(signal.SIGINT)
+        if not self._ended(20.0):
+            self.process.kill()
+            self.process.wait()
+
+    def _ended(self, seconds: float) -> bool:
+        try:
+            self.process.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
 
 def vm_hwm(pid: int) -> int:
@@ -414,6 +425,7 @@ def follow(child: Child, timeout: float) -> dict:
         elif kind == "answer":
             last_answer = arrived
         elif kind == "result":
+            child.finished = True
             return event
         elif kind == "exit":
             child.process.wait()
@@ -757,8 +769,9 @@ def run_peer(name: str, files: Files, s: Settings) -> Peer:
             raise
         return Peer(name, None, None, False, f"peer not available: bench/{module_name}.py is missing")
     result = module.run_flower_split(str(files.rows_npz), s.epochs, s.batch_size, s.hidden, s.phase_timeout)
-    return Peer(name, result.get("seconds"), result.get("accuracy"), bool(result.get("ok")),
-                str(result.get("detail", "")))
+    startup = result.get("startup_seconds")
+    detail = str(result.get("detail", "")) + ("" if startup is None else f"; its start-up {startup:.2f} s apart")
+    return Peer(name, result.get("seconds"), result.get("accuracy"), bool(result.get("ok")), detail)
 
 
 def run_size(rows: int, s: Settings, base: Path) -> SizeResult:
@@ -825,7 +838,7 @@ def print_tables(results: list[SizeResult], s: Settings) -> None:
               f"{ratio(o.total_s, c.total_s):>6} {accuracy(o.accuracy_ppm) + ' / ' + accuracy(c.accuracy_ppm):>21}"
               f"{peer}")
     if s.peer:
-        print(f"({s.peer} ratio: {s.peer} / centralized)")
+        print(f"({s.peer} s: the seconds the peer reports; its ratio: {s.peer} / centralized incl. loading)")
     if any(r.peer and not r.peer.ok for r in results):
         for r in results:
             if r.peer and not r.peer.ok:
