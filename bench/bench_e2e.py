@@ -288,9 +288,9 @@ class Child:
     @classmethod
     def start(cls, name: str, command: list[str], env: dict[str, str], log_file: Path) -> "Child":
         with log_file.open("w") as stderr:
+            environment = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), **env}
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=ROOT,
-                                       env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), **env},
-                                       text=True)
+                                       env=environment, text=True)
         child = cls(name, process, queue.Queue(), [])
         threading.Thread(target=child._read, args=(log_file.with_suffix(".out"),), daemon=True,
                          name=f"read:{name}").start()
@@ -686,7 +686,8 @@ def drive(rows: int, files: Files, package, s: Settings, workdir: Path, chain, s
                    "proxies": [url for url, _c in proxies.values()], "layout": s.layout, "chunk": s.upload_chunk,
                    "timeout": s.phase_timeout}
     children = {}
-    for role, spec, key in (("host", host_spec, host_key.key.hex()), ("source", source_spec, Account.create().key.hex())):
+    source_key = Account.create().key.hex()  # a source signs its uploads; it needs no gas
+    for role, spec, key in (("host", host_spec, host_key.key.hex()), ("source", source_spec, source_key)):
         path = workdir / f"{role}.spec.json"
         path.write_text(json.dumps(spec))
         child = stack.enter_context(started(Child.start(role, role_command(role, path, profile(role)),
@@ -875,7 +876,8 @@ def print_goals(results: list[SizeResult]) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="The whole protocol end to end (chain, three proxies, a source, a "
+                                                 "hosting node) beside centralized training of the same rows.")
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000],
                         help="training rows per run, one run each (default: 10000 100000; 1000000 allowed)")
     parser.add_argument("--epochs", type=int, default=3)
@@ -889,7 +891,8 @@ def main(argv=None) -> int:
     parser.add_argument("--phase-timeout", type=float, default=600.0,
                         help="seconds a phase may take before its process is stopped and the phase reported as "
                              "not finished (default: %(default)s)")
-    parser.add_argument("--peer", choices=("flower",), help="also run this peer on the same rows (bench/flower_peer.py)")
+    parser.add_argument("--peer", choices=("flower",),
+                        help="also run this peer on the same rows (bench/flower_peer.py)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="run every child under cProfile, stats to DIR")
     parser.add_argument("--workdir", type=Path, help="keep every file and log here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 rows, 2 epochs, batch 256")
