@@ -397,9 +397,10 @@ class RssSampler:
 
 
 class PhaseTimeout(Exception):
-    def __init__(self, phase: str, seconds: float, note: str):
+    def __init__(self, phase: str, seconds: float, note: str, spent: dict[str, float]):
         super().__init__(f"{phase} did not finish within {seconds:.0f} s{note}")
         self.phase, self.seconds, self.note = phase, seconds, note
+        self.spent = spent  # seconds per phase before, as this process saw the child's phase events arrive
 
 
 class ChildFailed(Exception):
@@ -407,8 +408,10 @@ class ChildFailed(Exception):
 
 
 def follow(child: Child, timeout: float) -> dict:
-    """Waits for the child's result while it reports phases; kills it when one phase runs past `timeout`."""
+    """Waits for the child's result while it reports phases; kills it when one phase runs past `timeout`
+    (the phases it finished before are then timed here, from when their events arrived)."""
     phase, since, last_answer = None, time.monotonic(), None
+    spent: dict[str, float] = {}
     while True:
         try:
             arrived, event = child.events.get(timeout=SAMPLE_EVERY)
@@ -417,10 +420,12 @@ def follow(child: Child, timeout: float) -> dict:
                 note = "" if last_answer is None or phase != "collect" else \
                     f" (last holder answer {time.monotonic() - last_answer:.0f} s before)"
                 child.stop()
-                raise PhaseTimeout(phase, time.monotonic() - since, note) from None
+                raise PhaseTimeout(phase, time.monotonic() - since, note, spent) from None
             continue
         kind = event["event"]
         if kind == "phase":
+            if phase is not None:
+                spent[phase] = spent.get(phase, 0.0) + arrived - since
             phase, since = event["name"], arrived
         elif kind == "answer":
             last_answer = arrived
@@ -709,7 +714,8 @@ def drive(rows: int, files: Files, package, s: Settings, workdir: Path, chain, s
         host.send("go")
         hosted = follow(host, s.phase_timeout)
     except PhaseTimeout as e:
-        phases[e.phase] = Phase(e.seconds, finished=False, note=str(e))
+        phases.update({name: Phase(seconds) for name, seconds in e.spent.items()})
+        phases[e.phase] = Phase(e.spent.get(e.phase, 0.0) + e.seconds, finished=False, note=str(e))
         return {**stopped, "phases": phases, "outcome": f"{e.phase} timed out", "detail": [str(e)]}
     except ChildFailed as e:
         return {**stopped, "phases": phases, "outcome": "failed", "detail": [str(e)]}
