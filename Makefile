@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo demo-stop explorer test test-stateful test-forge gas bench fuzz-proxy clean
+.PHONY: setup demo demo-stop explorer test test-stateful test-forge gas bench bench-e2e fuzz-proxy clean
 
 setup:
 	@bin/setup
@@ -39,6 +39,11 @@ gas: setup
 ## Benchmarks (printed ratios, not tests).
 bench: setup
 	@$(ENV) python bench/bench_container.py
+
+## The protocol end to end (anvil, 3 proxy processes, a source and a hosting node process) beside centralized
+## training of the same rows: make bench-e2e ARGS="--rows 10000 100000" (or --quick; docs/benchmarks.md, "End to end").
+bench-e2e: setup
+	@$(ENV) python bench/bench_e2e.py $(ARGS)
 
 ## schemathesis against a real proxy process (its own venv, .venv-fuzz); FUZZ_MAX_EXAMPLES, FUZZ_MAX_TIME bound it.
 fuzz-proxy: setup
