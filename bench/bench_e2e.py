@@ -42,7 +42,7 @@ calls the chain, so a timeout there is reported on `collect` with the seconds si
 Total: from the source's first upload request to the end of `HostingNode.run` (both clocks are the same
 machine's wall clock); rows/s = rows / total.
 Peak RSS: every 0.2 s a thread here samples each child's RSS (psutil); at the end the larger of that and the
-process's own high-water mark (VmHWM of the proxies, read before they are stopped; ru_maxrss that the source
+process's own high-water mark (VmHWM of the proxies, read before they are stopped; VmHWM that the source
 and the host report) is shown. 1 GB = 10^9 bytes.
 
 Centralized, in this process, after the protocol's processes are gone: the same training rows, read from the
@@ -216,6 +216,25 @@ def model_doc(table, hidden: int, learning_rate: float, seed: int = 0) -> dict:
             "layers": layers, "optimizer": {"name": "adam", "learning_rate": learning_rate}}
 
 
+def owner_package(test_rows: int, hidden: int, learning_rate: float):
+    """The owner's package (model, field table, test set, default policy) and the test set's columns."""
+    from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
+    from orchestrator.proxy.benchmark import synthetic
+
+    table, records = synthetic(test_rows, INPUTS, seed=1)
+    test_columns = {name: [r[name] for r in records] for name in table.field_names}
+    package = OwnerPackage.with_default_policy(json.dumps(model_doc(table, hidden, learning_rate)).encode(),
+                                               table, test_set_bytes(test_columns))
+    return package, test_columns
+
+
+def write_owner_files(package, model: Path, fields: Path, test_set: Path, policy: Path) -> None:
+    """What `host run` reads: the model, field table, test set and policy files."""
+    for path, data in ((model, package.model_bytes), (fields, package.table.to_json()),
+                       (test_set, package.test_bytes), (policy, package.policy.to_json())):
+        path.write_bytes(data)
+
+
 def write_files(workdir: Path, rows: int, s: Settings) -> tuple[Files, Any]:
     """The owner's model, field table, test set and default policy, and the rows file in both formats;
     returns the files and the owner's package."""
@@ -223,13 +242,9 @@ def write_files(workdir: Path, rows: int, s: Settings) -> tuple[Files, Any]:
     import pyarrow.parquet as pq
 
     from orchestrator.container import ColumnMapping, normalise_columns
-    from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
-    from orchestrator.proxy.benchmark import synthetic
 
-    table, records = synthetic(s.test_rows, INPUTS, seed=1)
-    test_columns = {name: [r[name] for r in records] for name in table.field_names}
-    package = OwnerPackage.with_default_policy(json.dumps(model_doc(table, s.hidden, s.learning_rate)).encode(),
-                                               table, test_set_bytes(test_columns))
+    package, test_columns = owner_package(s.test_rows, s.hidden, s.learning_rate)
+    table = package.table
     x, y = training_rows(rows)
     names = [n for n in table.field_names if n != "y"]
     files = Files(workdir / "rows.parquet", workdir / "rows.npz", workdir / "model.json", workdir / "fields.json",
@@ -240,9 +255,7 @@ def write_files(workdir: Path, rows: int, s: Settings) -> tuple[Files, Any]:
     test = normalise_columns(table, mapping, test_columns)
     np.savez(files.rows_npz, x_train=train.features.astype(np.float32), y_train=train.labels.astype(np.float32),
              x_test=test.features.astype(np.float32), y_test=test.labels.astype(np.float32))
-    for path, data in ((files.model, package.model_bytes), (files.fields, table.to_json()),
-                       (files.test_set, package.test_bytes), (files.policy, package.policy.to_json())):
-        path.write_bytes(data)
+    write_owner_files(package, files.model, files.fields, files.test_set, files.policy)
     return files, package
 
 
@@ -273,7 +286,9 @@ def wait_for_go() -> None:
 
 
 def peak_rss_self() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    """This process's own peak RSS: VmHWM, not ru_maxrss, which Linux carries over an exec from the process that
+    spawned it (a child of a 400 MB parent reports at least 400 MB)."""
+    return vm_hwm(os.getpid()) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
 
 
 @dataclass
@@ -361,10 +376,12 @@ def vm_hwm(pid: int) -> int:
 
 
 class RssSampler:
-    """Samples each watched process's RSS every SAMPLE_EVERY seconds on a thread; keeps the peaks."""
+    """Samples each watched process's RSS every SAMPLE_EVERY seconds on a thread; keeps the peaks, and every
+    sample as (monotonic seconds, name, bytes) in `series`."""
 
     def __init__(self):
         self.peaks: dict[str, int] = {}
+        self.series: list[tuple[float, str, int]] = []
         self._pids: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="rss")
@@ -383,9 +400,11 @@ class RssSampler:
         while not self._stop.wait(SAMPLE_EVERY):
             for name, pid in list(self._pids.items()):
                 try:
-                    self.note(name, psutil.Process(pid).memory_info().rss)
+                    rss = psutil.Process(pid).memory_info().rss
                 except psutil.Error:
-                    pass
+                    continue
+                self.note(name, rss)
+                self.series.append((time.monotonic(), name, rss))
 
     def __enter__(self) -> "RssSampler":
         self._thread.start()
@@ -561,7 +580,10 @@ class PhaseClock:
             self._switch("settle")
 
 
-def host_role(spec: dict) -> None:
+def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[[Any], Any], transport=None,
+                 log: Callable[[str], None] = say):
+    """The node `splitledger host run` builds from the spec, its holders passed through `holder` and its chain
+    client through `chain_wrap` (the timing wrappers); `transport(name)`: each ProxyClient's httpx transport."""
     from orchestrator.auth.signing import RequestSigner
     from orchestrator.chain.client import MarketClient, connect
     from orchestrator.chain.deployment import load_deployment
@@ -572,7 +594,6 @@ def host_role(spec: dict) -> None:
     from orchestrator.hosting.state import HostState
     from orchestrator.proxy.client import ProxyClient
 
-    clock = PhaseClock()
     chain = MarketClient(connect(spec["rpc"]), load_deployment(spec["deployment"]), account_from_env("host"))
     files = spec["files"]
     package = OwnerPackage.from_files(files["model"], files["fields"], files["test_set"], files["policy"])
@@ -582,14 +603,20 @@ def host_role(spec: dict) -> None:
     registered = {p.endpoint.rstrip("/"): p.address for p in registered_proxies(chain, with_rows_only=False)}
     # As `host run --proxy URL` builds them, with the phase limit as the request timeout: the benchmark's limit,
     # not the client's 60 s default, decides when a phase has taken too long.
-    holders = {name: Watched(ProxyClient(url, name=name, signer=signer, holder=registered[url],
-                                         timeout=spec["timeout"]), clock.holder_call)
+    holders = {name: holder(ProxyClient(url, name=name, signer=signer, holder=registered[url],
+                                        timeout=spec["timeout"], transport=transport and transport(name)))
                for name, url in spec["proxies"].items()}
     work = Path(spec["workdir"])
     config = NodeConfig(group_size=spec["group_size"], epochs=spec["epochs"], batch_size=spec["batch_size"],
                         bills_dir=work / "bills", artifacts_dir=work / "artifacts")
-    node = HostingNode(model_id, package.container(model_id), Watched(chain, clock.chain_call), holders,
-                       HostState(work / "host.sqlite"), config, log=say)
+    return HostingNode(model_id, package.container(model_id), chain_wrap(chain), holders,
+                       HostState(work / "host.sqlite"), config, log=log)
+
+
+def host_role(spec: dict) -> None:
+    clock = PhaseClock()
+    node = hosting_node(spec, lambda client: Watched(client, clock.holder_call),
+                        lambda chain: Watched(chain, clock.chain_call))
     for method, phase in (("poll_listings", "listing"), ("request_quotes", "quote"), ("plan_group", "plan"),
                           ("run_group", "open")):
         setattr(node, method, clock.timed(getattr(node, method), phase))
