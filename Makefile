@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo demo-stop explorer test test-stateful test-forge gas bench bench-e2e fuzz-proxy clean
+.PHONY: setup demo demo-stop explorer test test-stateful test-forge gas bench bench-e2e load fuzz-proxy clean
 
 setup:
 	@bin/setup
@@ -44,6 +44,12 @@ bench: setup
 ## training of the same rows: make bench-e2e ARGS="--rows 10000 100000" (or --quick; docs/benchmarks.md, "End to end").
 bench-e2e: setup
 	@$(ENV) python bench/bench_e2e.py $(ARGS)
+
+## Load: N sources uploading to 3 proxies while a hosting node quotes, trains and settles; per-endpoint latency,
+## errors and RSS (docs/reliability.md, "Load"): make load ARGS="--sources 50 --duration 120" (or --quick). Exits 1
+## on any error.
+load: setup
+	@$(ENV) python bench/load.py $(ARGS)
 
 ## schemathesis against a real proxy process (its own venv, .venv-fuzz); FUZZ_MAX_EXAMPLES, FUZZ_MAX_TIME bound it.
 fuzz-proxy: setup

@@ -25,9 +25,12 @@ computed here for each checkpoint and the bills of those checkpoints.
 Publishing: after an upload is stored, `publisher(first_row_id, row_count, fields)` is called once per run of
 consecutive row ids with the same composition (the chain's listing event). A publisher that raises does not
 undo the upload: the rows are the source's and are stored; the failure is logged and returned in the
-answer's `warnings`, and the rows are still listed on the API.
+answer's `warnings`, and the rows are still listed on the API. Uploads are stored and published one at a time
+(uploads arrive on the server's worker threads): the chain takes a proxy's listings only in increasing row-id
+order, and the publisher's transactions share one nonce sequence.
 """
 import logging
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
@@ -208,6 +211,7 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
                       + [b.control for b in bodies.REQUESTS.values()] + [bodies.ListingsControl, bodies.GradientControl]
                       + [schema.UploadRequest, schema.UploadControl])  # the upload route reads its body itself
     install_exact_bounds(app, schema.EXACT_BOUNDS)
+    publishing = threading.Lock()  # an upload's row ids and its listings, in the same order (module docstring)
 
     def admit(operation: str, model_id: int, raw: bytes, auth: Authorization) -> None:
         if gate is None:
@@ -247,9 +251,10 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         gate.admit_upload(body.source, raw, auth)
         key = None if body.hash_key is None else bytes.fromhex(body.hash_key[2:])
         store = vault.upload_columns if binary else vault.upload
-        result = store(body.source, body.min_price, body.mapping, columns if binary else body.rows, body.ignored, key,
-                       upload=UploadKey(auth.nonce, body_digest(raw)))
-        warnings = _publish(publisher, result.runs)
+        with publishing:
+            result = store(body.source, body.min_price, body.mapping, columns if binary else body.rows, body.ignored,
+                           key, upload=UploadKey(auth.nonce, body_digest(raw)))
+            warnings = _publish(publisher, result.runs)
         return _json(201 if result.runs else 200, {"row_ids": list(result.row_ids), "warnings": warnings})
 
     @app.get("/v1/listings", response_model=schema.ListingsResponse,

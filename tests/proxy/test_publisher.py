@@ -1,8 +1,14 @@
 """After an upload, each run of consecutive row ids with one field composition is published once; a failing
 publisher never loses the rows."""
 import argparse
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from eth_account import Account
+
+from orchestrator.chain.deployment import save_deployment
+from orchestrator.chain.listings import listing_publisher
 
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.cli import main, proxy_account
@@ -74,3 +80,28 @@ def test_the_private_key_comes_from_the_named_environment_variable(monkeypatch):
     monkeypatch.delenv("SPLITLEDGER_TEST_NO_KEY", raising=False)
     with pytest.raises(SplitLedgerError, match="SPLITLEDGER_TEST_NO_KEY holds no private key"):
         proxy_account(chain_args(key_env="SPLITLEDGER_TEST_NO_KEY"))
+
+
+def test_concurrent_uploads_are_each_listed_on_chain_once_in_row_id_order(serve, onchain, tmp_path):
+    # Found by bench/load.py: uploads run on the server's worker threads, and their listings raced for the
+    # proxy's nonce ("nonce too low") and reached the chain out of row-id order (ListingOverlaps).
+    account = Account.create()
+    onchain.fund(account.address, 10**18)
+    deployment = tmp_path / "deployment.json"
+    save_deployment(onchain.deployment, deployment)
+    publisher = listing_publisher(onchain.owner.w3.provider.endpoint_uri, str(deployment), account.key.hex())
+    proxy = serve(Vault(Store(":memory:")), publisher=publisher)
+    uploads, rows = 12, 3
+    start = threading.Barrier(uploads)
+
+    def upload(_k):
+        start.wait()
+        return proxy.upload(onchain.signer(SOURCE_A_KEY), PRICE, MAPPING, [row("R", "T", "Y")] * rows)
+
+    with ThreadPoolExecutor(uploads) as pool:
+        answers = list(pool.map(upload, range(uploads)))
+    assert [w for a in answers for w in a.warnings] == []
+    market = onchain.registry.client.market
+    listed = sorted((e["args"]["firstRowId"], e["args"]["rowCount"])
+                    for e in market.events.RowsListed.get_logs(from_block=0) if e["args"]["proxy"] == account.address)
+    assert listed == [(1 + k * rows, rows) for k in range(uploads)]
