@@ -294,11 +294,12 @@ class ChildFailed(Exception):
     pass
 
 
-def result_of(child: "e2e.Child", until: float, on_event: Callable[[dict], None] = lambda _e: None) -> dict:
-    """The child's result event; stops it and raises when it exits without one or `until` (monotonic) passes."""
+def result_of(child: "e2e.Child", until: float, on_event: Callable[[float, dict], None] = lambda _t, _e: None) -> dict:
+    """The child's result event; its other events go to `on_event` with their arrival (monotonic). Stops the child
+    and raises when it exits without a result or `until` (monotonic) passes."""
     while True:
         try:
-            _arrived, event = child.events.get(timeout=max(0.1, min(1.0, until - time.monotonic())))
+            arrived, event = child.events.get(timeout=max(0.1, min(1.0, until - time.monotonic())))
         except queue.Empty:
             if time.monotonic() > until:
                 child.stop()
@@ -310,7 +311,7 @@ def result_of(child: "e2e.Child", until: float, on_event: Callable[[dict], None]
         if event["event"] == "exit":
             child.process.wait()
             raise ChildFailed(f"{child.name} exited with status {child.process.returncode}: {child.tail()}")
-        on_event(event)
+        on_event(arrived, event)
 
 
 def assignments(s: Settings, urls: list[str]) -> list[dict]:
@@ -377,9 +378,10 @@ def run(s: Settings, workdir: Path) -> Outcome:
             child.send("go")
         host, sources = children["host"], children["sources"]
 
-        def show(event: dict) -> None:
+        def show(arrived: float, event: dict) -> None:
             if event["event"] == "group":
-                print(f"   {time.monotonic() - go:6.1f} s  checkpoint {event['checkpoint']}: {event['used']} rows, "
+                groups.append(event)
+                print(f"   {arrived - go:6.1f} s  checkpoint {event['checkpoint']}: {event['used']} rows, "
                       f"{'settled' if event['kept'] else 'rolled back'} at {event['after'] / 1e4:.2f} %", flush=True)
 
         until = go + s.duration + GRACE
@@ -390,7 +392,7 @@ def run(s: Settings, workdir: Path) -> Outcome:
             sampler.note("sources", done["peak_rss"])
             print(f"   {time.monotonic() - go:6.1f} s  sources done", flush=True)
             host.send("done")
-            done = result_of(host, until, lambda e: (show(e), e["event"] == "group" and groups.append(e)))
+            done = result_of(host, until, show)
             groups = done["groups"]
             sampler.note("host", done["peak_rss"])
         except ChildFailed as e:
@@ -399,8 +401,9 @@ def run(s: Settings, workdir: Path) -> Outcome:
         problems += rows_check(stored, chain, registered_proxies, ProxyClient)
         journals = [Journal.read(Path(spec["journal"])) for spec in specs.values() if Path(spec["journal"]).exists()]
     rss = [(t - go, name, rss) for t, name, rss in sampler.series if t >= go]
-    return Outcome(seconds, [r for j in journals for r in j.requests], problems + [p for j in journals for p in j.problems],
-                   groups, rss, dict(sampler.peaks), sum(stored.values()))
+    requests = [r for j in journals for r in j.requests]
+    problems += [p for j in journals for p in j.problems]
+    return Outcome(seconds, requests, problems, groups, rss, dict(sampler.peaks), sum(stored.values()))
 
 
 def rows_check(stored: dict, chain, registered_proxies, ProxyClient) -> list[Problem]:

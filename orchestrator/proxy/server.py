@@ -19,6 +19,12 @@ from .client import ProxyClient
 from .tls import ServerTLS
 
 
+# Seconds an idle keep-alive connection stays open. Longer than the clients' pools keep one (httpx: 5 s): at
+# equal timeouts a client reuses a connection at the moment the server closes it, and the request fails with a
+# reset or "server disconnected" (bench/load.py saw it with 50 sources; tests/proxy/test_keep_alive.py).
+KEEP_ALIVE_SECONDS = 30
+
+
 def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS | None = None, *,
             own_logging: bool = True) -> uvicorn.Config:
     # No access log: at thousands of rows per request it is noise, and it costs time on the hot path.
@@ -27,7 +33,8 @@ def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS |
     # stderr, which then breaks whoever writes there next.
     logging_options = {} if own_logging else {"log_config": None}
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
-                          **logging_options, **(tls.uvicorn_options() if tls else {}))
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **logging_options,
+                          **(tls.uvicorn_options() if tls else {}))
 
 
 def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info", tls: ServerTLS | None = None) -> None:
