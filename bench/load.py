@@ -34,7 +34,7 @@ What is measured, at the clients:
 Per endpoint: requests, requests/s over the run (first request to the end of the host), p50/p99/max latency,
 errors by status and code. The goal is no errors: the command exits 1 on any.
 
-Run: python bench/load.py [--sources 20] [--rows 2000] [--page-rows 250] [--think 0.5] [--duration 120]
+Run: python bench/load.py [--sources 20] [--rows 10000] [--page-rows 250] [--think 0.5] [--duration 120]
          [--group-size 2000] [--epochs 2] [--out DIR] [--quick]   (or `make load ARGS="..."`)
 """
 import argparse
@@ -493,7 +493,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="N sources uploading to three proxies while a hosting node quotes, "
                                                  "trains and settles; per-endpoint latency, errors and RSS.")
     parser.add_argument("--sources", type=int, default=20, help="concurrent sources (default: %(default)s)")
-    parser.add_argument("--rows", type=int, default=2_000, help="rows per source (default: %(default)s)")
+    parser.add_argument("--rows", type=int, default=10_000, help="rows per source (default: %(default)s)")
     parser.add_argument("--page-rows", type=int, default=250, help="rows per upload request (default: %(default)s)")
     parser.add_argument("--think", type=float, default=0.5,
                         help="seconds a source waits between its pages (default: %(default)s)")
