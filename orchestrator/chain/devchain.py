@@ -172,10 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command.add_argument("chain", choices=CHAINS)
     command.add_argument("--port", type=int, default=8545)
     command.add_argument("--chain-id", type=int, default=None)
-    command.add_argument("options", nargs=argparse.REMAINDER, help="further options for the node")
     args = parser.parse_args(argv)
     try:
-        print("\n".join(node_command(args.chain, args.port, args.chain_id, args.options)))
+        print("\n".join(node_command(args.chain, args.port, args.chain_id)))
     except ChainError as e:
         print(f"devchain: {e}", file=sys.stderr)
         return 1
