@@ -8,12 +8,14 @@ setup:
 	@bin/setup
 
 ## The main job: local anvil, deploy, the hosted-training scenario (scripts/demo.py), then the explorer.
+## make demo CHAIN=ganache plays it on Ganache (npm ganache 7.9.2) instead.
+CHAIN ?= anvil
 demo: setup
-	@bin/demo
+	@CHAIN=$(CHAIN) bin/demo
 
 ## Stops the chain and the explorer that `make demo` left running.
 demo-stop:
-	@for p in var/demo/explorer.pid var/demo/anvil.pid; do [ -f $$p ] && kill $$(cat $$p) 2>/dev/null; rm -f $$p; done; true
+	@for p in var/demo/explorer.pid var/demo/node.pid var/demo/anvil.pid; do [ -f $$p ] && kill $$(cat $$p) 2>/dev/null; rm -f $$p; done; true
 
 ## The protocol explorer on a chain of your choice: make explorer ARGS="--rpc URL --deployment FILE".
 explorer: setup

@@ -1,4 +1,4 @@
-"""The main job: hosted split training end to end on the local anvil chain.
+"""The main job: hosted split training end to end on a local chain (anvil, or Ganache: make demo CHAIN=ganache).
 
 An owner registers a breast-cancer classifier (scikit-learn's bundled data) and escrows tokens; three source
 proxies run as separate processes on loopback (one of them dishonest); six data sources with differently
@@ -33,7 +33,7 @@ def main():
     for stale in workdir.glob("*.sqlite*"):
         stale.unlink()
 
-    print("== chain: deploying token and market on the local anvil")
+    print("== chain: deploying token and market on the local chain")
     token, _market, record = deploy(accounts[0], silent=True)
     rpc = web3.provider.endpoint_uri
     deployment = deployment_path(record["network"])

@@ -1,6 +1,7 @@
 """Measures the gas of every SplitLedgerMarket call on a fresh local chain and writes docs/gas.md.
 
-    brownie run scripts/gas_table.py          # development network: brownie launches a local anvil
+    brownie run scripts/gas_table.py                  # brownie's development anvil: writes docs/gas.md
+    brownie run scripts/gas_table.py main ganache     # a Ganache node of its own: writes docs/gas-ganache.md
 
 Every figure is the `gas_used` of a real transaction receipt (21,000 base and calldata included). Bills
 are real: payout trees over that many sources and rows roots over that many rows, built with the
@@ -9,6 +10,7 @@ orchestrator's Merkle code (orchestrator/hashing/merkle.py), so claims carry rea
 import math
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,10 +26,15 @@ from brownie._config import CONFIG
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from orchestrator.chain.devchain import local_node
 from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf
+from scripts.deploy import price_like_the_node
 
 COMMAND = "brownie run scripts/gas_table.py"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "gas.md"
+# Where each chain's table goes, and how its header names the chain.
+DOC_PATHS = {"anvil": DOC_PATH, "ganache": DOC_PATH.with_name("gas-ganache.md")}
+CHAIN_NAMES = {"anvil": "a local anvil that brownie launches", "ganache": "Ganache 7.9.2 from npm, started by the script"}
 PRICE = 10**15  # token units per row
 CHECKPOINT_TIMEOUT = 7 * 24 * 3600
 ROWS = (1, 100, 10_000)
@@ -267,7 +274,7 @@ def fmt(gas):
     return f"{round(gas):,}"
 
 
-def render(bench, matrix, depth, claim_many, credited):
+def render(bench, matrix, depth, claim_many, credited, chain_name="anvil"):
     gas = bench.gas
     singles, many = claim_many
     credit, credited_withdraw = credited
@@ -278,8 +285,10 @@ def render(bench, matrix, depth, claim_many, credited):
     lines = [
         "# Gas table",
         "",
-        f"Produced by `{COMMAND}` on {datetime.now(timezone.utc):%Y-%m-%d} (network `{network.show_active()}`:",
-        "a local anvil that brownie launches; solc 0.8.28, optimizer 200 runs, EVM cancun). Every figure is the",
+        f"Produced by `{COMMAND}{'' if chain_name == 'anvil' else ' main ' + chain_name}` on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d} (network `{network.show_active()}`:",
+        f"{CHAIN_NAMES[chain_name]}; solc 0.8.28, optimizer 200 runs, EVM "
+        f"{CONFIG.settings['compiler']['evm_version']}). Every figure is the",
         "`gas_used` of a real transaction receipt, the 21,000 base and calldata included. Bills are real: payout",
         "trees over that many sources and rows roots over that many rows, built with",
         "`orchestrator/hashing/merkle.py`; claims carry real proofs. Rerun the command to refresh this page.",
@@ -398,7 +407,7 @@ def render(bench, matrix, depth, claim_many, credited):
         f"its cold access; the event and the loop add the rest) and {fmt(again_per_source)} per source that already",
         "had a balance. A credited-balance settle would therefore cost about",
         f"{fmt(settle)} + {fmt(new_per_source)} × sources: {fmt(at[100])} gas for 100 sources, {fmt(at[1_000])} for",
-        f"1,000 and {fmt(at[10_000])} for 10,000. The last is far beyond a block (this anvil allows 12,000,000",
+        f"1,000 and {fmt(at[10_000])} for 10,000. The last is far beyond a block (this chain allows 12,000,000",
         "gas per block, public chains a few tens of millions), so large bills could not settle at all, and the",
         "hosting node would pay for every source, including sources that never come to collect.",
         "",
@@ -421,21 +430,44 @@ def span(values):
     return fmt(low) if low == high else f"{fmt(low)} – {fmt(high)}"
 
 
-def main():
+def main(chain_name="anvil"):
+    """Measures on `chain_name`: "anvil" (the development network brownie started) or "ganache"."""
+    if chain_name not in DOC_PATHS:
+        raise SystemExit(f"gas_table: the chain is anvil or ganache, not {chain_name!r}")
     CONFIG.argv["silent"] = True  # hundreds of transactions; print only the table
     started = time.time()
-    bench = Bench()
-    measure_calls(bench)
-    matrix = measure_settle_matrix(bench)
-    depth = measure_claim_depth(bench)
-    claim_many = measure_claim_many(bench)
-    credited = measure_credited_baseline(bench)
-    text = render(bench, matrix, depth, claim_many, credited)
-    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DOC_PATH.write_text(text)
+    with measured_on(chain_name):
+        bench = Bench()
+        measure_calls(bench)
+        matrix = measure_settle_matrix(bench)
+        depth = measure_claim_depth(bench)
+        claim_many = measure_claim_many(bench)
+        credited = measure_credited_baseline(bench)
+        _await_brownie_threads()
+        text = render(bench, matrix, depth, claim_many, credited, chain_name)
+    path = DOC_PATHS[chain_name]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     print(text)
-    print(f"wrote {DOC_PATH} in {math.ceil(time.time() - started)} s")
-    _await_brownie_threads()
+    print(f"wrote {path} in {math.ceil(time.time() - started)} s")
+
+
+@contextmanager
+def measured_on(chain_name):
+    """brownie attached to the chain to measure on: its own anvil as it is, or a Ganache node of this script's
+    (orchestrator/chain/devchain.py) that brownie attaches to in its place, its transactions priced for it."""
+    if chain_name == "anvil":
+        yield
+        return
+    network.disconnect()
+    with local_node(chain_name) as rpc:
+        CONFIG.networks["development"]["cmd_settings"]["port"] = int(rpc.rsplit(":", 1)[1])
+        network.connect("development")
+        price_like_the_node()
+        try:
+            yield
+        finally:
+            network.disconnect(kill_rpc=False)
 
 
 def _await_brownie_threads(timeout=10.0):

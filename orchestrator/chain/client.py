@@ -71,7 +71,10 @@ class ErrorDecoder:
                 selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
                 self._by_selector[selector] = (entry["name"], types)
 
-    def decode(self, data: str | bytes | None) -> tuple[str, tuple]:
+    def decode(self, data: str | bytes | dict | None) -> tuple[str, tuple]:
+        if isinstance(data, dict):
+            # Ganache 7 reports a simulated revert as {"result": "0x<revert data>", "programCounter": ...}.
+            data = data.get("result")
         if data is None:
             return "unknown", ()
         raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else bytes(data)
