@@ -567,6 +567,7 @@ def host_role(spec: dict) -> None:
     from orchestrator.chain.deployment import load_deployment
     from orchestrator.chain.keys import account_from_env
     from orchestrator.chain.proxies import registered_proxies
+    from orchestrator.commandline import lines_of
     from orchestrator.hosting.node import HostingNode, NodeConfig
     from orchestrator.hosting.registration import OwnerPackage, verify_registration
     from orchestrator.hosting.state import HostState
@@ -589,12 +590,13 @@ def host_role(spec: dict) -> None:
     config = NodeConfig(group_size=spec["group_size"], epochs=spec["epochs"], batch_size=spec["batch_size"],
                         bills_dir=work / "bills", artifacts_dir=work / "artifacts")
     node = HostingNode(model_id, package.container(model_id), Watched(chain, clock.chain_call), holders,
-                       HostState(work / "host.sqlite"), config, log=say)
+                       HostState(work / "host.sqlite"), config)
     for method, phase in (("poll_listings", "listing"), ("request_quotes", "quote"), ("plan_group", "plan"),
                           ("run_group", "open")):
         setattr(node, method, clock.timed(getattr(node, method), phase))
     wait_for_go()
-    reports = clock.timed(node.run, "other")(spec["groups"])
+    with lines_of("orchestrator.hosting", say):  # the node's log lines, as the benchmark's own output
+        reports = clock.timed(node.run, "other")(spec["groups"])
     emit("result", end=time.time(), seconds=clock.seconds, peak_rss=peak_rss_self(),
          groups=[{"checkpoint": r.checkpoint_id, "planned": r.rows_planned, "used": r.rows_used,
                   "before": r.accuracy_before, "after": r.accuracy_after, "kept": r.kept, "dropped": r.dropped}
