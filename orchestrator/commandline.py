@@ -31,7 +31,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # read on --version only: ~40 ms of imports
+
     try:
         return version("splitledger")
     except PackageNotFoundError:  # run from a checkout that was never installed (bin/setup installs it)
@@ -254,8 +255,9 @@ def progress_bars(args: argparse.Namespace, stream: Any = None) -> ProgressBars 
 # ---------------------------------------------------------------------------------------------- keys
 
 
-def add_key_option(parser: argparse.ArgumentParser, role: str) -> None:
-    """--keystore FILE for a command that signs as `role` (owner, host, proxy, source, deployer)."""
+def add_key_option(parser: argparse._ActionsContainer, role: str) -> None:
+    """--keystore FILE for a command that signs as `role` (owner, host, proxy, source, deployer), on a parser or
+    on a group of one (the proxy's, beside --key-env)."""
     prefix = f"SPLITLEDGER_{role.upper()}"
     parser.add_argument("--keystore", type=Path, metavar="FILE",
                         help=f"an encrypted keystore (eth-account / geth JSON) holding the {role}'s key, its "
