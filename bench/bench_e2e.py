@@ -580,8 +580,7 @@ class PhaseClock:
             self._switch("settle")
 
 
-def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[[Any], Any], transport=None,
-                 log: Callable[[str], None] = say):
+def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[[Any], Any], transport=None):
     """The node `splitledger host run` builds from the spec, its holders passed through `holder` and its chain
     client through `chain_wrap` (the timing wrappers); `transport(name)`: each ProxyClient's httpx transport."""
     from orchestrator.auth.signing import RequestSigner
@@ -610,10 +609,12 @@ def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[
     config = NodeConfig(group_size=spec["group_size"], epochs=spec["epochs"], batch_size=spec["batch_size"],
                         bills_dir=work / "bills", artifacts_dir=work / "artifacts")
     return HostingNode(model_id, package.container(model_id), chain_wrap(chain), holders,
-                       HostState(work / "host.sqlite"), config, log=log)
+                       HostState(work / "host.sqlite"), config)
 
 
 def host_role(spec: dict) -> None:
+    from orchestrator.commandline import lines_of
+
     clock = PhaseClock()
     node = hosting_node(spec, lambda client: Watched(client, clock.holder_call),
                         lambda chain: Watched(chain, clock.chain_call))
@@ -621,7 +622,8 @@ def host_role(spec: dict) -> None:
                           ("run_group", "open")):
         setattr(node, method, clock.timed(getattr(node, method), phase))
     wait_for_go()
-    reports = clock.timed(node.run, "other")(spec["groups"])
+    with lines_of("orchestrator.hosting", say):  # the node's log lines, as the benchmark's own output
+        reports = clock.timed(node.run, "other")(spec["groups"])
     emit("result", end=time.time(), seconds=clock.seconds, peak_rss=peak_rss_self(),
          groups=[{"checkpoint": r.checkpoint_id, "planned": r.rows_planned, "used": r.rows_used,
                   "before": r.accuracy_before, "after": r.accuracy_after, "kept": r.kept, "dropped": r.dropped}

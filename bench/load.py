@@ -57,6 +57,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_e2e as e2e  # noqa: E402  (beside this file)
+from orchestrator.commandline import lines_of  # noqa: E402
 
 MIN_PRICE = e2e.MIN_PRICE
 START_TIMEOUT = e2e.START_TIMEOUT
@@ -270,7 +271,8 @@ def host_role(spec: dict) -> None:
     while time.monotonic() < deadline and len(groups) < spec["groups"]:
         last_look = sources_done.is_set()
         try:
-            reports = node.run(1)
+            with lines_of("orchestrator.hosting", e2e.say):  # the node's log lines, as the driver's own output
+                reports = node.run(1)
         except SplitLedgerError as e:  # what `host run` would exit on: noted, and the loop goes on after a pause
             journal.problem("host", "run", f"{type(e).__name__}: {e}")
             time.sleep(spec["poll"])

@@ -1,51 +1,51 @@
-"""`splitledger`: one command for every role. Each subcommand is the role's own command line."""
+"""`splitledger ROLE COMMAND ...`: one argparse tree for every role (the convention: orchestrator/commandline.py).
+
+Each role's subtree is its own module's `configure` (the same function `python -m orchestrator.proxy` and the
+other module entry points build their parser with). Only the role named on the command line is configured:
+its module and what it imports load for that role alone, so `splitledger --help` imports none of them and
+the explorer's tree never loads JAX.
+"""
+import importlib
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: splitledger ROLE ...
+from orchestrator.commandline import CommandParser, main as run_command
 
-roles:
-  deploy     deploy the market onto the chain at --rpc (any port)       (splitledger deploy --help)
-  owner      fit a field table, import ONNX, register a model, escrow,
-             set the quote, withdraw                                    (splitledger owner --help)
-  host       run a hosting node for a registered model                  (splitledger host --help)
-  proxy      run a source proxy (HTTP service holding sources' rows)    (splitledger proxy --help)
-  source     hand rows to proxies, audit bills, claim payouts           (splitledger source --help)
-  explorer   browse models, checkpoints, bills, payouts and anchors     (splitledger explorer --help)
-  example    write a worked example's input files from a bundled dataset (splitledger example --help)
-"""
+DESCRIPTION = """Hosted split training of neural networks, paid from an on-chain escrow only when test accuracy
+improves. Every role is a command: `splitledger ROLE --help` lists its own."""
+
+# role: (module:function that configures its parser, what it is)
+ROLES = {
+    "deploy": ("orchestrator.chain.cli:configure", "deploy the market onto the chain at --rpc (any port)"),
+    "owner": ("orchestrator.hosting.cli:configure_owner",
+              "fit a field table, import ONNX, register a model, escrow, set the quote, withdraw, fetch and "
+              "verify checkpoints"),
+    "host": ("orchestrator.hosting.cli:configure_host", "run a hosting node for a registered model"),
+    "proxy": ("orchestrator.proxy.cli:configure", "run a source proxy (HTTP service holding sources' rows)"),
+    "source": ("orchestrator.source.cli:configure", "hand rows to proxies, audit bills, claim payouts"),
+    "explorer": ("orchestrator.explorer.cli:configure", "browse models, checkpoints, bills, payouts and anchors"),
+    "example": ("orchestrator.examples.cli:configure",
+                "write a worked example's input files from a bundled dataset"),
+}
+
+
+def build_parser(argv: Sequence[str] = ()) -> CommandParser:
+    """The whole tree, with the subtree of the role named in `argv` (if any) configured."""
+    parser = CommandParser(prog="splitledger", description=DESCRIPTION, top=True)
+    roles = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
+    # Before the role only the top's options come, whose values are log levels: the first role name is the role.
+    chosen = next((word for word in argv if word in ROLES), None)
+    for name, (where, text) in ROLES.items():
+        sub = roles.add_parser(name, help=text, description=text)
+        if name == chosen:
+            module, function = where.split(":")
+            getattr(importlib.import_module(module), function)(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    role, rest = argv[0], argv[1:]
-    # Imported on demand: each role pulls in only what it needs (the explorer needs no JAX, for example).
-    if role == "deploy":
-        from orchestrator.chain.cli import main as deploy_main
-        return deploy_main(rest)
-    if role == "owner":
-        from orchestrator.hosting.cli import owner_main
-        return owner_main(rest)
-    if role == "host":
-        from orchestrator.hosting.cli import host_main
-        return host_main(rest)
-    if role == "proxy":
-        from orchestrator.proxy.cli import main as proxy_main
-        return proxy_main(rest, prog="splitledger proxy")
-    if role == "source":
-        from orchestrator.source.cli import main as source_main
-        return source_main(rest, prog="splitledger source")
-    if role == "explorer":
-        from orchestrator.explorer.cli import main as explorer_main
-        return explorer_main(rest)
-    if role == "example":
-        from orchestrator.examples.cli import main as example_main
-        return example_main(rest)
-    print(f"splitledger: unknown role {role!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+    return run_command(build_parser(argv), argv)
 
 
 if __name__ == "__main__":

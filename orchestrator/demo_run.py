@@ -20,6 +20,7 @@ from eth_account.signers.local import LocalAccount
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.proxies import registered_proxies
+from orchestrator.commandline import lines_of
 from orchestrator.hosting.artifact_gate import OwnerGate
 from orchestrator.hosting.artifact_service import create_app
 from orchestrator.hosting.artifacts import default_artifacts_dir
@@ -147,7 +148,9 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
 
     log("== proxies: three HTTP services on loopback (proxy-2 tampers with outputs)")
     bills_dir = workdir / "bills"
-    with proxies(workdir, rpc, deployment, faucet) as clients:
+    # the hosting node's log lines, indented under the demo's own
+    with proxies(workdir, rpc, deployment, faucet) as clients, lines_of("orchestrator.hosting",
+                                                                        lambda line: log("   " + line)):
         # The node finds the proxies on chain (ProxyRegistered) and signs every request with its own key.
         signer = RequestSigner(host.account, host.domain())
         names = {c.url: c.name for c in clients}
@@ -158,8 +161,7 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
             f"{', '.join(f'{name} {client.holder[:10]}...' for name, client in holders.items())}; it signs every "
             f"request, they answer only it and sign their answers")
         node = HostingNode(model_id, package.container(model_id), host, holders,
-                           HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir),
-                           log=lambda line: log("   " + line))
+                           HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir))
         sellers = {}
         reports = []
         for wave, sources in enumerate(world.sources_by_phase, start=1):

@@ -10,6 +10,11 @@ class SplitLedgerError(Exception):
     """Base of every deliberate refusal in SplitLedger."""
 
 
+class UsageError(SplitLedgerError):
+    """Command-line options that do not go together or do not make sense (the caller's mistake, not the
+    world's): a command line exits 2 for it, as for argparse's own usage errors (orchestrator/commandline.py)."""
+
+
 class ModelFileError(SplitLedgerError):
     """A model file (or an imported ONNX graph) is malformed or inconsistent."""
 

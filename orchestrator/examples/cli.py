@@ -2,10 +2,10 @@
 import argparse
 import csv
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator.commandline import CommandParser, Handler, main as run_command, standalone
 from orchestrator.errors import SplitLedgerError
 
 from .datasets import LOADERS
@@ -15,10 +15,11 @@ labelled rows, its test set, what each field means, and data sources' CSV files 
 `model` fits a small scikit-learn MLP on the owner's rows and exports it as ONNX (the owner's existing model)."""
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+def configure(parser: CommandParser) -> None:
+    parser.description = DESCRIPTION
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data = commands.add_parser("data", help="owner rows, test set and source CSV files from a bundled dataset")
+    data.set_defaults(handler=_refusing_bad_data(data_command))
     data.add_argument("--dataset", choices=sorted(LOADERS), default="wine")
     data.add_argument("--out", required=True, type=Path, metavar="DIR")
     data.add_argument("--seed", type=int, default=0)
@@ -32,7 +33,22 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     model.add_argument("--iterations", type=int, default=30)
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--out", required=True, type=Path, metavar="FILE")
-    return parser
+    model.set_defaults(handler=_refusing_bad_data(model_command))
+
+
+def build_parser(prog: str = "splitledger example") -> CommandParser:
+    return standalone(prog, configure)
+
+
+def _refusing_bad_data(command: Handler) -> Handler:
+    """The command, with a malformed input file (a value or a column the dataset code cannot take) refused as
+    a runtime error rather than a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (ValueError, KeyError) as e:
+            raise SplitLedgerError(str(e)) from None
+    return run
 
 
 def data_command(args) -> int:
@@ -69,9 +85,4 @@ def model_command(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "splitledger example") -> int:
-    args = build_parser(prog).parse_args(argv)
-    try:
-        return {"data": data_command, "model": model_command}[args.command](args)
-    except (SplitLedgerError, OSError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_command(build_parser(prog), argv)

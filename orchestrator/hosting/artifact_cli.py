@@ -1,21 +1,21 @@
 """The command lines of the model artifact: `host serve`, `owner fetch-model`, `owner verify` (docs/artifacts.md).
 
-Registered on the host and owner parsers of cli.py. Exit status: 0 when done (verify: the figures agree), 1 when
-an artifact fails a check (a hash or the accuracy does not match the chain), 2 for anything else refused.
+Registered on the host and owner parsers of cli.py. Exit status (orchestrator/commandline.py): 0 when done
+(verify: the figures agree), 1 when refused, an artifact failing a check among them (a hash or the accuracy
+does not match the chain), 2 for a usage error.
 """
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.errors import ArtifactError, SplitLedgerError
+from orchestrator.commandline import add_key_option, signing_account
+from orchestrator.errors import SplitLedgerError, UsageError
 from orchestrator.proxy.tls import ServerTLS
 
 # What serves and checks models (web3, uvicorn, onnx, onnxruntime, JAX) is imported by the command that runs:
 # building the parsers, for --help or any other command, needs none of it.
 
-OWNER_COMMANDS = ("fetch-model", "verify")
 ChainArguments = Callable[[argparse.ArgumentParser], None]
 
 
@@ -26,7 +26,9 @@ def add_artifacts_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_serve_command(commands, chain_arguments: ChainArguments) -> None:
-    serve_parser = commands.add_parser("serve", help="serve closed checkpoints' models to the model's owner (HTTP)")
+    serve_parser = commands.add_parser("serve", help="serve closed checkpoints' models to the model's owner (HTTP; "
+                                                     "no key)")
+    serve_parser.set_defaults(handler=serve_command, service=True)
     chain_arguments(serve_parser)
     serve_parser.add_argument("--db", required=True, type=Path,
                               help="the hosting node's state file (keeps the nonces of admitted requests)")
@@ -35,7 +37,6 @@ def add_serve_command(commands, chain_arguments: ChainArguments) -> None:
     serve_parser.add_argument("--port", required=True, type=int, help="port to listen on")
     serve_parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain) to serve https with")
     serve_parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of that certificate")
-    serve_parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def serve_command(args) -> int:
@@ -46,15 +47,11 @@ def serve_command(args) -> int:
     from .artifact_service import create_app
     from .artifacts import default_artifacts_dir
     from .nonces import NonceStore
-    try:
-        if bool(args.tls_cert) != bool(args.tls_key):
-            raise SplitLedgerError("--tls-cert and --tls-key go together: give both or neither")
-        tls = ServerTLS(args.tls_cert, args.tls_key) if args.tls_cert else None
-        chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
-        app = create_app(args.artifacts_dir or default_artifacts_dir(args.db), OwnerGate(chain, NonceStore(args.db)))
-    except SplitLedgerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together: give both or neither")
+    tls = ServerTLS(args.tls_cert, args.tls_key) if args.tls_cert else None
+    chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))  # reads only: no key
+    app = create_app(args.artifacts_dir or default_artifacts_dir(args.db), OwnerGate(chain, NonceStore(args.db)))
     serve(app, args.host, args.port, log_level=args.log_level, tls=tls)
     return 0
 
@@ -62,14 +59,17 @@ def serve_command(args) -> int:
 def add_owner_commands(commands, chain_arguments: ChainArguments) -> None:
     fetch = commands.add_parser("fetch-model", help="download a checkpoint's model from the hosting node and "
                                                     "check its weights against the chain")
+    fetch.set_defaults(handler=fetch_model_command)
     chain_arguments(fetch)
+    add_key_option(fetch, "owner")
     fetch.add_argument("--host-url", required=True, metavar="URL", help="the hosting node's `host serve` address")
     fetch.add_argument("--model-id", required=True, type=int)
     fetch.add_argument("--checkpoint", type=int, help="checkpoint id (default: the model's latest settled one)")
     fetch.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write the files")
     fetch.add_argument("--ca-bundle", metavar="FILE", help="PEM CA certificates an https host must verify against")
     verify = commands.add_parser("verify", help="re-evaluate a checkpoint's ONNX model with onnxruntime and compare "
-                                                "with the accuracy on chain")
+                                                "with the accuracy on chain (no key)")
+    verify.set_defaults(handler=verify_command)
     chain_arguments(verify)
     verify.add_argument("--model-id", required=True, type=int)
     verify.add_argument("--checkpoint", required=True, type=int)
@@ -79,31 +79,29 @@ def add_owner_commands(commands, chain_arguments: ChainArguments) -> None:
     verify.add_argument("--model", type=Path, help="the model file you registered (needed for a regression task)")
 
 
-def owner_command(args) -> int:
+def fetch_model_command(args: argparse.Namespace) -> int:
     from orchestrator.chain.client import MarketClient, connect
-    from orchestrator.chain.keys import account_from_env
-    from .owner_model import fetch_model, verify_checkpoint
-    try:
-        if args.command == "fetch-model":
-            chain = MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env("owner"))
-            fetched = fetch_model(chain, args.host_url, args.model_id, args.checkpoint, args.out,
-                                  ca_bundle=args.ca_bundle)
-            print(f"checkpoint {fetched.checkpoint_id} ({fetched.state}): weights 0x{fetched.weights_hash.hex()} "
-                  f"match the chain; wrote {fetched.onnx_file} and {fetched.model_file}")
-        else:
-            chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
-            result = verify_checkpoint(chain, args.model_id, args.checkpoint, _read(args.onnx), _read(args.fields),
-                                       _read(args.test_set), _read(args.model) if args.model else None)
-            print(f"verified: checkpoint {result.checkpoint_id} ({result.state}): onnxruntime measures "
-                  f"{result.evaluation.accuracy_ppm} ppm ({result.evaluation.hits} of {result.evaluation.rows} rows), "
-                  f"as the chain records")
-        return 0
-    except ArtifactError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except SplitLedgerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    from .owner_model import fetch_model
+    # signed: the hosting node serves a model to its owner only
+    chain = MarketClient(connect(args.rpc), load_deployment(args.deployment), signing_account(args, "owner"))
+    fetched = fetch_model(chain, args.host_url, args.model_id, args.checkpoint, args.out, ca_bundle=args.ca_bundle)
+    print(f"checkpoint {fetched.checkpoint_id} ({fetched.state}): weights 0x{fetched.weights_hash.hex()} "
+          f"match the chain; wrote {fetched.onnx_file} and {fetched.model_file}")
+    return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    from orchestrator.chain.client import MarketClient, connect
+
+    from .owner_model import verify_checkpoint
+    chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
+    result = verify_checkpoint(chain, args.model_id, args.checkpoint, _read(args.onnx), _read(args.fields),
+                               _read(args.test_set), _read(args.model) if args.model else None)
+    print(f"verified: checkpoint {result.checkpoint_id} ({result.state}): onnxruntime measures "
+          f"{result.evaluation.accuracy_ppm} ppm ({result.evaluation.hits} of {result.evaluation.rows} rows), "
+          f"as the chain records")
+    return 0
 
 
 def _read(path: Path) -> bytes:

@@ -1,13 +1,14 @@
 """`splitledger host` (hosting node) and `splitledger owner` (model owner) command lines.
 
 Keys come from the environment (orchestrator/chain/keys.py): SPLITLEDGER_HOST_KEY for the hosting node,
-SPLITLEDGER_OWNER_KEY for the owner (or their _KEYSTORE/_PASSWORD forms); never from arguments.
+SPLITLEDGER_OWNER_KEY for the owner (or their _KEYSTORE/_PASSWORD forms), or from `--keystore FILE`; never
+from arguments. Only the commands that send a transaction or sign a request ask for one: `owner status` and
+`host status` read with none.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +16,12 @@ from typing import TYPE_CHECKING
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.devnet import DEFAULT_LIVE_DEPTH
 from orchestrator.chain.faucet import GAS_MONEY_WEI
+from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
+                                      signing_account, standalone)
 from orchestrator.errors import SplitLedgerError
 
 from . import owner_files
-from .artifact_cli import (OWNER_COMMANDS, add_artifacts_dir_option, add_owner_commands, add_serve_command,
-                           owner_command, serve_command)
+from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 
 # Each command imports what it runs: the hosting node's training code (JAX) for `host run` alone, web3 for the
@@ -32,12 +34,13 @@ if TYPE_CHECKING:
 HOST_DESCRIPTION = """Run a SplitLedger hosting node for one registered model: poll the proxies' listings, buy rows
 at the owner's quote, train groups behind backup points, settle or roll back on chain, anchor the history set.
 State lives in a SQLite file; run the same command again after a crash and it finishes the interrupted group
-without paying any row twice. Signs with SPLITLEDGER_HOST_KEY (or SPLITLEDGER_HOST_KEYSTORE + _PASSWORD)."""
+without paying any row twice. `run` signs with SPLITLEDGER_HOST_KEY (or SPLITLEDGER_HOST_KEYSTORE + _PASSWORD, or
+--keystore); `status` and `serve` need no key."""
 
 OWNER_DESCRIPTION = """A SplitLedger model owner: register a model (commitments to the model file, test set, field
 table and privacy policy), escrow tokens, set the quote, withdraw unlocked escrow. Signs with
-SPLITLEDGER_OWNER_KEY (or SPLITLEDGER_OWNER_KEYSTORE + _PASSWORD). fit-table and import-onnx make the owner's
-files and need neither a chain nor a key."""
+SPLITLEDGER_OWNER_KEY (or SPLITLEDGER_OWNER_KEYSTORE + _PASSWORD, or --keystore). fit-table and import-onnx make
+the owner's files and need neither a chain nor a key; status and verify read the chain with no key."""
 
 
 def _chain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,18 +93,21 @@ def _package(args) -> OwnerPackage:
     return OwnerPackage.from_files(args.model, args.fields, args.test_set, args.policy, args.reference, choice)
 
 
-def _client(args, role: str) -> MarketClient:
+def _client(args, role: str | None) -> MarketClient:
+    """The market as `role` signs for it, or read-only (no key asked for) when `role` is None."""
     from orchestrator.chain.client import MarketClient, connect
-    from orchestrator.chain.keys import account_from_env
-    return MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env(role),
+    account = None if role is None else signing_account(args, role)
+    return MarketClient(connect(args.rpc), load_deployment(args.deployment), account,
                         confirmations=args.confirmations)
 
 
-def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=HOST_DESCRIPTION)
+def configure_host(parser: CommandParser) -> None:
+    parser.description = HOST_DESCRIPTION
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="train groups until rows, escrow or --groups run out")
+    run.set_defaults(handler=_host_run)
     _chain_arguments(run)
+    add_key_option(run, "host")
     _package_arguments(run)
     run.add_argument("--model-id", required=True, type=int, help="the model's id on chain")
     run.add_argument("--proxy", action="append", metavar="URL",
@@ -120,43 +126,47 @@ def build_host_parser(prog: str = "splitledger host") -> argparse.ArgumentParser
     run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
     add_artifacts_dir_option(run)
     add_serve_command(commands, _chain_arguments)
-    status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file")
+    status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file (no key)")
+    status.set_defaults(handler=_host_status)
     status.add_argument("--db", required=True, type=Path)
-    return parser
+
+
+def build_host_parser(prog: str = "splitledger host") -> CommandParser:
+    return standalone(prog, configure_host)
 
 
 def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger host") -> int:
-    args = build_host_parser(prog).parse_args(argv)
-    try:
-        if args.command == "status":
-            return _host_status(args)
-        if args.command == "serve":
-            return serve_command(args)
-        from orchestrator.auth.signing import RequestSigner
+    return run_command(build_host_parser(prog), argv)
 
-        from .node import HostingNode, NodeConfig
-        from .state import HostState
-        owner_files.refuse_onnx_for_host(args.model)
-        host = _client(args, "host")
-        package = _package(args)
-        verify_registration(package, host.model(args.model_id))
-        if host.model(args.model_id)["hostingNode"] != host.address:
-            raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
-        signer = RequestSigner(host.account, host.domain())
-        holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
-        config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
-                            max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
-                            anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
-                            artifacts_dir=args.artifacts_dir)
+
+def _host_run(args: argparse.Namespace) -> int:
+    from orchestrator.auth.signing import RequestSigner
+
+    from .node import HostingNode, NodeConfig
+    from .state import HostState
+    owner_files.refuse_onnx_for_host(args.model)
+    host = _client(args, "host")
+    package = _package(args)
+    verify_registration(package, host.model(args.model_id))
+    if host.model(args.model_id)["hostingNode"] != host.address:
+        raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
+    signer = RequestSigner(host.account, host.domain())
+    holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
+    config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
+                        max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
+                        anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
+                        artifacts_dir=args.artifacts_dir)
+    bars = progress_bars(args)
+    try:
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),
-                           config, log=lambda line: print(line, flush=True))
+                           config, progress=bars)
         reports = node.run(args.groups)
-        kept = sum(r.kept for r in reports)
-        print(f"closed {len(reports)} groups: {kept} settled, {len(reports) - kept} rolled back")
-        return 0
-    except SplitLedgerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    finally:
+        if bars is not None:
+            bars.close()
+    kept = sum(r.kept for r in reports)
+    print(f"closed {len(reports)} groups: {kept} settled, {len(reports) - kept} rolled back")
+    return 0
 
 
 def proxy_holders(chain: MarketClient, signer: RequestSigner, override: Sequence[str] | None, *,
@@ -177,7 +187,7 @@ def proxy_holders(chain: MarketClient, signer: RequestSigner, override: Sequence
     return {p.endpoint: ProxyClient(p.endpoint, signer=signer, holder=p.address, ca_bundle=ca_bundle) for p in found}
 
 
-def _host_status(args) -> int:
+def _host_status(args: argparse.Namespace) -> int:
     from .state import HostState
     if not args.db.exists():
         raise SplitLedgerError(f"no state file at {args.db}")
@@ -192,11 +202,13 @@ def _host_status(args) -> int:
     return 0
 
 
-def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=OWNER_DESCRIPTION)
+def configure_owner(parser: CommandParser) -> None:
+    parser.description = OWNER_DESCRIPTION
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register = commands.add_parser("register", help="register a model and print its id")
+    register.set_defaults(handler=_register)
     _chain_arguments(register)
+    add_key_option(register, "owner")
     _package_arguments(register)
     register.add_argument("--host", required=True, metavar="ADDRESS", help="the hosting node's address")
     register.add_argument("--policy-out", type=Path, metavar="FILE",
@@ -204,15 +216,20 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     owner_files.add_register_arguments(register)
     for name, text in (("deposit", "escrow tokens for a model"), ("withdraw", "withdraw unlocked escrow")):
         sub = commands.add_parser(name, help=text)
+        sub.set_defaults(handler=_owner_transaction)
         _chain_arguments(sub)
+        add_key_option(sub, "owner")
         sub.add_argument("--model-id", required=True, type=int)
         sub.add_argument("--amount", required=True, type=int, help="in the token's smallest unit")
     quote = commands.add_parser("quote", help="set the price per row and the rows-per-checkpoint cap")
+    quote.set_defaults(handler=_owner_transaction)
     _chain_arguments(quote)
+    add_key_option(quote, "owner")
     quote.add_argument("--model-id", required=True, type=int)
     quote.add_argument("--price", required=True, type=int, help="per row, in the token's smallest unit")
     quote.add_argument("--row-cap", type=int, default=0, help="rows per checkpoint, 0 for none (default)")
-    status = commands.add_parser("status", help="a model's registry entry, escrow, quote and best accuracy")
+    status = commands.add_parser("status", help="a model's registry entry, escrow, quote and best accuracy (no key)")
+    status.set_defaults(handler=_owner_status)
     _chain_arguments(status)
     status.add_argument("--model-id", required=True, type=int)
     faucet = commands.add_parser(
@@ -220,7 +237,9 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
         description="On a development chain (id 31337 or 1337; refused on any other), sends tokens from the deployer, "
                     "which holds the test token's whole supply (the chain's well-known first account, or "
                     "SPLITLEDGER_DEPLOYER_KEY), and tops the receiver's ether up for gas.")
+    faucet.set_defaults(handler=_faucet)
     _chain_arguments(faucet)
+    add_key_option(faucet, "owner")
     faucet.add_argument("--amount", required=True, type=int, help="tokens, in the token's smallest unit (0: gas only)")
     faucet.add_argument("--to", metavar="ADDRESS",
                         help="who receives them (default: the owner, SPLITLEDGER_OWNER_KEY's address); a host, source "
@@ -228,57 +247,62 @@ def build_owner_parser(prog: str = "splitledger owner") -> argparse.ArgumentPars
     faucet.add_argument("--gas", type=int, default=GAS_MONEY_WEI, metavar="WEI",
                         help="top the receiver's ether up to this much (default: %(default)s, one ether)")
     owner_files.add_commands(commands)
+    for name in owner_files.COMMANDS:
+        commands.choices[name].set_defaults(handler=owner_files.run)
     add_owner_commands(commands, _chain_arguments)
-    return parser
+
+
+def build_owner_parser(prog: str = "splitledger owner") -> CommandParser:
+    return standalone(prog, configure_owner)
 
 
 def owner_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger owner") -> int:
-    args = build_owner_parser(prog).parse_args(argv)
-    if args.command in OWNER_COMMANDS:
-        return owner_command(args)
-    try:
-        if args.command == "faucet":
-            return _faucet(args)
-        if args.command in owner_files.COMMANDS:
-            return owner_files.run(args)
-        if args.command == "register":
-            args.model = owner_files.model_for_registration(args)
-            package = _package(args)  # the files are checked before any chain or key is needed
-        owner = _client(args, "owner")
-        if args.command == "register":
-            model_id, terms, result = register(owner, args.host, package)
-            if args.policy_out:
-                args.policy_out.write_bytes(package.policy.to_json())
-            print(f"model {model_id} registered, baseline accuracy {terms.baseline_accuracy_ppm} ppm, initial "
-                  f"weights 0x{terms.initial_weights_hash.hex()}, privacy policy "
-                  f"{package.policy.mode} 0x{package.policy.commitment().hex()} (tx {result.tx_hash})")
-            print(f"privacy policy: {package.policy.summary()}")
-            print(f"what it costs: {package.policy_cost().describe()}")
-        elif args.command == "deposit":
-            print(f"deposited (tx {owner.approve_and_deposit(args.model_id, args.amount).tx_hash})")
-        elif args.command == "withdraw":
-            print(f"withdrawn (tx {owner.withdraw(args.model_id, args.amount, owner.address).tx_hash})")
-        elif args.command == "quote":
-            print(f"quote set (tx {owner.set_quote(args.model_id, args.price, args.row_cap).tx_hash})")
-        else:
-            model = owner.model(args.model_id)
-            print(json.dumps({k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in model.items()}, indent=1))
-        return 0
-    except SplitLedgerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(build_owner_parser(prog), argv)
 
 
-def _faucet(args) -> int:
+def _register(args: argparse.Namespace) -> int:
+    args.model = owner_files.model_for_registration(args)
+    package = _package(args)  # the files are checked before any chain or key is needed
+    model_id, terms, result = register(_client(args, "owner"), args.host, package)
+    if args.policy_out:
+        args.policy_out.write_bytes(package.policy.to_json())
+    print(f"model {model_id} registered, baseline accuracy {terms.baseline_accuracy_ppm} ppm, initial "
+          f"weights 0x{terms.initial_weights_hash.hex()}, privacy policy "
+          f"{package.policy.mode} 0x{package.policy.commitment().hex()} (tx {result.tx_hash})")
+    print(f"privacy policy: {package.policy.summary()}")
+    print(f"what it costs: {package.policy_cost().describe()}")
+    return 0
+
+
+# The owner's one-transaction commands: what the answer says, and the transaction.
+OWNER_TRANSACTIONS = {
+    "deposit": ("deposited", lambda owner, args: owner.approve_and_deposit(args.model_id, args.amount)),
+    "withdraw": ("withdrawn", lambda owner, args: owner.withdraw(args.model_id, args.amount, owner.address)),
+    "quote": ("quote set", lambda owner, args: owner.set_quote(args.model_id, args.price, args.row_cap)),
+}
+
+
+def _owner_transaction(args: argparse.Namespace) -> int:
+    done, send = OWNER_TRANSACTIONS[args.command]
+    print(f"{done} (tx {send(_client(args, 'owner'), args).tx_hash})")
+    return 0
+
+
+def _owner_status(args: argparse.Namespace) -> int:
+    model = _client(args, None).model(args.model_id)  # a read: the deployment's addresses, no key
+    print(json.dumps({k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in model.items()}, indent=1))
+    return 0
+
+
+def _faucet(args: argparse.Namespace) -> int:
     from orchestrator.chain.client import MarketClient, connect
     from orchestrator.chain.devnet import deployer_account, require_dev_chain
     from orchestrator.chain.faucet import pay_from_faucet
-    from orchestrator.chain.keys import account_from_env
     w3 = connect(args.rpc)
     require_dev_chain(w3.eth.chain_id, "the faucet")  # before asking for a deployer key it would not use
     funder = MarketClient(w3, load_deployment(args.deployment), deployer_account(w3.eth.chain_id),
                           confirmations=args.confirmations)
-    paid = pay_from_faucet(funder, args.to or account_from_env("owner").address, args.amount, args.gas)
+    paid = pay_from_faucet(funder, args.to or signing_account(args, "owner").address, args.amount, args.gas)
     gas = f"{paid.wei} wei for gas (tx {paid.gas_tx})" if paid.gas_tx else "already enough ether for gas"
     print(f"{paid.to}: {paid.tokens} tokens (tx {paid.token_tx}), {gas}")
     return 0

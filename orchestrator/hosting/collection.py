@@ -37,6 +37,8 @@ from orchestrator.privacy.denoise import ReleaseMoments, add_moments, empty_mome
 from .redundancy import disagreeing_rows
 from .rounds import EvidenceLog, Plan
 
+PageProgress = Callable[[int, int], None]  # (pages merged so far, pages in all)
+
 # Rows a page names: at k = 8 a page's u is 0.5 MB as float32 (1-2 MB as JSON), a fraction of the proxies' body
 # limit and a third of schema.MAX_ROWS_PER_REQUEST; 61 requests per holder for a million rows.
 PAGE_ROWS = 16_384
@@ -138,9 +140,10 @@ class _Crashed(NamedTuple):
 
 def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any], model_id: int, plan: Plan,
                         log: Callable[[str], None], checkpoint_id: int | None = None, *,
-                        page_rows: int = PAGE_ROWS, kept: Kept | None = None) -> Collected:
+                        page_rows: int = PAGE_ROWS, kept: Kept | None = None,
+                        progress: PageProgress | None = None) -> Collected:
     """Every holder's u for the group's rows it holds, page by page (module docstring), into `kept` (by default
-    a RowStore in RAM)."""
+    a RowStore in RAM); `progress` is told each page merged."""
     if page_rows < 1:
         raise ValueError(f"a page holds at least one row, not {page_rows}")
     rows = len(plan)
@@ -196,6 +199,8 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
                             log(f"  {plan.holders[h]} {why} to send u ({answer}); its rows go to other holders")
                         page.append(_Asked(h, mine, answer))
                 _merge(out, plan, p, start, min(page_rows, rows - start), page, container.k)
+                if progress is not None:
+                    progress(p + 1, len(starts))
         finally:
             stop.set()
     return out

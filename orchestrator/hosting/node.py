@@ -24,6 +24,7 @@ and a checkpoint is settled or rolled back at most once, so no row is ever paid 
 what is written before which side effect; failpoints.py lets a test kill the node between any two of them.
 """
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from orchestrator.errors import (
     WeightsMismatch,
 )
 
+from orchestrator.progress import Progress
 from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
@@ -56,6 +58,8 @@ from .projected import group_trainer
 from .rounds import Plan
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
+
+log = logging.getLogger(__name__)
 
 # Rows quoted per request and recorded per answer: one client page (docs/protocol.md, "Binary bodies"), so that
 # a proxy that fails mid-way leaves every page before it recorded.
@@ -92,14 +96,14 @@ class GroupReport:
 
 class HostingNode:
     def __init__(self, model_id: int, container: TrainingContainer, chain, holders: Mapping[str, object],
-                 state: HostState, config: NodeConfig = NodeConfig(), log: Callable[[str], None] = print):
+                 state: HostState, config: NodeConfig = NodeConfig(), progress: Progress | None = None):
         self.model_id = model_id
         self.container = container
         self.chain = chain
         self.holders = dict(holders)
         self.state = state
         self.config = config
-        self.log = log
+        self.progress = progress  # told each page of quotes, of u, each epoch (orchestrator/progress.py)
         self._last_anchor_time = time.monotonic()
         self.outbox = BillOutbox(state.db)
         self._load()
@@ -160,7 +164,7 @@ class HostingNode:
                 try:
                     page = holder.listings(after, self.config.listing_page)
                 except (ProxyUnavailable, ProxyError) as e:
-                    self.log(f"  listings from {name} unavailable: {e}")
+                    log.info(f"  listings from {name} unavailable: {e}")
                     failures.append(f"{name}: {e}")
                     break
                 answered = True
@@ -192,16 +196,19 @@ class HostingNode:
         for name, holder in self.holders.items():
             wanted = sorted({*self.state.listings_with_status(name, "seen"), *self.state.requotable(name, price)})
             sold = declined = 0
+            pages = -(-len(wanted) // QUOTE_CHUNK)
             for start in range(0, len(wanted), QUOTE_CHUNK):
                 chunk = wanted[start:start + QUOTE_CHUNK]
                 try:
                     answer = holder.quote(self.model_id, price, table, chunk, self.container.policy)
                 except (ProxyUnavailable, ProxyError) as e:
-                    self.log(f"  quote to {name} failed: {e}")
+                    log.info(f"  quote to {name} failed: {e}")
                     break
                 self.state.record_quote(name, [(a.row_id, a.row_hash, a.source) for a in answer.accepted],
                                         [(d.row_id, d.reason) for d in answer.declined], price)
                 sold, declined = sold + len(answer.accepted), declined + len(answer.declined)
+                if self.progress is not None:
+                    self.progress(f"quotes to {name}", start // QUOTE_CHUNK + 1, pages)
             counts[name] = (sold, declined)
         return counts
 
@@ -241,7 +248,7 @@ class HostingNode:
         group = self.state.unfinished_group()
         if group is None:
             return None
-        self.log(f"resuming group {group['group_id']} from phase {group['phase']}")
+        log.info(f"resuming group {group['group_id']} from phase {group['phase']}")
         backup = BackupPoint(from_bytes(group["backup_target"], self.container.target),
                              from_bytes(group["backup_opt"], self.container.opt_state), group["accuracy_before"])
         self.container.resume_group(backup)
@@ -284,8 +291,8 @@ class HostingNode:
             failpoint("open-sent", group["group_id"])
         self.state.update_group(group["group_id"], phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
         failpoint("open", group["group_id"])
-        self.log(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
-                 f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
+        log.info(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
+                f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
         return checkpoint_id
 
     def _roll_back_if_priced_otherwise(self, group: dict, checkpoint_id: int) -> None:
@@ -305,8 +312,8 @@ class HostingNode:
         self.state.update_group(group["group_id"], phase="rolled_back", accuracy_after=group["accuracy_before"],
                                 kept=0, stats={"rolled_back": "quote_changed"})
         self._restore_backup(group)
-        self.log(f"checkpoint {checkpoint_id}: opened at {checkpoint['pricePerRow']} a row, its rows were sold at "
-                 f"{sold_at}: rolled back before training, nobody paid")
+        log.info(f"checkpoint {checkpoint_id}: opened at {checkpoint['pricePerRow']} a row, its rows were sold at "
+                f"{sold_at}: rolled back before training, nobody paid")
         raise QuoteChanged(f"checkpoint {checkpoint_id} was opened at {checkpoint['pricePerRow']}, its rows sold at "
                            f"{sold_at}", sold_at=sold_at, quote=checkpoint["pricePerRow"])
 
@@ -317,10 +324,10 @@ class HostingNode:
     def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
         plan = Plan(group["plan"], list(self.holders))
         scratch = self.config.artifacts_dir or default_artifacts_dir(self.state.path)  # u while it trains
-        train = group_trainer(self.container, scratch_dir=scratch)
+        train = group_trainer(self.container, scratch_dir=scratch, progress=self.progress)
         trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
-                        seed=checkpoint_id, log=self.log, checkpoint_id=checkpoint_id)
+                        seed=checkpoint_id, log=log.info, checkpoint_id=checkpoint_id)
         trained_accuracy = self.container.accuracy_ppm()
         used = [plan.rows[i] for i in np.flatnonzero(trained.active)]
         bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
@@ -361,7 +368,7 @@ class HostingNode:
                         raise
                     # The bill is not rows x the checkpoint's price (a group opened under another quote by an
                     # earlier version): it can never be committed, so it is rolled back rather than left open.
-                    self.log(f"checkpoint {checkpoint_id}: {e}; rolling back")
+                    log.info(f"checkpoint {checkpoint_id}: {e}; rolling back")
                     kept, bill = False, None
                     if self.config.bills_dir is not None:  # a bill no source can claim is not left published
                         self._bill_path(checkpoint_id).unlink(missing_ok=True)
@@ -401,8 +408,8 @@ class HostingNode:
             paid=dict(bill.payouts) if bill else {})
         # Settling pays nobody yet: each source pulls its payout with its proof from the published bill.
         verdict = "settled, payouts claimable" if kept else "rolled back, nobody paid"
-        self.log(f"checkpoint {checkpoint_id}: {report.rows_used}/{report.rows_planned} rows used, accuracy "
-                 f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
+        log.info(f"checkpoint {checkpoint_id}: {report.rows_used}/{report.rows_planned} rows used, accuracy "
+                f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
         self.maybe_anchor()
         return report
 
@@ -426,7 +433,7 @@ class HostingNode:
         involved = receivers(self.holders, [name for row in group["plan"] for name, _row_id in row["holders"]])
         self.outbox.enqueue(self.model_id, group["checkpoint_id"], involved,
                             self.published_bill(group["checkpoint_id"], bill))
-        deliver_pending(self.outbox, self.holders, self.log)
+        deliver_pending(self.outbox, self.holders, log.info)
 
     def _publish_bill(self, bill) -> None:
         if self.config.bills_dir is None:
@@ -464,8 +471,8 @@ class HostingNode:
         self.state.confirm_anchor(index, result.tx_hash, result.block_number, block_hash)
         self.container.history.confirm(index, result.block_number, block_hash)
         self._last_anchor_time = time.monotonic()
-        self.log(f"history anchor {index}: {row_count} rows, root 0x{root.hex()[:16]}..., block "
-                 f"{result.block_number} 0x{result.block_hash[2:18]}...")
+        log.info(f"history anchor {index}: {row_count} rows, root 0x{root.hex()[:16]}..., block "
+                f"{result.block_number} 0x{result.block_hash[2:18]}...")
 
     def _confirm_unconfirmed_anchors(self) -> None:
         """An anchor recorded but not confirmed was interrupted around its transaction: check the chain."""
@@ -503,12 +510,12 @@ class HostingNode:
         self.chain.reset_nonce()  # dropped transactions took their nonces with them
         for tx, receipt in reorged:
             if receipt is None:
-                self.log(f"reorg: the {tx.purpose} transaction {tx.tx_hash} (block {tx.block_number}) is no longer "
-                         f"in the chain")
+                log.info(f"reorg: the {tx.purpose} transaction {tx.tx_hash} (block {tx.block_number}) is no longer "
+                        f"in the chain")
                 self.state.forget_tx(tx.tx_hash)
             else:
-                self.log(f"reorg: the {tx.purpose} transaction {tx.tx_hash} moved from block {tx.block_number} to "
-                         f"{receipt['blockNumber']}")
+                log.info(f"reorg: the {tx.purpose} transaction {tx.tx_hash} moved from block {tx.block_number} to "
+                        f"{receipt['blockNumber']}")
                 self.state.record_tx(SentTx(tx.tx_hash, tx.purpose, receipt["blockNumber"],
                                             bytes(receipt["blockHash"]), tx.group_id, tx.anchor_index))
         self._reconcile_anchors()
@@ -535,14 +542,14 @@ class HostingNode:
             if tx_hash is None:
                 continue  # never confirmed: _confirm_unconfirmed_anchors looks after it
             if index >= on_chain:
-                self.log(f"reorg: history anchor {index} is no longer on chain; it is sent again")
+                log.info(f"reorg: history anchor {index} is no longer on chain; it is sent again")
                 self.state.unconfirm_anchor(index)
                 history.unconfirm(index)
                 continue
             number = self.chain.anchor(self.model_id, index)["blockNumber"]
             found = bytes(self.chain.w3.eth.get_block(number)["hash"])
             if (number, found) != (block_number, block_hash):
-                self.log(f"reorg: history anchor {index} is now in block {number} 0x{found.hex()[:16]}...")
+                log.info(f"reorg: history anchor {index} is now in block {number} 0x{found.hex()[:16]}...")
                 self.state.confirm_anchor(index, tx_hash, number, found)
                 history.unconfirm(index)
                 history.confirm(index, number, found)
@@ -557,8 +564,8 @@ class HostingNode:
             on_chain = self._chain_state_of(group)
             if on_chain is None and phase == "open":
                 # The open is gone and nothing was trained on it: the group is opened afresh.
-                self.log(f"reorg: checkpoint {checkpoint_id} of group {group['group_id']} is no longer on chain; "
-                         f"it is opened again")
+                log.info(f"reorg: checkpoint {checkpoint_id} of group {group['group_id']} is no longer on chain; "
+                        f"it is opened again")
                 self.state.update_group(group["group_id"], phase="planned", checkpoint_id=None)
             elif on_chain is None:
                 raise ChainError(
@@ -566,8 +573,8 @@ class HostingNode:
                     f"longer on chain: a reorg took away its open, deeper than this node repairs (docs/chain.md); "
                     f"its rows and bill are kept in the state file")
             elif phase in ("settled", "rolled_back") and on_chain in ("open", "billed"):
-                self.log(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
-                         f"{phase}); it is closed again")
+                log.info(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
+                        f"{phase}); it is closed again")
                 # resume() closes it from its backup point, as after a crash before the close; a group rolled
                 # back untrained (its price was not the plan's) is rolled back again from phase open
                 untrained = group["trained_target"] is None
@@ -599,7 +606,7 @@ class HostingNode:
         """Polls, quotes and trains groups until max_groups are closed, rows or escrow run out."""
         reports = []
         quote_changes = 0
-        deliver_pending(self.outbox, self.holders, self.log)  # bills a holder missed in an earlier run
+        deliver_pending(self.outbox, self.holders, log.info)  # bills a holder missed in an earlier run
         while len(reports) < max_groups:
             # Each step starts from records that match the chain: a group whose close a reorg took away is
             # closed again (resume), an anchor it took away is sent again, before anything new is bought.
@@ -608,7 +615,7 @@ class HostingNode:
             try:
                 resumed = self.resume()
             except QuoteChanged as e:
-                self.log(f"quote changed: {e}; planning again")
+                log.info(f"quote changed: {e}; planning again")
                 resumed = None
             if resumed:
                 reports.append(resumed)
@@ -617,20 +624,20 @@ class HostingNode:
             self.request_quotes()
             plan = self.plan_group()
             if not plan:
-                self.log("no rows left to buy")
+                log.info("no rows left to buy")
                 break
             try:
                 report = self.run_group(plan)
             except ChainRevert as e:
                 if e.error == "InsufficientEscrow":
-                    self.log(f"escrow exhausted: {e}")
+                    log.info(f"escrow exhausted: {e}")
                     break
                 raise
             except QuoteChanged as e:
                 quote_changes += 1
                 if quote_changes > QUOTE_RETRIES:
                     raise
-                self.log(f"quote changed: {e}; quoting and planning again")
+                log.info(f"quote changed: {e}; quoting and planning again")
                 continue
             quote_changes = 0
             reports.append(report)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.container.fields import OPERATORS, FieldTable, fit_table
 from orchestrator.container.optimizers import OPTIMIZERS
-from orchestrator.errors import SplitLedgerError
+from orchestrator.errors import SplitLedgerError, UsageError
 
 if TYPE_CHECKING:  # the model file's code loads JAX (and ONNX to import a graph): only the commands that make one do
     from orchestrator.container.modelfile import ModelFile, OptimizerSpec
@@ -90,7 +90,7 @@ def model_for_registration(args, log: Callable[[str], None] = print) -> Path:
         given = [f"--{name.replace('_', '-')}" for name in ("model_out", *_IMPORT_OPTIONS)
                  if getattr(args, name) is not None]
         if given:
-            raise SplitLedgerError(
+            raise UsageError(
                 f"{', '.join(given)}: only with an ONNX --model (.onnx), which register imports; {args.model} is "
                 "a model file already"
             )

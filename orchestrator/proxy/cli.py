@@ -1,7 +1,8 @@
 """`python -m orchestrator.proxy` (or `splitledger proxy`): run a source proxy.
 
 A proxy answers only the registered hosting node of a model, which it checks on chain (gate.py), so it needs
-the chain: --rpc, --deployment and --key-env are required. Its key is its identity: it registers its endpoint
+the chain (--rpc and --deployment are required) and a key: SPLITLEDGER_PROXY_KEY, or SPLITLEDGER_PROXY_KEYSTORE +
+_PASSWORD, or --keystore FILE, or --key-env VAR naming another variable. Its key is its identity: it registers its endpoint
 with `registerProxy` (once), publishes its listings as `RowsListed` events (`make_publisher`), requests must
 be signed for its address, and it signs its answers with it. A quote's privacy policy and field table must
 hash to the model's on-chain commitments, not only to what the hosting node claims.
@@ -9,9 +10,7 @@ hash to the model's on-chain commitments, not only to what the hosting node clai
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.listings import listing_publisher
 from orchestrator.chain.registry import ModelRegistry
+from orchestrator.commandline import CommandParser, add_key_option, main as run_command, signing_account, standalone
 from orchestrator.errors import SplitLedgerError
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD
 
@@ -42,22 +42,22 @@ DESCRIPTION = """Run a SplitLedger source proxy: an HTTP service that holds data
 their row ids and field compositions (never values or prices), and answers a hosting node's quotes and
 sub-model requests after the privacy check. Protocol: docs/protocol.md; schema at /openapi.json."""
 
-EPILOG = """example:
+EPILOG = """examples:
   SPLITLEDGER_PROXY_KEY=0x... python -m orchestrator.proxy --db proxy-a.sqlite --port 8701 \\
-      --rpc http://127.0.0.1:8545 --deployment deployments/development.json --key-env SPLITLEDGER_PROXY_KEY
+      --rpc http://127.0.0.1:8545 --deployment deployments/development.json
+  SPLITLEDGER_PROXY_PASSWORD=... splitledger proxy --db proxy-a.sqlite --port 8701 \\
+      --rpc http://127.0.0.1:8545 --deployment deployments/development.json --keystore proxy-a.keystore.json
 """
 
 
-def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def configure(parser: CommandParser) -> None:
+    parser.description, parser.epilog = DESCRIPTION, EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--db", required=True, metavar="PATH",
                         help="the proxy's SQLite file (created if absent; ':memory:' keeps nothing)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, required=True, help="port to listen on")
     parser.add_argument("--name", help="a name for logs and reports (default: host:port)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     privacy = parser.add_argument_group("privacy (docs/privacy.md)")
     privacy.add_argument("--accept-mode", action="append", choices=["projection", "dp", "ldp", "plain"],
                          metavar="MODE",
@@ -83,12 +83,23 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> argparse.Argumen
     chain = parser.add_argument_group("the chain (required: who may ask is checked there)")
     chain.add_argument("--rpc", metavar="URL", required=True, help="JSON-RPC endpoint of the chain")
     chain.add_argument("--deployment", metavar="FILE", required=True, help="deployment file with the market's address")
-    chain.add_argument("--key-env", metavar="VAR", required=True,
-                       help="name of the environment variable holding the proxy's private key (never the key)")
-    return parser
+    key = chain.add_mutually_exclusive_group()
+    key.add_argument("--key-env", metavar="VAR",
+                     help="name of an environment variable holding the proxy's private key (never the key itself; "
+                          "default: SPLITLEDGER_PROXY_KEY, or SPLITLEDGER_PROXY_KEYSTORE + _PASSWORD)")
+    add_key_option(key, "proxy")
+    parser.set_defaults(handler=proxy_command, service=True, vault_class=None)
+
+
+def build_parser(prog: str = "python -m orchestrator.proxy") -> CommandParser:
+    return standalone(prog, configure)
 
 
 def proxy_account(args: argparse.Namespace) -> LocalAccount:
+    """The proxy's key: the one in the variable --key-env names, else --keystore's or the environment's
+    (SPLITLEDGER_PROXY_KEY, SPLITLEDGER_PROXY_KEYSTORE + _PASSWORD; orchestrator/chain/keys.py)."""
+    if not args.key_env:
+        return signing_account(args, "proxy")
     key = os.environ.get(args.key_env)
     if not key:
         raise SplitLedgerError(f"environment variable {args.key_env} holds no private key")
@@ -115,26 +126,24 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
          vault_class: type[Vault] | None = None) -> int:
     """Runs a proxy; `vault_class` (default: Vault) lets a demo run a deliberately misbehaving vault through the
     same service."""
-    args = build_parser(prog).parse_args(argv)
+    return run_command(build_parser(prog), argv, vault_class=vault_class)
+
+
+def proxy_command(args: argparse.Namespace) -> int:
     from .server import serve
     from .service import create_app
     from .vault import Vault
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        tls, bounds = server_tls(args), limits(args)
-        account = proxy_account(args)
-        publisher = make_publisher(args, account)
-        store = Store(args.db)
-        gate = make_gate(args, account, store)
-        name = args.name or f"{args.host}:{args.port}"
-        vault = (vault_class or Vault)(store, name=name, url=_url(args),
-                            checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
-                            accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES, registry=gate.registry.commitments,
-                            threshold=args.threshold, price_probes=args.price_probes,
-                            lifetime_epsilon=args.lifetime_epsilon)
-    except SplitLedgerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    tls, bounds = server_tls(args), limits(args)
+    account = proxy_account(args)
+    publisher = make_publisher(args, account)
+    store = Store(args.db)
+    gate = make_gate(args, account, store)
+    name = args.name or f"{args.host}:{args.port}"
+    vault = (args.vault_class or Vault)(store, name=name, url=_url(args),
+                                        checks=(literal_check,) if args.unsafe_no_audit else DEFAULT_CHECKS,
+                                        accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES,
+                                        registry=gate.registry.commitments, threshold=args.threshold,
+                                        price_probes=args.price_probes, lifetime_epsilon=args.lifetime_epsilon)
     serve(create_app(vault, gate=gate, publisher=publisher, limits=bounds), args.host, args.port,
           log_level=args.log_level, tls=tls)
     return 0

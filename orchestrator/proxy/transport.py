@@ -2,7 +2,7 @@
 (docs/proxy.md, "Transport and limits")."""
 import argparse
 
-from orchestrator.errors import SplitLedgerError
+from orchestrator.errors import UsageError
 
 from .limits import DEFAULT_BURST, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE, Limits
 from .tls import ServerTLS
@@ -26,7 +26,7 @@ def add_transport_options(parser: argparse.ArgumentParser) -> None:
 
 def server_tls(args: argparse.Namespace) -> ServerTLS | None:
     if bool(args.tls_cert) != bool(args.tls_key):
-        raise SplitLedgerError("--tls-cert and --tls-key go together: give both or neither")
+        raise UsageError("--tls-cert and --tls-key go together: give both or neither")
     return ServerTLS(args.tls_cert, args.tls_key) if args.tls_cert else None
 
 
@@ -35,4 +35,4 @@ def limits(args: argparse.Namespace) -> Limits:
         return Limits(max_body_bytes=args.max_body_bytes, rate=None if args.no_rate_limit else args.rate,
                       burst=args.burst)
     except ValueError as e:
-        raise SplitLedgerError(str(e)) from None
+        raise UsageError(str(e)) from None

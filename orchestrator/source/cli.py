@@ -1,17 +1,16 @@
 """`python -m orchestrator.source` (or `splitledger source`): a data source's command line."""
 import argparse
 import json
-import logging
 import os
 import secrets
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.chain.keys import account_from_env
+from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
+                                      signing_account, standalone)
 from orchestrator.errors import SplitLedgerError, UploadRefused
 
 from .rows import mapping_from_args, mapping_from_json, read_csv_columns
@@ -23,7 +22,8 @@ composition only) and sell them to models whose quote meets your minimum price, 
 HASH_KEY_ENV = "SPLITLEDGER_SOURCE_HASH_KEY"
 
 UPLOAD_EPILOG = """The upload is signed with the key of your payout address (SPLITLEDGER_SOURCE_KEY, or
-SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD): a proxy stores rows only for the address that signed them.
+SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD, or --keystore FILE): a proxy stores rows only for the address that
+signed them.
 Every column of the CSV must be mapped to a standard field (--map) or ignored (--ignore);
 the standard names are those of the model's field table. Cells: integers and decimals are numbers, empty
 cells are missing values, any other text is a category (--text keeps a column's cells as text). The rows are checked before any proxy is contacted.
@@ -35,13 +35,15 @@ example:
 """
 
 
-def build_parser(prog: str = "python -m orchestrator.source") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+def configure(parser: CommandParser) -> None:
+    parser.description = DESCRIPTION
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     upload = commands.add_parser(
         "upload", help="hand rows from a CSV file to one or more proxies", description=UPLOAD_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    upload.set_defaults(handler=upload_command)
+    add_key_option(upload, "source")
     upload.add_argument("--proxy", action="append", required=True, metavar="URL",
                         help="a proxy's base URL; repeat to hand the same rows to several (redundancy)")
     upload.add_argument("--source", metavar="ADDRESS",
@@ -77,10 +79,14 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
                               description="Writes 32 random bytes as hex to FILE (readable by you only). Give the "
                                           "same file to every upload, to every proxy: a key per source, not per proxy.")
     key.add_argument("--out", required=True, type=Path, metavar="FILE")
+    key.set_defaults(handler=hash_key_command)
     claim = commands.add_parser(
         "claim", help="withdraw your payout from a settled checkpoint's published bill",
         description="Claims the payout of the address of SPLITLEDGER_SOURCE_KEY (or SPLITLEDGER_SOURCE_KEYSTORE + "
-                    "_PASSWORD) from the bills the hosting node published (its --bills-dir); payouts already claimed are skipped.")
+                    "_PASSWORD, or --keystore) from the bills the hosting node published (its --bills-dir); payouts "
+                    "already claimed are skipped.")
+    claim.set_defaults(handler=claim_command)
+    add_key_option(claim, "source")
     bills = claim.add_mutually_exclusive_group(required=True)
     bills.add_argument("--bill", action="append", type=Path, metavar="FILE",
                        help="a published bill (JSON); repeat for several")
@@ -93,6 +99,8 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
     audit = commands.add_parser(
         "audit", help="check your bills: every row of yours used is billed at its quoted price and paid",
         description=AUDIT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    audit.set_defaults(handler=audit_command)
+    add_key_option(audit, "source")
     audit.add_argument("--proxy", action="append", required=True, metavar="URL",
                        help="a proxy holding your rows; repeat for each")
     audit.add_argument("--rpc", default="http://127.0.0.1:8545", help="JSON-RPC endpoint (default: %(default)s)")
@@ -102,17 +110,20 @@ def build_parser(prog: str = "python -m orchestrator.source") -> argparse.Argume
     audit.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each proxy")
     audit.add_argument("--ca-bundle", metavar="FILE",
                        help="PEM file of the CA certificates https proxies must verify against")
-    return parser
+
+
+def build_parser(prog: str = "python -m orchestrator.source") -> CommandParser:
+    return standalone(prog, configure)
 
 
 AUDIT_DESCRIPTION = """Fetches, signed with the key of your payout address (SPLITLEDGER_SOURCE_KEY, or
-SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD), the bills the hosting node published to your proxies and the proxies'
+SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD, or --keystore FILE), the bills the hosting node published to your proxies and the proxies'
 records of which of your rows they computed for which checkpoint, and checks them against the chain:
 (a) every row of yours computed for a checkpoint and not listed as dropped is in its bill, (b) at the price
 it was quoted at, (c) your payout leaf is the sum of your rows and its proof verifies against the chain's
 payoutRoot, (d) the bill's leaves sum to the chain's billTotal and its rows hash to the chain's rowsRoot.
 Exit status: 0 when everything checks, 3 when a discrepancy is found (each printed with its evidence under
---json), 1 when the audit could not be done (docs/audit.md)."""
+--json), 1 when the audit could not be done, 2 for a usage error (docs/audit.md)."""
 
 DISCREPANCY_EXIT = 3
 
@@ -124,7 +135,7 @@ def audit_command(args: argparse.Namespace) -> int:
     from .audit import audit_source
 
     chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
-    signer = RequestSigner(account_from_env("source"), chain.domain())
+    signer = RequestSigner(signing_account(args, "source"), chain.domain())
     proxies = [ProxyClient(url, timeout=args.timeout, ca_bundle=args.ca_bundle) for url in args.proxy]
     try:
         report = audit_source(signer, proxies, chain)
@@ -151,7 +162,7 @@ def claim_command(args: argparse.Namespace) -> int:
 
     from .claims import bill_files, payouts_of, read_bills
 
-    client = MarketClient(connect(args.rpc), load_deployment(args.deployment), account_from_env("source"))
+    client = MarketClient(connect(args.rpc), load_deployment(args.deployment), signing_account(args, "source"))
     bills = read_bills(args.bill if args.bill else bill_files(args.bills_dir))
     mine = payouts_of(bills, client.address)
     if not mine:
@@ -224,22 +235,28 @@ def upload_command(args: argparse.Namespace) -> int:
     if not columns:
         raise SplitLedgerError("map at least one column with --map or --mapping-file")
     rows = read_csv_columns(args.csv, args.text)
-    account = account_from_env("source")
+    account = signing_account(args, "source")
     if args.source is not None and args.source.lower() != account.address.lower():
         raise SplitLedgerError(f"--source {args.source} is not the address of the signing key ({account.address}): "
                                f"a proxy stores rows only for the address that signed them")
     deployment = load_deployment(args.deployment)
     signer = RequestSigner(account, Domain(deployment.chain_id, deployment.market))
     upload_key = read_upload_key(args.upload_key)
+    bars = progress_bars(args)
     try:
         handed = hand_rows(args.proxy, signer, args.min_price, columns, ignored=sorted(ignored), columns=rows,
                            timeout=args.timeout, hash_key=read_hash_key(args.hash_key_file), ca_bundle=args.ca_bundle,
-                           upload_key=upload_key)
+                           upload_key=upload_key,
+                           progress=None if bars is None else lambda url, done, total: bars(f"pages to {url}", done,
+                                                                                              total))
     except SplitLedgerError as e:
         if isinstance(e, UploadRefused):  # refused before any proxy was asked: nothing to resume
             raise
         raise SplitLedgerError(f"{e}\nto resume without storing any page twice, run the same command again with "
                                f"--upload-key 0x{upload_key.hex()}") from None
+    finally:
+        if bars is not None:
+            bars.close()
     if args.json:
         print(json.dumps(handed))
     else:
@@ -250,12 +267,4 @@ def upload_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrator.source") -> int:
-    args = build_parser(prog).parse_args(argv)
-    logging.basicConfig(level="WARNING", format="%(levelname)s %(message)s")
-    try:
-        commands = {"audit": audit_command, "claim": claim_command, "hash-key": hash_key_command,
-                    "upload": upload_command}
-        return commands[args.command](args)
-    except (SplitLedgerError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_command(build_parser(prog), argv)

@@ -12,7 +12,7 @@ none is lost.
 """
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +21,7 @@ from orchestrator.auth.signing import RequestSigner
 from orchestrator.container.fields import ColumnMapping
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.errors import SplitLedgerError, UploadRefused
+from orchestrator.progress import Progress
 from orchestrator.proxy.batches import arrow_column, records_table
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.intake import checked_address, checked_amount, checked_hash_key, prepare_columns, prepare_rows
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 PAGE_ROWS = MAX_ROWS_PER_REQUEST
 PAGE_BYTES = 16 << 20  # half a proxy's default body limit (32 MiB), whatever the rows' width
 PAGE_DOMAIN = b"SplitLedger.upload.page.v1"
-
-Progress = Callable[[str, int, int], None]  # (proxy URL, pages stored there so far, pages in all)
 
 
 def page_key(upload_key: bytes, page: int) -> bytes:
@@ -73,7 +72,8 @@ def hand_rows(
     `ca_bundle` (PEM file): the CA certificates https proxies' certificates must verify against; without it,
     the system's trust store. `upload_key` (32 bytes, random when not given) names this upload: its pages'
     idempotency keys are derived from it (`page_key`), so calling again with the same rows and key resumes an
-    interrupted hand-over. `progress` is told each page stored.
+    interrupted hand-over. `progress` is told each page stored: (proxy URL, pages stored there so far, pages
+    in all).
 
     `mapping` is the source's column -> standard name (a ColumnMapping's own ignored columns are added to
     `ignored`). Raises UploadRefused before contacting any proxy if the rows are malformed; ProxyError or

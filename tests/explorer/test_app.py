@@ -40,7 +40,7 @@ def test_without_a_deployment_file_every_page_says_how_to_make_one(rpc_url, tmp_
 
 
 def test_the_cli_refuses_to_start_without_a_deployment_file(tmp_path, capsys):
-    assert main(["--deployment", str(tmp_path / "missing.json"), "--cache-dir", str(tmp_path)]) == 2
+    assert main(["--deployment", str(tmp_path / "missing.json"), "--cache-dir", str(tmp_path)]) == 1  # a refusal, not a usage error
     assert "There is no deployment file at" in capsys.readouterr().err
 
 

@@ -56,10 +56,10 @@ def direct_terms(market_model, deployed, w3):
 def make_node(market_model, package, tmp_path):
     model_id, _owner, host = market_model
 
-    def make(holders, *, db="host.sqlite", **config):
+    def make(holders, *, db="host.sqlite", progress=None, **config):
         settings = {"group_size": 200, "epochs": 5, "batch_size": 32, "anchor_every_rows": 10_000,
                     "bills_dir": tmp_path / "bills", **config}
         return HostingNode(model_id, package.container(model_id), host, holders, HostState(tmp_path / db),
-                           NodeConfig(**settings), log=lambda line: None)
+                           NodeConfig(**settings), progress=progress)
 
     return make

@@ -61,8 +61,7 @@ def host_node(market_model, package, tmp_path):
 
     def make(holders, kind=HostingNode, epochs=3, **attributes):
         node = kind(model_id, package.container(model_id), host, holders, HostState(tmp_path / "host.sqlite"),
-                    NodeConfig(group_size=200, epochs=epochs, batch_size=32, anchor_every_rows=10_000),
-                    log=lambda _: None)
+                    NodeConfig(group_size=200, epochs=epochs, batch_size=32, anchor_every_rows=10_000))
         for name, value in attributes.items():
             setattr(node, name, value)
         return node

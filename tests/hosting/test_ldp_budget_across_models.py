@@ -33,7 +33,7 @@ def node(model_id, package, host, holders, tmp_path, db):
     config = NodeConfig(group_size=500, epochs=2, batch_size=32, anchor_every_rows=10_000,
                         bills_dir=tmp_path / f"bills-{db}")
     return HostingNode(model_id, package.container(model_id), host, holders, HostState(tmp_path / f"{db}.sqlite"),
-                       config, log=lambda line: None)
+                       config)
 
 
 def test_rows_bought_by_one_model_are_declined_by_the_next_and_never_billed_to_it(

@@ -48,7 +48,7 @@ def node_on(market_model, package, tmp_path):
         config = NodeConfig(group_size=200, epochs=5, batch_size=32, anchor_every_rows=10_000,
                             bills_dir=tmp_path / "bills")
         return HostingNode(model_id, package.container(model_id), chain, holders, HostState(tmp_path / "host.sqlite"),
-                           config, log=lambda line: None)
+                           config)
 
     return make
 

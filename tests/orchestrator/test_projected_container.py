@@ -151,3 +151,48 @@ def test_the_target_is_exported_from_the_state_when_read_and_not_again_until_the
     assert box.target is not exported
     np.testing.assert_array_equal(np.asarray(box.target.first.weight),
                                   np.asarray(export_model(box.opt_state.model_u, POLICY.matrix).first.weight))
+
+
+def epoch_losses_stepped(box, u, y, active, *, epochs, batch_size, seed, max_rounds=None) -> list[list[float]]:
+    """step_loop's losses, per epoch: what train_rows' on_epoch must report."""
+    rng, rounds, epochs_seen = np.random.default_rng(seed), 0, []
+    for _epoch in range(epochs):
+        order, losses = rng.permutation(len(y)), []
+        for start in range(0, len(order), batch_size):
+            if max_rounds is not None and rounds >= max_rounds:
+                break
+            batch = order[start:start + batch_size]
+            batch = batch[active[batch]]
+            if batch.size:
+                losses.append(box.train_step(u[batch], y[batch]))
+                rounds += 1
+        epochs_seen.append(losses)
+        if max_rounds is not None and rounds >= max_rounds:
+            break
+    return epochs_seen
+
+
+@pytest.mark.parametrize("window_rows", [64, 65_536], ids=["windows-within-an-epoch", "one-window-for-all-epochs"])
+def test_each_epoch_is_told_its_steps_and_their_mean_loss_however_the_windows_cut_the_epochs(window_rows,
+                                                                                            monkeypatch):
+    import orchestrator.hosting.projected as projected
+    monkeypatch.setattr(projected, "TRAIN_WINDOW_ROWS", window_rows)
+    u, y = training_u()
+    active = np.random.default_rng(2).random(len(y)) > 0.2
+    stepped, compiled = container(), container()
+    expected = epoch_losses_stepped(stepped, u, y, active, epochs=3, batch_size=16, seed=5)
+    told = []
+    steps = train_rows(compiled, u, y, active, epochs=3, batch_size=16, seed=5, on_epoch=told.append)
+    assert [(e.epoch, e.epochs, e.steps) for e in told] == [(i + 1, 3, len(losses)) for i, losses in enumerate(expected)]
+    assert sum(e.steps for e in told) == steps
+    np.testing.assert_allclose([e.loss for e in told], [np.mean(losses) for losses in expected], rtol=1e-4)
+
+
+def test_training_stopped_by_max_rounds_tells_the_epochs_it_reached():
+    u, y = training_u()
+    active = np.ones(len(y), bool)
+    told = []
+    per_epoch = -(-len(y) // 16)
+    train_rows(container(), u, y, active, epochs=3, batch_size=16, seed=5, max_rounds=per_epoch + 2,
+               on_epoch=told.append)
+    assert [(e.epoch, e.steps) for e in told] == [(1, per_epoch), (2, 2)]

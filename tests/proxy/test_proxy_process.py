@@ -1,10 +1,13 @@
 """A proxy started from the command line serves the whole protocol over loopback, keeps its rows and quotes
 across a restart, and documents its schema."""
+import json
 import subprocess
 import sys
 
+import httpx
 import numpy as np
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 
 from orchestrator.container import submodels
@@ -44,6 +47,19 @@ def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns
         again = restarted.gradient(MODEL_ID, ids, dz)
         np.testing.assert_array_equal(again.weight, first.weight)
         np.testing.assert_array_equal(restarted.evaluate(MODEL_ID, ids, subs).z, expected.z)
+
+
+def test_a_proxy_whose_key_is_in_a_keystore_file_serves_as_that_keys_address(tmp_path, onchain, proxy_options):
+    args, _env = proxy_options()
+    chain = args[:args.index("--key-env")]  # the chain's options, without the raw key's
+    account = Account.create()
+    onchain.fund(account.address, 10**18)  # it registers its endpoint on chain when it starts
+    keystore = tmp_path / "proxy.keystore.json"
+    keystore.write_text(json.dumps(Account.encrypt(account.key, "s3cret", kdf="pbkdf2", iterations=1000)))
+    with proxy_process(str(tmp_path / "proxy.sqlite"), args=[*chain, "--keystore", str(keystore)],
+                       env={"SPLITLEDGER_PROXY_PASSWORD": "s3cret", "SPLITLEDGER_PROXY_KEY": ""}) as proxy:
+        health = httpx.get(f"{proxy.url}/v1/health").json()
+    assert health["holder"] == account.address
 
 
 def test_the_openapi_schema_documents_every_endpoint_and_its_documents():

@@ -80,3 +80,12 @@ def test_a_sources_key_goes_to_every_proxy_so_its_copies_still_hash_alike(column
     hashes = [[x.row_hash for x in proxy.quote(MODEL_ID, PRICE, table, handed[proxy.url], policy).accepted]
               for proxy in (a, b)]
     assert hashes[0] == hashes[1] and len(set(hashes[0])) == 40
+
+
+def test_each_page_stored_is_told_per_proxy_with_the_pages_in_all(columns, serve, onchain):
+    a, b = serve(Vault(Store(":memory:"), accepted_modes=MODES)), serve(Vault(Store(":memory:"), accepted_modes=MODES))
+    told = []
+    hand_rows([a.url, b.url], onchain.signer(SOURCE_A_KEY), PRICE, source_mapping(columns),
+              source_rows(columns, range(25)), ignored=["Patient"], page_rows=10,
+              progress=lambda *step: told.append(step))
+    assert told == [(url, page, 3) for url in (a.url, b.url) for page in (1, 2, 3)]
