@@ -56,7 +56,7 @@ LATE_SOURCE = "c"  # uploads during the window, with wrong labels
 
 @dataclass(frozen=True)
 class StoryConfig:
-    window: float = 45.0  # seconds of faults, from the hosting node's first start
+    window: float = 30.0  # seconds of faults, from the hosting node's first start
     faults: int = 8
     epochs: int = 6
     batch_size: int = 11
