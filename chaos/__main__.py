@@ -1,6 +1,7 @@
 """`python -m chaos` (`make chaos N=... SEED=...`): chaos runs of the market story, one per seed, each
 checked; a failing seed is printed with the command that replays it. docs/reliability.md, "Chaos runs"."""
 import argparse
+import signal
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ def main(argv=None) -> int:
     parser.add_argument("--window", type=float, default=StoryConfig.window,
                         help="seconds of faults per run (default: %(default)s)")
     args = parser.parse_args(argv)
+    # A stopped driver stops what it started (each process runs in a session of its own, out of reach of a
+    # signal to the driver's group): SIGTERM unwinds through the runs' cleanup like an exception.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = owner_files(args.folder / "files")
     config = StoryConfig(window=args.window, faults=args.faults)
     results = []

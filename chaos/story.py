@@ -3,14 +3,14 @@ driven to its end, then checked (chaos/checks.py).
 
 The story, on a fresh anvil (the chain), with the wine data of the tutorial (docs/tutorial.md):
   setup     the market deployed; the owner registers the model under the projection policy (so outcomes are
-            those of the data, not of DP noise), escrows 200 tokens, quotes 1 token a row, 44 rows a
+            those of the data, not of DP noise), escrows 200 tokens, quotes 1 token a row, 22 rows a
             checkpoint; three proxy processes start (`python -m orchestrator.proxy`); source a hands its 44
             rows to proxies 0 and 1, source b its 44 to proxies 1 and 2 (`splitledger source upload`), so
             every row has two holders and the hosting node compares their answers (redundancy)
   window    the hosting node runs (`python -m orchestrator.hosting run`, through a relay to each proxy and
             one to the chain) and is started again whenever it stops; source c hands 44 rows whose labels are
             wrong (a's rows, each label shifted to the next class) to proxies 2 and 0 at a random moment, so
-            a later group lowers accuracy and is rolled back; the faults of the schedule land
+            its groups lower accuracy and are rolled back; the faults of the schedule land
   finish    every fault is cleared, whatever is down is started, and the hosting node is run until a run
             that started with everything up ends with "no rows left to buy"; source a claims what it was
             paid (`splitledger source claim`), every source audits its bills (`splitledger source audit`),
@@ -48,7 +48,7 @@ from .schedule import PROXIES, RPC, Fault, schedule
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UNIT = 10**18
 PRICE = UNIT
-GROUP = 44
+GROUP = 22  # rows a checkpoint: each source's 44 rows make two groups
 ESCROW = 200 * UNIT
 SOURCES = {"a": ("source-a", (0, 1)), "b": ("source-b", (1, 2)), "c": ("source-c", (2, 0))}
 LATE_SOURCE = "c"  # uploads during the window, with wrong labels
@@ -58,7 +58,7 @@ LATE_SOURCE = "c"  # uploads during the window, with wrong labels
 class StoryConfig:
     window: float = 30.0  # seconds of faults, from the hosting node's first start
     faults: int = 8
-    epochs: int = 6
+    epochs: int = 8
     batch_size: int = 11
     finish_timeout: float = 300.0  # the hosting node must finish the story within this, once faults stop
     hang_timeout: float = 180.0  # a hosting node run longer than this (nothing to wait for) is a hang
