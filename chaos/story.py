@@ -159,7 +159,7 @@ class Run:
     def play(self) -> tuple[RunRecord, World | None]:
         started = time.monotonic()
         try:
-            world = self._setup()
+            world = self.setup()
             self.record.phases["setup"] = time.monotonic() - started
             self._window()
             self.record.phases["window"] = self._now()
@@ -170,7 +170,8 @@ class Run:
             self.record.seconds = time.monotonic() - started
             self._stop_services()
 
-    def _setup(self) -> World:
+    def setup(self) -> World:
+        """The chain, the market, the model, the proxies and the first two sources' rows; the host's command."""
         self.chain.start()
         w3 = connect(self.chain.rpc)
         deployer = Account.from_key(ANVIL_DEV_KEY)

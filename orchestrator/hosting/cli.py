@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import requests
+
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.confirmations import DEFAULT_LIVE_DEPTH
@@ -148,6 +150,13 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
         return 0
     except SplitLedgerError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except requests.exceptions.RequestException as e:
+        # web3's transport (nothing else here uses requests): the chain stopped answering after the node had
+        # connected, past web3's own retries. Nothing is lost: the state file has it all, and the same command
+        # resumes once the chain is back (found by the chaos runs, docs/reliability.md).
+        print(f"error: the chain at {args.rpc} stopped answering: {e}; run the same command again to resume",
+              file=sys.stderr)
         return 2
 
 

@@ -11,16 +11,10 @@ import os
 import pytest
 
 from chaos.__main__ import replay, run_seed
-from chaos.story import PROJECT_ROOT, StoryConfig, owner_files
+from chaos.story import StoryConfig
 
 SEEDS = [int(s) for s in os.environ.get("SPLITLEDGER_CHAOS_SEEDS", "1,2,3").split(",") if s.strip()]
 CI_CONFIG = StoryConfig()  # what `make chaos` runs, so a failing seed replays there
-
-
-@pytest.fixture(scope="module")
-def files():
-    """The owner's files, made once by the project's commands and kept with the JAX cache under var/."""
-    return owner_files(PROJECT_ROOT / "var" / "chaos" / "files")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
