@@ -59,12 +59,15 @@ def main(argv=None) -> int:
     parser.add_argument("--faults", type=int, default=StoryConfig.faults, help="faults per run (default: %(default)s)")
     parser.add_argument("--window", type=float, default=StoryConfig.window,
                         help="seconds of faults per run (default: %(default)s)")
+    parser.add_argument("--max-lag", type=float, default=StoryConfig.max_lag,
+                        help="the deepest chain rewind in seconds (default: %(default)s, within the hosting node's "
+                             "confirmation depth; more explores reorgs deeper than the node repairs)")
     args = parser.parse_args(argv)
     # A stopped driver stops what it started (each process runs in a session of its own, out of reach of a
     # signal to the driver's group): SIGTERM unwinds through the runs' cleanup like an exception.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = owner_files(args.folder / "files")
-    config = StoryConfig(window=args.window, faults=args.faults)
+    config = StoryConfig(window=args.window, faults=args.faults, max_lag=args.max_lag)
     results = []
     for seed in range(args.seed, args.seed + args.runs):
         result = run_seed(seed, args.folder / f"seed-{seed}", files, config)

@@ -131,8 +131,9 @@ class Chain:
     file (--load-state): same port, chain id, blocks, receipts and logs. `snapshot()` takes the state now
     (anvil_dumpState) for a later `rewind`, which loses every transaction since."""
 
-    def __init__(self, folder: Path, port: int | None = None):
+    def __init__(self, folder: Path, port: int | None = None, block_time: float | None = None):
         self.folder = folder
+        self.block_time = block_time  # interval mining (None: a block per transaction)
         self.port = port or free_port()
         self.state_file = folder / "chain-state.json"
         self.snapshot_file = folder / "chain-snapshot.json"
@@ -148,6 +149,7 @@ class Chain:
 
     def start(self, load: Path | None = None) -> None:
         self.process.command = [self.anvil, "--port", str(self.port), "--silent", "--dump-state", str(self.state_file),
+                                *(["--block-time", str(self.block_time)] if self.block_time else []),
                                 *(["--load-state", str(load)] if load else [])]
         self.process.start()
         deadline = time.monotonic() + 30

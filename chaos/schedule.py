@@ -8,7 +8,9 @@ Kinds (the driver, chaos/story.py, carries them out):
   chain-restart   stop the chain (SIGTERM: anvil writes its state, --dump-state), start it again from that
                   file (--load-state) after `duration`: same port, chain id, blocks, logs; nothing lost
   chain-rewind    SIGKILL the chain and start it from the state it had `lag` seconds earlier (anvil_dumpState
-                  then): every transaction of those seconds is gone, as in a reorg of that depth
+                  then): every transaction of those seconds is gone, as in a reorg of that depth. By default the
+                  lag stays below the hosting node's confirmation depth in time (MAX_LAG), so the reorg takes only
+                  transactions the node has not yet counted as done; `max_lag` above it explores deeper ones
   cut             the relay in front of `target` (a proxy's index, or "rpc") closes every connection, and
                   refuses new ones for `duration`
   delay           the relay adds `amount` ms to every chunk for `duration`
@@ -23,6 +25,11 @@ KINDS = ("kill-proxy", "kill-host", "chain-restart", "chain-rewind", "cut", "del
 # How often each kind is drawn, relative to the others: process kills and relay faults are cheap, a chain
 # restart stops every party for a while.
 WEIGHTS = (3, 3, 1, 1, 2, 2, 2)
+# The chain mines a block every BLOCK_TIME seconds and the hosting node counts a transaction as done DEPTH blocks
+# later (--confirmations): whatever it has recorded is at least DEPTH x BLOCK_TIME seconds old.
+BLOCK_TIME = 0.25
+DEPTH = 2
+MAX_LAG = 0.4  # < DEPTH x BLOCK_TIME, with room for the driver's own delay in carrying the rewind out
 
 
 @dataclass(frozen=True)
@@ -47,14 +54,14 @@ class Fault:
         return " ".join(parts)
 
 
-def schedule(seed: int, window: float, faults: int) -> tuple[Fault, ...]:
+def schedule(seed: int, window: float, faults: int, max_lag: float = MAX_LAG) -> tuple[Fault, ...]:
     """`faults` faults at random moments of a `window`-second window, in time order."""
     rng = random.Random(seed)
-    drawn = [_fault(rng, rng.uniform(0.0, window)) for _ in range(faults)]
+    drawn = [_fault(rng, rng.uniform(0.0, window), max_lag) for _ in range(faults)]
     return tuple(sorted(drawn, key=lambda f: f.at))
 
 
-def _fault(rng: random.Random, at: float) -> Fault:
+def _fault(rng: random.Random, at: float, max_lag: float) -> Fault:
     kind = rng.choices(KINDS, WEIGHTS)[0]
     if kind == "kill-proxy":
         return Fault(at, kind, str(rng.randrange(PROXIES)), duration=rng.uniform(0.0, 3.0))
@@ -63,7 +70,7 @@ def _fault(rng: random.Random, at: float) -> Fault:
     if kind == "chain-restart":
         return Fault(at, kind, duration=rng.uniform(0.0, 2.0))
     if kind == "chain-rewind":
-        return Fault(at, kind, duration=rng.uniform(0.0, 1.0), lag=rng.uniform(0.2, 1.5))
+        return Fault(at, kind, duration=rng.uniform(0.0, 1.0), lag=rng.uniform(0.05, max_lag))
     target = rng.choice([*map(str, range(PROXIES)), RPC])
     duration = rng.uniform(0.2, 3.0)
     if kind == "delay":

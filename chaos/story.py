@@ -43,7 +43,7 @@ from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, regist
 
 from .processes import Chain, Managed, free_port, python_command, wait_for_http
 from .relay import LinkFault, Relay
-from .schedule import PROXIES, RPC, Fault, schedule
+from .schedule import BLOCK_TIME, DEPTH, MAX_LAG, PROXIES, RPC, Fault, schedule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UNIT = 10**18
@@ -62,6 +62,7 @@ class StoryConfig:
     batch_size: int = 11
     finish_timeout: float = 300.0  # the hosting node must finish the story within this, once faults stop
     hang_timeout: float = 180.0  # a hosting node run longer than this (nothing to wait for) is a hang
+    max_lag: float = MAX_LAG  # the deepest chain rewind, in seconds (schedule.py)
 
 
 @dataclass
@@ -143,8 +144,9 @@ class Run:
         self.seed, self.folder, self.files, self.config, self.log = seed, folder, files, config, log
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        self.record = RunRecord(seed, folder, schedule(seed, config.window, config.faults))
-        self.chain = Chain(folder)
+        self.record = RunRecord(seed, folder, schedule(seed, config.window, config.faults, config.max_lag))
+        self.chain = Chain(folder, block_time=BLOCK_TIME)
+        self._snapshots: dict[Fault, float] = {}  # rewind -> when its state was taken (monotonic)
         self.relays: dict[str, Relay] = {}
         self.proxies: list[Managed] = []
         self.host: Managed | None = None
@@ -229,7 +231,7 @@ class Run:
             "--model-id", str(self.model_id), "--db", str(self.folder / "host.sqlite"),
             "--bills-dir", str(self.folder / "bills"), "--groups", "10", "--group-size", str(GROUP),
             "--epochs", str(self.config.epochs), "--batch-size", str(self.config.batch_size),
-            "--anchor-every-rows", "30", "--anchor-every-seconds", "5")
+            "--anchor-every-rows", "30", "--anchor-every-seconds", "5", "--confirmations", str(DEPTH))
         for index in range(PROXIES):
             command += ["--proxy", self.relays[str(index)].url]
         return command
@@ -293,9 +295,9 @@ class Run:
         self.late_uploaded = late_uploaded
 
     def _snapshot_for(self, fault: Fault) -> None:
-        self._snapshots = getattr(self, "_snapshots", set())
+        taken = time.monotonic()
         if self.chain.up and self.chain.snapshot():
-            self._snapshots.add(fault)
+            self._snapshots[fault] = taken
 
     def _inject(self, fault: Fault, at: Callable[[float, Callable[[], None]], None]) -> None:
         self.record.applied.append(fault.describe())
@@ -313,7 +315,12 @@ class Run:
         elif fault.kind in ("chain-restart", "chain-rewind"):
             if not self.chain.up:
                 return
-            rewound = fault.kind == "chain-rewind" and fault in getattr(self, "_snapshots", set())
+            rewound = fault.kind == "chain-rewind" and fault in self._snapshots
+            lost = time.monotonic() - self._snapshots.get(fault, 0.0)
+            if rewound and self.config.max_lag <= MAX_LAG and lost >= DEPTH * BLOCK_TIME - 0.05:
+                # The driver was late (a loaded machine): this rewind would reach past the node's depth.
+                self.record.events.append(f"rewind at {now:.2f}s would lose {lost:.2f}s: restarted without loss")
+                rewound = False
             if rewound:
                 self.chain.kill()
             else:
