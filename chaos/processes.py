@@ -50,7 +50,7 @@ class Managed:
     process: subprocess.Popen | None = None
     exits: list[Exit] = field(default_factory=list)
     starts: int = 0
-    _started_at: float = 0.0
+    started_at: float = 0.0  # monotonic time of the latest start
     _log_offset: int = 0
 
     def start(self) -> None:
@@ -64,7 +64,7 @@ class Managed:
             self.process = subprocess.Popen(list(self.command), stdout=out, stderr=subprocess.STDOUT,
                                             env={**os.environ, **self.env}, cwd=self.cwd, start_new_session=True)
         self.starts += 1
-        self._started_at = time.monotonic()
+        self.started_at = time.monotonic()
 
     @property
     def running(self) -> bool:
@@ -79,7 +79,7 @@ class Managed:
         with open(self.log, errors="replace") as out:
             out.seek(self._log_offset)
             tail = out.read()[-3000:]
-        done = Exit(code, self._started_at, time.monotonic(), tail)
+        done = Exit(code, self.started_at, time.monotonic(), tail)
         self.exits.append(done)
         return done
 

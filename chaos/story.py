@@ -41,7 +41,7 @@ from orchestrator.chain.faucet import pay_from_faucet
 from orchestrator.container.keccak import keccak256
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, register
 
-from .processes import Chain, Managed, free_port, python_command, wait_for_http
+from .processes import Chain, Exit, Managed, free_port, python_command, wait_for_http
 from .relay import LinkFault, Relay
 from .schedule import BLOCK_TIME, DEPTH, MAX_LAG, PROXIES, RPC, Fault, schedule
 
@@ -170,7 +170,7 @@ class Run:
             return self.record, world
         finally:
             self.record.seconds = time.monotonic() - started
-            self._stop_services()
+            self.stop_services()
 
     def setup(self) -> World:
         """The chain, the market, the model, the proxies and the first two sources' rows; the host's command."""
@@ -353,11 +353,11 @@ class Run:
             self.down_until["host"] = max(self.down_until.get("host", 0), now + (2.0 if ended.code == 0 else 0.3))
         if restart_host and not self.host.running and now >= self.down_until.get("host", 0) and self.chain.up:
             self.host.start()
-        elif self.host.running and now - self.host._started_at > self.config.hang_timeout:
+        elif self.host.running and now - self.host.started_at > self.config.hang_timeout:
             self.record.problems.append(f"the hosting node ran {self.config.hang_timeout:.0f}s without ending: hung")
             self.host.kill()
 
-    def _host_ended(self, ended) -> None:
+    def _host_ended(self, ended: Exit) -> None:
         self.record.host_exits.append(ended.code)
         if ended.code not in (0, -9):
             self.record.events.append(f"host exited {ended.code} at {self._now():.2f}s: {_last_line(ended.tail)}")
@@ -429,7 +429,7 @@ class Run:
                              poll_latency=0.005)
         owner.withdraw(world.model_id, owner.model(world.model_id)["escrow"] // 2, world.owner.address)
 
-    def _stop_services(self) -> None:
+    def stop_services(self) -> None:
         for process in [*self.uploads.values(), *([self.host] if self.host else [])]:
             process.kill()
         for proxy in self.proxies:

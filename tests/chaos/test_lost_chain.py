@@ -21,7 +21,7 @@ def test_a_hosting_node_whose_chain_goes_away_mid_run_says_so_in_one_line_and_ex
         run.chain.kill()
         ended = run.host.wait(120)
     finally:
-        run._stop_services()
+        run.stop_services()
         run.chain.kill()
     assert ended is not None, "the node did not end once its chain was gone"
     assert "Traceback" not in run.host.log.read_text(), ended.tail
