@@ -27,9 +27,9 @@ KINDS = ("kill-proxy", "kill-host", "chain-restart", "chain-rewind", "cut", "del
 WEIGHTS = (3, 3, 1, 1, 2, 2, 2)
 # The chain mines a block every BLOCK_TIME seconds and the hosting node counts a transaction as done DEPTH blocks
 # later (--confirmations): whatever it has recorded is at least DEPTH x BLOCK_TIME seconds old.
-BLOCK_TIME = 0.25
-DEPTH = 2
-MAX_LAG = 0.4  # < DEPTH x BLOCK_TIME, with room for the driver's own delay in carrying the rewind out
+BLOCK_TIME = 0.1
+DEPTH = 3
+MAX_LAG = 0.25  # < DEPTH x BLOCK_TIME, with room for the driver's own delay in carrying the rewind out
 
 
 @dataclass(frozen=True)
