@@ -18,3 +18,11 @@ def test_faults_are_in_time_order_inside_the_window():
 
 def test_every_kind_of_fault_is_drawn():
     assert {f.kind for seed in range(10) for f in schedule(seed, 30.0, 10)} == set(KINDS)
+
+
+def test_the_suites_seeds_draw_every_kind_of_fault_between_them():
+    from chaos.story import StoryConfig
+    from test_chaos import SEEDS
+
+    config = StoryConfig()
+    assert {f.kind for seed in SEEDS for f in schedule(seed, config.window, config.faults)} == set(KINDS)
