@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo demo-stop explorer test test-stateful test-forge gas bench bench-e2e load fuzz-proxy clean
+.PHONY: setup demo demo-stop explorer test test-stateful test-forge chaos gas bench bench-e2e load fuzz-proxy clean
 
 setup:
 	@bin/setup
@@ -33,6 +33,11 @@ test-stateful: setup
 ## call; FOUNDRY_PROFILE=ci for what the suite runs (10,000 runs). ARGS go to forge test.
 test-forge: setup
 	@$(ENV) forge test --offline $(ARGS)
+
+## Chaos runs (chaos/, docs/reliability.md): N seeded fault schedules from SEED on (default 20 from 1), each
+## played and checked; a failing seed is printed with the command that replays it. ARGS go to python -m chaos.
+chaos: setup
+	@$(ENV) python -m chaos --seed $(or $(SEED),1) --runs $(or $(N),20) $(ARGS)
 
 ## Gas table of every market call, written to docs/gas.md.
 gas: setup

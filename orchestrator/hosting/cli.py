@@ -18,7 +18,7 @@ from orchestrator.chain.devnet import DEFAULT_LIVE_DEPTH
 from orchestrator.chain.faucet import GAS_MONEY_WEI
 from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
                                       signing_account, standalone)
-from orchestrator.errors import SplitLedgerError
+from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
 from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command
@@ -140,6 +140,8 @@ def host_main(argv: Sequence[str] | None = None, *, prog: str = "splitledger hos
 
 
 def _host_run(args: argparse.Namespace) -> int:
+    import requests
+
     from orchestrator.auth.signing import RequestSigner
 
     from .node import HostingNode, NodeConfig
@@ -161,6 +163,12 @@ def _host_run(args: argparse.Namespace) -> int:
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),
                            config, progress=bars)
         reports = node.run(args.groups)
+    except requests.exceptions.RequestException as e:
+        # web3's transport (nothing else here uses requests): the chain stopped answering after the node had
+        # connected, past web3's own retries. Nothing is lost: the state file has it all, and the same command
+        # resumes once the chain is back (found by the chaos runs, docs/reliability.md).
+        raise ChainUnavailable(f"the chain at {args.rpc} stopped answering: {e}; run the same command again to "
+                               f"resume") from None
     finally:
         if bars is not None:
             bars.close()

@@ -507,6 +507,10 @@ class HostingNode:
         reorged = self._reorged_txs()
         if not reorged:
             return False
+        # Refused before any record changes, so that the refusal holds on every start: a state file left half
+        # reconciled (transactions forgotten, groups reopened) no longer shows the reorg, and a node started on
+        # it again ran on from records the chain contradicts (found by the chaos runs, docs/reliability.md).
+        self._refuse_unrepairable_groups()
         self.chain.reset_nonce()  # dropped transactions took their nonces with them
         for tx, receipt in reorged:
             if receipt is None:
@@ -567,11 +571,6 @@ class HostingNode:
                 log.info(f"reorg: checkpoint {checkpoint_id} of group {group['group_id']} is no longer on chain; "
                         f"it is opened again")
                 self.state.update_group(group["group_id"], phase="planned", checkpoint_id=None)
-            elif on_chain is None:
-                raise ChainError(
-                    f"checkpoint {checkpoint_id} of group {group['group_id']} ({phase} in {self.state.path}) is no "
-                    f"longer on chain: a reorg took away its open, deeper than this node repairs (docs/chain.md); "
-                    f"its rows and bill are kept in the state file")
             elif phase in ("settled", "rolled_back") and on_chain in ("open", "billed"):
                 log.info(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
                         f"{phase}); it is closed again")
@@ -588,6 +587,19 @@ class HostingNode:
                     restored = True
             elif phase in ("settled", "rolled_back") and on_chain != phase:
                 raise ChainError(f"checkpoint {checkpoint_id} is {on_chain} on chain, {phase} in {self.state.path}")
+
+    def _refuse_unrepairable_groups(self) -> None:
+        """A ChainError when a group trained (or closed) on a checkpoint the chain no longer has: a reorg took
+        away its open, deeper than this node repairs (docs/chain.md)."""
+        for group in self.state.groups():
+            phase, checkpoint_id = group["phase"], group["checkpoint_id"]
+            if checkpoint_id is None or phase in ("planned", "abandoned", "open"):
+                continue
+            if self._chain_state_of(group) is None:
+                raise ChainError(
+                    f"checkpoint {checkpoint_id} of group {group['group_id']} ({phase} in {self.state.path}) is no "
+                    f"longer on chain: a reorg took away its open, deeper than this node repairs (docs/chain.md); "
+                    f"its rows and bill are kept in the state file")
 
     def _chain_state_of(self, group: dict) -> str | None:
         """The chain's state of the group's checkpoint; None when the chain has no such checkpoint of this

@@ -6,7 +6,7 @@ transactions), on the test session's chain, after the node has settled a group a
 """
 import pytest
 
-from orchestrator.errors import ChainRevert
+from orchestrator.errors import ChainError, ChainRevert
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.source.direct import DirectSource
 
@@ -109,3 +109,22 @@ def test_the_contract_refuses_a_second_settle_of_a_checkpoint(settled, market_mo
     group = node.state.group(1)
     with pytest.raises(ChainRevert, match="WrongCheckpointState"):
         host.settle(report.checkpoint_id, group["accuracy_after"], b"\x01" * 32)
+
+
+def test_a_node_stopped_by_a_reorg_deeper_than_it_repairs_stays_stopped_on_every_start(
+        settled, market_model, make_node, w3):
+    """Found by the chaos runs: the refusal changed records first (transactions forgotten, earlier groups
+    reopened), so the next start saw no reorg and ran on, the group settled in its records and unpaid on chain,
+    its checkpoint id reused by the next group. Now nothing is changed and every start refuses."""
+    node, report, _seller = settled
+    _model_id, _owner, host = market_model
+    reorg(w3, host.receipt(node.state.group(1)["txs"]["open"])["blockNumber"])  # the open, bill and settle gone
+    recorded = (node.state.group(1), node.state.sent_txs(), node.state.anchors())
+    with pytest.raises(ChainError, match=f"checkpoint {report.checkpoint_id} of group 1 .* deeper than this node"):
+        node.run(max_groups=1)
+    assert (node.state.group(1), node.state.sent_txs(), node.state.anchors()) == recorded
+    node.state.close()
+    for _start in range(2):
+        with pytest.raises(ChainError, match="deeper than this node repairs"):
+            make_node(dict(node.holders))  # the same state file, a new process
+    assert host.checkpoint_count() < report.checkpoint_id  # nothing was opened in its place
