@@ -23,15 +23,15 @@ from eth_account import Account
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.chain.registry import ModelRegistry  # noqa: E402
-from orchestrator.proxy import wire  # noqa: E402
-from orchestrator.proxy.benchmark import bench_policy, synthetic  # noqa: E402
-from orchestrator.proxy.documents import evaluate_document, gradient_document  # noqa: E402
-from orchestrator.proxy.gate import Gate  # noqa: E402
-from orchestrator.proxy.holder import SignedAnswer  # noqa: E402
-from orchestrator.proxy.store import Store  # noqa: E402
-from orchestrator.container import build_mlp, derive_bank, submodels  # noqa: E402
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.chain.registry import ModelRegistry
+from orchestrator.container import build_mlp, derive_bank, submodels
+from orchestrator.proxy import wire
+from orchestrator.proxy.benchmark import bench_policy, synthetic
+from orchestrator.proxy.documents import evaluate_document, gradient_document
+from orchestrator.proxy.gate import Gate
+from orchestrator.proxy.holder import SignedAnswer
+from orchestrator.proxy.store import Store
 
 NEURONS = 16
 INPUTS = 30

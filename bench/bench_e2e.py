@@ -71,6 +71,7 @@ import argparse
 import functools
 import importlib
 import inspect
+import itertools
 import json
 import math
 import os
@@ -210,7 +211,7 @@ def model_doc(table, hidden: int, learning_rate: float, seed: int = 0) -> dict:
     layers = [{"activation": "softmax" if k == 1 else "relu",
                "weight": rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_out, fan_in)).astype(np.float32).tolist(),
                "bias": [0.0] * fan_out}
-              for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
+              for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes))]
     return {"format": "splitledger-mlp", "version": 1, "inputs": list(table.model_inputs),
             "task": {"kind": "classification", "output": "y", "classes": ["no", "yes"]},
             "layers": layers, "optimizer": {"name": "adam", "learning_rate": learning_rate}}
@@ -669,7 +670,7 @@ def start_proxies(stack: ExitStack, chain, workdir: Path, sampler: RssSampler, p
                     break
                 except ProxyUnavailable:
                     if child.process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"{name} did not start: {(workdir / f'{name}.log').read_text()[-800:]}")
+                        raise RuntimeError(f"{name} did not start: {(workdir / f'{name}.log').read_text()[-800:]}") from None
                     time.sleep(0.2)
     return proxies
 
@@ -693,9 +694,9 @@ def register_model(chain, package, rows: int):
 def run_ours(rows: int, files: Files, package, s: Settings, workdir: Path) -> Ours:
     from orchestrator.chain.devchain import dev_chain
 
-    with dev_chain() as chain, RssSampler() as sampler:
-        with ExitStack() as stack:  # every child stopped (the proxies' VmHWM read first) before the peaks are taken
-            outcome = drive(rows, files, package, s, workdir, chain, sampler, stack)
+    # The stack exits first: every child stopped (the proxies' VmHWM read first) before the peaks are taken.
+    with dev_chain() as chain, RssSampler() as sampler, ExitStack() as stack:
+        outcome = drive(rows, files, package, s, workdir, chain, sampler, stack)
     return Ours(**outcome, peak_rss=dict(sampler.peaks))
 
 
@@ -848,7 +849,7 @@ def accuracy(ppm: int | None) -> str:
 
 def print_tables(results: list[SizeResult], s: Settings) -> None:
     short = {"collect": "collect u", "settle": "bill/settle"}
-    print(f"\nphase seconds (wall clock; '>N': stopped after N s; '-': not reached)")
+    print("\nphase seconds (wall clock; '>N': stopped after N s; '-': not reached)")
     print(f"{'rows':>9} " + " ".join(f"{short.get(p, p):>11}" for p in PHASES) + f" {'total s':>8} {'rows/s':>8}")
     for r in results:
         o = r.ours
@@ -857,8 +858,8 @@ def print_tables(results: list[SizeResult], s: Settings) -> None:
               + f"{'-' if o.total_s is None else f'{r.rows / o.total_s:,.0f}':>8}")
     proxies = [f"proxy-{k}" for k in range(PROXIES)]
     peer_head = f" {s.peer + ' s':>9} {'ratio':>6} {'acc %':>6}" if s.peer else ""
-    print(f"\npeak RSS MB (host / proxies / source); centralized incl. loading; ratio ours / centralized; "
-          f"test accuracy ours / centralized")
+    print("\npeak RSS MB (host / proxies / source); centralized incl. loading; ratio ours / centralized; "
+          "test accuracy ours / centralized")
     print(f"{'rows':>9} {'ours s':>7} {'host':>6} {'proxies':>17} {'source':>6} {'central s':>9} {'ratio':>6} "
           f"{'acc ours / central %':>21}{peer_head}")
     for r in results:

@@ -35,14 +35,15 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "orchestrator"))
 
-from container_builders import model_doc  # noqa: E402
-from orchestrator.container import NormalisedRows, fit_table, parse_model, to_network  # noqa: E402
-from orchestrator.container.projected import ProjectedContainer  # noqa: E402
-from orchestrator.hosting.projected import train_rows  # noqa: E402
-from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response  # noqa: E402
-from orchestrator.privacy.ldp_default import CLIP_QUANTILE, DEFAULT_LABEL_SHARE, choose_ldp_policy  # noqa: E402
-from orchestrator.privacy.policy import PrivacyPolicy, default_policy  # noqa: E402
-from orchestrator.privacy.reidentify import reidentification_bound, reidentify  # noqa: E402
+from container_builders import model_doc
+
+from orchestrator.container import NormalisedRows, fit_table, parse_model, to_network
+from orchestrator.container.projected import ProjectedContainer
+from orchestrator.hosting.projected import train_rows
+from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response
+from orchestrator.privacy.ldp_default import CLIP_QUANTILE, DEFAULT_LABEL_SHARE, choose_ldp_policy
+from orchestrator.privacy.policy import PrivacyPolicy, default_policy
+from orchestrator.privacy.reidentify import reidentification_bound, reidentify
 
 DELTA = 1e-5
 POOL = 100

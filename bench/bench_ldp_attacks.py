@@ -21,12 +21,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "privacy"))
 
-from orchestrator.privacy.attack import field_r2  # noqa: E402
-from orchestrator.privacy.ldp import LocalRelease, clip_rows, gaussian_release  # noqa: E402
-from orchestrator.privacy.policy import default_policy  # noqa: E402
-from orchestrator.privacy.reidentify import (knn_reconstruction, label_only_r2, reidentification_bound,  # noqa: E402
-                                             reidentify)
-from privacy_data import cancer  # noqa: E402
+from privacy_data import cancer
+
+from orchestrator.privacy.attack import field_r2
+from orchestrator.privacy.ldp import LocalRelease, clip_rows, gaussian_release
+from orchestrator.privacy.policy import default_policy
+from orchestrator.privacy.reidentify import knn_reconstruction, label_only_r2, reidentification_bound, reidentify
 
 DELTA = 1e-5
 POOL = 100

@@ -40,12 +40,14 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.container import Task, build_mlp  # noqa: E402
-from orchestrator.privacy.accountant import Budget  # noqa: E402
-from orchestrator.privacy.attack import attack  # noqa: E402
-from orchestrator.privacy.policy import DEFAULT_THRESHOLD, default_policy  # noqa: E402
-from orchestrator.privacy.projection import choose_projection, make_projection  # noqa: E402
-from orchestrator.privacy.simulate import (  # noqa: E402
+import itertools
+
+from orchestrator.container import Task, build_mlp
+from orchestrator.privacy.accountant import Budget
+from orchestrator.privacy.attack import attack
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD, default_policy
+from orchestrator.privacy.projection import choose_projection, make_projection
+from orchestrator.privacy.simulate import (
     accuracy,
     dp_gradients,
     plain_gradients,
@@ -73,7 +75,7 @@ def data():
 def model(seed):
     rng = np.random.default_rng(seed)
     sizes = [30, HIDDEN, 2]
-    weights = [rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32) for a, b in itertools.pairwise(sizes)]
     return build_mlp(weights, [np.zeros(b, np.float32) for b in sizes[1:]], ["relu", "softmax"],
                      np.ones((HIDDEN, 30), bool))
 

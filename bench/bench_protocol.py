@@ -37,22 +37,24 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.container import (  # noqa: E402
+import itertools
+
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.container import (
     ColumnMapping,
     FieldTable,
     create_container,
     normalise_columns,
     parse_model_json,
 )
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.container.training import centralized_step  # noqa: E402
-from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group  # noqa: E402
-from orchestrator.proxy import schema, wire  # noqa: E402
-from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic  # noqa: E402
-from orchestrator.proxy.privacy import literal_check  # noqa: E402
-from orchestrator.proxy.server import proxy_process  # noqa: E402
-from orchestrator.proxy.store import Store  # noqa: E402
-from orchestrator.proxy.vault import Vault  # noqa: E402
+from orchestrator.container.training import centralized_step
+from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group
+from orchestrator.proxy import schema, wire
+from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic
+from orchestrator.proxy.privacy import literal_check
+from orchestrator.proxy.server import proxy_process
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
 
 MODEL_ID = 1  # the first model registered on the benchmark's fresh chain
 SOURCE = "0x" + "ab" * 20  # the in-process vault's source (no upload signature in-process)
@@ -86,7 +88,7 @@ def model_doc(table, hidden: tuple[int, ...], seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     sizes = [len(table.model_inputs), *hidden, 2]
     layers = []
-    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         weight = rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_out, fan_in)).astype(np.float32)
         layers.append({"activation": "softmax" if k == len(sizes) - 2 else "relu", "weight": weight.tolist(),
                        "bias": [0.0] * fan_out})

@@ -28,13 +28,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.container import build_mlp, derive_bank, submodels  # noqa: E402
-from orchestrator.proxy import bodies, schema, wire  # noqa: E402
-from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic  # noqa: E402
-from orchestrator.proxy.client import ProxyClient  # noqa: E402
-from orchestrator.proxy.holder import Accepted, Declined, Listing, QuoteAnswer  # noqa: E402
-from orchestrator.proxy.server import proxy_process  # noqa: E402
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.container import build_mlp, derive_bank, submodels
+from orchestrator.proxy import bodies, schema, wire
+from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic
+from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.holder import Accepted, Declined, Listing, QuoteAnswer
+from orchestrator.proxy.server import proxy_process
 
 UPLOAD_ROWS = 20_000  # rows per upload request
 NEURONS = 16

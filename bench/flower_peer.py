@@ -37,6 +37,7 @@ connected) is reported apart. The test accuracy is computed after the clock stop
 """
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -90,7 +91,7 @@ def initial_layers(inputs: int, hidden: int, classes: int, seed: int) -> tuple[D
     rng = np.random.default_rng(seed)
     sizes = [inputs, hidden, classes]
     return tuple(Dense(rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32), np.zeros(b, np.float32))
-                 for a, b in zip(sizes[:-1], sizes[1:]))
+                 for a, b in itertools.pairwise(sizes))
 
 
 def shuffled_batches(n_rows: int, batch: int, epochs: int, seed: int) -> list[np.ndarray]:

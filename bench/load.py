@@ -56,8 +56,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_e2e as e2e  # noqa: E402  (beside this file)
-from orchestrator.commandline import lines_of  # noqa: E402
+import bench_e2e as e2e
+
+from orchestrator.commandline import lines_of
 
 MIN_PRICE = e2e.MIN_PRICE
 START_TIMEOUT = e2e.START_TIMEOUT
@@ -469,7 +470,7 @@ def rss_points(rss: list[tuple[float, str, int]], seconds: float, points: int = 
 def print_rss(o: Outcome) -> None:
     table = rss_points(o.rss, o.seconds)
     names = list(table)
-    print(f"\nRSS MB, largest in each tenth of the run (column: its end, s); peak: the whole run incl. VmHWM")
+    print("\nRSS MB, largest in each tenth of the run (column: its end, s); peak: the whole run incl. VmHWM")
     print(f"{'process':>10} " + " ".join(f"{o.seconds * (k + 1) / RSS_POINTS:>6.0f}" for k in range(RSS_POINTS))
           + f" {'peak':>6}")
     for name in names:

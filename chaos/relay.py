@@ -15,6 +15,7 @@ watches. Faults apply to traffic from the moment they are set:
 Nothing is parsed: the relay knows bytes, not HTTP, so what it breaks is exactly what a network breaks.
 """
 import asyncio
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -148,7 +149,5 @@ class Relay:
 
 def _abort(writer: asyncio.StreamWriter) -> None:
     """Closes a connection at once (no lingering half-close: a cut is abrupt)."""
-    try:
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
         writer.close()
-    except (ConnectionError, OSError, RuntimeError):
-        pass

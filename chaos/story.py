@@ -202,7 +202,7 @@ class Run:
         for proxy in self.proxies:
             proxy.start()
         for index, proxy in enumerate(self.proxies):
-            if not wait_for_http(self._direct(index) + "/v1/health", 120, lambda: proxy.running):
+            if not wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running):
                 raise RuntimeError(f"{proxy.name} did not start: {proxy.log}")
         for name in SOURCES:
             if name != LATE_SOURCE:
@@ -383,7 +383,7 @@ class Run:
         for index, proxy in enumerate(self.proxies):
             if not proxy.running:
                 proxy.start()
-            wait_for_http(self._direct(index) + "/v1/health", 120, lambda: proxy.running)
+            wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running)
         if self.host.running:
             ended = self.host.wait(max(1.0, min(self.config.hang_timeout, deadline - time.monotonic())))
             if ended is None:

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from brownie import (
@@ -286,7 +286,7 @@ def render(bench, matrix, depth, claim_many, credited, chain_name="anvil"):
         "# Gas table",
         "",
         f"Produced by `{COMMAND}{'' if chain_name == 'anvil' else ' main ' + chain_name}` on "
-        f"{datetime.now(timezone.utc):%Y-%m-%d} (network `{network.show_active()}`:",
+        f"{datetime.now(UTC):%Y-%m-%d} (network `{network.show_active()}`:",
         f"{CHAIN_NAMES[chain_name]}; solc 0.8.28, optimizer 200 runs, EVM "
         f"{CONFIG.settings['compiler']['evm_version']}). Every figure is the",
         "`gas_used` of a real transaction receipt, the 21,000 base and calldata included. Bills are real: payout",

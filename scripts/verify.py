@@ -29,7 +29,6 @@ modify NETWORK explorer=...), each contract is also submitted with brownie's pub
 import json
 import os
 import subprocess
-from pathlib import Path
 
 from brownie import SplitLedgerMarket, SplitLedgerToken, network, web3
 from brownie._config import CONFIG

@@ -3,7 +3,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.commandline import CommandParser, add_key_option, main as run_command, signing_account, standalone
+from orchestrator.commandline import CommandParser, add_key_option, signing_account, standalone
+from orchestrator.commandline import main as run_command
 
 from .client import connect
 from .deploy import DEFAULT_CHECKPOINT_TIMEOUT, deploy_market, write_deployment

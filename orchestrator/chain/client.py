@@ -52,7 +52,7 @@ class TxResult:
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # the first request: it fails here if the chain cannot be reached
     except Exception as e:  # any transport failure: connection refused, DNS, timeout
         raise ChainError(f"cannot reach the chain at {rpc_url}: {e}") from None
     return w3

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from orchestrator.errors import ChainError

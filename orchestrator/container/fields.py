@@ -269,7 +269,7 @@ class FieldTable:
     @property
     def field_names(self) -> tuple[str, ...]:
         """Every standard field a complete row holds: the inputs, then the output."""
-        return tuple(spec.name for spec in self.inputs) + (self.output.name,)
+        return (*tuple(spec.name for spec in self.inputs), self.output.name)
 
     @property
     def model_inputs(self) -> tuple[str, ...]:

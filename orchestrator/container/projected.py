@@ -54,7 +54,6 @@ from .split import SubModel, SubModelBank, derive_bank
 from .task import CLASSIFICATION
 from .training import HostStep, centralized_step, centralized_steps, init_optimizer
 
-
 # ldp mode trains each group on a sample of the model of every release kept (prepare): as many rows as were kept,
 # up to this many, so that a group's training costs at most this many rows an epoch however many were bought.
 MAX_MODEL_SAMPLE = 1024

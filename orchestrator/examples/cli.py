@@ -5,7 +5,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.commandline import CommandParser, Handler, main as run_command, standalone
+from orchestrator.commandline import CommandParser, Handler, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError
 
 from .datasets import LOADERS

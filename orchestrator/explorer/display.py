@@ -6,7 +6,7 @@ a public explorer, to that explorer too), so templates never build URLs themselv
 """
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -54,7 +54,7 @@ def format_accuracy(ppm: int | None) -> str:
 def format_time(timestamp: int | None) -> str:
     if timestamp is None:
         return "–"
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def short(value: str, keep: int = 6) -> str:

@@ -105,7 +105,7 @@ def _spread(residual: float, noise_std: float, k: int, room: float) -> float:
 def trained_rows(moments: ReleaseMoments, classes: int | None) -> int:
     """How many releases the moments sum over: the one-hot counts' sum, or the regression intercept's."""
     gram = np.asarray(moments.gram, np.float64)
-    return int(round(float(gram[0, 0] if classes is None else np.trace(gram))))
+    return round(float(gram[0, 0] if classes is None else np.trace(gram)))
 
 
 def model_sample(moments: ReleaseMoments, release: LocalRelease, size: int, *, classes: int | None,

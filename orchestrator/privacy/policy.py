@@ -30,9 +30,9 @@ from orchestrator.errors import PolicyError
 from orchestrator.hashing.keccak import keccak256
 
 from .accountant import Budget, RowLedger
-from .ldp import LocalRelease
 from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, withheld_rows
 from .canonical import canonical_json, parse_json
+from .ldp import LocalRelease
 from .projection import MIN_UNIT_DISTANCE, choose_projection, task_direction, verify_projection
 from .span import row_basis
 

@@ -165,7 +165,7 @@ def check_checkpoint(source: str, checkpoint_id: int, rows: Sequence[HeldRow], b
             continue
         if chain.state == "settled":
             owed, billed = _check_settled(source, checkpoint_id, computed, rows, document, chain,
-                                          lambda kind, detail: discrepancy(kind, detail, bill))
+                                          lambda kind, detail, bill=bill: discrepancy(kind, detail, bill))
     if chain.state == "settled" and not genuine:
         discrepancy("missing_bill", f"checkpoint {checkpoint_id} is settled on chain but no holder received its "
                                     f"bill from the hosting node")

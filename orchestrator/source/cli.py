@@ -9,8 +9,8 @@ from pathlib import Path
 from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
-                                      signing_account, standalone)
+from orchestrator.commandline import CommandParser, add_key_option, progress_bars, signing_account, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError, UploadRefused
 
 from .rows import mapping_from_args, mapping_from_json, read_csv_columns

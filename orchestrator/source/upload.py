@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.container.fields import ColumnMapping
-from orchestrator.hashing.keccak import keccak256
 from orchestrator.errors import SplitLedgerError, UploadRefused
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.progress import Progress
 from orchestrator.proxy.batches import arrow_column, records_table
 from orchestrator.proxy.client import ProxyClient
