@@ -66,7 +66,7 @@ def deploy_market(w3: Web3, deployer: LocalAccount, *, token: str | None = None,
     if w3.eth.get_balance(deployer.address) == 0:
         raise ChainError(f"the deployer {deployer.address} has no ether on chain {chain_id} to pay for gas")
     fresh = token is None
-    if fresh:
+    if token is None:
         token = deploy_contract(w3, deployer, "SplitLedgerToken", "SplitLedger Test Token", "SLT", TEST_TOKEN_SUPPLY,
                                 artifacts=artifacts)["contractAddress"]
     elif not Web3.is_address(token) or not w3.eth.get_code(Web3.to_checksum_address(token)):

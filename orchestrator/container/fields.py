@@ -97,6 +97,22 @@ class _Affine:
     (the parameters fitted on reference values); `transform` is the identity unless overridden.
     """
 
+    kind: ClassVar[str]
+    scale_rule: ClassVar[str]
+
+    # What each subclass defines from its own fields (declared here for the methods below).
+    @property
+    def offset(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def scale(self) -> float:
+        raise NotImplementedError
+
+    @staticmethod
+    def fitted(v: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
     def __post_init__(self):
         _check_params(self, *(f.name for f in fields(self)))
         if not self.scale > 0:
@@ -196,7 +212,7 @@ class Label(_Categorical):
 
 
 Operator = Identity | MinMax | ZScore | Log1pZScore | OneHot | Label
-OPERATORS: dict[str, type] = {op.kind: op for op in (Identity, MinMax, ZScore, Log1pZScore, OneHot, Label)}
+OPERATORS: dict[str, type[Operator]] = {op.kind: op for op in (Identity, MinMax, ZScore, Log1pZScore, OneHot, Label)}
 
 
 def operator_from_dict(doc: Mapping[str, Any], field_name: str) -> Operator:

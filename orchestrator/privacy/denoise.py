@@ -120,6 +120,7 @@ def model_sample(moments: ReleaseMoments, release: LocalRelease, size: int, *, c
     its own rows would have looked self-consistent (each drawn near the mean of the class it claims)."""
     model = deconvolve(moments, release.noise_std, release.clip, classes=classes, response=response)
     k = model.means.shape[1]
+    targets: np.ndarray  # regression: drawn values; classification: class indices
     if classes is None:
         gram = np.asarray(moments.gram, np.float64)
         count = max(gram[0, 0], 1.0)

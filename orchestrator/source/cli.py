@@ -225,7 +225,8 @@ def read_upload_key(text: str | None) -> bytes:
 
 
 def upload_command(args: argparse.Namespace) -> int:
-    columns, ignored = {}, set(args.ignore)
+    columns: dict[str, str] = {}
+    ignored = set(args.ignore)
     if args.mapping_file:
         from_file = mapping_from_json(args.mapping_file.read_text())
         columns.update(from_file.columns)

@@ -95,6 +95,7 @@ def hand_rows(
         prepare_rows(mapping, ignored, rows)  # the records' own rules (a null is refused, not taken as absent)
         table = records_table(rows)
     else:
+        assert columns is not None  # exactly one of rows and columns (checked above)
         table = columns if isinstance(columns, pa.Table) else \
             pa.table({name: arrow_column(values) for name, values in columns.items()})
     cut = pages(table, page_rows)
