@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         print(f"{'request':<10} {'rows':>6} | {'sign':>6} {'admit':>6} {'answer':>6} {'check':>6} | "
               f"{'auth':>6} {'JSON':>7} | auth/JSON")
         for batch in args.batches:
-            ids = np.arange(1, batch + 1)
+            ids = list(range(1, batch + 1))
             z = rng.normal(size=(batch, NEURONS))
             cases = {
                 "evaluate": (evaluate_document(model_id, ids, subs), {"z": z, "labels": rng.normal(size=batch)}),
@@ -76,6 +76,8 @@ def main(argv=None) -> int:
                 body, answer = wire.dumps(request), wire.dumps(reply)
                 auth = host.request(proxy.address, model_id, operation, body)
                 signature = gate.sign_answer(operation, model_id, auth, body, answer)
+                if signature is None:
+                    raise SystemExit("the benchmark's gate has no key to sign with")
                 signed = SignedAnswer(proxy.address, model_id, operation, auth.nonce, body, answer, signature)
                 costs = {
                     "sign": median_ms(lambda: host.request(proxy.address, model_id, operation, body), args.repeats),

@@ -67,7 +67,7 @@ class Problem:
         self.box = ProjectedContainer(1, self.model, table, NormalisedRows(self.x[:256].astype(np.float64),
                                                                            self.labels[:256].astype(np.float64)),
                                       policy)
-        self.u = self.x @ policy.matrix.astype(np.float32).T
+        self.u = self.x @ policy.committed_matrix.astype(np.float32).T
         self.shape = "-".join(str(s) for s in (n, *hidden, classes))
 
 

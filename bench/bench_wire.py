@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
 import httpx
 import numpy as np
@@ -61,6 +62,7 @@ def listing_pages(url: str, binary: bool) -> list[bytes]:
         while True:
             answer = http.get("/v1/listings", params={"after": after, "limit": schema.MAX_LISTINGS}, headers=headers)
             found.append(answer.content)
+            listed: Sequence[object]  # decoded listings of either wire, only counted here
             if binary:
                 listed, after_next = bodies.read_listings(answer.content, schema.MAX_LISTINGS)
             else:
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
         with proxy_process(f"{tmp}/p.sqlite", args=[*UNSAFE_BENCH_ARGS, *options], env=env, signer=host,
                            start_timeout=120) as uploader:
             source = chain.signer()
-            ids = []
+            ids: list[int] = []
             started = time.perf_counter()
             for start in range(0, args.rows, UPLOAD_ROWS):
                 ids += uploader.upload(source, 1, {n: n for n in table.field_names},
@@ -130,7 +132,7 @@ def main(argv=None) -> int:
                     after = page[-1].row_id
                 return found
 
-            walls = {(call, kind): [] for call in calls for kind in clients}
+            walls: dict[tuple[str, str], list[float]] = {(call, kind): [] for call in calls for kind in clients}
             last = {}
             clients["arrow"].quote(model_id, 1, table, ids, policy)  # the first quote of a model does more
             for r in range(args.repeats):

@@ -266,9 +266,13 @@ def host_role(spec: dict) -> None:
                             transport=lambda _name: timed_transport(journal, "host"))
     e2e.wait_for_go()
     sources_done = threading.Event()
-    threading.Thread(target=lambda: sys.stdin.readline() == "done\n" and sources_done.set(), daemon=True).start()
+    def wait_for_sources() -> None:
+        if sys.stdin.readline() == "done\n":
+            sources_done.set()
+
+    threading.Thread(target=wait_for_sources, daemon=True).start()
     deadline = time.monotonic() + spec["duration"]
-    groups = []
+    groups: list[dict[str, object]] = []
     while time.monotonic() < deadline and len(groups) < spec["groups"]:
         last_look = sources_done.is_set()
         try:

@@ -158,8 +158,8 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
         holders = {names[p.endpoint]: ProxyClient(p.endpoint, name=names[p.endpoint], signer=signer, holder=p.address)
                    for p in registered_proxies(chain, with_rows_only=False) if p.endpoint in names}
         assert len(holders) == len(clients), "every proxy registers its endpoint on chain when it starts"
-        log(f"   hosting node found {len(holders)} proxies on chain (ProxyRegistered): "
-            f"{', '.join(f'{name} {(client.holder or "")[:10]}...' for name, client in holders.items())}; it signs every "
+        found = ", ".join(f"{name} {(client.holder or '')[:10]}..." for name, client in holders.items())
+        log(f"   hosting node found {len(holders)} proxies on chain (ProxyRegistered): {found}; it signs every "
             f"request, they answer only it and sign their answers")
         node = HostingNode(model_id, package.container(model_id), host, holders,
                            HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir))

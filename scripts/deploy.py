@@ -20,7 +20,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from brownie import SplitLedgerMarket, SplitLedgerToken, accounts, chain, network, web3
+from brownie import SplitLedgerMarket, SplitLedgerToken, accounts, chain, network, web3  # type: ignore[attr-defined]  # brownie adds the project's contracts at run time
 from brownie._config import CONFIG
 
 from orchestrator.chain.confirmations import default_depth
@@ -36,7 +36,7 @@ def deployments_dir() -> Path:
 
 
 def is_local_network() -> bool:
-    active = network.show_active()
+    active = network.show_active() or ""  # None when no network is connected
     return CONFIG.network_type == "development" or active in ("development", "anvil") or active.endswith("-fork")
 
 

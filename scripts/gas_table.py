@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from brownie import (
+from brownie import (  # type: ignore[attr-defined]  # brownie adds the project's contracts at run time
     CreditedPayoutsBaseline,
     SplitLedgerMarket,
     SplitLedgerToken,

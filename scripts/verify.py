@@ -30,7 +30,7 @@ import json
 import os
 import subprocess
 
-from brownie import SplitLedgerMarket, SplitLedgerToken, network, web3
+from brownie import SplitLedgerMarket, SplitLedgerToken, network, web3  # type: ignore[attr-defined]  # brownie adds the project's contracts at run time
 from brownie._config import CONFIG
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address

@@ -404,7 +404,7 @@ class NormalisedRows:
 
 
 def normalise_columns(
-    table: FieldTable, mapping: ColumnMapping, columns: Mapping[str, Sequence[Any]]
+    table: FieldTable, mapping: ColumnMapping, columns: Mapping[str, Sequence[Any] | np.ndarray]
 ) -> NormalisedRows:
     """Normalises a source's columns (its own names) into model inputs and labels."""
     by_standard = mapping.check(table)
