@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     table, _records = synthetic(10, INPUTS)
     rng = np.random.default_rng(0)
-    mlp = build_mlp([rng.normal(size=(NEURONS, INPUTS)), rng.normal(size=(1, NEURONS))], [np.zeros(NEURONS), np.zeros(1)],
+    mlp = build_mlp([rng.normal(size=(NEURONS, INPUTS)), rng.normal(size=(1, NEURONS))],
+                    [np.zeros(NEURONS), np.zeros(1)],
                     ["relu", "sigmoid"], np.ones((NEURONS, INPUTS), bool))
     subs = submodels(derive_bank(mlp, table.model_inputs))
     with dev_chain() as chain:
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
                     "admit": median_ms(lambda: gate.admit(operation, model_id, body,
                                                           host.request(proxy.address, model_id, operation, body)),
                                        args.repeats),
-                    "answer": median_ms(lambda: gate.sign_answer(operation, model_id, auth, body, answer), args.repeats),
+                    "answer": median_ms(lambda: gate.sign_answer(operation, model_id, auth, body, answer),
+                                        args.repeats),
                     "check": median_ms(lambda: signed.signer(host.domain), args.repeats),
                 }
                 costs["admit"] -= costs["sign"]  # admit was timed with the signing of its fresh request

@@ -678,7 +678,8 @@ def start_proxies(stack: ExitStack, chain, workdir: Path, sampler: RssSampler, p
                     break
                 except ProxyUnavailable:
                     if child.process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"{name} did not start: {(workdir / f'{name}.log').read_text()[-800:]}") from None
+                        log_tail = (workdir / f"{name}.log").read_text()[-800:]
+                        raise RuntimeError(f"{name} did not start: {log_tail}") from None
                     time.sleep(0.2)
     return proxies
 

@@ -153,13 +153,14 @@ def run(data: Data, args) -> None:
     split_scores = [trained(clean, source_x @ p.T, source_y, seed) for seed in range(args.seeds)]
     projection = default_policy(owner.inputs, ref_x, ref_y, 0)
     box = owner.container(projection)
-    default_scores = [trained(box, source_x @ projection.committed_matrix.T, source_y, seed) for seed in range(args.seeds)]
+    default_p = projection.committed_matrix
+    default_scores = [trained(box, source_x @ default_p.T, source_y, seed) for seed in range(args.seeds)]
     print(f"\n{data.name}: {len(ref_y)} reference, {len(source_y)} source rows (released once each), "
           f"{len(data.test[1])} test rows; P {p.shape[0]} x {p.shape[1]}, clip {clip:.4g}; groups of "
           f"{args.group_size}, {epochs} epochs, batches of {args.batch_size}; delta {DELTA}, {args.seeds} seeds; "
           f"accuracy mean (worst seed)")
     print(f"non-private split (same P, no noise): {score(split_scores)}; default projection policy "
-          f"({projection.committed_matrix.shape[0]} x {projection.committed_matrix.shape[1]}, no noise): {score(default_scores)}")
+          f"({default_p.shape[0]} x {default_p.shape[1]}, no noise): {score(default_scores)}")
     print(f"{'epsilon':>7} {'noise':>6} {'labels clear':>17} {'eps_L':>6} {'noise':>6} {'labels DP':>17} "
           f"{'re-id':>6} {'worst':>6} {'bound':>6}")
     originals = np.vstack([source_x, ref_x])[:max(2 * REID_ROWS, POOL)]  # row i released is row i here
@@ -183,7 +184,7 @@ def run(data: Data, args) -> None:
             answered = randomized_response(source_y, data.classes, label_epsilon, rng)
             private_scores.append(trained(boxes[1], noisy, answered.astype(np.float64), seed))
         print(f"{epsilon:>7g} {clear.ldp_settings.noise_multiplier:>6.3f} {score(clear_scores):>17} "
-              f"{private.ldp_settings.label_epsilon:>6.3g} {private.ldp_settings.noise_multiplier:>6.3f} {score(private_scores):>17} "
+              f"{label_epsilon:>6.3g} {private.ldp_settings.noise_multiplier:>6.3f} {score(private_scores):>17} "
               f"{np.mean(rates):>6.3f} {max(rates):>6.3f} {reidentification_bound(epsilon, DELTA, POOL):>6.3f}",
               flush=True)
     print(f"({time.perf_counter() - started:.0f} s)")

@@ -44,7 +44,8 @@ def main() -> None:
     base = label_only_r2(yr, xr, y, x)
     print(f"breast cancer: P {p.shape[0]} x {p.shape[1]}, {len(x)} attacked rows, clip {clip:.3f}, delta {DELTA}, "
           f"{args.seeds} seeds")
-    print(f"{'epsilon':>8} {'noise mult':>10} {'re-id mean':>10} {'worst':>7} {'bound':>7} {'kNN excess':>10} {'worst':>7}")
+    print(f"{'epsilon':>8} {'noise mult':>10} {'re-id mean':>10} {'worst':>7} {'bound':>7} {'kNN excess':>10} "
+          f"{'worst':>7}")
     for epsilon in [None, *args.epsilons]:
         release = None if epsilon is None else LocalRelease.for_epsilon(epsilon, clip, DELTA)
         rates, excesses = [], []

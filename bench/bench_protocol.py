@@ -231,7 +231,8 @@ def run_model(name, hidden, p, clients, plan, batch_sizes, rounds):
                 central_times.append(cent)
         proto, cent = statistics.median(proto_times), statistics.median(central_times)
         print(f"{batch:>6} {proto:>11.3f} {len(plan) / proto:>9,.0f} {cent:>10.3f} {len(plan) / cent:>11,.0f} "
-              f"{proto / cent:>6.1f}x   {hosted.accuracy_ppm() / 1e4:.2f} % / {accuracy_of(p, hidden, state) / 1e4:.2f} %")
+              f"{proto / cent:>6.1f}x   {hosted.accuracy_ppm() / 1e4:.2f} % / "
+              f"{accuracy_of(p, hidden, state) / 1e4:.2f} %")
         breakdowns[batch] = (times, one_proxy_costs(p, hosted, clients[0], plan, batch))
     for batch, (times, costs) in breakdowns.items():
         wall = sum(times.seconds.values())

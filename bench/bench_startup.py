@@ -55,7 +55,8 @@ def heavy_imports(argv: list[str], at: Checkout) -> list[str]:
     """Which of HEAVY the command `python argv` imports (top-level packages named in -X importtime's log)."""
     log = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=at.root, env=at.env, capture_output=True,
                          text=True).stderr
-    seen = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in log.splitlines() if line.startswith("import time")}
+    seen = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in log.splitlines()
+            if line.startswith("import time")}
     return [name for name in HEAVY if name in seen]
 
 
@@ -77,7 +78,8 @@ def proxies_seconds(chain: DevChain, tmp: str, count: int, at: Checkout) -> floa
             options, key = chain.proxy_options()
             port = free_port()
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.proxy", "--db", os.path.join(tmp, f"{secrets.token_hex(8)}.sqlite"),
+                [sys.executable, "-m", "orchestrator.proxy",
+                 "--db", os.path.join(tmp, f"{secrets.token_hex(8)}.sqlite"),
                  "--port", str(port), "--log-level", "warning", *options], cwd=at.root, env={**at.env, **key}))
             pending[port] = processes[-1]
         while pending:

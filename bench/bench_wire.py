@@ -160,7 +160,8 @@ def main(argv=None) -> int:
     z64 = wire.as_float64(out.z[:page])
     read = {
         ("listing", "json"): lambda: [json_listings(d) for d in received["listing", "json"]],
-        ("listing", "arrow"): lambda: [bodies.read_listings(d, schema.MAX_LISTINGS) for d in received["listing", "arrow"]],
+        ("listing", "arrow"): lambda: [bodies.read_listings(d, schema.MAX_LISTINGS)
+                                       for d in received["listing", "arrow"]],
         ("quote", "json"): lambda: [json_quote(d) for d in received["quote", "json"]],
         ("quote", "arrow"): lambda: [bodies.read_quote(d, np.asarray(ids[i * page:(i + 1) * page]))
                                      for i, d in enumerate(received["quote", "arrow"])],
@@ -172,7 +173,8 @@ def main(argv=None) -> int:
     pages_in = {call: -(-args.rows // (schema.MAX_LISTINGS if call == "listing" else page)) for call in calls}
     write = {  # one page as the proxy writes it, times the pages
         ("listing", "json"): lambda: wire.dumps({"listings": [{"row_id": x.row_id, "fields": list(x.fields),
-                                                               "source": x.source} for x in found[:schema.MAX_LISTINGS]],
+                                                               "source": x.source}
+                                                              for x in found[:schema.MAX_LISTINGS]],
                                                  "next_after": 0}),
         ("listing", "arrow"): lambda: bodies.listings_body(found[:schema.MAX_LISTINGS], 0),
         ("quote", "json"): lambda: wire.dumps({
@@ -195,7 +197,8 @@ def main(argv=None) -> int:
             got = sum(len(d) for d in received[call, kind])
             print(f"| {call} | {kind} | {wall:.2f} s | {reading * 1000:,.0f} ms | {writing * 1000:,.0f} ms | "
                   f"{sent[call, kind] / 1e6:.2f} MB | {got / 1e6:.2f} MB |")
-        print(f"| {call} | json / arrow | {statistics.median(walls[call, 'json']) / statistics.median(walls[call, 'arrow']):.1f}x | "
+        ratio = statistics.median(walls[call, "json"]) / statistics.median(walls[call, "arrow"])
+        print(f"| {call} | json / arrow | {ratio:.1f}x | "
               f"| | | |")
     return 0
 

@@ -347,7 +347,8 @@ def check_run(rpc: str, deployment_file: Path, model_id: int, host_db: Path, sto
     found = integrity_violations(stores)
     chain = MarketClient(connect(rpc), load_deployment(deployment_file))
     ledger = read_ledger(chain)
-    found += escrow_violations(ledger, model_id, chain.model(model_id)["escrow"], chain.balance_of(chain.market.address))
+    found += escrow_violations(ledger, model_id, chain.model(model_id)["escrow"],
+                               chain.balance_of(chain.market.address))
     found += closing_violations(ledger, model_id, story_ended)
     if not host_db.exists():
         return found

@@ -204,7 +204,8 @@ class Run:
                 "orchestrator.proxy", "--db", str(self.folder / f"proxy-{index}.sqlite"), "--port", str(port),
                 "--name", f"proxy-{index}", "--rpc", self.relays[RPC].url, "--deployment", str(self.deployment_file),
                 "--key-env", "SPLITLEDGER_PROXY_KEY", "--log-level", "warning"),
-                self.folder / f"proxy-{index}.log", env={"SPLITLEDGER_PROXY_KEY": self.keys[f"proxy-{index}"].key.hex()},
+                self.folder / f"proxy-{index}.log",
+                env={"SPLITLEDGER_PROXY_KEY": self.keys[f"proxy-{index}"].key.hex()},
                 cwd=str(PROJECT_ROOT)))
             self.relays[str(index)] = Relay(port, name=f"proxy-{index}").start()
         for proxy in self.proxies:

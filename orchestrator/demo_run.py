@@ -278,7 +278,8 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
             f"block {block_number} 0x{block_hash.hex()}  (tx {tx})")
     money = reconcile(story)
     log(f"\nreconciliation: escrowed {money.deposited / UNIT} = paid {money.paid / UNIT} + returned "
-        f"{money.returned / UNIT} + still escrowed {money.still_escrowed / UNIT} (+ unclaimed {money.unclaimed / UNIT})")
+        f"{money.returned / UNIT} + still escrowed {money.still_escrowed / UNIT} "
+        f"(+ unclaimed {money.unclaimed / UNIT})")
     assert money.balances, f"escrow does not reconcile: {money}"
     settled = [r for r in story.reports if r.kept]
     rolled_back = [r for r in story.reports if not r.kept]

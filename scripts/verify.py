@@ -168,7 +168,8 @@ def main():
     for name, output in project_compile(deployed).items():
         address_key, tx_key = RECORD_KEYS[name]
         written = write_inputs(name, output, record[address_key], record[tx_key], out / name)
-        print(f"{name} {written['address']}: wrote {out / name} (constructor arguments 0x{written['constructor_arguments']})")
+        print(f"{name} {written['address']}: wrote {out / name} "
+              f"(constructor arguments 0x{written['constructor_arguments']})")
         published = publish(name, written["address"])
         if published is None:
             print(f"{name}: not submitted to an explorer (set ETHERSCAN_TOKEN and the network's explorer to publish)")

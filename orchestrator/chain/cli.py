@@ -60,7 +60,8 @@ def deploy_command(args: argparse.Namespace) -> int:
     out = args.out or Path("deployments") / f"{deployed.deployment.network}.json"
     write_deployment(deployed, out)
     d = deployed.deployment
-    print(f"token  {d.token}{' (new test token, supply with ' + deployed.deployer + ')' if deployed.token_deployed else ''}")
+    fresh = f" (new test token, supply with {deployed.deployer})" if deployed.token_deployed else ""
+    print(f"token  {d.token}{fresh}")
     print(f"market {d.market} (block {d.market_deploy_block}, chain {d.chain_id})")
     print(f"wrote  {out}")
     return 0

@@ -192,10 +192,12 @@ def _check_fits(model_id: int, model: ModelFile, table: FieldTable) -> None:
             f"model {list(model.inputs[first:first + 3])} vs table {list(table.model_inputs[first:first + 3])}"
         )
     if model.task.output != table.output.name:
-        raise ContainerError(f"the model predicts {model.task.output!r} but the table's output is {table.output.name!r}")
+        raise ContainerError(f"the model predicts {model.task.output!r} but the table's output is "
+                             f"{table.output.name!r}")
     operator = table.output.operator
     is_label = isinstance(operator, Label)
-    if model.task.kind == CLASSIFICATION and (not isinstance(operator, Label) or operator.categories != model.task.classes):
+    if model.task.kind == CLASSIFICATION and (not isinstance(operator, Label)
+                                              or operator.categories != model.task.classes):
         raise ContainerError(
             f"classes differ: model {list(model.task.classes)}, table output operator {table.output.operator}"
         )

@@ -159,7 +159,8 @@ class PrivacyPolicy:
         if not self.inputs or len(set(self.inputs)) != len(self.inputs):
             raise PolicyError(f"inputs must be distinct model input names, got {list(self.inputs)}")
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 < self.tolerance < 1.0:
-            raise PolicyError(f"threshold lies in [0, 1] and tolerance in (0, 1); got {self.threshold}, {self.tolerance}")
+            raise PolicyError(f"threshold lies in [0, 1] and tolerance in (0, 1); got {self.threshold}, "
+                              f"{self.tolerance}")
         if (self.projection is not None) != (self.mode in ("projection", "ldp")):
             raise PolicyError("a projection matrix is given in projection and ldp modes, and only there")
         if (self.dp is not None) != (self.mode == "dp"):
@@ -231,7 +232,8 @@ class PrivacyPolicy:
                     f"budget {settings.budget:g} per row; u = P x (P {shape}) clipped to {settings.clip:.3g} with "
                     f"noise std {settings.release.noise_std:.3g}; {label}")
         if self.mode == "projection":
-            return (f"projection: u = P x once per row (P {'x'.join(map(str, self.committed_matrix.shape))}), leakage audit "
+            shape = "x".join(map(str, self.committed_matrix.shape))
+            return (f"projection: u = P x once per row (P {shape}), leakage audit "
                     f"threshold R^2 {self.threshold:g}; no differential privacy")
         if self.mode == "dp":
             dp = self.dp_settings

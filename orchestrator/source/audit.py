@@ -178,7 +178,8 @@ def _check_settled(source: str, checkpoint_id: int, computed: set[bytes], rows: 
                    chain: ChainCheckpoint, report: Callable[[str, str], None]) -> tuple[int, int]:
     """Checks (a) to (d) of a settled checkpoint's bill; returns (amount owed to the source, rows billed to it)."""
     dropped = {_bytes32(d["row_hash"]): d["reason"] for d in document["drops"]}
-    billed_rows = [(_bytes32(r["row_hash"]), to_checksum_address(r["source"]), int(r["price"])) for r in document["rows"]]
+    billed_rows = [(_bytes32(r["row_hash"]), to_checksum_address(r["source"]), int(r["price"]))
+                   for r in document["rows"]]
     billed = {h: (s, p) for h, s, p in billed_rows}
     quoted: dict[bytes, set[int]] = {}
     for r in rows:
