@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source bin/env &&
 
-.PHONY: setup demo demo-stop explorer test test-stateful test-forge chaos gas bench bench-e2e load fuzz-proxy clean
+.PHONY: setup demo demo-stop explorer lint test test-stateful test-forge chaos gas bench bench-e2e load fuzz-proxy clean
 
 setup:
 	@bin/setup
@@ -20,6 +20,10 @@ demo-stop:
 ## The protocol explorer on a chain of your choice: make explorer ARGS="--rpc URL --deployment FILE".
 explorer: setup
 	@$(ENV) splitledger explorer $(ARGS)
+
+## ruff and mypy as configured in pyproject.toml (bin/run-tests runs them first too).
+lint: setup
+	@bin/lint
 
 ## The whole test suite (what CI runs).
 test: setup

@@ -23,15 +23,15 @@ from eth_account import Account
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.chain.registry import ModelRegistry  # noqa: E402
-from orchestrator.proxy import wire  # noqa: E402
-from orchestrator.proxy.benchmark import bench_policy, synthetic  # noqa: E402
-from orchestrator.proxy.documents import evaluate_document, gradient_document  # noqa: E402
-from orchestrator.proxy.gate import Gate  # noqa: E402
-from orchestrator.proxy.holder import SignedAnswer  # noqa: E402
-from orchestrator.proxy.store import Store  # noqa: E402
-from orchestrator.container import build_mlp, derive_bank, submodels  # noqa: E402
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.chain.registry import ModelRegistry
+from orchestrator.container import build_mlp, derive_bank, submodels
+from orchestrator.proxy import wire
+from orchestrator.proxy.benchmark import bench_policy, synthetic
+from orchestrator.proxy.documents import evaluate_document, gradient_document
+from orchestrator.proxy.gate import Gate
+from orchestrator.proxy.holder import SignedAnswer
+from orchestrator.proxy.store import Store
 
 NEURONS = 16
 INPUTS = 30
@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     table, _records = synthetic(10, INPUTS)
     rng = np.random.default_rng(0)
-    mlp = build_mlp([rng.normal(size=(NEURONS, INPUTS)), rng.normal(size=(1, NEURONS))], [np.zeros(NEURONS), np.zeros(1)],
+    mlp = build_mlp([rng.normal(size=(NEURONS, INPUTS)), rng.normal(size=(1, NEURONS))],
+                    [np.zeros(NEURONS), np.zeros(1)],
                     ["relu", "sigmoid"], np.ones((NEURONS, INPUTS), bool))
     subs = submodels(derive_bank(mlp, table.model_inputs))
     with dev_chain() as chain:
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         print(f"{'request':<10} {'rows':>6} | {'sign':>6} {'admit':>6} {'answer':>6} {'check':>6} | "
               f"{'auth':>6} {'JSON':>7} | auth/JSON")
         for batch in args.batches:
-            ids = np.arange(1, batch + 1)
+            ids = list(range(1, batch + 1))
             z = rng.normal(size=(batch, NEURONS))
             cases = {
                 "evaluate": (evaluate_document(model_id, ids, subs), {"z": z, "labels": rng.normal(size=batch)}),
@@ -76,6 +77,8 @@ def main(argv=None) -> int:
                 body, answer = wire.dumps(request), wire.dumps(reply)
                 auth = host.request(proxy.address, model_id, operation, body)
                 signature = gate.sign_answer(operation, model_id, auth, body, answer)
+                if signature is None:
+                    raise SystemExit("the benchmark's gate has no key to sign with")
                 signed = SignedAnswer(proxy.address, model_id, operation, auth.nonce, body, answer, signature)
                 costs = {
                     "sign": median_ms(lambda: host.request(proxy.address, model_id, operation, body), args.repeats),
@@ -83,7 +86,8 @@ def main(argv=None) -> int:
                     "admit": median_ms(lambda: gate.admit(operation, model_id, body,
                                                           host.request(proxy.address, model_id, operation, body)),
                                        args.repeats),
-                    "answer": median_ms(lambda: gate.sign_answer(operation, model_id, auth, body, answer), args.repeats),
+                    "answer": median_ms(lambda: gate.sign_answer(operation, model_id, auth, body, answer),
+                                        args.repeats),
                     "check": median_ms(lambda: signed.signer(host.domain), args.repeats),
                 }
                 costs["admit"] -= costs["sign"]  # admit was timed with the signing of its fresh request

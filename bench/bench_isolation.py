@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.privacy.policy import PrivacyPolicy, check_gradient  # noqa: E402
+from orchestrator.privacy.policy import PrivacyPolicy, check_gradient
 
 
 def relu_dz(rows: int, neurons: int, seed: int) -> np.ndarray:

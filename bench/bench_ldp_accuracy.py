@@ -35,14 +35,15 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "orchestrator"))
 
-from container_builders import model_doc  # noqa: E402
-from orchestrator.container import NormalisedRows, fit_table, parse_model, to_network  # noqa: E402
-from orchestrator.container.projected import ProjectedContainer  # noqa: E402
-from orchestrator.hosting.projected import train_rows  # noqa: E402
-from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response  # noqa: E402
-from orchestrator.privacy.ldp_default import CLIP_QUANTILE, DEFAULT_LABEL_SHARE, choose_ldp_policy  # noqa: E402
-from orchestrator.privacy.policy import PrivacyPolicy, default_policy  # noqa: E402
-from orchestrator.privacy.reidentify import reidentification_bound, reidentify  # noqa: E402
+from container_builders import model_doc
+
+from orchestrator.container import MLP, NormalisedRows, fit_table, parse_model, to_network
+from orchestrator.container.projected import ProjectedContainer
+from orchestrator.hosting.projected import train_rows
+from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response
+from orchestrator.privacy.ldp_default import CLIP_QUANTILE, DEFAULT_LABEL_SHARE, choose_ldp_policy
+from orchestrator.privacy.policy import PrivacyPolicy, default_policy
+from orchestrator.privacy.reidentify import reidentification_bound, reidentify
 
 DELTA = 1e-5
 POOL = 100
@@ -102,7 +103,7 @@ class Owner:
         self.task = {"kind": "classification", "output": "y", "classes": self.classes}
         self.test = NormalisedRows(*data.test)
         self.model = parse_model(self.doc(0))
-        self._initial = {}
+        self._initial: dict[int, MLP] = {}
 
     def doc(self, seed: int) -> dict:
         return model_doc(self.inputs, [HIDDEN], self.task, ["relu", "softmax"], seed=seed, optimizer=OPTIMIZER)
@@ -146,19 +147,20 @@ def run(data: Data, args) -> None:
 
     policy = choose_ldp_policy(owner.inputs, ref_x, ref_y, 8.0, classes=data.classes, label_share=None,
                                clip_quantile=args.clip_quantile)
-    p, clip = policy.matrix, policy.ldp.clip
+    p, clip = policy.committed_matrix, policy.ldp_settings.clip
     plain = PrivacyPolicy("projection", tuple(owner.inputs), projection=policy.projection)
     clean = owner.container(plain)
     split_scores = [trained(clean, source_x @ p.T, source_y, seed) for seed in range(args.seeds)]
     projection = default_policy(owner.inputs, ref_x, ref_y, 0)
     box = owner.container(projection)
-    default_scores = [trained(box, source_x @ projection.matrix.T, source_y, seed) for seed in range(args.seeds)]
+    default_p = projection.committed_matrix
+    default_scores = [trained(box, source_x @ default_p.T, source_y, seed) for seed in range(args.seeds)]
     print(f"\n{data.name}: {len(ref_y)} reference, {len(source_y)} source rows (released once each), "
           f"{len(data.test[1])} test rows; P {p.shape[0]} x {p.shape[1]}, clip {clip:.4g}; groups of "
           f"{args.group_size}, {epochs} epochs, batches of {args.batch_size}; delta {DELTA}, {args.seeds} seeds; "
           f"accuracy mean (worst seed)")
     print(f"non-private split (same P, no noise): {score(split_scores)}; default projection policy "
-          f"({projection.matrix.shape[0]} x {projection.matrix.shape[1]}, no noise): {score(default_scores)}")
+          f"({default_p.shape[0]} x {default_p.shape[1]}, no noise): {score(default_scores)}")
     print(f"{'epsilon':>7} {'noise':>6} {'labels clear':>17} {'eps_L':>6} {'noise':>6} {'labels DP':>17} "
           f"{'re-id':>6} {'worst':>6} {'bound':>6}")
     originals = np.vstack([source_x, ref_x])[:max(2 * REID_ROWS, POOL)]  # row i released is row i here
@@ -168,18 +170,21 @@ def run(data: Data, args) -> None:
         private = choose_ldp_policy(owner.inputs, ref_x, ref_y, epsilon, classes=data.classes,
                                     label_share=args.label_share, clip_quantile=args.clip_quantile)
         boxes = owner.container(clear), owner.container(private)
+        label_epsilon = private.ldp_settings.label_epsilon
+        if label_epsilon is None:
+            raise SystemExit(f"--label-share {args.label_share} left the labels in the clear")
         clear_scores, private_scores, rates = [], [], []
         for seed in range(args.seeds):
             rng = np.random.default_rng(seed)
-            released = gaussian_release(source_x @ p.T, clear.release, rng)
+            released = gaussian_release(source_x @ p.T, clear.ldp_settings.release, rng)
             clear_scores.append(trained(boxes[0], released, source_y, seed))
             public = lambda rows: clip_rows(rows @ p.T, clip)  # noqa: E731
             rates.append(reidentify(released[:REID_ROWS], originals, public, pool=POOL, rng=rng).rate)
-            noisy = gaussian_release(source_x @ p.T, private.release, rng)
-            answered = randomized_response(source_y, data.classes, private.release.label_epsilon, rng)
+            noisy = gaussian_release(source_x @ p.T, private.ldp_settings.release, rng)
+            answered = randomized_response(source_y, data.classes, label_epsilon, rng)
             private_scores.append(trained(boxes[1], noisy, answered.astype(np.float64), seed))
-        print(f"{epsilon:>7g} {clear.ldp.noise_multiplier:>6.3f} {score(clear_scores):>17} "
-              f"{private.ldp.label_epsilon:>6.3g} {private.ldp.noise_multiplier:>6.3f} {score(private_scores):>17} "
+        print(f"{epsilon:>7g} {clear.ldp_settings.noise_multiplier:>6.3f} {score(clear_scores):>17} "
+              f"{label_epsilon:>6.3g} {private.ldp_settings.noise_multiplier:>6.3f} {score(private_scores):>17} "
               f"{np.mean(rates):>6.3f} {max(rates):>6.3f} {reidentification_bound(epsilon, DELTA, POOL):>6.3f}",
               flush=True)
     print(f"({time.perf_counter() - started:.0f} s)")

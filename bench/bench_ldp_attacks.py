@@ -21,12 +21,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "privacy"))
 
-from orchestrator.privacy.attack import field_r2  # noqa: E402
-from orchestrator.privacy.ldp import LocalRelease, clip_rows, gaussian_release  # noqa: E402
-from orchestrator.privacy.policy import default_policy  # noqa: E402
-from orchestrator.privacy.reidentify import (knn_reconstruction, label_only_r2, reidentification_bound,  # noqa: E402
-                                             reidentify)
-from privacy_data import cancer  # noqa: E402
+from privacy_data import cancer
+
+from orchestrator.privacy.attack import field_r2
+from orchestrator.privacy.ldp import LocalRelease, clip_rows, gaussian_release
+from orchestrator.privacy.policy import default_policy
+from orchestrator.privacy.reidentify import knn_reconstruction, label_only_r2, reidentification_bound, reidentify
 
 DELTA = 1e-5
 POOL = 100
@@ -44,7 +44,8 @@ def main() -> None:
     base = label_only_r2(yr, xr, y, x)
     print(f"breast cancer: P {p.shape[0]} x {p.shape[1]}, {len(x)} attacked rows, clip {clip:.3f}, delta {DELTA}, "
           f"{args.seeds} seeds")
-    print(f"{'epsilon':>8} {'noise mult':>10} {'re-id mean':>10} {'worst':>7} {'bound':>7} {'kNN excess':>10} {'worst':>7}")
+    print(f"{'epsilon':>8} {'noise mult':>10} {'re-id mean':>10} {'worst':>7} {'bound':>7} {'kNN excess':>10} "
+          f"{'worst':>7}")
     for epsilon in [None, *args.epsilons]:
         release = None if epsilon is None else LocalRelease.for_epsilon(epsilon, clip, DELTA)
         rates, excesses = [], []

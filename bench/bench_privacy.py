@@ -17,8 +17,9 @@ and batch order per seed, in one run, side by side:
 
 Accuracy is the mean (and spread) over the seeds (10 by default); time is the median training time of a warm run (jit
 compiled beforehand), on the same machine in the same process. The attack (attack.py) runs on the host's
-recorded view of seed 0's run (of every seed's run for projection, whose P differs by seed; the worst is reported) with the reference
-rows as its auxiliary sample: R^2 of the best reconstruction of the most exposed input. For dp, the
+recorded view of seed 0's run (of every seed's run for projection, whose P differs by seed; the worst is
+reported) with the reference rows as its auxiliary sample: R^2 of the best reconstruction of the most exposed
+input. For dp, the
 gradient-only column is the gradient attack alone; epsilon is at delta = 1e-5 (the host picks rows, so
 each of the 30 epochs costs every row one unamplified Gaussian step; the amplified figure, had the source
 Poisson-sampled its rows at rate 32/298, is given beside it).
@@ -40,12 +41,14 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.container import Task, build_mlp  # noqa: E402
-from orchestrator.privacy.accountant import Budget  # noqa: E402
-from orchestrator.privacy.attack import attack  # noqa: E402
-from orchestrator.privacy.policy import DEFAULT_THRESHOLD, default_policy  # noqa: E402
-from orchestrator.privacy.projection import choose_projection, make_projection  # noqa: E402
-from orchestrator.privacy.simulate import (  # noqa: E402
+import itertools
+
+from orchestrator.container import Task, build_mlp
+from orchestrator.privacy.accountant import Budget
+from orchestrator.privacy.attack import attack
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD, default_policy
+from orchestrator.privacy.projection import choose_projection, make_projection
+from orchestrator.privacy.simulate import (
     accuracy,
     dp_gradients,
     plain_gradients,
@@ -73,7 +76,7 @@ def data():
 def model(seed):
     rng = np.random.default_rng(seed)
     sizes = [30, HIDDEN, 2]
-    weights = [rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32) for a, b in itertools.pairwise(sizes)]
     return build_mlp(weights, [np.zeros(b, np.float32) for b in sizes[1:]], ["relu", "softmax"],
                      np.ones((HIDDEN, 30), bool))
 
@@ -140,7 +143,8 @@ def main():
         eps = ""
         if sigma is not None:
             host_picked = Budget(sigma, DELTA, 1e9, 1.0, EPOCHS).epsilon()
-            sampled = Budget(sigma, DELTA, 1e9, BATCH / len(x), len(shuffled_batches(len(x), BATCH, EPOCHS, 0))).epsilon()
+            steps = len(shuffled_batches(len(x), BATCH, EPOCHS, 0))
+            sampled = Budget(sigma, DELTA, 1e9, BATCH / len(x), steps).epsilon()
             eps = f"{host_picked:.1f} ({sampled:.1f} sampled)"
         print(f"| {name} | {mean:.2f}% ± {100 * statistics.pstdev(accuracies):.2f} | {mean - baseline:+.2f} | "
               f"{1000 * statistics.median(seconds):.0f} ms | {max(worst):.3f} | "

@@ -30,6 +30,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,22 +38,24 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.container import (  # noqa: E402
+import itertools
+
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.container import (
     ColumnMapping,
     FieldTable,
     create_container,
     normalise_columns,
     parse_model_json,
 )
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.container.training import centralized_step  # noqa: E402
-from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group  # noqa: E402
-from orchestrator.proxy import schema, wire  # noqa: E402
-from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic  # noqa: E402
-from orchestrator.proxy.privacy import literal_check  # noqa: E402
-from orchestrator.proxy.server import proxy_process  # noqa: E402
-from orchestrator.proxy.store import Store  # noqa: E402
-from orchestrator.proxy.vault import Vault  # noqa: E402
+from orchestrator.container.training import centralized_step
+from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group
+from orchestrator.proxy import schema, wire
+from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic
+from orchestrator.proxy.privacy import literal_check
+from orchestrator.proxy.server import proxy_process
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
 
 MODEL_ID = 1  # the first model registered on the benchmark's fresh chain
 SOURCE = "0x" + "ab" * 20  # the in-process vault's source (no upload signature in-process)
@@ -86,7 +89,7 @@ def model_doc(table, hidden: tuple[int, ...], seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     sizes = [len(table.model_inputs), *hidden, 2]
     layers = []
-    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         weight = rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_out, fan_in)).astype(np.float32)
         layers.append({"activation": "softmax" if k == len(sizes) - 2 else "relu", "weight": weight.tolist(),
                        "bias": [0.0] * fan_out})
@@ -113,7 +116,10 @@ def hand_out(p: Problem, clients, source) -> Plan:
         for i, accepted in zip(mine, answer.accepted):
             rows[i] = {"row_hash": accepted.row_hash.hex(), "source": source.address, "price": 1,
                        "holders": [(client.name, accepted.row_id)]}
-    return Plan(rows, [c.name for c in clients])
+    complete = [row for row in rows if row is not None]
+    if len(complete) != len(rows):
+        raise RuntimeError(f"{len(rows) - len(complete)} rows were handed to no proxy")
+    return Plan(complete, [c.name for c in clients])
 
 
 def batches(n: int, batch: int, seed: int) -> list[np.ndarray]:
@@ -139,7 +145,7 @@ def centralized_epoch(c, state, device_batches) -> float:
     return time.perf_counter() - started
 
 
-def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int = 5) -> dict[str, float]:
+def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int = 5) -> dict[str, Any]:
     """Seconds one proxy's share of a batch costs, asked alone (no other proxy busy): the whole HTTP round trip
     to the proxy process, and in this process, the parts of it: the vault's own work (an in-process vault over
     the same rows) and the JSON each side encodes, parses and validates (the functions client and service call)."""
@@ -151,8 +157,8 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
     remote = held[held >= 0][:share]
     subs = c.submodels
     dz = np.random.default_rng(0).normal(size=(share, len(subs))).astype(np.float32) / share
-    out = vault.evaluate(MODEL_ID, ids, subs)
-    grad = vault.gradient(MODEL_ID, ids, dz)
+    out = vault.evaluate(MODEL_ID, ids, subs)  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
+    grad = vault.gradient(MODEL_ID, ids, dz)  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
 
     def evaluate_request():
         return wire.dumps({"model_id": MODEL_ID, "row_ids": ids, "submodels": [s.to_dict() for s in subs]})
@@ -170,7 +176,7 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
     return {
         "evaluate": {
             "round trip": best(lambda: client.evaluate(MODEL_ID, remote, subs), repeats),
-            "proxy compute": best(lambda: vault.evaluate(MODEL_ID, ids, subs), repeats),
+            "proxy compute": best(lambda: vault.evaluate(MODEL_ID, ids, subs), repeats),  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
             "proxy JSON": best(lambda: (schema.EvaluateRequest.model_validate(wire.loads(sent[evaluate_request])),
                                         evaluate_answer()), repeats),
             "host JSON": best(lambda: (evaluate_request(), np.asarray(
@@ -178,7 +184,7 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
         },
         "gradient": {
             "round trip": best(lambda: client.gradient(MODEL_ID, remote, dz), repeats),
-            "proxy compute": best(lambda: vault.gradient(MODEL_ID, ids, dz), repeats),
+            "proxy compute": best(lambda: vault.gradient(MODEL_ID, ids, dz), repeats),  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
             "proxy JSON": best(lambda: (schema.GradientRequest.model_validate(wire.loads(sent[gradient_request])),
                                         gradient_answer()), repeats),
             "host JSON": best(lambda: (gradient_request(), schema.GradientResponse.model_validate_json(
@@ -225,7 +231,8 @@ def run_model(name, hidden, p, clients, plan, batch_sizes, rounds):
                 central_times.append(cent)
         proto, cent = statistics.median(proto_times), statistics.median(central_times)
         print(f"{batch:>6} {proto:>11.3f} {len(plan) / proto:>9,.0f} {cent:>10.3f} {len(plan) / cent:>11,.0f} "
-              f"{proto / cent:>6.1f}x   {hosted.accuracy_ppm() / 1e4:.2f} % / {accuracy_of(p, hidden, state) / 1e4:.2f} %")
+              f"{proto / cent:>6.1f}x   {hosted.accuracy_ppm() / 1e4:.2f} % / "
+              f"{accuracy_of(p, hidden, state) / 1e4:.2f} %")
         breakdowns[batch] = (times, one_proxy_costs(p, hosted, clients[0], plan, batch))
     for batch, (times, costs) in breakdowns.items():
         wall = sum(times.seconds.values())

@@ -27,12 +27,12 @@ import psutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.container import fit_table  # noqa: E402
-from orchestrator.hosting.registration import owner_default_policy  # noqa: E402
-from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_REQUEST  # noqa: E402
-from orchestrator.proxy.server import proxy_process  # noqa: E402
-from orchestrator.source import upload as source_upload  # noqa: E402
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.container import fit_table
+from orchestrator.hosting.registration import owner_default_policy
+from orchestrator.proxy.schema import MAX_LISTINGS
+from orchestrator.proxy.server import proxy_process
+from orchestrator.source import upload as source_upload
 
 QUOTE_CHUNK = 5_000
 JSON_PAGE_ROWS = 20_000  # a JSON page of 50,000 rows x 31 fields is over a proxy's default 32 MiB body limit

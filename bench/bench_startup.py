@@ -25,13 +25,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth_account import Account
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.chain.devchain import DevChain, dev_chain  # noqa: E402
-from orchestrator.proxy.server import free_port  # noqa: E402
-from orchestrator.hashing.keccak import keccak256  # noqa: E402
+from orchestrator.chain.devchain import DevChain, dev_chain
+from orchestrator.hashing.keccak import keccak256
+from orchestrator.proxy.server import free_port
 
 HEAVY = ("jax", "equinox", "optax", "onnx")
 COMMANDS = {
@@ -57,7 +55,8 @@ def heavy_imports(argv: list[str], at: Checkout) -> list[str]:
     """Which of HEAVY the command `python argv` imports (top-level packages named in -X importtime's log)."""
     log = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=at.root, env=at.env, capture_output=True,
                          text=True).stderr
-    seen = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in log.splitlines() if line.startswith("import time")}
+    seen = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in log.splitlines()
+            if line.startswith("import time")}
     return [name for name in HEAVY if name in seen]
 
 
@@ -79,7 +78,8 @@ def proxies_seconds(chain: DevChain, tmp: str, count: int, at: Checkout) -> floa
             options, key = chain.proxy_options()
             port = free_port()
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.proxy", "--db", os.path.join(tmp, f"{secrets.token_hex(8)}.sqlite"),
+                [sys.executable, "-m", "orchestrator.proxy",
+                 "--db", os.path.join(tmp, f"{secrets.token_hex(8)}.sqlite"),
                  "--port", str(port), "--log-level", "warning", *options], cwd=at.root, env={**at.env, **key}))
             pending[port] = processes[-1]
         while pending:
@@ -129,12 +129,12 @@ def main(argv=None) -> int:
         header = "  ".join(f"{at.root.name[-18:]:>18} {'heavy':<22}" for at in checkouts)
         print(f"{'command':<48} {header}" + ("  ratio" if len(roots) > 1 else ""))
         for name, command in commands.items():
-            found = medians(lambda at: command_seconds(command, at), checkouts, args.runs)
+            found = medians(lambda at, command=command: command_seconds(command, at), checkouts, args.runs)
             heavy = [", ".join(heavy_imports(command, at)) or "none" for at in checkouts]
             row = "  ".join(f"{t:18.2f} {h:<22}" for t, h in zip(found, heavy))
             print(f"{name:<48} {row}" + (f"  {found[1] / found[0]:5.1f}x" if len(roots) > 1 else ""), flush=True)
         for count in (1, 3):
-            found = medians(lambda at: proxies_seconds(chain, tmp, count, at), checkouts, args.runs)
+            found = medians(lambda at, count=count: proxies_seconds(chain, tmp, count, at), checkouts, args.runs)
             name = "proxy start to /v1/health" + (f", {count} at once" if count > 1 else "")
             row = "  ".join(f"{t:18.2f} {'':<22}" for t in found)
             print(f"{name:<48} {row}" + (f"  {found[1] / found[0]:5.1f}x" if len(roots) > 1 else ""), flush=True)

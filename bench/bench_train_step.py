@@ -29,19 +29,20 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "orchestrator"))
 
-from container_builders import model_doc  # noqa: E402
-from orchestrator.container import (  # noqa: E402
+from container_builders import model_doc
+
+from orchestrator.container import (
     NormalisedRows,
     centralized_step,
     fit_table,
     init_optimizer,
     parse_model,
 )
-from orchestrator.container.modelfile import to_network  # noqa: E402
-from orchestrator.container.projected import ProjectedContainer  # noqa: E402
-from orchestrator.hosting.projected import train_rows  # noqa: E402
-from orchestrator.privacy.policy import default_k, projection_policy  # noqa: E402
-from orchestrator.privacy.projection import make_projection  # noqa: E402
+from orchestrator.container.modelfile import to_network
+from orchestrator.container.projected import ProjectedContainer
+from orchestrator.hosting.projected import train_rows
+from orchestrator.privacy.policy import default_k, projection_policy
+from orchestrator.privacy.projection import make_projection
 
 MODELS = ((30, (16,), 2), (64, (128, 64), 10), (64, (512, 256), 10))
 BATCHES = (256, 1024, 4096)
@@ -66,7 +67,7 @@ class Problem:
         self.box = ProjectedContainer(1, self.model, table, NormalisedRows(self.x[:256].astype(np.float64),
                                                                            self.labels[:256].astype(np.float64)),
                                       policy)
-        self.u = self.x @ policy.matrix.astype(np.float32).T
+        self.u = self.x @ policy.committed_matrix.astype(np.float32).T
         self.shape = "-".join(str(s) for s in (n, *hidden, classes))
 
 

@@ -22,19 +22,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
 import httpx
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.container import build_mlp, derive_bank, submodels  # noqa: E402
-from orchestrator.proxy import bodies, schema, wire  # noqa: E402
-from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic  # noqa: E402
-from orchestrator.proxy.client import ProxyClient  # noqa: E402
-from orchestrator.proxy.holder import Accepted, Declined, Listing, QuoteAnswer  # noqa: E402
-from orchestrator.proxy.server import proxy_process  # noqa: E402
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.container import build_mlp, derive_bank, submodels
+from orchestrator.proxy import bodies, schema, wire
+from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic
+from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.holder import Accepted, Declined, Listing, QuoteAnswer
+from orchestrator.proxy.server import proxy_process
 
 UPLOAD_ROWS = 20_000  # rows per upload request
 NEURONS = 16
@@ -61,6 +62,7 @@ def listing_pages(url: str, binary: bool) -> list[bytes]:
         while True:
             answer = http.get("/v1/listings", params={"after": after, "limit": schema.MAX_LISTINGS}, headers=headers)
             found.append(answer.content)
+            listed: Sequence[object]  # decoded listings of either wire, only counted here
             if binary:
                 listed, after_next = bodies.read_listings(answer.content, schema.MAX_LISTINGS)
             else:
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
         with proxy_process(f"{tmp}/p.sqlite", args=[*UNSAFE_BENCH_ARGS, *options], env=env, signer=host,
                            start_timeout=120) as uploader:
             source = chain.signer()
-            ids = []
+            ids: list[int] = []
             started = time.perf_counter()
             for start in range(0, args.rows, UPLOAD_ROWS):
                 ids += uploader.upload(source, 1, {n: n for n in table.field_names},
@@ -130,7 +132,7 @@ def main(argv=None) -> int:
                     after = page[-1].row_id
                 return found
 
-            walls = {(call, kind): [] for call in calls for kind in clients}
+            walls: dict[tuple[str, str], list[float]] = {(call, kind): [] for call in calls for kind in clients}
             last = {}
             clients["arrow"].quote(model_id, 1, table, ids, policy)  # the first quote of a model does more
             for r in range(args.repeats):
@@ -158,7 +160,8 @@ def main(argv=None) -> int:
     z64 = wire.as_float64(out.z[:page])
     read = {
         ("listing", "json"): lambda: [json_listings(d) for d in received["listing", "json"]],
-        ("listing", "arrow"): lambda: [bodies.read_listings(d, schema.MAX_LISTINGS) for d in received["listing", "arrow"]],
+        ("listing", "arrow"): lambda: [bodies.read_listings(d, schema.MAX_LISTINGS)
+                                       for d in received["listing", "arrow"]],
         ("quote", "json"): lambda: [json_quote(d) for d in received["quote", "json"]],
         ("quote", "arrow"): lambda: [bodies.read_quote(d, np.asarray(ids[i * page:(i + 1) * page]))
                                      for i, d in enumerate(received["quote", "arrow"])],
@@ -170,7 +173,8 @@ def main(argv=None) -> int:
     pages_in = {call: -(-args.rows // (schema.MAX_LISTINGS if call == "listing" else page)) for call in calls}
     write = {  # one page as the proxy writes it, times the pages
         ("listing", "json"): lambda: wire.dumps({"listings": [{"row_id": x.row_id, "fields": list(x.fields),
-                                                               "source": x.source} for x in found[:schema.MAX_LISTINGS]],
+                                                               "source": x.source}
+                                                              for x in found[:schema.MAX_LISTINGS]],
                                                  "next_after": 0}),
         ("listing", "arrow"): lambda: bodies.listings_body(found[:schema.MAX_LISTINGS], 0),
         ("quote", "json"): lambda: wire.dumps({
@@ -193,7 +197,8 @@ def main(argv=None) -> int:
             got = sum(len(d) for d in received[call, kind])
             print(f"| {call} | {kind} | {wall:.2f} s | {reading * 1000:,.0f} ms | {writing * 1000:,.0f} ms | "
                   f"{sent[call, kind] / 1e6:.2f} MB | {got / 1e6:.2f} MB |")
-        print(f"| {call} | json / arrow | {statistics.median(walls[call, 'json']) / statistics.median(walls[call, 'arrow']):.1f}x | "
+        ratio = statistics.median(walls[call, "json"]) / statistics.median(walls[call, "arrow"])
+        print(f"| {call} | json / arrow | {ratio:.1f}x | "
               f"| | | |")
     return 0
 

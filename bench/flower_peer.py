@@ -36,8 +36,11 @@ clients are up, connected and have said how many rows they hold; the start-up (p
 connected) is reported apart. The test accuracy is computed after the clock stops.
 """
 import argparse
+import functools
 import hashlib
+import itertools
 import json
+import operator
 import os
 import signal
 import socket
@@ -48,7 +51,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -76,7 +79,7 @@ class Adam(NamedTuple):
     """optax.adam's state for a list of arrays: first and second moments and the step count."""
     mu: tuple[np.ndarray, ...]
     nu: tuple[np.ndarray, ...]
-    count: int
+    steps: int  # optax calls it count, which a NamedTuple cannot (tuple.count)
 
 
 class HostStep(NamedTuple):
@@ -89,8 +92,9 @@ def initial_layers(inputs: int, hidden: int, classes: int, seed: int) -> tuple[D
     """Layer 1 and layer 2 as bench/bench_privacy.py `model(seed)` draws them: N(0, 1/fan_in), zero biases."""
     rng = np.random.default_rng(seed)
     sizes = [inputs, hidden, classes]
-    return tuple(Dense(rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32), np.zeros(b, np.float32))
-                 for a, b in zip(sizes[:-1], sizes[1:]))
+    first, second = (Dense(rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32), np.zeros(b, np.float32))
+                     for a, b in itertools.pairwise(sizes))
+    return first, second
 
 
 def shuffled_batches(n_rows: int, batch: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -109,7 +113,7 @@ def adam_step(arrays: tuple[np.ndarray, ...], grads: tuple[np.ndarray, ...], sta
               lr: float = LEARNING_RATE, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
     """One optax.adam step (bias-corrected moments, eps outside the root); element-wise, so a model's parts
     can be stepped apart (the clients layer 1, the server layer 2) and give the joint step."""
-    count = state.count + 1
+    count = state.steps + 1
     mu = tuple(b1 * m + (1 - b1) * g for m, g in zip(state.mu, grads))
     nu = tuple(b2 * v + (1 - b2) * g * g for v, g in zip(state.nu, grads))
     c1, c2 = 1 - b1 ** count, 1 - b2 ** count
@@ -177,7 +181,9 @@ def load_rows(path: str) -> Rows:
         missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
         if missing:
             raise ValueError(f"{path} lacks {sorted(missing)}: a rows file holds x_train, y_train, x_test, y_test")
-        rows = Rows(*(np.asarray(data[k], np.float32) for k in ("x_train", "y_train", "x_test", "y_test")),
+        x_train, y_train, x_test, y_test = (np.asarray(data[k], np.float32)
+                                            for k in ("x_train", "y_train", "x_test", "y_test"))
+        rows = Rows(x_train, y_train, x_test, y_test,
                     np.asarray(data["projection"], np.float32) if "projection" in data.files else None)
     n, d = rows.x_train.shape
     if rows.y_train.shape != (n,) or rows.x_test.shape[1:] != (d,) or rows.y_test.shape != (len(rows.x_test),):
@@ -277,7 +283,8 @@ def train_split(link: _Link, offsets: np.ndarray, first: Dense, head: Dense,
         step = host_step(Dense(*head_params), z, labels)
         cuts = np.cumsum([len(ids) for ids in local])[:-1]
         shares = link.ask("backward", [[dz] for dz in np.split(step.dz, cuts)])
-        carried = [sum(s[0] for s in shares), sum(s[1] for s in shares)]
+        carried = [functools.reduce(operator.add, (s[0] for s in shares)),
+                   functools.reduce(operator.add, (s[1] for s in shares))]
         head_params, head_adam = adam_step(head_params, tuple(step.head), head_adam)
     replicas = link.ask("final", [carried] * CLIENTS)
     if any(not np.array_equal(r[0], replicas[0][0]) for r in replicas):
@@ -594,7 +601,7 @@ def splitledger_side(arrays: tuple[np.ndarray, ...], epochs: int, batch: int, hi
     batches = shuffled_batches(len(x), batch, epochs, SEED)
     inputs = tuple(f"f{i}" for i in range(x.shape[1]))
     # The owner's reference rows, on which the default policy picks P: the first 100 training rows.
-    p = default_policy(inputs, x[:100].astype(np.float64), y[:100].astype(np.float64), seed=SEED).matrix
+    p = default_policy(inputs, x[:100].astype(np.float64), y[:100].astype(np.float64), seed=SEED).committed_matrix
 
     def model():
         return build_mlp([first.weight, head.weight], [first.bias, head.bias], ["relu", "softmax"],
@@ -632,7 +639,8 @@ def demo(epochs: int = 10, batch: int = 32, hidden: int = 16, timeout_s: float =
             print(f"(SplitLedger side skipped: {missing})")
             ours, p = {}, None
         if p is not None:  # the Flower analogue of projection mode sends the same u = P x
-            np.savez(rows_file, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)),
+            named: dict[str, Any] = dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays))
+            np.savez(rows_file, **named,
                      projection=p.astype(np.float32))
         print(f"{'run':<52} {'train s':>8} {'range':>15} {'start-up s':>10} {'accuracy':>9}")
         flower = {}

@@ -25,17 +25,17 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.auth.signing import (  # noqa: E402
+from orchestrator.auth.signing import (
     EXPIRY_HEADER,
     IDEMPOTENCY_HEADER,
     NONCE_HEADER,
     SIGNATURE_HEADER,
     RequestSigner,
 )
-from orchestrator.chain.devchain import dev_chain  # noqa: E402
-from orchestrator.proxy.benchmark import synthetic  # noqa: E402
-from orchestrator.proxy.gate import MAX_LIFETIME  # noqa: E402
-from orchestrator.proxy.server import proxy_process  # noqa: E402
+from orchestrator.chain.devchain import dev_chain
+from orchestrator.proxy.benchmark import synthetic
+from orchestrator.proxy.gate import MAX_LIFETIME
+from orchestrator.proxy.server import proxy_process
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -56,8 +56,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_e2e as e2e  # noqa: E402  (beside this file)
-from orchestrator.commandline import lines_of  # noqa: E402
+import bench_e2e as e2e
+
+from orchestrator.commandline import lines_of
 
 MIN_PRICE = e2e.MIN_PRICE
 START_TIMEOUT = e2e.START_TIMEOUT
@@ -265,9 +266,13 @@ def host_role(spec: dict) -> None:
                             transport=lambda _name: timed_transport(journal, "host"))
     e2e.wait_for_go()
     sources_done = threading.Event()
-    threading.Thread(target=lambda: sys.stdin.readline() == "done\n" and sources_done.set(), daemon=True).start()
+    def wait_for_sources() -> None:
+        if sys.stdin.readline() == "done\n":
+            sources_done.set()
+
+    threading.Thread(target=wait_for_sources, daemon=True).start()
     deadline = time.monotonic() + spec["duration"]
-    groups = []
+    groups: list[dict[str, object]] = []
     while time.monotonic() < deadline and len(groups) < spec["groups"]:
         last_look = sources_done.is_set()
         try:
@@ -469,7 +474,7 @@ def rss_points(rss: list[tuple[float, str, int]], seconds: float, points: int = 
 def print_rss(o: Outcome) -> None:
     table = rss_points(o.rss, o.seconds)
     names = list(table)
-    print(f"\nRSS MB, largest in each tenth of the run (column: its end, s); peak: the whole run incl. VmHWM")
+    print("\nRSS MB, largest in each tenth of the run (column: its end, s); peak: the whole run incl. VmHWM")
     print(f"{'process':>10} " + " ".join(f"{o.seconds * (k + 1) / RSS_POINTS:>6.0f}" for k in range(RSS_POINTS))
           + f" {'peak':>6}")
     for name in names:

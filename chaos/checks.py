@@ -184,7 +184,7 @@ def group_violations(ledger: Ledger, model_id: int, groups: list[GroupRecord]) -
         if n > 1:
             found.append(Violation("closed once", f"checkpoint {cid} belongs to {n} groups of the state file"))
     for group in live:
-        closes = ledger.closes.get(group.checkpoint_id, [])
+        closes = ledger.closes.get(group.checkpoint_id, []) if group.checkpoint_id is not None else []
         on_chain = ("settled" if closes[0].settled else "rolled_back") if closes else None
         if group.phase in ("settled", "rolled_back") and on_chain != group.phase:
             found.append(Violation("closed once", f"group {group.group_id} is {group.phase} in the state file, "
@@ -347,7 +347,8 @@ def check_run(rpc: str, deployment_file: Path, model_id: int, host_db: Path, sto
     found = integrity_violations(stores)
     chain = MarketClient(connect(rpc), load_deployment(deployment_file))
     ledger = read_ledger(chain)
-    found += escrow_violations(ledger, model_id, chain.model(model_id)["escrow"], chain.balance_of(chain.market.address))
+    found += escrow_violations(ledger, model_id, chain.model(model_id)["escrow"],
+                               chain.balance_of(chain.market.address))
     found += closing_violations(ledger, model_id, story_ended)
     if not host_db.exists():
         return found
@@ -367,7 +368,7 @@ def outcome_counts(rpc: str, deployment_file: Path, model_id: int) -> Counter:
     """How the model's checkpoints ended, and what was claimed: for the report."""
     chain = MarketClient(connect(rpc), load_deployment(deployment_file))
     ledger = read_ledger(chain)
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for cid, opened in ledger.opened.items():
         if opened.model_id == model_id:
             closes = ledger.closes[cid]

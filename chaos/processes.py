@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from web3.types import RPCEndpoint
 
 from orchestrator.chain.client import connect
 from orchestrator.errors import ChainError
@@ -84,19 +85,21 @@ class Managed:
         return done
 
     def kill(self) -> Exit | None:
-        if self.running:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        process = self.process
+        if process is not None and process.poll() is None:  # running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         return self.reap()
 
     def terminate(self, timeout: float = 15.0) -> Exit | None:
-        if self.running:
-            self.process.terminate()
+        process = self.process
+        if process is not None and process.poll() is None:  # running
+            process.terminate()
             try:
-                self.process.wait(timeout=timeout)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         return self.reap()
 
     def wait(self, timeout: float) -> Exit | None:
@@ -137,9 +140,10 @@ class Chain:
         self.port = port or free_port()
         self.state_file = folder / "chain-state.json"
         self.snapshot_file = folder / "chain-snapshot.json"
-        self.anvil = shutil.which("anvil")
-        if self.anvil is None:
+        anvil = shutil.which("anvil")
+        if anvil is None:
             raise ChainError("anvil is not on PATH: run bin/setup, then `source bin/env`")
+        self.anvil = anvil
         self.process = Managed("chain", [], folder / "chain.log")
         self.restarts = 0
 
@@ -169,7 +173,7 @@ class Chain:
     def snapshot(self) -> bool:
         """Keeps the chain's state as it is now; whether it could (the chain may be down)."""
         try:
-            answer = connect(self.rpc, timeout=5).provider.make_request("anvil_dumpState", [])
+            answer = connect(self.rpc, timeout=5).provider.make_request(RPCEndpoint("anvil_dumpState"), [])
             self.snapshot_file.write_bytes(gzip.decompress(bytes.fromhex(answer["result"][2:])))
             return True
         except Exception:  # down, or dying: the rewind then restarts from the last clean dump

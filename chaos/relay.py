@@ -15,6 +15,7 @@ watches. Faults apply to traffic from the moment they are set:
 Nothing is parsed: the relay knows bytes, not HTTP, so what it breaks is exactly what a network breaks.
 """
 import asyncio
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class Relay:
         self.broken = 0  # closed by a fault
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=f"relay:{name}")
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
 
     @property
@@ -56,8 +57,9 @@ class Relay:
 
     def start(self) -> "Relay":
         self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
-        self.port = self._server.sockets[0].getsockname()[1]
+        server = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
         return self
 
     def close(self) -> None:
@@ -85,13 +87,16 @@ class Relay:
 
     # ------------------------------------------------------------------ the loop's side
 
-    async def _listen(self) -> asyncio.AbstractServer:
+    async def _listen(self) -> asyncio.Server:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._requested_port))
         return await asyncio.start_server(self._accept, sock=sock)
 
     async def _shutdown(self) -> None:
+        if self._server is None:  # never started
+            await self._cut_all()
+            return
         self._server.close()
         await self._cut_all()
         await self._server.wait_closed()
@@ -148,7 +153,5 @@ class Relay:
 
 def _abort(writer: asyncio.StreamWriter) -> None:
     """Closes a connection at once (no lingering half-close: a cut is abrupt)."""
-    try:
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
         writer.close()
-    except (ConnectionError, OSError, RuntimeError):
-        pass

@@ -41,6 +41,13 @@ class Fault:
     amount: int = 0  # delay: ms; truncate: bytes
     lag: float = 0.0  # chain-rewind: how far back the state it restarts from was taken
 
+    @property
+    def targeted(self) -> str:
+        """The target of a fault that has one (a proxy or a relay)."""
+        if self.target is None:
+            raise ValueError(f"a {self.kind} fault names no target")
+        return self.target
+
     def describe(self) -> str:
         parts = [f"{self.at:6.2f}s {self.kind}"]
         if self.target is not None:

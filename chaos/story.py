@@ -19,6 +19,7 @@ The story, on a fresh anvil (the chain), with the wine data of the tutorial (doc
 Keys are derived from the seed, so a replay signs with the same addresses in the same order.
 """
 import csv
+import functools
 import heapq
 import itertools
 import os
@@ -158,6 +159,13 @@ class Run:
 
     # ------------------------------------------------------------------ setup
 
+
+    @property
+    def hosting(self) -> Managed:
+        """The hosting node's process, once the story has made it."""
+        if self.host is None:
+            raise RuntimeError("the story has no hosting node yet")
+        return self.host
     def play(self) -> tuple[RunRecord, World | None]:
         started = time.monotonic()
         try:
@@ -196,13 +204,14 @@ class Run:
                 "orchestrator.proxy", "--db", str(self.folder / f"proxy-{index}.sqlite"), "--port", str(port),
                 "--name", f"proxy-{index}", "--rpc", self.relays[RPC].url, "--deployment", str(self.deployment_file),
                 "--key-env", "SPLITLEDGER_PROXY_KEY", "--log-level", "warning"),
-                self.folder / f"proxy-{index}.log", env={"SPLITLEDGER_PROXY_KEY": self.keys[f"proxy-{index}"].key.hex()},
+                self.folder / f"proxy-{index}.log",
+                env={"SPLITLEDGER_PROXY_KEY": self.keys[f"proxy-{index}"].key.hex()},
                 cwd=str(PROJECT_ROOT)))
             self.relays[str(index)] = Relay(port, name=f"proxy-{index}").start()
         for proxy in self.proxies:
             proxy.start()
         for index, proxy in enumerate(self.proxies):
-            if not wait_for_http(self._direct(index) + "/v1/health", 120, lambda: proxy.running):
+            if not wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running):
                 raise RuntimeError(f"{proxy.name} did not start: {proxy.log}")
         for name in SOURCES:
             if name != LATE_SOURCE:
@@ -275,12 +284,12 @@ class Run:
             heapq.heappush(timeline, (moment, next(order), action))
 
         for fault in self.record.faults:
-            at(fault.at, lambda fault=fault: self._inject(fault, at))
+            at(fault.at, functools.partial(self._inject, fault, at))
             if fault.kind == "chain-rewind":
-                at(max(0.0, fault.at - fault.lag), lambda fault=fault: self._snapshot_for(fault))
+                at(max(0.0, fault.at - fault.lag), functools.partial(self._snapshot_for, fault))
         at(late_at, lambda: self._start_upload(LATE_SOURCE))
         self.t0 = time.monotonic()
-        self.host.start()
+        self.hosting.start()
         late_uploaded = False
         while self._now() < self.config.window or timeline:
             while timeline and timeline[0][0] <= self._now():
@@ -304,11 +313,11 @@ class Run:
         self.log(f"  seed {self.seed}: {fault.describe()}")
         now = self._now()
         if fault.kind == "kill-proxy":
-            proxy = self.proxies[int(fault.target)]
+            proxy = self.proxies[int(fault.targeted)]
             proxy.kill()
             self.down_until[proxy.name] = time.monotonic() + fault.duration
         elif fault.kind == "kill-host":
-            ended = self.host.kill()
+            ended = self.hosting.kill()
             if ended is not None:
                 self._host_ended(ended)
             self.down_until["host"] = time.monotonic() + fault.duration
@@ -327,7 +336,7 @@ class Run:
                 self.chain.stop()
             at(now + fault.duration, lambda: self._chain_back(rewound))
         else:
-            relay = self.relays[fault.target]
+            relay = self.relays[fault.targeted]
             relay.set(LinkFault(cut=fault.kind == "cut", delay_ms=fault.amount if fault.kind == "delay" else 0,
                                 truncate_after=fault.amount if fault.kind == "truncate" else None))
             at(now + fault.duration, relay.clear)
@@ -346,16 +355,16 @@ class Run:
                 self.record.events.append(f"{proxy.name} exited {ended.code}: {_last_line(ended.tail)}")
             if not proxy.running and now >= self.down_until.get(proxy.name, 0) and self.chain.up:
                 proxy.start()
-        ended = self.host.reap()
+        ended = self.hosting.reap()
         if ended is not None:
             self._host_ended(ended)
             # A finished run is started again a little later (new rows may come); a failed one at once.
             self.down_until["host"] = max(self.down_until.get("host", 0), now + (2.0 if ended.code == 0 else 0.3))
-        if restart_host and not self.host.running and now >= self.down_until.get("host", 0) and self.chain.up:
-            self.host.start()
-        elif self.host.running and now - self.host.started_at > self.config.hang_timeout:
+        if restart_host and not self.hosting.running and now >= self.down_until.get("host", 0) and self.chain.up:
+            self.hosting.start()
+        elif self.hosting.running and now - self.hosting.started_at > self.config.hang_timeout:
             self.record.problems.append(f"the hosting node ran {self.config.hang_timeout:.0f}s without ending: hung")
-            self.host.kill()
+            self.hosting.kill()
 
     def _host_ended(self, ended: Exit) -> None:
         self.record.host_exits.append(ended.code)
@@ -383,20 +392,20 @@ class Run:
         for index, proxy in enumerate(self.proxies):
             if not proxy.running:
                 proxy.start()
-            wait_for_http(self._direct(index) + "/v1/health", 120, lambda: proxy.running)
-        if self.host.running:
-            ended = self.host.wait(max(1.0, min(self.config.hang_timeout, deadline - time.monotonic())))
+            wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running)
+        if self.hosting.running:
+            ended = self.hosting.wait(max(1.0, min(self.config.hang_timeout, deadline - time.monotonic())))
             if ended is None:
                 self.record.problems.append("the hosting node's run in progress when faults stopped never ended")
-                self.host.kill()
+                self.hosting.kill()
             else:
                 self._host_ended(ended)
         while time.monotonic() < deadline:
-            self.host.start()
-            ended = self.host.wait(max(1.0, min(self.config.hang_timeout, deadline - time.monotonic())))
+            self.hosting.start()
+            ended = self.hosting.wait(max(1.0, min(self.config.hang_timeout, deadline - time.monotonic())))
             if ended is None:
                 self.record.problems.append("a hosting node run after the faults never ended")
-                self.host.kill()
+                self.hosting.kill()
                 break
             self._host_ended(ended)
             if ended.code == 0 and "no rows left to buy" in ended.tail:
@@ -404,7 +413,7 @@ class Run:
                 break
         if not self.record.finished:
             self.record.problems.append(f"the story did not finish within {self.config.finish_timeout:.0f}s of the "
-                                        f"faults' end; the host's last words: {self.host.exits[-1].tail[-600:]}")
+                                        f"faults' end; the host's last words: {self.hosting.exits[-1].tail[-600:]}")
             return
         self._claim_and_audit(world)
 

@@ -9,7 +9,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from orchestrator.commandline import CommandParser, main as run_command
+from orchestrator.commandline import CommandParser
+from orchestrator.commandline import main as run_command
 
 DESCRIPTION = """Hosted split training of neural networks, paid from an on-chain escrow only when test accuracy
 improves. Every role is a command: `splitledger ROLE --help` lists its own."""

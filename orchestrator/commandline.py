@@ -113,7 +113,7 @@ def main(parser: CommandParser, argv: Sequence[str] | None = None, **defaults: A
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - only refusals are answered here; anything else is raised again
+    except Exception as e:
         if not is_refusal(e):
             raise
         log.debug("the refusal's traceback", exc_info=True)
@@ -157,7 +157,7 @@ class ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             write_line(self.format(record))
-        except Exception:  # noqa: BLE001 - logging's own contract: a failing handler reports, never raises
+        except Exception:
             self.handleError(record)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -152,17 +153,17 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     with proxies(workdir, rpc, deployment, faucet) as clients, lines_of("orchestrator.hosting",
                                                                         lambda line: log("   " + line)):
         # The node finds the proxies on chain (ProxyRegistered) and signs every request with its own key.
-        signer = RequestSigner(host.account, host.domain())
+        signer = RequestSigner(host.signer, host.domain())
         names = {c.url: c.name for c in clients}
         holders = {names[p.endpoint]: ProxyClient(p.endpoint, name=names[p.endpoint], signer=signer, holder=p.address)
                    for p in registered_proxies(chain, with_rows_only=False) if p.endpoint in names}
         assert len(holders) == len(clients), "every proxy registers its endpoint on chain when it starts"
-        log(f"   hosting node found {len(holders)} proxies on chain (ProxyRegistered): "
-            f"{', '.join(f'{name} {client.holder[:10]}...' for name, client in holders.items())}; it signs every "
+        found = ", ".join(f"{name} {(client.holder or '')[:10]}..." for name, client in holders.items())
+        log(f"   hosting node found {len(holders)} proxies on chain (ProxyRegistered): {found}; it signs every "
             f"request, they answer only it and sign their answers")
         node = HostingNode(model_id, package.container(model_id), host, holders,
                            HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir))
-        sellers = {}
+        sellers: dict[str, tuple[SourceRows, LocalAccount]] = {}
         reports = []
         for wave, sources in enumerate(world.sources_by_phase, start=1):
             log(f"== wave {wave}: sources hand rows to proxies")
@@ -267,7 +268,8 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
     evidence = story.node.state.mismatch_evidence()
     domain = story.chain.domain()
     signers = {e.holder: statement(e.answer, domain).signer for e in evidence}
-    assert all(signers[e.holder] == story.node.holders[e.holder].holder for e in evidence)
+    # the node's holders are this demo's ProxyClients (hosting/node.py types them as plain objects)
+    assert all(signers[e.holder] == cast(ProxyClient, story.node.holders[e.holder]).holder for e in evidence)
     log(f"mismatch evidence: {len(evidence)} signed answers, each recovering to its proxy's registered address "
         f"({', '.join(f'{name} {address[:10]}...' for name, address in sorted(signers.items()))})")
     log("\nhistory anchors")
@@ -276,7 +278,8 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
             f"block {block_number} 0x{block_hash.hex()}  (tx {tx})")
     money = reconcile(story)
     log(f"\nreconciliation: escrowed {money.deposited / UNIT} = paid {money.paid / UNIT} + returned "
-        f"{money.returned / UNIT} + still escrowed {money.still_escrowed / UNIT} (+ unclaimed {money.unclaimed / UNIT})")
+        f"{money.returned / UNIT} + still escrowed {money.still_escrowed / UNIT} "
+        f"(+ unclaimed {money.unclaimed / UNIT})")
     assert money.balances, f"escrow does not reconcile: {money}"
     settled = [r for r in story.reports if r.kept]
     rolled_back = [r for r in story.reports if not r.kept]

@@ -87,7 +87,8 @@ class UploadRefused(SplitLedgerError):
     """A data source's upload to a row holder is malformed; nothing of it was stored. Names row and column."""
 
     def __init__(self, problem: str, *, row: int | None = None, column: str | None = None):
-        where = ", ".join(p for p in (f"row {row}" if row is not None else "", f"column {column!r}" if column else "") if p)
+        parts = (f"row {row}" if row is not None else "", f"column {column!r}" if column else "")
+        where = ", ".join(p for p in parts if p)
         super().__init__(f"{where}: {problem}" if where else problem)
         self.problem = problem
         self.row = row

@@ -3,6 +3,7 @@ set, and several data sources that name their columns differently, lack a field,
 mislabelled rows, or hand the same rows to two proxies. No chain, no HTTP: scripts/demo.py and the
 end-to-end test play it out.
 """
+import itertools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -77,7 +78,7 @@ def build_world(seed: int = 7, hidden: int = 8, scale: float = 1.0) -> World:
     # The owner's untrained network: Glorot-scaled normal weights, 30 -> hidden -> 2 (softmax).
     sizes = [len(standard), hidden, len(CLASSES)]
     layers = []
-    for (fan_in, fan_out), activation in zip(zip(sizes[:-1], sizes[1:]), ("relu", "softmax")):
+    for (fan_in, fan_out), activation in zip(itertools.pairwise(sizes), ("relu", "softmax")):
         weight = rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_out, fan_in)).astype(np.float32)
         layers.append({"activation": activation, "weight": weight.tolist(), "bias": [0.0] * fan_out})
     model_doc = {

@@ -17,14 +17,15 @@ with it: for a chain that outlives the deploy, at any URL and port, use `splitle
 """
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from brownie import SplitLedgerMarket, SplitLedgerToken, accounts, chain, network, web3
+from brownie import SplitLedgerMarket, SplitLedgerToken, accounts, chain, network, web3  # type: ignore[attr-defined]  # brownie adds the project's contracts at run time
 from brownie._config import CONFIG
 
 from orchestrator.chain.confirmations import default_depth
-from orchestrator.chain.deploy import DEFAULT_CHECKPOINT_TIMEOUT, TEST_TOKEN_SUPPLY as LOCAL_TOKEN_SUPPLY
+from orchestrator.chain.deploy import DEFAULT_CHECKPOINT_TIMEOUT
+from orchestrator.chain.deploy import TEST_TOKEN_SUPPLY as LOCAL_TOKEN_SUPPLY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEST_TOKEN_NAME, TEST_TOKEN_SYMBOL = "SplitLedger Test Token", "SLT"
@@ -35,7 +36,7 @@ def deployments_dir() -> Path:
 
 
 def is_local_network() -> bool:
-    active = network.show_active()
+    active = network.show_active() or ""  # None when no network is connected
     return CONFIG.network_type == "development" or active in ("development", "anvil") or active.endswith("-fork")
 
 
@@ -101,7 +102,7 @@ def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_a
         "deployer": deployer.address,
         "checkpoint_timeout": checkpoint_timeout,
         "confirmations": depth,
-        "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "artifacts": "build/contracts",
     }
     path = deployment_path(record["network"])
@@ -111,7 +112,7 @@ def deploy(deployer=None, checkpoint_timeout=DEFAULT_CHECKPOINT_TIMEOUT, token_a
 
 
 def main():
-    token, market, record = deploy()
+    _token, _market, record = deploy()
     print(f"token  {record['token']}")
     print(f"market {record['market']} (block {record['market_deploy_block']}, {record['confirmations']} confirmations)")
     print(f"wrote  {deployment_path(record['network'])}")

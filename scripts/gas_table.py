@@ -11,10 +11,10 @@ import math
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from brownie import (
+from brownie import (  # type: ignore[attr-defined]  # brownie adds the project's contracts at run time
     CreditedPayoutsBaseline,
     SplitLedgerMarket,
     SplitLedgerToken,
@@ -34,7 +34,8 @@ COMMAND = "brownie run scripts/gas_table.py"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "gas.md"
 # Where each chain's table goes, and how its header names the chain.
 DOC_PATHS = {"anvil": DOC_PATH, "ganache": DOC_PATH.with_name("gas-ganache.md")}
-CHAIN_NAMES = {"anvil": "a local anvil that brownie launches", "ganache": "Ganache 7.9.2 from npm, started by the script"}
+CHAIN_NAMES = {"anvil": "a local anvil that brownie launches",
+               "ganache": "Ganache 7.9.2 from npm, started by the script"}
 PRICE = 10**15  # token units per row
 CHECKPOINT_TIMEOUT = 7 * 24 * 3600
 ROWS = (1, 100, 10_000)
@@ -174,11 +175,14 @@ def measure_calls(bench):
     ).gas_used
 
     history = MerkleTree([standard_leaf(row_hash(n)) for n in range(10_000)])
-    bench.gas["anchorHistory (first)"] = market.anchorHistory(bench.model_id, history.root, 10_000, {"from": node}).gas_used
-    bench.gas["anchorHistory (later)"] = market.anchorHistory(bench.model_id, history.root, 10_000, {"from": node}).gas_used
+    for which in ("first", "later"):
+        bench.gas[f"anchorHistory ({which})"] = market.anchorHistory(bench.model_id, history.root, 10_000,
+                                                                     {"from": node}).gas_used
     bench.gas["registerProxy"] = market.registerProxy("http://127.0.0.1:8700/v1", {"from": proxy}).gas_used
-    bench.gas["publishListing (1 field)"] = market.publishListing(0, 1_000, LISTING_FIELDS[:1], {"from": proxy}).gas_used
-    bench.gas["publishListing (10 fields)"] = market.publishListing(1_000, 1_000, LISTING_FIELDS, {"from": proxy}).gas_used
+    bench.gas["publishListing (1 field)"] = market.publishListing(0, 1_000, LISTING_FIELDS[:1],
+                                                                  {"from": proxy}).gas_used
+    bench.gas["publishListing (10 fields)"] = market.publishListing(1_000, 1_000, LISTING_FIELDS,
+                                                                    {"from": proxy}).gas_used
     bench.gas["withdraw"] = market.withdraw(bench.model_id, 10**18, owner, {"from": owner}).gas_used
 
 
@@ -286,7 +290,7 @@ def render(bench, matrix, depth, claim_many, credited, chain_name="anvil"):
         "# Gas table",
         "",
         f"Produced by `{COMMAND}{'' if chain_name == 'anvil' else ' main ' + chain_name}` on "
-        f"{datetime.now(timezone.utc):%Y-%m-%d} (network `{network.show_active()}`:",
+        f"{datetime.now(UTC):%Y-%m-%d} (network `{network.show_active()}`:",
         f"{CHAIN_NAMES[chain_name]}; solc 0.8.28, optimizer 200 runs, EVM "
         f"{CONFIG.settings['compiler']['evm_version']}). Every figure is the",
         "`gas_used` of a real transaction receipt, the 21,000 base and calldata included. Bills are real: payout",
@@ -413,7 +417,8 @@ def render(bench, matrix, depth, claim_many, credited, chain_name="anvil"):
         "",
         f"With Merkle claims the hosting node pays {span(settles)} gas per settle whatever the bill, and each",
         f"source pays for its own claim: {fmt(claim_100)} gas in a 100-source bill (receiver already holding",
-        f"tokens). Crediting that source and its withdrawal would cost {fmt(new_per_source)} + {fmt(credited_withdraw)}",
+        f"tokens). Crediting that source and its withdrawal would cost {fmt(new_per_source)} + "
+        f"{fmt(credited_withdraw)}",
         f"= {fmt(new_per_source + credited_withdraw)}. So, summed over everyone, claims cost about",
         f"{fmt(claim_100 - new_per_source - credited_withdraw)} gas more per source (the proof in calldata and the",
         "per-checkpoint claimed flag); in exchange no one's cost grows with the size of a bill, a settle always",

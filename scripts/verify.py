@@ -29,9 +29,8 @@ modify NETWORK explorer=...), each contract is also submitted with brownie's pub
 import json
 import os
 import subprocess
-from pathlib import Path
 
-from brownie import SplitLedgerMarket, SplitLedgerToken, network, web3
+from brownie import SplitLedgerMarket, SplitLedgerToken, network, web3  # type: ignore[attr-defined]  # brownie adds the project's contracts at run time
 from brownie._config import CONFIG
 from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
@@ -169,7 +168,8 @@ def main():
     for name, output in project_compile(deployed).items():
         address_key, tx_key = RECORD_KEYS[name]
         written = write_inputs(name, output, record[address_key], record[tx_key], out / name)
-        print(f"{name} {written['address']}: wrote {out / name} (constructor arguments 0x{written['constructor_arguments']})")
+        print(f"{name} {written['address']}: wrote {out / name} "
+              f"(constructor arguments 0x{written['constructor_arguments']})")
         published = publish(name, written["address"])
         if published is None:
             print(f"{name}: not submitted to an explorer (set ETHERSCAN_TOKEN and the network's explorer to publish)")

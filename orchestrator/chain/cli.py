@@ -3,7 +3,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.commandline import CommandParser, add_key_option, main as run_command, signing_account, standalone
+from orchestrator.commandline import CommandParser, add_key_option, signing_account, standalone
+from orchestrator.commandline import main as run_command
 
 from .client import connect
 from .deploy import DEFAULT_CHECKPOINT_TIMEOUT, deploy_market, write_deployment
@@ -59,7 +60,8 @@ def deploy_command(args: argparse.Namespace) -> int:
     out = args.out or Path("deployments") / f"{deployed.deployment.network}.json"
     write_deployment(deployed, out)
     d = deployed.deployment
-    print(f"token  {d.token}{' (new test token, supply with ' + deployed.deployer + ')' if deployed.token_deployed else ''}")
+    fresh = f" (new test token, supply with {deployed.deployer})" if deployed.token_deployed else ""
+    print(f"token  {d.token}{fresh}")
     print(f"market {d.market} (block {d.market_deploy_block}, chain {d.chain_id})")
     print(f"wrote  {out}")
     return 0

@@ -7,16 +7,18 @@ locally with eth-account, sent raw, and waited for until it is `confirmations` b
 Structs and events are decoded by web3.py from the ABI. Nonces are tracked locally, since a hosting node sends
 many transactions back to back and asking the node for each would cost a round trip.
 """
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from orchestrator.auth.messages import Domain
 from orchestrator.errors import ChainError, ChainRevert
@@ -52,7 +54,7 @@ class TxResult:
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # the first request: it fails here if the chain cannot be reached
     except Exception as e:  # any transport failure: connection refused, DNS, timeout
         raise ChainError(f"cannot reach the chain at {rpc_url}: {e}") from None
     return w3
@@ -61,7 +63,7 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
 class ErrorDecoder:
     """Maps revert data to 'ErrorName(arg, ...)' with the project's ABIs (market, token, OpenZeppelin)."""
 
-    def __init__(self, *abis: Sequence[dict]):
+    def __init__(self, *abis: Sequence[Mapping[str, Any]]):
         self._by_selector: dict[bytes, tuple[str, list[str]]] = {}
         for abi in abis:
             for entry in abi:
@@ -80,9 +82,10 @@ class ErrorDecoder:
         raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else bytes(data)
         if len(raw) < 4:
             return "unknown", ()
-        name, types = self._by_selector.get(raw[:4], (None, None))
-        if name is None:
+        found = self._by_selector.get(raw[:4])
+        if found is None:
             return f"unknown error 0x{raw[:4].hex()}", ()
+        name, types = found
         return name, tuple(abi_decode(types, raw[4:]))
 
 
@@ -125,10 +128,15 @@ class MarketClient:
         self._nonce: int | None = None
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
+        return self.signer.address
+
+    @property
+    def signer(self) -> LocalAccount:
+        """The signing key; a read-only client (no key) refuses anything that would sign."""
         if self.account is None:
             raise ChainError("this client has no signing key; it can only read")
-        return self.account.address
+        return self.account
 
     def domain(self) -> Domain:
         """The EIP-712 domain of this chain and market: what requests to holders are signed for."""
@@ -159,7 +167,7 @@ class MarketClient:
         for fee_field in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
             tx.pop(fee_field, None)  # web3.py's defaults; send_transaction prices it (fees.py)
         try:
-            receipt = send_transaction(self.w3, self.account, tx, what=function, depth=self.confirmations,
+            receipt = send_transaction(self.w3, self.signer, tx, what=function, depth=self.confirmations,
                                        poll=self._poll_latency)
         except ChainError:
             self._nonce = None  # refused or stalled: resynchronise with the node next time
@@ -268,7 +276,7 @@ class MarketClient:
         record["state"] = CHECKPOINT_STATES[record["state"]]
         return record
 
-    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
         """A transaction's receipt in the chain as it stands now; None if it is not (or no longer) in it."""
         return receipt_or_none(self.w3, tx_hash)
 

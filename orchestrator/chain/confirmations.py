@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
@@ -32,7 +33,7 @@ def default_depth(chain_id: int) -> int:
 def receipt_or_none(w3: Web3, tx_hash: bytes | str) -> TxReceipt | None:
     """The transaction's receipt in the node's current chain; None if it is not (or no longer) in it."""
     try:
-        return w3.eth.get_transaction_receipt(tx_hash)
+        return w3.eth.get_transaction_receipt(HexBytes(tx_hash))
     except TransactionNotFound:
         return None
 
@@ -45,7 +46,7 @@ def wait_until_deep(w3: Web3, tx_hash: bytes, raw: bytes, depth: int, *, what: s
     after `stall_timeout` seconds without a new block or receipt."""
     shown = f"0x{bytes(tx_hash).hex()}"
     seen_in: bytes | None = None  # block hash the receipt was last seen in
-    progress = (None, None)
+    progress: tuple[int | None, bytes | None] = (None, None)
     deadline = clock() + stall_timeout
     while True:
         receipt = receipt_or_none(w3, tx_hash)
@@ -78,7 +79,7 @@ def wait_until_deep(w3: Web3, tx_hash: bytes, raw: bytes, depth: int, *, what: s
 def _known(w3: Web3, tx_hash: bytes) -> bool:
     """Whether the node has the transaction at all, mined or waiting in its pool."""
     try:
-        w3.eth.get_transaction(tx_hash)
+        w3.eth.get_transaction(HexBytes(tx_hash))
     except TransactionNotFound:
         return False
     return True

@@ -7,7 +7,7 @@ session keeps using, a testnet node). The deployment file is the one scripts/dep
 """
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -66,7 +66,7 @@ def deploy_market(w3: Web3, deployer: LocalAccount, *, token: str | None = None,
     if w3.eth.get_balance(deployer.address) == 0:
         raise ChainError(f"the deployer {deployer.address} has no ether on chain {chain_id} to pay for gas")
     fresh = token is None
-    if fresh:
+    if token is None:
         token = deploy_contract(w3, deployer, "SplitLedgerToken", "SplitLedger Test Token", "SLT", TEST_TOKEN_SUPPLY,
                                 artifacts=artifacts)["contractAddress"]
     elif not Web3.is_address(token) or not w3.eth.get_code(Web3.to_checksum_address(token)):
@@ -90,5 +90,5 @@ def write_deployment(deployed: DeployedMarket, path: str | Path) -> None:
         "network": d.network, "chain_id": d.chain_id, "token": d.token, "market": d.market,
         "market_deploy_block": d.market_deploy_block, "deployer": deployed.deployer,
         "checkpoint_timeout": deployed.checkpoint_timeout,
-        "deployed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "artifacts": str(shown),
+        "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"), "artifacts": str(shown),
     }, indent=2) + "\n")

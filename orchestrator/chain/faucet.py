@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from orchestrator.errors import ChainError
@@ -51,7 +50,7 @@ def pay_from_faucet(funder: MarketClient, to: str, tokens: int, gas_wei: int = G
 
 
 def _send_ether(funder: MarketClient, to: str, wei: int) -> str:
-    w3, account = funder.w3, funder.account
+    w3, account = funder.w3, funder.signer
     receipt = send_transaction(w3, account, {"to": to, "value": wei, "gas": 21_000}, what=f"sending {wei} wei",
                                depth=funder.confirmations)
     if receipt["status"] != 1:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from web3 import Web3
 
+from orchestrator.errors import ChainError
+
 # How many next-block base fees maxFeePerGas covers (see above).
 BASE_FEE_HEADROOM = 2
 
@@ -30,9 +32,11 @@ class Fees:
 
     def fields(self) -> dict[str, int]:
         """The transaction fields these fees set (type 2 when dynamic, legacy otherwise)."""
-        if self.dynamic:
+        if self.max_fee_per_gas is not None and self.max_priority_fee_per_gas is not None:
             return {"maxFeePerGas": self.max_fee_per_gas, "maxPriorityFeePerGas": self.max_priority_fee_per_gas}
-        return {"gasPrice": self.gas_price}
+        if self.gas_price is not None and self.max_fee_per_gas is None:
+            return {"gasPrice": self.gas_price}
+        raise ChainError(f"fees need both EIP-1559 fields or a gas price alone, got {self}")
 
 
 def dynamic_fees(next_base_fee: int, priority_fee: int) -> Fees:

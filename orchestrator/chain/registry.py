@@ -55,7 +55,8 @@ class ModelRegistry:
         except ChainError as e:
             raise ChainUnavailable(f"cannot read the model registry: {e}") from None
         except Exception as e:  # any transport failure: refused connection, timeout, a node that restarted
-            raise ChainUnavailable(f"cannot read the model registry at {self.market}: {type(e).__name__}: {e}") from None
+            raise ChainUnavailable(f"cannot read the model registry at {self.market}: "
+                                   f"{type(e).__name__}: {e}") from None
         registered = RegisteredModel(model_id, found["owner"], found["hostingNode"], bytes(found["modelHash"]),
                                      bytes(found["testSetHash"]), bytes(found["fieldTableHash"]),
                                      bytes(found["policyHash"]))

@@ -34,6 +34,12 @@ class TrainingContainer:
     the privacy policy row holders are quoted with (None for a container that is never quoted, e.g. a
     benchmark's), and (between `begin_group` and `end_group`) a backup point."""
 
+    # Set by _set_target; the projected container derives _target and _bank from its state instead.
+    _target: MLP
+    _bank: SubModelBank
+    _opt_state: Any
+    _submodels: tuple[SubModel, ...] | None
+
     def __init__(self, model_id: int, model_file: ModelFile, field_table: FieldTable, test_set: NormalisedRows,
                  policy: "PrivacyPolicy | None" = None):
         _check_fits(model_id, model_file, field_table)
@@ -146,7 +152,7 @@ class TrainingContainer:
         self._target = target
         self._opt_state = init_optimizer(self.optimizer, target) if opt_state is None else opt_state
         self._bank = derive_bank(target, self.model_file.inputs)
-        self._submodels: tuple[SubModel, ...] | None = None
+        self._submodels = None
 
 
 def create_container(
@@ -186,9 +192,12 @@ def _check_fits(model_id: int, model: ModelFile, table: FieldTable) -> None:
             f"model {list(model.inputs[first:first + 3])} vs table {list(table.model_inputs[first:first + 3])}"
         )
     if model.task.output != table.output.name:
-        raise ContainerError(f"the model predicts {model.task.output!r} but the table's output is {table.output.name!r}")
-    is_label = isinstance(table.output.operator, Label)
-    if model.task.kind == CLASSIFICATION and (not is_label or table.output.operator.categories != model.task.classes):
+        raise ContainerError(f"the model predicts {model.task.output!r} but the table's output is "
+                             f"{table.output.name!r}")
+    operator = table.output.operator
+    is_label = isinstance(operator, Label)
+    if model.task.kind == CLASSIFICATION and (not isinstance(operator, Label)
+                                              or operator.categories != model.task.classes):
         raise ContainerError(
             f"classes differ: model {list(model.task.classes)}, table output operator {table.output.operator}"
         )

@@ -97,6 +97,22 @@ class _Affine:
     (the parameters fitted on reference values); `transform` is the identity unless overridden.
     """
 
+    kind: ClassVar[str]
+    scale_rule: ClassVar[str]
+
+    # What each subclass defines from its own fields (declared here for the methods below).
+    @property
+    def offset(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def scale(self) -> float:
+        raise NotImplementedError
+
+    @staticmethod
+    def fitted(v: np.ndarray) -> dict[str, float]:
+        raise NotImplementedError
+
     def __post_init__(self):
         _check_params(self, *(f.name for f in fields(self)))
         if not self.scale > 0:
@@ -196,7 +212,7 @@ class Label(_Categorical):
 
 
 Operator = Identity | MinMax | ZScore | Log1pZScore | OneHot | Label
-OPERATORS: dict[str, type] = {op.kind: op for op in (Identity, MinMax, ZScore, Log1pZScore, OneHot, Label)}
+OPERATORS: dict[str, type[Operator]] = {op.kind: op for op in (Identity, MinMax, ZScore, Log1pZScore, OneHot, Label)}
 
 
 def operator_from_dict(doc: Mapping[str, Any], field_name: str) -> Operator:
@@ -269,7 +285,7 @@ class FieldTable:
     @property
     def field_names(self) -> tuple[str, ...]:
         """Every standard field a complete row holds: the inputs, then the output."""
-        return tuple(spec.name for spec in self.inputs) + (self.output.name,)
+        return (*tuple(spec.name for spec in self.inputs), self.output.name)
 
     @property
     def model_inputs(self) -> tuple[str, ...]:
@@ -388,7 +404,7 @@ class NormalisedRows:
 
 
 def normalise_columns(
-    table: FieldTable, mapping: ColumnMapping, columns: Mapping[str, Sequence[Any]]
+    table: FieldTable, mapping: ColumnMapping, columns: Mapping[str, Sequence[Any] | np.ndarray]
 ) -> NormalisedRows:
     """Normalises a source's columns (its own names) into model inputs and labels."""
     by_standard = mapping.check(table)

@@ -286,7 +286,8 @@ def _numbers(value: Any, where: str, ndim: int) -> np.ndarray:
     rows = [_numbers(v, f"{where}[{i}]", ndim - 1) for i, v in enumerate(value)]
     for i, row in enumerate(rows):
         if row.shape != rows[0].shape:
-            raise ModelFileError(f"{where} is ragged: {where}[{i}] has {row.shape[0]} entries, {where}[0] {rows[0].shape[0]}")
+            raise ModelFileError(f"{where} is ragged: {where}[{i}] has {row.shape[0]} entries, "
+                                 f"{where}[0] {rows[0].shape[0]}")
     return np.stack(rows)
 
 

@@ -98,7 +98,8 @@ def onnx_layers(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def onnx_weights_hash(data: bytes) -> bytes:
-    """The canonical weights hash (docs/model-format.md, "Weights hash") rebuilt from an exported graph's initializers."""
+    """The canonical weights hash (docs/model-format.md, "Weights hash") rebuilt from an exported graph's
+    initializers."""
     try:
         return keccak256(encode_layers(onnx_layers(data)))
     except ValueError as e:

@@ -15,7 +15,7 @@ from onnx import helper, numpy_helper
 
 from orchestrator.errors import ModelFileError, UnsupportedGraphError
 
-FLOAT_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64"}
+FLOAT_TYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64"}
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def graph_view(model: onnx.ModelProto) -> GraphView:
 
 def _constant_value(node: Node) -> np.ndarray:
     key, value = next(iter(node.attrs.items()), (None, None))
-    if key == "value":
+    if key == "value" and value is not None:
         return numpy_helper.to_array(value)
     if key in ("value_float", "value_floats"):
         return np.asarray(value, np.float32)

@@ -54,7 +54,6 @@ from .split import SubModel, SubModelBank, derive_bank
 from .task import CLASSIFICATION
 from .training import HostStep, centralized_step, centralized_steps, init_optimizer
 
-
 # ldp mode trains each group on a sample of the model of every release kept (prepare): as many rows as were kept,
 # up to this many, so that a group's training costs at most this many rows an epoch however many were bought.
 MAX_MODEL_SAMPLE = 1024
@@ -81,7 +80,7 @@ class ProjectedContainer(TrainingContainer):
         if policy.mode not in ("projection", "ldp"):
             raise ContainerError(f"a projected container needs a projection-mode policy (projection or ldp), not "
                                  f"{policy.mode!r}")
-        self.projection = policy.matrix  # (k, n) float64 holding float32 values
+        self.projection = policy.committed_matrix  # (k, n) float64 holding float32 values
         self.release = policy.release  # ldp mode: how rows were released; None in projection mode
         self._requests = tuple(SubModel(j, tuple(model_file.inputs), tuple(float(w) for w in row), 0.0)
                                for j, row in enumerate(self.projection))
@@ -177,6 +176,8 @@ class ProjectedContainer(TrainingContainer):
         # `target` only seeds a fresh state (the owner's model brought into W1 = A P); with a state given, the
         # target is rebuilt from it, which is the same model the stored target was exported from.
         if opt_state is None:
+            if target is None:
+                raise ContainerError("a fresh projected state is seeded from the owner's model; none was given")
             model_u = host_model(target, self.projection)
             moments = None if self.release is None else _stored(empty_moments(self.k, self.classes))
             opt_state = ProjectedState(model_u, init_optimizer(self.optimizer, model_u), moments)
@@ -186,11 +187,11 @@ class ProjectedContainer(TrainingContainer):
     # The base class reads `self._target` and `self._bank` (accuracy, backup points, the model file); here they
     # are views of the state, derived on first read after an update.
     @property
-    def _target(self) -> MLP:
+    def _target(self) -> MLP:  # type: ignore[override]  # read-only here: this class overrides every writer
         return self._derived()[0]
 
     @property
-    def _bank(self) -> SubModelBank:
+    def _bank(self) -> SubModelBank:  # type: ignore[override]  # read-only here, as _target
         return self._derived()[1]
 
     def _derived(self) -> tuple[MLP, SubModelBank]:
@@ -202,7 +203,8 @@ class ProjectedContainer(TrainingContainer):
 
 def _stored(moments: ReleaseMoments) -> ReleaseMoments:
     """Moments as the state keeps them: float32 device arrays, like every other leaf (backups, bytes)."""
-    return ReleaseMoments(*(jnp.asarray(x, jnp.float32) for x in moments))
+    # device arrays where the fields say ndarray: both are arrays to every reader (np.asarray, the math)
+    return ReleaseMoments(*(jnp.asarray(x, jnp.float32) for x in moments))  # type: ignore[arg-type]
 
 
 def create_projected_container(model_id: int, model_file: ModelFile, field_table: FieldTable,

@@ -52,6 +52,8 @@ def loss(task: Task, logits: jnp.ndarray, outputs: jnp.ndarray, labels: jnp.ndar
 def hits(task: Task, logits: jnp.ndarray, outputs: jnp.ndarray, labels: jnp.ndarray) -> jnp.ndarray:
     """How many rows of the batch the model gets right (see the module doc for what "right" means)."""
     if task.kind == REGRESSION:
+        if task.tolerance is None:  # Task refuses it at construction; this narrows the type
+            raise ModelFileError(f"regression needs a tolerance: {task}")
         return jnp.sum(jnp.abs(outputs[:, 0] - labels) <= task.tolerance)
     if logits.shape[1] == 1:
         return jnp.sum((logits[:, 0] > 0) == (labels == 1))

@@ -62,7 +62,7 @@ def source_gradients(bank: SubModelBank, x: jax.Array, dz: jax.Array) -> Dense:
 
 def assemble_gradients(first: Dense, main_grads: MainModel) -> MLP:
     """The target model's gradient pytree (mask left out, as in `trainable`)."""
-    return MLP(first=first, mask=None, main=main_grads)
+    return MLP(first=first, mask=None, main=main_grads)  # type: ignore[arg-type]  # a gradient has no mask leaf
 
 
 def init_optimizer(optimizer: optax.GradientTransformation, mlp: MLP) -> optax.OptState:

@@ -5,13 +5,15 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.commandline import CommandParser, Handler, main as run_command, standalone
+from orchestrator.commandline import CommandParser, Handler, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError
 
 from .datasets import LOADERS
 
 DESCRIPTION = """Write the files a worked example starts from: `data` cuts a bundled dataset into the owner's own
-labelled rows, its test set, what each field means, and data sources' CSV files (each under its own column names, with a mapping file);
+labelled rows, its test set, what each field means, and data sources' CSV files (each under its own column
+names, with a mapping file);
 `model` fits a small scikit-learn MLP on the owner's rows and exports it as ONNX (the owner's existing model)."""
 
 

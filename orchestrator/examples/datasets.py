@@ -58,7 +58,7 @@ def example_data(dataset: str, *, seed: int = 0, owner_rows: int = 30, test_rows
         # Each source names its columns its own way ("Malic Acid", "malic-acid-2", ...): the mapping onto standard
         # names is the source's to give, as it would be for real records.
         own = [f"{_label(name, number)}" for name in names] + [f"{output.capitalize()} (label)"]
-        rows = tuple(tuple(float(data.data[i, k]) for k in range(len(names))) + (labels[i],) for i in part)
+        rows = tuple((*tuple(float(data.data[i, k]) for k in range(len(names))), labels[i]) for i in part)
         tables.append(SourceTable(f"source-{chr(ord('a') + number)}", tuple(own), rows,
                                   dict(zip(own, (*names, output)))))
     meanings = {name: f"{label} ({dataset} data, scikit-learn)" for name, label in zip(names, data.feature_names)}

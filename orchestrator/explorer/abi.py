@@ -6,9 +6,10 @@ them like that, so what the indexer writes and what a page shows are the same va
 """
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
+from eth_typing import ABIEvent, ABIFunction
 from eth_utils import collapse_if_tuple, event_abi_to_log_topic, function_abi_to_4byte_selector, to_checksum_address
 
 # Contracts whose ABIs the explorer decodes with, in the order tried when the target is unknown.
@@ -36,9 +37,9 @@ class Codec:
         for contract, abi in abis.items():
             for entry in abi:
                 if entry.get("type") == "event" and not entry.get("anonymous"):
-                    self._events.setdefault(bytes(event_abi_to_log_topic(entry)), (contract, entry))
+                    self._events.setdefault(bytes(event_abi_to_log_topic(cast(ABIEvent, entry))), (contract, entry))
                 elif entry.get("type") == "function":
-                    self._functions[(contract, bytes(function_abi_to_4byte_selector(entry)))] = entry
+                    self._functions[(contract, bytes(function_abi_to_4byte_selector(cast(ABIFunction, entry))))] = entry
 
     def decode_log(self, topics: Sequence[bytes], data: bytes) -> Decoded | None:
         """The event behind a log, or None when no project ABI declares its topic."""

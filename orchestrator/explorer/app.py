@@ -113,7 +113,7 @@ def create_app(explorer: Explorer) -> FastAPI:
         s, q = explorer.session(), dict(request.query_params)
         with s.store.read() as db:
             row = _found(queries.checkpoint(db, checkpoint_id), f"checkpoint {checkpoint_id}", s)
-            model_row = queries.model(db, row["model_id"])
+            model_row = _found(queries.model(db, row["model_id"]), f"model {row['model_id']}", s)
             payouts_pager = pager(q, row["claims"], "payouts")
             payouts, _ = queries.payouts_of(db, checkpoint_id, PAGE_SIZE, payouts_pager.offset)
             lifecycle, _ = queries.events(db, 10, 0, checkpoint_id=checkpoint_id,

@@ -4,10 +4,12 @@ Each function returns plain dicts with hex strings, so views.py never sees web3 
 or transaction is a `NotOnChain`; a node that does not answer surfaces as the transport's OSError.
 """
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from eth_typing import BlockIdentifier, ChecksumAddress, HexStr
 from web3 import Web3
 from web3.exceptions import BlockNotFound, ContractLogicError, TransactionNotFound
+from web3.types import TxData
 
 from orchestrator.chain.client import ErrorDecoder
 
@@ -20,6 +22,11 @@ ERC20_VIEWS = [
 
 class NotOnChain(LookupError):
     """The chain has no such block or transaction (yet)."""
+
+
+# The explorer's addresses and hashes come from its own index or a checked form, as text; web3 checks them again.
+def _address(value: str) -> ChecksumAddress:
+    return cast(ChecksumAddress, value)
 
 
 def _hex(value) -> str:
@@ -39,7 +46,7 @@ def _block_summary(block) -> dict[str, Any]:
 def block(w3: Web3, ref: int | str) -> dict[str, Any]:
     """A block by number or hash, with its transactions."""
     try:
-        found = w3.eth.get_block(ref, full_transactions=True)
+        found = w3.eth.get_block(cast(BlockIdentifier, ref), full_transactions=True)
     except BlockNotFound:
         raise NotOnChain(f"block {ref} is not on this chain") from None
     return _block_summary(found) | {
@@ -49,21 +56,22 @@ def block(w3: Web3, ref: int | str) -> dict[str, Any]:
         "miner": found["miner"],
         "has_next": w3.eth.block_number > found["number"],
         "transactions": [{"hash": _hex(t["hash"]), "from": t["from"], "to": t.get("to"), "input": bytes(t["input"])}
-                         for t in found["transactions"]],
+                         for t in cast(Sequence[TxData], found["transactions"])],
     }
 
 
 def transaction(w3: Web3, tx_hash: str, errors: ErrorDecoder) -> dict[str, Any]:
     """A transaction with its receipt, its logs, and for a reverted one the custom error it reverted with."""
     try:
-        tx = w3.eth.get_transaction(tx_hash)
+        tx = w3.eth.get_transaction(HexStr(tx_hash))
     except (TransactionNotFound, ValueError):
         raise NotOnChain(f"transaction {tx_hash} is not on this chain") from None
-    found = {"hash": _hex(tx["hash"]), "block_number": tx.get("blockNumber"), "from": tx["from"], "to": tx.get("to"),
-             "value": tx["value"], "nonce": tx["nonce"], "input": bytes(tx["input"])}
+    found: dict[str, Any] = {"hash": _hex(tx["hash"]), "block_number": tx.get("blockNumber"), "from": tx["from"],
+                             "to": tx.get("to"), "value": tx["value"], "nonce": tx["nonce"],
+                             "input": bytes(tx["input"])}
     if found["block_number"] is None:
         return found
-    receipt = w3.eth.get_transaction_receipt(tx_hash)
+    receipt = w3.eth.get_transaction_receipt(HexStr(tx_hash))
     found |= {
         "status": receipt["status"],
         "gas_used": receipt["gasUsed"],
@@ -100,25 +108,26 @@ def _shown(value) -> str:
 
 def account(w3: Web3, address: str, token: str) -> dict[str, Any]:
     """Balances and whether the address holds code."""
-    erc20 = w3.eth.contract(address=token, abi=[{
+    erc20 = w3.eth.contract(address=_address(token), abi=[{
         "type": "function", "name": "balanceOf", "inputs": [{"name": "", "type": "address"}],
         "outputs": [{"name": "", "type": "uint256"}], "stateMutability": "view"}])
-    return {"eth_balance": w3.eth.get_balance(address), "is_contract": bool(w3.eth.get_code(address)),
+    holder = _address(address)
+    return {"eth_balance": w3.eth.get_balance(holder), "is_contract": bool(w3.eth.get_code(holder)),
             "token_balance": erc20.functions.balanceOf(address).call()}
 
 
 def token_meta(w3: Web3, token: str) -> tuple[str, int]:
-    erc20 = w3.eth.contract(address=token, abi=ERC20_VIEWS)
+    erc20 = w3.eth.contract(address=_address(token), abi=ERC20_VIEWS)
     return erc20.functions.symbol().call(), erc20.functions.decimals().call()
 
 
 def verify_anchored_row(w3: Web3, market: str, market_abi: Sequence[dict], model_id: int, anchor_index: int,
                         row_hash: bytes, proof: Sequence[bytes]) -> bool:
     """The market's own verdict (verifyAnchoredRow) on a row hash's proof against an anchored root."""
-    contract = w3.eth.contract(address=market, abi=market_abi)
+    contract = w3.eth.contract(address=_address(market), abi=market_abi)
     return contract.functions.verifyAnchoredRow(model_id, anchor_index, row_hash, list(proof)).call()
 
 
 def is_claimed(w3: Web3, market: str, market_abi: Sequence[dict], checkpoint_id: int, account_: str) -> bool:
-    contract = w3.eth.contract(address=market, abi=market_abi)
+    contract = w3.eth.contract(address=_address(market), abi=market_abi)
     return contract.functions.isClaimed(checkpoint_id, account_).call()

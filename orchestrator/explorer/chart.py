@@ -34,7 +34,7 @@ def _y_range(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _ticks(lo: float, hi: float, step: float) -> list[float]:
-    return [round(lo + i * step, 6) for i in range(int(round((hi - lo) / step)) + 1)]
+    return [round(lo + i * step, 6) for i in range(round((hi - lo) / step) + 1)]
 
 
 def accuracy_chart(series: Sequence[Mapping], baseline_ppm: int) -> str:

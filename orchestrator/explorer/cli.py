@@ -7,12 +7,13 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 
-from orchestrator.commandline import CommandParser, main as run_command, progress_bars, standalone
+from orchestrator.commandline import CommandParser, progress_bars, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError
 
 from .app import create_app
-from .service import Explorer, Unavailable
 from .indexer import DEFAULT_CHUNK_SIZE
+from .service import Explorer, Unavailable
 
 DEFAULT_PORT = 8700
 DESCRIPTION = "A read-only explorer of a SplitLedger market, built from the chain's logs and views alone (no key)."

@@ -6,8 +6,8 @@ a public explorer, to that explorer too), so templates never build URLs themselv
 """
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 from .ledger import BILLED, OPEN, ROLLED_BACK, SETTLED
@@ -54,7 +54,7 @@ def format_accuracy(ppm: int | None) -> str:
 def format_time(timestamp: int | None) -> str:
     if timestamp is None:
         return "–"
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def short(value: str, keep: int = 6) -> str:
@@ -77,6 +77,10 @@ class Ref:
     title: str = ""
     external: str | None = None
     css: str = ""
+
+
+# A decoded argument as shown: one value, or a list of them (arrays of arrays nest).
+Shown: TypeAlias = Ref | list["Shown"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ class Site:
     def anchor(self, model_id: int, anchor_index: int) -> Ref:
         return Ref(f"anchor {anchor_index}", f"/model/{model_id}/anchors#anchor-{anchor_index}")
 
-    def arg(self, name: str, value: Any, args: Mapping[str, Any], contract: str) -> Ref | list[Ref]:
+    def arg(self, name: str, value: Any, args: Mapping[str, Any], contract: str) -> Shown:
         """One decoded argument, linked or formatted by what its name and type say it is."""
         if isinstance(value, list):
             return [self.arg(name, v, args, contract) for v in value]

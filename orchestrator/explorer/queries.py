@@ -133,7 +133,7 @@ def events(db: sqlite3.Connection, limit: int, offset: int, *, model_id: int | N
            checkpoint_id: int | None = None, names: Sequence[str] = (), address: str | None = None,
            newest_first: bool = False) -> tuple[Rows, int]:
     """Events filtered by model, checkpoint, name or an address among their arguments."""
-    source, where, params = "events e", [], []
+    source, where, params = "events e", [], list[object]()
     if address is not None:
         source += " JOIN event_addresses a ON a.event_id = e.id"
         where.append("a.address = ?")

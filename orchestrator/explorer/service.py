@@ -143,9 +143,10 @@ class Explorer:
         # Kept in the cache, so pages still show amounts in tokens while the node is down.
         symbol, decimals = loaded.store.meta("token_symbol"), loaded.store.meta("token_decimals")
         if symbol is None and not rpc_error:
-            symbol, decimals = chain.token_meta(self.w3, loaded.deployment.token)
+            symbol, read = chain.token_meta(self.w3, loaded.deployment.token)
+            decimals = str(read)
             loaded.store.set_meta("token_symbol", symbol)
-            loaded.store.set_meta("token_decimals", str(decimals))
+            loaded.store.set_meta("token_decimals", decimals)
         return (symbol or "tokens"), int(decimals or 18)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .abi import Codec, Decoded
 from .chart import accuracy_chart
-from .display import Pager, Ref, Site, format_accuracy, format_time, format_units, state_label
+from .display import Pager, Ref, Shown, Site, format_accuracy, format_time, format_units, state_label
 from .ledger import ROLLED_BACK, SETTLED
 
 # How many of a model's checkpoints the chart draws (the newest); the table pages through all of them.
@@ -23,7 +23,7 @@ class EventView:
     name: str
     block: Ref
     tx: Ref
-    args: list[tuple[str, Ref | list[Ref]]]
+    args: list[tuple[str, Shown]]
 
 
 def event_view(site: Site, row: Mapping[str, Any], contract: str = "SplitLedgerMarket") -> EventView:
@@ -300,7 +300,7 @@ def log_view(site: Site, codec: Codec, log: Mapping[str, Any]) -> dict[str, Any]
 
 def tx_page(site: Site, codec: Codec, tx: Mapping[str, Any]) -> dict[str, Any]:
     to, created = tx["to"], tx.get("contract_address")
-    status = {1: "success", 0: "reverted"}.get(tx.get("status"), "pending")
+    status = {1: "success", 0: "reverted"}.get(tx.get("status", -1), "pending")
     return {
         "title": f"Transaction {tx['hash']}",
         "hash": tx["hash"],

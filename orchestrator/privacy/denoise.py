@@ -105,7 +105,7 @@ def _spread(residual: float, noise_std: float, k: int, room: float) -> float:
 def trained_rows(moments: ReleaseMoments, classes: int | None) -> int:
     """How many releases the moments sum over: the one-hot counts' sum, or the regression intercept's."""
     gram = np.asarray(moments.gram, np.float64)
-    return int(round(float(gram[0, 0] if classes is None else np.trace(gram))))
+    return round(float(gram[0, 0] if classes is None else np.trace(gram)))
 
 
 def model_sample(moments: ReleaseMoments, release: LocalRelease, size: int, *, classes: int | None,
@@ -120,6 +120,7 @@ def model_sample(moments: ReleaseMoments, release: LocalRelease, size: int, *, c
     its own rows would have looked self-consistent (each drawn near the mean of the class it claims)."""
     model = deconvolve(moments, release.noise_std, release.clip, classes=classes, response=response)
     k = model.means.shape[1]
+    targets: np.ndarray  # regression: drawn values; classification: class indices
     if classes is None:
         gram = np.asarray(moments.gram, np.float64)
         count = max(gram[0, 0], 1.0)

@@ -206,6 +206,8 @@ def keyed_release(values: np.ndarray, labels: np.ndarray, classes: int | None, r
     released = clipped + release.noise_std * box_muller(draws[:, : 2 * pairs])[:, :k]
     if release.label_epsilon is None:
         return released, np.asarray(labels, np.float64)
+    if classes is None:
+        raise ValueError("randomized response over the labels needs the number of classes; none was given")
     indices = _class_indices(labels, classes)
     answered = _respond(indices, classes, release.label_epsilon, draws[:, -2], draws[:, -1])
     return released, answered.astype(np.float64)

@@ -30,9 +30,9 @@ from orchestrator.errors import PolicyError
 from orchestrator.hashing.keccak import keccak256
 
 from .accountant import Budget, RowLedger
-from .ldp import LocalRelease
 from .audit import DEFAULT_TOLERANCE, Assessment, LeakageAudit, assess_span, withheld_rows
 from .canonical import canonical_json, parse_json
+from .ldp import LocalRelease
 from .projection import MIN_UNIT_DISTANCE, choose_projection, task_direction, verify_projection
 from .span import row_basis
 
@@ -159,7 +159,8 @@ class PrivacyPolicy:
         if not self.inputs or len(set(self.inputs)) != len(self.inputs):
             raise PolicyError(f"inputs must be distinct model input names, got {list(self.inputs)}")
         if not 0.0 <= self.threshold <= 1.0 or not 0.0 < self.tolerance < 1.0:
-            raise PolicyError(f"threshold lies in [0, 1] and tolerance in (0, 1); got {self.threshold}, {self.tolerance}")
+            raise PolicyError(f"threshold lies in [0, 1] and tolerance in (0, 1); got {self.threshold}, "
+                              f"{self.tolerance}")
         if (self.projection is not None) != (self.mode in ("projection", "ldp")):
             raise PolicyError("a projection matrix is given in projection and ldp modes, and only there")
         if (self.dp is not None) != (self.mode == "dp"):
@@ -196,6 +197,26 @@ class PrivacyPolicy:
     def matrix(self) -> np.ndarray | None:
         return None if self.projection is None else np.asarray(self.projection, dtype=np.float64)
 
+    # The three below narrow the optional fields for the modes that have them (__post_init__ checks the pairing).
+    @property
+    def committed_matrix(self) -> np.ndarray:
+        """Projection and ldp modes: P as an array."""
+        if self.matrix is None:
+            raise PolicyError(f"{self.mode} mode has no projection matrix")
+        return self.matrix
+
+    @property
+    def dp_settings(self) -> DPSettings:
+        if self.dp is None:
+            raise PolicyError(f"{self.mode} mode has no DP settings")
+        return self.dp
+
+    @property
+    def ldp_settings(self) -> LDPSettings:
+        if self.ldp is None:
+            raise PolicyError(f"{self.mode} mode has no LDP settings")
+        return self.ldp
+
     @property
     def release(self) -> LocalRelease | None:
         """ldp mode: how each row is released."""
@@ -204,18 +225,20 @@ class PrivacyPolicy:
     def summary(self) -> str:
         """One line on what a row reveals under this policy, for the owner and the holders to read."""
         if self.mode == "ldp":
-            settings, shape = self.ldp, "x".join(map(str, self.matrix.shape))
+            settings, shape = self.ldp_settings, "x".join(map(str, self.committed_matrix.shape))
             label = ("labels in the clear (not covered)" if settings.label_epsilon is None else
                      f"labels by randomized response at epsilon {settings.label_epsilon:.3g}")
             return (f"ldp: epsilon {settings.epsilon:g} per release of a row at delta {settings.delta:g}, lifetime "
                     f"budget {settings.budget:g} per row; u = P x (P {shape}) clipped to {settings.clip:.3g} with "
                     f"noise std {settings.release.noise_std:.3g}; {label}")
         if self.mode == "projection":
-            return (f"projection: u = P x once per row (P {'x'.join(map(str, self.matrix.shape))}), leakage audit "
+            shape = "x".join(map(str, self.committed_matrix.shape))
+            return (f"projection: u = P x once per row (P {shape}), leakage audit "
                     f"threshold R^2 {self.threshold:g}; no differential privacy")
         if self.mode == "dp":
-            return (f"dp: layer-1 gradients clipped to {self.dp.clip:g} and noised (multiplier "
-                    f"{self.dp.noise_multiplier:g}) up to epsilon {self.dp.epsilon:g} at delta {self.dp.delta:g}; "
+            dp = self.dp_settings
+            return (f"dp: layer-1 gradients clipped to {dp.clip:g} and noised (multiplier "
+                    f"{dp.noise_multiplier:g}) up to epsilon {dp.epsilon:g} at delta {dp.delta:g}; "
                     f"forward answers exact, under the audit (threshold {self.threshold:g})")
         return f"plain: the patent's exchange under the leakage audit (threshold {self.threshold:g})"
 
@@ -350,13 +373,13 @@ def review(policy: PrivacyPolicy, covariance: np.ndarray) -> Verdict:
     step; plain mode has no bound to check in advance (each request is audited as it comes).
     """
     if policy.mode == "projection":
-        assessment = assess_span(row_basis(policy.matrix), covariance, policy.inputs,
+        assessment = assess_span(row_basis(policy.committed_matrix), covariance, policy.inputs,
                                  threshold=policy.threshold, tolerance=policy.tolerance)
         return Verdict.of([] if assessment.allowed else [assessment.reason], assessment)
     if policy.mode == "ldp":
-        return Verdict.of(policy.ldp.problems())
-    if policy.mode == "dp" and policy.dp.budget().max_steps() == 0:
-        return Verdict.of([f"the DP budget epsilon = {policy.dp.epsilon} does not allow a single step"])
+        return Verdict.of(policy.ldp_settings.problems())
+    if policy.mode == "dp" and policy.dp_settings.budget().max_steps() == 0:
+        return Verdict.of([f"the DP budget epsilon = {policy.dp_settings.epsilon} does not allow a single step"])
     return Verdict.of([])
 
 
@@ -371,7 +394,7 @@ def check_evaluate(policy: PrivacyPolicy, audit: LeakageAudit, row_ids: Iterable
     if weights.ndim != 2 or weights.shape[1] != len(policy.inputs):
         return Verdict.of([f"sub-model weights {weights.shape} do not cover the {len(policy.inputs)} model inputs"])
     if policy.mode in ("projection", "ldp"):
-        exact = weights.shape == policy.matrix.shape and np.array_equal(weights, policy.matrix)
+        exact = weights.shape == policy.committed_matrix.shape and np.array_equal(weights, policy.committed_matrix)
         if not exact or np.any(np.asarray(biases) != 0.0):
             return Verdict.of([f"{policy.mode} mode: the sub-models must be exactly the committed P, with zero "
                                f"biases"])
@@ -403,5 +426,5 @@ def check_gradient(policy: PrivacyPolicy, row_ids: Sequence[int], dz: np.ndarray
     if ledger is None:
         raise PolicyError("dp mode: a gradient check needs the source's row ledger")
     out = ledger.refused(row_ids)
-    return Verdict.of([f"rows {out} have spent their privacy budget (epsilon = {policy.dp.epsilon} "
-                       f"at delta = {policy.dp.delta})"] if out else [])
+    return Verdict.of([f"rows {out} have spent their privacy budget (epsilon = {policy.dp_settings.epsilon} "
+                       f"at delta = {policy.dp_settings.delta})"] if out else [])

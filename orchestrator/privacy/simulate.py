@@ -47,7 +47,7 @@ class Trained:
 def shuffled_batches(n_rows: int, batch: int, epochs: int, seed: int) -> list[np.ndarray]:
     """Row indices of every step: each epoch a fresh permutation, cut into batches (the last may be short)."""
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[np.ndarray] = []
     for _ in range(epochs):
         order = rng.permutation(n_rows)
         out.extend(order[i : i + batch] for i in range(0, n_rows, batch))

@@ -15,9 +15,11 @@ checkpoint as read from chain and the holder's records.
 
 `check_checkpoint` is the pure judgement; `audit_source` fetches the records and reads the chain.
 """
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -165,7 +167,7 @@ def check_checkpoint(source: str, checkpoint_id: int, rows: Sequence[HeldRow], b
             continue
         if chain.state == "settled":
             owed, billed = _check_settled(source, checkpoint_id, computed, rows, document, chain,
-                                          lambda kind, detail: discrepancy(kind, detail, bill))
+                                          functools.partial(discrepancy, bill=bill))
     if chain.state == "settled" and not genuine:
         discrepancy("missing_bill", f"checkpoint {checkpoint_id} is settled on chain but no holder received its "
                                     f"bill from the hosting node")
@@ -176,7 +178,8 @@ def _check_settled(source: str, checkpoint_id: int, computed: set[bytes], rows: 
                    chain: ChainCheckpoint, report: Callable[[str, str], None]) -> tuple[int, int]:
     """Checks (a) to (d) of a settled checkpoint's bill; returns (amount owed to the source, rows billed to it)."""
     dropped = {_bytes32(d["row_hash"]): d["reason"] for d in document["drops"]}
-    billed_rows = [(_bytes32(r["row_hash"]), to_checksum_address(r["source"]), int(r["price"])) for r in document["rows"]]
+    billed_rows = [(_bytes32(r["row_hash"]), to_checksum_address(r["source"]), int(r["price"]))
+                   for r in document["rows"]]
     billed = {h: (s, p) for h, s, p in billed_rows}
     quoted: dict[bytes, set[int]] = {}
     for r in rows:
@@ -197,7 +200,7 @@ def _check_settled(source: str, checkpoint_id: int, computed: set[bytes], rows: 
                                      f"{', '.join(str(p) for p in sorted(quoted[row_hash]))}")
     mine = [p for _h, s, p in billed_rows if s == source]
     due = sum(mine)
-    payouts = {to_checksum_address(p["source"]): p for p in document["payouts"]}
+    payouts: dict[str, Any] = {to_checksum_address(p["source"]): p for p in document["payouts"]}
     leaf = payouts.get(source)
     owed = 0
     if leaf is None:  # (c)

@@ -9,8 +9,8 @@ from pathlib import Path
 from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.deployment import load_deployment
-from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
-                                      signing_account, standalone)
+from orchestrator.commandline import CommandParser, add_key_option, progress_bars, signing_account, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError, UploadRefused
 
 from .rows import mapping_from_args, mapping_from_json, read_csv_columns
@@ -26,7 +26,8 @@ SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD, or --keystore FILE): a proxy stores row
 signed them.
 Every column of the CSV must be mapped to a standard field (--map) or ignored (--ignore);
 the standard names are those of the model's field table. Cells: integers and decimals are numbers, empty
-cells are missing values, any other text is a category (--text keeps a column's cells as text). The rows are checked before any proxy is contacted.
+cells are missing values, any other text is a category (--text keeps a column's cells as text). The rows are
+checked before any proxy is contacted.
 
 example:
   SPLITLEDGER_SOURCE_KEY=0x... python -m orchestrator.source upload --proxy http://127.0.0.1:8701 \\
@@ -62,7 +63,8 @@ def configure(parser: CommandParser) -> None:
     upload.add_argument("--text", action="append", default=[], metavar="COLUMN",
                         help="keep this column's cells as text even where they look like numbers (categories)")
     upload.add_argument("--mapping-file", type=Path, metavar="JSON",
-                        help='mapping as {"mapping": {column: standard}, "ignored": [column]}, with or instead of --map')
+                        help='mapping as {"mapping": {column: standard}, "ignored": [column]}, '
+                             'with or instead of --map')
     upload.add_argument("--hash-key-file", type=Path, metavar="FILE",
                         help=f"your secret row-hash key (64 hex digits; see the hash-key command), the same for "
                              f"every proxy you use, so your rows' hashes cannot be guessed (docs/privacy.md); or "
@@ -117,7 +119,8 @@ def build_parser(prog: str = "python -m orchestrator.source") -> CommandParser:
 
 
 AUDIT_DESCRIPTION = """Fetches, signed with the key of your payout address (SPLITLEDGER_SOURCE_KEY, or
-SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD, or --keystore FILE), the bills the hosting node published to your proxies and the proxies'
+SPLITLEDGER_SOURCE_KEYSTORE + _PASSWORD, or --keystore FILE), the bills the hosting node published to your
+proxies and the proxies'
 records of which of your rows they computed for which checkpoint, and checks them against the chain:
 (a) every row of yours computed for a checkpoint and not listed as dropped is in its bill, (b) at the price
 it was quoted at, (c) your payout leaf is the sum of your rows and its proof verifies against the chain's
@@ -225,7 +228,8 @@ def read_upload_key(text: str | None) -> bytes:
 
 
 def upload_command(args: argparse.Namespace) -> int:
-    columns, ignored = {}, set(args.ignore)
+    columns: dict[str, str] = {}
+    ignored = set(args.ignore)
     if args.mapping_file:
         from_file = mapping_from_json(args.mapping_file.read_text())
         columns.update(from_file.columns)

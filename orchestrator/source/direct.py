@@ -25,9 +25,9 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import HolderRequestError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.proxy import wire
+from orchestrator.proxy.bills import parse_bill
 from orchestrator.proxy.documents import evaluate_document, gradient_document, quote_document
 from orchestrator.proxy.gate import Gate
-from orchestrator.proxy.bills import parse_bill
 from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, PrivacyCheck
 from orchestrator.proxy.refusals import as_proxy_error

@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.container.fields import ColumnMapping
-from orchestrator.hashing.keccak import keccak256
 from orchestrator.errors import SplitLedgerError, UploadRefused
+from orchestrator.hashing.keccak import keccak256
 from orchestrator.progress import Progress
 from orchestrator.proxy.batches import arrow_column, records_table
 from orchestrator.proxy.client import ProxyClient
@@ -95,6 +95,7 @@ def hand_rows(
         prepare_rows(mapping, ignored, rows)  # the records' own rules (a null is refused, not taken as absent)
         table = records_table(rows)
     else:
+        assert columns is not None  # exactly one of rows and columns (checked above)
         table = columns if isinstance(columns, pa.Table) else \
             pa.table({name: arrow_column(values) for name, values in columns.items()})
     cut = pages(table, page_rows)

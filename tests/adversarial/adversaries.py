@@ -1,14 +1,13 @@
 """What the attackers in these tests send and record: several models over the same rows, each within its own
 policy, and the hosting node's view of what came back (orchestrator.privacy.attack's HostView)."""
 import numpy as np
+from proxy_builders import PRICE, REFERENCE_ROWS, normalised
 
 from orchestrator.container.split import SubModel
 from orchestrator.privacy.attack import Forward, HostView, attack
 from orchestrator.privacy.policy import default_policy, projection_policy, review
 from orchestrator.privacy.projection import verify_projection
 from orchestrator.privacy.span import moments
-
-from proxy_builders import PRICE, REFERENCE_ROWS, normalised
 
 HOLDER_ROWS = range(150, 569)  # every breast-cancer row the owner's reference set does not use
 FIRST_MODEL = 100

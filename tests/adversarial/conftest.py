@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proxy"))
 
-from proxy_fixtures import columns, serve, table  # noqa: E402, F401
+from proxy_fixtures import columns, serve, table  # noqa: F401

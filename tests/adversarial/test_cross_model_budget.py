@@ -2,18 +2,6 @@
 keeps one budget per row across every model, policy and requester (docs/privacy.md, "One budget per row")."""
 import numpy as np
 import pytest
-
-from orchestrator.container.split import SubModel
-from orchestrator.errors import PrivacyCheckFailed
-from orchestrator.privacy.attack import Forward
-from orchestrator.container import fit_table
-from orchestrator.privacy.atoms import input_terms
-from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, projection_policy
-from orchestrator.privacy.span import explained_variance, moments, row_basis
-from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
-from orchestrator.proxy.store import Store
-from orchestrator.proxy.vault import Vault
-
 from adversaries import (
     FIRST_MODEL,
     HOLDER_ROWS,
@@ -25,6 +13,17 @@ from adversaries import (
     run_models,
 )
 from proxy_builders import OUTPUT, PRICE, normalised, vault_with
+
+from orchestrator.container import fit_table
+from orchestrator.container.split import SubModel
+from orchestrator.errors import PrivacyCheckFailed
+from orchestrator.privacy.atoms import input_terms
+from orchestrator.privacy.attack import Forward
+from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, projection_policy
+from orchestrator.privacy.span import explained_variance, moments, row_basis
+from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
 
 
 def default_holder(columns, **kwargs):

@@ -5,13 +5,12 @@ holder's one budget per row across every model stops it before any input is reco
 threshold, and leaves the stored rows as they were."""
 import numpy as np
 import pytest
+from adversaries import HOLDER_ROWS, host_attack, orthonormal_slices, requests_of
+from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
 
 from orchestrator.privacy.attack import Forward
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD
 from orchestrator.proxy.server import proxy_process
-
-from adversaries import HOLDER_ROWS, host_attack, orthonormal_slices, requests_of
-from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
 
 
 @pytest.fixture(scope="module")

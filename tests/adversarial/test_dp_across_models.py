@@ -2,14 +2,13 @@
 a row's (epsilon, delta) afresh (docs/privacy.md, "One budget per row")."""
 import numpy as np
 import pytest
+from proxy_builders import MODEL_ID, PRICE, layer1, vault_with
 
 from orchestrator.container import submodels
 from orchestrator.errors import PrivacyCheckFailed
 from orchestrator.privacy.policy import DPSettings, PrivacyPolicy
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, layer1, vault_with
 
 ROWS = range(150, 350)
 

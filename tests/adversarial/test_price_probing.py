@@ -2,13 +2,12 @@
 test, at most `price_probes` times per row over its lifetime across all models, and an acceptance is never
 withdrawn (orchestrator/proxy/probes.py; docs/privacy.md, "Quotes and the minimum price")."""
 import pytest
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1_submodels, plain_policy, source_mapping, source_rows
 
 from orchestrator.privacy.policy import MODES
 from orchestrator.proxy.probes import DEFAULT_PRICE_PROBES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1_submodels, plain_policy, source_mapping, source_rows
 
 RANGE = 2**20  # the attacker knows the minimum lies in [0, RANGE)
 ROWS = 32

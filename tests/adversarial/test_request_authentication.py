@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 from eth_account import Account
+from proxy_builders import PRICE, SOURCE_A_KEY, SOURCE_B_KEY, projection_policy_for, source_mapping, source_rows
 
 from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import IDEMPOTENCY_HEADER, RequestSigner
@@ -21,8 +22,6 @@ from orchestrator.proxy import wire
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.documents import quote_document
 from orchestrator.proxy.server import proxy_process
-
-from proxy_builders import PRICE, SOURCE_A_KEY, SOURCE_B_KEY, projection_policy_for, source_mapping, source_rows
 
 ROWS = range(150, 250)
 GAS = 10**18

@@ -1,6 +1,5 @@
 """A registered, funded, quoted model on the test chain, with its owner's and hosting node's clients."""
 import pytest
-
 from chain_terms import INITIAL_WEIGHTS, UNIT
 
 

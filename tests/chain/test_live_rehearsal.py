@@ -18,6 +18,7 @@ from pathlib import Path
 import brownie as brownie_package
 import pytest
 import yaml
+from chain_terms import INITIAL_WEIGHTS, TRAINED_WEIGHTS, UNIT
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
@@ -32,8 +33,6 @@ from orchestrator.explorer.app import create_app
 from orchestrator.explorer.queries import totals
 from orchestrator.explorer.service import Explorer
 from orchestrator.hashing.merkle import MerkleTree, payout_leaf
-
-from chain_terms import INITIAL_WEIGHTS, TRAINED_WEIGHTS, UNIT
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLC = ROOT / "toolchain" / "solcx" / "solc-v0.8.28"

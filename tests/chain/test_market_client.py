@@ -1,12 +1,11 @@
 import pytest
+from chain_terms import INITIAL_WEIGHTS, TRAINED_WEIGHTS, UNIT
 
 from orchestrator.chain.client import ErrorDecoder, MarketClient
 from orchestrator.chain.deployment import load_abi, load_deployment
 from orchestrator.chain.keys import account_from_env
 from orchestrator.errors import ChainError, ChainRevert
 from orchestrator.hashing.merkle import MerkleTree, payout_leaf
-
-from chain_terms import INITIAL_WEIGHTS, TRAINED_WEIGHTS, UNIT
 
 
 def test_owner_registers_deposits_and_quotes_with_locally_signed_transactions(funded_model):
@@ -63,8 +62,8 @@ def test_anchor_returns_its_index_block_number_and_hash(funded_model, w3):
 
 def test_client_refuses_a_deployment_for_another_chain(w3, deployed, tmp_path):
     path = tmp_path / "other.json"
-    path.write_text('{"network": "x", "chain_id": 1, "token": "%s", "market": "%s", "market_deploy_block": 0}'
-                    % (deployed[0].address, deployed[1].address))
+    path.write_text(f'{{"network": "x", "chain_id": 1, "token": "{deployed[0].address}", '
+                    f'"market": "{deployed[1].address}", "market_deploy_block": 0}}')
     with pytest.raises(ChainError, match="chain 1"):
         MarketClient(w3, load_deployment(path))
 

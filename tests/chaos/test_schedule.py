@@ -21,8 +21,9 @@ def test_every_kind_of_fault_is_drawn():
 
 
 def test_the_suites_seeds_draw_every_kind_of_fault_between_them():
-    from chaos.story import StoryConfig
     from test_chaos import DEFAULT_SEEDS
+
+    from chaos.story import StoryConfig
 
     config = StoryConfig()
     assert {f.kind for seed in DEFAULT_SEEDS for f in schedule(seed, config.window, config.faults)} == set(KINDS)

@@ -3,6 +3,7 @@ import brownie
 from eth_abi import encode
 from eth_utils import keccak
 from market_helpers import ZERO_BYTES32, err, hx, row_hash
+
 from orchestrator.hashing.merkle import MerkleTree, standard_leaf
 
 FIELDS = ["age", "income", "region", "label"]

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import brownie
 from brownie import chain
+from eth_utils import keccak
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
-from eth_utils import keccak
 
 from orchestrator.hashing.merkle import merkle_proof, merkle_root, payout_leaf
 

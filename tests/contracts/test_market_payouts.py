@@ -83,7 +83,7 @@ def test_only_the_rightful_receiver_can_claim_a_leaf(market, ledger, sources, st
 
 
 def test_claim_reverts_on_a_leaf_from_another_checkpoint(market, ledger, sources):
-    first, first_tree = ledger.settled([(sources[0], 1), (sources[1], 2)])
+    _first, first_tree = ledger.settled([(sources[0], 1), (sources[1], 2)])
     second, _ = ledger.settled([(sources[2], 1), (sources[3], 2)])
     with brownie.reverts(err("InvalidProof", second, sources[0], PRICE)):
         market.claim(second, PRICE, first_tree.proof_for(sources[0]), {"from": sources[0]})

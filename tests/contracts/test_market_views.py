@@ -5,6 +5,7 @@ from pathlib import Path
 import brownie
 from brownie import ZERO_ADDRESS
 from market_helpers import err, hx, row_hash
+
 from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf, verify
 
 

@@ -3,6 +3,7 @@
 So the tutorial cannot drift from the command line: a renamed option, a changed output file or a step that
 no longer works fails this test. The blocks run from the repository root, as the tutorial says to.
 """
+import contextlib
 import os
 import re
 import signal
@@ -50,7 +51,5 @@ def test_tutorial_runs_verbatim():
 
 def _stop_group(process: subprocess.Popen) -> None:
     """The tutorial starts a chain and services in the background; whatever it left running goes with it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass

@@ -2,9 +2,9 @@
 fresh cache per test (tests/conftest.py rolls the chain back after every test)."""
 import brownie
 import pytest
+from explorer_scenario import deploy
 from web3 import HTTPProvider, Web3
 
-from explorer_scenario import deploy
 from orchestrator.explorer.abi import project_codec
 from orchestrator.explorer.indexer import Indexer
 from orchestrator.explorer.store import Store, cache_path

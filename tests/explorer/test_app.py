@@ -5,13 +5,21 @@ import socket
 
 import brownie
 import pytest
+from explorer_scenario import (
+    PRICE,
+    WEIGHTS_DISCARDED,
+    WEIGHTS_V0,
+    WEIGHTS_V1,
+    hx,
+    play_demo_story,
+    register_funded_model,
+    write_deployment,
+)
 from fastapi.testclient import TestClient
 
-from explorer_scenario import (PRICE, WEIGHTS_DISCARDED, WEIGHTS_V0, WEIGHTS_V1, hx, play_demo_story,
-                               register_funded_model, write_deployment)
 from orchestrator.explorer.app import create_app
-from orchestrator.explorer.service import Explorer
 from orchestrator.explorer.cli import main, parser
+from orchestrator.explorer.service import Explorer
 
 
 def closed_port_url():

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 import brownie
 import pytest
 import uvicorn
-
 from explorer_scenario import ESCROW, LISTED_FIELDS, PROXY_ENDPOINT, hx, play_demo_story
+
 from orchestrator.chain.deployment import PROJECT_ROOT
 from orchestrator.explorer.app import create_app
 from orchestrator.explorer.service import Explorer

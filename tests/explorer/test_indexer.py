@@ -3,9 +3,19 @@ import brownie
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
+from explorer_scenario import (
+    BASELINE,
+    ESCROW,
+    LISTED_FIELDS,
+    PRICE,
+    ROW_CAP,
+    WEIGHTS_V0,
+    WEIGHTS_V1,
+    hx,
+    play_demo_story,
+    register_funded_model,
+)
 
-from explorer_scenario import (BASELINE, ESCROW, LISTED_FIELDS, PRICE, ROW_CAP, WEIGHTS_V0, WEIGHTS_V1, hx,
-                               play_demo_story, register_funded_model)
 from orchestrator.errors import ChainError
 from orchestrator.explorer import queries
 from orchestrator.explorer.indexer import Indexer, block_ranges, fork_point
@@ -170,7 +180,7 @@ def test_blocks_replaced_by_a_reorg_are_reindexed_from_the_fork_point(indexer, d
     report = indexer.sync()
     assert report.rewound_to is not None and report.rewound_to <= kept
     with indexer.store.read() as db:
-        quotes, total = queries.events(db, 10, 0, names=["QuoteSet"])
+        quotes, _total = queries.events(db, 10, 0, names=["QuoteSet"])
         model = queries.model(db, model_id)
     assert [q["args"]["pricePerRow"] for q in quotes] == [PRICE, 3 * PRICE]
     assert (model["price_per_row"], model["row_cap"]) == (str(3 * PRICE), 7)

@@ -1,9 +1,9 @@
 """Page models and formatting: pure functions, no chain and no cache."""
 import pytest
 
-from orchestrator.explorer.forms import parse_hashes, search_target
 from orchestrator.explorer.chart import accuracy_chart
 from orchestrator.explorer.display import Pager, Ref, Site, format_accuracy, format_units, page_number
+from orchestrator.explorer.forms import parse_hashes, search_target
 
 ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 MARKET = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"

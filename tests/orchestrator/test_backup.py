@@ -2,10 +2,19 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from container_builders import digits, model_doc
+
+from orchestrator.container import (
+    derive_bank,
+    init_optimizer,
+    keeps,
+    parse_model,
+    resolve,
+    split_step,
+    take_backup,
+    to_network,
+)
 from orchestrator.container.backup import accuracy_keeps
-from orchestrator.container import derive_bank, init_optimizer, keeps, parse_model, resolve, split_step, take_backup, to_network
 
 INPUTS, X, Y, TASK = digits()
 MODEL = parse_model(model_doc(INPUTS, [16], TASK, ["relu", "softmax"], seed=2))

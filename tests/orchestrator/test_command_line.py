@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import build_parser, main
-from orchestrator.commandline import (CommandParser, ConsoleHandler, configure_logging, lines_of, progress_bars,
-                                      standalone)
+from orchestrator.commandline import (
+    CommandParser,
+    ConsoleHandler,
+    configure_logging,
+    lines_of,
+    progress_bars,
+    standalone,
+)
 from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError, UsageError
 

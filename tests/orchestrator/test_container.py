@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from container_builders import model_doc, take, wine_columns, wine_table
+
 from orchestrator.container import (
     ColumnMapping,
     Dense,

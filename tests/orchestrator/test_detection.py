@@ -1,5 +1,6 @@
 """Detection model: a field composition passes only with every input field and the output field."""
 from container_builders import wine_columns, wine_table
+
 from orchestrator.container import DetectionModel, FieldSpec, FieldTable, OneHot, ZScore
 
 TABLE = wine_table(wine_columns())

@@ -3,8 +3,8 @@ import math
 
 import numpy as np
 import pytest
-
 from container_builders import wine_columns, wine_table
+
 from orchestrator.container import (
     ColumnMapping,
     FieldSpec,
@@ -101,7 +101,7 @@ def test_a_table_survives_a_json_round_trip_with_the_same_commitment():
 
 
 def test_the_commitment_changes_with_any_operator_parameter():
-    changed = FieldTable(TABLE.inputs[:3] + (FieldSpec("height", "height in cm", MinMax(100.0, 201.0)),), TABLE.output)
+    changed = FieldTable((*TABLE.inputs[:3], FieldSpec("height", "height in cm", MinMax(100.0, 201.0))), TABLE.output)
     assert changed.commitment() != TABLE.commitment()
 
 
@@ -123,7 +123,7 @@ def test_a_field_without_a_meaning_is_refused():
 
 def test_repeated_field_names_are_refused():
     with pytest.raises(FieldError, match=r"repeated: \['age'\]"):
-        FieldTable(TABLE.inputs + (FieldSpec("age", "again", ZScore(0.0, 1.0)),), TABLE.output)
+        FieldTable((*TABLE.inputs, FieldSpec("age", "again", ZScore(0.0, 1.0))), TABLE.output)
 
 
 def test_z_score_with_zero_std_is_refused():

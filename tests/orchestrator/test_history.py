@@ -44,7 +44,7 @@ def test_negative_zero_hashes_like_zero():
 def test_batch_hashing_gives_each_rows_own_hash():
     features = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
     labels = np.array([0.0, 1.0, 0.0, 2.0])
-    assert row_hashes(MODEL_ID, features, labels) == [row_hash(MODEL_ID, f, l) for f, l in zip(features, labels)]
+    assert row_hashes(MODEL_ID, features, labels) == [row_hash(MODEL_ID, f, y) for f, y in zip(features, labels)]
 
 
 def test_a_non_finite_row_is_not_hashed():

@@ -1,6 +1,7 @@
 """Read-only commands start without the training stack: JAX, equinox, optax and ONNX are imported only where a
 model is trained, served or converted (docs/architecture.md). Each command runs in its own interpreter under
 `-X importtime`, whose log names every module the command imported."""
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,15 @@ def test_a_package_names_its_exports_without_importing_them():
     code = "import orchestrator.container as c, sys; assert 'jax' not in sys.modules; c.FieldTable; c.TrainingContainer"
     packages = imported_packages("-c", code)
     assert "jax" in packages  # TrainingContainer, read last, is what imported it
+
+
+@pytest.mark.parametrize("package", ["auth", "container", "source"])
+def test_a_lazy_package_shows_the_type_checker_the_names_it_exports(package):
+    # mypy cannot follow a module's __getattr__: the TYPE_CHECKING block must name the same exports, or every
+    # `from orchestrator.PACKAGE import NAME` outside it would be unchecked.
+    tree = ast.parse((ROOT / "orchestrator" / package / "__init__.py").read_text())
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "lazy_exports")
+    exported = {(module, name) for module, names in ast.literal_eval(call.args[1]).items() for name in names}
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    checked = {(n.module, alias.name) for n in block.body if isinstance(n, ast.ImportFrom) for alias in n.names}
+    assert checked == exported

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from container_builders import breast_cancer, model_doc
+
 from orchestrator.container import NormalisedRows, fit_table, parse_model
 from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import ProxyError

@@ -4,8 +4,16 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from orchestrator.errors import MerkleError
-from orchestrator.hashing.merkle import (MerkleTree, hash_pair, merkle_proof, merkle_root, payout_leaf, process_proof,
-                                         standard_leaf, verify)
+from orchestrator.hashing.merkle import (
+    MerkleTree,
+    hash_pair,
+    merkle_proof,
+    merkle_root,
+    payout_leaf,
+    process_proof,
+    standard_leaf,
+    verify,
+)
 
 LEAVES = [keccak(bytes([i])) for i in range(7)]
 

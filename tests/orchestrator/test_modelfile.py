@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from container_builders import model_doc
+
 from orchestrator.container import dump_model, parse_model, parse_model_json, to_network, with_network
 from orchestrator.container.network import predict
 from orchestrator.errors import ModelFileError
@@ -111,7 +111,7 @@ def test_weight_columns_not_matching_the_inputs_are_refused():
 
 def test_weight_not_matching_the_previous_layer_is_refused():
     layers = doc()["layers"]
-    layers[1]["weight"] = [row + [0.5] for row in layers[1]["weight"]]
+    layers[1]["weight"] = [[*row, 0.5] for row in layers[1]["weight"]]
     refused(doc(layers=layers), "layers[1].weight has 4 columns", "3 inputs")
 
 

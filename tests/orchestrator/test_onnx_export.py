@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from container_builders import model_doc, wine_columns, wine_table
 from eth_utils import keccak
 from onnx import numpy_helper
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
-from container_builders import model_doc, wine_columns, wine_table
 from orchestrator.artifact.onnx_eval import ClassTargets, RegressionTargets, evaluate
 from orchestrator.container import create_container, fit_table, parse_model, standard_name, with_network
 from orchestrator.container.canonical_weights import weights_hash
@@ -202,7 +202,7 @@ def test_a_graph_without_splitledger_layer_initializers_has_no_weights_hash():
     for t in graph.graph.initializer:
         if t.name == "layer1.weight":
             t.name = "w1"
-    with pytest.raises(ArtifactError, match="no layer1.weight"):
+    with pytest.raises(ArtifactError, match=r"no layer1.weight"):
         onnx_weights_hash(graph.SerializeToString())
 
 

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from exporter_data import prepared
 from skl2onnx import to_onnx
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -18,8 +19,6 @@ from sklearn.preprocessing import StandardScaler
 from orchestrator.container import Task, convert_onnx, to_network
 from orchestrator.container.network import predict
 from orchestrator.errors import ModelFileError, UnsupportedGraphError
-
-from exporter_data import prepared
 
 ATOL = 1e-5  # float32 graph and model file against a float64 (sklearn) or float32 (torch) framework
 
@@ -113,7 +112,7 @@ def test_skl2onnx_classes_in_another_order_than_the_field_table_are_refused():
     data = prepared("iris")
     clf = fitted(MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0), data.x, data.classes)
     shuffled = Task("classification", data.task.output, classes=("virginica", "setosa", "versicolor"))
-    with pytest.raises(ModelFileError, match="not the task's .* in that order"):
+    with pytest.raises(ModelFileError, match=r"not the task's .* in that order"):
         convert_onnx(skl_graph(clf, data), inputs=data.inputs, task=shuffled)
 
 
@@ -128,7 +127,7 @@ def test_skl2onnx_pipeline_with_a_scaler_is_refused_pointing_to_the_field_table(
 def test_a_classifier_graph_imported_for_a_regression_task_is_refused_at_its_label_post_processing():
     data, regression = prepared("iris"), prepared("diabetes").task
     clf = fitted(MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0), data.x, data.classes)
-    with pytest.raises(UnsupportedGraphError, match="'ArgMax'.*regression model has no label post-processing"):
+    with pytest.raises(UnsupportedGraphError, match=r"'ArgMax'.*regression model has no label post-processing"):
         convert_onnx(skl_graph(clf, data), inputs=data.inputs, task=regression)
 
 

@@ -98,7 +98,7 @@ def test_branching_graph_is_refused_naming_the_node_that_leaves_the_chain():
         helper.make_node("Add", ["h", "k"], ["y"], name="join"),
     ]
     proto = graph_model(nodes, dict(w1=random(4, 3), w2=random(4, 3)), 4, 3)
-    with pytest.raises(UnsupportedGraphError, match="'right'.*does not continue the single chain"):
+    with pytest.raises(UnsupportedGraphError, match=r"'right'.*does not continue the single chain"):
         import_onnx(proto, inputs=IRIS_INPUTS, task=IRIS_TASK)
 
 
@@ -108,7 +108,7 @@ def test_two_activations_in_a_row_are_refused():
         helper.make_node("Relu", ["h"], ["a"], name="relu"),
         helper.make_node("Sigmoid", ["a"], ["y"], name="again"),
     ]
-    with pytest.raises(UnsupportedGraphError, match="'again'.*must directly follow a dense layer"):
+    with pytest.raises(UnsupportedGraphError, match=r"'again'.*must directly follow a dense layer"):
         import_onnx(graph_model(nodes, dict(w1=random(4, 3)), 4, 3), inputs=IRIS_INPUTS, task=IRIS_TASK)
 
 

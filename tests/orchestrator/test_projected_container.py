@@ -3,8 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from container_builders import model_doc, take, wine_columns, wine_table
+
 from orchestrator.container import ColumnMapping, normalise_columns, parse_model, predict
 from orchestrator.container.projected import ProjectedContainer, create_projected_container
 from orchestrator.errors import ContainerError

@@ -4,8 +4,8 @@ import json
 import jax
 import numpy as np
 import pytest
-
 from container_builders import breast_cancer, model_doc
+
 from orchestrator.container import (
     SubModel,
     bank_from_submodels,
@@ -105,7 +105,7 @@ def test_sub_model_with_a_nan_weight_is_refused():
 
 def test_sub_models_missing_a_neuron_cannot_be_banked():
     subs = [SubModel(0, ("a",), (1.0,), 0.0), SubModel(2, ("b",), (1.0,), 0.0)]
-    with pytest.raises(SubModelError, match="neurons 0..1, each once"):
+    with pytest.raises(SubModelError, match=r"neurons 0..1, each once"):
         bank_from_submodels(subs, ["a", "b"])
 
 

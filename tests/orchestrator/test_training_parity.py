@@ -3,8 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from container_builders import breast_cancer, diabetes, digits, model_doc
+
 from orchestrator.container import (
     centralized_step,
     derive_bank,
@@ -64,7 +64,7 @@ def test_split_training_matches_centralized_training_after_every_step(case):
     for rows in batches(len(x)):
         xb, yb = jnp.asarray(x[rows]), jnp.asarray(y[rows])
         split_mlp, split_state, bank, split_loss = split_step(optimizer, task, split_mlp, split_state, bank, xb, yb)
-        central_mlp, central_state, central_loss = centralized_step(optimizer, task, central_mlp, central_state, xb, yb)
+        central_mlp, central_state, _central_loss = centralized_step(optimizer, task, central_mlp, central_state, xb, yb)
         differences.append(max_difference(split_mlp, central_mlp))
     assert max(differences) <= 1e-5, f"worst step {int(np.argmax(differences))}: {max(differences)}"
     assert float(split_loss) < 0.9 * float(_first_loss(model, x, y))  # it did learn, not just stay put
@@ -102,7 +102,7 @@ def test_host_and_source_halves_give_the_centralized_gradient():
 
 
 def test_source_gradients_are_zero_for_connections_no_sub_model_holds():
-    model, x, y = setup("digits-adamw-masked")
+    model, x, _y = setup("digits-adamw-masked")
     mlp, xb = to_network(model), jnp.asarray(x[:BATCH])
     bank = derive_bank(mlp, model.inputs)
     dz = jnp.ones((BATCH, bank.weight.shape[0]))

@@ -4,6 +4,7 @@ Rows are z-scored with the training rows' statistics. The training rows are spli
 reference rows (what a host also knows: the attacker's auxiliary sample, and what the owner picks P on)
 and the sources' rows (what the attack is scored on).
 """
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,6 +43,6 @@ def mlp(n_inputs: int, hidden: int, seed: int = 0):
     """n_inputs-hidden-2, relu then softmax, Glorot-scaled normal weights, dense layer 1."""
     rng = np.random.default_rng(seed)
     sizes = [n_inputs, hidden, 2]
-    weights = [rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [rng.normal(0, 1 / np.sqrt(a), (b, a)).astype(np.float32) for a, b in itertools.pairwise(sizes)]
     biases = [np.zeros(b, np.float32) for b in sizes[1:]]
     return build_mlp(weights, biases, ["relu", "softmax"], np.ones((hidden, n_inputs), bool))

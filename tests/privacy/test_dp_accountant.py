@@ -1,8 +1,17 @@
 """The RDP accountant of the sampled Gaussian mechanism, and the budget that stops a source."""
+import itertools
+
 import numpy as np
 import pytest
 
-from orchestrator.privacy.accountant import Budget, RowLedger, epsilon_from_rdp, gaussian_rho, rdp_per_step, rho_epsilons
+from orchestrator.privacy.accountant import (
+    Budget,
+    RowLedger,
+    epsilon_from_rdp,
+    gaussian_rho,
+    rdp_per_step,
+    rho_epsilons,
+)
 
 # (sampling rate, noise multiplier, steps, delta) -> epsilon, computed with dp-accounting 0.6.0:
 # RdpAccountant().compose(PoissonSampledDpEvent(q, GaussianDpEvent(sigma)), steps).get_epsilon(delta)
@@ -32,12 +41,12 @@ def test_epsilon_grows_with_every_step():
     budget = Budget(1.0, 1e-5, 100.0, sampling_rate=0.05)
     eps = [budget.epsilon(steps) for steps in range(0, 400, 20)]
     assert eps[0] == 0.0
-    assert all(b > a for a, b in zip(eps, eps[1:]))
+    assert all(b > a for a, b in itertools.pairwise(eps))
 
 
 def test_epsilon_falls_as_noise_rises():
     eps = [Budget(sigma, 1e-5, 100.0, 0.05, 100).epsilon() for sigma in (0.8, 1.0, 2.0, 4.0, 8.0)]
-    assert all(b < a for a, b in zip(eps, eps[1:]))
+    assert all(b < a for a, b in itertools.pairwise(eps))
 
 
 def test_subsampling_amplifies_privacy():

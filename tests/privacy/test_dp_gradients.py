@@ -3,11 +3,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from privacy_data import cancer, mlp
 
 from orchestrator.container.split import derive_bank
 from orchestrator.container.training import source_gradients
 from orchestrator.privacy.dp import per_row_norms, private_gradients
-from privacy_data import cancer, mlp
 
 FIELDS = tuple(f"f{i}" for i in range(30))
 

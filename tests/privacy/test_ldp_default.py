@@ -1,13 +1,12 @@
 """The ldp policy an owner gets by default (orchestrator/privacy/ldp_default.py)."""
 import numpy as np
 import pytest
+from privacy_data import cancer
 from sklearn.datasets import load_wine
 
 from orchestrator.privacy.ldp_default import DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.privacy.projection import task_direction
-
-from privacy_data import cancer
 
 
 def wine():

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from privacy_data import cancer
 
 from orchestrator.errors import PolicyError
 from orchestrator.privacy.ldp import LocalRelease
@@ -17,7 +18,6 @@ from orchestrator.privacy.policy import (
     review,
 )
 from orchestrator.privacy.projection import make_projection
-from privacy_data import cancer
 
 INPUTS = cancer().inputs
 # One direction reading two inputs: verify_projection would refuse it for projection mode, ldp does not need it.

@@ -1,11 +1,11 @@
 """The cumulative leakage audit: refuses exactly when an input becomes recoverable, estimates the attack's R^2."""
 import numpy as np
 import pytest
+from privacy_data import cancer
 
 from orchestrator.privacy.attack import Forward, HostView, attack
 from orchestrator.privacy.audit import EMPTY_GROUP, LeakageAudit, isolated_rows
 from orchestrator.privacy.span import moments
-from privacy_data import cancer
 
 INPUTS = tuple(f"f{i}" for i in range(30))
 

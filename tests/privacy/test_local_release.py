@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 
 from orchestrator.privacy.accountant import DEFAULT_ORDERS, epsilon_from_rdp
-from orchestrator.privacy.ldp import (LocalRelease, box_muller, clip_rows, gaussian_release, keep_probability,
-                                      keyed_release, keyed_uniforms, randomized_response, release_seeds,
-                                      response_matrix)
+from orchestrator.privacy.ldp import (
+    LocalRelease,
+    box_muller,
+    clip_rows,
+    gaussian_release,
+    keep_probability,
+    keyed_release,
+    keyed_uniforms,
+    randomized_response,
+    release_seeds,
+    response_matrix,
+)
 
 
 def test_rows_longer_than_the_clip_are_scaled_to_it_and_shorter_ones_kept():

@@ -3,6 +3,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from privacy_data import cancer
 
 from orchestrator.errors import PolicyError
 from orchestrator.privacy.accountant import RowLedger
@@ -21,7 +22,6 @@ from orchestrator.privacy.policy import (
 )
 from orchestrator.privacy.projection import make_projection, projection_leakage, task_direction
 from orchestrator.privacy.span import moments
-from privacy_data import cancer
 
 INPUTS = cancer().inputs
 P = make_projection(30, 4, seed=0)

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from privacy_data import OPTIMIZER, TASK, cancer, mlp
 
 from orchestrator.container import Task
 from orchestrator.container.network import main_logits, outputs, predict
@@ -20,7 +21,6 @@ from orchestrator.privacy.projection import (
     task_direction,
     verify_projection,
 )
-from privacy_data import OPTIMIZER, TASK, cancer, mlp
 
 
 @pytest.mark.parametrize("k", [1, 4, 8, 16])

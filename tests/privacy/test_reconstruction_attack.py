@@ -6,11 +6,11 @@ cannot pass merely because the attack is weak.
 """
 import numpy as np
 import pytest
+from privacy_data import OPTIMIZER, TASK, cancer, mlp
 
 from orchestrator.privacy.attack import Forward, HostView, attack
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, default_policy
 from orchestrator.privacy.simulate import dp_gradients, shuffled_batches, train_projection, train_split
-from privacy_data import OPTIMIZER, TASK, cancer, mlp
 
 
 def plain_view(hidden, batch, epochs, rows=None, layer_one=None, seed=0):

@@ -2,13 +2,12 @@
 re-identify and reconstruct rows; through the local DP release they do no better than DP allows."""
 import numpy as np
 import pytest
+from privacy_data import cancer
 
 from orchestrator.privacy.attack import field_r2
 from orchestrator.privacy.ldp import LocalRelease, clip_rows, gaussian_release
 from orchestrator.privacy.policy import default_policy
 from orchestrator.privacy.reidentify import knn_reconstruction, label_only_r2, reidentification_bound, reidentify
-
-from privacy_data import cancer
 
 DELTA = 1e-5
 POOL = 100

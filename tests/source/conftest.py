@@ -4,14 +4,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proxy"))
 
-from proxy_fixtures import columns, serve, table  # noqa: E402, F401
+import pytest
+from proxy_builders import SOURCE_A_KEY
+from proxy_fixtures import columns, serve, table  # noqa: F401
 
-
-import pytest  # noqa: E402
-
-from orchestrator.chain.deployment import save_deployment  # noqa: E402
-
-from proxy_builders import SOURCE_A_KEY  # noqa: E402
+from orchestrator.chain.deployment import save_deployment
 
 
 @pytest.fixture

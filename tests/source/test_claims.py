@@ -6,8 +6,8 @@ import pytest
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hashing.merkle import MerkleTree, payout_leaf
-from orchestrator.source.cli import main
 from orchestrator.source.claims import Payout, bill_files, payouts_of, read_bills
+from orchestrator.source.cli import main
 
 ME = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
@@ -41,7 +41,7 @@ def test_an_empty_bills_directory_is_an_error(tmp_path):
 def test_a_bill_that_is_not_json_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "checkpoint-1.json"
     path.write_text("{not json")
-    with pytest.raises(SplitLedgerError, match="checkpoint-1.json"):
+    with pytest.raises(SplitLedgerError, match=r"checkpoint-1.json"):
         read_bills([path])
 
 

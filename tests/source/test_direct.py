@@ -2,17 +2,16 @@
 import numpy as np
 import pytest
 from eth_account import Account
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, plain_policy, source_mapping, source_rows
 
 from orchestrator.container import submodels
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, UploadRefused
-from orchestrator.proxy.holder import RowHolder
 from orchestrator.privacy.policy import MODES
+from orchestrator.proxy.holder import RowHolder
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.direct import DirectSource
-
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, layer1, plain_policy, source_mapping, source_rows
 
 ROWS = range(100, 400)
 

@@ -2,6 +2,16 @@
 import socket
 
 import pytest
+from proxy_builders import (
+    MODEL_ID,
+    PRICE,
+    SOURCE_A_KEY,
+    SOURCE_B,
+    plain_policy,
+    projection_policy_for,
+    source_mapping,
+    source_rows,
+)
 
 from orchestrator.container.fields import ColumnMapping
 from orchestrator.errors import ProxyUnavailable, UploadRefused
@@ -9,17 +19,6 @@ from orchestrator.privacy.policy import MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.upload import hand_rows
-
-from proxy_builders import (
-    MODEL_ID,
-    PRICE,
-    SOURCE_A_KEY,
-    SOURCE_B,
-    projection_policy_for,
-    plain_policy,
-    source_mapping,
-    source_rows,
-)
 
 
 def dead_url() -> str:

@@ -4,12 +4,11 @@ import signal
 
 import psutil
 import pytest
+from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
 
 from orchestrator.errors import ProxyUnavailable
 from orchestrator.proxy.server import proxy_process
 from orchestrator.source.upload import hand_rows, page_key, pages
-
-from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
 
 UPLOAD_KEY = b"\x5a" * 32
 ROWS = 300
@@ -42,9 +41,8 @@ def test_a_proxy_killed_mid_upload_loses_no_row_and_the_same_upload_key_resumes_
         if done == 2:
             killed(db)
 
-    with proxy_process(db, args=args, env=env) as proxy:
-        with pytest.raises(ProxyUnavailable):
-            hand(proxy.url, kill_after_two)
+    with proxy_process(db, args=args, env=env) as proxy, pytest.raises(ProxyUnavailable):
+        hand(proxy.url, kill_after_two)
     with proxy_process(db, args=args, env=env) as restarted:
         assert restarted.health() == 2 * PAGE  # the two pages answered before the kill are stored
         assert hand(restarted.url) == {restarted.url: list(range(1, ROWS + 1))}

@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from proxy_builders import MODEL_ID, PRICE, normalised, projection_policy_for, source_mapping, source_rows
 
 from orchestrator.hashing.rows import row_hashes
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.cli import main
-
-from proxy_builders import MODEL_ID, PRICE, projection_policy_for, normalised, source_mapping, source_rows
 
 
 def write_csv(path, rows):

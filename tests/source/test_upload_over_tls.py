@@ -1,14 +1,13 @@
 """A data source hands rows to an https proxy, trusting it through the CA bundle it names, and is refused,
 before anything is stored, by a proxy whose certificate that bundle does not vouch for."""
-import pytest
-
-from orchestrator.proxy.store import Store
-from orchestrator.proxy.vault import Vault
-from orchestrator.source.cli import main
 
 from proxy_builders import PRICE, source_rows
 from test_source_cli import map_args, write_csv
 from tls_builders import make_authority, make_server_cert
+
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
+from orchestrator.source.cli import main
 
 
 def test_upload_with_the_proxys_ca_bundle_stores_the_rows(columns, serve, tmp_path, capsys, signed):
