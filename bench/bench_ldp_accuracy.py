@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "orche
 
 from container_builders import model_doc  # noqa: E402
 from orchestrator.container import NormalisedRows, fit_table, parse_model, to_network  # noqa: E402
-from orchestrator.container.projected import ProjectedContainer  # noqa: E402
+from orchestrator.privacy.projected import ProjectedContainer  # noqa: E402
 from orchestrator.hosting.projected import train_rows  # noqa: E402
 from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response  # noqa: E402
 from orchestrator.privacy.ldp_default import CLIP_QUANTILE, DEFAULT_LABEL_SHARE, choose_ldp_policy  # noqa: E402

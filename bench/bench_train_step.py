@@ -38,7 +38,7 @@ from orchestrator.container import (  # noqa: E402
     parse_model,
 )
 from orchestrator.container.modelfile import to_network  # noqa: E402
-from orchestrator.container.projected import ProjectedContainer  # noqa: E402
+from orchestrator.privacy.projected import ProjectedContainer  # noqa: E402
 from orchestrator.hosting.projected import train_rows  # noqa: E402
 from orchestrator.privacy.policy import default_k, projection_policy  # noqa: E402
 from orchestrator.privacy.projection import make_projection  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 
 from container_builders import breast_cancer, model_doc
 from orchestrator.container import NormalisedRows, fit_table, parse_model
-from orchestrator.container.projected import ProjectedContainer
+from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.errors import ProxyError
 from orchestrator.hosting.projected import train_projected_group, train_rows
 from orchestrator.hosting.rounds import Plan
