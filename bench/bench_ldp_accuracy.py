@@ -38,11 +38,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "orche
 from container_builders import model_doc
 
 from orchestrator.container import MLP, NormalisedRows, fit_table, parse_model, to_network
-from orchestrator.container.projected import ProjectedContainer
 from orchestrator.hosting.projected import train_rows
 from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response
 from orchestrator.privacy.ldp_default import CLIP_QUANTILE, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
+from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.privacy.reidentify import reidentification_bound, reidentify
 
 DELTA = 1e-5

@@ -39,9 +39,9 @@ from orchestrator.container import (
     parse_model,
 )
 from orchestrator.container.modelfile import to_network
-from orchestrator.container.projected import ProjectedContainer
 from orchestrator.hosting.projected import train_rows
 from orchestrator.privacy.policy import default_k, projection_policy
+from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.privacy.projection import make_projection
 
 MODELS = ((30, (16,), 2), (64, (128, 64), 10), (64, (512, 256), 10))

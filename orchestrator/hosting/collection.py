@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from orchestrator.container.projected import ProjectedContainer, TrainingRows
+from orchestrator.privacy.projected import ProjectedContainer, TrainingRows
 from orchestrator.errors import ProxyError
 from orchestrator.privacy.denoise import ReleaseMoments, add_moments, empty_moments, release_moments
 

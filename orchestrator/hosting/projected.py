@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.container.container import TrainingContainer
-from orchestrator.container.projected import ProjectedContainer
+from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.progress import Progress
 
 from .collection import PAGE_ROWS, collect_projections, kept_for

@@ -111,7 +111,7 @@ class OwnerPackage:
         """The training container the policy calls for: projected (W1 = A P) in projection and ldp modes.
         `scored_on`: rows its accuracy is measured on in place of the test set (columns under standard names)."""
         from orchestrator.container import create_container, parse_model_json
-        from orchestrator.container.projected import create_projected_container
+        from orchestrator.privacy.projected import create_projected_container
         model_file = parse_model_json(self.model_bytes)
         if self.policy.inputs != model_file.inputs:
             raise PolicyError("the privacy policy's inputs are not the model's inputs")

@@ -8,6 +8,7 @@
   dp          clipped, noised layer-1 gradients (the gradient channel of the plain exchange)
   accountant  RDP accounting of the sampled Gaussian mechanism; budgets and per-row ledgers
   policy      the privacy policy document in the model registration, and the source's per-request checks
+  projected   the hosting node's training container in projection and ldp modes (model_u over u = P x)
   simulate    in-process split training under each exchange, recording the host's view (tests, benchmark)
 
 Threat model and settings: docs/privacy.md.

@@ -11,7 +11,7 @@ row's releases"); in short:
            u, at the norm C. The noise is proportional to C, and the direction is what tells classes apart.
   labels   randomized response with a share of epsilon (DEFAULT_LABEL_SHARE) for a classification task; a
            regression target goes in the clear (randomized response is for classes). Training on these
-           releases is the host's (denoise.py, container/projected.py `prepare`).
+           releases is the host's (denoise.py, projected.py `prepare`).
 """
 from collections.abc import Sequence
 

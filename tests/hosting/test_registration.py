@@ -9,7 +9,7 @@ from orchestrator.container import parse_model_json
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.modelfile import dump_model, to_network, with_network
 from orchestrator.container.training import centralized_step
-from orchestrator.container.projected import ProjectedContainer
+from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
 from orchestrator.hosting.cli import owner_main

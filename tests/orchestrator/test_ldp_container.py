@@ -7,7 +7,6 @@ import pytest
 from container_builders import breast_cancer, model_doc
 
 from orchestrator.container import NormalisedRows, fit_table, parse_model
-from orchestrator.container.projected import ProjectedContainer
 from orchestrator.errors import ProxyError
 from orchestrator.hosting.projected import train_projected_group, train_rows
 from orchestrator.hosting.rounds import Plan
@@ -16,6 +15,7 @@ from orchestrator.privacy.denoise import release_moments
 from orchestrator.privacy.ldp import gaussian_release, randomized_response
 from orchestrator.privacy.ldp_default import choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy
+from orchestrator.privacy.projected import ProjectedContainer
 
 INPUTS, FEATURES, LABELS, _TASK = breast_cancer()
 TASK = _TASK | {"classes": ["class_0", "class_1"]}  # as a label field sorts them: 0 malignant, 1 benign

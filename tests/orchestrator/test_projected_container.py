@@ -6,11 +6,11 @@ import pytest
 from container_builders import model_doc, take, wine_columns, wine_table
 
 from orchestrator.container import ColumnMapping, normalise_columns, parse_model, predict
-from orchestrator.container.projected import ProjectedContainer, create_projected_container
 from orchestrator.errors import ContainerError
 from orchestrator.hosting.projected import train_rows
 from orchestrator.hosting.snapshots import from_bytes, to_bytes
 from orchestrator.privacy.policy import PrivacyPolicy, projection_policy
+from orchestrator.privacy.projected import ProjectedContainer, create_projected_container
 from orchestrator.privacy.projection import export_model, make_projection
 
 COLUMNS = wine_columns()

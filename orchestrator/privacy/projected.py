@@ -33,8 +33,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from orchestrator.container.container import TrainingContainer, _check_fits, normalise_standard_columns
+from orchestrator.container.fields import FieldTable, NormalisedRows
+from orchestrator.container.modelfile import ModelFile
+from orchestrator.container.network import MLP, Dense, MainModel
+from orchestrator.container.split import SubModel, SubModelBank, derive_bank
+from orchestrator.container.task import CLASSIFICATION
+from orchestrator.container.training import HostStep, centralized_step, centralized_steps, init_optimizer
 from orchestrator.errors import ContainerError
-from orchestrator.privacy.denoise import (
+
+from .denoise import (
     ReleaseMoments,
     add_moments,
     empty_moments,
@@ -42,17 +50,9 @@ from orchestrator.privacy.denoise import (
     release_moments,
     trained_rows,
 )
-from orchestrator.privacy.ldp import response_matrix
-from orchestrator.privacy.policy import PrivacyPolicy
-from orchestrator.privacy.projection import export_model, host_model
-
-from .container import TrainingContainer, _check_fits, normalise_standard_columns
-from .fields import FieldTable, NormalisedRows
-from .modelfile import ModelFile
-from .network import MLP, Dense, MainModel
-from .split import SubModel, SubModelBank, derive_bank
-from .task import CLASSIFICATION
-from .training import HostStep, centralized_step, centralized_steps, init_optimizer
+from .ldp import response_matrix
+from .policy import PrivacyPolicy
+from .projection import export_model, host_model
 
 # ldp mode trains each group on a sample of the model of every release kept (prepare): as many rows as were kept,
 # up to this many, so that a group's training costs at most this many rows an epoch however many were bought.
