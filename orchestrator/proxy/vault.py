@@ -77,10 +77,10 @@ from .intake import (
 from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
-from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answer
+from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answers
 from .schema import MAX_LISTINGS, MAX_ROW_ID
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
-from .store import PriceProbes, Store, StoredRows, UploadKey
+from .store import ProbeColumns, Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
 # at least "policyHash" and "fieldTableHash", 32 bytes each.
@@ -296,8 +296,7 @@ class Vault:
                     charged = self._first_releases(policy, good_ids, previous)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
-                        model_id, table_json, list(zip(good_ids.tolist(), itertools.repeat(price), hashes)),
-                        state.record(), probes=probes, budget=budget.to_json(),
+                        model_id, table_json, good_ids, price, hashes, state.record(), probes=probes, budget=budget.to_json(),
                         spent=charged.stored() if charged is not None else (), exact=exact.tolist(),
                     )
                 if charged is not None:
@@ -313,22 +312,15 @@ class Vault:
         )
 
     def _price_answers(self, candidates: StoredRows, keep: np.ndarray, price: int,
-                       reasons: dict[int, str]) -> dict[int, PriceProbes]:
+                       reasons: dict[int, str]) -> ProbeColumns:
         """The price, as probes.py lets it be consulted, for the rows still in `keep` (cleared where declined);
         returns the probes that changed, to be stored with the quote."""
         asked = np.flatnonzero(keep)
-        ids = candidates.ids[asked].tolist()
-        seen = self.store.price_probes(ids)
-        changed: dict[int, PriceProbes] = {}
-        fresh = PriceProbes()
-        for i, row_id, min_price in zip(asked.tolist(), ids, candidates.min_prices[asked].tolist()):
-            before = seen.get(row_id, fresh)
-            outcome, after = price_answer(before, price, min_price, self.price_probes)
-            if after != before:
-                changed[row_id] = after
-            if outcome != ACCEPT:
-                reasons[row_id] = outcome
-                keep[i] = False
+        outcomes, changed = price_answers(self.store.probe_columns(candidates.ids[asked]), price,
+                                          candidates.min_prices[asked], self.price_probes)
+        declined = outcomes != ACCEPT
+        reasons.update(zip(candidates.ids[asked[declined]].tolist(), outcomes[declined].tolist()))
+        keep[asked[declined]] = False
         return changed
 
     def _within_lifetime(self, model_id: int, policy: PrivacyPolicy, candidate_ids: np.ndarray,
