@@ -18,12 +18,25 @@ So a requester, or all of them together, see at most `limit` tests at increasing
 some declines then at most one acceptance: limit + 1 possible patterns, log2(limit + 1) bits about the
 minimum per row lifetime (docs/privacy.md derives it).
 """
-import numpy as np
+from dataclasses import dataclass
 
-from .store import ProbeColumns
+import numpy as np
 
 ACCEPT = "accept"
 DEFAULT_PRICE_PROBES = 4
+
+
+@dataclass(frozen=True)
+class ProbeColumns:
+    """The price answers of some rows as columns: tests so far, the highest price declined and the
+    price accepted at, each with whether it is known (the object arrays hold ints: 0 where unknown)."""
+
+    ids: np.ndarray  # int64
+    tests: np.ndarray  # int64
+    declined: np.ndarray  # object: int
+    declined_known: np.ndarray  # bool
+    accepted: np.ndarray  # object: int
+    accepted_known: np.ndarray  # bool
 
 
 def price_answers(seen: ProbeColumns, price: int, min_prices: np.ndarray,

@@ -75,6 +75,12 @@ Tables:
   nonces(signer, nonce, expires_at)
       the nonces of signed requests admitted (gate.py), each kept until its request expires, so no request
       is answered twice, even across a restart.
+
+Schema version: `PRAGMA user_version`, SCHEMA_VERSION for the shape above. 0 is every store written before
+versions (whatever shape: `_migrate` brings each one up, idempotently) and a new file; opening stamps
+SCHEMA_VERSION once the migration steps are done (a crash before that leaves 0, and the steps run again). A store stamped higher than SCHEMA_VERSION was
+written by newer code: it is refused (StoreTooNew) before anything is written to it, journal mode included.
+A future change of shape raises SCHEMA_VERSION and adds its step to `_migrate` for stores stamped below it.
 """
 import itertools
 import json
@@ -90,9 +96,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.errors import IdempotencyConflict, UploadRefused
+from orchestrator.errors import IdempotencyConflict, StoreTooNew, UploadRefused
 
 from .batches import RowBatch, mixed, presence
+from .probes import ProbeColumns
+
+SCHEMA_VERSION = 1  # PRAGMA user_version of the shape this code writes (batches; see the module's docstring)
 
 WAL_TRUNCATE_BYTES = 4 << 20  # about SQLite's own auto-checkpoint size (1000 pages of 4 KiB)
 
@@ -246,19 +255,6 @@ class PriceProbes:
 
 
 @dataclass(frozen=True)
-class ProbeColumns:
-    """The price answers of some rows as columns (probes.py): tests so far, the highest price declined and the
-    price accepted at, each with whether it is known (the object arrays hold ints; 0 where unknown)."""
-
-    ids: np.ndarray  # int64
-    tests: np.ndarray  # int64
-    declined: np.ndarray  # object: int
-    declined_known: np.ndarray  # bool
-    accepted: np.ndarray  # object: int
-    accepted_known: np.ndarray  # bool
-
-
-@dataclass(frozen=True)
 class PrivacyRecord:
     """A model's privacy state as stored: policy and covariance JSON, audit state, dp ledger (or None)."""
 
@@ -276,6 +272,11 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
+            try:
+                _refuse_newer(self._db, path)
+            except BaseException:
+                self._db.close()
+                raise
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
@@ -649,6 +650,21 @@ def _migrate(db: sqlite3.Connection) -> None:
     if _has_table(db, "rows"):
         with _immediate(db):
             _rows_to_batches(db)
+    if schema_version(db) < SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The store's schema version (PRAGMA user_version; 0: written before versions, or new)."""
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _refuse_newer(db: sqlite3.Connection, path: str) -> None:
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise StoreTooNew(f"the store {path} has schema version {found}, newer than this SplitLedger's "
+                          f"{SCHEMA_VERSION}: it was written by a newer version; run that version (the file is "
+                          f"left unchanged)")
 
 
 def _rows_to_batches(db: sqlite3.Connection) -> None:

@@ -77,10 +77,10 @@ from .intake import (
 from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
-from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answers
+from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .schema import MAX_LISTINGS, MAX_ROW_ID
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
-from .store import ProbeColumns, Store, StoredRows, UploadKey
+from .store import Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
 # at least "policyHash" and "fieldTableHash", 32 bytes each.
