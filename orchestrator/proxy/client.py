@@ -186,8 +186,16 @@ class ProxyClient:
         return UploadAnswer(tuple(doc.row_ids), tuple(doc.warnings))
 
     def health(self) -> int:
-        """The number of rows the proxy holds; raises if it is not answering."""
-        return self._call("GET", "/v1/health", schema.HealthResponse).rows
+        """The number of rows the proxy holds; raises if it is not answering, or not yet (ProxyUnavailable while
+        it answers `starting`: it is up but cannot serve rows yet)."""
+        response = self._send("GET", "/v1/health", None)
+        if response.status_code != 200:
+            raise self._refusal(response)
+        try:
+            schema.StartingResponse.model_validate_json(response.content)
+        except ValidationError:
+            return self._parse(response, schema.HealthResponse, "GET /v1/health").rows
+        raise ProxyUnavailable(self._url, "GET /v1/health: starting (the proxy is still building its app)", 200)
 
     @property
     def holder(self) -> str | None:

@@ -223,6 +223,13 @@ class HealthResponse(Document):
     market: StrictStr | None = Field(default=None, description="the market contract of the EIP-712 domain")
 
 
+class StartingResponse(Document):
+    """What GET /v1/health answers while the proxy is still building its app (starting.py); every other route
+    answers 503 `starting` then."""
+
+    status: Literal["starting"]
+
+
 class ErrorResponse(Document):
     error: str = Field(description="a code from docs/protocol.md, 'Errors'")
     detail: str
