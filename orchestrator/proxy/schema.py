@@ -7,7 +7,8 @@ the row index and the column rather than a pydantic location.
 """
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from .holder import DECLINE_REASONS
 
@@ -29,9 +30,30 @@ MAX_ROWS_PER_REQUEST = 50_000
 MAX_ROWS_PER_PAGE = 16_384
 # Rows per listings page: as many as any request may name (an Arrow page of 50,000 listings is ~0.5 MB).
 MAX_LISTINGS = MAX_ROWS_PER_REQUEST
-RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
+
+
+def repeated(ids) -> str | None:
+    """What is wrong with row ids that name a row twice ("row_ids repeat: ..."), None if they are distinct."""
+    ids = np.asarray(ids, np.int64)
+    values, counts = np.unique(ids, return_counts=True)
+    if values.size == ids.size:
+        return None
+    again = values[counts > 1]
+    shown = ", ".join(str(i) for i in again[:10].tolist())
+    return f"row_ids repeat: {shown}" + (f" (+{again.size - 10} more)" if again.size > 10 else "")
+
+
+def _distinct(ids: list[int]) -> list[int]:
+    problem = repeated(ids)
+    if problem:
+        raise ValueError(problem)
+    return ids
+
+
+# A request names each row once: a repeated id is refused (422 invalid_request), as the binary decoding does.
+RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST), AfterValidator(_distinct)]
 # evaluate and gradient compute on rows: naming none is malformed (a quote of none is merely empty)
-SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST)]
+SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST), AfterValidator(_distinct)]
 # Bounds beyond a float's exact integers, which /openapi.json must publish exactly (openapi.py).
 EXACT_BOUNDS = (MAX_ROW_ID, UINT256_MAX)
 
