@@ -50,8 +50,9 @@ def _distinct(ids: list[int]) -> list[int]:
     return ids
 
 
+RowIdList = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
 # A request names each row once: a repeated id is refused (422 invalid_request), as the binary decoding does.
-RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST), AfterValidator(_distinct)]
+RowIds = Annotated[RowIdList, AfterValidator(_distinct)]
 # evaluate and gradient compute on rows: naming none is malformed (a quote of none is merely empty)
 SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST), AfterValidator(_distinct)]
 # Bounds beyond a float's exact integers, which /openapi.json must publish exactly (openapi.py).
@@ -165,7 +166,8 @@ class GradientRequest(Document):
 class GradientResponse(Document):
     weight: list[list[FiniteFloat]] = Field(description="dL/dW1: neurons x model inputs")
     bias: list[FiniteFloat] = Field(description="dL/db1: one per neuron")
-    withheld: RowIds = Field(default=[], description="rows of the request left out of the sums (plain mode: "
+    # Not RowIds: the client judges an answer's withheld rows itself against the rows it asked (client.py).
+    withheld: RowIdList = Field(default=[], description="rows of the request left out of the sums (plain mode: "
                              "rows the gradient would give away whole); their layer-1 gradient is not in the answer")
 
 
