@@ -4,9 +4,10 @@ docs/architecture.md, "Start-up").
 Each command runs as its own `python` process, as a user would start it (`python -m orchestrator.cli` is what
 the `splitledger` script runs); the time is from the process's start to its exit, the median of --runs runs.
 Proxy: `python -m orchestrator.proxy` on a local chain (orchestrator/chain/devchain.py), timed from the start
-of the process to its first 200 answer to GET /v1/health (polled every 10 ms); alone, then three at once
-(what the issue's "three proxies take ~30 s" measured). Each row also lists which of jax, equinox, optax and
-onnx the command imported (`-X importtime`), the modules that start-up time was mostly made of.
+of the process to its first 200 answer to GET /v1/health (polled every 10 ms; a proxy answers `starting`
+while it builds its app, orchestrator/proxy/starting.py), and to its first answer `ok` (the app built);
+alone, then three at once (what the issue's "three proxies take ~30 s" measured). Each row also lists which of
+jax, equinox, optax and onnx the command imported (`-X importtime`), the modules that start-up time was mostly made of.
 
 With --against DIR (another checkout, e.g. a worktree of main before a change) the same commands run from DIR
 too, alternating with this checkout's run by run so that background load hits both alike, side by side.
@@ -14,6 +15,7 @@ too, alternating with this checkout's run by run so that background load hits bo
 Run: python bench/bench_startup.py [--runs 5] [--against DIR]
 """
 import argparse
+import json
 import os
 import secrets
 import statistics
@@ -69,8 +71,9 @@ def command_seconds(argv: list[str], at: Checkout) -> float:
     return elapsed
 
 
-def proxies_seconds(chain: DevChain, tmp: str, count: int, at: Checkout) -> float:
-    """Seconds from starting `count` proxy processes at once to the last of them answering /v1/health."""
+def proxies_seconds(chain: DevChain, tmp: str, count: int, at: Checkout, ready: bool = False) -> float:
+    """Seconds from starting `count` proxy processes at once to the last of them answering /v1/health (with
+    `ready`: answering it with status ok, its app built, rather than `starting`)."""
     processes, pending = [], {}
     started = time.perf_counter()
     try:
@@ -88,7 +91,7 @@ def proxies_seconds(chain: DevChain, tmp: str, count: int, at: Checkout) -> floa
                     raise RuntimeError(f"the proxy on port {port} exited with {process.returncode}")
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as answer:
-                        if answer.status == 200:
+                        if answer.status == 200 and (not ready or json.load(answer)["status"] == "ok"):
                             del pending[port]
                 except OSError:
                     pass
@@ -133,9 +136,13 @@ def main(argv=None) -> int:
             heavy = [", ".join(heavy_imports(command, at)) or "none" for at in checkouts]
             row = "  ".join(f"{t:18.2f} {h:<22}" for t, h in zip(found, heavy))
             print(f"{name:<48} {row}" + (f"  {found[1] / found[0]:5.1f}x" if len(roots) > 1 else ""), flush=True)
-        for count in (1, 3):
-            found = medians(lambda at, count=count: proxies_seconds(chain, tmp, count, at), checkouts, args.runs)
-            name = "proxy start to /v1/health" + (f", {count} at once" if count > 1 else "")
+        for count, ready in ((1, False), (1, True), (3, False), (3, True)):
+            def timed(at, count=count, ready=ready):
+                return proxies_seconds(chain, tmp, count, at, ready)
+
+            found = medians(timed, checkouts, args.runs)
+            name = ("proxy start to /v1/health" + (" ok" if ready else "")
+                    + (f", {count} at once" if count > 1 else ""))
             row = "  ".join(f"{t:18.2f} {'':<22}" for t in found)
             print(f"{name:<48} {row}" + (f"  {found[1] / found[0]:5.1f}x" if len(roots) > 1 else ""), flush=True)
         print(f"load average {os.getloadavg()[0]:.2f} at the end")

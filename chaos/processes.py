@@ -117,16 +117,25 @@ def python_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def wait_for_http(url: str, timeout: float, alive=lambda: True) -> bool:
-    """Whether `url` answered (any status) within `timeout` while `alive()` held."""
+def wait_for_http(url: str, timeout: float, alive=lambda: True, ready=lambda response: True) -> bool:
+    """Whether `url` answered (any status, if `ready` holds of the answer) within `timeout` while `alive()` held."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive():
         try:
-            httpx.get(url, timeout=1.0)
-            return True
+            if ready(httpx.get(url, timeout=1.0)):
+                return True
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     return False
+
+
+def proxy_built(response: httpx.Response) -> bool:
+    """A proxy's health answer once its app is built: not {"status": "starting"} (orchestrator/proxy/starting.py)."""
+    try:
+        return response.json().get("status") != "starting"
+    except ValueError:
+        return True
 
 
 class Chain:

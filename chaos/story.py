@@ -42,7 +42,7 @@ from orchestrator.chain.faucet import pay_from_faucet
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, register
 
-from .processes import Chain, Exit, Managed, free_port, python_command, wait_for_http
+from .processes import Chain, Exit, Managed, free_port, proxy_built, python_command, wait_for_http
 from .relay import LinkFault, Relay
 from .schedule import BLOCK_TIME, DEPTH, MAX_LAG, PROXIES, RPC, Fault, schedule
 
@@ -211,7 +211,8 @@ class Run:
         for proxy in self.proxies:
             proxy.start()
         for index, proxy in enumerate(self.proxies):
-            if not wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running):
+            health = self._direct(index) + "/v1/health"
+            if not wait_for_http(health, 120, lambda proxy=proxy: proxy.running, proxy_built):
                 raise RuntimeError(f"{proxy.name} did not start: {proxy.log}")
         for name in SOURCES:
             if name != LATE_SOURCE:
@@ -392,7 +393,7 @@ class Run:
         for index, proxy in enumerate(self.proxies):
             if not proxy.running:
                 proxy.start()
-            wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running)
+            wait_for_http(self._direct(index) + "/v1/health", 120, lambda proxy=proxy: proxy.running, proxy_built)
         if self.hosting.running:
             ended = self.hosting.wait(max(1.0, min(self.config.hang_timeout, deadline - time.monotonic())))
             if ended is None:

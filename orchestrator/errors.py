@@ -83,6 +83,11 @@ def _show_arg(value) -> str:
     return "0x" + value.hex() if isinstance(value, bytes) else str(value)
 
 
+class StoreTooNew(SplitLedgerError):
+    """A store file was written by a newer version of SplitLedger than this one (its schema version is above
+    the code's); it is left as it is rather than read or changed by code that does not know its shape."""
+
+
 class UploadRefused(SplitLedgerError):
     """A data source's upload to a row holder is malformed; nothing of it was stored. Names row and column."""
 

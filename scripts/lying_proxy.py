@@ -17,10 +17,10 @@ TAMPER_SHIFT = 0.25
 
 
 class TamperingVault(Vault):
-    def evaluate(self, model_id, row_ids, submodels, **named):
-        honest = super().evaluate(model_id, row_ids, submodels, **named)
+    def answer_evaluate(self, call, submodels):  # what the service calls (Vault.evaluate routes here too)
+        honest = super().answer_evaluate(call, submodels)
         z = np.array(honest.z)
-        tampered = np.asarray(row_ids) % TAMPER_EVERY == 0
+        tampered = np.asarray(call.row_ids) % TAMPER_EVERY == 0
         z[tampered] += TAMPER_SHIFT
         return Outputs(z=z, labels=honest.labels)
 

@@ -17,6 +17,8 @@ from sha3 import keccak_256
 
 from orchestrator.errors import HistoryError
 
+from .keccak import digest_after
+
 ROW_DOMAIN = b"SplitLedger.row.v1"
 UINT256_LIMIT = 1 << 256
 
@@ -42,21 +44,12 @@ def row_hashes(model_id: int, features: np.ndarray, labels: np.ndarray, *, key: 
     encoded = np.ascontiguousarray(rows + 0.0, dtype=">f8").tobytes()
     width = rows.shape[1] * 8
     prefix = row_prefix(model_id, features.shape[1])
-    if key is None:
-        start = keccak_256(prefix)
-        return [_finish(start, encoded[i : i + width]) for i in range(0, len(encoded), width)]
-    return [
-        hmac.new(key, prefix + encoded[i : i + width], keccak_256).digest() for i in range(0, len(encoded), width)
-    ]
+    # Every message starts with the same prefix: a hasher (or HMAC) that has absorbed it is copied per row
+    # instead of re-hashing it, and, keyed, instead of re-deriving the HMAC's padded key blocks every row.
+    start = keccak_256(prefix) if key is None else hmac.new(key, prefix, keccak_256)
+    return [digest_after(start, encoded[i : i + width]) for i in range(0, len(encoded), width)]
 
 
 def row_hash(model_id: int, features: Sequence[float], label: float, *, key: bytes | None = None) -> bytes:
     """The row hash of one normalised row."""
     return row_hashes(model_id, np.asarray([features]), np.asarray([label]), key=key)[0]
-
-
-def _finish(start, body: bytes) -> bytes:
-    # Copying a hasher that has absorbed the prefix saves re-hashing the prefix for every row.
-    h = start.copy()
-    h.update(body)
-    return h.digest()

@@ -119,6 +119,9 @@ def decode_request(body: RequestBody, data: bytes) -> schema.Document:
     ids = frame.columns["row_id"]
     if ids.size and ids.min() < 0:
         raise WireError(f"row ids are in 0..2^63-1, got {ids.min()}")
+    again = schema.repeated(ids)
+    if again:
+        raise WireError(again)
     return body.document.model_construct(**dict(control), **{r.key: frame.columns[r.column] for r in body.rows})
 
 

@@ -15,27 +15,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
-from orchestrator.chain.client import MarketClient, connect
-from orchestrator.chain.deployment import load_deployment
-from orchestrator.chain.listings import listing_publisher
-from orchestrator.chain.registry import ModelRegistry
 from orchestrator.commandline import CommandParser, add_key_option, main as run_command, signing_account, standalone
 from orchestrator.errors import SplitLedgerError
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD
 
-from .gate import Gate
 from .lifetime import DEFAULT_LIFETIME_EPSILON
-from .privacy import DEFAULT_CHECKS, literal_check
 from .probes import DEFAULT_PRICE_PROBES
 from .safeguard import DEFAULT_ACCEPTED_MODES
-from .store import Store
 from .transport import add_transport_options, limits, server_tls
 
-if TYPE_CHECKING:  # the service and its vault (JAX, FastAPI) are imported by `main` when it serves, not for --help
+if TYPE_CHECKING:
+    # The chain client, the key's library, the store, the service and its vault (web3, eth_account, pyarrow,
+    # FastAPI, JAX: seconds of imports) are imported once the port answers (`proxy_command`), not for --help.
+    from eth_account.signers.local import LocalAccount
+
+    from .gate import Gate
     from .service import Publisher
+    from .store import Store
     from .vault import Vault
 
 DESCRIPTION = """Run a SplitLedger source proxy: an HTTP service that holds data sources' rows, publishes
@@ -98,6 +94,8 @@ def build_parser(prog: str = "python -m orchestrator.proxy") -> CommandParser:
 def proxy_account(args: argparse.Namespace) -> LocalAccount:
     """The proxy's key: the one in the variable --key-env names, else --keystore's or the environment's
     (SPLITLEDGER_PROXY_KEY, SPLITLEDGER_PROXY_KEYSTORE + _PASSWORD; orchestrator/chain/keys.py)."""
+    from eth_account import Account
+
     if not args.key_env:
         return signing_account(args, "proxy")
     key = os.environ.get(args.key_env)
@@ -111,6 +109,8 @@ def proxy_account(args: argparse.Namespace) -> LocalAccount:
 
 def make_publisher(args: argparse.Namespace, account: LocalAccount) -> Publisher:
     """Registers the proxy's endpoint on chain (once) and returns the listing publisher."""
+    from orchestrator.chain.listings import listing_publisher
+
     if not Path(args.deployment).is_file():
         raise SplitLedgerError(f"deployment file {args.deployment} does not exist")
     return listing_publisher(args.rpc, args.deployment, account.key.hex(), endpoint=_url(args))
@@ -118,6 +118,12 @@ def make_publisher(args: argparse.Namespace, account: LocalAccount) -> Publisher
 
 def make_gate(args: argparse.Namespace, account: LocalAccount, store: Store) -> Gate:
     """The proxy's gate: requests checked against the chain's model registry, answers signed with its key."""
+    from orchestrator.chain.client import MarketClient, connect
+    from orchestrator.chain.deployment import load_deployment
+    from orchestrator.chain.registry import ModelRegistry
+
+    from .gate import Gate
+
     registry = ModelRegistry(MarketClient(connect(args.rpc), load_deployment(args.deployment)))
     return Gate(account.address, registry, store, account=account)
 
@@ -130,13 +136,28 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m orchestrat
 
 
 def proxy_command(args: argparse.Namespace) -> int:
-    from .server import serve
+    """Checks what can be checked without building anything (TLS files, bounds), binds the port, and builds the
+    app behind it while it answers `starting` (server.serve_building); a failed build ends the process with
+    its one-line error and status 1."""
+    from .server import serve_building
+
+    tls, bounds = server_tls(args), limits(args)
+    serve_building(lambda: build_app(args, bounds), args.host, args.port, log_level=args.log_level, tls=tls)
+    return 0
+
+
+def build_app(args: argparse.Namespace, bounds):
+    """The proxy's app: its store first (a store it must refuse, StoreTooNew, is refused before any chain
+    call), then its key, its endpoint on chain, the gate and the vault."""
+    from .store import Store
+
+    store = Store(args.db)
+    from .privacy import DEFAULT_CHECKS, literal_check
     from .service import create_app
     from .vault import Vault
-    tls, bounds = server_tls(args), limits(args)
+
     account = proxy_account(args)
     publisher = make_publisher(args, account)
-    store = Store(args.db)
     gate = make_gate(args, account, store)
     name = args.name or f"{args.host}:{args.port}"
     vault = (args.vault_class or Vault)(store, name=name, url=_url(args),
@@ -144,9 +165,7 @@ def proxy_command(args: argparse.Namespace) -> int:
                                         accepted_modes=args.accept_mode or DEFAULT_ACCEPTED_MODES,
                                         registry=gate.registry.commitments, threshold=args.threshold,
                                         price_probes=args.price_probes, lifetime_epsilon=args.lifetime_epsilon)
-    serve(create_app(vault, gate=gate, publisher=publisher, limits=bounds), args.host, args.port,
-          log_level=args.log_level, tls=tls)
-    return 0
+    return create_app(vault, gate=gate, publisher=publisher, limits=bounds)
 
 
 def _epsilon(text: str) -> float:

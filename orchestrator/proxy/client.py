@@ -186,8 +186,19 @@ class ProxyClient:
         return UploadAnswer(tuple(doc.row_ids), tuple(doc.warnings))
 
     def health(self) -> int:
-        """The number of rows the proxy holds; raises if it is not answering."""
-        return self._call("GET", "/v1/health", schema.HealthResponse).rows
+        """The number of rows the proxy holds; raises if it is not answering, or not yet (ProxyUnavailable while
+        it answers `starting`: it is up but cannot serve rows yet)."""
+        return self._health().rows
+
+    def _health(self) -> schema.HealthResponse:
+        response = self._send("GET", "/v1/health", None)
+        if response.status_code != 200:
+            raise self._refusal(response)
+        try:
+            schema.StartingResponse.model_validate_json(response.content)
+        except ValidationError:
+            return self._parse(response, schema.HealthResponse, "GET /v1/health")
+        raise ProxyUnavailable(self._url, "GET /v1/health: starting (the proxy is still building its app)", 200)
 
     @property
     def holder(self) -> str | None:
@@ -371,7 +382,7 @@ class ProxyClient:
     def _holder_address(self, signer: RequestSigner) -> str:
         """The address requests are signed for: given, or stated by the proxy for the signer's chain."""
         if self._holder is None:
-            doc = self._call("GET", "/v1/health", schema.HealthResponse)
+            doc = self._health()
             if doc.holder is None:
                 raise ProxyError(self._url, None, "chain_unavailable", "the proxy states no address: it has no "
                                                                       "chain access and serves no rows")

@@ -9,12 +9,16 @@ The number of rows per request is bounded separately, by the protocol's schema (
 422 `invalid_request`): it is part of the documented interface a client plans its requests around, so it is
 declared in /openapi.json rather than configured per proxy.
 """
-from dataclasses import dataclass
+from __future__ import annotations
 
-from fastapi import FastAPI
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .asgi import Message, Receive, Scope, Send, refuse
 from .ratelimit import CallerKey, RateLimit, TokenBuckets, client_address
+
+if TYPE_CHECKING:  # for the annotation only: the proxy's options (transport.py) are read before FastAPI loads
+    from fastapi import FastAPI
 
 MIB = 1 << 20
 # A benchmark's upload of 20,000 rows x 31 fields is ~15 MB of JSON and a gradient of 10,000 rows x 16

@@ -7,7 +7,8 @@ the row index and the column rather than a pydantic location.
 """
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from .holder import DECLINE_REASONS
 
@@ -29,9 +30,31 @@ MAX_ROWS_PER_REQUEST = 50_000
 MAX_ROWS_PER_PAGE = 16_384
 # Rows per listings page: as many as any request may name (an Arrow page of 50,000 listings is ~0.5 MB).
 MAX_LISTINGS = MAX_ROWS_PER_REQUEST
-RowIds = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
+
+
+def repeated(ids) -> str | None:
+    """What is wrong with row ids that name a row twice ("row_ids repeat: ..."), None if they are distinct."""
+    ids = np.asarray(ids, np.int64)
+    values, counts = np.unique(ids, return_counts=True)
+    if values.size == ids.size:
+        return None
+    again = values[counts > 1]
+    shown = ", ".join(str(i) for i in again[:10].tolist())
+    return f"row_ids repeat: {shown}" + (f" (+{again.size - 10} more)" if again.size > 10 else "")
+
+
+def _distinct(ids: list[int]) -> list[int]:
+    problem = repeated(ids)
+    if problem:
+        raise ValueError(problem)
+    return ids
+
+
+RowIdList = Annotated[list[RowId], Field(max_length=MAX_ROWS_PER_REQUEST)]
+# A request names each row once: a repeated id is refused (422 invalid_request), as the binary decoding does.
+RowIds = Annotated[RowIdList, AfterValidator(_distinct)]
 # evaluate and gradient compute on rows: naming none is malformed (a quote of none is merely empty)
-SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST)]
+SomeRowIds = Annotated[list[RowId], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST), AfterValidator(_distinct)]
 # Bounds beyond a float's exact integers, which /openapi.json must publish exactly (openapi.py).
 EXACT_BOUNDS = (MAX_ROW_ID, UINT256_MAX)
 
@@ -143,7 +166,8 @@ class GradientRequest(Document):
 class GradientResponse(Document):
     weight: list[list[FiniteFloat]] = Field(description="dL/dW1: neurons x model inputs")
     bias: list[FiniteFloat] = Field(description="dL/db1: one per neuron")
-    withheld: RowIds = Field(default=[], description="rows of the request left out of the sums (plain mode: "
+    # Not RowIds: the client judges an answer's withheld rows itself against the rows it asked (client.py).
+    withheld: RowIdList = Field(default=[], description="rows of the request left out of the sums (plain mode: "
                              "rows the gradient would give away whole); their layer-1 gradient is not in the answer")
 
 
@@ -221,6 +245,13 @@ class HealthResponse(Document):
                                      "proxy's registered address); absent on a holder without chain access")
     chain_id: StrictInt | None = Field(default=None, description="the chain of the EIP-712 domain")
     market: StrictStr | None = Field(default=None, description="the market contract of the EIP-712 domain")
+
+
+class StartingResponse(Document):
+    """What GET /v1/health answers while the proxy is still building its app (starting.py); every other route
+    answers 503 `starting` then."""
+
+    status: Literal["starting"]
 
 
 class ErrorResponse(Document):

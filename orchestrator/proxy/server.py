@@ -1,22 +1,36 @@
 """Running the service with uvicorn: in the foreground (the proxy process), on a background thread (tests and
-in-process demos that still want real HTTP over loopback), or as a child process (benchmarks, scenarios)."""
+in-process demos that still want real HTTP over loopback), or as a child process (benchmarks, scenarios).
+
+Imports little (uvicorn, not FastAPI or the client): the proxy process binds its port through `serve_building`
+before the app's own imports have run (starting.py)."""
+from __future__ import annotations
+
+import logging
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI
 
-from orchestrator.auth.signing import RequestSigner
 from orchestrator.errors import ProxyUnavailable
 
-from .client import ProxyClient
-from .tls import ServerTLS
+from .starting import Starting
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from orchestrator.auth.signing import RequestSigner
+
+    from .client import ProxyClient
+    from .tls import ServerTLS
+
+log = logging.getLogger(__name__)
 
 
 # Seconds an idle keep-alive connection stays open. Longer than the clients' pools keep one (httpx: 5 s): at
@@ -40,6 +54,33 @@ def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS |
 def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info", tls: ServerTLS | None = None) -> None:
     """Serves until interrupted (HTTPS with `tls`)."""
     uvicorn.Server(_config(app, host, port, log_level, tls)).run()
+
+
+def serve_building(build: Callable[[], Any], host: str, port: int, *, log_level: str = "info",
+                   tls: ServerTLS | None = None) -> None:
+    """Binds and serves at once, answering `starting` (starting.py) while `build()` makes the app on a
+    background thread, then the app; serves until interrupted. If `build` raises, the server stops and the
+    error is raised here, in the main thread, where the command line turns it into its one-line exit 1."""
+    placeholder = Starting()
+    server = uvicorn.Server(_config(placeholder, host, port, log_level, tls))
+    failed: list[BaseException] = []
+
+    def build_when_bound() -> None:
+        # After the bind, so that the build's imports (which hold the GIL) cannot delay the first answer.
+        while not server.started and not server.should_exit:
+            time.sleep(0.005)
+        try:
+            placeholder.ready(build())
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which raises it
+            failed.append(e)
+            server.should_exit = True
+
+    threading.Thread(target=build_when_bound, daemon=True, name="proxy-build").start()
+    server.run()
+    if failed:
+        raise failed[0]
+    if not placeholder.is_ready:
+        log.info("stopped before the app was built")
 
 
 @contextmanager
@@ -84,6 +125,8 @@ def proxy_process(db: str, *, start_timeout: float = 30.0, module: str = "orches
     environment `env`; yields a client (named `name`, signing with `signer`) once it answers; terminates the
     process on exit. With `tls` the proxy serves HTTPS with those files and the client verifies it against
     `ca_bundle`."""
+    from .client import ProxyClient
+
     port = free_port()
     named = ["--name", name] if name else []
     secured = ["--tls-cert", tls.cert_file, "--tls-key", tls.key_file] if tls else []

@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -59,6 +60,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import bodies, columnar, schema, wire
 from .bodies import ARROW, RequestBody
+from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall
 from .gate import Gate
 from .holder import ReceivedBill, SourceRecords
 from .intake import ListingRun
@@ -265,7 +267,7 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         limit: Annotated[int, Query(ge=1, le=schema.MAX_LISTINGS, description="at most this many rows")] = 1000,
     ) -> Response:
         """Row ids with their field composition and payout address: never values, never prices."""
-        found = vault.listings(after, limit)
+        found = vault.answer_listings(ListingsCall.trusted(after=after, limit=limit))
         next_after = found[-1].row_id if found else after
 
         def document() -> dict:
@@ -280,8 +282,9 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         """Row hashes of the rows whose minimum price the quote meets and that the holder sells under the
         model's privacy policy; reasons for the others. Signed by the model's hosting node."""
         admit("quote", body.model_id, raw, auth)
-        found = vault.quote(body.model_id, body.price_per_row, FieldTable.from_dict(body.field_table), body.row_ids,
-                            _claimed_policy(body.policy, body.policy_hash))
+        found = vault.answer_quote(QuoteCall.trusted(
+            model_id=body.model_id, price_per_row=body.price_per_row, field_table=FieldTable.from_dict(body.field_table),
+            row_ids=np.asarray(body.row_ids, np.int64), policy=_claimed_policy(body.policy, body.policy_hash)))
         return answer(request, "quote", body.model_id, raw, auth, lambda: {
             "accepted": [{"row_id": a.row_id, "row_hash": "0x" + a.row_hash.hex(), "source": a.source}
                          for a in found.accepted],
@@ -294,7 +297,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         """The sub-models' outputs on quoted rows, after the privacy check. Signed by the model's hosting node."""
         admit("evaluate", body.model_id, raw, auth)
         subs = [SubModel(s.neuron, tuple(s.fields), tuple(s.weights), s.bias) for s in body.submodels]
-        out = vault.evaluate(body.model_id, body.row_ids, subs, checkpoint_id=body.checkpoint_id)
+        out = vault.answer_evaluate(EvaluateCall.trusted(model_id=body.model_id, row_ids=np.asarray(body.row_ids, np.int64),
+                                                         checkpoint_id=body.checkpoint_id), subs)
         return answer(request, "evaluate", body.model_id, raw, auth,
                       lambda: {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)},
                       lambda: bodies.evaluate_body(out.z, out.labels))
@@ -305,7 +309,9 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         """dL/dW1 and dL/db1 on quoted rows (the plain split-learning exchange; see the protocol's warning).
         Signed by the model's hosting node."""
         admit("gradient", body.model_id, raw, auth)
-        out = vault.gradient(body.model_id, body.row_ids, body.dz)  # the vault checks the matrix's shape
+        out = vault.answer_gradient(GradientCall.trusted(model_id=body.model_id,
+                                                         row_ids=np.asarray(body.row_ids, np.int64)),
+                                    body.dz)  # the vault checks the matrix's shape and float32 range
         content = {"weight": out.weight, "bias": out.bias, "withheld": list(out.withheld)}
         return answer(request, "gradient", body.model_id, raw, auth, lambda: content,
                       lambda: bodies.gradient_body(content))

@@ -75,6 +75,12 @@ Tables:
   nonces(signer, nonce, expires_at)
       the nonces of signed requests admitted (gate.py), each kept until its request expires, so no request
       is answered twice, even across a restart.
+
+Schema version: `PRAGMA user_version`, SCHEMA_VERSION for the shape above. 0 is every store written before
+versions (whatever shape: `_migrate` brings each one up, idempotently) and a new file; opening stamps
+SCHEMA_VERSION once the migration steps are done (a crash before that leaves 0, and the steps run again). A store stamped higher than SCHEMA_VERSION was
+written by newer code: it is refused (StoreTooNew) before anything is written to it, journal mode included.
+A future change of shape raises SCHEMA_VERSION and adds its step to `_migrate` for stores stamped below it.
 """
 import itertools
 import json
@@ -90,9 +96,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from orchestrator.errors import IdempotencyConflict, UploadRefused
+from orchestrator.errors import IdempotencyConflict, StoreTooNew, UploadRefused
 
 from .batches import RowBatch, mixed, presence
+from .probes import ProbeColumns
+
+SCHEMA_VERSION = 1  # PRAGMA user_version of the shape this code writes (batches; see the module's docstring)
 
 WAL_TRUNCATE_BYTES = 4 << 20  # about SQLite's own auto-checkpoint size (1000 pages of 4 KiB)
 
@@ -263,6 +272,11 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
+            try:
+                _refuse_newer(self._db, path)
+            except BaseException:
+                self._db.close()
+                raise
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
@@ -439,16 +453,18 @@ class Store:
         self,
         model_id: int,
         field_table: str,
-        accepted: Sequence[tuple[int, int, bytes]],
+        accepted: np.ndarray,
+        price: int,
+        hashes: Sequence[bytes],
         privacy: PrivacyRecord | None = None,
         *,
-        probes: Mapping[int, PriceProbes] | None = None,
+        probes: ProbeColumns | None = None,
         budget: bytes | None = None,
         spent: Sequence[tuple[int, float, float]] = (),
         exact: Sequence[int] = (),
     ) -> None:
-        """Creates the model on its first quote; accepted (row_id, price, row_hash) replace earlier quotes of
-        those rows, and rows declined now keep the quotes they had. `privacy` is the model's privacy state
+        """Creates the model on its first quote; the `accepted` row ids, at the quote's `price`, with their
+        row `hashes` (32 bytes each, in the same order), replace earlier quotes of those rows, and rows declined now keep the quotes they had. `privacy` is the model's privacy state
         after the quote, `probes` the price answers it changed, `budget` the row budget when it changed,
         `spent` the (row_id, rho, label_epsilon) totals of the rows it charged (ldp), `exact` the rows it
         committed to an exact release (projection)."""
@@ -459,14 +475,9 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO privacy (model_id, policy, covariance, audit, ledger) "
                            "VALUES (?, ?, ?, ?, ?)",
                            (key, privacy.policy, privacy.covariance, privacy.audit, privacy.ledger))
-            db.executemany(
-                "INSERT OR REPLACE INTO quotes (model_id, row_id, price, row_hash) VALUES (?, ?, ?, ?)",
-                [(key, row_id, str(price), row_hash) for row_id, price, row_hash in accepted],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO price_probes (row_id, tests, declined, accepted) VALUES (?, ?, ?, ?)",
-                [(row_id, p.tests, _text(p.declined), _text(p.accepted)) for row_id, p in (probes or {}).items()],
-            )
+            _save_quotes(db, key, accepted, price, hashes)
+            if probes is not None:
+                _save_probes(db, probes)
             if budget is not None:
                 _save_budget(db, budget)
             _save_spent(db, spent)
@@ -482,6 +493,26 @@ class Store:
             ).fetchall()
         return {row_id: PriceProbes(tests, _int(declined), _int(accepted))
                 for row_id, tests, declined, accepted in found}
+
+    def probe_columns(self, row_ids: np.ndarray) -> ProbeColumns:
+        """The price answers of these rows, in their order (a row never price-tested: 0 tests, nothing known)."""
+        ids = np.asarray(row_ids, np.int64)
+        with self._lock:
+            found = self._db.execute(
+                "SELECT j.key, p.tests, p.declined, p.accepted FROM json_each(?) j "
+                "JOIN price_probes p ON p.row_id = j.value", (_dumps(ids.tolist()),)).fetchall()
+        tests = np.zeros(len(ids), np.int64)
+        declined, accepted = np.zeros(len(ids), object), np.zeros(len(ids), object)
+        declined_known, accepted_known = np.zeros(len(ids), bool), np.zeros(len(ids), bool)
+        if found:
+            at, counts, lows, highs = zip(*found)
+            at = np.asarray(at, np.int64)
+            tests[at] = counts
+            declined_known[at] = [low is not None for low in lows]
+            declined[at] = [0 if low is None else int(low) for low in lows]
+            accepted_known[at] = [high is not None for high in highs]
+            accepted[at] = [0 if high is None else int(high) for high in highs]
+        return ProbeColumns(ids, tests, declined, declined_known, accepted, accepted_known)
 
     def quote_prices(self, model_id: int, row_ids: Iterable[int]) -> dict[int, int]:
         """The price each of these rows is accepted at for the model (rows not accepted are absent)."""
@@ -619,6 +650,21 @@ def _migrate(db: sqlite3.Connection) -> None:
     if _has_table(db, "rows"):
         with _immediate(db):
             _rows_to_batches(db)
+    if schema_version(db) < SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The store's schema version (PRAGMA user_version; 0: written before versions, or new)."""
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _refuse_newer(db: sqlite3.Connection, path: str) -> None:
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise StoreTooNew(f"the store {path} has schema version {found}, newer than this SplitLedger's "
+                          f"{SCHEMA_VERSION}: it was written by a newer version; run that version (the file is "
+                          f"left unchanged)")
 
 
 def _rows_to_batches(db: sqlite3.Connection) -> None:
@@ -700,12 +746,39 @@ def _has_table(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
-def _save_spent(db: sqlite3.Connection, spent: Sequence[tuple[int, float, float]]) -> None:
+# Per-row tables of ids, integers and text are written in bulk: one statement over one JSON array parameter
+# (json_each), so that a quote of many rows costs one SQLite step loop rather than a Python tuple and a
+# statement step per row. Floats (dp_spent) are not: SQLite's parsing of JSON numbers costs three times
+# executemany's binding of doubles, which also keeps them bit for bit.
+
+
+def _save_quotes(db: sqlite3.Connection, model_key: str, row_ids: np.ndarray, price: int,
+                 hashes: Sequence[bytes]) -> None:
+    if len(hashes) != len(row_ids) or any(len(h) != 32 for h in hashes):
+        raise ValueError(f"{len(row_ids)} accepted rows need as many 32-byte row hashes, got {len(hashes)}")
+    # The hashes travel as one blob, row i's at bytes 32 i .. 32 i + 31 (json_each's key is i).
+    db.execute("INSERT OR REPLACE INTO quotes (model_id, row_id, price, row_hash) "
+               "SELECT ?, j.value, ?, substr(?, j.key * 32 + 1, 32) FROM json_each(?) j",
+               (model_key, str(price), b"".join(hashes), _dumps(np.asarray(row_ids, np.int64).tolist())))
+
+
+def _save_probes(db: sqlite3.Connection, probes: ProbeColumns) -> None:
+    if len(probes.ids):
+        declined = np.where(probes.declined_known, probes.declined.astype(str), None).tolist()
+        accepted = np.where(probes.accepted_known, probes.accepted.astype(str), None).tolist()
+        db.execute("INSERT OR REPLACE INTO price_probes (row_id, tests, declined, accepted) "
+                   "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?) j",
+                   (_dumps(list(zip(probes.ids.tolist(), probes.tests.tolist(), declined, accepted))),))
+
+
+def _save_spent(db: sqlite3.Connection, spent: Iterable[tuple[int, float, float]]) -> None:
     db.executemany("INSERT OR REPLACE INTO dp_spent (row_id, rho, label_epsilon) VALUES (?, ?, ?)", spent)
 
 
 def _save_exact(db: sqlite3.Connection, row_ids: Sequence[int]) -> None:
-    db.executemany("INSERT OR IGNORE INTO exact_releases (row_id) VALUES (?)", [(row,) for row in row_ids])
+    if len(row_ids):
+        db.execute("INSERT OR IGNORE INTO exact_releases (row_id) SELECT value FROM json_each(?)",
+                   (_dumps([int(r) for r in row_ids]),))
 
 
 def _save_budget(db: sqlite3.Connection, state: bytes) -> None:

@@ -53,7 +53,7 @@ from orchestrator.errors import (
     UnknownModel,
     UnknownRows,
 )
-from orchestrator.hashing.rows import UINT256_LIMIT, row_hashes
+from orchestrator.hashing.rows import row_hashes
 from orchestrator.privacy.accountant import gaussian_rho
 from orchestrator.privacy.atoms import atom_columns, atom_covariance
 from orchestrator.privacy.audit import DEFAULT_TOLERANCE
@@ -62,6 +62,7 @@ from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_
 
 from . import privacy
 from .bills import BillBook, bill_sources, parse_bill
+from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall, checked
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
 from .budget import RevelationBudget, TableAtoms
 from .batches import RowBatch, numbers_and_texts, values
@@ -77,10 +78,9 @@ from .intake import (
 from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
-from .probes import ACCEPT, DEFAULT_PRICE_PROBES, price_answer
-from .schema import MAX_LISTINGS, MAX_ROW_ID
+from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
-from .store import PriceProbes, Store, StoredRows, UploadKey
+from .store import Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
 # at least "policyHash" and "fieldTableHash", 32 bytes each.
@@ -138,7 +138,7 @@ class Vault:
         if lifetime_epsilon is not None and not (0.0 < lifetime_epsilon < float("inf")):
             raise ValueError(f"a lifetime epsilon is a finite number > 0 (or None), got {lifetime_epsilon}")
         self.lifetime_epsilon = None if lifetime_epsilon is None else float(lifetime_epsilon)
-        if _not_int(price_probes) or price_probes < 0:
+        if isinstance(price_probes, bool) or not isinstance(price_probes, (int, np.integer)) or price_probes < 0:
             raise ValueError(f"price_probes is a count >= 0, got {price_probes!r}")
         self.threshold = float(threshold)
         self.price_probes = int(price_probes)
@@ -220,15 +220,22 @@ class Vault:
 
     # --- the hosting node ---------------------------------------------------------------------------------
 
+    # Each request has a RowHolder method taking plain values, checked by calls.py's records (in-process
+    # callers), and an `answer_*` method taking the record (the service builds it from a request its schema
+    # validated already).
+
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
-        if _not_int(after) or not 0 <= after <= MAX_ROW_ID:
-            raise HolderRequestError(f"after must be a row id in 0..2^63-1, got {after!r}")
-        if _not_int(limit) or not 1 <= limit <= MAX_LISTINGS:
-            raise HolderRequestError(f"limit must be in 1..{MAX_LISTINGS}, got {limit!r}")
-        return list(itertools.starmap(Listing, self.store.listings(after, limit)))
+        return self.answer_listings(checked(ListingsCall, after=after, limit=limit))
+
+    def answer_listings(self, call: ListingsCall) -> list[Listing]:
+        return list(itertools.starmap(Listing, self.store.listings(call.after, call.limit)))
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
               policy: PrivacyPolicy) -> QuoteAnswer:
+        return self.answer_quote(checked(QuoteCall, model_id=model_id, price_per_row=price_per_row,
+                                         field_table=field_table, row_ids=row_ids, policy=policy))
+
+    def answer_quote(self, call: QuoteCall) -> QuoteAnswer:
         """Row hashes of the rows that normalise under the table, that the model's privacy policy and each row's
         budget let this holder sell, and whose minimum price the quote meets.
 
@@ -236,16 +243,11 @@ class Vault:
         accepted now replaces its earlier quote; a row declined now keeps any acceptance it had (at its earlier
         price). The table and the policy are fixed by the model's first quote.
         """
-        model_id = _model_id(model_id)
-        price = _amount(price_per_row, "price_per_row")
-        if not isinstance(field_table, FieldTable):
-            raise HolderRequestError(f"field_table must be a FieldTable, got {type(field_table).__name__}")
-        if not isinstance(policy, PrivacyPolicy):
-            raise HolderRequestError(f"policy must be a PrivacyPolicy, got {type(policy).__name__}")
+        model_id, price, field_table, ids, policy = (call.model_id, call.price_per_row, call.field_table, call.row_ids,
+                                                     call.policy)
         if policy.inputs != field_table.model_inputs:
             raise PolicyError("the privacy policy's inputs are not the field table's model inputs")
         classes = release_classes(policy, field_table)
-        ids = _row_ids(row_ids, allow_empty=True)
         with self._lock:
             table_json = field_table.to_json().decode()
             known = self._known_model(model_id)
@@ -296,8 +298,7 @@ class Vault:
                     charged = self._first_releases(policy, good_ids, previous)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
-                        model_id, table_json, list(zip(good_ids.tolist(), itertools.repeat(price), hashes)),
-                        state.record(), probes=probes, budget=budget.to_json(),
+                        model_id, table_json, good_ids, price, hashes, state.record(), probes=probes, budget=budget.to_json(),
                         spent=charged.stored() if charged is not None else (), exact=exact.tolist(),
                     )
                 if charged is not None:
@@ -313,22 +314,15 @@ class Vault:
         )
 
     def _price_answers(self, candidates: StoredRows, keep: np.ndarray, price: int,
-                       reasons: dict[int, str]) -> dict[int, PriceProbes]:
+                       reasons: dict[int, str]) -> ProbeColumns:
         """The price, as probes.py lets it be consulted, for the rows still in `keep` (cleared where declined);
         returns the probes that changed, to be stored with the quote."""
         asked = np.flatnonzero(keep)
-        ids = candidates.ids[asked].tolist()
-        seen = self.store.price_probes(ids)
-        changed: dict[int, PriceProbes] = {}
-        fresh = PriceProbes()
-        for i, row_id, min_price in zip(asked.tolist(), ids, candidates.min_prices[asked].tolist()):
-            before = seen.get(row_id, fresh)
-            outcome, after = price_answer(before, price, min_price, self.price_probes)
-            if after != before:
-                changed[row_id] = after
-            if outcome != ACCEPT:
-                reasons[row_id] = outcome
-                keep[i] = False
+        outcomes, changed = price_answers(self.store.probe_columns(candidates.ids[asked]), price,
+                                          candidates.min_prices[asked], self.price_probes)
+        declined = outcomes != ACCEPT
+        reasons.update(zip(candidates.ids[asked[declined]].tolist(), outcomes[declined].tolist()))
+        keep[asked[declined]] = False
         return changed
 
     def _within_lifetime(self, model_id: int, policy: PrivacyPolicy, candidate_ids: np.ndarray,
@@ -496,6 +490,10 @@ class Vault:
 
     def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
                  checkpoint_id: int | None = None) -> Outputs:
+        return self.answer_evaluate(checked(EvaluateCall, model_id=model_id, row_ids=row_ids,
+                                            checkpoint_id=checkpoint_id), submodels)
+
+    def answer_evaluate(self, call: EvaluateCall, submodels: Sequence[SubModel]) -> Outputs:
         """z = the sub-models on the requested quoted rows, and their labels; privacy checks first (the model's
         policy and audit, then each row's budget across all models), and what the answer reveals recorded in
         both before it is returned, as is (bills.py) that the rows were computed for `checkpoint_id`.
@@ -503,8 +501,7 @@ class Vault:
         ldp mode: each row's release instead (its clipped and noised u = P x and its label, randomized or in
         the clear), the same every time; it was charged to the row's lifetime budget by the quote, so neither
         the R^2 budget nor the audit is consulted or recorded."""
-        model_id = _model_id(model_id)
-        ids = _row_ids(row_ids)
+        model_id, ids, checkpoint_id = call.model_id, call.row_ids, call.checkpoint_id
         subs = tuple(submodels)
         if not subs or not all(isinstance(s, SubModel) for s in subs):
             raise HolderRequestError("submodels must be a non-empty list of sub-models")
@@ -583,6 +580,9 @@ class Vault:
         return released
 
     def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
+        return self.answer_gradient(checked(GradientCall, model_id=model_id, row_ids=row_ids), dz)
+
+    def answer_gradient(self, call: GradientCall, dz: np.ndarray) -> LayerGradient:
         """dL/dW1 = dz^T x (masked by the last sub-models) and dL/db1 = sum(dz), over the rows given, as the
         model's policy allows: refused in projection mode, clipped and noised in dp mode, and in plain mode
         over the rows that dz does not isolate (the others' dz rows zeroed, named in `withheld`).
@@ -590,8 +590,7 @@ class Vault:
         `dz` has one column per neuron, in neuron order (neuron j's column is j), whatever order the sub-models
         were sent in.
         """
-        model_id = _model_id(model_id)
-        ids = _row_ids(row_ids)
+        model_id, ids = call.model_id, call.row_ids
         model = self._model(model_id)
         policy = model.privacy.policy
         with model.lock:
@@ -736,47 +735,9 @@ def _padded(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _not_int(value: Any) -> bool:
-    return isinstance(value, bool) or not isinstance(value, (int, np.integer))
-
-
-def _model_id(value: Any) -> int:
-    if _not_int(value) or not 0 <= value < UINT256_LIMIT:
-        raise HolderRequestError(f"model_id must be a uint256, got {value!r}")
-    return int(value)
-
-
-def _amount(value: Any, what: str) -> int:
-    if _not_int(value) or not 0 <= value < UINT256_LIMIT:
-        raise HolderRequestError(f"{what} must be an integer amount in the token's smallest unit, got {value!r}")
-    return int(value)
-
-
-def _row_ids(row_ids: Sequence[int], *, allow_empty: bool = False) -> np.ndarray:
-    """The ids as int64, refused unless they are distinct integers (and some, unless `allow_empty`)."""
-    if isinstance(row_ids, np.ndarray):
-        if row_ids.ndim != 1 or (row_ids.size and row_ids.dtype.kind not in "iu"):
-            raise HolderRequestError(f"row_ids must be a 1-d array of integers, got {row_ids.dtype} {row_ids.shape}")
-        if row_ids.size and (row_ids.min() < 0 or row_ids.max() > MAX_ROW_ID):
-            raise HolderRequestError(f"row ids are in 0..2^63-1, got {row_ids.min()}..{row_ids.max()}")
-        ids = row_ids.astype(np.int64)
-    else:
-        if any(_not_int(r) for r in row_ids):
-            raise HolderRequestError("row_ids must be integers")
-        # Checked before the int64 conversion, which would overflow (row ids are SQLite integers).
-        outside = [r for r in row_ids if not 0 <= r <= MAX_ROW_ID]
-        if outside:
-            raise HolderRequestError(f"row ids are in 0..2^63-1, got {', '.join(str(r) for r in outside[:10])}")
-        ids = np.asarray(list(row_ids), np.int64)
-    if not ids.size and not allow_empty:
-        raise HolderRequestError("row_ids must name at least one row")
-    if np.unique(ids).size != ids.size:
-        values, counts = np.unique(ids, return_counts=True)
-        raise HolderRequestError(f"row_ids repeat: {_show(values[counts > 1])}")
-    return ids
-
-
 def _finite_matrix(value: Any, shape: tuple[int, int], what: str) -> np.ndarray:
+    """The vault's own invariants of a matrix it computes with: float32 (whose range a float64 can pass, which
+    the schema's finite floats cannot see) and the model's shape."""
     try:
         with np.errstate(over="ignore"):  # finite float64s beyond float32's range become inf: refused below
             a = np.asarray(value, dtype=np.float32)
