@@ -1,0 +1,5 @@
+"""The zk tests build their models with the orchestrator tests' builders."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "orchestrator"))
