@@ -3,3 +3,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "orchestrator"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from zk_fixtures import circuit, proven  # noqa: E402, F401

@@ -6,40 +6,11 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from container_builders import model_doc, wine_columns, wine_table
-from orchestrator.container import parse_model
-from orchestrator.container.container import normalise_standard_columns
-from orchestrator.container.modelfile import to_network
-from orchestrator.container.onnx_export import export_onnx
+from zk_fixtures import ROWS, wine_export
 from orchestrator.errors import ZkError
 from orchestrator.zk import prover
 from orchestrator.zk.circuit import Chunk, accuracy_graph, chunks, export_layers
 from orchestrator.zk.srs import local_srs
-
-ROWS = 8
-DEV_CHAIN = 31337
-
-
-def wine_export(seed: int = 4):
-    columns = wine_columns()
-    table = wine_table(columns)
-    task = {"kind": "classification", "output": "cultivar", "classes": ["class_0", "class_1", "class_2"]}
-    doc = model_doc(list(table.model_inputs), [4], task, ["relu", "softmax"], seed=seed,
-                    optimizer={"name": "adam", "learning_rate": 0.02})
-    model = parse_model(doc)
-    rows = normalise_standard_columns(table, columns)
-    return export_onnx(model, table, to_network(model)), rows.features.astype(np.float32), rows.labels.astype(int)
-
-
-@pytest.fixture(scope="module")
-def circuit(tmp_path_factory):
-    export, x, labels = wine_export()
-    folder = tmp_path_factory.mktemp("circuit")
-    graph = accuracy_graph(export_layers(export), ROWS)
-    test_chunks = chunks(x[:20], labels[:20], 3, ROWS)
-    logrows = prover.settings_for(graph, test_chunks[0], folder)
-    srs = local_srs(folder / "kzg.srs", logrows, DEV_CHAIN)
-    return prover.build(folder, srs), export, test_chunks
 
 
 def onnxruntime_hits(graph: bytes, chunk: Chunk) -> tuple[int, int]:
@@ -59,12 +30,6 @@ def test_padding_rows_count_for_nothing(circuit):
     compiled, _export, test_chunks = circuit
     last, _witness = prover.evaluate(compiled, test_chunks[-1], "last")
     assert last.rows == 20 - 2 * ROWS
-
-
-@pytest.fixture(scope="module")
-def proven(circuit):
-    compiled, _export, test_chunks = circuit
-    return prover.prove(compiled, test_chunks[0], "chunk0")
 
 
 def test_a_proof_verifies_and_carries_its_commitments_and_count(circuit, proven):
