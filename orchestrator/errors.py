@@ -225,3 +225,8 @@ class UnknownArtifact(ArtifactError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
+
+
+class ZkError(SplitLedgerError):
+    """An accuracy proof cannot be built, proven or checked: a graph the circuit cannot express, a test-set chunk
+    of the wrong shape, a proving step ezkl refused, or a proof that does not verify (docs/zk.md)."""

@@ -1,0 +1,8 @@
+"""The zk tests build their models with the orchestrator tests' builders."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "orchestrator"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from zk_fixtures import circuit, proven  # noqa: F401
