@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
 
-from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, payout_leaf
+from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, billed_row_leaves, payout_leaf
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,14 @@ def row_leaf(row: BilledRow) -> bytes:
 
 def make_bill(checkpoint_id: int, rows: Sequence[BilledRow]) -> Bill:
     """The bill of a checkpoint from the rows actually used (never empty: an empty group is not billed)."""
-    rows = tuple(BilledRow(r.row_hash, to_checksum_address(r.source), r.price) for r in rows)
+    # a group has few sources and many rows: each address is checksummed once, not once a row
+    checksummed = {s: to_checksum_address(s) for s in {r.source for r in rows}}
+    rows = tuple(BilledRow(r.row_hash, checksummed[r.source], r.price) for r in rows)
     amounts: Counter[str] = Counter()
     for row in rows:
         amounts[row.source] += row.price
     payouts = {source: amounts[source] for source in sorted(amounts, key=str.lower)}
     payout_root = MerkleTree([payout_leaf(checkpoint_id, s, a) for s, a in payouts.items()]).root
-    rows_root = MerkleTree([row_leaf(r) for r in rows]).root
+    rows_root = MerkleTree(billed_row_leaves([r.source for r in rows], [r.row_hash for r in rows],
+                                            [r.price for r in rows])).root
     return Bill(checkpoint_id, rows, payouts, payout_root, rows_root)

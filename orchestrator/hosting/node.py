@@ -48,10 +48,12 @@ from orchestrator.errors import (
 )
 
 from orchestrator.progress import Progress
+from orchestrator.proxy.holder import RowHolder
 from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
+from .records import HostChain
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .failpoints import failpoint
 from .projected import group_trainer
@@ -95,7 +97,7 @@ class GroupReport:
 
 
 class HostingNode:
-    def __init__(self, model_id: int, container: TrainingContainer, chain, holders: Mapping[str, object],
+    def __init__(self, model_id: int, container: TrainingContainer, chain: HostChain, holders: Mapping[str, RowHolder],
                  state: HostState, config: NodeConfig = NodeConfig(), progress: Progress | None = None):
         self.model_id = model_id
         self.container = container
@@ -116,18 +118,18 @@ class HostingNode:
         """Rebuilds the container's model, history set and anchors from the database."""
         saved = self.state.model_state(self.model_id)
         if saved is not None:
-            target = from_bytes(saved[0], self.container.target)
-            opt_state = from_bytes(saved[1], self.container.opt_state)
+            target = from_bytes(saved.target, self.container.target)
+            opt_state = from_bytes(saved.opt_state, self.container.opt_state)
             self.container.restore(target, opt_state)
         hashes = self.state.history_hashes()
         history = self.container.history
-        for index, root, first, count, _tx, block_number, block_hash, _t in self.state.anchors():
-            history.add(hashes[first:first + count])
+        for recorded in self.state.anchors():
+            history.add(hashes[recorded.first_row:recorded.first_row + recorded.row_count])
             anchor = history.anchor()
-            if anchor.root != root or anchor.index != index:
-                raise SplitLedgerError(f"history anchor {index} in {self.state.path} does not match its rows")
-            if block_number is not None:
-                history.confirm(index, block_number, block_hash)
+            if anchor.root != recorded.root or anchor.index != recorded.index:
+                raise SplitLedgerError(f"history anchor {recorded.index} in {self.state.path} does not match its rows")
+            if recorded.block_number is not None:
+                history.confirm(recorded.index, recorded.block_number, recorded.block_hash)
         history.add(hashes)
 
     def _check_weights_on_chain(self) -> None:
@@ -221,16 +223,16 @@ class HostingNode:
         self.request_quotes(quote)
         size = min(self.config.group_size, cap) if cap else self.config.group_size
         by_hash: dict[bytes, dict] = {}
-        for holder, row_id, row_hash, source, price in self.state.offered_rows():
-            if row_hash in self.container.history or price != quote:
+        for offer in self.state.offered_rows():
+            if offer.row_hash in self.container.history or offer.price != quote:
                 continue
-            row = by_hash.get(row_hash)
+            row = by_hash.get(offer.row_hash)
             if row is None:
                 if len(by_hash) == size:
                     continue
-                row = by_hash[row_hash] = {"row_hash": row_hash.hex(), "source": source, "price": price,
-                                           "holders": []}
-            row["holders"].append((holder, row_id))
+                row = by_hash[offer.row_hash] = {"row_hash": offer.row_hash.hex(), "source": offer.source,
+                                                 "price": offer.price, "holders": []}
+            row["holders"].append((offer.holder, offer.row_id))
         return list(by_hash.values())
 
     # ------------------------------------------------------------------ one group
@@ -424,7 +426,7 @@ class HostingNode:
 
     def published_bill(self, checkpoint_id: int, bill: Bill | None) -> dict:
         """The bill document every holder of the group's rows receives (publication.py)."""
-        drops = [(h, reason) for _c, h, reason, _holders in self.state.drops(checkpoint_id)]
+        drops = [(drop.row_hash, drop.reason) for drop in self.state.drops(checkpoint_id)]
         return bill_document(self.model_id, checkpoint_id, bill, drops)
 
     def _publish_to_holders(self, group: dict, bill: Bill | None) -> None:
@@ -476,9 +478,10 @@ class HostingNode:
 
     def _confirm_unconfirmed_anchors(self) -> None:
         """An anchor recorded but not confirmed was interrupted around its transaction: check the chain."""
-        for index, root, _first, count, tx_hash, _block, _bh, _t in self.state.anchors():
-            if tx_hash is not None:
+        for recorded in self.state.anchors():
+            if recorded.tx_hash is not None:
                 continue
+            index = recorded.index
             on_chain = self.chain.anchor_count(self.model_id)
             if on_chain > index:
                 anchor = self.chain.anchor(self.model_id, index)
@@ -487,7 +490,7 @@ class HostingNode:
                 self.state.confirm_anchor(index, "(confirmed after restart)", anchor["blockNumber"], block_hash)
                 self.container.history.confirm(index, anchor["blockNumber"], block_hash)
             else:
-                self._send_anchor(index, root, count)
+                self._send_anchor(index, recorded.root, recorded.row_count)
 
     # ------------------------------------------------------------------ reorgs
 
@@ -542,7 +545,8 @@ class HostingNode:
         """Every recorded anchor against the chain's: gone -> unsent; in another block -> that block."""
         on_chain = self.chain.anchor_count(self.model_id)
         history = self.container.history
-        for index, _root, _first, _count, tx_hash, block_number, block_hash, _t in self.state.anchors():
+        for recorded in self.state.anchors():
+            index, tx_hash = recorded.index, recorded.tx_hash
             if tx_hash is None:
                 continue  # never confirmed: _confirm_unconfirmed_anchors looks after it
             if index >= on_chain:
@@ -552,7 +556,7 @@ class HostingNode:
                 continue
             number = self.chain.anchor(self.model_id, index)["blockNumber"]
             found = bytes(self.chain.w3.eth.get_block(number)["hash"])
-            if (number, found) != (block_number, block_hash):
+            if (number, found) != (recorded.block_number, recorded.block_hash):
                 log.info(f"reorg: history anchor {index} is now in block {number} 0x{found.hex()[:16]}...")
                 self.state.confirm_anchor(index, tx_hash, number, found)
                 history.unconfirm(index)

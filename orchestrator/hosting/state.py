@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
+from .records import Anchor, Drop, ModelState, OfferedRow
+
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
     from .rounds import MismatchEvidence
 
@@ -66,6 +68,14 @@ CREATE TABLE IF NOT EXISTS refusals (
 
 OPEN_PHASES = ("planned", "open", "trained", "billed")
 
+# PRAGMA user_version of the state file. 0: made before versions (the tables above, refusals possibly
+# missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: this shape.
+SCHEMA_VERSION = 2
+
+
+class NewerStateSchema(SplitLedgerError):
+    """The state file was written by a newer version of the node (its schema version is above ours)."""
+
 
 @dataclass(frozen=True)
 class SentTx:
@@ -85,13 +95,28 @@ class HostState:
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise NewerStateSchema(f"{self.path} has state schema version {version}; this node reads up to "
+                                   f"{SCHEMA_VERSION}: run the version that wrote it")
         self._refuse_integer_prices()
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        """Versions 0 and 1 (unversioned files) to 2: the tables and indexes a file made before some of them
+        lacks are added empty; existing rows keep their shape. One transaction with the version bump."""
+        with self._tx():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _refuse_integer_prices(self) -> None:
         """A state file from before exact prices declares them INTEGER, where SQLite turns a price past 2**63
         into a float: such a file is refused rather than read with rounded prices."""
-        for table in ("listings", "bills"):
+        for table in ("listings", "bills"):  # a table not there yet (a new file) has no price column
             types = {name: kind for _cid, name, kind, *_ in self.db.execute(f"PRAGMA table_info({table})")}
             if types.get("price", "TEXT").upper() != "TEXT":
                 raise SplitLedgerError(f"{self.path} stores prices as SQLite integers (made before exact prices): "
@@ -116,9 +141,10 @@ class HostState:
         self.db.execute("INSERT OR REPLACE INTO model_state VALUES (?, ?, ?, ?)",
                         (model_id, target, opt_state, accuracy_ppm))
 
-    def model_state(self, model_id: int) -> tuple[bytes, bytes, int] | None:
-        return self.db.execute("SELECT target, opt_state, accuracy_ppm FROM model_state WHERE model_id=?",
-                               (model_id,)).fetchone()
+    def model_state(self, model_id: int) -> ModelState | None:
+        row = self.db.execute("SELECT target, opt_state, accuracy_ppm FROM model_state WHERE model_id=?",
+                              (model_id,)).fetchone()
+        return ModelState(*row) if row else None
 
     # ------------------------------------------------------------------ listings
 
@@ -181,9 +207,9 @@ class HostState:
             wanted.append(row_id)
         return wanted
 
-    def offered_rows(self) -> list[tuple[str, int, bytes, str, int]]:
-        """(holder, row_id, row_hash, source, price) of every bought-able row not yet trained on, oldest first."""
-        return [(holder, row_id, row_hash, source, int(price)) for holder, row_id, row_hash, source, price in
+    def offered_rows(self) -> list[OfferedRow]:
+        """Every bought-able row not yet trained on, oldest first."""
+        return [OfferedRow(holder, row_id, row_hash, source, int(price)) for holder, row_id, row_hash, source, price in
                 self.db.execute(
                     "SELECT l.holder, l.row_id, l.row_hash, l.source, l.price FROM listings l "
                     "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
@@ -203,10 +229,10 @@ class HostState:
     def history_hashes(self) -> list[bytes]:
         return [r[0] for r in self.db.execute("SELECT row_hash FROM history ORDER BY seq")]
 
-    def anchors(self) -> list[tuple]:
-        return self.db.execute(
+    def anchors(self) -> list[Anchor]:
+        return [Anchor(*row) for row in self.db.execute(
             "SELECT idx, root, first_row, row_count, tx_hash, block_number, block_hash, created_at "
-            "FROM anchors ORDER BY idx").fetchall()
+            "FROM anchors ORDER BY idx")]
 
     def record_anchor(self, index: int, root: bytes, first_row: int, row_count: int) -> None:
         self.db.execute("INSERT OR IGNORE INTO anchors (idx, root, first_row, row_count, created_at) "
@@ -303,12 +329,12 @@ class HostState:
         return [(row_hash, source, int(price)) for row_hash, source, price in self.db.execute(
             "SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position", (checkpoint_id,))]
 
-    def drops(self, checkpoint_id: int | None = None) -> list[tuple[int, bytes, str, list[str]]]:
+    def drops(self, checkpoint_id: int | None = None) -> list[Drop]:
         query = "SELECT checkpoint_id, row_hash, reason, holders FROM dropped"
         args: tuple = ()
         if checkpoint_id is not None:
             query, args = query + " WHERE checkpoint_id=?", (checkpoint_id,)
-        return [(c, h, r, json.loads(hs)) for c, h, r, hs in self.db.execute(query, args)]
+        return [Drop(c, h, r, json.loads(hs)) for c, h, r, hs in self.db.execute(query, args)]
 
     def mismatch_evidence(self, checkpoint_id: int | None = None) -> list[MismatchEvidence]:
         """The signed answers recorded behind mismatches (of one checkpoint, or all)."""

@@ -76,3 +76,17 @@ def test_payout_leaf_double_hashes_the_abi_encoded_checkpoint_account_and_amount
     account = "0x" + "ab" * 20
     packed = (7).to_bytes(32, "big") + bytes(12) + bytes.fromhex("ab" * 20) + (10**18).to_bytes(32, "big")
     assert payout_leaf(7, account, 10**18) == keccak(keccak(packed))
+
+
+def test_billed_row_leaves_are_the_abi_encoded_leaves_of_each_row():
+    from orchestrator.hashing.merkle import billed_row_leaf, billed_row_leaves
+    sources = ["0x" + "ab" * 20, "0x" + "Cd" * 20, "0x" + "ab" * 20]
+    hashes = [bytes([i]) * 32 for i in range(3)]
+    prices = [0, 10**18, 2**200]
+    assert billed_row_leaves(sources, hashes, prices) == [billed_row_leaf(*row) for row in zip(sources, hashes, prices)]
+
+
+def test_billed_row_leaves_refuse_an_address_that_is_not_20_bytes():
+    from orchestrator.hashing.merkle import billed_row_leaves
+    with pytest.raises(MerkleError, match="20-byte address"):
+        billed_row_leaves(["0x" + "ab" * 19], [bytes(32)], [1])
