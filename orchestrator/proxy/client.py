@@ -33,11 +33,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 import pyarrow as pa
-from eth_account import Account
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.auth.messages import HolderAnswer, body_digest
 from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, IDEMPOTENCY_HEADER, RequestSigner
 from orchestrator.container.fields import FieldTable
 from orchestrator.errors import ProxyError, ProxyUnavailable
@@ -128,7 +126,7 @@ class ProxyClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "ProxyClient":
+    def __enter__(self) -> ProxyClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -389,8 +387,9 @@ class ProxyClient:
             domain = signer.domain
             if doc.chain_id != domain.chain_id or to_checksum_address(doc.market or "0x" + "0" * 40) != \
                     to_checksum_address(domain.market):
-                raise ProxyError(self._url, None, "wrong_chain", f"the proxy serves market {doc.market} on chain "
-                                                                 f"{doc.chain_id}, not {domain.market} on {domain.chain_id}")
+                raise ProxyError(self._url, None, "wrong_chain",
+                                 f"the proxy serves market {doc.market} on chain {doc.chain_id}, "
+                                 f"not {domain.market} on {domain.chain_id}")
             self._holder = to_checksum_address(doc.holder)
         return self._holder
 
@@ -434,7 +433,8 @@ class ProxyClient:
         except httpx.TransportError as e:
             failure = tls.tls_failure(e)
             if failure is not None:
-                raise ProxyUnavailable(self._url, f"{method} {path}: {tls.describe(failure, self._ca_bundle)}") from None
+                raise ProxyUnavailable(
+                    self._url, f"{method} {path}: {tls.describe(failure, self._ca_bundle)}") from None
             hint = ""
             if self._url.startswith("http://") and isinstance(e, httpx.RemoteProtocolError):
                 hint = " (a proxy serving https closes plain http connections: is the URL https://?)"

@@ -14,7 +14,6 @@ import numpy as np
 from orchestrator.container.fields import FieldTable
 from orchestrator.privacy.policy import PrivacyPolicy
 
-
 if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
     from orchestrator.container.split import SubModel
 

@@ -94,7 +94,8 @@ def checked_value(row: int, column: str, value: Any) -> int | float | str:
         raise UploadRefused("null is not a value; leave the column out of this row if the value is missing",
                             row=row, column=column)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
-        raise UploadRefused(f"{type(value).__name__} {value!r} is neither a number nor a string", row=row, column=column)
+        raise UploadRefused(f"{type(value).__name__} {value!r} is neither a number nor a string",
+                            row=row, column=column)
     try:
         finite = math.isfinite(value)
     except OverflowError:

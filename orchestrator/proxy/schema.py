@@ -2,8 +2,8 @@
 
 Numbers are strict (a JSON string is never a number here, a bool never an int) and floats must be finite.
 The same models check a holder's answers in the client, so a proxy that answers with strings, nulls or the
-wrong structure is caught before any number is used. Row values in an upload are deliberately loose (`Any`): the vault checks them itself, so that a refusal names
-the row index and the column rather than a pydantic location.
+wrong structure is caught before any number is used. Row values in an upload are deliberately loose (`Any`): the
+vault checks them itself, so that a refusal names the row index and the column rather than a pydantic location.
 """
 from typing import Annotated, Any, Literal
 

@@ -71,7 +71,7 @@ def serve_building(build: Callable[[], Any], host: str, port: int, *, log_level:
             time.sleep(0.005)
         try:
             placeholder.ready(build())
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which raises it
+        except BaseException as e:  # handed to the main thread, which raises it
             failed.append(e)
             server.should_exit = True
 

@@ -36,7 +36,6 @@ from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -132,8 +131,8 @@ async def upload_body(request: Request) -> UploadBody:
 def request_authorization(
     nonce: Annotated[str | None, Header(alias=NONCE_HEADER, description="0x + 64 hex digits, used once")] = None,
     expiry: Annotated[str | None, Header(alias=EXPIRY_HEADER, description="unix seconds")] = None,
-    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER,
-                                            description="EIP-712 signature (65 bytes, 0x hex) of HolderRequest")] = None,
+    signature: Annotated[str | None, Header(
+        alias=SIGNATURE_HEADER, description="EIP-712 signature (65 bytes, 0x hex) of HolderRequest")] = None,
 ) -> Authorization:
     return Authorization.from_headers({NONCE_HEADER: nonce, EXPIRY_HEADER: expiry, SIGNATURE_HEADER: signature})
 
@@ -283,8 +282,9 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         model's privacy policy; reasons for the others. Signed by the model's hosting node."""
         admit("quote", body.model_id, raw, auth)
         found = vault.answer_quote(QuoteCall.trusted(
-            model_id=body.model_id, price_per_row=body.price_per_row, field_table=FieldTable.from_dict(body.field_table),
-            row_ids=np.asarray(body.row_ids, np.int64), policy=_claimed_policy(body.policy, body.policy_hash)))
+            model_id=body.model_id, price_per_row=body.price_per_row,
+            field_table=FieldTable.from_dict(body.field_table), row_ids=np.asarray(body.row_ids, np.int64),
+            policy=_claimed_policy(body.policy, body.policy_hash)))
         return answer(request, "quote", body.model_id, raw, auth, lambda: {
             "accepted": [{"row_id": a.row_id, "row_hash": "0x" + a.row_hash.hex(), "source": a.source}
                          for a in found.accepted],
@@ -297,8 +297,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         """The sub-models' outputs on quoted rows, after the privacy check. Signed by the model's hosting node."""
         admit("evaluate", body.model_id, raw, auth)
         subs = [SubModel(s.neuron, tuple(s.fields), tuple(s.weights), s.bias) for s in body.submodels]
-        out = vault.answer_evaluate(EvaluateCall.trusted(model_id=body.model_id, row_ids=np.asarray(body.row_ids, np.int64),
-                                                         checkpoint_id=body.checkpoint_id), subs)
+        out = vault.answer_evaluate(EvaluateCall.trusted(
+            model_id=body.model_id, row_ids=np.asarray(body.row_ids, np.int64), checkpoint_id=body.checkpoint_id), subs)
         return answer(request, "evaluate", body.model_id, raw, auth,
                       lambda: {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)},
                       lambda: bodies.evaluate_body(out.z, out.labels))

@@ -8,8 +8,8 @@ first quote (checking it against the chain's commitment when it can read the cha
 policy that fails its review on the rows it would have quoted (`privacy_policy`), and from then on answers
 only what the policy allows: every evaluate passes the literal check and the policy check (privacy.py), and
 is recorded in the model's leakage audit before the answer leaves; a gradient is refused in projection mode,
-answered without the rows dz isolates in plain mode, noised and counted against each row's budget in dp mode. In ldp mode
-each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
+answered without the rows dz isolates in plain mode, noised and counted against each row's budget in dp mode. In
+ldp mode each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
 to the row's lifetime budget (lifetime.py), shared with dp gradient steps, and declines it (`privacy_budget`)
 if the budget cannot take it, or if this holder released the row exactly before (a projection-mode quote, a
 plain or dp mode evaluate, a plain gradient: no DP guarantee is left to spend); evaluate answers that fixed
@@ -61,11 +61,11 @@ from orchestrator.privacy.dp import private_gradients
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_gradient
 
 from . import privacy
+from .batches import RowBatch, numbers_and_texts, values
 from .bills import BillBook, bill_sources, parse_bill
+from .budget import RevelationBudget, TableAtoms
 from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall, checked
 from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
-from .budget import RevelationBudget, TableAtoms
-from .batches import RowBatch, numbers_and_texts, values
 from .intake import (
     ListingRun,
     batch_runs,
@@ -76,9 +76,9 @@ from .intake import (
     prepare_rows,
 )
 from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
+from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
-from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
 from .store import Store, StoredRows, UploadKey
 
@@ -298,7 +298,8 @@ class Vault:
                     charged = self._first_releases(policy, good_ids, previous)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
-                        model_id, table_json, good_ids, price, hashes, state.record(), probes=probes, budget=budget.to_json(),
+                        model_id, table_json, good_ids, price, hashes, state.record(), probes=probes,
+                        budget=budget.to_json(),
                         spent=charged.stored() if charged is not None else (), exact=exact.tolist(),
                     )
                 if charged is not None:
@@ -396,7 +397,8 @@ class Vault:
 
     def _bounds(self, policy: PrivacyPolicy) -> dict[str, float]:
         """The row budget's judgement for a request under `policy`: the stricter of its bounds and the holder's."""
-        return {"threshold": min(policy.threshold, self.threshold), "tolerance": max(policy.tolerance, DEFAULT_TOLERANCE)}
+        return {"threshold": min(policy.threshold, self.threshold),
+                "tolerance": max(policy.tolerance, DEFAULT_TOLERANCE)}
 
     def _budget_state(self) -> RevelationBudget:
         """The row budget, loaded from the store on first use (call with the budget lock held)."""
