@@ -21,7 +21,7 @@ import numpy as np
 from orchestrator.privacy.accountant import RowLedger
 from orchestrator.privacy.audit import LeakageAudit
 from orchestrator.privacy.canonical import canonical_json
-from orchestrator.privacy.policy import MODES, PrivacyPolicy, Verdict, review
+from orchestrator.privacy.policy import MODES, PolicyError, PrivacyPolicy, Verdict, review
 from orchestrator.privacy.span import moments
 
 from .store import PrivacyRecord
@@ -42,10 +42,17 @@ class ModelPrivacy:
     audit: LeakageAudit
     ledger: RowLedger | None  # dp mode only
 
+    @property
+    def dp_ledger(self) -> RowLedger:
+        """dp mode: `ledger`, narrowed (as PrivacyPolicy.dp_settings narrows its settings)."""
+        if self.ledger is None:
+            raise PolicyError(f"{self.policy.mode} mode keeps no row ledger")
+        return self.ledger
+
     @classmethod
     def start(cls, policy: PrivacyPolicy, covariance: np.ndarray) -> ModelPrivacy:
         """Nothing revealed yet; in dp mode every row may take part in as many steps as the budget allows."""
-        ledger = RowLedger(policy.dp.budget().max_steps()) if policy.mode == "dp" else None
+        ledger = RowLedger(policy.dp_settings.budget().max_steps()) if policy.mode == "dp" else None
         return cls(policy, covariance, policy.new_audit(), ledger)
 
     def with_covariance(self, covariance: np.ndarray) -> ModelPrivacy:

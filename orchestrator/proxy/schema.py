@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from .holder import DECLINE_REASONS
+from .holder import DeclineReason
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Bytes32 = Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")]
@@ -125,7 +125,7 @@ class AcceptedDoc(Document):
 
 class DeclinedDoc(Document):
     row_id: StrictInt
-    reason: Literal[DECLINE_REASONS]
+    reason: DeclineReason
 
 
 class QuoteResponse(Document):

@@ -294,7 +294,7 @@ class Store:
         return _Transaction(self._db, self._lock, None if self.path == ":memory:" else self.path + "-wal")
 
     def add_batch(self, source: str, min_price: int, batch: RowBatch, hash_key: bytes | None = None,
-                  upload: UploadKey | None = None) -> tuple[range, bool]:
+                  upload: UploadKey | None = None) -> tuple[range | list[int], bool]:
         """Stores all rows of the batch or none; returns (their row ids in order, whether they were stored now).
         The rows take the next range of row ids, in the transaction that stores them (one batch record per
         BATCH_ROWS rows). The source's first upload fixes its row-hash key (`hash_key`, None for unkeyed hashes);
@@ -508,8 +508,8 @@ class Store:
         declined, accepted = np.zeros(len(ids), object), np.zeros(len(ids), object)
         declined_known, accepted_known = np.zeros(len(ids), bool), np.zeros(len(ids), bool)
         if found:
-            at, counts, lows, highs = zip(*found)
-            at = np.asarray(at, np.int64)
+            keys, counts, lows, highs = zip(*found)
+            at = np.asarray(keys, np.int64)
             tests[at] = counts
             declined_known[at] = [low is not None for low in lows]
             declined[at] = [0 if low is None else int(low) for low in lows]
@@ -767,8 +767,9 @@ def _save_quotes(db: sqlite3.Connection, model_key: str, row_ids: np.ndarray, pr
 
 def _save_probes(db: sqlite3.Connection, probes: ProbeColumns) -> None:
     if len(probes.ids):
-        declined = np.where(probes.declined_known, probes.declined.astype(str), None).tolist()
-        accepted = np.where(probes.accepted_known, probes.accepted.astype(str), None).tolist()
+        null = np.asarray(None, dtype=object)  # an array: numpy's stubs take no bare None as where's choice
+        declined = np.where(probes.declined_known, probes.declined.astype(str), null).tolist()
+        accepted = np.where(probes.accepted_known, probes.accepted.astype(str), null).tolist()
         db.execute("INSERT OR REPLACE INTO price_probes (row_id, tests, declined, accepted) "
                    "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?) j",
                    (_dumps(list(zip(probes.ids.tolist(), probes.tests.tolist(), declined, accepted))),))
