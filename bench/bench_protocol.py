@@ -157,8 +157,8 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
     remote = held[held >= 0][:share]
     subs = c.submodels
     dz = np.random.default_rng(0).normal(size=(share, len(subs))).astype(np.float32) / share
-    out = vault.evaluate(MODEL_ID, ids, subs)  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
-    grad = vault.gradient(MODEL_ID, ids, dz)  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
+    out = vault.evaluate(MODEL_ID, ids, subs)
+    grad = vault.gradient(MODEL_ID, ids, dz)
 
     def evaluate_request():
         return wire.dumps({"model_id": MODEL_ID, "row_ids": ids, "submodels": [s.to_dict() for s in subs]})
@@ -176,7 +176,7 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
     return {
         "evaluate": {
             "round trip": best(lambda: client.evaluate(MODEL_ID, remote, subs), repeats),
-            "proxy compute": best(lambda: vault.evaluate(MODEL_ID, ids, subs), repeats),  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
+            "proxy compute": best(lambda: vault.evaluate(MODEL_ID, ids, subs), repeats),
             "proxy JSON": best(lambda: (schema.EvaluateRequest.model_validate(wire.loads(sent[evaluate_request])),
                                         evaluate_answer()), repeats),
             "host JSON": best(lambda: (evaluate_request(), np.asarray(
@@ -184,7 +184,7 @@ def one_proxy_costs(p: Problem, c, client, plan: Plan, batch: int, repeats: int 
         },
         "gradient": {
             "round trip": best(lambda: client.gradient(MODEL_ID, remote, dz), repeats),
-            "proxy compute": best(lambda: vault.gradient(MODEL_ID, ids, dz), repeats),  # type: ignore[arg-type]  # ndarray ids, as the node sends; Vault (proxy/) annotates Sequence[int]
+            "proxy compute": best(lambda: vault.gradient(MODEL_ID, ids, dz), repeats),
             "proxy JSON": best(lambda: (schema.GradientRequest.model_validate(wire.loads(sent[gradient_request])),
                                         gradient_answer()), repeats),
             "host JSON": best(lambda: (gradient_request(), schema.GradientResponse.model_validate_json(

@@ -43,7 +43,7 @@ class Authorization:
                 SIGNATURE_HEADER: "0x" + self.signature.hex()}
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str], nonce_header: str = NONCE_HEADER) -> "Authorization":
+    def from_headers(cls, headers: Mapping[str, str | None], nonce_header: str = NONCE_HEADER) -> "Authorization":
         """The authorization a request carries; `Unauthorized('unsigned')` when it carries none, and
         `Unauthorized('bad_signature')` when its headers are malformed."""
         present = [h for h in (nonce_header, EXPIRY_HEADER, SIGNATURE_HEADER) if headers.get(h) is not None]

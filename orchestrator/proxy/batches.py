@@ -158,7 +158,7 @@ def arrow_column(values: Any) -> pa.Array:
     try:
         return pa.array(listed)
     except (pa.ArrowException, OverflowError, TypeError) as e:
-        if all(v is None or isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if all(v is None or (isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, bool))
                for v in listed):
             try:
                 return mixed(listed)

@@ -18,10 +18,9 @@ from contextlib import ExitStack
 
 import numpy as np
 
+from orchestrator.chain.devchain import dev_chain
 from orchestrator.container import build_mlp, derive_bank, fit_table, submodels
 from orchestrator.privacy.policy import PrivacyPolicy
-
-from orchestrator.chain.devchain import dev_chain
 
 from .server import proxy_process
 
@@ -95,7 +94,7 @@ def main(argv=None) -> int:
         with ThreadPoolExecutor(args.proxies) as pool:
             list(pool.map(lambda k: round_trip(k, 0), range(args.proxies)))  # warm-up: compilations
             started = time.perf_counter()
-            done = sum(sum(pool.map(lambda k: round_trip(k, r), range(args.proxies))) for r in range(args.rounds))
+            done = sum(sum(pool.map(lambda k, r=r: round_trip(k, r), range(args.proxies))) for r in range(args.rounds))
             elapsed = time.perf_counter() - started
     print(
         f"{args.proxies} proxies, {args.inputs} inputs x {args.neurons} neurons, {per_proxy} rows per proxy per round: "

@@ -20,7 +20,6 @@ import time
 from collections.abc import Sequence
 
 from eth_utils import to_checksum_address
-
 from pydantic import ValidationError
 
 from orchestrator.auth.messages import body_digest

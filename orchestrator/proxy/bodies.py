@@ -15,6 +15,7 @@ no per-row pydantic object.
 """
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +34,9 @@ FIELD_SEPARATOR = ","
 def control_of(document: type[BaseModel], columns: Iterable[str]) -> type[schema.Document]:
     """`document`'s model less the fields that cross as columns: what a binary body's control must be."""
     columns = set(columns)
-    fields = {name: (f.annotation, f) for name, f in document.model_fields.items() if name not in columns}
+    # Any: create_model takes its fields as keyword arguments beside its own (__base__, __doc__).
+    fields: dict[str, Any] = {name: (f.annotation, f) for name, f in document.model_fields.items()
+                              if name not in columns}
     return create_model(f"{document.__name__}Control", __base__=schema.Document,
                         __doc__=f"The control document of a binary {document.__name__}: the JSON document less "
                                 f"{', '.join(sorted(columns))}, which cross as columns.", **fields)
@@ -122,7 +125,8 @@ def decode_request(body: RequestBody, data: bytes) -> schema.Document:
     again = schema.repeated(ids)
     if again:
         raise WireError(again)
-    return body.document.model_construct(**dict(control), **{r.key: frame.columns[r.column] for r in body.rows})
+    values: dict[str, Any] = {**dict(control), **{r.key: frame.columns[r.column] for r in body.rows}}
+    return body.document.model_construct(**values)
 
 
 # --- answers, written by the proxy ------------------------------------------------------------------------------
@@ -169,7 +173,8 @@ def gradient_body(content: dict) -> bytes:
 def read_listings(data: bytes, limit: int) -> tuple[list[Listing], int]:
     """(the listings, next_after) of a binary listings page of at most `limit` rows."""
     frame = columnar.decode(data, max_rows=limit, expect=LISTING_COLUMNS)
-    next_after = _validated(ListingsControl, frame.control).next_after
+    # ListingsControl is made by create_model at import, so its fields are unknown to the type checker.
+    next_after = _validated(ListingsControl, frame.control).next_after  # type: ignore[attr-defined]
     compositions: dict[str, tuple[str, ...]] = {}
     for joined in set(frame.columns["fields"].tolist()):
         compositions[joined] = tuple(joined.split(FIELD_SEPARATOR)) if joined else ()
@@ -218,7 +223,7 @@ def read_gradient(data: bytes, neurons: int, inputs: int | None) -> tuple[schema
 def evaluated_rows(request: bytes, answer: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(row ids asked, z answered) of a stored evaluate exchange, whichever encoding each body was sent in."""
     if columnar.is_stream(request):
-        ids = np.asarray(decode_request(EVALUATE, request).row_ids)
+        ids = np.asarray(cast(schema.EvaluateRequest, decode_request(EVALUATE, request)).row_ids)
     else:
         ids = np.asarray(wire.loads(request)["row_ids"], dtype=np.int64)
     if columnar.is_stream(answer):

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, InstanceOf, StrictInt, ValidationError
+from pydantic_core import ErrorDetails
 
 from orchestrator.container.fields import FieldTable
 from orchestrator.errors import HolderRequestError
@@ -106,7 +107,7 @@ def checked(call: type[C], **values: Any) -> C:
         raise HolderRequestError(_problem(call, e.errors()[0])) from None
 
 
-def _problem(call: type[Call], error: dict) -> str:
+def _problem(call: type[Call], error: ErrorDetails) -> str:
     name = str(error["loc"][0]) if error.get("loc") else "the request"
     if error["type"] == "value_error":
         return str(error["ctx"]["error"])

@@ -2,8 +2,8 @@
 
 A proxy answers only the registered hosting node of a model, which it checks on chain (gate.py), so it needs
 the chain (--rpc and --deployment are required) and a key: SPLITLEDGER_PROXY_KEY, or SPLITLEDGER_PROXY_KEYSTORE +
-_PASSWORD, or --keystore FILE, or --key-env VAR naming another variable. Its key is its identity: it registers its endpoint
-with `registerProxy` (once), publishes its listings as `RowsListed` events (`make_publisher`), requests must
+_PASSWORD, or --keystore FILE, or --key-env VAR naming another variable. Its key is its identity: it registers its
+endpoint with `registerProxy` (once), publishes its listings as `RowsListed` events (`make_publisher`), requests must
 be signed for its address, and it signs its answers with it. A quote's privacy policy and field table must
 hash to the model's on-chain commitments, not only to what the hosting node claims.
 """
@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.commandline import CommandParser, add_key_option, main as run_command, signing_account, standalone
+from orchestrator.commandline import CommandParser, add_key_option, signing_account, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import SplitLedgerError
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD
 

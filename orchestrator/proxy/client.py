@@ -33,11 +33,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 import pyarrow as pa
-from eth_account import Account
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.auth.messages import HolderAnswer, body_digest
 from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, IDEMPOTENCY_HEADER, RequestSigner
 from orchestrator.container.fields import FieldTable
 from orchestrator.errors import ProxyError, ProxyUnavailable
@@ -57,6 +55,7 @@ from .holder import (
     Outputs,
     QuoteAnswer,
     ReceivedBill,
+    RowIdsLike,
     SignedAnswer,
     SourceRecords,
 )
@@ -128,7 +127,7 @@ class ProxyClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "ProxyClient":
+    def __enter__(self) -> ProxyClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -164,8 +163,9 @@ class ProxyClient:
         if hash_key is not None:
             control["hash_key"] = "0x" + hash_key.hex()
         try:
-            table = records_table(rows) if rows is not None else \
-                columns if isinstance(columns, pa.Table) else pa.table({n: arrow_column(v) for n, v in columns.items()})
+            # columns is given when rows is not (checked above); `or {}` only tells the type checker so.
+            table = records_table(rows) if rows is not None else columns if isinstance(columns, pa.Table) else \
+                pa.table({n: arrow_column(v) for n, v in (columns or {}).items()})
             content = columnar.encode(control, {name: table.column(name).combine_chunks()
                                                 for name in table.column_names})
             media_type, count = columnar.MEDIA_TYPE, table.num_rows
@@ -222,7 +222,7 @@ class ProxyClient:
                             f"{ids[:10].tolist()}")
         return found
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: RowIdsLike,
               policy: PrivacyPolicy) -> QuoteAnswer:
         ids = [int(r) for r in row_ids]
         accepted, declined, pages = [], [], []
@@ -245,7 +245,7 @@ class ProxyClient:
         self._modes[model_id] = policy.mode
         return QuoteAnswer(accepted=tuple(accepted), declined=tuple(declined), evidence=_joined(pages))
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+    def evaluate(self, model_id: int, row_ids: RowIdsLike, submodels: Sequence[SubModel], *,
                  checkpoint_id: int | None = None) -> Outputs:
         ids = self._ids(row_ids)
         width = len(submodels)
@@ -266,7 +266,7 @@ class ProxyClient:
             pages.append(answered)
         return Outputs(z=np.concatenate(z), labels=np.concatenate(labels), evidence=_joined(pages))
 
-    def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
+    def gradient(self, model_id: int, row_ids: RowIdsLike, dz: np.ndarray) -> LayerGradient:
         ids, dz = self._ids(row_ids), np.asarray(dz)
         neurons = dz.shape[1] if dz.ndim == 2 else 0
         inputs = self._inputs.get(model_id)
@@ -372,7 +372,7 @@ class ProxyClient:
         """The slices of a call's rows that go in one request each (one, empty, for no rows)."""
         return [slice(start, start + self._page_rows) for start in range(0, rows, self._page_rows)] or [slice(0, 0)]
 
-    def _ids(self, row_ids: Sequence[int]) -> np.ndarray:
+    def _ids(self, row_ids: RowIdsLike) -> np.ndarray:
         try:
             return np.asarray(row_ids, dtype=np.int64).reshape(-1)
         except (OverflowError, TypeError, ValueError) as e:
@@ -389,8 +389,9 @@ class ProxyClient:
             domain = signer.domain
             if doc.chain_id != domain.chain_id or to_checksum_address(doc.market or "0x" + "0" * 40) != \
                     to_checksum_address(domain.market):
-                raise ProxyError(self._url, None, "wrong_chain", f"the proxy serves market {doc.market} on chain "
-                                                                 f"{doc.chain_id}, not {domain.market} on {domain.chain_id}")
+                raise ProxyError(self._url, None, "wrong_chain",
+                                 f"the proxy serves market {doc.market} on chain {doc.chain_id}, "
+                                 f"not {domain.market} on {domain.chain_id}")
             self._holder = to_checksum_address(doc.holder)
         return self._holder
 
@@ -434,7 +435,8 @@ class ProxyClient:
         except httpx.TransportError as e:
             failure = tls.tls_failure(e)
             if failure is not None:
-                raise ProxyUnavailable(self._url, f"{method} {path}: {tls.describe(failure, self._ca_bundle)}") from None
+                raise ProxyUnavailable(
+                    self._url, f"{method} {path}: {tls.describe(failure, self._ca_bundle)}") from None
             hint = ""
             if self._url.startswith("http://") and isinstance(e, httpx.RemoteProtocolError):
                 hint = " (a proxy serving https closes plain http connections: is the URL https://?)"

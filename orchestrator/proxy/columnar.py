@@ -181,7 +181,7 @@ def _numpy(name: str, array: pa.Array, spec: Column) -> tuple[np.ndarray, np.nda
         return _finite(name, flat.reshape(len(array), t.list_size)), mask
     if kind == "utf8":
         if pa.types.is_dictionary(t) and _is_utf8(t.value_type) and pa.types.is_integer(t.index_type):
-            words = np.asarray(array.dictionary.to_pylist() + [None], dtype=object)
+            words = np.asarray([*array.dictionary.to_pylist(), None], dtype=object)
             if words.size > 1 and any(w is None for w in words[:-1]):
                 raise WireError(f"column {name!r}'s dictionary holds nulls")
             at = _filled(array.indices, len(words) - 1).to_numpy()  # a null index reads as None

@@ -26,7 +26,7 @@ from eth_utils import to_checksum_address
 from orchestrator.auth.messages import Domain, HolderAnswer, HolderRequest, SourceRequest, SourceUpload, body_digest
 from orchestrator.auth.signing import Authorization, check_expiry, recover_signer
 from orchestrator.chain.registry import ModelRegistry, RegisteredModel
-from orchestrator.errors import Forbidden, Replayed, Unauthorized
+from orchestrator.errors import Forbidden, Replayed
 
 from .intake import checked_address
 from .store import Store

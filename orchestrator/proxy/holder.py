@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, get_args, runtime_checkable
 
 import numpy as np
 from eth_account import Account
@@ -20,6 +20,10 @@ from orchestrator.privacy.policy import PrivacyPolicy
 
 if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
     from orchestrator.container.split import SubModel
+
+# Row ids as holders and clients take them: a list, or the int64 array a caller already holds (the client pages
+# one, the vault checks either into one).
+RowIdsLike = Sequence[int] | np.ndarray
 
 # Why a quote may decline a row, in the order they are tested (the first that applies is given). The price
 # comes last so that a row declined for anything else reveals nothing about its minimum price.
@@ -32,8 +36,9 @@ if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending 
 # tested at before, or it has answered all the price tests of its lifetime (proxy/probes.py); this follows
 # from earlier answers alone, so it says nothing about the minimum price.
 # price: a price test, the quote's price below the row's minimum.
-DECLINE_REASONS = ("unknown_row", "missing_fields", "invalid_value", "privacy_policy", "privacy_budget",
-                   "requote_limit", "price")
+DeclineReason = Literal["unknown_row", "missing_fields", "invalid_value", "privacy_policy", "privacy_budget",
+                        "requote_limit", "price"]
+DECLINE_REASONS: tuple[DeclineReason, ...] = get_args(DeclineReason)
 
 
 @dataclass(frozen=True)
@@ -166,17 +171,17 @@ class RowHolder(Protocol):
     def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
         """Rows with id greater than `after`, in id order, at most `limit`."""
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: RowIdsLike,
               policy: PrivacyPolicy) -> QuoteAnswer:
         """Hashes of the rows whose minimum price `price_per_row` meets and that the holder sells under the
         model's privacy `policy` (registered on chain); reasons for the others."""
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+    def evaluate(self, model_id: int, row_ids: RowIdsLike, submodels: Sequence[SubModel], *,
                  checkpoint_id: int | None = None) -> Outputs:
         """The sub-models on quoted rows, after the privacy checks (literal, and the policy's audit); the holder
         records the rows as computed for `checkpoint_id` (the checkpoint the hosting node buys them for)."""
 
-    def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
+    def gradient(self, model_id: int, row_ids: RowIdsLike, dz: np.ndarray) -> LayerGradient:
         """Layer-1 gradients from dL/dz (rows, neurons) on quoted rows, masked by the last sub-models sent, as
         the policy allows (refused in projection mode, noised in dp mode, without the rows dz isolates in plain
         mode: those are named in the answer's `withheld`)."""

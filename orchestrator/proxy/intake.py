@@ -94,7 +94,8 @@ def checked_value(row: int, column: str, value: Any) -> int | float | str:
         raise UploadRefused("null is not a value; leave the column out of this row if the value is missing",
                             row=row, column=column)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
-        raise UploadRefused(f"{type(value).__name__} {value!r} is neither a number nor a string", row=row, column=column)
+        raise UploadRefused(f"{type(value).__name__} {value!r} is neither a number nor a string",
+                            row=row, column=column)
     try:
         finite = math.isfinite(value)
     except OverflowError:
@@ -127,7 +128,7 @@ def prepare_rows(
         array, refused = _listed_column(column, values[:checked_rows])
         if refused is not None:
             problems.append(refused)
-        elif array.null_count < len(array):
+        elif array is not None and array.null_count < len(array):  # array is None only when refused
             arrays[mapping[column]] = array
     _raise_first(problems)
     return RowBatch.of(arrays)
@@ -153,7 +154,7 @@ def prepare_columns(mapping: Mapping[str, str], ignored: Iterable[str], table: p
         checked, refused = _checked_column(column, array)
         if refused is not None:
             problems.append(refused)
-        elif checked.null_count < len(checked) or pa.types.is_union(checked.type):
+        elif checked is not None and (checked.null_count < len(checked) or pa.types.is_union(checked.type)):
             arrays[mapping[column]] = checked
     held = np.zeros(table.num_rows, bool)
     for array in arrays.values():

@@ -21,7 +21,6 @@ import numpy as np
 from orchestrator.privacy.ldp import spent_epsilons
 from orchestrator.privacy.policy import EPSILON_SLACK
 
-
 # What a holder lets any row spend in its lifetime unless told otherwise (Vault, proxy --lifetime-epsilon): two
 # releases under the default ldp policy (epsilon 4 each). Without a cap of its own a holder would take each
 # policy's budget as given, and an owner registering a policy with a budget of 1,000 could spend its rows' privacy

@@ -35,12 +35,12 @@ def install_exact_bounds(app: FastAPI, exact: Iterable[int]) -> None:
 
     def openapi() -> dict[str, Any]:
         nonlocal made
-        if not made:
+        if not made or app.openapi_schema is None:  # None only before the first call: made says so
             app.openapi_schema = _exact(generate(), by_float)
             made = True
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its schema
 
 
 def _exact(node: Any, by_float: dict[float, int]) -> Any:
@@ -125,4 +125,4 @@ def install_documents(app: FastAPI, models: Iterable[type[BaseModel]]) -> None:
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its schema

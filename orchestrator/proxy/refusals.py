@@ -17,8 +17,8 @@ from orchestrator.errors import (
     RowsNotQuoted,
     SplitLedgerError,
     SubModelError,
-    UnknownModel,
     Unauthorized,
+    UnknownModel,
     UnknownRows,
     UploadRefused,
 )

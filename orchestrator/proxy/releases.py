@@ -26,10 +26,11 @@ def release_classes(policy: PrivacyPolicy, table: FieldTable) -> int | None:
     label is released in the clear (label_epsilon None) or not at all."""
     if policy.mode != "ldp":
         return None
-    problems = policy.ldp.problems()  # PrivacyPolicy refuses these when it is made; the holder checks its own
+    settings = policy.ldp_settings
+    problems = settings.problems()  # PrivacyPolicy refuses these when it is made; the holder checks its own
     if problems:
         raise PolicyError(f"ldp policy refused: {'; '.join(problems)}")
-    if policy.ldp.label_epsilon is None:
+    if settings.label_epsilon is None:
         return None
     operator = table.output.operator
     if not isinstance(operator, Label):
@@ -52,5 +53,5 @@ def released_rows(model_id: int, policy: PrivacyPolicy, classes: int | None, ids
     """What the holder answers for these rows under the model's ldp policy, as quoted rows: `x` the released
     u (float32, the precision sub-model outputs cross the wire in), `labels` the released labels."""
     seeds = release_seeds(keys, model_id, hashes)
-    values, answered = keyed_release(u, labels, classes, policy.release, seeds)
+    values, answered = keyed_release(u, labels, classes, policy.ldp_settings.release, seeds)
     return QuotedRows.of(ids, values, answered)

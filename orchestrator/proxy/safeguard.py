@@ -21,7 +21,7 @@ import numpy as np
 from orchestrator.privacy.accountant import RowLedger
 from orchestrator.privacy.audit import LeakageAudit
 from orchestrator.privacy.canonical import canonical_json
-from orchestrator.privacy.policy import MODES, PrivacyPolicy, Verdict, review
+from orchestrator.privacy.policy import MODES, PolicyError, PrivacyPolicy, Verdict, review
 from orchestrator.privacy.span import moments
 
 from .store import PrivacyRecord
@@ -42,13 +42,20 @@ class ModelPrivacy:
     audit: LeakageAudit
     ledger: RowLedger | None  # dp mode only
 
+    @property
+    def dp_ledger(self) -> RowLedger:
+        """dp mode: `ledger`, narrowed (as PrivacyPolicy.dp_settings narrows its settings)."""
+        if self.ledger is None:
+            raise PolicyError(f"{self.policy.mode} mode keeps no row ledger")
+        return self.ledger
+
     @classmethod
-    def start(cls, policy: PrivacyPolicy, covariance: np.ndarray) -> "ModelPrivacy":
+    def start(cls, policy: PrivacyPolicy, covariance: np.ndarray) -> ModelPrivacy:
         """Nothing revealed yet; in dp mode every row may take part in as many steps as the budget allows."""
-        ledger = RowLedger(policy.dp.budget().max_steps()) if policy.mode == "dp" else None
+        ledger = RowLedger(policy.dp_settings.budget().max_steps()) if policy.mode == "dp" else None
         return cls(policy, covariance, policy.new_audit(), ledger)
 
-    def with_covariance(self, covariance: np.ndarray) -> "ModelPrivacy":
+    def with_covariance(self, covariance: np.ndarray) -> ModelPrivacy:
         return ModelPrivacy(self.policy, covariance, self.audit, self.ledger)
 
     def record(self) -> PrivacyRecord:
@@ -56,7 +63,7 @@ class ModelPrivacy:
                              self.audit.to_json(), None if self.ledger is None else self.ledger.to_json().decode())
 
     @classmethod
-    def from_record(cls, record: PrivacyRecord) -> "ModelPrivacy":
+    def from_record(cls, record: PrivacyRecord) -> ModelPrivacy:
         return cls(PrivacyPolicy.from_json(record.policy), np.asarray(json.loads(record.covariance), np.float64),
                    LeakageAudit.from_json(record.audit),
                    None if record.ledger is None else RowLedger.from_json(record.ledger))

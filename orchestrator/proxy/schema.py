@@ -2,15 +2,15 @@
 
 Numbers are strict (a JSON string is never a number here, a bool never an int) and floats must be finite.
 The same models check a holder's answers in the client, so a proxy that answers with strings, nulls or the
-wrong structure is caught before any number is used. Row values in an upload are deliberately loose (`Any`): the vault checks them itself, so that a refusal names
-the row index and the column rather than a pydantic location.
+wrong structure is caught before any number is used. Row values in an upload are deliberately loose (`Any`): the
+vault checks them itself, so that a refusal names the row index and the column rather than a pydantic location.
 """
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from .holder import DECLINE_REASONS
+from .holder import DeclineReason
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Bytes32 = Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{64}$")]
@@ -125,7 +125,7 @@ class AcceptedDoc(Document):
 
 class DeclinedDoc(Document):
     row_id: StrictInt
-    reason: Literal[DECLINE_REASONS]
+    reason: DeclineReason
 
 
 class QuoteResponse(Document):

@@ -39,16 +39,16 @@ log = logging.getLogger(__name__)
 KEEP_ALIVE_SECONDS = 30
 
 
-def _config(app: FastAPI, host: str, port: int, log_level: str, tls: ServerTLS | None = None, *,
+def _config(app: FastAPI | Starting, host: str, port: int, log_level: str, tls: ServerTLS | None = None, *,
             own_logging: bool = True) -> uvicorn.Config:
     # No access log: at thousands of rows per request it is noise, and it costs time on the hot path.
     # A server on a thread of someone else's process leaves that process's logging alone (`own_logging=False`):
     # uvicorn's logging set-up closes every handler already installed, e.g. ones writing to a test's captured
     # stderr, which then breaks whoever writes there next.
-    logging_options = {} if own_logging else {"log_config": None}
+    options: dict[str, Any] = {} if own_logging else {"log_config": None}
+    options.update(tls.uvicorn_options() if tls else {})
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
-                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **logging_options,
-                          **(tls.uvicorn_options() if tls else {}))
+                          timeout_keep_alive=KEEP_ALIVE_SECONDS, **options)
 
 
 def serve(app: FastAPI, host: str, port: int, *, log_level: str = "info", tls: ServerTLS | None = None) -> None:
@@ -71,7 +71,7 @@ def serve_building(build: Callable[[], Any], host: str, port: int, *, log_level:
             time.sleep(0.005)
         try:
             placeholder.ready(build())
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which raises it
+        except BaseException as e:  # handed to the main thread, which raises it
             failed.append(e)
             server.should_exit = True
 

@@ -36,7 +36,6 @@ from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -77,7 +76,7 @@ Publisher = Callable[[int, int, list[str]], None]
 DESCRIPTION = """A source proxy holds data sources' rows and answers a hosting node's quotes and sub-model
 requests without ever sending a row's values. Protocol v1: docs/protocol.md."""
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schema.ErrorResponse, "description": "unsigned, malformed, expired or unrecoverable signature"},
     403: {"model": schema.ErrorResponse, "description": "signed by someone who may not ask this"},
     404: {"model": schema.ErrorResponse, "description": "unknown model or rows"},
@@ -86,7 +85,7 @@ ERRORS = {
     503: {"model": schema.ErrorResponse, "description": "the holder cannot read the chain, so it serves no rows"},
 }
 # Every route may answer these before the request reaches it (limits.py).
-LIMIT_ERRORS = {
+LIMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": schema.ErrorResponse, "description": "request body over the proxy's byte limit (too_large)"},
     429: {"model": schema.ErrorResponse, "description": "over this caller's request rate (rate_limited); "
           "see the Retry-After header"},
@@ -132,8 +131,8 @@ async def upload_body(request: Request) -> UploadBody:
 def request_authorization(
     nonce: Annotated[str | None, Header(alias=NONCE_HEADER, description="0x + 64 hex digits, used once")] = None,
     expiry: Annotated[str | None, Header(alias=EXPIRY_HEADER, description="unix seconds")] = None,
-    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER,
-                                            description="EIP-712 signature (65 bytes, 0x hex) of HolderRequest")] = None,
+    signature: Annotated[str | None, Header(
+        alias=SIGNATURE_HEADER, description="EIP-712 signature (65 bytes, 0x hex) of HolderRequest")] = None,
 ) -> Authorization:
     return Authorization.from_headers({NONCE_HEADER: nonce, EXPIRY_HEADER: expiry, SIGNATURE_HEADER: signature})
 
@@ -215,17 +214,21 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
     install_exact_bounds(app, schema.EXACT_BOUNDS)
     publishing = threading.Lock()  # an upload's row ids and its listings, in the same order (module docstring)
 
-    def admit(operation: str, model_id: int, raw: bytes, auth: Authorization) -> None:
+    def admit(operation: str, model_id: int, raw: bytes, auth: Authorization) -> Gate:
+        """The gate that admitted the request (ChainUnavailable without one)."""
         if gate is None:
             raise ChainUnavailable(NO_CHAIN)
         gate.admit(operation, model_id, raw, auth)
+        return gate
 
     def answer(request: Request, operation: str, model_id: int, raw: bytes, auth: Authorization,
                content: Callable[[], object], binary: Callable[[], bytes] | None = None) -> Response:
         """The answer in the encoding asked for (`binary` where the Accept header asks for Arrow and the answer
         has one), signed over its exact bytes."""
+        if gate is None:  # every signed route was admitted first, which needs the gate
+            raise ChainUnavailable(NO_CHAIN)
         answered = _negotiated(request, content, binary)
-        signature = gate.sign_answer(operation, model_id, auth, raw, answered.body)
+        signature = gate.sign_answer(operation, model_id, auth, raw, bytes(answered.body))  # bytes: no copy
         if signature is not None:
             answered.headers[ANSWER_SIGNATURE_HEADER] = "0x" + signature.hex()
         return answered
@@ -254,8 +257,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         key = None if body.hash_key is None else bytes.fromhex(body.hash_key[2:])
         store = vault.upload_columns if binary else vault.upload
         with publishing:
-            result = store(body.source, body.min_price, body.mapping, columns if binary else body.rows, body.ignored,
-                           key, upload=UploadKey(auth.nonce, body_digest(raw)))
+            result = store(body.source, body.min_price, body.mapping, body.rows if columns is None else columns,
+                           body.ignored, key, upload=UploadKey(auth.nonce, body_digest(raw)))
             warnings = _publish(publisher, result.runs)
         return _json(201 if result.runs else 200, {"row_ids": list(result.row_ids), "warnings": warnings})
 
@@ -283,8 +286,9 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         model's privacy policy; reasons for the others. Signed by the model's hosting node."""
         admit("quote", body.model_id, raw, auth)
         found = vault.answer_quote(QuoteCall.trusted(
-            model_id=body.model_id, price_per_row=body.price_per_row, field_table=FieldTable.from_dict(body.field_table),
-            row_ids=np.asarray(body.row_ids, np.int64), policy=_claimed_policy(body.policy, body.policy_hash)))
+            model_id=body.model_id, price_per_row=body.price_per_row,
+            field_table=FieldTable.from_dict(body.field_table), row_ids=np.asarray(body.row_ids, np.int64),
+            policy=_claimed_policy(body.policy, body.policy_hash)))
         return answer(request, "quote", body.model_id, raw, auth, lambda: {
             "accepted": [{"row_id": a.row_id, "row_hash": "0x" + a.row_hash.hex(), "source": a.source}
                          for a in found.accepted],
@@ -297,8 +301,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         """The sub-models' outputs on quoted rows, after the privacy check. Signed by the model's hosting node."""
         admit("evaluate", body.model_id, raw, auth)
         subs = [SubModel(s.neuron, tuple(s.fields), tuple(s.weights), s.bias) for s in body.submodels]
-        out = vault.answer_evaluate(EvaluateCall.trusted(model_id=body.model_id, row_ids=np.asarray(body.row_ids, np.int64),
-                                                         checkpoint_id=body.checkpoint_id), subs)
+        out = vault.answer_evaluate(EvaluateCall.trusted(
+            model_id=body.model_id, row_ids=np.asarray(body.row_ids, np.int64), checkpoint_id=body.checkpoint_id), subs)
         return answer(request, "evaluate", body.model_id, raw, auth,
                       lambda: {"z": wire.as_float64(out.z), "labels": wire.as_float64(out.labels)},
                       lambda: bodies.evaluate_body(out.z, out.labels))
@@ -320,8 +324,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
     def bill(request: Request, body: schema.BillDocument, raw: Body, auth: Signed) -> Response:
         """Stores a checkpoint's bill for the sources whose rows it used or computed (docs/audit.md). Signed by
         the model's hosting node."""
-        admit("bill", body.model_id, raw, auth)
-        stored = vault.receive_bill(ReceivedBill(gate.holder, body.model_id, body.checkpoint_id, raw, auth.nonce,
+        holder = admit("bill", body.model_id, raw, auth).holder
+        stored = vault.receive_bill(ReceivedBill(holder, body.model_id, body.checkpoint_id, raw, auth.nonce,
                                                  auth.expiry, auth.signature))
         return answer(request, "bill", body.model_id, raw, auth, lambda: {"stored": stored})
 

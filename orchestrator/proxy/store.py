@@ -78,9 +78,10 @@ Tables:
 
 Schema version: `PRAGMA user_version`, SCHEMA_VERSION for the shape above. 0 is every store written before
 versions (whatever shape: `_migrate` brings each one up, idempotently) and a new file; opening stamps
-SCHEMA_VERSION once the migration steps are done (a crash before that leaves 0, and the steps run again). A store stamped higher than SCHEMA_VERSION was
-written by newer code: it is refused (StoreTooNew) before anything is written to it, journal mode included.
-A future change of shape raises SCHEMA_VERSION and adds its step to `_migrate` for stores stamped below it.
+SCHEMA_VERSION once the migration steps are done (a crash before that leaves 0, and the steps run again). A store
+stamped higher than SCHEMA_VERSION was written by newer code: it is refused (StoreTooNew) before anything is written
+to it, journal mode included. A future change of shape raises SCHEMA_VERSION and adds its step to `_migrate` for
+stores stamped below it.
 """
 import itertools
 import json
@@ -88,7 +89,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -293,7 +294,7 @@ class Store:
         return _Transaction(self._db, self._lock, None if self.path == ":memory:" else self.path + "-wal")
 
     def add_batch(self, source: str, min_price: int, batch: RowBatch, hash_key: bytes | None = None,
-                  upload: UploadKey | None = None) -> tuple[range, bool]:
+                  upload: UploadKey | None = None) -> tuple[range | list[int], bool]:
         """Stores all rows of the batch or none; returns (their row ids in order, whether they were stored now).
         The rows take the next range of row ids, in the transaction that stores them (one batch record per
         BATCH_ROWS rows). The source's first upload fixes its row-hash key (`hash_key`, None for unkeyed hashes);
@@ -330,7 +331,8 @@ class Store:
             db.execute("INSERT OR REPLACE INTO row_sequence (id, last_row_id) VALUES (1, ?)", (ids[-1],))
             if upload is not None:
                 db.execute("INSERT INTO uploads (source, idempotency_key, body_digest, row_ids) VALUES (?, ?, ?, ?)",
-                           (source, upload.idempotency_key, upload.body_digest, _dumps({"first": first, "count": batch.rows})))
+                           (source, upload.idempotency_key, upload.body_digest,
+                            _dumps({"first": first, "count": batch.rows})))
             return ids, True
 
     def use_nonce(self, signer: str, nonce: bytes, expires_at: int, now: int) -> bool:
@@ -339,7 +341,8 @@ class Store:
         with self._transaction() as db:
             db.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
             try:
-                db.execute("INSERT INTO nonces (signer, nonce, expires_at) VALUES (?, ?, ?)", (signer, nonce, expires_at))
+                db.execute("INSERT INTO nonces (signer, nonce, expires_at) VALUES (?, ?, ?)",
+                           (signer, nonce, expires_at))
             except sqlite3.IntegrityError:
                 return False
             return True
@@ -464,10 +467,10 @@ class Store:
         exact: Sequence[int] = (),
     ) -> None:
         """Creates the model on its first quote; the `accepted` row ids, at the quote's `price`, with their
-        row `hashes` (32 bytes each, in the same order), replace earlier quotes of those rows, and rows declined now keep the quotes they had. `privacy` is the model's privacy state
-        after the quote, `probes` the price answers it changed, `budget` the row budget when it changed,
-        `spent` the (row_id, rho, label_epsilon) totals of the rows it charged (ldp), `exact` the rows it
-        committed to an exact release (projection)."""
+        row `hashes` (32 bytes each, in the same order), replace earlier quotes of those rows, and rows declined now
+        keep the quotes they had. `privacy` is the model's privacy state after the quote, `probes` the price answers it
+        changed, `budget` the row budget when it changed, `spent` the (row_id, rho, label_epsilon) totals of the rows
+        it charged (ldp), `exact` the rows it committed to an exact release (projection)."""
         key = str(model_id)
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO models (model_id, field_table) VALUES (?, ?)", (key, field_table))
@@ -505,8 +508,8 @@ class Store:
         declined, accepted = np.zeros(len(ids), object), np.zeros(len(ids), object)
         declined_known, accepted_known = np.zeros(len(ids), bool), np.zeros(len(ids), bool)
         if found:
-            at, counts, lows, highs = zip(*found)
-            at = np.asarray(at, np.int64)
+            keys, counts, lows, highs = zip(*found)
+            at = np.asarray(keys, np.int64)
             tests[at] = counts
             declined_known[at] = [low is not None for low in lows]
             declined[at] = [0 if low is None else int(low) for low in lows]
@@ -764,8 +767,9 @@ def _save_quotes(db: sqlite3.Connection, model_key: str, row_ids: np.ndarray, pr
 
 def _save_probes(db: sqlite3.Connection, probes: ProbeColumns) -> None:
     if len(probes.ids):
-        declined = np.where(probes.declined_known, probes.declined.astype(str), None).tolist()
-        accepted = np.where(probes.accepted_known, probes.accepted.astype(str), None).tolist()
+        null = np.asarray(None, dtype=object)  # an array: numpy's stubs take no bare None as where's choice
+        declined = np.where(probes.declined_known, probes.declined.astype(str), null).tolist()
+        accepted = np.where(probes.accepted_known, probes.accepted.astype(str), null).tolist()
         db.execute("INSERT OR REPLACE INTO price_probes (row_id, tests, declined, accepted) "
                    "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?) j",
                    (_dumps(list(zip(probes.ids.tolist(), probes.tests.tolist(), declined, accepted))),))

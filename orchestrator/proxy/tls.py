@@ -40,11 +40,12 @@ def client_context(ca_bundle: str | None) -> ssl.SSLContext:
 def tls_failure(error: BaseException) -> ssl.SSLError | None:
     """The TLS error underneath a transport error (httpx wraps it), if that is what it was."""
     seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, ssl.SSLError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return None
 
 

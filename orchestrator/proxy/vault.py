@@ -8,8 +8,8 @@ first quote (checking it against the chain's commitment when it can read the cha
 policy that fails its review on the rows it would have quoted (`privacy_policy`), and from then on answers
 only what the policy allows: every evaluate passes the literal check and the policy check (privacy.py), and
 is recorded in the model's leakage audit before the answer leaves; a gradient is refused in projection mode,
-answered without the rows dz isolates in plain mode, noised and counted against each row's budget in dp mode. In ldp mode
-each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
+answered without the rows dz isolates in plain mode, noised and counted against each row's budget in dp mode. In
+ldp mode each quoted row is released once per model (releases.py): the quote that first accepts it charges the release
 to the row's lifetime budget (lifetime.py), shared with dp gradient steps, and declines it (`privacy_budget`)
 if the budget cannot take it, or if this holder released the row exactly before (a projection-mode quote, a
 plain or dp mode evaluate, a plain gradient: no DP guarantee is left to spend); evaluate answers that fixed
@@ -61,11 +61,21 @@ from orchestrator.privacy.dp import private_gradients
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_gradient
 
 from . import privacy
-from .bills import BillBook, bill_sources, parse_bill
-from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall, checked
-from .holder import Accepted, Declined, LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
-from .budget import RevelationBudget, TableAtoms
 from .batches import RowBatch, numbers_and_texts, values
+from .bills import BillBook, bill_sources, parse_bill
+from .budget import RevelationBudget, TableAtoms
+from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall, checked
+from .holder import (
+    Accepted,
+    Declined,
+    LayerGradient,
+    Listing,
+    Outputs,
+    QuoteAnswer,
+    ReceivedBill,
+    RowIdsLike,
+    SourceRecords,
+)
 from .intake import (
     ListingRun,
     batch_runs,
@@ -76,9 +86,9 @@ from .intake import (
     prepare_rows,
 )
 from .lifetime import DEFAULT_LIFETIME_EPSILON, LifetimeSpend, Totals, lifetime_cap
+from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
-from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
 from .store import Store, StoredRows, UploadKey
 
@@ -110,6 +120,13 @@ class _Model:
     # Held from a request's privacy check until what it revealed is recorded, so two requests in flight can
     # never both pass a check that only one of them would have passed after the other.
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def released(self) -> QuotedRows:
+        """ldp mode: `releases`, narrowed (every ldp model has them, from its first quote on)."""
+        if self.releases is None:
+            raise PolicyError(f"a {self.privacy.policy.mode} mode model has no ldp releases")
+        return self.releases
 
 
 class Vault:
@@ -230,7 +247,7 @@ class Vault:
     def answer_listings(self, call: ListingsCall) -> list[Listing]:
         return list(itertools.starmap(Listing, self.store.listings(call.after, call.limit)))
 
-    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: Sequence[int],
+    def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: RowIdsLike,
               policy: PrivacyPolicy) -> QuoteAnswer:
         return self.answer_quote(checked(QuoteCall, model_id=model_id, price_per_row=price_per_row,
                                          field_table=field_table, row_ids=row_ids, policy=policy))
@@ -270,7 +287,7 @@ class Vault:
                 if self.audited and policy.mode == "projection" and keep.any():
                     # Selling a row under a projection commits it to revealing u = P x (and its label): that is
                     # charged to its budget now, so that quotes of several models cannot each pass alone.
-                    released = atoms.request(policy.matrix, len(budget.atoms))
+                    released = atoms.request(policy.committed_matrix, len(budget.atoms))
                     fits = budget.allowed_rows(candidate_ids, released, self._atom_covariance(atoms),
                                                **self._bounds(policy))
                     reasons.update((row_id, "privacy_budget") for row_id in candidate_ids[keep & ~fits].tolist())
@@ -293,12 +310,13 @@ class Vault:
                 releases, charged = None, None
                 if policy.mode == "ldp":
                     new = self._releases(model_id, policy, classes, good, features, labels, hashes)
-                    before = known.releases if known else QuotedRows.empty(len(policy.projection))
+                    before = known.released if known else QuotedRows.empty(len(policy.committed_matrix))
                     releases = before.replaced(new.ids, new.x, new.labels)
                     charged = self._first_releases(policy, good_ids, previous)
                 with self._budget_reloaded_on_failure():
                     self.store.record_quote(
-                        model_id, table_json, good_ids, price, hashes, state.record(), probes=probes, budget=budget.to_json(),
+                        model_id, table_json, good_ids, price, hashes, state.record(), probes=probes,
+                        budget=budget.to_json(),
                         spent=charged.stored() if charged is not None else (), exact=exact.tolist(),
                     )
                 if charged is not None:
@@ -333,9 +351,9 @@ class Vault:
         before (no DP guarantee is left to spend), declined `privacy_budget` (call with the budget lock held). A
         row already quoted for the model was charged then: its release is fixed, so answering it again spends
         nothing."""
-        settings = policy.ldp
+        settings = policy.ldp_settings
         lifetime = self._lifetime()
-        after = lifetime.after(candidate_ids, policy.release.rho, policy.release.label_cost)
+        after = lifetime.after(candidate_ids, settings.release.rho, settings.release.label_cost)
         new = keep & ~quoted.positions(candidate_ids)[1]  # O(m log n): no sort of every quoted id
         exact = new & lifetime.released_exactly(candidate_ids)
         if exact.any():
@@ -360,14 +378,16 @@ class Vault:
     def _first_releases(self, policy: PrivacyPolicy, accepted_ids: np.ndarray, quoted: QuotedRows) -> Totals:
         """ldp: the totals of the accepted rows new to this model once charged one release each."""
         new = accepted_ids[~quoted.positions(accepted_ids)[1]]
-        return self._lifetime().after(new, policy.release.rho, policy.release.label_cost)
+        release = policy.ldp_settings.release
+        return self._lifetime().after(new, release.rho, release.label_cost)
 
     def _releases(self, model_id: int, policy: PrivacyPolicy, classes: int | None, rows: StoredRows,
                   features: np.ndarray, labels: np.ndarray, hashes: Sequence[bytes]) -> QuotedRows:
         """ldp: each row's release for the model (releases.py), from u = P x computed as projection mode's
         evaluate computes it."""
         ids = rows.ids
-        bank = bank_from_submodels([SubModel(j, policy.inputs, p, 0.0) for j, p in enumerate(policy.projection)],
+        projection = policy.projection or ()  # never empty in ldp mode (PrivacyPolicy pairs them)
+        bank = bank_from_submodels([SubModel(j, policy.inputs, p, 0.0) for j, p in enumerate(projection)],
                                    policy.inputs)
         u = np.asarray(evaluate(bank, _padded(np.asarray(features, np.float32))))[: len(ids)]
         return released_rows(model_id, policy, classes, ids, u, labels, hashes, self._release_keys(rows))
@@ -396,7 +416,8 @@ class Vault:
 
     def _bounds(self, policy: PrivacyPolicy) -> dict[str, float]:
         """The row budget's judgement for a request under `policy`: the stricter of its bounds and the holder's."""
-        return {"threshold": min(policy.threshold, self.threshold), "tolerance": max(policy.tolerance, DEFAULT_TOLERANCE)}
+        return {"threshold": min(policy.threshold, self.threshold),
+                "tolerance": max(policy.tolerance, DEFAULT_TOLERANCE)}
 
     def _budget_state(self) -> RevelationBudget:
         """The row budget, loaded from the store on first use (call with the budget lock held)."""
@@ -488,7 +509,7 @@ class Vault:
                 hashes[i] = h
         return hashes
 
-    def evaluate(self, model_id: int, row_ids: Sequence[int], submodels: Sequence[SubModel], *,
+    def evaluate(self, model_id: int, row_ids: RowIdsLike, submodels: Sequence[SubModel], *,
                  checkpoint_id: int | None = None) -> Outputs:
         return self.answer_evaluate(checked(EvaluateCall, model_id=model_id, row_ids=row_ids,
                                             checkpoint_id=checkpoint_id), submodels)
@@ -543,7 +564,7 @@ class Vault:
         if not np.isfinite(z).all():
             raise HolderRequestError("the sub-models' outputs overflow float32 on these rows; weights too large")
         budget = None
-        if self.audited:
+        if released is not None:  # audited
             model.privacy.audit.record(ids.tolist(), np.asarray(bank.weight, np.float64))
             if self._budget_state().record(ids, released):
                 budget = self._budget_state().to_json()
@@ -563,8 +584,9 @@ class Vault:
         """ldp: (z, labels) = the rows' releases, columns in the order the sub-models (P's rows) were sent.
         Nothing is stored: the releases are fixed and were charged with the quote, and the last sub-models only
         mask gradients, which ldp refuses."""
-        at, _ = model.releases.positions(ids)  # the same rows as model.rows: both are the quoted rows
-        return model.releases.x[at][:, [s.neuron for s in subs]], model.releases.labels[at]
+        releases = model.released
+        at, _ = releases.positions(ids)  # the same rows as model.rows: both are the quoted rows
+        return releases.x[at][:, [s.neuron for s in subs]], releases.labels[at]
 
     def _check_budget(self, model_id: int, model: _Model, ids: np.ndarray, bank: SubModelBank) -> np.ndarray:
         """What answering `bank` on these rows releases (over atoms, with the labels), refused if some row's
@@ -579,10 +601,10 @@ class Vault:
                          (privacy.Failure("budget", None, assessment.worst_input, reason),))
         return released
 
-    def gradient(self, model_id: int, row_ids: Sequence[int], dz: np.ndarray) -> LayerGradient:
+    def gradient(self, model_id: int, row_ids: RowIdsLike, dz: np.ndarray) -> LayerGradient:
         return self.answer_gradient(checked(GradientCall, model_id=model_id, row_ids=row_ids), dz)
 
-    def answer_gradient(self, call: GradientCall, dz: np.ndarray) -> LayerGradient:
+    def answer_gradient(self, call: GradientCall, dz: np.ndarray | Sequence[Sequence[float]]) -> LayerGradient:
         """dL/dW1 = dz^T x (masked by the last sub-models) and dL/db1 = sum(dz), over the rows given, as the
         model's policy allows: refused in projection mode, clipped and noised in dp mode, and in plain mode
         over the rows that dz does not isolate (the others' dz rows zeroed, named in `withheld`).
@@ -595,7 +617,9 @@ class Vault:
         policy = model.privacy.policy
         with model.lock:
             if policy.mode in ("projection", "ldp"):  # refused whatever is asked: nothing beyond u = P x leaves here
-                self._refuse(model_id, "gradient", ids, "; ".join(check_gradient(policy, ids.tolist(), dz).reasons))
+                # These modes refuse before reading dz (a JSON body's lists, unchecked yet), whatever it holds.
+                refused = check_gradient(policy, ids.tolist(), dz)  # type: ignore[arg-type]
+                self._refuse(model_id, "gradient", ids, "; ".join(refused.reasons))
             bank = model.bank
             if bank is None:
                 raise RowsNotQuoted(f"no sub-models were evaluated here for model {model_id}, so there is no mask yet")
@@ -629,7 +653,7 @@ class Vault:
         row's lifetime spend across every model (dp steps and ldp releases alike), refused if it would pass
         min(this policy's epsilon, the holder's lifetime_epsilon) at its delta (call with the budget lock held).
         Not padded: the clipping and the average count rows, and the dp exchange is not a hot path."""
-        settings = model.privacy.policy.dp
+        settings = model.privacy.policy.dp_settings
         after = self._lifetime().after(ids, gaussian_rho(settings.noise_multiplier), 0.0)
         cap = lifetime_cap(settings.epsilon, self.lifetime_epsilon)
         over = ids[after.over(settings.delta, cap)]
@@ -639,8 +663,9 @@ class Vault:
                          f"(one more step would pass epsilon = {cap} at delta = {settings.delta})")
         key = jax.random.key(secrets.randbits(63))
         first = private_gradients(bank, x, dz, settings.clip, settings.noise_multiplier, key)
-        model.privacy.ledger.spend(ids.tolist())
-        self.store.save_answer(model_id, ledger=model.privacy.ledger.to_json().decode(), dp_spent=after.stored())
+        ledger = model.privacy.dp_ledger
+        ledger.spend(ids.tolist())
+        self.store.save_answer(model_id, ledger=ledger.to_json().decode(), dp_spent=after.stored())
         self._lifetime().record(after)
         return first
 

@@ -23,7 +23,7 @@ import pydantic_core
 try:
     import orjson
 except ImportError:  # pragma: no cover - exercised only where orjson is absent
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # the module or None: callers test `orjson is not None`
 
 
 def as_float64(a: Any) -> np.ndarray:

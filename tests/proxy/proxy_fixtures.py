@@ -3,14 +3,13 @@ from contextlib import ExitStack
 
 import pytest
 from eth_account import Account
+from proxy_builders import cancer_columns, cancer_table
 
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.gate import Gate
 from orchestrator.proxy.limits import Limits
 from orchestrator.proxy.server import running
 from orchestrator.proxy.service import create_app
-
-from proxy_builders import cancer_columns, cancer_table
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,6 @@ hosting node sends it; it takes bills only from the model's hosting node and sho
 import httpx
 import pytest
 from eth_account import Account
-
-from orchestrator.auth.signing import SIGNATURE_HEADER
-from orchestrator.container import submodels
-from orchestrator.errors import ProxyError
-from orchestrator.hosting.billing import BilledRow, make_bill
-from orchestrator.hosting.publication import bill_document
-from orchestrator.proxy import wire
-from orchestrator.proxy.client import ProxyClient
-
 from proxy_builders import (
     MODEL_ID,
     PRICE,
@@ -25,6 +16,14 @@ from proxy_builders import (
     source_rows,
     vault_with,
 )
+
+from orchestrator.auth.signing import SIGNATURE_HEADER
+from orchestrator.container import submodels
+from orchestrator.errors import ProxyError
+from orchestrator.hosting.billing import BilledRow, make_bill
+from orchestrator.hosting.publication import bill_document
+from orchestrator.proxy import wire
+from orchestrator.proxy.client import ProxyClient
 
 
 @pytest.fixture
@@ -83,9 +82,9 @@ def test_the_same_bill_sent_again_is_kept_once(held, onchain):
 def test_a_bill_signed_by_anyone_but_the_hosting_node_is_refused(held, onchain):
     proxy, a_rows, _b_rows = held
     stranger = onchain.signer(Account.create())
-    with ProxyClient(proxy.url, signer=stranger, holder=proxy.holder) as impostor:
-        with pytest.raises(ProxyError) as refused:
-            impostor.receive_bill(MODEL_ID, a_bill(5, a_rows, SOURCE_A))
+    with (ProxyClient(proxy.url, signer=stranger, holder=proxy.holder) as impostor,
+          pytest.raises(ProxyError) as refused):
+        impostor.receive_bill(MODEL_ID, a_bill(5, a_rows, SOURCE_A))
     assert (refused.value.status, refused.value.code) == (403, "not_hosting_node")
     assert records_of(proxy, onchain, SOURCE_A_KEY).bills == ()
 

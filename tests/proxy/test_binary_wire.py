@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from proxy_builders import MODEL_ID, PRICE, layer1, plain_policy, vault_with
 
 from orchestrator.auth.messages import HolderAnswer, HolderRequest, body_digest
 from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, Authorization
@@ -23,8 +24,6 @@ from orchestrator.proxy.documents import evaluate_document, gradient_document, q
 from orchestrator.proxy.service import create_app
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, layer1, plain_policy, vault_with
 
 ROWS = range(150, 210)  # 60 rows: three pages of 20
 
@@ -190,7 +189,7 @@ def test_an_evaluate_of_three_pages_equals_the_one_page_evaluate(held, table, on
 
 
 def test_a_plain_gradient_of_three_pages_is_the_sum_of_its_rows(held, table, onchain):
-    proxy, vault, ids = held
+    proxy, _vault, ids = held
     paged = page_client(proxy, onchain, 20)
     paged.quote(MODEL_ID, PRICE, table, ids, plain_policy(table))
     z = paged.evaluate(MODEL_ID, ids, submodels(layer1(table, 8))).z

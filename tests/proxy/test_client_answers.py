@@ -10,16 +10,15 @@ import pytest
 from eth_account import Account
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from proxy_builders import plain_policy
 
 from orchestrator.auth.messages import HolderAnswer, body_digest
 from orchestrator.auth.signing import ANSWER_SIGNATURE_HEADER, NONCE_HEADER
 from orchestrator.container.split import SubModel
 from orchestrator.errors import ProxyError, ProxyUnavailable
-from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.bodies import ARROW
+from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.columnar import CONTROL_KEY, categories, encode, is_stream
-
-from proxy_builders import plain_policy
 
 SUBS = [SubModel(j, ("a", "b"), (1.0, -1.0), 0.0) for j in range(3)]
 HASH = "0x" + "ab" * 32
@@ -99,7 +98,7 @@ def test_evaluate_answers_of_the_wrong_shape_or_type_are_bad_answers(lying, z, l
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999", "-1e999"])
 def test_evaluate_answers_with_non_finite_numbers_are_bad_answers(lying, number):
-    body = '{"z": [[0.1, 0.2, 0.3], [0.4, %s, 0.6]], "labels": [1.0, 0.0]}' % number
+    body = '{"z": [[0.1, 0.2, 0.3], [0.4, ' + number + ', 0.6]], "labels": [1.0, 0.0]}'
     proxy = lying({"/v1/evaluate": (200, body)})
     with pytest.raises(ProxyError) as caught:
         proxy.evaluate(1, [5, 6], SUBS)

@@ -27,7 +27,7 @@ def test_a_body_of_control_only_has_no_rows():
 @pytest.mark.parametrize("cut", [1, 8, 100, -1])
 def test_a_truncated_body_is_refused(cut):
     body = encode({"model_id": 1}, {"row_id": np.arange(100, dtype=np.int64)})
-    with pytest.raises(WireError, match="not a complete Arrow IPC stream|control document|rows"):
+    with pytest.raises(WireError, match=r"not a complete Arrow IPC stream|control document|rows"):
         decode(body[:cut] if cut > 0 else body[:len(body) + cut - 8], max_rows=100, expect={"row_id": IDS})
 
 

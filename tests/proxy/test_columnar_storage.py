@@ -8,6 +8,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from proxy_builders import (
+    MODEL_ID,
+    PRICE,
+    SOURCE_A,
+    SOURCE_A_KEY,
+    plain_policy,
+    source_mapping,
+    source_rows,
+    vault_with,
+)
 
 from orchestrator.auth.signing import IDEMPOTENCY_HEADER
 from orchestrator.privacy.policy import MODES
@@ -19,8 +29,6 @@ from orchestrator.proxy.safeguard import rows_covariance
 from orchestrator.proxy.service import create_app
 from orchestrator.proxy.store import Store, UploadKey
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_A_KEY, plain_policy, source_mapping, source_rows, vault_with
 
 # What the code before batches made (store.py at a3b394a): its rows table and the tables referencing it.
 OLD_SCHEMA = """

@@ -2,6 +2,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
 
 from orchestrator.container import evaluate, source_gradients, submodels
 from orchestrator.container.split import SubModel
@@ -13,8 +14,6 @@ from orchestrator.errors import (
     UnknownModel,
     UnknownRows,
 )
-
-from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
 
 ROWS = range(0, 569, 3)
 

@@ -1,9 +1,20 @@
 """A row holder holds the hosting node to the model's privacy policy: it reads the policy with the quote,
 declines to sell under one it does not accept, answers only what the policy allows, and remembers what every
 row revealed, across restarts (docs/privacy.md)."""
-import httpx
 import numpy as np
 import pytest
+from proxy_builders import (
+    MODEL_ID,
+    PRICE,
+    SOURCE_A,
+    SOURCE_B,
+    layer1,
+    normalised,
+    plain_policy,
+    projection_policy_for,
+    vault_with,
+)
+from proxy_fixtures import post_signed
 
 from orchestrator.container import submodels
 from orchestrator.container.split import SubModel
@@ -13,19 +24,6 @@ from orchestrator.privacy.projection import make_projection
 from orchestrator.proxy.safeguard import DEFAULT_ACCEPTED_MODES
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_fixtures import post_signed
-from proxy_builders import (
-    MODEL_ID,
-    PRICE,
-    SOURCE_A,
-    SOURCE_B,
-    projection_policy_for,
-    layer1,
-    normalised,
-    plain_policy,
-    vault_with,
-)
 
 ROWS = range(150, 450)
 
@@ -85,14 +83,14 @@ def test_what_each_row_revealed_is_stored_with_the_answer_and_survives_a_restart
     vault.evaluate(MODEL_ID, ids, submodels(layer1(table, 16, seed=3)))
     more = submodels(layer1(table, 16, seed=4))  # 16 + 16 directions span all 30 inputs: every row recoverable
     restarted = Vault(Store(path), threshold=1.0)  # as vault_with's: only recoverability bounds plain_policy
-    with pytest.raises(PrivacyCheckFailed, match="determine .* exactly"):
+    with pytest.raises(PrivacyCheckFailed, match=r"determine .* exactly"):
         restarted.evaluate(MODEL_ID, ids[:5], more)
     assert restarted.evaluate(MODEL_ID, ids, submodels(layer1(table, 16, seed=3))).z.shape == (len(ids), 16)
 
 
 def test_plain_mode_under_the_default_threshold_refuses_a_layer_1_that_explains_an_input(columns, table):
     vault, ids = quoted_vault(columns, table, PrivacyPolicy("plain", table.model_inputs))
-    with pytest.raises(PrivacyCheckFailed, match="R\\^2 = 0.9"):
+    with pytest.raises(PrivacyCheckFailed, match=r"R\^2 = 0.9"):
         vault.evaluate(MODEL_ID, ids, submodels(layer1(table, 16)))
     assert vault.evaluate(MODEL_ID, ids, submodels(layer1(table, 2))).z.shape == (len(ids), 2)
 

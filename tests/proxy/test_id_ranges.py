@@ -4,6 +4,7 @@ usable, and nothing stored changes."""
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_A_KEY, layer1_submodels, plain_policy, vault_with
 
 from orchestrator.auth.signing import IDEMPOTENCY_HEADER
 from orchestrator.errors import HolderRequestError
@@ -11,8 +12,6 @@ from orchestrator.proxy import schema, wire
 from orchestrator.proxy.service import create_app
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_A_KEY, layer1_submodels, plain_policy, vault_with
 
 TOO_BIG = [1 << 63, 1 << 256]
 
@@ -141,7 +140,7 @@ def test_the_openapi_schema_declares_every_id_and_amount_range():
 @pytest.mark.parametrize("bad", TOO_BIG, ids=["2^63", "2^256"])
 def test_a_vault_asked_in_process_refuses_the_same_ids_as_the_service(columns, table, bad):
     vault, ids = vault_with(columns, range(150, 153))
-    with pytest.raises(HolderRequestError, match="0..2\\^63-1"):
+    with pytest.raises(HolderRequestError, match=r"0..2\^63-1"):
         vault.quote(MODEL_ID, PRICE, table, [*ids, bad], plain_policy(table))
-    with pytest.raises(HolderRequestError, match="0..2\\^63-1"):
+    with pytest.raises(HolderRequestError, match=r"0..2\^63-1"):
         vault.listings(after=bad)

@@ -2,24 +2,23 @@
 row at every proxy of that source (docs/privacy.md, "Row hashes that resist guessing")."""
 import httpx
 import pytest
-
-from orchestrator.errors import UploadRefused
-from orchestrator.hashing.rows import row_hashes
-from orchestrator.proxy.store import Store
-from orchestrator.proxy.vault import Vault
-
 from proxy_builders import (
     MODEL_ID,
     PRICE,
     SOURCE_A,
     SOURCE_A_KEY,
     SOURCE_B,
-    projection_policy_for,
     normalised,
+    projection_policy_for,
     source_mapping,
     source_rows,
     vault_with,
 )
+
+from orchestrator.errors import UploadRefused
+from orchestrator.hashing.rows import row_hashes
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
 
 ROWS = range(150, 250)
 KEY = bytes(range(32))

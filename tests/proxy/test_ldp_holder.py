@@ -8,6 +8,8 @@ import sqlite3
 
 import numpy as np
 import pytest
+from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
+from proxy_fixtures import post_signed
 
 from orchestrator.container import submodels
 from orchestrator.container.split import SubModel
@@ -16,12 +18,9 @@ from orchestrator.privacy.accountant import gaussian_rho
 from orchestrator.privacy.ldp import clip_rows, keep_probability
 from orchestrator.privacy.policy import DPSettings, LDPSettings, PrivacyPolicy, ldp_policy, projection_policy
 from orchestrator.privacy.projection import make_projection
-from orchestrator.proxy.store import Store
 from orchestrator.proxy.lifetime import DEFAULT_LIFETIME_EPSILON
+from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, layer1, normalised, plain_policy, vault_with
-from proxy_fixtures import post_signed
 
 ROWS = range(0, 569)  # every breast-cancer row: the statistical checks want as many as there are
 DELTA = 1e-5
@@ -187,7 +186,7 @@ def test_the_holders_own_lifetime_cap_applies_when_stricter_than_the_policys_bud
 def test_the_holders_own_lifetime_cap_bounds_dp_gradient_steps_too(columns, table):
     vault, ids = quoted(columns, table, dp_policy(table, 50.0), lifetime_epsilon=2.5)
     dp_step(vault, table, ids, MODEL_ID)  # epsilon 2.17
-    with pytest.raises(PrivacyCheckFailed, match="epsilon = 2.5"):
+    with pytest.raises(PrivacyCheckFailed, match=r"epsilon = 2.5"):
         dp_step(vault, table, ids, MODEL_ID)
 
 

@@ -3,7 +3,10 @@ rows per request are bounded by the schema (422); the defaults fit what the benc
 send."""
 import httpx
 import pytest
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_A_KEY, plain_policy, source_mapping, source_rows
+from proxy_fixtures import post_signed
 
+from orchestrator.auth.signing import IDEMPOTENCY_HEADER
 from orchestrator.errors import ProxyError
 from orchestrator.hosting.node import QUOTE_CHUNK
 from orchestrator.proxy import schema, wire
@@ -12,11 +15,6 @@ from orchestrator.proxy.cli import main
 from orchestrator.proxy.limits import DEFAULT_MAX_BODY_BYTES, Limits
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from orchestrator.auth.signing import IDEMPOTENCY_HEADER
-
-from proxy_fixtures import post_signed
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A, SOURCE_A_KEY, plain_policy, source_mapping, source_rows
 
 LIMIT = 64 * 1024
 

@@ -1,9 +1,8 @@
 """Listings publish what a row holds (its field composition) and who is paid for it; never values or prices."""
 import httpx
+from proxy_builders import OUTPUT, PRICE, SOURCE_A, vault_with
 
 from orchestrator.proxy.holder import Listing
-
-from proxy_builders import OUTPUT, PRICE, SOURCE_A, vault_with
 
 
 def test_a_listing_is_row_id_sorted_standard_fields_and_payout_address(columns):
@@ -14,7 +13,7 @@ def test_a_listing_is_row_id_sorted_standard_fields_and_payout_address(columns):
 
 
 def test_listings_over_http_carry_no_value_and_no_price(columns, serve):
-    vault, ids = vault_with(columns, range(5), min_price=PRICE + 12345)
+    vault, _ids = vault_with(columns, range(5), min_price=PRICE + 12345)
     proxy = serve(vault)
     answer = httpx.get(f"{proxy.url}/v1/listings", params={"after": 0, "limit": 10})
     assert all(set(x) == {"row_id", "fields", "source"} for x in answer.json()["listings"])
@@ -36,13 +35,13 @@ def test_listings_page_through_rows_after_an_id(columns, serve):
 
 
 def test_the_http_answer_says_where_the_next_page_starts(columns, serve):
-    vault, ids = vault_with(columns, range(4))
+    vault, _ids = vault_with(columns, range(4))
     proxy = serve(vault)
     assert httpx.get(f"{proxy.url}/v1/listings", params={"after": 1, "limit": 2}).json()["next_after"] == 3
     assert httpx.get(f"{proxy.url}/v1/listings", params={"after": 4}).json() == {"listings": [], "next_after": 4}
 
 
 def test_a_row_lacking_a_field_is_listed_with_the_fields_it_has(columns):
-    vault, ids = vault_with(columns, range(2), drop=("worst_area",))
+    vault, _ids = vault_with(columns, range(2), drop=("worst_area",))
     assert "worst_area" not in vault.listings()[0].fields
     assert len(vault.listings()[0].fields) == len(columns) - 1

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from proxy_builders import MODEL_ID, PRICE, plain_policy, vault_with
 
 from orchestrator.container import create_container, parse_model
 from orchestrator.hosting.rounds import PhaseTimes, Plan, Trained, train_group
-
-from proxy_builders import MODEL_ID, PRICE, cancer_columns, cancer_table, plain_policy, vault_with
 
 TEST_ROWS = 143  # sklearn's train_test_split share: 426 rows to train on, 143 to test
 HIDDEN = 16

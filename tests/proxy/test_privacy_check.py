@@ -1,5 +1,6 @@
 """Claims 5, 6, 8: a holder refuses sub-models one of whose outputs would give an input away."""
 import pytest
+from proxy_builders import MODEL_ID, PRICE, layer1_submodels, plain_policy, vault_with
 
 from orchestrator.container.split import SubModel
 from orchestrator.errors import PrivacyCheckFailed, ProxyError, RowsNotQuoted
@@ -7,8 +8,6 @@ from orchestrator.proxy import privacy
 from orchestrator.proxy.privacy import CheckRequest, Failure, literal_check, run_checks
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, layer1_submodels, plain_policy, vault_with
 
 
 def request(*subs):
@@ -53,7 +52,7 @@ def test_further_checks_run_after_the_literal_one_and_can_refuse_on_their_own():
     assert run_checks(CheckRequest(1, (1,), subs), checks).passed
     assert run_checks(CheckRequest(7, (1,), subs), checks).failures[0].check == "audit"
     assert seen == [1, 7]
-    assert privacy.DEFAULT_CHECKS == (literal_check, privacy.policy_check)
+    assert (literal_check, privacy.policy_check) == privacy.DEFAULT_CHECKS
 
 
 def test_the_vault_runs_its_checks_before_looking_for_the_model_or_the_rows():

@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 from orchestrator.container import submodels
-from orchestrator.proxy.server import proxy_process
 from orchestrator.proxy.cli import main
+from orchestrator.proxy.server import proxy_process
 from orchestrator.proxy.service import create_app
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 
 def test_a_proxy_process_serves_the_protocol_and_resumes_after_a_restart(columns, table, tmp_path, onchain,

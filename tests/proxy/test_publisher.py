@@ -6,17 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from eth_account import Account
+from proxy_builders import PRICE, SOURCE_A_KEY
 
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.chain.listings import listing_publisher
-
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.cli import main, proxy_account
 from orchestrator.proxy.intake import ListingRun, listing_runs
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import PRICE, SOURCE_A_KEY
 
 MAPPING = {"R": "mean_radius", "T": "mean_texture", "Y": "diagnosis"}
 

@@ -1,14 +1,5 @@
 """A quote returns the row hashes of exactly the rows whose minimum price it meets and that the model can use."""
-import httpx
 import pytest
-
-from orchestrator.errors import HolderRequestError, ProxyError, RowsNotQuoted
-from orchestrator.hashing.rows import row_hashes
-from orchestrator.privacy.policy import MODES
-from orchestrator.proxy.store import Store
-from orchestrator.proxy.vault import Vault
-
-from proxy_fixtures import post_signed
 from proxy_builders import (
     MODEL_ID,
     OUTPUT,
@@ -22,6 +13,13 @@ from proxy_builders import (
     source_rows,
     vault_with,
 )
+from proxy_fixtures import post_signed
+
+from orchestrator.errors import HolderRequestError, ProxyError, RowsNotQuoted
+from orchestrator.hashing.rows import row_hashes
+from orchestrator.privacy.policy import MODES
+from orchestrator.proxy.store import Store
+from orchestrator.proxy.vault import Vault
 
 
 def reasons(answer):

@@ -4,11 +4,10 @@ import hashlib
 import sqlite3
 
 import pytest
+from test_columnar_storage import old_store
 
 from orchestrator.errors import StoreTooNew
 from orchestrator.proxy.store import SCHEMA_VERSION, Store
-
-from test_columnar_storage import old_store
 
 
 def user_version(path: str) -> int:

@@ -1,6 +1,8 @@
 """A proxy started with a certificate serves https; a client trusts it only through the CA bundle it is given
 (or the system's trust store), and says so when the certificate does not verify."""
 import pytest
+from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
+from tls_builders import make_authority, make_server_cert
 
 from orchestrator.errors import ProxyUnavailable, SplitLedgerError
 from orchestrator.proxy.cli import main
@@ -8,9 +10,6 @@ from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.server import proxy_process
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import PRICE, SOURCE_A_KEY, source_mapping, source_rows
-from tls_builders import make_authority, make_server_cert
 
 
 @pytest.fixture
@@ -69,9 +68,9 @@ def test_plain_http_to_the_tls_port_fails_clearly(serve, server_tls):
 
 def test_https_to_a_plain_proxy_fails_naming_tls(serve, authority):
     url = serve(Vault(Store(":memory:"))).url
-    with ProxyClient(url.replace("http://", "https://"), ca_bundle=authority.cert_file) as client:
-        with pytest.raises(ProxyUnavailable) as refused:
-            client.health()
+    with (ProxyClient(url.replace("http://", "https://"), ca_bundle=authority.cert_file) as client,
+          pytest.raises(ProxyUnavailable) as refused):
+        client.health()
     assert "TLS failure" in refused.value.detail
 
 

@@ -6,14 +6,13 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pytest
+from proxy_builders import PRICE, SOURCE_A, SOURCE_A_KEY, source_mapping, source_rows, vault_with
 
 from orchestrator.errors import ProxyError, UploadRefused
 from orchestrator.proxy import wire
 from orchestrator.proxy.intake import prepare_columns
 from orchestrator.proxy.store import BATCH_ROWS, Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import PRICE, SOURCE_A, SOURCE_A_KEY, source_mapping, source_rows, vault_with
 
 MAPPING = {"Radius": "mean_radius", "Texture": "mean_texture", "Outcome": "diagnosis"}
 
@@ -152,8 +151,8 @@ def test_over_http_a_malformed_upload_is_answered_422_with_the_row_and_column(se
 def test_over_http_a_nan_literal_in_the_json_body_is_refused_not_stored(serve):
     proxy = serve(Vault(Store(":memory:")))
     body = (
-        '{"source": "%s", "min_price": 1, "mapping": {"Radius": "mean_radius"}, "ignored": [],'
-        ' "rows": [{"Radius": 1.0}, {"Radius": NaN}]}' % SOURCE_A
+        '{"source": "' + SOURCE_A + '", "min_price": 1, "mapping": {"Radius": "mean_radius"}, "ignored": [],'
+        ' "rows": [{"Radius": 1.0}, {"Radius": NaN}]}'
     )
     answer = httpx.post(f"{proxy.url}/v1/rows", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422
@@ -176,6 +175,6 @@ def test_over_http_a_price_given_as_a_string_is_refused_by_the_schema(serve, onc
 
 
 def test_breast_cancer_rows_under_a_sources_own_column_names_are_all_stored(columns):
-    vault, ids = vault_with(columns, range(100))
+    _vault, ids = vault_with(columns, range(100))
     assert ids == list(range(1, 101))
     assert len(source_mapping(columns)) == len(source_rows(columns, [0])[0]) - 1  # all but the ignored id

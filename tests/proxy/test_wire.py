@@ -1,14 +1,13 @@
 """The wire format does not depend on orjson: without it the standard library carries the same numbers."""
 import numpy as np
 import pytest
+from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 from orchestrator.container import submodels
 from orchestrator.privacy.policy import MODES
 from orchestrator.proxy import wire
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
-
-from proxy_builders import MODEL_ID, PRICE, SOURCE_A_KEY, layer1, plain_policy, source_mapping, source_rows, vault_with
 
 
 def test_arrays_cross_as_float64_so_float32_values_come_back_exactly():
