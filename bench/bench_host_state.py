@@ -13,6 +13,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -21,6 +24,7 @@ from orchestrator.hosting.billing import BilledRow, make_bill, row_leaf
 from orchestrator.hosting.state import HostState
 
 PRICE = 10**18
+T = TypeVar("T")
 
 
 def _rows(n: int) -> list[BilledRow]:
@@ -28,10 +32,15 @@ def _rows(n: int) -> list[BilledRow]:
     return [BilledRow(os.urandom(32), sources[i % 3], PRICE) for i in range(n)]
 
 
-def _seconds(work) -> tuple[float, object]:
+def _seconds(work: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     out = work()
     return time.perf_counter() - start, out
+
+
+def _per_row_root(rows: list[BilledRow]) -> bytes:
+    """The rows tree as make_bill built it before: one eth_abi leaf per row."""
+    return MerkleTree([row_leaf(r) for r in rows]).root
 
 
 def main() -> None:
@@ -41,15 +50,14 @@ def main() -> None:
     print(f"{'rows':>9} {'bill, per-row ABI s':>20} {'bill s':>8} {'ratio':>6} {'state write s':>14}")
     for n in args.rows:
         rows = _rows(n)
-        before, old_root = _seconds(lambda rows=rows: MerkleTree([row_leaf(r) for r in rows]).root)
-        after, bill = _seconds(lambda rows=rows: make_bill(1, rows))
+        before, old_root = _seconds(partial(_per_row_root, rows))
+        after, bill = _seconds(partial(make_bill, 1, rows))
         assert bill.rows_root == old_root, "the two ways of building the rows tree disagree"
         with tempfile.TemporaryDirectory() as tmp:
             state = HostState(os.path.join(tmp, "host.db"))
             group_id = state.begin_group([], b"t", b"o", 0, bytes(32))
             trained = [(r.row_hash, r.source, r.price) for r in rows]
-            write, _ = _seconds(lambda state=state, group_id=group_id, trained=trained: state.record_trained(
-                group_id, 1, trained, [], []))
+            write, _ = _seconds(partial(state.record_trained, group_id, 1, trained, [], []))
             state.close()
         print(f"{n:>9} {before:>20.2f} {after:>8.2f} {before / after:>5.1f}x {write:>14.2f}")
 

@@ -275,7 +275,7 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
     log("\nhistory anchors")
     for index, root, first, count, tx, block_number, block_hash, _t in story.node.state.anchors():
         log(f"   anchor {index}: rows {first}..{first + count - 1}, root 0x{root.hex()}, "
-            f"block {block_number} 0x{block_hash.hex()}  (tx {tx})")
+            f"block {block_number} {'0x' + block_hash.hex() if block_hash else '(unconfirmed)'}  (tx {tx})")
     money = reconcile(story)
     log(f"\nreconciliation: escrowed {money.deposited / UNIT} = paid {money.paid / UNIT} + returned "
         f"{money.returned / UNIT} + still escrowed {money.still_escrowed / UNIT} "
