@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.devnet import DEFAULT_LIVE_DEPTH
 from orchestrator.chain.faucet import GAS_MONEY_WEI
-from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
-                                      signing_account, standalone)
+from orchestrator.commandline import CommandParser, add_key_option, progress_bars, signing_account, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
@@ -76,8 +76,8 @@ def _package_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ldp: local differential privacy of every release (default); projection: u = P x "
                              "without noise, no DP guarantee")
     chosen.add_argument("--epsilon", type=float, default=default.epsilon,
-                        help="ldp: what one release of a row costs, at delta %(delta)s (default: %(default)s)"
-                             % {"delta": default.delta, "default": default.epsilon})
+                        help=f"ldp: what one release of a row costs, at delta {default.delta} "
+                             "(default: %(default)s)")
     chosen.add_argument("--label-share", type=float, default=default.label_share,
                         help="ldp: the fraction of epsilon spent on the label's randomized response "
                              "(default: %(default)s)")
@@ -152,7 +152,7 @@ def _host_run(args: argparse.Namespace) -> int:
     verify_registration(package, host.model(args.model_id))
     if host.model(args.model_id)["hostingNode"] != host.address:
         raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
-    signer = RequestSigner(host.account, host.domain())
+    signer = RequestSigner(host.signer, host.domain())
     holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
     config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                         max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,17 +47,16 @@ from orchestrator.errors import (
     SplitLedgerError,
     WeightsMismatch,
 )
-
 from orchestrator.progress import Progress
 from orchestrator.proxy.holder import RowHolder
 from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
-from .records import HostChain
-from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .failpoints import failpoint
 from .projected import group_trainer
+from .publication import BillOutbox, bill_document, deliver_pending, receivers
+from .records import HostChain
 from .rounds import Plan
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
@@ -128,7 +128,7 @@ class HostingNode:
             anchor = history.anchor()
             if anchor.root != recorded.root or anchor.index != recorded.index:
                 raise SplitLedgerError(f"history anchor {recorded.index} in {self.state.path} does not match its rows")
-            if recorded.block_number is not None:
+            if recorded.block_number is not None and recorded.block_hash is not None:
                 history.confirm(recorded.index, recorded.block_number, recorded.block_hash)
         history.add(hashes)
 
@@ -202,7 +202,7 @@ class HostingNode:
             for start in range(0, len(wanted), QUOTE_CHUNK):
                 chunk = wanted[start:start + QUOTE_CHUNK]
                 try:
-                    answer = holder.quote(self.model_id, price, table, chunk, self.container.policy)
+                    answer = holder.quote(self.model_id, price, table, chunk, self.container.quote_policy)
                 except (ProxyUnavailable, ProxyError) as e:
                     log.info(f"  quote to {name} failed: {e}")
                     break
@@ -372,8 +372,9 @@ class HostingNode:
                     # earlier version): it can never be committed, so it is rolled back rather than left open.
                     log.info(f"checkpoint {checkpoint_id}: {e}; rolling back")
                     kept, bill = False, None
-                    if self.config.bills_dir is not None:  # a bill no source can claim is not left published
-                        self._bill_path(checkpoint_id).unlink(missing_ok=True)
+                    published = self._bill_path(checkpoint_id)
+                    if published is not None:  # a bill no source can claim is not left published
+                        published.unlink(missing_ok=True)
                     self.state.update_group(group["group_id"], kept=0, stats={"rolled_back": "bill_total_mismatch"})
                 else:
                     failpoint("bill-sent", group["group_id"])
@@ -437,14 +438,17 @@ class HostingNode:
                             self.published_bill(group["checkpoint_id"], bill))
         deliver_pending(self.outbox, self.holders, log.info)
 
-    def _publish_bill(self, bill) -> None:
-        if self.config.bills_dir is None:
-            return
+    def _publish_bill(self, bill: Bill) -> None:
         path = self._bill_path(bill.checkpoint_id)
+        if path is None:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(bill.to_dict(), indent=1))
 
-    def _bill_path(self, checkpoint_id: int) -> Path:
+    def _bill_path(self, checkpoint_id: int) -> Path | None:
+        """Where the checkpoint's bill is published; None when bills are not published (no bills_dir)."""
+        if self.config.bills_dir is None:
+            return None
         return Path(self.config.bills_dir) / f"checkpoint-{checkpoint_id}.json"
 
     # ------------------------------------------------------------------ anchors
@@ -529,7 +533,7 @@ class HostingNode:
         self._reconcile_groups()
         return True
 
-    def _reorged_txs(self) -> list[tuple[SentTx, dict | None]]:
+    def _reorged_txs(self) -> list[tuple[SentTx, Mapping[str, Any] | None]]:
         """The recorded transactions whose block is no longer in the chain, each with its receipt now (None: not
         mined any more). A reorg replaces a run of the latest blocks, so the walk from the latest recorded
         block stops at the first one intact: on a chain without a reorg this costs one receipt lookup."""
@@ -620,7 +624,7 @@ class HostingNode:
 
     def run(self, max_groups: int, on_group: Callable[[GroupReport], None] | None = None) -> list[GroupReport]:
         """Polls, quotes and trains groups until max_groups are closed, rows or escrow run out."""
-        reports = []
+        reports: list[GroupReport] = []
         quote_changes = 0
         deliver_pending(self.outbox, self.holders, log.info)  # bills a holder missed in an earlier run
         while len(reports) < max_groups:

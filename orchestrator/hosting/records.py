@@ -13,7 +13,9 @@ from typing import Any, NamedTuple, Protocol
 class Anchor(NamedTuple):
     """A history anchor as recorded: tx_hash, block_number and block_hash are None until it is confirmed."""
 
-    index: int
+    # typing's NamedTuple lets a field shadow tuple.index (a method), which mypy reports; the name is the
+    # anchor's on chain and in HistorySet, and callers read it as `.index`.
+    index: int  # type: ignore[assignment]
     root: bytes
     first_row: int
     row_count: int

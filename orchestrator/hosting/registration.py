@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.container import FieldTable
-from orchestrator.errors import PolicyError, SplitLedgerError
 from orchestrator.container.fields import Label
+from orchestrator.errors import PolicyError, SplitLedgerError
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
@@ -75,14 +75,14 @@ class OwnerPackage:
     @classmethod
     def with_default_policy(cls, model_bytes: bytes, table: FieldTable, test_bytes: bytes,
                             reference: dict[str, list] | None = None,
-                            choice: PolicyChoice = PolicyChoice()) -> "OwnerPackage":
+                            choice: PolicyChoice = PolicyChoice()) -> OwnerPackage:
         """The package with the default policy, chosen on `reference` (columns) or else on the test set."""
         columns = reference if reference is not None else _columns(test_bytes, "the test set")
         return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns, choice=choice), reference)
 
     @classmethod
     def from_files(cls, model: str | Path, table: str | Path, test_set: str | Path, policy: str | Path | None = None,
-                   reference: str | Path | None = None, choice: PolicyChoice = PolicyChoice()) -> "OwnerPackage":
+                   reference: str | Path | None = None, choice: PolicyChoice = PolicyChoice()) -> OwnerPackage:
         """The package from files; without a policy file, the default policy as `choice` says (on `reference`,
         or the test set)."""
         try:
@@ -120,7 +120,7 @@ class OwnerPackage:
             return create_projected_container(model_id, model_file, self.table, columns, self.policy)
         return create_container(model_id, model_file, self.table, columns, self.policy)
 
-    def policy_cost(self) -> "PolicyCost":
+    def policy_cost(self) -> PolicyCost:
         """The owner's model scored on its reference rows (else the test set) as given and as the policy makes
         it: in projection and ldp modes layer 1 becomes W1 = A P, which keeps only the part of the owner's W1
         in P's row space (privacy/projection.host_model), so a trained model can lose accuracy before any row
@@ -161,7 +161,7 @@ class RegistrationTerms:
     baseline_accuracy_ppm: int
 
     @classmethod
-    def of(cls, package: OwnerPackage) -> "RegistrationTerms":
+    def of(cls, package: OwnerPackage) -> RegistrationTerms:
         from orchestrator.container.canonical_weights import weights_hash
         # Model id 0: the weights and the baseline do not depend on the id the chain will assign.
         container = package.container(0)

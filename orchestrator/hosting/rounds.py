@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from orchestrator.container.container import TrainingContainer
@@ -238,7 +239,7 @@ class _Rounds:
     def _gradients(self, batch: np.ndarray, kept: np.ndarray, owners: np.ndarray, dz: np.ndarray):
         """(summed layer-1 gradient, None), or (None, mask over `kept` of the rows of holders that failed)."""
         holders = np.unique(owners)
-        calls = []
+        calls: list[Callable[[], Any]] = []
         for h in holders:
             mine = owners == h
             calls.append(partial(self._holder(h).gradient, self.model_id, self.plan.row_ids[h, batch[kept[mine]]],
@@ -257,7 +258,7 @@ class _Rounds:
             weight += np.asarray(answer.weight, dtype=np.float32)
             bias += np.asarray(answer.bias, dtype=np.float32)
             self._note_withheld(int(h), batch[kept[owners == h]], answer.withheld)
-        return Dense(weight, bias), None
+        return Dense(jnp.asarray(weight), jnp.asarray(bias)), None
 
     def _note_withheld(self, h: int, rows: np.ndarray, withheld: Sequence[int]) -> None:
         """Records the plan rows (of `rows`, holder h's share of a step that is applied) whose gradient h withheld."""

@@ -268,6 +268,8 @@ class HostState:
             "INSERT INTO groups (phase, plan, backup_target, backup_opt, accuracy_before, weights_hash) "
             "VALUES ('planned', ?, ?, ?, ?, ?)",
             (json.dumps(plan), backup_target, backup_opt, accuracy_before, weights_hash))
+        if cur.lastrowid is None:  # sqlite3 sets it after every INSERT; this narrows the type
+            raise SplitLedgerError(f"{self.path}: the new group was given no id")
         return cur.lastrowid
 
     def update_group(self, group_id: int, **fields: Any) -> None:

@@ -2,14 +2,14 @@
 at the accuracy the checkpoint was closed with."""
 import json
 
+from artifact_groups import closed_groups, holder
+
 from orchestrator.artifact.onnx_eval import ClassTargets, evaluate
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.modelfile import parse_model_json, to_network
 from orchestrator.container.onnx_export import onnx_weights_hash
 from orchestrator.hosting.artifacts import default_artifacts_dir, read_artifact
 from orchestrator.hosting.snapshots import from_bytes
-
-from artifact_groups import closed_groups, holder
 
 
 def test_settled_and_rolled_back_checkpoints_both_leave_the_weights_their_group_reached(

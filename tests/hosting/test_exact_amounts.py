@@ -3,12 +3,11 @@
 import sqlite3
 
 import pytest
+from market_terms import UNIT
 
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.state import HostState
-
-from market_terms import UNIT
 
 MAX_PRICE = 2**128 - 1  # the market's uint128 pricePerRow
 

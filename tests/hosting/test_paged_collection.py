@@ -2,6 +2,7 @@
 holder, and a holder that fails mid-way keeping the pages it answered."""
 import numpy as np
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import ProxyError
 from orchestrator.hosting.collection import RowStore, collect_projections
@@ -9,8 +10,6 @@ from orchestrator.hosting.recording import Recording, RecordingHolder
 from orchestrator.hosting.rounds import Plan
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, Failure
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 def source(world, name):

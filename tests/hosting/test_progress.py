@@ -2,11 +2,11 @@
 page of quotes, each page of u, each epoch; and it logs each epoch's loss."""
 import logging
 
+from market_terms import PRICE
+
 from orchestrator.hosting.collection import collect_projections
 from orchestrator.hosting.rounds import Plan
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 def clinic(world, signer, terms):

@@ -3,13 +3,12 @@ rises, and a change between a quote and the open never leaves a checkpoint the b
 import sqlite3
 
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import QuoteChanged
 from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.state import HostState
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 def clinic(world, name):

@@ -7,16 +7,16 @@ import pytest
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.container import parse_model_json
 from orchestrator.container.canonical_weights import weights_hash
+from orchestrator.container.container import normalise_standard_columns
 from orchestrator.container.modelfile import dump_model, to_network, with_network
 from orchestrator.container.training import centralized_step
-from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
 from orchestrator.hosting.cli import owner_main
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, owner_default_policy, verify_registration
-from orchestrator.container.container import normalise_standard_columns
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, choose_ldp_policy
 from orchestrator.privacy.policy import LDPSettings, PrivacyPolicy, ldp_policy
+from orchestrator.privacy.projected import ProjectedContainer
 
 
 def files(tmp_path, world):

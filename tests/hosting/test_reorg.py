@@ -5,12 +5,11 @@ The reorgs are anvil's own (`anvil_reorg`: the latest blocks replaced by new one
 transactions), on the test session's chain, after the node has settled a group and anchored its rows.
 """
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import ChainError, ChainRevert
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 @pytest.fixture

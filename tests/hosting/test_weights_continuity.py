@@ -1,13 +1,12 @@
 """Weights-hash continuity from the hosting node's side: what it registers, opens from, settles and rolls back
 with, read back from the chain, and the start-up check against the chain's weights."""
 import pytest
+from test_hosting_node import direct, sources
 
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.errors import WeightsMismatch
 from orchestrator.hosting.registration import RegistrationTerms
 from orchestrator.hosting.snapshots import from_bytes
-
-from test_hosting_node import direct, sources
 
 
 def test_the_registered_weights_are_those_of_the_untrained_target_the_node_starts_from(make_node, market_model,
