@@ -201,9 +201,9 @@ def _host_status(args: argparse.Namespace) -> int:
         raise SplitLedgerError(f"no state file at {args.db}")
     state = HostState(args.db)
     for group in state.groups():
-        print(f"group {group['group_id']}: checkpoint {group['checkpoint_id']} {group['phase']}, "
-              f"accuracy {group['accuracy_before']} -> {group['accuracy_after']} ppm, "
-              f"{len(group['plan'])} rows planned, {json.dumps(group['stats'])}")
+        print(f"group {group.group_id}: checkpoint {group.checkpoint_id} {group.phase}, "
+              f"accuracy {group.accuracy_before} -> {group.accuracy_after} ppm, "
+              f"{len(group.plan)} rows planned, {json.dumps(group.stats)}")
     for a in state.anchors():
         shown = f"block {a.block_number} 0x{a.block_hash.hex()}" if a.block_hash else "not confirmed"
         print(f"anchor {a.index}: rows {a.first_row}..{a.first_row + a.row_count - 1} root 0x{a.root.hex()} {shown}")

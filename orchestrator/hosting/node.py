@@ -26,7 +26,7 @@ what is written before which side effect; failpoints.py lets a test kill the nod
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from .billing import Bill, BilledRow, make_bill
 from .failpoints import failpoint
 from .projected import group_trainer
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
-from .records import HostChain
+from .records import Group, HostChain
 from .rounds import Plan
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
@@ -141,8 +141,8 @@ class HostingNode:
         if on_chain == here:
             return
         group = self.state.unfinished_group()
-        if group is not None and group["kept"] and group["trained_target"] is not None and on_chain == weights_hash(
-                from_bytes(group["trained_target"], self.container.target)):
+        if group is not None and group.kept and group.trained_target is not None and on_chain == weights_hash(
+                from_bytes(group.trained_target, self.container.target)):
             return  # the settle was mined before a crash: resume() finishes the group and takes these weights
         raise WeightsMismatch(
             f"model {self.model_id}: the chain holds weights 0x{on_chain.hex()}, but this node's target model "
@@ -250,15 +250,15 @@ class HostingNode:
         group = self.state.unfinished_group()
         if group is None:
             return None
-        log.info(f"resuming group {group['group_id']} from phase {group['phase']}")
-        backup = BackupPoint(from_bytes(group["backup_target"], self.container.target),
-                             from_bytes(group["backup_opt"], self.container.opt_state), group["accuracy_before"])
+        log.info(f"resuming group {group.group_id} from phase {group.phase}")
+        backup = BackupPoint(from_bytes(group.backup_target, self.container.target),
+                             from_bytes(group.backup_opt, self.container.opt_state), group.accuracy_before)
         self.container.resume_group(backup)
         return self._continue(group)
 
-    def _continue(self, group: dict) -> GroupReport:
-        group_id = group["group_id"]
-        if group["phase"] == "planned":
+    def _continue(self, group: Group) -> GroupReport:
+        group_id = group.group_id
+        if group.phase == "planned":
             try:
                 checkpoint_id = self._adopt_or_open(group)
             except (ChainRevert, QuoteChanged):
@@ -268,18 +268,18 @@ class HostingNode:
                 raise
             group = self.state.group(group_id)
         else:
-            checkpoint_id = group["checkpoint_id"]
-        if group["phase"] == "open":
+            checkpoint_id = group.checkpoint
+        if group.phase == "open":
             self._roll_back_if_priced_otherwise(group, checkpoint_id)
             self._train_and_bill(group, checkpoint_id)
             group = self.state.group(group_id)
         return self._close(group)
 
-    def _adopt_or_open(self, group: dict) -> int:
-        plan = group["plan"]
+    def _adopt_or_open(self, group: Group) -> int:
+        plan = group.plan
         model = self.chain.model(self.model_id)
         open_id = model["openCheckpointId"]
-        if open_id and self.chain.checkpoint(open_id)["weightsHash"] == group["weights_hash"]:
+        if open_id and self.chain.checkpoint(open_id)["weightsHash"] == group.weights_hash:
             # The open transaction went through before the crash; adopt it instead of opening another.
             checkpoint_id, tx = open_id, "(adopted after restart)"
         else:
@@ -287,31 +287,31 @@ class HostingNode:
             if sold_at != model["pricePerRow"]:
                 raise QuoteChanged(f"the quote changed to {model['pricePerRow']} since these rows were sold at "
                                    f"{sold_at}: not opened", sold_at=sold_at, quote=model["pricePerRow"])
-            checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group["weights_hash"],
-                                                               group["accuracy_before"])
-            tx = self._sent(result, "open", group_id=group["group_id"])
-            failpoint("open-sent", group["group_id"])
-        self.state.update_group(group["group_id"], phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
-        failpoint("open", group["group_id"])
+            checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group.weights_hash,
+                                                               group.accuracy_before)
+            tx = self._sent(result, "open", group_id=group.group_id)
+            failpoint("open-sent", group.group_id)
+        self.state.update_group(group.group_id, phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
+        failpoint("open", group.group_id)
         log.info(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
-                f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
+                f"{group.accuracy_before / 1e4:.2f} %  (open tx {tx})")
         return checkpoint_id
 
-    def _roll_back_if_priced_otherwise(self, group: dict, checkpoint_id: int) -> None:
+    def _roll_back_if_priced_otherwise(self, group: Group, checkpoint_id: int) -> None:
         """An open checkpoint whose price is not the plan's (the quote changed after the check before the open,
         before the open was mined) could only end in BillTotalMismatch: it is rolled back now, before anything
         is trained (nobody is paid, the budget returns to escrow), and QuoteChanged raised to re-plan."""
         checkpoint = self.chain.checkpoint(checkpoint_id)
-        sold_at = plan_price(group["plan"])
+        sold_at = plan_price(group.plan)
         if checkpoint["pricePerRow"] == sold_at:
             return
         if checkpoint["state"] in ("open", "billed"):
             # Nothing was trained: the weights the group "reached" are its backup point's.
-            tx = self._sent(self.chain.rollback(checkpoint_id, group["accuracy_before"], group["weights_hash"]),
-                            "rollback", group_id=group["group_id"])
-            failpoint("rollback-sent", group["group_id"])
-            self.state.update_group(group["group_id"], txs={"rollback": tx})
-        self.state.update_group(group["group_id"], phase="rolled_back", accuracy_after=group["accuracy_before"],
+            tx = self._sent(self.chain.rollback(checkpoint_id, group.accuracy_before, group.weights_hash),
+                            "rollback", group_id=group.group_id)
+            failpoint("rollback-sent", group.group_id)
+            self.state.update_group(group.group_id, txs={"rollback": tx})
+        self.state.update_group(group.group_id, phase="rolled_back", accuracy_after=group.accuracy_before,
                                 kept=0, stats={"rolled_back": "quote_changed"})
         self._restore_backup(group)
         log.info(f"checkpoint {checkpoint_id}: opened at {checkpoint['pricePerRow']} a row, its rows were sold at "
@@ -319,44 +319,44 @@ class HostingNode:
         raise QuoteChanged(f"checkpoint {checkpoint_id} was opened at {checkpoint['pricePerRow']}, its rows sold at "
                            f"{sold_at}", sold_at=sold_at, quote=checkpoint["pricePerRow"])
 
-    def _restore_backup(self, group: dict) -> None:
-        self.container.finish_group(from_bytes(group["backup_target"], self.container.target),
-                                    from_bytes(group["backup_opt"], self.container.opt_state))
+    def _restore_backup(self, group: Group) -> None:
+        self.container.finish_group(from_bytes(group.backup_target, self.container.target),
+                                    from_bytes(group.backup_opt, self.container.opt_state))
 
-    def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
-        plan = Plan(group["plan"], list(self.holders))
+    def _train_and_bill(self, group: Group, checkpoint_id: int) -> None:
+        plan = Plan(group.plan, list(self.holders))
         scratch = self.config.artifacts_dir or default_artifacts_dir(self.state.path)  # u while it trains
         train = group_trainer(self.container, scratch_dir=scratch, progress=self.progress)
         trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
                         seed=checkpoint_id, log=log.info, checkpoint_id=checkpoint_id)
         trained_accuracy = self.container.accuracy_ppm()
-        used = [plan.rows[i] for i in np.flatnonzero(trained.active)]
+        used = [plan.rows[int(i)] for i in np.flatnonzero(trained.active)]
         bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
         drops = [(plan.row_hash(i), reason, [h for h, _ in plan.rows[i]["holders"]])
                  for i, reason in trained.drops.items()]
-        kept = accuracy_keeps(group["accuracy_before"], trained_accuracy) and bool(bill_rows)
+        kept = accuracy_keeps(group.accuracy_before, trained_accuracy) and bool(bill_rows)
         stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
         # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
-        self.state.record_trained(group["group_id"], checkpoint_id, bill_rows, drops, trained.mismatches,
+        self.state.record_trained(group.group_id, checkpoint_id, bill_rows, drops, trained.mismatches,
                                   trained.evidence, accuracy_after=trained_accuracy, kept=int(kept),
                                   trained_target=to_bytes(self.container.target),
                                   trained_opt=to_bytes(self.container.opt_state), stats=stats)
         self.container.history.add([h for h, _s, _p in bill_rows])
-        failpoint("trained", group["group_id"])
+        failpoint("trained", group.group_id)
 
-    def _close(self, group: dict) -> GroupReport:
+    def _close(self, group: Group) -> GroupReport:
         """Commits and settles, or rolls back, according to the chain's view of the checkpoint."""
-        checkpoint_id = group["checkpoint_id"]
-        kept = bool(group["kept"])
+        checkpoint_id, reached = group.checkpoint, group.reached
+        kept = bool(group.kept)
         chain_state = self.chain.checkpoint(checkpoint_id)["state"]
-        txs = {}
+        txs: dict[str, str] = {}
         bill = None
         rows = self.state.bill_rows(checkpoint_id)
         # Settled or not, the chain records the trained weights: they become the model's on a settle and are
         # the auditor's record of what was discarded on a rollback.
-        trained_hash = weights_hash(from_bytes(group["trained_target"], self.container.target))
+        trained_hash = weights_hash(from_bytes(reached.target, self.container.target))
         if kept:
             bill = self.bill_of(checkpoint_id, rows)
             self._publish_bill(bill)
@@ -364,7 +364,7 @@ class HostingNode:
                 try:
                     txs["bill"] = self._sent(self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root,
                                                                     len(bill.rows), bill.total),
-                                             "bill", group_id=group["group_id"])
+                                             "bill", group_id=group.group_id)
                 except ChainRevert as e:
                     if e.error != "BillTotalMismatch":
                         raise
@@ -375,39 +375,39 @@ class HostingNode:
                     published = self._bill_path(checkpoint_id)
                     if published is not None:  # a bill no source can claim is not left published
                         published.unlink(missing_ok=True)
-                    self.state.update_group(group["group_id"], kept=0, stats={"rolled_back": "bill_total_mismatch"})
+                    self.state.update_group(group.group_id, kept=0, stats={"rolled_back": "bill_total_mismatch"})
                 else:
-                    failpoint("bill-sent", group["group_id"])
-                    self.state.update_group(group["group_id"], phase="billed", txs=txs)
-                    failpoint("billed", group["group_id"])
+                    failpoint("bill-sent", group.group_id)
+                    self.state.update_group(group.group_id, phase="billed", txs=txs)
+                    failpoint("billed", group.group_id)
                     chain_state = "billed"
         if kept:
             if chain_state == "billed":
-                txs["settle"] = self._sent(self.chain.settle(checkpoint_id, group["accuracy_after"], trained_hash),
-                                           "settle", group_id=group["group_id"])
-                failpoint("settle-sent", group["group_id"])
-            target, opt, accuracy = group["trained_target"], group["trained_opt"], group["accuracy_after"]
+                txs["settle"] = self._sent(self.chain.settle(checkpoint_id, reached.accuracy_ppm, trained_hash),
+                                           "settle", group_id=group.group_id)
+                failpoint("settle-sent", group.group_id)
+            target, opt, accuracy = reached
             phase = "settled"
         else:
             if chain_state in ("open", "billed"):
-                txs["rollback"] = self._sent(self.chain.rollback(checkpoint_id, group["accuracy_after"], trained_hash),
-                                             "rollback", group_id=group["group_id"])
-                failpoint("rollback-sent", group["group_id"])
-            target, opt, accuracy = group["backup_target"], group["backup_opt"], group["accuracy_before"]
+                txs["rollback"] = self._sent(self.chain.rollback(checkpoint_id, reached.accuracy_ppm, trained_hash),
+                                             "rollback", group_id=group.group_id)
+                failpoint("rollback-sent", group.group_id)
+            target, opt, accuracy = group.backup_target, group.backup_opt, group.accuracy_before
             phase = "rolled_back"
         model = from_bytes(target, self.container.target)
         opt_state = from_bytes(opt, self.container.opt_state)
         self.container.finish_group(model, opt_state)
         # before the phase says closed: a crash in between writes the same artifact again on the next close
-        self._write_artifact(checkpoint_id, from_bytes(group["trained_target"], self.container.target))
+        self._write_artifact(checkpoint_id, from_bytes(reached.target, self.container.target))
         self.state.save_model_state(self.model_id, target, opt, accuracy)
-        self.state.update_group(group["group_id"], phase=phase, txs=txs)
-        group = self.state.group(group["group_id"])
+        self.state.update_group(group.group_id, phase=phase, txs=txs)
+        group = self.state.group(group.group_id)
         self._publish_to_holders(group, bill)
         report = GroupReport(
-            checkpoint_id=checkpoint_id, rows_planned=len(group["plan"]), rows_used=len(rows),
-            accuracy_before=group["accuracy_before"], accuracy_after=group["accuracy_after"], kept=kept,
-            dropped=group["stats"].get("dropped", {}), txs=group["txs"],
+            checkpoint_id=checkpoint_id, rows_planned=len(group.plan), rows_used=len(rows),
+            accuracy_before=group.accuracy_before, accuracy_after=reached.accuracy_ppm, kept=kept,
+            dropped=group.stats.get("dropped", {}), txs=dict(group.txs),
             paid=dict(bill.payouts) if bill else {})
         # Settling pays nobody yet: each source pulls its payout with its proof from the published bill.
         verdict = "settled, payouts claimable" if kept else "rolled back, nobody paid"
@@ -430,12 +430,11 @@ class HostingNode:
         drops = [(drop.row_hash, drop.reason) for drop in self.state.drops(checkpoint_id)]
         return bill_document(self.model_id, checkpoint_id, bill, drops)
 
-    def _publish_to_holders(self, group: dict, bill: Bill | None) -> None:
+    def _publish_to_holders(self, group: Group, bill: Bill | None) -> None:
         """Owes the closed checkpoint's bill to every holder of a planned row and delivers what it can; a
         holder that is down gets it on a later close or run (never a reason to fail this one)."""
-        involved = receivers(self.holders, [name for row in group["plan"] for name, _row_id in row["holders"]])
-        self.outbox.enqueue(self.model_id, group["checkpoint_id"], involved,
-                            self.published_bill(group["checkpoint_id"], bill))
+        involved = receivers(self.holders, [name for row in group.plan for name, _row_id in row["holders"]])
+        self.outbox.enqueue(self.model_id, group.checkpoint, involved, self.published_bill(group.checkpoint, bill))
         deliver_pending(self.outbox, self.holders, log.info)
 
     def _publish_bill(self, bill: Bill) -> None:
@@ -570,28 +569,28 @@ class HostingNode:
         """Every group with a checkpoint against the chain's view of it (the contract is the truth)."""
         restored = False
         for group in self.state.groups():
-            phase, checkpoint_id = group["phase"], group["checkpoint_id"]
+            phase, checkpoint_id = group.phase, group.checkpoint_id
             if checkpoint_id is None or phase in ("planned", "abandoned"):
                 continue
             on_chain = self._chain_state_of(group)
             if on_chain is None and phase == "open":
                 # The open is gone and nothing was trained on it: the group is opened afresh.
-                log.info(f"reorg: checkpoint {checkpoint_id} of group {group['group_id']} is no longer on chain; "
+                log.info(f"reorg: checkpoint {checkpoint_id} of group {group.group_id} is no longer on chain; "
                         f"it is opened again")
-                self.state.update_group(group["group_id"], phase="planned", checkpoint_id=None)
+                self.state.update_group(group.group_id, phase="planned", checkpoint_id=None)
             elif phase in ("settled", "rolled_back") and on_chain in ("open", "billed"):
                 log.info(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
                         f"{phase}); it is closed again")
                 # resume() closes it from its backup point, as after a crash before the close; a group rolled
                 # back untrained (its price was not the plan's) is rolled back again from phase open
-                untrained = group["trained_target"] is None
-                self.state.update_group(group["group_id"], phase="open" if untrained else
+                untrained = group.trained_target is None
+                self.state.update_group(group.group_id, phase="open" if untrained else
                                         "trained" if on_chain == "open" else "billed")
                 if not restored:
-                    self.state.save_model_state(self.model_id, group["backup_target"], group["backup_opt"],
-                                                group["accuracy_before"])
-                    self.container.restore(from_bytes(group["backup_target"], self.container.target),
-                                           from_bytes(group["backup_opt"], self.container.opt_state))
+                    self.state.save_model_state(self.model_id, group.backup_target, group.backup_opt,
+                                                group.accuracy_before)
+                    self.container.restore(from_bytes(group.backup_target, self.container.target),
+                                           from_bytes(group.backup_opt, self.container.opt_state))
                     restored = True
             elif phase in ("settled", "rolled_back") and on_chain != phase:
                 raise ChainError(f"checkpoint {checkpoint_id} is {on_chain} on chain, {phase} in {self.state.path}")
@@ -600,23 +599,23 @@ class HostingNode:
         """A ChainError when a group trained (or closed) on a checkpoint the chain no longer has: a reorg took
         away its open, deeper than this node repairs (docs/chain.md)."""
         for group in self.state.groups():
-            phase, checkpoint_id = group["phase"], group["checkpoint_id"]
+            phase, checkpoint_id = group.phase, group.checkpoint_id
             if checkpoint_id is None or phase in ("planned", "abandoned", "open"):
                 continue
             if self._chain_state_of(group) is None:
                 raise ChainError(
-                    f"checkpoint {checkpoint_id} of group {group['group_id']} ({phase} in {self.state.path}) is no "
+                    f"checkpoint {checkpoint_id} of group {group.group_id} ({phase} in {self.state.path}) is no "
                     f"longer on chain: a reorg took away its open, deeper than this node repairs (docs/chain.md); "
                     f"its rows and bill are kept in the state file")
 
-    def _chain_state_of(self, group: dict) -> str | None:
+    def _chain_state_of(self, group: Group) -> str | None:
         """The chain's state of the group's checkpoint; None when the chain has no such checkpoint of this
         group (its open was reorged away; the id may since belong to another model's checkpoint)."""
-        checkpoint_id = group["checkpoint_id"]
+        checkpoint_id = group.checkpoint
         if checkpoint_id > self.chain.checkpoint_count():
             return None
         checkpoint = self.chain.checkpoint(checkpoint_id)
-        if checkpoint["modelId"] != self.model_id or bytes(checkpoint["weightsHash"]) != group["weights_hash"]:
+        if checkpoint["modelId"] != self.model_id or bytes(checkpoint["weightsHash"]) != group.weights_hash:
             return None
         return checkpoint["state"]
 
@@ -667,7 +666,7 @@ class HostingNode:
         return reports
 
 
-def plan_price(plan: list[dict]) -> int | None:
+def plan_price(plan: Sequence[Mapping[str, Any]]) -> int | None:
     """The one price every row of a plan was sold at; None if they differ (a plan no bill could match)."""
     prices = {row["price"] for row in plan}
     return prices.pop() if len(prices) == 1 else None

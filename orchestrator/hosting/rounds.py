@@ -42,7 +42,7 @@ PHASES = ("evaluate", "host_step", "gradient", "update")
 class Plan:
     """A group's rows as arrays: hash, source, price, and per holder the row id there (-1: not held)."""
 
-    def __init__(self, rows: list[dict], holder_names: Sequence[str]):
+    def __init__(self, rows: Sequence[Mapping[str, Any]], holder_names: Sequence[str]):
         self.rows = rows
         self.holders = list(holder_names)
         index = {name: h for h, name in enumerate(self.holders)}

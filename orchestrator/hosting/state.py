@@ -15,12 +15,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
-from .records import Anchor, Drop, ModelState, OfferedRow
+from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedRow, Phase
 
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
     from .rounds import MismatchEvidence
@@ -66,11 +66,13 @@ CREATE TABLE IF NOT EXISTS refusals (
     PRIMARY KEY (holder, row_id));
 """
 
-OPEN_PHASES = ("planned", "open", "trained", "billed")
-
 # PRAGMA user_version of the state file. 0: made before versions (the tables above, refusals possibly
 # missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: this shape.
 SCHEMA_VERSION = 2
+
+# The columns of a groups row, in the order of the Group record's fields.
+GROUP_COLUMNS = ("group_id", "phase", "plan", "backup_target", "backup_opt", "accuracy_before", "weights_hash",
+                 "checkpoint_id", "accuracy_after", "kept", "trained_target", "trained_opt", "txs", "stats")
 
 
 class NewerStateSchema(SplitLedgerError):
@@ -273,30 +275,38 @@ class HostState:
         return cur.lastrowid
 
     def update_group(self, group_id: int, **fields: Any) -> None:
+        """Sets the named columns of the group; `txs` and `stats` are merged into what is stored (a key given
+        replaces that key, the others stay)."""
         if "txs" in fields or "stats" in fields:
             current = self.group(group_id)
-            for key in ("txs", "stats"):
-                if key in fields:
-                    fields[key] = json.dumps({**current[key], **fields[key]})
+            if "txs" in fields:
+                fields["txs"] = json.dumps({**current.txs, **fields["txs"]})
+            if "stats" in fields:
+                fields["stats"] = json.dumps({**current.stats, **fields["stats"]})
+        unknown = set(fields) - set(GROUP_COLUMNS)
+        if unknown:
+            raise SplitLedgerError(f"a group has no {', '.join(sorted(unknown))}")
         columns = ", ".join(f"{name}=?" for name in fields)
         self.db.execute(f"UPDATE groups SET {columns} WHERE group_id=?", (*fields.values(), group_id))
 
-    def group(self, group_id: int) -> dict[str, Any]:
-        cur = self.db.execute("SELECT * FROM groups WHERE group_id=?", (group_id,))
-        names = [d[0] for d in cur.description]
-        row = dict(zip(names, cur.fetchone()))
-        row["plan"] = json.loads(row["plan"])
-        row["txs"] = json.loads(row["txs"])
-        row["stats"] = json.loads(row["stats"])
-        return row
+    def group(self, group_id: int) -> Group:
+        row = self.db.execute(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups WHERE group_id=?",
+                              (group_id,)).fetchone()
+        if row is None:
+            raise SplitLedgerError(f"{self.path} has no group {group_id}")
+        (group_id, phase, plan, backup_target, backup_opt, accuracy_before, weights_hash, checkpoint_id,
+         accuracy_after, kept, trained_target, trained_opt, txs, stats) = row
+        return Group(group_id, cast(Phase, phase), json.loads(plan), backup_target, backup_opt, accuracy_before,
+                     weights_hash, checkpoint_id, accuracy_after, None if kept is None else bool(kept),
+                     trained_target, trained_opt, json.loads(txs), cast(GroupStats, json.loads(stats)))
 
-    def unfinished_group(self) -> dict[str, Any] | None:
+    def unfinished_group(self) -> Group | None:
         row = self.db.execute(
             f"SELECT group_id FROM groups WHERE phase IN ({','.join('?' * len(OPEN_PHASES))}) "
             "ORDER BY group_id LIMIT 1", OPEN_PHASES).fetchone()
         return self.group(row[0]) if row else None
 
-    def groups(self) -> list[dict[str, Any]]:
+    def groups(self) -> list[Group]:
         return [self.group(r[0]) for r in self.db.execute("SELECT group_id FROM groups ORDER BY group_id")]
 
     def record_trained(self, group_id: int, checkpoint_id: int, bill: Sequence[tuple[bytes, str, int]],

@@ -16,7 +16,7 @@ def test_settled_and_rolled_back_checkpoints_both_leave_the_weights_their_group_
         world, make_node, signer_of, direct_terms, tmp_path):
     node, settled, rolled_back = closed_groups(world, make_node, signer_of, direct_terms)
     directory = default_artifacts_dir(tmp_path / "host.sqlite")
-    groups = {g["checkpoint_id"]: g for g in node.state.groups()}
+    groups = {g.checkpoint_id: g for g in node.state.groups()}
     test = world.test_columns
     for report in (settled, rolled_back):
         artifact = read_artifact(directory, report.checkpoint_id)

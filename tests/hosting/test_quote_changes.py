@@ -147,7 +147,7 @@ def test_a_quote_changed_while_the_open_is_in_flight_is_rolled_back_before_train
     assert chain.changed and first["pricePerRow"] == int(factor * PRICE)
     assert first["state"] == "rolled_back" and first["billTotal"] == 0
     [group, *_] = node.state.groups()
-    assert group["stats"] == {"rolled_back": "quote_changed"} and group["trained_target"] is None  # never trained
+    assert group.stats == {"rolled_back": "quote_changed"} and group.trained_target is None  # never trained
     assert host.model(model_id)["openCheckpointId"] == 0  # no checkpoint is left open
     if factor > 1:  # re-planned at the new price and bought at it
         [report] = reports

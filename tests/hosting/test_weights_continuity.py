@@ -29,13 +29,13 @@ def test_after_a_settle_and_a_rollback_each_checkpoint_opened_from_the_last_sett
     [third] = node.run(max_groups=1)
     assert (settled.kept, rolled_back.kept) == (True, False)
 
-    registered = node.state.groups()[0]["weights_hash"]
+    registered = node.state.groups()[0].weights_hash
     first, second, last = (host.checkpoint(r.checkpoint_id) for r in (settled, rolled_back, third))
     assert first["weightsHash"] == registered
     assert second["weightsHash"] == first["weightsHashAfter"] != registered
     assert last["weightsHash"] == first["weightsHashAfter"]  # the rollback did not move the model's weights
     # The rollback recorded the weights it discarded: those its group trained, which are not the model's.
-    discarded = from_bytes(node.state.groups()[1]["trained_target"], node.container.target)
+    discarded = from_bytes(node.state.groups()[1].trained_target, node.container.target)
     assert second["weightsHashAfter"] == weights_hash(discarded) != first["weightsHashAfter"]
     held = last["weightsHashAfter"] if third.kept else first["weightsHashAfter"]
     assert host.model(model_id)["weightsHash"] == held == weights_hash(node.container.target)
