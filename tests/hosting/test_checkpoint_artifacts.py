@@ -20,7 +20,7 @@ def test_settled_and_rolled_back_checkpoints_both_leave_the_weights_their_group_
     test = world.test_columns
     for report in (settled, rolled_back):
         artifact = read_artifact(directory, report.checkpoint_id)
-        reached = from_bytes(groups[report.checkpoint_id]["trained_target"], node.container.target)
+        reached = from_bytes(groups[report.checkpoint_id].trained_target, node.container.target)
         assert onnx_weights_hash(artifact.onnx) == weights_hash(reached)
         assert weights_hash(to_network(parse_model_json(artifact.model_file))) == weights_hash(reached)
         found = evaluate(artifact.onnx, test, ClassTargets(tuple(test["diagnosis"])))
