@@ -22,6 +22,7 @@ from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
 from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command
+from .records import Commitments
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 
 # Each command imports what it runs: the hosting node's training code (JAX) for `host run` alone, web3 for the
@@ -149,7 +150,7 @@ def _host_run(args: argparse.Namespace) -> int:
     owner_files.refuse_onnx_for_host(args.model)
     host = _client(args, "host")
     package = _package(args)
-    verify_registration(package, host.model(args.model_id))
+    verify_registration(package, Commitments.registered(host.model(args.model_id)))
     if host.model(args.model_id)["hostingNode"] != host.address:
         raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
     signer = RequestSigner(host.signer, host.domain())

@@ -34,8 +34,9 @@ from orchestrator.errors import ProxyError
 from orchestrator.privacy.denoise import ReleaseMoments, add_moments, empty_moments, release_moments
 from orchestrator.privacy.projected import ProjectedContainer, TrainingRows
 
+from .plan import Plan
 from .redundancy import disagreeing_rows
-from .rounds import EvidenceLog, Plan
+from .rounds import EvidenceLog
 
 PageProgress = Callable[[int, int], None]  # (pages merged so far, pages in all)
 

@@ -26,7 +26,7 @@ what is written before which side effect; failpoints.py lets a test kill the nod
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,10 +54,10 @@ from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
 from .failpoints import failpoint
+from .plan import Plan
 from .projected import group_trainer
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .records import Group, HostChain
-from .rounds import Plan
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
 
@@ -214,30 +214,22 @@ class HostingNode:
             counts[name] = (sold, declined)
         return counts
 
-    def plan_group(self) -> list[dict]:
-        """Up to group_size rows not yet in the history, each with every holder that sold it, all sold at the
-        chain's current price: the checkpoint is opened at it and its bill must be rows x that price. Rows
-        offered at another price (the quote changed since they were quoted) are quoted again at it first."""
+    def plan_group(self) -> Plan:
+        """Up to group_size rows not yet in the history, each with every configured holder that sold it, all
+        sold at the chain's current price: the checkpoint is opened at it and its bill must be rows x that price.
+        Rows offered at another price (the quote changed since they were quoted) are quoted again at it first."""
         model = self.chain.model(self.model_id)
         cap, quote = model["rowCap"], model["pricePerRow"]
         self.request_quotes(quote)
         size = min(self.config.group_size, cap) if cap else self.config.group_size
-        by_hash: dict[bytes, dict] = {}
-        for offer in self.state.offered_rows():
-            if offer.row_hash in self.container.history or offer.price != quote:
-                continue
-            row = by_hash.get(offer.row_hash)
-            if row is None:
-                if len(by_hash) == size:
-                    continue
-                row = by_hash[offer.row_hash] = {"row_hash": offer.row_hash.hex(), "source": offer.source,
-                                                 "price": offer.price, "holders": []}
-            row["holders"].append((offer.holder, offer.row_id))
-        return list(by_hash.values())
+        history = self.container.history
+        offers = [o for o in self.state.offered_rows() if o.price == quote and o.row_hash not in history]
+        return Plan.from_offers(tuple(self.holders), [o.holder for o in offers], [o.row_id for o in offers],
+                                [o.row_hash for o in offers], [o.source for o in offers], quote, size)
 
     # ------------------------------------------------------------------ one group
 
-    def run_group(self, plan: list[dict]) -> GroupReport:
+    def run_group(self, plan: Plan) -> GroupReport:
         backup = self.container.begin_group()
         w_hash = weights_hash(backup.model)
         group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state),
@@ -283,7 +275,7 @@ class HostingNode:
             # The open transaction went through before the crash; adopt it instead of opening another.
             checkpoint_id, tx = open_id, "(adopted after restart)"
         else:
-            sold_at = plan_price(plan)
+            sold_at = plan.plan_price
             if sold_at != model["pricePerRow"]:
                 raise QuoteChanged(f"the quote changed to {model['pricePerRow']} since these rows were sold at "
                                    f"{sold_at}: not opened", sold_at=sold_at, quote=model["pricePerRow"])
@@ -302,7 +294,7 @@ class HostingNode:
         before the open was mined) could only end in BillTotalMismatch: it is rolled back now, before anything
         is trained (nobody is paid, the budget returns to escrow), and QuoteChanged raised to re-plan."""
         checkpoint = self.chain.checkpoint(checkpoint_id)
-        sold_at = plan_price(group.plan)
+        sold_at = group.plan.plan_price
         if checkpoint["pricePerRow"] == sold_at:
             return
         if checkpoint["state"] in ("open", "billed"):
@@ -324,17 +316,19 @@ class HostingNode:
                                     from_bytes(group.backup_opt, self.container.opt_state))
 
     def _train_and_bill(self, group: Group, checkpoint_id: int) -> None:
-        plan = Plan(group.plan, list(self.holders))
+        plan = group.plan
         scratch = self.config.artifacts_dir or default_artifacts_dir(self.state.path)  # u while it trains
         train = group_trainer(self.container, scratch_dir=scratch, progress=self.progress)
         trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
                         seed=checkpoint_id, log=log.info, checkpoint_id=checkpoint_id)
         trained_accuracy = self.container.accuracy_ppm()
-        used = [plan.rows[int(i)] for i in np.flatnonzero(trained.active)]
-        bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
-        drops = [(plan.row_hash(i), reason, [h for h, _ in plan.rows[i]["holders"]])
-                 for i, reason in trained.drops.items()]
+        price = plan.plan_price
+        if price is None:  # _roll_back_if_priced_otherwise rolls such a plan back before it trains
+            raise SplitLedgerError(f"checkpoint {checkpoint_id}: its rows were sold at several prices")
+        used = np.flatnonzero(trained.active)
+        bill_rows = [(row_hash, plan.source(i), price) for i, row_hash in zip(used.tolist(), plan.hashes(used))]
+        drops = [(plan.row_hash(i), reason, plan.holders_of(i)) for i, reason in trained.drops.items()]
         kept = accuracy_keeps(group.accuracy_before, trained_accuracy) and bool(bill_rows)
         stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
@@ -433,7 +427,7 @@ class HostingNode:
     def _publish_to_holders(self, group: Group, bill: Bill | None) -> None:
         """Owes the closed checkpoint's bill to every holder of a planned row and delivers what it can; a
         holder that is down gets it on a later close or run (never a reason to fail this one)."""
-        involved = receivers(self.holders, [name for row in group.plan for name, _row_id in row["holders"]])
+        involved = receivers(self.holders, group.plan.holding())
         self.outbox.enqueue(self.model_id, group.checkpoint, involved, self.published_bill(group.checkpoint, bill))
         deliver_pending(self.outbox, self.holders, log.info)
 
@@ -664,12 +658,6 @@ class HostingNode:
                 on_group(report)
         self.maybe_anchor(force=True)
         return reports
-
-
-def plan_price(plan: Sequence[Mapping[str, Any]]) -> int | None:
-    """The one price every row of a plan was sold at; None if they differ (a plan no bill could match)."""
-    prices = {row["price"] for row in plan}
-    return prices.pop() if len(prices) == 1 else None
 
 
 def _count_reasons(drops: dict[int, str]) -> dict[str, int]:

@@ -35,7 +35,8 @@ from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.progress import Progress
 
 from .collection import PAGE_ROWS, collect_projections, kept_for
-from .rounds import PhaseTimes, Plan, Trained, train_group
+from .plan import Plan
+from .rounds import PhaseTimes, Trained, train_group
 
 # Rows (steps x batch) of u gathered for one compiled call of training: 64 steps at batch 1024, 4 MB at k = 16.
 # Enough steps a call that the call's dispatch vanishes beside them, few enough that the gathered batches stay

@@ -6,11 +6,14 @@ frozen dataclass. No imports beyond the standard library: `host status` reads th
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypedDict
 
 from orchestrator.errors import SplitLedgerError
+
+if TYPE_CHECKING:  # numpy; the records themselves need the standard library only
+    from .plan import Plan
 
 # Where a group stands (docs/hosting.md, "The state file and restarts"): planned -> open -> trained -> billed ->
 # settled, or rolled_back from open, trained or billed; abandoned: never opened (the quote changed, or a revert).
@@ -36,7 +39,7 @@ class Group:
 
     group_id: int
     phase: Phase
-    plan: Sequence[Mapping[str, Any]]
+    plan: Plan
     backup_target: bytes
     backup_opt: bytes
     accuracy_before: int
@@ -112,6 +115,25 @@ class ModelState(NamedTuple):
     target: bytes
     opt_state: bytes
     accuracy_ppm: int
+
+
+class Commitments(NamedTuple):
+    """The hashes a model registers on chain and its files must match, in the order registerModel takes them."""
+
+    model_hash: bytes
+    test_set_hash: bytes
+    field_table_hash: bytes
+    policy_hash: bytes
+
+    @classmethod
+    def registered(cls, model: Mapping[str, Any]) -> Commitments:
+        """The commitments in the chain's model struct (MarketClient.model)."""
+        return cls(*(bytes(model[key]) for key in CHAIN_NAMES.values()))
+
+
+# Each commitment's name in the market's Model struct.
+CHAIN_NAMES = {"model_hash": "modelHash", "test_set_hash": "testSetHash", "field_table_hash": "fieldTableHash",
+               "policy_hash": "policyHash"}
 
 
 class HostChain(Protocol):

@@ -39,6 +39,8 @@ from orchestrator.hashing.keccak import keccak256
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
 
+from .records import CHAIN_NAMES, Commitments
+
 if TYPE_CHECKING:  # the container (JAX) is imported where one is built, web3 by the caller: parsers need neither
     from orchestrator.chain.client import MarketClient, TxResult
     from orchestrator.container.container import TrainingContainer
@@ -96,13 +98,9 @@ class OwnerPackage:
             raise SplitLedgerError(f"cannot read the owner's files: {e}") from None
         return cls.with_default_policy(model_bytes, field_table, test_bytes, rows, choice)
 
-    def commitments(self) -> dict[str, bytes]:
-        return {
-            "modelHash": keccak256(self.model_bytes),
-            "testSetHash": keccak256(self.test_bytes),
-            "fieldTableHash": self.table.commitment(),
-            "policyHash": self.policy.commitment(),
-        }
+    def commitments(self) -> Commitments:
+        return Commitments(model_hash=keccak256(self.model_bytes), test_set_hash=keccak256(self.test_bytes),
+                           field_table_hash=self.table.commitment(), policy_hash=self.policy.commitment())
 
     def test_columns(self) -> dict[str, list]:
         return _columns(self.test_bytes, "the test set")
@@ -166,8 +164,8 @@ class RegistrationTerms:
         # Model id 0: the weights and the baseline do not depend on the id the chain will assign.
         container = package.container(0)
         commitments = package.commitments()
-        return cls(commitments["modelHash"], commitments["testSetHash"], commitments["fieldTableHash"],
-                   commitments["policyHash"], weights_hash(container.target), container.accuracy_ppm())
+        return cls(commitments.model_hash, commitments.test_set_hash, commitments.field_table_hash,
+                   commitments.policy_hash, weights_hash(container.target), container.accuracy_ppm())
 
 
 def register(owner: MarketClient, hosting_node: str, package: OwnerPackage) -> tuple[int, RegistrationTerms, TxResult]:
@@ -207,10 +205,10 @@ def test_set_bytes(columns: dict[str, list]) -> bytes:
     return json.dumps(columns, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-def verify_registration(package: OwnerPackage, on_chain: dict) -> None:
-    """Refuses files that are not the ones the owner registered for this model."""
-    for key, value in package.commitments().items():
-        if bytes(on_chain[key]) != value:
-            raise SplitLedgerError(
-                f"{key} of the files (0x{value.hex()}) differs from the registered one (0x{bytes(on_chain[key]).hex()})"
-            )
+def verify_registration(package: OwnerPackage, registered: Commitments) -> None:
+    """Refuses files that are not the ones the owner registered for this model (Commitments.registered reads
+    them from the chain's model)."""
+    for name, mine, theirs in zip(Commitments._fields, package.commitments(), registered):
+        if mine != theirs:
+            raise SplitLedgerError(f"{CHAIN_NAMES[name]} of the files (0x{mine.hex()}) differs from the registered "
+                                   f"one (0x{theirs.hex()})")

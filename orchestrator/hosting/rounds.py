@@ -34,28 +34,10 @@ from orchestrator.container.network import Dense
 from orchestrator.errors import ProxyError
 from orchestrator.proxy.holder import SignedAnswer
 
+from .plan import Plan
 from .redundancy import disagreeing_rows
 
 PHASES = ("evaluate", "host_step", "gradient", "update")
-
-
-class Plan:
-    """A group's rows as arrays: hash, source, price, and per holder the row id there (-1: not held)."""
-
-    def __init__(self, rows: Sequence[Mapping[str, Any]], holder_names: Sequence[str]):
-        self.rows = rows
-        self.holders = list(holder_names)
-        index = {name: h for h, name in enumerate(self.holders)}
-        self.row_ids = np.full((len(self.holders), len(rows)), -1, dtype=np.int64)
-        for i, row in enumerate(rows):
-            for holder, row_id in row["holders"]:
-                self.row_ids[index[holder], i] = row_id
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def row_hash(self, i: int) -> bytes:
-        return bytes.fromhex(self.rows[i]["row_hash"])
 
 
 @dataclass

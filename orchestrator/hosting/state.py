@@ -6,12 +6,16 @@ chain where every group stands. One file per hosting node; WAL journal, one writ
 
 Prices are uint128 on chain (18-decimal tokens pass 2**63 at ten tokens a row), beyond SQLite's integers, so
 they are stored as decimal TEXT and read back as exact Python ints.
+
+A group's plan is stored once, as one BLOB (plan.Plan.to_bytes, an npz archive of its columns) in
+`group_plans`, and decoded once per HostState however often the group is read: plans never change.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
+from .plan import Plan
 from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedRow, Phase
 
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
@@ -42,10 +47,11 @@ CREATE TABLE IF NOT EXISTS anchors (
     idx INTEGER PRIMARY KEY, root BLOB NOT NULL, first_row INTEGER NOT NULL, row_count INTEGER NOT NULL,
     tx_hash TEXT, block_number INTEGER, block_hash BLOB, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
-    group_id INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, plan TEXT NOT NULL,
+    group_id INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL,
     backup_target BLOB NOT NULL, backup_opt BLOB NOT NULL, accuracy_before INTEGER NOT NULL,
     weights_hash BLOB NOT NULL, checkpoint_id INTEGER, accuracy_after INTEGER, kept INTEGER,
     trained_target BLOB, trained_opt BLOB, txs TEXT NOT NULL DEFAULT '{}', stats TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS group_plans (group_id INTEGER PRIMARY KEY, plan BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS bills (
     checkpoint_id INTEGER NOT NULL, position INTEGER NOT NULL, row_hash BLOB NOT NULL, source TEXT NOT NULL,
     price TEXT NOT NULL, PRIMARY KEY (checkpoint_id, position));
@@ -67,11 +73,15 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 # PRAGMA user_version of the state file. 0: made before versions (the tables above, refusals possibly
-# missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: this shape.
-SCHEMA_VERSION = 2
+# missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: every table,
+# each group's plan a JSON list of row dicts in groups.plan; 3: this shape (plans in group_plans).
+SCHEMA_VERSION = 3
 
-# The columns of a groups row, in the order of the Group record's fields.
-GROUP_COLUMNS = ("group_id", "phase", "plan", "backup_target", "backup_opt", "accuracy_before", "weights_hash",
+# Decoded plans kept per HostState: the node reads its current group's over and over, `host status` each once.
+PLANS_KEPT = 4
+
+# The columns of a groups row, in the order of the Group record's fields (the plan aside).
+GROUP_COLUMNS = ("group_id", "phase", "backup_target", "backup_opt", "accuracy_before", "weights_hash",
                  "checkpoint_id", "accuracy_after", "kept", "trained_target", "trained_opt", "txs", "stats")
 
 
@@ -103,16 +113,25 @@ class HostState:
             raise NewerStateSchema(f"{self.path} has state schema version {version}; this node reads up to "
                                    f"{SCHEMA_VERSION}: run the version that wrote it")
         self._refuse_integer_prices()
+        self._plans: OrderedDict[int, Plan] = OrderedDict()
         if version < SCHEMA_VERSION:
             self._migrate(version)
 
     def _migrate(self, version: int) -> None:
-        """Versions 0 and 1 (unversioned files) to 2: the tables and indexes a file made before some of them
-        lacks are added empty; existing rows keep their shape. One transaction with the version bump."""
+        """Any older version to this one, in one transaction with the version bump. Versions 0 and 1
+        (unversioned files): the tables and indexes a file made before some of them lacks are added empty,
+        existing rows keep their shape. Up to 2: each group's JSON plan becomes its columnar plan in
+        group_plans, and groups.plan is dropped (a JSON plan does not say the order the node asked its holders
+        in: the converted plan takes the order in which its rows first name them)."""
         with self._tx():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            if "plan" in {row[1] for row in self.db.execute("PRAGMA table_info(groups)")}:
+                self.db.executemany("INSERT OR REPLACE INTO group_plans VALUES (?, ?)", [
+                    (group_id, Plan.from_rows(json.loads(plan)).to_bytes())
+                    for group_id, plan in self.db.execute("SELECT group_id, plan FROM groups").fetchall()])
+                self.db.execute("ALTER TABLE groups DROP COLUMN plan")
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _refuse_integer_prices(self) -> None:
@@ -264,15 +283,36 @@ class HostState:
 
     # ------------------------------------------------------------------ groups, bills, drops
 
-    def begin_group(self, plan: list[dict], backup_target: bytes, backup_opt: bytes, accuracy_before: int,
+    def begin_group(self, plan: Plan, backup_target: bytes, backup_opt: bytes, accuracy_before: int,
                     weights_hash: bytes) -> int:
-        cur = self.db.execute(
-            "INSERT INTO groups (phase, plan, backup_target, backup_opt, accuracy_before, weights_hash) "
-            "VALUES ('planned', ?, ?, ?, ?, ?)",
-            (json.dumps(plan), backup_target, backup_opt, accuracy_before, weights_hash))
-        if cur.lastrowid is None:  # sqlite3 sets it after every INSERT; this narrows the type
-            raise SplitLedgerError(f"{self.path}: the new group was given no id")
-        return cur.lastrowid
+        """Records a new group in phase planned, with its plan and backup point; its id."""
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO groups (phase, backup_target, backup_opt, accuracy_before, weights_hash) "
+                "VALUES ('planned', ?, ?, ?, ?)", (backup_target, backup_opt, accuracy_before, weights_hash))
+            group_id = cur.lastrowid
+            if group_id is None:  # sqlite3 sets it after every INSERT; this narrows the type
+                raise SplitLedgerError(f"{self.path}: the new group was given no id")
+            self.db.execute("INSERT INTO group_plans VALUES (?, ?)", (group_id, plan.to_bytes()))
+        self._keep_plan(group_id, plan)
+        return group_id
+
+    def plan(self, group_id: int) -> Plan:
+        """The group's plan, decoded from the file on its first read only."""
+        plan = self._plans.get(group_id)
+        if plan is None:
+            row = self.db.execute("SELECT plan FROM group_plans WHERE group_id=?", (group_id,)).fetchone()
+            if row is None:
+                raise SplitLedgerError(f"{self.path} has no plan for group {group_id}")
+            plan = Plan.from_bytes(row[0])
+        self._keep_plan(group_id, plan)
+        return plan
+
+    def _keep_plan(self, group_id: int, plan: Plan) -> None:
+        self._plans[group_id] = plan
+        self._plans.move_to_end(group_id)
+        while len(self._plans) > PLANS_KEPT:
+            self._plans.popitem(last=False)
 
     def update_group(self, group_id: int, **fields: Any) -> None:
         """Sets the named columns of the group; `txs` and `stats` are merged into what is stored (a key given
@@ -294,9 +334,9 @@ class HostState:
                               (group_id,)).fetchone()
         if row is None:
             raise SplitLedgerError(f"{self.path} has no group {group_id}")
-        (group_id, phase, plan, backup_target, backup_opt, accuracy_before, weights_hash, checkpoint_id,
+        (group_id, phase, backup_target, backup_opt, accuracy_before, weights_hash, checkpoint_id,
          accuracy_after, kept, trained_target, trained_opt, txs, stats) = row
-        return Group(group_id, cast(Phase, phase), json.loads(plan), backup_target, backup_opt, accuracy_before,
+        return Group(group_id, cast(Phase, phase), self.plan(group_id), backup_target, backup_opt, accuracy_before,
                      weights_hash, checkpoint_id, accuracy_after, None if kept is None else bool(kept),
                      trained_target, trained_opt, json.loads(txs), cast(GroupStats, json.loads(stats)))
 
