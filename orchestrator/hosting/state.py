@@ -77,6 +77,15 @@ CREATE TABLE IF NOT EXISTS refusals (
 # each group's plan a JSON list of row dicts in groups.plan; 3: this shape (plans in group_plans).
 SCHEMA_VERSION = 3
 
+HASH_BYTES = 32
+# The row hashes of a trained group (used, in bill order, and dropped), for the set-based writes of record_trained:
+# a connection's own temporary table, filled from one blob of concatenated hashes by a recursive CTE.
+TRAINED_ROWS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS trained_rows (position INTEGER PRIMARY KEY, row_hash BLOB NOT "
+                      "NULL, status TEXT NOT NULL)")
+TRAINED_ROWS = (f"WITH RECURSIVE cut(i) AS (SELECT 0 WHERE :rows > 0 UNION ALL SELECT i + 1 FROM cut WHERE i + 1 < "
+                f":rows) INSERT INTO temp.trained_rows (row_hash, status) SELECT substr(:hashes, i * {HASH_BYTES} + 1, "
+                f"{HASH_BYTES}), :status FROM cut ORDER BY i")
+
 # Decoded plans kept per HostState: the node reads its current group's over and over, `host status` each once.
 PLANS_KEPT = 4
 
@@ -114,6 +123,7 @@ class HostState:
                                    f"{SCHEMA_VERSION}: run the version that wrote it")
         self._refuse_integer_prices()
         self._plans: OrderedDict[int, Plan] = OrderedDict()
+        self.db.execute(TRAINED_ROWS_TABLE)
         if version < SCHEMA_VERSION:
             self._migrate(version)
 
@@ -370,11 +380,19 @@ class HostState:
             self.db.execute("DELETE FROM mismatches WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO mismatches VALUES (?, ?, ?, ?)",
                                 [(checkpoint_id, h, holder, rnd) for h, holder, rnd in mismatches])
-            self.db.executemany("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) VALUES (?, ?)",
-                                [(h, checkpoint_id) for h, _s, _p in bill])
+            # Set-based: the hashes go in as one blob each, cut into rows by SQLite itself (TRAINED_ROWS), and the
+            # history and the listings take them in one statement each, not one statement per row.
+            self.db.execute("DELETE FROM temp.trained_rows")
             for status, hashes in (("used", [h for h, _s, _p in bill]), ("dropped", [h for h, _r, _hs in drops])):
-                self.db.executemany("UPDATE listings SET status=? WHERE row_hash=? AND status='offered'",
-                                    [(status, h) for h in hashes])
+                if any(len(h) != HASH_BYTES for h in hashes):
+                    raise SplitLedgerError(f"checkpoint {checkpoint_id}: a row hash is not {HASH_BYTES} bytes")
+                self.db.execute(TRAINED_ROWS, {"hashes": b"".join(hashes), "rows": len(hashes), "status": status})
+            self.db.execute("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) SELECT row_hash, ? "
+                            "FROM temp.trained_rows WHERE status='used' ORDER BY position", (checkpoint_id,))
+            for status in ("used", "dropped"):
+                self.db.execute("UPDATE listings SET status=? WHERE status='offered' AND row_hash IN "
+                                "(SELECT row_hash FROM temp.trained_rows WHERE status=?)", (status, status))
+            self.db.execute("DELETE FROM temp.trained_rows")
             self.update_group(group_id, phase="trained", **group_fields)
 
     def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:
