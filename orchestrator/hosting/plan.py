@@ -56,14 +56,12 @@ class Plan:
     def __len__(self) -> int:
         return len(self.row_hashes)
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> bool:  # by content (arrays compared whole); unhashable, like its arrays
         if not isinstance(other, Plan):
             return NotImplemented
         return (self.holders == other.holders and self.price == other.price
                 and np.array_equal(self.row_hashes, other.row_hashes) and np.array_equal(self.row_ids, other.row_ids)
                 and [self.source_names[s] for s in self.sources] == [other.source_names[s] for s in other.sources])
-
-    __hash__ = None  # type: ignore[assignment]  # equal plans compare their arrays: mutable contents, no hash
 
     @property
     def plan_price(self) -> int | None:
