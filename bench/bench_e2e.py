@@ -594,6 +594,7 @@ def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[
     from orchestrator.chain.keys import account_from_env
     from orchestrator.chain.proxies import registered_proxies
     from orchestrator.hosting.node import HostingNode, NodeConfig
+    from orchestrator.hosting.records import Commitments
     from orchestrator.hosting.registration import OwnerPackage, verify_registration
     from orchestrator.hosting.state import HostState
     from orchestrator.proxy.client import ProxyClient
@@ -602,7 +603,7 @@ def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[
     files = spec["files"]
     package = OwnerPackage.from_files(files["model"], files["fields"], files["test_set"], files["policy"])
     model_id = spec["model_id"]
-    verify_registration(package, chain.model(model_id))
+    verify_registration(package, Commitments.registered(chain.model(model_id)))
     signer = RequestSigner(chain.signer, chain.domain())
     registered = {p.endpoint.rstrip("/"): p.address for p in registered_proxies(chain, with_rows_only=False)}
     # As `host run --proxy URL` builds them, with the phase limit as the request timeout: the benchmark's limit,

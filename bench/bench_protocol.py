@@ -49,7 +49,8 @@ from orchestrator.container import (
     parse_model_json,
 )
 from orchestrator.container.training import centralized_step
-from orchestrator.hosting.rounds import PHASES, PhaseTimes, Plan, train_group
+from orchestrator.hosting.plan import Plan
+from orchestrator.hosting.rounds import PHASES, PhaseTimes, train_group
 from orchestrator.proxy import schema, wire
 from orchestrator.proxy.benchmark import UNSAFE_BENCH_ARGS, bench_policy, synthetic
 from orchestrator.proxy.privacy import literal_check
@@ -119,7 +120,7 @@ def hand_out(p: Problem, clients, source) -> Plan:
     complete = [row for row in rows if row is not None]
     if len(complete) != len(rows):
         raise RuntimeError(f"{len(rows) - len(complete)} rows were handed to no proxy")
-    return Plan(complete, [c.name for c in clients])
+    return Plan.from_rows(complete, [c.name for c in clients])
 
 
 def batches(n: int, batch: int, seed: int) -> list[np.ndarray]:

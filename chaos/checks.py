@@ -332,9 +332,9 @@ def group_records(host_db: Path) -> tuple[list[GroupRecord], list[int]]:
     """(groups with their billed rows, recorded anchor indices) from the hosting node's state file."""
     state = HostState(host_db)
     try:
-        groups = [GroupRecord(g["group_id"], g["phase"], g["checkpoint_id"],
-                              tuple(BilledRow(*row) for row in state.bill_rows(g["checkpoint_id"]))
-                              if g["checkpoint_id"] is not None else ())
+        groups = [GroupRecord(g.group_id, g.phase, g.checkpoint_id,
+                              tuple(BilledRow(*row) for row in state.bill_rows(g.checkpoint_id))
+                              if g.checkpoint_id is not None else ())
                   for g in state.groups()]
         return groups, [a[0] for a in state.anchors() if a[4] is not None]
     finally:

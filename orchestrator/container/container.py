@@ -97,6 +97,13 @@ class TrainingContainer:
             raise ContainerError(f"z {z.shape} and labels {labels.shape} are not (rows, {neurons}) and (rows,)")
         return host_step(self.task, self.main, z, labels)
 
+    @property
+    def quote_policy(self) -> "PrivacyPolicy":
+        """The policy row holders are quoted with; a ContainerError for a container made without one."""
+        if self.policy is None:
+            raise ContainerError(f"model {self.model_id}'s container has no privacy policy: it cannot be quoted")
+        return self.policy
+
     def apply_gradients(self, first: Dense, main_grads: MainModel) -> None:
         """One optimiser update from layer-1 gradients (from the source) and main-model gradients."""
         weight, bias = jnp.asarray(first.weight), jnp.asarray(first.bias)

@@ -15,7 +15,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from orchestrator.auth.messages import ArtifactRequest, Domain
 from orchestrator.auth.signing import Authorization, check_expiry, recover_signer
 from orchestrator.chain.client import MarketClient
-from orchestrator.errors import ChainError, ChainUnavailable, Forbidden, Replayed, Unauthorized, UnknownArtifact
+from orchestrator.errors import ChainError, ChainUnavailable, Forbidden, Replayed, UnknownArtifact
 
 from .nonces import NonceStore
 

@@ -33,7 +33,8 @@ def default_artifacts_dir(db: str | Path) -> Path:
 
 
 def build_artifact(checkpoint_id: int, model: ModelFile, table: FieldTable, network: MLP) -> CheckpointArtifact:
-    return CheckpointArtifact(checkpoint_id, export_onnx(model, table, network), dump_model(with_network(model, network)))
+    return CheckpointArtifact(checkpoint_id, export_onnx(model, table, network),
+                              dump_model(with_network(model, network)))
 
 
 def onnx_path(directory: str | Path, checkpoint_id: int) -> Path:

@@ -50,7 +50,8 @@ class Bill:
                 {"source": s, "amount": str(a), "proof": ["0x" + p.hex() for p in self.proof(s)]}
                 for s, a in self.payouts.items()
             ],
-            "rows": [{"row_hash": "0x" + r.row_hash.hex(), "source": r.source, "price": str(r.price)} for r in self.rows],
+            "rows": [{"row_hash": "0x" + r.row_hash.hex(), "source": r.source, "price": str(r.price)}
+                     for r in self.rows],
         }
 
 

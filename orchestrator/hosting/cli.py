@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.chain.devnet import DEFAULT_LIVE_DEPTH
 from orchestrator.chain.faucet import GAS_MONEY_WEI
-from orchestrator.commandline import (CommandParser, add_key_option, main as run_command, progress_bars,
-                                      signing_account, standalone)
+from orchestrator.commandline import CommandParser, add_key_option, progress_bars, signing_account, standalone
+from orchestrator.commandline import main as run_command
 from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
 from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command
+from .records import Commitments
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 
 # Each command imports what it runs: the hosting node's training code (JAX) for `host run` alone, web3 for the
@@ -76,8 +77,8 @@ def _package_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ldp: local differential privacy of every release (default); projection: u = P x "
                              "without noise, no DP guarantee")
     chosen.add_argument("--epsilon", type=float, default=default.epsilon,
-                        help="ldp: what one release of a row costs, at delta %(delta)s (default: %(default)s)"
-                             % {"delta": default.delta, "default": default.epsilon})
+                        help=f"ldp: what one release of a row costs, at delta {default.delta} "
+                             "(default: %(default)s)")
     chosen.add_argument("--label-share", type=float, default=default.label_share,
                         help="ldp: the fraction of epsilon spent on the label's randomized response "
                              "(default: %(default)s)")
@@ -149,10 +150,10 @@ def _host_run(args: argparse.Namespace) -> int:
     owner_files.refuse_onnx_for_host(args.model)
     host = _client(args, "host")
     package = _package(args)
-    verify_registration(package, host.model(args.model_id))
+    verify_registration(package, Commitments.registered(host.model(args.model_id)))
     if host.model(args.model_id)["hostingNode"] != host.address:
         raise SplitLedgerError(f"{host.address} is not model {args.model_id}'s hosting node")
-    signer = RequestSigner(host.account, host.domain())
+    signer = RequestSigner(host.signer, host.domain())
     holders = proxy_holders(host, signer, args.proxy, ca_bundle=args.ca_bundle)
     config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                         max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
@@ -201,9 +202,9 @@ def _host_status(args: argparse.Namespace) -> int:
         raise SplitLedgerError(f"no state file at {args.db}")
     state = HostState(args.db)
     for group in state.groups():
-        print(f"group {group['group_id']}: checkpoint {group['checkpoint_id']} {group['phase']}, "
-              f"accuracy {group['accuracy_before']} -> {group['accuracy_after']} ppm, "
-              f"{len(group['plan'])} rows planned, {json.dumps(group['stats'])}")
+        print(f"group {group.group_id}: checkpoint {group.checkpoint_id} {group.phase}, "
+              f"accuracy {group.accuracy_before} -> {group.accuracy_after} ppm, "
+              f"{len(group.plan)} rows planned, {json.dumps(group.stats)}")
     for a in state.anchors():
         shown = f"block {a.block_number} 0x{a.block_hash.hex()}" if a.block_hash else "not confirmed"
         print(f"anchor {a.index}: rows {a.first_row}..{a.first_row + a.row_count - 1} root 0x{a.root.hex()} {shown}")

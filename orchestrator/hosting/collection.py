@@ -30,12 +30,13 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from orchestrator.privacy.projected import ProjectedContainer, TrainingRows
 from orchestrator.errors import ProxyError
 from orchestrator.privacy.denoise import ReleaseMoments, add_moments, empty_moments, release_moments
+from orchestrator.privacy.projected import ProjectedContainer, TrainingRows
 
+from .plan import Plan
 from .redundancy import disagreeing_rows
-from .rounds import EvidenceLog, Plan
+from .rounds import EvidenceLog
 
 PageProgress = Callable[[int, int], None]  # (pages merged so far, pages in all)
 
@@ -155,7 +156,7 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
         return np.flatnonzero(plan.row_ids[h, start:start + page_rows] >= 0)
 
     asking = [h for h in range(len(plan.holders)) if (plan.row_ids[h] >= 0).any()]
-    answers = {h: queue.Queue(maxsize=AHEAD) for h in asking}
+    answers: dict[int, queue.Queue[Any]] = {h: queue.Queue(maxsize=AHEAD) for h in asking}
     stop = threading.Event()
 
     def ask(h: int) -> None:
@@ -169,7 +170,7 @@ def collect_projections(container: ProjectedContainer, holders: Mapping[str, Any
                                        checkpoint_id=checkpoint_id), plan.holders[h], mine.size, container.k)
             except ProxyError as e:
                 answer = e
-            except BaseException as e:  # noqa: BLE001 - handed to the host's thread, which raises it
+            except BaseException as e:
                 answer = _Crashed(e)
             while not stop.is_set():
                 try:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,18 +47,17 @@ from orchestrator.errors import (
     SplitLedgerError,
     WeightsMismatch,
 )
-
 from orchestrator.progress import Progress
 from orchestrator.proxy.holder import RowHolder
 from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
-from .records import HostChain
-from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .failpoints import failpoint
+from .plan import Plan
 from .projected import group_trainer
-from .rounds import Plan
+from .publication import BillOutbox, bill_document, deliver_pending, receivers
+from .records import Group, HostChain
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
 
@@ -128,7 +128,7 @@ class HostingNode:
             anchor = history.anchor()
             if anchor.root != recorded.root or anchor.index != recorded.index:
                 raise SplitLedgerError(f"history anchor {recorded.index} in {self.state.path} does not match its rows")
-            if recorded.block_number is not None:
+            if recorded.block_number is not None and recorded.block_hash is not None:
                 history.confirm(recorded.index, recorded.block_number, recorded.block_hash)
         history.add(hashes)
 
@@ -141,8 +141,8 @@ class HostingNode:
         if on_chain == here:
             return
         group = self.state.unfinished_group()
-        if group is not None and group["kept"] and group["trained_target"] is not None and on_chain == weights_hash(
-                from_bytes(group["trained_target"], self.container.target)):
+        if group is not None and group.kept and group.trained_target is not None and on_chain == weights_hash(
+                from_bytes(group.trained_target, self.container.target)):
             return  # the settle was mined before a crash: resume() finishes the group and takes these weights
         raise WeightsMismatch(
             f"model {self.model_id}: the chain holds weights 0x{on_chain.hex()}, but this node's target model "
@@ -202,7 +202,7 @@ class HostingNode:
             for start in range(0, len(wanted), QUOTE_CHUNK):
                 chunk = wanted[start:start + QUOTE_CHUNK]
                 try:
-                    answer = holder.quote(self.model_id, price, table, chunk, self.container.policy)
+                    answer = holder.quote(self.model_id, price, table, chunk, self.container.quote_policy)
                 except (ProxyUnavailable, ProxyError) as e:
                     log.info(f"  quote to {name} failed: {e}")
                     break
@@ -214,30 +214,22 @@ class HostingNode:
             counts[name] = (sold, declined)
         return counts
 
-    def plan_group(self) -> list[dict]:
-        """Up to group_size rows not yet in the history, each with every holder that sold it, all sold at the
-        chain's current price: the checkpoint is opened at it and its bill must be rows x that price. Rows
-        offered at another price (the quote changed since they were quoted) are quoted again at it first."""
+    def plan_group(self) -> Plan:
+        """Up to group_size rows not yet in the history, each with every configured holder that sold it, all
+        sold at the chain's current price: the checkpoint is opened at it and its bill must be rows x that price.
+        Rows offered at another price (the quote changed since they were quoted) are quoted again at it first."""
         model = self.chain.model(self.model_id)
         cap, quote = model["rowCap"], model["pricePerRow"]
         self.request_quotes(quote)
         size = min(self.config.group_size, cap) if cap else self.config.group_size
-        by_hash: dict[bytes, dict] = {}
-        for offer in self.state.offered_rows():
-            if offer.row_hash in self.container.history or offer.price != quote:
-                continue
-            row = by_hash.get(offer.row_hash)
-            if row is None:
-                if len(by_hash) == size:
-                    continue
-                row = by_hash[offer.row_hash] = {"row_hash": offer.row_hash.hex(), "source": offer.source,
-                                                 "price": offer.price, "holders": []}
-            row["holders"].append((offer.holder, offer.row_id))
-        return list(by_hash.values())
+        history = self.container.history
+        offers = [o for o in self.state.offered_rows() if o.price == quote and o.row_hash not in history]
+        return Plan.from_offers(tuple(self.holders), [o.holder for o in offers], [o.row_id for o in offers],
+                                [o.row_hash for o in offers], [o.source for o in offers], quote, size)
 
     # ------------------------------------------------------------------ one group
 
-    def run_group(self, plan: list[dict]) -> GroupReport:
+    def run_group(self, plan: Plan) -> GroupReport:
         backup = self.container.begin_group()
         w_hash = weights_hash(backup.model)
         group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state),
@@ -250,15 +242,15 @@ class HostingNode:
         group = self.state.unfinished_group()
         if group is None:
             return None
-        log.info(f"resuming group {group['group_id']} from phase {group['phase']}")
-        backup = BackupPoint(from_bytes(group["backup_target"], self.container.target),
-                             from_bytes(group["backup_opt"], self.container.opt_state), group["accuracy_before"])
+        log.info(f"resuming group {group.group_id} from phase {group.phase}")
+        backup = BackupPoint(from_bytes(group.backup_target, self.container.target),
+                             from_bytes(group.backup_opt, self.container.opt_state), group.accuracy_before)
         self.container.resume_group(backup)
         return self._continue(group)
 
-    def _continue(self, group: dict) -> GroupReport:
-        group_id = group["group_id"]
-        if group["phase"] == "planned":
+    def _continue(self, group: Group) -> GroupReport:
+        group_id = group.group_id
+        if group.phase == "planned":
             try:
                 checkpoint_id = self._adopt_or_open(group)
             except (ChainRevert, QuoteChanged):
@@ -268,50 +260,50 @@ class HostingNode:
                 raise
             group = self.state.group(group_id)
         else:
-            checkpoint_id = group["checkpoint_id"]
-        if group["phase"] == "open":
+            checkpoint_id = group.checkpoint
+        if group.phase == "open":
             self._roll_back_if_priced_otherwise(group, checkpoint_id)
             self._train_and_bill(group, checkpoint_id)
             group = self.state.group(group_id)
         return self._close(group)
 
-    def _adopt_or_open(self, group: dict) -> int:
-        plan = group["plan"]
+    def _adopt_or_open(self, group: Group) -> int:
+        plan = group.plan
         model = self.chain.model(self.model_id)
         open_id = model["openCheckpointId"]
-        if open_id and self.chain.checkpoint(open_id)["weightsHash"] == group["weights_hash"]:
+        if open_id and self.chain.checkpoint(open_id)["weightsHash"] == group.weights_hash:
             # The open transaction went through before the crash; adopt it instead of opening another.
             checkpoint_id, tx = open_id, "(adopted after restart)"
         else:
-            sold_at = plan_price(plan)
+            sold_at = plan.plan_price
             if sold_at != model["pricePerRow"]:
                 raise QuoteChanged(f"the quote changed to {model['pricePerRow']} since these rows were sold at "
                                    f"{sold_at}: not opened", sold_at=sold_at, quote=model["pricePerRow"])
-            checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group["weights_hash"],
-                                                               group["accuracy_before"])
-            tx = self._sent(result, "open", group_id=group["group_id"])
-            failpoint("open-sent", group["group_id"])
-        self.state.update_group(group["group_id"], phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
-        failpoint("open", group["group_id"])
+            checkpoint_id, result = self.chain.open_checkpoint(self.model_id, len(plan), group.weights_hash,
+                                                               group.accuracy_before)
+            tx = self._sent(result, "open", group_id=group.group_id)
+            failpoint("open-sent", group.group_id)
+        self.state.update_group(group.group_id, phase="open", checkpoint_id=checkpoint_id, txs={"open": tx})
+        failpoint("open", group.group_id)
         log.info(f"checkpoint {checkpoint_id}: {len(plan)} rows locked, backup at "
-                f"{group['accuracy_before'] / 1e4:.2f} %  (open tx {tx})")
+                f"{group.accuracy_before / 1e4:.2f} %  (open tx {tx})")
         return checkpoint_id
 
-    def _roll_back_if_priced_otherwise(self, group: dict, checkpoint_id: int) -> None:
+    def _roll_back_if_priced_otherwise(self, group: Group, checkpoint_id: int) -> None:
         """An open checkpoint whose price is not the plan's (the quote changed after the check before the open,
         before the open was mined) could only end in BillTotalMismatch: it is rolled back now, before anything
         is trained (nobody is paid, the budget returns to escrow), and QuoteChanged raised to re-plan."""
         checkpoint = self.chain.checkpoint(checkpoint_id)
-        sold_at = plan_price(group["plan"])
+        sold_at = group.plan.plan_price
         if checkpoint["pricePerRow"] == sold_at:
             return
         if checkpoint["state"] in ("open", "billed"):
             # Nothing was trained: the weights the group "reached" are its backup point's.
-            tx = self._sent(self.chain.rollback(checkpoint_id, group["accuracy_before"], group["weights_hash"]),
-                            "rollback", group_id=group["group_id"])
-            failpoint("rollback-sent", group["group_id"])
-            self.state.update_group(group["group_id"], txs={"rollback": tx})
-        self.state.update_group(group["group_id"], phase="rolled_back", accuracy_after=group["accuracy_before"],
+            tx = self._sent(self.chain.rollback(checkpoint_id, group.accuracy_before, group.weights_hash),
+                            "rollback", group_id=group.group_id)
+            failpoint("rollback-sent", group.group_id)
+            self.state.update_group(group.group_id, txs={"rollback": tx})
+        self.state.update_group(group.group_id, phase="rolled_back", accuracy_after=group.accuracy_before,
                                 kept=0, stats={"rolled_back": "quote_changed"})
         self._restore_backup(group)
         log.info(f"checkpoint {checkpoint_id}: opened at {checkpoint['pricePerRow']} a row, its rows were sold at "
@@ -319,44 +311,46 @@ class HostingNode:
         raise QuoteChanged(f"checkpoint {checkpoint_id} was opened at {checkpoint['pricePerRow']}, its rows sold at "
                            f"{sold_at}", sold_at=sold_at, quote=checkpoint["pricePerRow"])
 
-    def _restore_backup(self, group: dict) -> None:
-        self.container.finish_group(from_bytes(group["backup_target"], self.container.target),
-                                    from_bytes(group["backup_opt"], self.container.opt_state))
+    def _restore_backup(self, group: Group) -> None:
+        self.container.finish_group(from_bytes(group.backup_target, self.container.target),
+                                    from_bytes(group.backup_opt, self.container.opt_state))
 
-    def _train_and_bill(self, group: dict, checkpoint_id: int) -> None:
-        plan = Plan(group["plan"], list(self.holders))
+    def _train_and_bill(self, group: Group, checkpoint_id: int) -> None:
+        plan = group.plan
         scratch = self.config.artifacts_dir or default_artifacts_dir(self.state.path)  # u while it trains
         train = group_trainer(self.container, scratch_dir=scratch, progress=self.progress)
         trained = train(self.container, self.holders, self.model_id, plan, epochs=self.config.epochs,
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
                         seed=checkpoint_id, log=log.info, checkpoint_id=checkpoint_id)
         trained_accuracy = self.container.accuracy_ppm()
-        used = [plan.rows[i] for i in np.flatnonzero(trained.active)]
-        bill_rows = [(bytes.fromhex(r["row_hash"]), r["source"], r["price"]) for r in used]
-        drops = [(plan.row_hash(i), reason, [h for h, _ in plan.rows[i]["holders"]])
-                 for i, reason in trained.drops.items()]
-        kept = accuracy_keeps(group["accuracy_before"], trained_accuracy) and bool(bill_rows)
+        price = plan.plan_price
+        if price is None:  # _roll_back_if_priced_otherwise rolls such a plan back before it trains
+            raise SplitLedgerError(f"checkpoint {checkpoint_id}: its rows were sold at several prices")
+        used = np.flatnonzero(trained.active)
+        bill_rows = [(row_hash, plan.source(i), price) for i, row_hash in zip(used.tolist(), plan.hashes(used))]
+        drops = [(plan.row_hash(i), reason, plan.holders_of(i)) for i, reason in trained.drops.items()]
+        kept = accuracy_keeps(group.accuracy_before, trained_accuracy) and bool(bill_rows)
         stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
         # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
-        self.state.record_trained(group["group_id"], checkpoint_id, bill_rows, drops, trained.mismatches,
+        self.state.record_trained(group.group_id, checkpoint_id, bill_rows, drops, trained.mismatches,
                                   trained.evidence, accuracy_after=trained_accuracy, kept=int(kept),
                                   trained_target=to_bytes(self.container.target),
                                   trained_opt=to_bytes(self.container.opt_state), stats=stats)
         self.container.history.add([h for h, _s, _p in bill_rows])
-        failpoint("trained", group["group_id"])
+        failpoint("trained", group.group_id)
 
-    def _close(self, group: dict) -> GroupReport:
+    def _close(self, group: Group) -> GroupReport:
         """Commits and settles, or rolls back, according to the chain's view of the checkpoint."""
-        checkpoint_id = group["checkpoint_id"]
-        kept = bool(group["kept"])
+        checkpoint_id, reached = group.checkpoint, group.reached
+        kept = bool(group.kept)
         chain_state = self.chain.checkpoint(checkpoint_id)["state"]
-        txs = {}
+        txs: dict[str, str] = {}
         bill = None
         rows = self.state.bill_rows(checkpoint_id)
         # Settled or not, the chain records the trained weights: they become the model's on a settle and are
         # the auditor's record of what was discarded on a rollback.
-        trained_hash = weights_hash(from_bytes(group["trained_target"], self.container.target))
+        trained_hash = weights_hash(from_bytes(reached.target, self.container.target))
         if kept:
             bill = self.bill_of(checkpoint_id, rows)
             self._publish_bill(bill)
@@ -364,7 +358,7 @@ class HostingNode:
                 try:
                     txs["bill"] = self._sent(self.chain.commit_bill(checkpoint_id, bill.payout_root, bill.rows_root,
                                                                     len(bill.rows), bill.total),
-                                             "bill", group_id=group["group_id"])
+                                             "bill", group_id=group.group_id)
                 except ChainRevert as e:
                     if e.error != "BillTotalMismatch":
                         raise
@@ -372,41 +366,42 @@ class HostingNode:
                     # earlier version): it can never be committed, so it is rolled back rather than left open.
                     log.info(f"checkpoint {checkpoint_id}: {e}; rolling back")
                     kept, bill = False, None
-                    if self.config.bills_dir is not None:  # a bill no source can claim is not left published
-                        self._bill_path(checkpoint_id).unlink(missing_ok=True)
-                    self.state.update_group(group["group_id"], kept=0, stats={"rolled_back": "bill_total_mismatch"})
+                    published = self._bill_path(checkpoint_id)
+                    if published is not None:  # a bill no source can claim is not left published
+                        published.unlink(missing_ok=True)
+                    self.state.update_group(group.group_id, kept=0, stats={"rolled_back": "bill_total_mismatch"})
                 else:
-                    failpoint("bill-sent", group["group_id"])
-                    self.state.update_group(group["group_id"], phase="billed", txs=txs)
-                    failpoint("billed", group["group_id"])
+                    failpoint("bill-sent", group.group_id)
+                    self.state.update_group(group.group_id, phase="billed", txs=txs)
+                    failpoint("billed", group.group_id)
                     chain_state = "billed"
         if kept:
             if chain_state == "billed":
-                txs["settle"] = self._sent(self.chain.settle(checkpoint_id, group["accuracy_after"], trained_hash),
-                                           "settle", group_id=group["group_id"])
-                failpoint("settle-sent", group["group_id"])
-            target, opt, accuracy = group["trained_target"], group["trained_opt"], group["accuracy_after"]
+                txs["settle"] = self._sent(self.chain.settle(checkpoint_id, reached.accuracy_ppm, trained_hash),
+                                           "settle", group_id=group.group_id)
+                failpoint("settle-sent", group.group_id)
+            target, opt, accuracy = reached
             phase = "settled"
         else:
             if chain_state in ("open", "billed"):
-                txs["rollback"] = self._sent(self.chain.rollback(checkpoint_id, group["accuracy_after"], trained_hash),
-                                             "rollback", group_id=group["group_id"])
-                failpoint("rollback-sent", group["group_id"])
-            target, opt, accuracy = group["backup_target"], group["backup_opt"], group["accuracy_before"]
+                txs["rollback"] = self._sent(self.chain.rollback(checkpoint_id, reached.accuracy_ppm, trained_hash),
+                                             "rollback", group_id=group.group_id)
+                failpoint("rollback-sent", group.group_id)
+            target, opt, accuracy = group.backup_target, group.backup_opt, group.accuracy_before
             phase = "rolled_back"
         model = from_bytes(target, self.container.target)
         opt_state = from_bytes(opt, self.container.opt_state)
         self.container.finish_group(model, opt_state)
         # before the phase says closed: a crash in between writes the same artifact again on the next close
-        self._write_artifact(checkpoint_id, from_bytes(group["trained_target"], self.container.target))
+        self._write_artifact(checkpoint_id, from_bytes(reached.target, self.container.target))
         self.state.save_model_state(self.model_id, target, opt, accuracy)
-        self.state.update_group(group["group_id"], phase=phase, txs=txs)
-        group = self.state.group(group["group_id"])
+        self.state.update_group(group.group_id, phase=phase, txs=txs)
+        group = self.state.group(group.group_id)
         self._publish_to_holders(group, bill)
         report = GroupReport(
-            checkpoint_id=checkpoint_id, rows_planned=len(group["plan"]), rows_used=len(rows),
-            accuracy_before=group["accuracy_before"], accuracy_after=group["accuracy_after"], kept=kept,
-            dropped=group["stats"].get("dropped", {}), txs=group["txs"],
+            checkpoint_id=checkpoint_id, rows_planned=len(group.plan), rows_used=len(rows),
+            accuracy_before=group.accuracy_before, accuracy_after=reached.accuracy_ppm, kept=kept,
+            dropped=group.stats.get("dropped", {}), txs=dict(group.txs),
             paid=dict(bill.payouts) if bill else {})
         # Settling pays nobody yet: each source pulls its payout with its proof from the published bill.
         verdict = "settled, payouts claimable" if kept else "rolled back, nobody paid"
@@ -429,22 +424,24 @@ class HostingNode:
         drops = [(drop.row_hash, drop.reason) for drop in self.state.drops(checkpoint_id)]
         return bill_document(self.model_id, checkpoint_id, bill, drops)
 
-    def _publish_to_holders(self, group: dict, bill: Bill | None) -> None:
+    def _publish_to_holders(self, group: Group, bill: Bill | None) -> None:
         """Owes the closed checkpoint's bill to every holder of a planned row and delivers what it can; a
         holder that is down gets it on a later close or run (never a reason to fail this one)."""
-        involved = receivers(self.holders, [name for row in group["plan"] for name, _row_id in row["holders"]])
-        self.outbox.enqueue(self.model_id, group["checkpoint_id"], involved,
-                            self.published_bill(group["checkpoint_id"], bill))
+        involved = receivers(self.holders, group.plan.holding())
+        self.outbox.enqueue(self.model_id, group.checkpoint, involved, self.published_bill(group.checkpoint, bill))
         deliver_pending(self.outbox, self.holders, log.info)
 
-    def _publish_bill(self, bill) -> None:
-        if self.config.bills_dir is None:
-            return
+    def _publish_bill(self, bill: Bill) -> None:
         path = self._bill_path(bill.checkpoint_id)
+        if path is None:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(bill.to_dict(), indent=1))
 
-    def _bill_path(self, checkpoint_id: int) -> Path:
+    def _bill_path(self, checkpoint_id: int) -> Path | None:
+        """Where the checkpoint's bill is published; None when bills are not published (no bills_dir)."""
+        if self.config.bills_dir is None:
+            return None
         return Path(self.config.bills_dir) / f"checkpoint-{checkpoint_id}.json"
 
     # ------------------------------------------------------------------ anchors
@@ -529,7 +526,7 @@ class HostingNode:
         self._reconcile_groups()
         return True
 
-    def _reorged_txs(self) -> list[tuple[SentTx, dict | None]]:
+    def _reorged_txs(self) -> list[tuple[SentTx, Mapping[str, Any] | None]]:
         """The recorded transactions whose block is no longer in the chain, each with its receipt now (None: not
         mined any more). A reorg replaces a run of the latest blocks, so the walk from the latest recorded
         block stops at the first one intact: on a chain without a reorg this costs one receipt lookup."""
@@ -566,28 +563,28 @@ class HostingNode:
         """Every group with a checkpoint against the chain's view of it (the contract is the truth)."""
         restored = False
         for group in self.state.groups():
-            phase, checkpoint_id = group["phase"], group["checkpoint_id"]
+            phase, checkpoint_id = group.phase, group.checkpoint_id
             if checkpoint_id is None or phase in ("planned", "abandoned"):
                 continue
             on_chain = self._chain_state_of(group)
             if on_chain is None and phase == "open":
                 # The open is gone and nothing was trained on it: the group is opened afresh.
-                log.info(f"reorg: checkpoint {checkpoint_id} of group {group['group_id']} is no longer on chain; "
+                log.info(f"reorg: checkpoint {checkpoint_id} of group {group.group_id} is no longer on chain; "
                         f"it is opened again")
-                self.state.update_group(group["group_id"], phase="planned", checkpoint_id=None)
+                self.state.update_group(group.group_id, phase="planned", checkpoint_id=None)
             elif phase in ("settled", "rolled_back") and on_chain in ("open", "billed"):
                 log.info(f"reorg: checkpoint {checkpoint_id} is {on_chain} on chain again (the node had it "
                         f"{phase}); it is closed again")
                 # resume() closes it from its backup point, as after a crash before the close; a group rolled
                 # back untrained (its price was not the plan's) is rolled back again from phase open
-                untrained = group["trained_target"] is None
-                self.state.update_group(group["group_id"], phase="open" if untrained else
+                untrained = group.trained_target is None
+                self.state.update_group(group.group_id, phase="open" if untrained else
                                         "trained" if on_chain == "open" else "billed")
                 if not restored:
-                    self.state.save_model_state(self.model_id, group["backup_target"], group["backup_opt"],
-                                                group["accuracy_before"])
-                    self.container.restore(from_bytes(group["backup_target"], self.container.target),
-                                           from_bytes(group["backup_opt"], self.container.opt_state))
+                    self.state.save_model_state(self.model_id, group.backup_target, group.backup_opt,
+                                                group.accuracy_before)
+                    self.container.restore(from_bytes(group.backup_target, self.container.target),
+                                           from_bytes(group.backup_opt, self.container.opt_state))
                     restored = True
             elif phase in ("settled", "rolled_back") and on_chain != phase:
                 raise ChainError(f"checkpoint {checkpoint_id} is {on_chain} on chain, {phase} in {self.state.path}")
@@ -596,23 +593,23 @@ class HostingNode:
         """A ChainError when a group trained (or closed) on a checkpoint the chain no longer has: a reorg took
         away its open, deeper than this node repairs (docs/chain.md)."""
         for group in self.state.groups():
-            phase, checkpoint_id = group["phase"], group["checkpoint_id"]
+            phase, checkpoint_id = group.phase, group.checkpoint_id
             if checkpoint_id is None or phase in ("planned", "abandoned", "open"):
                 continue
             if self._chain_state_of(group) is None:
                 raise ChainError(
-                    f"checkpoint {checkpoint_id} of group {group['group_id']} ({phase} in {self.state.path}) is no "
+                    f"checkpoint {checkpoint_id} of group {group.group_id} ({phase} in {self.state.path}) is no "
                     f"longer on chain: a reorg took away its open, deeper than this node repairs (docs/chain.md); "
                     f"its rows and bill are kept in the state file")
 
-    def _chain_state_of(self, group: dict) -> str | None:
+    def _chain_state_of(self, group: Group) -> str | None:
         """The chain's state of the group's checkpoint; None when the chain has no such checkpoint of this
         group (its open was reorged away; the id may since belong to another model's checkpoint)."""
-        checkpoint_id = group["checkpoint_id"]
+        checkpoint_id = group.checkpoint
         if checkpoint_id > self.chain.checkpoint_count():
             return None
         checkpoint = self.chain.checkpoint(checkpoint_id)
-        if checkpoint["modelId"] != self.model_id or bytes(checkpoint["weightsHash"]) != group["weights_hash"]:
+        if checkpoint["modelId"] != self.model_id or bytes(checkpoint["weightsHash"]) != group.weights_hash:
             return None
         return checkpoint["state"]
 
@@ -620,7 +617,7 @@ class HostingNode:
 
     def run(self, max_groups: int, on_group: Callable[[GroupReport], None] | None = None) -> list[GroupReport]:
         """Polls, quotes and trains groups until max_groups are closed, rows or escrow run out."""
-        reports = []
+        reports: list[GroupReport] = []
         quote_changes = 0
         deliver_pending(self.outbox, self.holders, log.info)  # bills a holder missed in an earlier run
         while len(reports) < max_groups:
@@ -661,12 +658,6 @@ class HostingNode:
                 on_group(report)
         self.maybe_anchor(force=True)
         return reports
-
-
-def plan_price(plan: list[dict]) -> int | None:
-    """The one price every row of a plan was sold at; None if they differ (a plan no bill could match)."""
-    prices = {row["price"] for row in plan}
-    return prices.pop() if len(prices) == 1 else None
 
 
 def _count_reasons(drops: dict[int, str]) -> dict[str, int]:

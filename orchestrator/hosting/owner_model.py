@@ -134,7 +134,7 @@ def fetch_model(chain: MarketClient, host_url: str, model_id: int, checkpoint_id
     if checkpoint_id is None:
         checkpoint_id = latest_settled_checkpoint(chain, model_id)
     checkpoint = closed_checkpoint(chain, model_id, checkpoint_id)
-    auth = artifact_authorization(chain.account, chain.domain(), model_id, checkpoint_id)
+    auth = artifact_authorization(chain.signer, chain.domain(), model_id, checkpoint_id)
     artifact = request_artifact(host_url, auth, model_id, checkpoint_id, ca_bundle=ca_bundle)
     committed = check_weights(artifact, checkpoint["weightsHashAfter"])
     write_artifact(out_dir, artifact)
@@ -155,6 +155,7 @@ def verify_checkpoint(chain: MarketClient, model_id: int, checkpoint_id: int, on
     _same("test set", keccak256(test_bytes), registered["testSetHash"])
     columns = _columns(test_bytes)
     rows = normalise_columns(table, ColumnMapping.identity(table), columns)  # refuses bad values by row and field
+    targets: ClassTargets | RegressionTargets
     if isinstance(table.output.operator, Label):
         targets = ClassTargets(tuple(columns[table.output.name]))
     else:
@@ -162,7 +163,10 @@ def verify_checkpoint(chain: MarketClient, model_id: int, checkpoint_id: int, on
             raise ArtifactError("a regression's hits depend on the task's tolerance: give the model file you "
                                 "registered (--model)")
         _same("model file", keccak256(model_bytes), registered["modelHash"])
-        targets = RegressionTargets(rows.labels, parse_model_json(model_bytes).task.tolerance)
+        tolerance = parse_model_json(model_bytes).task.tolerance
+        if tolerance is None:  # Task refuses a regression without one at construction; this narrows the type
+            raise ArtifactError("the model file's regression task has no tolerance")
+        targets = RegressionTargets(rows.labels, tolerance)
     evaluation = evaluate(onnx_bytes, columns, targets)
     if evaluation.accuracy_ppm != checkpoint["accuracyAfter"]:
         raise AccuracyMismatch(checkpoint_id, evaluation.accuracy_ppm, checkpoint["accuracyAfter"],

@@ -35,7 +35,8 @@ from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.progress import Progress
 
 from .collection import PAGE_ROWS, collect_projections, kept_for
-from .rounds import PhaseTimes, Plan, Trained, train_group
+from .plan import Plan
+from .rounds import PhaseTimes, Trained, train_group
 
 # Rows (steps x batch) of u gathered for one compiled call of training: 64 steps at batch 1024, 4 MB at k = 16.
 # Enough steps a call that the call's dispatch vanishes beside them, few enough that the gathered batches stay
@@ -157,6 +158,8 @@ class _EpochLosses:
             self._tell(self.ends[-1] if self.ends else 0)
 
     def _tell(self, known: int) -> None:
+        if self.on_epoch is None:
+            return
         flat = np.concatenate(self.losses) if self.losses else np.zeros(0)
         while self.told < len(self.ends) and self.ends[self.told] <= known:
             start = self.ends[self.told - 1] if self.told else 0
@@ -181,27 +184,28 @@ def _steps(active: np.ndarray, epochs: int, batch_size: int, seed: int,
         order[:rows] = rng.permutation(rows)
         keep = np.zeros(per_epoch * batch_size, bool)
         keep[:rows] = active[order[:rows]]
-        order, keep = order.reshape(per_epoch, batch_size), keep.reshape(per_epoch, batch_size)
-        some = keep.any(axis=1)  # a batch of dropped rows only is no step
-        order, keep = order[some][:left], keep[some][:left]
+        by_step, keep_by_step = order.reshape(per_epoch, batch_size), keep.reshape(per_epoch, batch_size)
+        some = keep_by_step.any(axis=1)  # a batch of dropped rows only is no step
+        by_step, keep_by_step = by_step[some][:left], keep_by_step[some][:left]
         if left is not None:
-            left -= len(order)
-        yield order, keep
+            left -= len(by_step)
+        yield by_step, keep_by_step
 
 
 def _windows(steps: Iterator[tuple[np.ndarray, np.ndarray]],
              per_call: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The steps regrouped `per_call` at a time, the last window padded with steps that train nothing (which
     the compiled call skips), so that every call of a group has the same shape and compiles once."""
-    order, keep = None, None
+    order: np.ndarray | None = None
+    keep: np.ndarray | None = None
     for more_order, more_keep in steps:
-        if order is not None:
+        if order is not None and keep is not None:
             more_order, more_keep = np.concatenate([order, more_order]), np.concatenate([keep, more_keep])
         full = len(more_order) // per_call * per_call
         for start in range(0, full, per_call):
             yield more_order[start:start + per_call], more_keep[start:start + per_call]
         order, keep = more_order[full:], more_keep[full:]
-    if order is not None and len(order):
+    if order is not None and keep is not None and len(order):
         pad = per_call - len(order)
         yield (np.concatenate([order, np.zeros((pad, order.shape[1]), np.int64)]),
-               np.concatenate([keep, np.zeros((pad, keep.shape[1]), bool)]))
+               np.concatenate([keep, np.zeros((pad, keep.shape[1]), np.bool_)]))

@@ -89,7 +89,7 @@ def deliver_pending(outbox: BillOutbox, holders: Mapping[str, object], log: Call
     still = []
     for delivery in outbox.pending():
         holder = holders.get(delivery.holder)
-        if holder is None:  # not configured in this run: kept for a run that is
+        if not isinstance(holder, BillReceiver):  # not configured (or not taking bills) in this run: kept for one
             still.append(delivery)
             continue
         try:

@@ -17,7 +17,6 @@ from orchestrator.errors import ProxyError
 from orchestrator.privacy.attack import Backward, Forward, HostView
 from orchestrator.privacy.policy import PrivacyPolicy
 
-
 NOTHING_SENT = (np.zeros((0, 0)), np.zeros(0), np.zeros((0, 0), bool))  # before the first evaluate
 
 
@@ -115,11 +114,19 @@ def host_view(recording: Recording, row_index: Mapping[str, Callable[[np.ndarray
             continue
         rows = row_index[e.holder](e.row_ids)
         if e.kind == "evaluate":
-            forwards.append(Forward(rows, e.weights, e.z - e.biases))
-            labels[rows] = e.labels
+            forwards.append(Forward(rows, e.weights, _answered(e.z, e) - e.biases))
+            labels[rows] = _answered(e.labels, e)
             last[e.holder] = (e, {int(r): k for k, r in enumerate(e.row_ids)})
         else:
             evaluated, position = last[e.holder]
             at = [position[int(r)] for r in e.row_ids]
-            backwards.append(Backward(rows, e.weights, evaluated.z[at] - e.biases, e.dz, e.weight_grad, e.mask))
+            backwards.append(Backward(rows, e.weights, _answered(evaluated.z, evaluated)[at] - e.biases,
+                                      _answered(e.dz, e), _answered(e.weight_grad, e), e.mask))
     return HostView(n_rows, len(recording.inputs), tuple(forwards), tuple(backwards), labels)
+
+
+def _answered(value: np.ndarray | None, exchange: Exchange) -> np.ndarray:
+    """A field of an answered exchange: RecordingHolder fills every field of its kind; this narrows the type."""
+    if value is None:
+        raise ValueError(f"a {exchange.kind} exchange with {exchange.holder} was recorded without its answer")
+    return value

@@ -1,19 +1,86 @@
-"""Typed records the hosting node and its state store pass around (instead of positional tuples).
+"""Typed records the hosting node and its state store pass around (instead of positional tuples and dicts).
 
-NamedTuples, not dataclasses: each replaces a tuple that callers (the CLI, the chaos checks, tests) still
-unpack by position, so the names are added without breaking any of them. No imports beyond the standard
-library: `host status` reads these without JAX or web3.
+The store's rows are NamedTuples where each replaces a tuple that callers (the CLI, the chaos checks, tests)
+still unpack by position, so the names are added without breaking any of them; a group, never unpacked, is a
+frozen dataclass. No imports beyond the standard library: `host status` reads these without JAX or web3.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypedDict
+
+from orchestrator.errors import SplitLedgerError
+
+if TYPE_CHECKING:  # numpy; the records themselves need the standard library only
+    from .plan import Plan
+
+# Where a group stands (docs/hosting.md, "The state file and restarts"): planned -> open -> trained -> billed ->
+# settled, or rolled_back from open, trained or billed; abandoned: never opened (the quote changed, or a revert).
+Phase = Literal["planned", "open", "trained", "billed", "settled", "rolled_back", "abandoned"]
+OPEN_PHASES: tuple[Phase, ...] = ("planned", "open", "trained", "billed")
+
+
+class GroupStats(TypedDict, total=False):
+    """What a group's training and close left, as stored (JSON): rounds run, rows used, rows dropped by reason,
+    and why it was rolled back when that was not its accuracy."""
+
+    rounds: int
+    used: int
+    dropped: dict[str, int]
+    rolled_back: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group of rows behind a backup point, as the state file holds it. `txs`: the hashes of the open, bill,
+    settle or rollback transactions by purpose. The trained fields are None until the group is trained; `kept`
+    says whether its accuracy gain is to be settled (None until trained)."""
+
+    group_id: int
+    phase: Phase
+    plan: Plan
+    backup_target: bytes
+    backup_opt: bytes
+    accuracy_before: int
+    weights_hash: bytes
+    checkpoint_id: int | None
+    accuracy_after: int | None
+    kept: bool | None
+    trained_target: bytes | None
+    trained_opt: bytes | None
+    txs: Mapping[str, str]
+    stats: GroupStats
+
+    @property
+    def checkpoint(self) -> int:
+        """The checkpoint the group was opened as; a SplitLedgerError before it is opened."""
+        if self.checkpoint_id is None:
+            raise SplitLedgerError(f"group {self.group_id} ({self.phase}) has no checkpoint yet")
+        return self.checkpoint_id
+
+    @property
+    def reached(self) -> Reached:
+        """The model its training reached and that model's accuracy; a SplitLedgerError before it is trained."""
+        if self.trained_target is None or self.trained_opt is None or self.accuracy_after is None:
+            raise SplitLedgerError(f"group {self.group_id} ({self.phase}) has not been trained")
+        return Reached(self.trained_target, self.trained_opt, self.accuracy_after)
+
+
+class Reached(NamedTuple):
+    """A trained group's model (snapshots.to_bytes), optimiser state and test accuracy."""
+
+    target: bytes
+    opt_state: bytes
+    accuracy_ppm: int
 
 
 class Anchor(NamedTuple):
     """A history anchor as recorded: tx_hash, block_number and block_hash are None until it is confirmed."""
 
-    index: int
+    # typing's NamedTuple lets a field shadow tuple.index (a method), which mypy reports; the name is the
+    # anchor's on chain and in HistorySet, and callers read it as `.index`.
+    index: int  # type: ignore[assignment]
     root: bytes
     first_row: int
     row_count: int
@@ -48,6 +115,25 @@ class ModelState(NamedTuple):
     target: bytes
     opt_state: bytes
     accuracy_ppm: int
+
+
+class Commitments(NamedTuple):
+    """The hashes a model registers on chain and its files must match, in the order registerModel takes them."""
+
+    model_hash: bytes
+    test_set_hash: bytes
+    field_table_hash: bytes
+    policy_hash: bytes
+
+    @classmethod
+    def registered(cls, model: Mapping[str, Any]) -> Commitments:
+        """The commitments in the chain's model struct (MarketClient.model)."""
+        return cls(*(bytes(model[key]) for key in CHAIN_NAMES.values()))
+
+
+# Each commitment's name in the market's Model struct.
+CHAIN_NAMES = {"model_hash": "modelHash", "test_set_hash": "testSetHash", "field_table_hash": "fieldTableHash",
+               "policy_hash": "policyHash"}
 
 
 class HostChain(Protocol):

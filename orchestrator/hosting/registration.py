@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.container import FieldTable
-from orchestrator.errors import PolicyError, SplitLedgerError
 from orchestrator.container.fields import Label
+from orchestrator.errors import PolicyError, SplitLedgerError
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, DEFAULT_LABEL_SHARE, choose_ldp_policy
 from orchestrator.privacy.policy import PrivacyPolicy, default_policy
+
+from .records import CHAIN_NAMES, Commitments
 
 if TYPE_CHECKING:  # the container (JAX) is imported where one is built, web3 by the caller: parsers need neither
     from orchestrator.chain.client import MarketClient, TxResult
@@ -75,14 +77,14 @@ class OwnerPackage:
     @classmethod
     def with_default_policy(cls, model_bytes: bytes, table: FieldTable, test_bytes: bytes,
                             reference: dict[str, list] | None = None,
-                            choice: PolicyChoice = PolicyChoice()) -> "OwnerPackage":
+                            choice: PolicyChoice = PolicyChoice()) -> OwnerPackage:
         """The package with the default policy, chosen on `reference` (columns) or else on the test set."""
         columns = reference if reference is not None else _columns(test_bytes, "the test set")
         return cls(model_bytes, table, test_bytes, owner_default_policy(table, columns, choice=choice), reference)
 
     @classmethod
     def from_files(cls, model: str | Path, table: str | Path, test_set: str | Path, policy: str | Path | None = None,
-                   reference: str | Path | None = None, choice: PolicyChoice = PolicyChoice()) -> "OwnerPackage":
+                   reference: str | Path | None = None, choice: PolicyChoice = PolicyChoice()) -> OwnerPackage:
         """The package from files; without a policy file, the default policy as `choice` says (on `reference`,
         or the test set)."""
         try:
@@ -96,13 +98,9 @@ class OwnerPackage:
             raise SplitLedgerError(f"cannot read the owner's files: {e}") from None
         return cls.with_default_policy(model_bytes, field_table, test_bytes, rows, choice)
 
-    def commitments(self) -> dict[str, bytes]:
-        return {
-            "modelHash": keccak256(self.model_bytes),
-            "testSetHash": keccak256(self.test_bytes),
-            "fieldTableHash": self.table.commitment(),
-            "policyHash": self.policy.commitment(),
-        }
+    def commitments(self) -> Commitments:
+        return Commitments(model_hash=keccak256(self.model_bytes), test_set_hash=keccak256(self.test_bytes),
+                           field_table_hash=self.table.commitment(), policy_hash=self.policy.commitment())
 
     def test_columns(self) -> dict[str, list]:
         return _columns(self.test_bytes, "the test set")
@@ -120,7 +118,7 @@ class OwnerPackage:
             return create_projected_container(model_id, model_file, self.table, columns, self.policy)
         return create_container(model_id, model_file, self.table, columns, self.policy)
 
-    def policy_cost(self) -> "PolicyCost":
+    def policy_cost(self) -> PolicyCost:
         """The owner's model scored on its reference rows (else the test set) as given and as the policy makes
         it: in projection and ldp modes layer 1 becomes W1 = A P, which keeps only the part of the owner's W1
         in P's row space (privacy/projection.host_model), so a trained model can lose accuracy before any row
@@ -161,13 +159,13 @@ class RegistrationTerms:
     baseline_accuracy_ppm: int
 
     @classmethod
-    def of(cls, package: OwnerPackage) -> "RegistrationTerms":
+    def of(cls, package: OwnerPackage) -> RegistrationTerms:
         from orchestrator.container.canonical_weights import weights_hash
         # Model id 0: the weights and the baseline do not depend on the id the chain will assign.
         container = package.container(0)
         commitments = package.commitments()
-        return cls(commitments["modelHash"], commitments["testSetHash"], commitments["fieldTableHash"],
-                   commitments["policyHash"], weights_hash(container.target), container.accuracy_ppm())
+        return cls(commitments.model_hash, commitments.test_set_hash, commitments.field_table_hash,
+                   commitments.policy_hash, weights_hash(container.target), container.accuracy_ppm())
 
 
 def register(owner: MarketClient, hosting_node: str, package: OwnerPackage) -> tuple[int, RegistrationTerms, TxResult]:
@@ -207,10 +205,10 @@ def test_set_bytes(columns: dict[str, list]) -> bytes:
     return json.dumps(columns, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-def verify_registration(package: OwnerPackage, on_chain: dict) -> None:
-    """Refuses files that are not the ones the owner registered for this model."""
-    for key, value in package.commitments().items():
-        if bytes(on_chain[key]) != value:
-            raise SplitLedgerError(
-                f"{key} of the files (0x{value.hex()}) differs from the registered one (0x{bytes(on_chain[key]).hex()})"
-            )
+def verify_registration(package: OwnerPackage, registered: Commitments) -> None:
+    """Refuses files that are not the ones the owner registered for this model (Commitments.registered reads
+    them from the chain's model)."""
+    for name, mine, theirs in zip(Commitments._fields, package.commitments(), registered):
+        if mine != theirs:
+            raise SplitLedgerError(f"{CHAIN_NAMES[name]} of the files (0x{mine.hex()}) differs from the registered "
+                                   f"one (0x{theirs.hex()})")

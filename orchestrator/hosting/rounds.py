@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from orchestrator.container.container import TrainingContainer
@@ -33,28 +34,10 @@ from orchestrator.container.network import Dense
 from orchestrator.errors import ProxyError
 from orchestrator.proxy.holder import SignedAnswer
 
+from .plan import Plan
 from .redundancy import disagreeing_rows
 
 PHASES = ("evaluate", "host_step", "gradient", "update")
-
-
-class Plan:
-    """A group's rows as arrays: hash, source, price, and per holder the row id there (-1: not held)."""
-
-    def __init__(self, rows: list[dict], holder_names: Sequence[str]):
-        self.rows = rows
-        self.holders = list(holder_names)
-        index = {name: h for h, name in enumerate(self.holders)}
-        self.row_ids = np.full((len(self.holders), len(rows)), -1, dtype=np.int64)
-        for i, row in enumerate(rows):
-            for holder, row_id in row["holders"]:
-                self.row_ids[index[holder], i] = row_id
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def row_hash(self, i: int) -> bytes:
-        return bytes.fromhex(self.rows[i]["row_hash"])
 
 
 @dataclass
@@ -238,7 +221,7 @@ class _Rounds:
     def _gradients(self, batch: np.ndarray, kept: np.ndarray, owners: np.ndarray, dz: np.ndarray):
         """(summed layer-1 gradient, None), or (None, mask over `kept` of the rows of holders that failed)."""
         holders = np.unique(owners)
-        calls = []
+        calls: list[Callable[[], Any]] = []
         for h in holders:
             mine = owners == h
             calls.append(partial(self._holder(h).gradient, self.model_id, self.plan.row_ids[h, batch[kept[mine]]],
@@ -257,7 +240,7 @@ class _Rounds:
             weight += np.asarray(answer.weight, dtype=np.float32)
             bias += np.asarray(answer.bias, dtype=np.float32)
             self._note_withheld(int(h), batch[kept[owners == h]], answer.withheld)
-        return Dense(weight, bias), None
+        return Dense(jnp.asarray(weight), jnp.asarray(bias)), None
 
     def _note_withheld(self, h: int, rows: np.ndarray, withheld: Sequence[int]) -> None:
         """Records the plan rows (of `rows`, holder h's share of a step that is applied) whose gradient h withheld."""

@@ -6,21 +6,26 @@ chain where every group stands. One file per hosting node; WAL journal, one writ
 
 Prices are uint128 on chain (18-decimal tokens pass 2**63 at ten tokens a row), beyond SQLite's integers, so
 they are stored as decimal TEXT and read back as exact Python ints.
+
+A group's plan is stored once, as one BLOB (plan.Plan.to_bytes, an npz archive of its columns) in
+`group_plans`, and decoded once per HostState however often the group is read: plans never change.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
-from .records import Anchor, Drop, ModelState, OfferedRow
+from .plan import Plan
+from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedRow, Phase
 
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
     from .rounds import MismatchEvidence
@@ -42,10 +47,11 @@ CREATE TABLE IF NOT EXISTS anchors (
     idx INTEGER PRIMARY KEY, root BLOB NOT NULL, first_row INTEGER NOT NULL, row_count INTEGER NOT NULL,
     tx_hash TEXT, block_number INTEGER, block_hash BLOB, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
-    group_id INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, plan TEXT NOT NULL,
+    group_id INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL,
     backup_target BLOB NOT NULL, backup_opt BLOB NOT NULL, accuracy_before INTEGER NOT NULL,
     weights_hash BLOB NOT NULL, checkpoint_id INTEGER, accuracy_after INTEGER, kept INTEGER,
     trained_target BLOB, trained_opt BLOB, txs TEXT NOT NULL DEFAULT '{}', stats TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS group_plans (group_id INTEGER PRIMARY KEY, plan BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS bills (
     checkpoint_id INTEGER NOT NULL, position INTEGER NOT NULL, row_hash BLOB NOT NULL, source TEXT NOT NULL,
     price TEXT NOT NULL, PRIMARY KEY (checkpoint_id, position));
@@ -66,11 +72,26 @@ CREATE TABLE IF NOT EXISTS refusals (
     PRIMARY KEY (holder, row_id));
 """
 
-OPEN_PHASES = ("planned", "open", "trained", "billed")
-
 # PRAGMA user_version of the state file. 0: made before versions (the tables above, refusals possibly
-# missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: this shape.
-SCHEMA_VERSION = 2
+# missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: every table,
+# each group's plan a JSON list of row dicts in groups.plan; 3: this shape (plans in group_plans).
+SCHEMA_VERSION = 3
+
+HASH_BYTES = 32
+# The row hashes of a trained group (used, in bill order, and dropped), for the set-based writes of record_trained:
+# a connection's own temporary table, filled from one blob of concatenated hashes by a recursive CTE.
+TRAINED_ROWS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS trained_rows (position INTEGER PRIMARY KEY, row_hash BLOB NOT "
+                      "NULL, status TEXT NOT NULL)")
+TRAINED_ROWS = (f"WITH RECURSIVE cut(i) AS (SELECT 0 WHERE :rows > 0 UNION ALL SELECT i + 1 FROM cut WHERE i + 1 < "
+                f":rows) INSERT INTO temp.trained_rows (row_hash, status) SELECT substr(:hashes, i * {HASH_BYTES} + 1, "
+                f"{HASH_BYTES}), :status FROM cut ORDER BY i")
+
+# Decoded plans kept per HostState: the node reads its current group's over and over, `host status` each once.
+PLANS_KEPT = 4
+
+# The columns of a groups row, in the order of the Group record's fields (the plan aside).
+GROUP_COLUMNS = ("group_id", "phase", "backup_target", "backup_opt", "accuracy_before", "weights_hash",
+                 "checkpoint_id", "accuracy_after", "kept", "trained_target", "trained_opt", "txs", "stats")
 
 
 class NewerStateSchema(SplitLedgerError):
@@ -101,16 +122,26 @@ class HostState:
             raise NewerStateSchema(f"{self.path} has state schema version {version}; this node reads up to "
                                    f"{SCHEMA_VERSION}: run the version that wrote it")
         self._refuse_integer_prices()
+        self._plans: OrderedDict[int, Plan] = OrderedDict()
+        self.db.execute(TRAINED_ROWS_TABLE)
         if version < SCHEMA_VERSION:
             self._migrate(version)
 
     def _migrate(self, version: int) -> None:
-        """Versions 0 and 1 (unversioned files) to 2: the tables and indexes a file made before some of them
-        lacks are added empty; existing rows keep their shape. One transaction with the version bump."""
+        """Any older version to this one, in one transaction with the version bump. Versions 0 and 1
+        (unversioned files): the tables and indexes a file made before some of them lacks are added empty,
+        existing rows keep their shape. Up to 2: each group's JSON plan becomes its columnar plan in
+        group_plans, and groups.plan is dropped (a JSON plan does not say the order the node asked its holders
+        in: the converted plan takes the order in which its rows first name them)."""
         with self._tx():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            if "plan" in {row[1] for row in self.db.execute("PRAGMA table_info(groups)")}:
+                self.db.executemany("INSERT OR REPLACE INTO group_plans VALUES (?, ?)", [
+                    (group_id, Plan.from_rows(json.loads(plan)).to_bytes())
+                    for group_id, plan in self.db.execute("SELECT group_id, plan FROM groups").fetchall()])
+                self.db.execute("ALTER TABLE groups DROP COLUMN plan")
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _refuse_integer_prices(self) -> None:
@@ -262,39 +293,70 @@ class HostState:
 
     # ------------------------------------------------------------------ groups, bills, drops
 
-    def begin_group(self, plan: list[dict], backup_target: bytes, backup_opt: bytes, accuracy_before: int,
+    def begin_group(self, plan: Plan, backup_target: bytes, backup_opt: bytes, accuracy_before: int,
                     weights_hash: bytes) -> int:
-        cur = self.db.execute(
-            "INSERT INTO groups (phase, plan, backup_target, backup_opt, accuracy_before, weights_hash) "
-            "VALUES ('planned', ?, ?, ?, ?, ?)",
-            (json.dumps(plan), backup_target, backup_opt, accuracy_before, weights_hash))
-        return cur.lastrowid
+        """Records a new group in phase planned, with its plan and backup point; its id."""
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO groups (phase, backup_target, backup_opt, accuracy_before, weights_hash) "
+                "VALUES ('planned', ?, ?, ?, ?)", (backup_target, backup_opt, accuracy_before, weights_hash))
+            group_id = cur.lastrowid
+            if group_id is None:  # sqlite3 sets it after every INSERT; this narrows the type
+                raise SplitLedgerError(f"{self.path}: the new group was given no id")
+            self.db.execute("INSERT INTO group_plans VALUES (?, ?)", (group_id, plan.to_bytes()))
+        self._keep_plan(group_id, plan)
+        return group_id
+
+    def plan(self, group_id: int) -> Plan:
+        """The group's plan, decoded from the file on its first read only."""
+        plan = self._plans.get(group_id)
+        if plan is None:
+            row = self.db.execute("SELECT plan FROM group_plans WHERE group_id=?", (group_id,)).fetchone()
+            if row is None:
+                raise SplitLedgerError(f"{self.path} has no plan for group {group_id}")
+            plan = Plan.from_bytes(row[0])
+        self._keep_plan(group_id, plan)
+        return plan
+
+    def _keep_plan(self, group_id: int, plan: Plan) -> None:
+        self._plans[group_id] = plan
+        self._plans.move_to_end(group_id)
+        while len(self._plans) > PLANS_KEPT:
+            self._plans.popitem(last=False)
 
     def update_group(self, group_id: int, **fields: Any) -> None:
+        """Sets the named columns of the group; `txs` and `stats` are merged into what is stored (a key given
+        replaces that key, the others stay)."""
         if "txs" in fields or "stats" in fields:
             current = self.group(group_id)
-            for key in ("txs", "stats"):
-                if key in fields:
-                    fields[key] = json.dumps({**current[key], **fields[key]})
+            if "txs" in fields:
+                fields["txs"] = json.dumps({**current.txs, **fields["txs"]})
+            if "stats" in fields:
+                fields["stats"] = json.dumps({**current.stats, **fields["stats"]})
+        unknown = set(fields) - set(GROUP_COLUMNS)
+        if unknown:
+            raise SplitLedgerError(f"a group has no {', '.join(sorted(unknown))}")
         columns = ", ".join(f"{name}=?" for name in fields)
         self.db.execute(f"UPDATE groups SET {columns} WHERE group_id=?", (*fields.values(), group_id))
 
-    def group(self, group_id: int) -> dict[str, Any]:
-        cur = self.db.execute("SELECT * FROM groups WHERE group_id=?", (group_id,))
-        names = [d[0] for d in cur.description]
-        row = dict(zip(names, cur.fetchone()))
-        row["plan"] = json.loads(row["plan"])
-        row["txs"] = json.loads(row["txs"])
-        row["stats"] = json.loads(row["stats"])
-        return row
+    def group(self, group_id: int) -> Group:
+        row = self.db.execute(f"SELECT {', '.join(GROUP_COLUMNS)} FROM groups WHERE group_id=?",
+                              (group_id,)).fetchone()
+        if row is None:
+            raise SplitLedgerError(f"{self.path} has no group {group_id}")
+        (group_id, phase, backup_target, backup_opt, accuracy_before, weights_hash, checkpoint_id,
+         accuracy_after, kept, trained_target, trained_opt, txs, stats) = row
+        return Group(group_id, cast(Phase, phase), self.plan(group_id), backup_target, backup_opt, accuracy_before,
+                     weights_hash, checkpoint_id, accuracy_after, None if kept is None else bool(kept),
+                     trained_target, trained_opt, json.loads(txs), cast(GroupStats, json.loads(stats)))
 
-    def unfinished_group(self) -> dict[str, Any] | None:
+    def unfinished_group(self) -> Group | None:
         row = self.db.execute(
             f"SELECT group_id FROM groups WHERE phase IN ({','.join('?' * len(OPEN_PHASES))}) "
             "ORDER BY group_id LIMIT 1", OPEN_PHASES).fetchone()
         return self.group(row[0]) if row else None
 
-    def groups(self) -> list[dict[str, Any]]:
+    def groups(self) -> list[Group]:
         return [self.group(r[0]) for r in self.db.execute("SELECT group_id FROM groups ORDER BY group_id")]
 
     def record_trained(self, group_id: int, checkpoint_id: int, bill: Sequence[tuple[bytes, str, int]],
@@ -318,11 +380,19 @@ class HostState:
             self.db.execute("DELETE FROM mismatches WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO mismatches VALUES (?, ?, ?, ?)",
                                 [(checkpoint_id, h, holder, rnd) for h, holder, rnd in mismatches])
-            self.db.executemany("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) VALUES (?, ?)",
-                                [(h, checkpoint_id) for h, _s, _p in bill])
+            # Set-based: the hashes go in as one blob each, cut into rows by SQLite itself (TRAINED_ROWS), and the
+            # history and the listings take them in one statement each, not one statement per row.
+            self.db.execute("DELETE FROM temp.trained_rows")
             for status, hashes in (("used", [h for h, _s, _p in bill]), ("dropped", [h for h, _r, _hs in drops])):
-                self.db.executemany("UPDATE listings SET status=? WHERE row_hash=? AND status='offered'",
-                                    [(status, h) for h in hashes])
+                if any(len(h) != HASH_BYTES for h in hashes):
+                    raise SplitLedgerError(f"checkpoint {checkpoint_id}: a row hash is not {HASH_BYTES} bytes")
+                self.db.execute(TRAINED_ROWS, {"hashes": b"".join(hashes), "rows": len(hashes), "status": status})
+            self.db.execute("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) SELECT row_hash, ? "
+                            "FROM temp.trained_rows WHERE status='used' ORDER BY position", (checkpoint_id,))
+            for status in ("used", "dropped"):
+                self.db.execute("UPDATE listings SET status=? WHERE status='offered' AND row_hash IN "
+                                "(SELECT row_hash FROM temp.trained_rows WHERE status=?)", (status, status))
+            self.db.execute("DELETE FROM temp.trained_rows")
             self.update_group(group_id, phase="trained", **group_fields)
 
     def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:

@@ -32,6 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from orchestrator.container.container import TrainingContainer, _check_fits, normalise_standard_columns
 from orchestrator.container.fields import FieldTable, NormalisedRows
@@ -151,7 +152,7 @@ class ProjectedContainer(TrainingContainer):
         self._set_target(None, ProjectedState(model_u, optimizer, state.moments))
         return float(loss)
 
-    def train_batches(self, u: jax.Array, labels: jax.Array, keep: jax.Array) -> jax.Array:
+    def train_batches(self, u: ArrayLike, labels: ArrayLike, keep: ArrayLike) -> jax.Array:
         """One optimiser step per batch, all in one compiled call (training.centralized_steps): u (steps, batch,
         k), labels and keep (steps, batch), each step on the rows keep marks (a step keeping none is skipped).
         Returns the losses (steps,) as a device array, not waited for: the caller may prepare the next batches

@@ -1,7 +1,7 @@
 """A hosting node that closes one settled and one rolled-back group (a module of its own, like market_terms)."""
-from orchestrator.source.direct import DirectSource
-
 from market_terms import PRICE
+
+from orchestrator.source.direct import DirectSource
 
 
 def holder(world, name, address, terms, flip=False):

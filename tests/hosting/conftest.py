@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from market_terms import PRICE, UNIT
 
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
@@ -10,9 +11,6 @@ from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, register, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.scenario import build_world
-
-
-from market_terms import PRICE, UNIT  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ recorded at the wire (hosting/recording.py), and the source's true rows to score
 from dataclasses import dataclass
 
 import numpy as np
+from market_terms import PRICE
 
 from orchestrator.container.container import normalise_standard_columns
 from orchestrator.container.fields import ColumnMapping, normalise_columns
@@ -10,8 +11,6 @@ from orchestrator.hosting.node import GroupReport
 from orchestrator.hosting.recording import Recording, RecordingHolder, host_view
 from orchestrator.privacy.attack import HostView
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 SOURCE = "clinic-a"  # 60 rows at the tests' scale
 

@@ -5,13 +5,13 @@ from eth_account import Account
 
 from orchestrator.auth.signing import Authorization
 from orchestrator.chain.client import MarketClient
+from orchestrator.errors import ArtifactError
 from orchestrator.hosting.artifact_gate import OwnerGate
 from orchestrator.hosting.artifact_service import artifact_route, create_app
 from orchestrator.hosting.artifacts import CheckpointArtifact, write_artifact
 from orchestrator.hosting.nonces import NonceStore
 from orchestrator.hosting.owner_model import artifact_authorization, request_artifact
 from orchestrator.hosting.registration import register
-from orchestrator.errors import ArtifactError
 from orchestrator.proxy.server import running
 
 ARTIFACT = b"\x08\x09onnx bytes", b'{"format":"splitledger-mlp"}'
@@ -96,7 +96,7 @@ def test_a_signature_for_another_checkpoint_does_not_fetch_this_one(served):
 
 
 def test_a_checkpoint_of_another_model_is_not_found(served, market_model, package):
-    url, model_id, checkpoint_id, owner = served
+    url, _model_id, checkpoint_id, owner = served
     other_id, _terms, _ = register(owner, market_model[2].address, package)
     auth = artifact_authorization(owner.account, owner.domain(), other_id, checkpoint_id)
     answer = get(url, other_id, checkpoint_id, auth)
@@ -121,5 +121,5 @@ def test_a_checkpoint_without_an_artifact_is_not_found(served, tmp_path):
 def test_the_owners_client_reports_a_refusal_with_its_code(served):
     url, model_id, checkpoint_id, owner = served
     auth = artifact_authorization(Account.create(), owner.domain(), model_id, checkpoint_id)
-    with pytest.raises(ArtifactError, match="403.*not_owner"):
+    with pytest.raises(ArtifactError, match=r"403.*not_owner"):
         request_artifact(url, auth, model_id, checkpoint_id)

@@ -11,14 +11,13 @@ import json
 
 import numpy as np
 import pytest
+from recorded_runs import owners_rows, recorded_run
 
 from orchestrator.hosting import registration
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, owner_default_policy
 from orchestrator.privacy.attack import attack
 from orchestrator.privacy.policy import DEFAULT_THRESHOLD, MODES, PrivacyPolicy
 from orchestrator.proxy.privacy import literal_check
-
-from recorded_runs import owners_rows, recorded_run
 
 LEAKY_INPUT = 3  # in the model that fails the literal check, neuron 0 reads this input alone
 

@@ -23,9 +23,11 @@ from orchestrator.source.cli import main as source_main
 from orchestrator.source.direct import DirectSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proxy"))
-from proxy_fixtures import serve  # noqa: E402, F401
+import proxy_fixtures
+from market_terms import PRICE
 
-from market_terms import PRICE  # noqa: E402
+# The proxy fixture below takes the proxies' in-thread server fixture; a module-level name is how pytest finds it.
+serve = proxy_fixtures.serve
 
 
 def world_sources(world):

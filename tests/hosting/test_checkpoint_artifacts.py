@@ -2,6 +2,8 @@
 at the accuracy the checkpoint was closed with."""
 import json
 
+from artifact_groups import closed_groups, holder
+
 from orchestrator.artifact.onnx_eval import ClassTargets, evaluate
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.container.modelfile import parse_model_json, to_network
@@ -9,18 +11,16 @@ from orchestrator.container.onnx_export import onnx_weights_hash
 from orchestrator.hosting.artifacts import default_artifacts_dir, read_artifact
 from orchestrator.hosting.snapshots import from_bytes
 
-from artifact_groups import closed_groups, holder
-
 
 def test_settled_and_rolled_back_checkpoints_both_leave_the_weights_their_group_reached(
         world, make_node, signer_of, direct_terms, tmp_path):
     node, settled, rolled_back = closed_groups(world, make_node, signer_of, direct_terms)
     directory = default_artifacts_dir(tmp_path / "host.sqlite")
-    groups = {g["checkpoint_id"]: g for g in node.state.groups()}
+    groups = {g.checkpoint_id: g for g in node.state.groups()}
     test = world.test_columns
     for report in (settled, rolled_back):
         artifact = read_artifact(directory, report.checkpoint_id)
-        reached = from_bytes(groups[report.checkpoint_id]["trained_target"], node.container.target)
+        reached = from_bytes(groups[report.checkpoint_id].trained_target, node.container.target)
         assert onnx_weights_hash(artifact.onnx) == weights_hash(reached)
         assert weights_hash(to_network(parse_model_json(artifact.model_file))) == weights_hash(reached)
         found = evaluate(artifact.onnx, test, ClassTargets(tuple(test["diagnosis"])))

@@ -3,12 +3,12 @@
 import sqlite3
 
 import pytest
+from market_terms import UNIT
 
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting.billing import BilledRow, make_bill
+from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.state import HostState
-
-from market_terms import UNIT
 
 MAX_PRICE = 2**128 - 1  # the market's uint128 pricePerRow
 
@@ -20,7 +20,7 @@ def test_a_price_of_2_to_the_128_minus_1_per_row_is_stored_and_billed_exactly(tm
     state.record_quote("p", [(1, b"\x01" * 32, source), (2, b"\x02" * 32, source)], [], MAX_PRICE)
     offered = state.offered_rows()
     assert [price for *_rest, price in offered] == [MAX_PRICE, MAX_PRICE]
-    group = state.begin_group([], b"t", b"o", 0, b"\x00" * 32)
+    group = state.begin_group(Plan.empty(), b"t", b"o", 0, b"\x00" * 32)
     rows = [(row_hash, source, price) for _h, _r, row_hash, source, price in offered]
     state.record_trained(group, 1, rows, [], [])
     assert state.bill_rows(1) == rows

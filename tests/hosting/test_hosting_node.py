@@ -1,12 +1,10 @@
 """The hosting node end to end on a real chain, with data sources in direct mode."""
 import numpy as np
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import NoHolderReachable, ProxyError, ProxyUnavailable
-from orchestrator.hosting.state import HostState
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 def direct(source, address, terms, price=PRICE, flip=False):
@@ -23,7 +21,7 @@ def sources(world):
 
 
 def test_group_that_raises_accuracy_is_billed_settled_and_claimable(world, make_node, market_model, signer_of, direct_terms):
-    model_id, _owner, host = market_model
+    _model_id, _owner, host = market_model
     seller = signer_of(5)
     node = make_node({"a": direct(sources(world)["clinic-a"], seller.address, direct_terms)})
     [report] = node.run(max_groups=1)
@@ -43,7 +41,7 @@ def test_group_that_does_not_raise_accuracy_is_rolled_back_and_pays_nobody(world
     model_id, _owner, host = market_model
     good, bad = signer_of(5), signer_of(6)
     node = make_node({"a": direct(sources(world)["clinic-a"], good.address, direct_terms)})
-    [first] = node.run(max_groups=1)
+    [_first] = node.run(max_groups=1)
     best = host.model(model_id)["bestAccuracy"]
     escrow = host.model(model_id)["escrow"]
     node.holders = {"f": direct(sources(world)["clinic-b"], bad.address, direct_terms, flip=True)}
@@ -71,7 +69,7 @@ def test_rows_below_the_minimum_price_and_rows_lacking_a_field_are_not_bought(wo
                       "c": direct(s["clinic-c"], signer_of(6).address, direct_terms)})
     assert node.poll_listings() == {"d": (len(s["clinic-d"].rows), 0), "c": (0, len(s["clinic-c"].rows))}
     assert node.request_quotes() == {"d": (0, len(s["clinic-d"].rows)), "c": (0, 0)}
-    assert node.plan_group() == []
+    assert len(node.plan_group()) == 0
 
 
 class Tampering(DirectSource):
@@ -122,11 +120,11 @@ def test_history_anchors_record_block_number_and_hash(world, make_node, market_m
     node = make_node({"a": direct(sources(world)["clinic-a"], signer_of(5).address, direct_terms)}, anchor_every_rows=1)
     [report] = node.run(max_groups=1)
     [anchor] = node.state.anchors()
-    index, root, _first, count, _tx, block_number, block_hash, _t = anchor
+    index, _root, _first, count, _tx, block_number, block_hash, _t = anchor
     assert count == report.rows_used
     assert bytes(w3.eth.get_block(block_number)["hash"]) == block_hash
     row_hash = node.state.history_hashes()[0]
-    on_chain_anchor, proof = node.container.history.proof(row_hash)
+    _on_chain_anchor, proof = node.container.history.proof(row_hash)
     assert host.verify_anchored_row(model_id, index, row_hash, proof)
 
 

@@ -4,14 +4,13 @@ only the rows that could still be released."""
 import json
 
 import pytest
+from market_terms import PRICE, UNIT
 
-from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting import registration
+from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, register
 from orchestrator.hosting.state import HostState
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE, UNIT
 
 SPENT, FRESH = "clinic-a", "clinic-b"  # the first sells to both models, the second to the second model only
 

@@ -14,14 +14,13 @@ import json
 
 import numpy as np
 import pytest
+from recorded_runs import owners_rows, population, recorded_run
 
 from orchestrator.hosting import registration
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, owner_default_policy
 from orchestrator.privacy.attack import field_r2
 from orchestrator.privacy.ldp import clip_rows, gaussian_release, randomized_response
 from orchestrator.privacy.reidentify import knn_reconstruction, label_only_r2, reidentification_bound, reidentify
-
-from recorded_runs import owners_rows, population, recorded_run
 
 POOL = 100
 MARGIN = 0.05  # docs/privacy.md: how far kNN may beat the label alone before a release counts as leaking a field

@@ -6,12 +6,11 @@ ldp".)"""
 import json
 
 import pytest
+from market_terms import PRICE
 
 from orchestrator.hosting import registration
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 @pytest.fixture

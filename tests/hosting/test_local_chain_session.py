@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from eth_account import Account
+from market_terms import PRICE, UNIT
 
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import PROJECT_ROOT, load_deployment
@@ -15,8 +16,6 @@ from orchestrator.chain.devchain import anvil_node
 from orchestrator.chain.devnet import ANVIL_DEV_KEY
 from orchestrator.cli import main as splitledger
 from orchestrator.hosting.registration import test_set_bytes as canonical_test_set
-
-from market_terms import PRICE, UNIT
 
 
 @pytest.fixture

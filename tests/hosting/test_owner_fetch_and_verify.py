@@ -3,6 +3,7 @@ hash, accuracy by an onnxruntime evaluation of the registered test set, settled 
 import json
 
 import pytest
+from artifact_groups import closed_groups
 from eth_account import Account
 
 from orchestrator.chain.client import MarketClient
@@ -16,8 +17,6 @@ from orchestrator.hosting.cli import owner_main
 from orchestrator.hosting.nonces import NonceStore
 from orchestrator.hosting.registration import test_set_bytes as canonical_test_set
 from orchestrator.proxy.server import running
-
-from artifact_groups import closed_groups
 
 
 @pytest.fixture

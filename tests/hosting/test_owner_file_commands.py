@@ -26,6 +26,7 @@ from orchestrator.container.container import normalise_standard_columns
 from orchestrator.container.network import predict
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.hosting.cli import host_main, owner_main
+from orchestrator.hosting.records import Commitments
 from orchestrator.hosting.registration import OwnerPackage, verify_registration
 from orchestrator.privacy.policy import PrivacyPolicy
 
@@ -241,7 +242,7 @@ def test_register_with_an_onnx_model_registers_the_model_file_it_writes_for_the_
     assert bytes(on_chain["modelHash"]) == keccak256(written.read_bytes())
     # What the hosting node is given (host run --model net.json --policy policy.json) matches the registration.
     verify_registration(OwnerPackage.from_files(written, folder / "fields.json", folder / "test.json",
-                                                folder / "policy.json"), on_chain)
+                                                folder / "policy.json"), Commitments.registered(on_chain))
     assert "note: cut label post-processing" in out and f"host run --model {written}" in out
 
 

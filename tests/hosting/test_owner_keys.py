@@ -5,11 +5,10 @@ import os
 
 import pytest
 from eth_account import Account
+from market_terms import PRICE
 
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.hosting.cli import owner_main
-
-from market_terms import PRICE
 
 
 @pytest.fixture

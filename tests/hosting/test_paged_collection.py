@@ -2,15 +2,14 @@
 holder, and a holder that fails mid-way keeping the pages it answered."""
 import numpy as np
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import ProxyError
 from orchestrator.hosting.collection import RowStore, collect_projections
+from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.recording import Recording, RecordingHolder
-from orchestrator.hosting.rounds import Plan
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, Failure
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 def source(world, name):
@@ -65,7 +64,7 @@ def mixed(world, signer_of, direct_terms):
 def planned(node) -> Plan:
     node.poll_listings()
     node.request_quotes()
-    return Plan(node.plan_group(), list(node.holders))
+    return node.plan_group()
 
 
 def collect(node, plan, page_rows, holders=None):

@@ -2,11 +2,10 @@
 page of quotes, each page of u, each epoch; and it logs each epoch's loss."""
 import logging
 
-from orchestrator.hosting.collection import collect_projections
-from orchestrator.hosting.rounds import Plan
-from orchestrator.source.direct import DirectSource
-
 from market_terms import PRICE
+
+from orchestrator.hosting.collection import collect_projections
+from orchestrator.source.direct import DirectSource
 
 
 def clinic(world, signer, terms):
@@ -34,7 +33,7 @@ def test_collecting_u_tells_each_page_as_it_is_merged(world, make_node, signer_o
     node = make_node({"a": clinic(world, signer_of(5), direct_terms)})
     node.poll_listings()
     node.request_quotes()
-    plan = Plan(node.plan_group(), list(node.holders))
+    plan = node.plan_group()
     pages = -(-len(plan) // 7)
     told = []
     collect_projections(node.container, node.holders, node.model_id, plan, lambda _: None, checkpoint_id=1,

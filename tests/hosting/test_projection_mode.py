@@ -4,6 +4,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from market_terms import PRICE
 
 from orchestrator.container import parse_model_json
 from orchestrator.container.canonical_weights import weights_hash
@@ -19,8 +20,6 @@ from orchestrator.privacy.policy import MODES, PrivacyPolicy
 from orchestrator.privacy.projection import export_model, host_model
 from orchestrator.proxy.privacy import DEFAULT_CHECKS, Failure
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 @pytest.fixture

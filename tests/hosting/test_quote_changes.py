@@ -3,13 +3,12 @@ rises, and a change between a quote and the open never leaves a checkpoint the b
 import sqlite3
 
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import QuoteChanged
 from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.state import HostState
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 def clinic(world, name):
@@ -148,7 +147,7 @@ def test_a_quote_changed_while_the_open_is_in_flight_is_rolled_back_before_train
     assert chain.changed and first["pricePerRow"] == int(factor * PRICE)
     assert first["state"] == "rolled_back" and first["billTotal"] == 0
     [group, *_] = node.state.groups()
-    assert group["stats"] == {"rolled_back": "quote_changed"} and group["trained_target"] is None  # never trained
+    assert group.stats == {"rolled_back": "quote_changed"} and group.trained_target is None  # never trained
     assert host.model(model_id)["openCheckpointId"] == 0  # no checkpoint is left open
     if factor > 1:  # re-planned at the new price and bought at it
         [report] = reports

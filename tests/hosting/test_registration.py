@@ -7,16 +7,17 @@ import pytest
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.container import parse_model_json
 from orchestrator.container.canonical_weights import weights_hash
+from orchestrator.container.container import normalise_standard_columns
 from orchestrator.container.modelfile import dump_model, to_network, with_network
 from orchestrator.container.training import centralized_step
-from orchestrator.privacy.projected import ProjectedContainer
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting import registration
 from orchestrator.hosting.cli import owner_main
+from orchestrator.hosting.records import Commitments
 from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, owner_default_policy, verify_registration
-from orchestrator.container.container import normalise_standard_columns
 from orchestrator.privacy.ldp_default import DEFAULT_EPSILON, choose_ldp_policy
 from orchestrator.privacy.policy import LDPSettings, PrivacyPolicy, ldp_policy
+from orchestrator.privacy.projected import ProjectedContainer
 
 
 def files(tmp_path, world):
@@ -35,7 +36,7 @@ def test_the_default_policy_is_ldp_mode_at_the_default_epsilon_chosen_on_the_tes
                                                registration.test_set_bytes(world.test_columns))
     assert package.policy == owner_default_policy(world.field_table, world.test_columns)
     assert package.policy.mode == "ldp" and package.policy.ldp.epsilon == DEFAULT_EPSILON
-    assert package.commitments()["policyHash"] == package.policy.commitment()
+    assert package.commitments().policy_hash == package.policy.commitment()
 
 
 def test_the_policy_file_the_owner_writes_is_the_policy_the_hosting_node_reads_back(world, tmp_path):
@@ -52,6 +53,13 @@ def test_the_owner_may_choose_the_default_policy_on_reference_rows_other_than_th
     read = OwnerPackage.from_files(paths["model"], paths["fields"], paths["test"], reference=paths["reference"])
     assert read.policy == owner_default_policy(world.field_table, reference)
     assert read.policy != owner_default_policy(world.field_table, world.test_columns)
+
+
+def test_the_chain_holds_the_commitments_the_package_registers_in_their_order(market_model, package):
+    model_id, _owner, host = market_model
+    registered = Commitments.registered(host.model(model_id))
+    assert registered == package.commitments()
+    assert registered.policy_hash == package.policy.commitment() and registered.model_hash != registered.policy_hash
 
 
 def test_files_with_another_policy_than_the_registered_one_are_refused(world, package):

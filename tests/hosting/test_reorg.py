@@ -5,12 +5,11 @@ The reorgs are anvil's own (`anvil_reorg`: the latest blocks replaced by new one
 transactions), on the test session's chain, after the node has settled a group and anchored its rows.
 """
 import pytest
+from market_terms import PRICE
 
 from orchestrator.errors import ChainError, ChainRevert
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.source.direct import DirectSource
-
-from market_terms import PRICE
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def reorg(w3, since_block: int, replay: dict[int, bytes] | None = None) -> None:
 
 
 def settle_tx(node) -> str:
-    return node.state.group(1)["txs"]["settle"]
+    return node.state.group(1).txs["settle"]
 
 
 def settles_on_chain(host, checkpoint_id: int) -> int:
@@ -71,7 +70,7 @@ def test_a_settle_reorged_away_is_settled_again_on_the_next_step_and_paid_once(s
     assert host.anchor_count(node.model_id) == 0
     [again] = node.run(max_groups=1)
     assert (again.checkpoint_id, again.kept, again.paid) == (report.checkpoint_id, True, report.paid)
-    assert node.state.group(1)["txs"]["settle"] != settle
+    assert node.state.group(1).txs["settle"] != settle
     assert_settled_once_and_paid(node, host, report, seller)
 
 
@@ -81,7 +80,7 @@ def test_a_node_restarted_after_a_reorg_took_its_settle_settles_it_again(settled
     reorg(w3, host.receipt(settle_tx(node))["blockNumber"])
     node.state.close()
     restarted = make_node(dict(node.holders))  # same state file: a new process after the reorg
-    assert restarted.state.group(1)["phase"] == "billed"  # reopened at the chain's view, before any step
+    assert restarted.state.group(1).phase == "billed"  # reopened at the chain's view, before any step
     [again] = restarted.run(max_groups=1)
     assert again.checkpoint_id == report.checkpoint_id and again.kept
     assert_settled_once_and_paid(restarted, host, report, seller)
@@ -97,7 +96,7 @@ def test_a_settle_a_reorg_moved_to_another_block_is_recorded_there_and_not_sent_
     moved = host.receipt(settle)
     assert moved is not None and moved["blockNumber"] == mined_in + 1
     assert node.run(max_groups=1) == []  # nothing to close again, no rows left to buy
-    assert node.state.group(1)["txs"]["settle"] == settle
+    assert node.state.group(1).txs["settle"] == settle
     [recorded] = [tx for tx in node.state.sent_txs() if tx.tx_hash == settle]
     assert (recorded.block_number, recorded.block_hash) == (moved["blockNumber"], bytes(moved["blockHash"]))
     assert_settled_once_and_paid(node, host, report, seller)
@@ -108,7 +107,7 @@ def test_the_contract_refuses_a_second_settle_of_a_checkpoint(settled, market_mo
     _model_id, _owner, host = market_model
     group = node.state.group(1)
     with pytest.raises(ChainRevert, match="WrongCheckpointState"):
-        host.settle(report.checkpoint_id, group["accuracy_after"], b"\x01" * 32)
+        host.settle(report.checkpoint_id, group.accuracy_after, b"\x01" * 32)
 
 
 def test_a_node_stopped_by_a_reorg_deeper_than_it_repairs_stays_stopped_on_every_start(
@@ -118,7 +117,7 @@ def test_a_node_stopped_by_a_reorg_deeper_than_it_repairs_stays_stopped_on_every
     its checkpoint id reused by the next group. Now nothing is changed and every start refuses."""
     node, report, _seller = settled
     _model_id, _owner, host = market_model
-    reorg(w3, host.receipt(node.state.group(1)["txs"]["open"])["blockNumber"])  # the open, bill and settle gone
+    reorg(w3, host.receipt(node.state.group(1).txs["open"])["blockNumber"])  # the open, bill and settle gone
     recorded = (node.state.group(1), node.state.sent_txs(), node.state.anchors())
     with pytest.raises(ChainError, match=f"checkpoint {report.checkpoint_id} of group 1 .* deeper than this node"):
         node.run(max_groups=1)

@@ -167,25 +167,25 @@ def assert_every_row_paid_once(chain: MarketClient, model_id: int, db, sellers, 
     per group, bills on chain equal to the rows in the state file, no row billed or in the history twice,
     every source paid exactly its billed rows, every token in the market accounted for."""
     state = HostState(db)
-    groups = [g for g in state.groups() if g["phase"] != "abandoned"]
-    assert groups and all(g["phase"] in ("settled", "rolled_back") for g in groups)
+    groups = [g for g in state.groups() if g.phase != "abandoned"]
+    assert groups and all(g.phase in ("settled", "rolled_back") for g in groups)
     model = chain.model(model_id)
     assert model["openCheckpointId"] == 0
-    assert model["checkpointCount"] == len(groups) == len({g["checkpoint_id"] for g in groups})
+    assert model["checkpointCount"] == len(groups) == len({g.checkpoint_id for g in groups})
     closings = Counter(e["checkpointId"] for name in ("CheckpointSettled", "CheckpointRolledBack")
                        for e in events(chain, name))
-    assert closings == Counter(g["checkpoint_id"] for g in groups)  # each exactly once
+    assert closings == Counter(g.checkpoint_id for g in groups)  # each exactly once
     assert Counter(e["checkpointId"] for e in events(chain, "BillCommitted")) == Counter(
-        g["checkpoint_id"] for g in groups if g["phase"] == "settled")
+        g.checkpoint_id for g in groups if g.phase == "settled")
     billed: Counter[str] = Counter()
     all_rows = []
     for group in groups:
-        checkpoint = chain.checkpoint(group["checkpoint_id"])
-        assert checkpoint["state"] == group["phase"]
-        rows = state.bill_rows(group["checkpoint_id"])
+        checkpoint = chain.checkpoint(group.checkpoint_id)
+        assert checkpoint["state"] == group.phase
+        rows = state.bill_rows(group.checkpoint_id)
         all_rows += [h for h, _s, _p in rows]
-        if group["phase"] == "settled":
-            bill = make_bill(group["checkpoint_id"], [BilledRow(*r) for r in rows])
+        if group.phase == "settled":
+            bill = make_bill(group.checkpoint_id, [BilledRow(*r) for r in rows])
             assert (checkpoint["billTotal"], checkpoint["billedRows"]) == (bill.total, len(rows))
             assert bytes(checkpoint["rowsRoot"]) == bill.rows_root
             for _h, source, price in rows:
@@ -231,7 +231,7 @@ def test_a_node_killed_while_training_trains_the_group_again_and_pays_every_row_
     process.send_signal(signal.SIGKILL)
     assert finished(process) == -signal.SIGKILL
     assert phase_of(host_run.db, 2) == "open"  # killed mid-training: no bill, no history rows yet
-    interrupted = HostState(host_run.db).group(2)["checkpoint_id"]
+    interrupted = HostState(host_run.db).group(2).checkpoint_id
     assert host.checkpoint(interrupted)["state"] == "open"
     run_to_the_end(host_run, "--groups", "1", "--epochs", "12")
     assert phase_of(host_run.db, 2) in ("settled", "rolled_back")
@@ -257,7 +257,7 @@ def test_a_node_killed_between_a_record_and_its_transaction_closes_the_checkpoin
     assert interrupted == group_id  # the kill came while this group's checkpoint was the newest
     assert host.checkpoint(interrupted)["state"] == state_on_chain
     if group_id == 3:
-        assert not HostState(host_run.db).group(3)["kept"]  # the mislabelled rows lowered accuracy
+        assert not HostState(host_run.db).group(3).kept  # the mislabelled rows lowered accuracy
     run_to_the_end(host_run, *options)
     assert host.checkpoint(interrupted)["state"] in ("settled", "rolled_back")
     assert_every_row_paid_once(host, model_id, host_run.db, sellers, host_run.bills, send_gas)

@@ -1,9 +1,11 @@
 """The hosting node's state file carries a schema version: an older file is migrated with its rows intact, a
 newer one is refused with a typed error."""
+import json
 import sqlite3
 
 import pytest
 
+from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.records import Anchor, OfferedRow
 from orchestrator.hosting.state import SCHEMA_VERSION, HostState, NewerStateSchema
 
@@ -54,3 +56,64 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path):
     db.close()
     with pytest.raises(NewerStateSchema, match="schema version"):
         HostState(path)
+
+
+# The groups table of schema version 2: each group's plan a JSON list of rows in groups.plan.
+V2_GROUPS = """
+CREATE TABLE groups (
+    group_id INTEGER PRIMARY KEY AUTOINCREMENT, phase TEXT NOT NULL, plan TEXT NOT NULL,
+    backup_target BLOB NOT NULL, backup_opt BLOB NOT NULL, accuracy_before INTEGER NOT NULL,
+    weights_hash BLOB NOT NULL, checkpoint_id INTEGER, accuracy_after INTEGER, kept INTEGER,
+    trained_target BLOB, trained_opt BLOB, txs TEXT NOT NULL DEFAULT '{}', stats TEXT NOT NULL DEFAULT '{}');
+"""
+V2_PLAN = [{"row_hash": "11" * 32, "source": "0xs1", "price": 2**70, "holders": [["p1", 7], ["p2", 3]]},
+           {"row_hash": "22" * 31 + "00", "source": "0xs2", "price": 2**70, "holders": [["p2", 4]]}]
+
+
+def _v2_store(path):
+    db = sqlite3.connect(path)
+    db.executescript(OLD_DDL + V2_GROUPS)
+    db.execute("INSERT INTO groups (phase, plan, backup_target, backup_opt, accuracy_before, weights_hash, "
+               "checkpoint_id, txs) VALUES ('open', ?, ?, ?, 500000, ?, 4, ?)",
+               (json.dumps(V2_PLAN), b"t", b"o", b"\x44" * 32, json.dumps({"open": "0xopen"})))
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+
+
+def test_a_version_2_store_keeps_each_group_with_the_same_plan_in_columns(tmp_path):
+    path = tmp_path / "host.db"
+    _v2_store(path)
+    state = HostState(path)
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    group = state.group(1)
+    assert (group.phase, group.checkpoint_id, group.accuracy_before, group.txs) == ("open", 4, 500000,
+                                                                                    {"open": "0xopen"})
+    plan = group.plan
+    assert plan == Plan.from_rows(V2_PLAN)
+    assert plan.hashes() == [b"\x11" * 32, b"\x22" * 31 + b"\x00"] and plan.plan_price == 2**70
+    assert [plan.source(0), plan.source(1)] == ["0xs1", "0xs2"]
+    assert plan.holders == ("p1", "p2") and plan.row_ids.tolist() == [[7, -1], [3, 4]]
+    assert "plan" not in {row[1] for row in state.db.execute("PRAGMA table_info(groups)")}
+    state.close()
+
+
+def test_a_migrated_store_takes_new_groups_with_their_plans(tmp_path):
+    path = tmp_path / "host.db"
+    _v2_store(path)
+    state = HostState(path)
+    plan = Plan.from_rows(V2_PLAN[:1])
+    new = state.begin_group(plan, b"t2", b"o2", 1, b"\x55" * 32)
+    state.close()
+    assert HostState(path).group(new).plan == plan
+
+
+def test_a_groups_plan_is_decoded_once_however_often_the_group_is_read(tmp_path):
+    path = tmp_path / "host.db"
+    _v2_store(path)
+    state = HostState(path)
+    first = state.group(1).plan
+    state.update_group(1, txs={"bill": "0xbill"})  # reads the group to merge its txs
+    assert state.group(1).plan is first and state.groups()[0].plan is first
+    assert state.group(1).txs == {"open": "0xopen", "bill": "0xbill"}
+    state.close()

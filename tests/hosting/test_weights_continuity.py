@@ -1,13 +1,12 @@
 """Weights-hash continuity from the hosting node's side: what it registers, opens from, settles and rolls back
 with, read back from the chain, and the start-up check against the chain's weights."""
 import pytest
+from test_hosting_node import direct, sources
 
 from orchestrator.container.canonical_weights import weights_hash
 from orchestrator.errors import WeightsMismatch
 from orchestrator.hosting.registration import RegistrationTerms
 from orchestrator.hosting.snapshots import from_bytes
-
-from test_hosting_node import direct, sources
 
 
 def test_the_registered_weights_are_those_of_the_untrained_target_the_node_starts_from(make_node, market_model,
@@ -30,13 +29,13 @@ def test_after_a_settle_and_a_rollback_each_checkpoint_opened_from_the_last_sett
     [third] = node.run(max_groups=1)
     assert (settled.kept, rolled_back.kept) == (True, False)
 
-    registered = node.state.groups()[0]["weights_hash"]
+    registered = node.state.groups()[0].weights_hash
     first, second, last = (host.checkpoint(r.checkpoint_id) for r in (settled, rolled_back, third))
     assert first["weightsHash"] == registered
     assert second["weightsHash"] == first["weightsHashAfter"] != registered
     assert last["weightsHash"] == first["weightsHashAfter"]  # the rollback did not move the model's weights
     # The rollback recorded the weights it discarded: those its group trained, which are not the model's.
-    discarded = from_bytes(node.state.groups()[1]["trained_target"], node.container.target)
+    discarded = from_bytes(node.state.groups()[1].trained_target, node.container.target)
     assert second["weightsHashAfter"] == weights_hash(discarded) != first["weightsHashAfter"]
     held = last["weightsHashAfter"] if third.kept else first["weightsHashAfter"]
     assert host.model(model_id)["weightsHash"] == held == weights_hash(node.container.target)

@@ -8,8 +8,8 @@ from container_builders import breast_cancer, model_doc
 
 from orchestrator.container import NormalisedRows, fit_table, parse_model
 from orchestrator.errors import ProxyError
+from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.projected import train_projected_group, train_rows
-from orchestrator.hosting.rounds import Plan
 from orchestrator.hosting.snapshots import from_bytes, to_bytes
 from orchestrator.privacy.denoise import release_moments
 from orchestrator.privacy.ldp import gaussian_release, randomized_response
@@ -159,8 +159,8 @@ class Releasing:
 def first_200_answered(u, labels) -> tuple[dict, Plan]:
     """Holder a answers for the first 200 rows, holder b (down) for the rest."""
     holders = {"a": Releasing(u[:200], labels[:200]), "b": Releasing(u[200:], labels[200:], fails=True)}
-    plan = Plan([{"row_hash": f"{i:064x}", "holders": [("a", i) if i < 200 else ("b", i - 200)]}
-                 for i in range(len(labels))], list(holders))
+    plan = Plan.from_rows([{"row_hash": f"{i:064x}", "holders": [("a", i) if i < 200 else ("b", i - 200)]}
+                           for i in range(len(labels))], list(holders))
     return holders, plan
 
 

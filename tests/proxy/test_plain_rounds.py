@@ -12,7 +12,8 @@ import pytest
 from proxy_builders import MODEL_ID, PRICE, plain_policy, vault_with
 
 from orchestrator.container import create_container, parse_model
-from orchestrator.hosting.rounds import PhaseTimes, Plan, Trained, train_group
+from orchestrator.hosting.plan import Plan
+from orchestrator.hosting.rounds import PhaseTimes, Trained, train_group
 
 TEST_ROWS = 143  # sklearn's train_test_split share: 426 rows to train on, 143 to test
 HIDDEN = 16
@@ -51,7 +52,8 @@ def epoch(columns, table) -> Epoch:
     classes = table.to_dict()["output"]["operator"]["categories"]
     container = create_container(MODEL_ID, parse_model(model_doc(classes, table.model_inputs)), table,
                                  {name: [values[i] for i in test] for name, values in columns.items()})
-    plan = Plan([{"row_hash": a.row_hash.hex(), "holders": [("p", a.row_id)]} for a in answer.accepted], ["p"])
+    plan = Plan.from_rows([{"row_hash": a.row_hash.hex(), "holders": [("p", a.row_id)]} for a in answer.accepted],
+                          ["p"])
     before, times, log = container.accuracy_ppm(), PhaseTimes(), []
     # One epoch: each row is evaluated once, so the cumulative audit (16 directions of 30) allows every request.
     trained = train_group(container, {"p": vault}, MODEL_ID, plan, epochs=1, batch_size=BATCH, seed=0,

@@ -1,0 +1,55 @@
+"""What record_trained leaves in the state file: the used rows in the history in bill order, once each, and the
+listings of used and dropped rows marked so (it writes them set-based, one statement per table)."""
+from orchestrator.hosting.plan import Plan
+from orchestrator.hosting.state import HostState
+
+PRICE = 10**18
+
+
+def h(i: int) -> bytes:
+    return i.to_bytes(32, "big")
+
+
+def offered(state: HostState, holder: str, hashes: list[bytes]) -> None:
+    state.record_listings(holder, [(i, "0xs", ["f"], "seen", None) for i in range(len(hashes))], len(hashes))
+    state.record_quote(holder, [(i, row_hash, "0xs") for i, row_hash in enumerate(hashes)], [], PRICE)
+
+
+def statuses(state: HostState) -> dict[tuple[str, bytes], str]:
+    return {(holder, bytes(row_hash)): status for holder, row_hash, status in
+            state.db.execute("SELECT holder, row_hash, status FROM listings")}
+
+
+def trained(state: HostState, checkpoint_id: int, used: list[bytes], dropped: list[bytes]) -> None:
+    group_id = state.begin_group(Plan.empty(), b"t", b"o", 0, bytes(32))
+    state.record_trained(group_id, checkpoint_id, [(row_hash, "0xs", PRICE) for row_hash in used],
+                         [(row_hash, "mismatch", ["p1"]) for row_hash in dropped], [])
+
+
+def test_used_rows_join_the_history_in_bill_order_and_their_listings_on_every_holder_are_used(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    rows = [h(i) for i in (9, 3, 7, 1, 5)]
+    offered(state, "p1", rows)
+    offered(state, "p2", rows[:2])
+    trained(state, 1, used=[rows[0], rows[2], rows[1]], dropped=[rows[3]])
+    assert state.history_hashes() == [rows[0], rows[2], rows[1]]
+    assert statuses(state) == {("p1", rows[0]): "used", ("p1", rows[1]): "used", ("p1", rows[2]): "used",
+                               ("p1", rows[3]): "dropped", ("p1", rows[4]): "offered",
+                               ("p2", rows[0]): "used", ("p2", rows[1]): "used"}
+    assert [row.row_hash for row in state.offered_rows()] == [rows[4]]
+
+
+def test_a_row_already_in_the_history_is_not_added_again_and_a_used_listing_stays_used(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    offered(state, "p1", [h(1), h(2)])
+    trained(state, 1, used=[h(1)], dropped=[])
+    trained(state, 2, used=[h(2), h(1)], dropped=[h(1)])
+    assert state.history_hashes() == [h(1), h(2)]
+    assert statuses(state) == {("p1", h(1)): "used", ("p1", h(2)): "used"}
+    assert state.db.execute("SELECT checkpoint_id FROM history ORDER BY seq").fetchall() == [(1,), (2,)]
+
+
+def test_a_group_without_rows_writes_no_history(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    trained(state, 1, used=[], dropped=[])
+    assert state.history_hashes() == []
