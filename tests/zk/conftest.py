@@ -5,4 +5,4 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "orchestrator"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from zk_fixtures import circuit, proven  # noqa: F401
+from zk_fixtures import circuit, initial_commitments, proven, trained, verifier_code  # noqa: F401
