@@ -29,6 +29,7 @@ from eth_utils import keccak, to_checksum_address
 from orchestrator.chain.devchain import local_node
 from orchestrator.hashing.merkle import MerkleTree, payout_leaf, standard_leaf
 from scripts.deploy import price_like_the_node
+from scripts.gas_verified import measure_verified, render_verified
 
 COMMAND = "brownie run scripts/gas_table.py"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "gas.md"
@@ -278,7 +279,7 @@ def fmt(gas):
     return f"{round(gas):,}"
 
 
-def render(bench, matrix, depth, claim_many, credited, chain_name="anvil"):
+def render(bench, matrix, depth, claim_many, credited, verified, chain_name="anvil"):
     gas = bench.gas
     singles, many = claim_many
     credit, credited_withdraw = credited
@@ -426,6 +427,7 @@ def render(bench, matrix, depth, claim_many, credited, chain_name="anvil"):
         "overhead off each further checkpoint a source claims from.",
         "",
     ]
+    lines += render_verified(verified, gas["settleCheckpoint"], gas["rollbackCheckpoint (open, by node)"], fmt)
     return "\n".join(lines)
 
 
@@ -448,8 +450,9 @@ def main(chain_name="anvil"):
         depth = measure_claim_depth(bench)
         claim_many = measure_claim_many(bench)
         credited = measure_credited_baseline(bench)
+        verified = measure_verified(bench.market, bench.token)
         _await_brownie_threads()
-        text = render(bench, matrix, depth, claim_many, credited, chain_name)
+        text = render(bench, matrix, depth, claim_many, credited, verified, chain_name)
     path = DOC_PATHS[chain_name]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -480,5 +483,8 @@ def _await_brownie_threads(timeout=10.0):
     finish before brownie stops anvil, or they die mid-request and print a traceback."""
     deadline = time.time() + timeout
     for thread in threading.enumerate():
+        # threads started outside Python (ezkl's, in the verified measurement) show as dummies: not joinable
+        if isinstance(thread, threading._DummyThread):
+            continue
         if thread is not threading.current_thread() and thread.daemon:
             thread.join(max(0.0, deadline - time.time()))
