@@ -50,16 +50,15 @@ def proof(trained, verifier) -> evm.AccuracyProof:
     return evm.accuracy_proof(trained, words)
 
 
-def billed_model(deployed, signer_of, accounts, initial, terms: VerifiedTerms | None) -> Billed:
+def billed_model(deployed, signer_of, accounts, baseline: int, terms: VerifiedTerms | None) -> Billed:
     token, _market, _deployment = deployed
     owner, host = signer_of(1), signer_of(2)
     token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
-    args = (host.address, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, INITIAL_WEIGHTS,
-            prover.accuracy_ppm(initial))
+    args = (host.address, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, INITIAL_WEIGHTS, baseline)
     model_id, _ = owner.register_verified_model(*args, terms) if terms else owner.register_model(*args)
     owner.approve_and_deposit(model_id, 100 * UNIT)
     owner.set_quote(model_id, UNIT, 0)
-    checkpoint_id, _ = host.open_checkpoint(model_id, 10, INITIAL_WEIGHTS, prover.accuracy_ppm(initial))
+    checkpoint_id, _ = host.open_checkpoint(model_id, 10, INITIAL_WEIGHTS, baseline)
     tree = MerkleTree([payout_leaf(checkpoint_id, signer_of(5).address, BILLED_ROWS * UNIT)])
     host.commit_bill(checkpoint_id, tree.root, b"\x06" * 32, BILLED_ROWS, BILLED_ROWS * UNIT)
     return Billed(model_id, checkpoint_id, owner, host)
@@ -71,12 +70,12 @@ def verified(deployed, signer_of, accounts, initial_commitments, verifier) -> Bi
     terms = VerifiedTerms(address, evm.vka_digest(words),
                           chunks_root([(c.inputs, c.labels) for c in initial_commitments]),
                           initial_commitments[0].weights)
-    return billed_model(deployed, signer_of, accounts, initial_commitments, terms)
+    return billed_model(deployed, signer_of, accounts, prover.accuracy_ppm(initial_commitments), terms)
 
 
 @pytest.fixture
 def plain(deployed, signer_of, accounts, initial_commitments) -> Billed:
-    return billed_model(deployed, signer_of, accounts, initial_commitments, None)
+    return billed_model(deployed, signer_of, accounts, prover.accuracy_ppm(initial_commitments), None)
 
 
 def refused(call, *args) -> ChainRevert:
@@ -188,3 +187,14 @@ def test_the_owner_rolls_a_verified_model_back_without_a_proof_after_the_timeout
 def test_the_proof_record_refuses_chunks_proven_for_different_weights(proof, proven, trained):
     with pytest.raises(ZkError, match="2 different weights"):
         evm.accuracy_proof([proven, *trained[1:]], proof.vka)
+
+
+def test_proofs_of_a_test_set_without_a_real_row_are_refused(deployed, signer_of, accounts, verifier, padding_proof):
+    address, words = verifier
+    padding = padding_proof.commitments
+    terms = VerifiedTerms(address, evm.vka_digest(words), chunks_root([(padding.inputs, padding.labels)]),
+                          padding.weights)
+    model = billed_model(deployed, signer_of, accounts, 0, terms)
+    error = refused(model.host.settle_verified, model.checkpoint_id, 1, TRAINED_WEIGHTS,
+                    evm.accuracy_proof([padding_proof], words))
+    assert (error.error, error.args_) == ("NoProvenRows", (model.checkpoint_id,))

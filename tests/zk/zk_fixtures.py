@@ -12,7 +12,7 @@ from orchestrator.container.container import normalise_standard_columns
 from orchestrator.container.modelfile import to_network
 from orchestrator.container.onnx_export import export_onnx
 from orchestrator.zk import evm, prover
-from orchestrator.zk.circuit import accuracy_graph, chunks, export_layers
+from orchestrator.zk.circuit import Chunk, accuracy_graph, chunks, export_layers
 from orchestrator.zk.srs import local_srs
 
 ROWS = 8
@@ -74,3 +74,11 @@ def verifier_code(circuit, tmp_path_factory) -> tuple[evm.CompiledVerifier, tupl
     folder = tmp_path_factory.mktemp("evm")
     return evm.compile_verifier(evm.write_verifier(compiled, folder / "Verifier.sol")), \
         evm.write_vka(compiled, folder / "vka.bytes")
+
+
+@pytest.fixture(scope="session")
+def padding_proof(circuit) -> prover.ChunkProof:
+    """A chunk of padding rows only, proven: a test set with no real row."""
+    compiled, _export, test_chunks = circuit
+    shape_x, shape_y = test_chunks[0].x.shape, test_chunks[0].y.shape
+    return prover.prove(compiled, Chunk(np.zeros(shape_x, np.float32), np.zeros(shape_y, np.float32)), "padding")
