@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from brownie import accounts, chain, web3  # type: ignore[attr-defined]  # brownie's run-time globals
+from brownie import accounts, chain, web3
 from eth_utils import keccak
 
 from orchestrator.zk import evm, prover
@@ -122,7 +122,7 @@ def render_verified(found: VerifiedGas, plain_settle: int, plain_rollback: int, 
     lines = [
         "## Verified mode: settling on accuracy proofs",
         "",
-        f"A model registered with `registerVerifiedModel` settles only on a proof of every chunk of its test set",
+        "A model registered with `registerVerifiedModel` settles only on a proof of every chunk of its test set",
         f"(docs/zk.md, \"Verified mode\"). Measured with real ezkl proofs: a {'-'.join(map(str, SHAPE))} network,",
         f"chunks of {ROWS} rows, the reusable verifier with the circuit's VKA ({found.vka_words} words, passed in",
         f"every call) registered; one proof is {fmt(found.proof_bytes)} bytes. Each settle pays a bill of 10 rows",
@@ -142,7 +142,7 @@ def render_verified(found: VerifiedGas, plain_settle: int, plain_rollback: int, 
     lines += [
         "",
         f"Each further chunk adds about {fmt(per_chunk)} gas (one `verifyProof` call, its proof in calldata and",
-        f"the VKA copied to it again); the first chunk's settle also pays the VKA's calldata once. At that rate a",
+        "the VKA copied to it again); the first chunk's settle also pays the VKA's calldata once. At that rate a",
         f"block of 30,000,000 gas holds a settle of about {int((30_000_000 - one) // per_chunk) + 1} chunks, this",
         f"chain's 12,000,000 about {int((12_000_000 - one) // per_chunk) + 1}: test sets of more chunks need larger",
         "chunks (docs/zk.md, \"Costs\"), not more of them.",
