@@ -6,6 +6,16 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
+/// @title IHalo2VerifierReusable
+/// @notice What the market calls of ezkl's reusable Halo2 verifier (docs/zk.md, "On chain").
+/// @dev ezkl 23 declares a third return value, the rescaled instances, whose ABI encoding is malformed: the
+///      market calls it with a low-level staticcall and reads only the first two words (success, VKA digest).
+interface IHalo2VerifierReusable {
+    function verifyProof(bytes calldata proof, uint256[] calldata instances, bytes32[] calldata vka)
+        external
+        returns (bool success, bytes32 vkaDigest);
+}
+
 /// @title SplitLedgerMarket
 /// @notice Escrow, quotes, checkpoints, bills, payouts and history anchors for hosted split
 ///         training. A model owner escrows tokens; the model's hosting node locks a group's budget
@@ -32,6 +42,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         RolledBack
     }
 
+    /// @dev The registry entry as getModel answers it. Stored as a ModelRecord, which adds the mode flag.
     struct Model {
         address owner;
         address hostingNode;
@@ -46,6 +57,62 @@ contract SplitLedgerMarket is ReentrancyGuard {
         uint32 bestAccuracy;
         uint256 openCheckpointId;
         uint256 checkpointCount;
+    }
+
+    /// @dev Model plus the mode flag, packed into the hosting node's slot: every call that must tell a verified
+    ///      model from a plain one reads that slot anyway (the hosting-node check), so plain calls pay no cold
+    ///      read of VerifiedTerms, and Model (getModel's ABI) does not change.
+    struct ModelRecord {
+        address owner;
+        address hostingNode;
+        bool verified;
+        bytes32 modelHash;
+        bytes32 testSetHash;
+        bytes32 fieldTableHash;
+        bytes32 policyHash;
+        bytes32 weightsHash;
+        uint256 escrow;
+        uint128 pricePerRow;
+        uint64 rowCap;
+        uint32 bestAccuracy;
+        uint256 openCheckpointId;
+        uint256 checkpointCount;
+    }
+
+    /// @notice What a verified model's accuracy proofs are checked against (docs/zk.md).
+    /// @param verifier ezkl's reusable Halo2 verifier, with the model's VKA registered in it.
+    /// @param vkaDigest keccak-256 of the model circuit's verifying-key artifact words.
+    /// @param testSetZkRoot keccak256(abi.encodePacked(X_1, Y_1, ..., X_K, Y_K)): the test set's chunk commitments.
+    /// @param weightsCommitment Poseidon commitment of the model's current weights: the registered initial
+    ///        ones, then each verified settle's (it moves as Model.weightsHash does).
+    struct VerifiedTerms {
+        address verifier;
+        bytes32 vkaDigest;
+        bytes32 testSetZkRoot;
+        uint256 weightsCommitment;
+    }
+
+    /// @notice A proof that weights committed to `weightsCommitment` get `correct[k]` of `rows[k]` rows of chunk k
+    ///         right, for every chunk of the registered test set, in order.
+    /// @param weightsCommitment Poseidon commitment of the weights proven (instance W of every chunk).
+    /// @param chunkCommitments X_1, Y_1, ..., X_K, Y_K: Poseidon hashes of each chunk's inputs and labels.
+    /// @param correct Rows of each chunk the weights get right.
+    /// @param rows Real (not padding) rows of each chunk.
+    /// @param proofs One Halo2 proof per chunk.
+    /// @param vka The circuit's verifying-key artifact words, as the verifier takes them.
+    struct AccuracyProof {
+        uint256 weightsCommitment;
+        uint256[] chunkCommitments;
+        uint256[] correct;
+        uint256[] rows;
+        bytes[] proofs;
+        bytes32[] vka;
+    }
+
+    /// @notice A verified checkpoint's Poseidon weights commitments: at open, and the one its close proved.
+    struct ProvenWeights {
+        uint256 weightsCommitment;
+        uint256 weightsCommitmentAfter;
     }
 
     struct Checkpoint {
@@ -84,7 +151,9 @@ contract SplitLedgerMarket is ReentrancyGuard {
     /// @notice Number of checkpoints over all models; checkpoint ids run from 1 to checkpointCount.
     uint256 public checkpointCount;
 
-    mapping(uint256 modelId => Model) private _models;
+    mapping(uint256 modelId => ModelRecord) private _models;
+    mapping(uint256 modelId => VerifiedTerms) private _verifiedTerms;
+    mapping(uint256 checkpointId => ProvenWeights) private _provenWeights;
     mapping(uint256 checkpointId => Checkpoint) private _checkpoints;
     mapping(uint256 checkpointId => mapping(address account => bool)) private _claimed;
     mapping(uint256 modelId => Anchor[]) private _anchors;
@@ -137,6 +206,15 @@ contract SplitLedgerMarket is ReentrancyGuard {
         bytes32 weightsHashAfter,
         uint256 refunded
     );
+    event VerifiedModelRegistered(
+        uint256 indexed modelId,
+        address indexed verifier,
+        bytes32 vkaDigest,
+        bytes32 testSetZkRoot,
+        uint256 weightsCommitment
+    );
+    /// @notice A verified settle or rollback proved `correct` of `rows` test rows for these weights.
+    event CheckpointProven(uint256 indexed checkpointId, uint256 weightsCommitment, uint256 correct, uint256 rows);
     event PayoutClaimed(uint256 indexed checkpointId, address indexed account, uint256 amount);
     event HistoryAnchored(
         uint256 indexed modelId, uint256 indexed anchorIndex, bytes32 root, uint64 rowCount, uint64 firstRowIndex
@@ -178,6 +256,22 @@ contract SplitLedgerMarket is ReentrancyGuard {
     error ZeroWeightsHash();
     /// @dev openCheckpoint was given weights other than those the model holds (registered or last settled).
     error WeightsHashMismatch(bytes32 given, bytes32 expected);
+    /// @dev A plain settle or hosting node's rollback of a verified model: it must come with a proof.
+    error ProofRequired(uint256 modelId);
+    /// @dev A verified settle or rollback of a plain model.
+    error NotVerified(uint256 modelId);
+    /// @dev A verified registration without its VKA digest, test-set root or weights commitment.
+    error ZeroCommitment();
+    /// @dev The proof's chunk commitments are not the registered test set's.
+    error TestSetCommitmentMismatch();
+    /// @dev The proof's VKA is not the registered one (its words, or the digest the verifier answered).
+    error VkaMismatch();
+    /// @dev The verifier reverted or answered false on chunk `chunk`'s proof.
+    error ProofRefused(uint256 checkpointId, uint256 chunk);
+    /// @dev The proofs count no real test row.
+    error NoProvenRows(uint256 checkpointId);
+    /// @dev The accuracy given is not correct * ACCURACY_SCALE / rows of the proofs (rounded down).
+    error ProvenAccuracyMismatch(uint32 claimed, uint256 proven);
 
     modifier onlyModelOwner(uint256 modelId) {
         if (_models[modelId].owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
@@ -223,11 +317,55 @@ contract SplitLedgerMarket is ReentrancyGuard {
         bytes32 initialWeightsHash,
         uint32 baselineAccuracy
     ) external returns (uint256 modelId) {
+        modelId = _register(
+            hostingNode, modelHash, testSetHash, fieldTableHash, policyHash, initialWeightsHash, baselineAccuracy
+        );
+    }
+
+    /// @notice Registers a model in verified mode, fixed for its life: every settle, and every rollback by its
+    ///         hosting node, must prove its accuracy on the committed test set (docs/zk.md). The other
+    ///         arguments are registerModel's.
+    /// @param terms The verifier, the circuit's VKA digest, the test set's chunk-commitment root and the
+    ///        Poseidon commitment of the initial weights (the same weights as initialWeightsHash).
+    /// @return modelId The new model's id.
+    function registerVerifiedModel(
+        address hostingNode,
+        bytes32 modelHash,
+        bytes32 testSetHash,
+        bytes32 fieldTableHash,
+        bytes32 policyHash,
+        bytes32 initialWeightsHash,
+        uint32 baselineAccuracy,
+        VerifiedTerms calldata terms
+    ) external returns (uint256 modelId) {
+        if (terms.verifier == address(0)) revert ZeroAddress();
+        if (terms.vkaDigest == bytes32(0) || terms.testSetZkRoot == bytes32(0) || terms.weightsCommitment == 0) {
+            revert ZeroCommitment();
+        }
+        modelId = _register(
+            hostingNode, modelHash, testSetHash, fieldTableHash, policyHash, initialWeightsHash, baselineAccuracy
+        );
+        _models[modelId].verified = true;
+        _verifiedTerms[modelId] = terms;
+        emit VerifiedModelRegistered(
+            modelId, terms.verifier, terms.vkaDigest, terms.testSetZkRoot, terms.weightsCommitment
+        );
+    }
+
+    function _register(
+        address hostingNode,
+        bytes32 modelHash,
+        bytes32 testSetHash,
+        bytes32 fieldTableHash,
+        bytes32 policyHash,
+        bytes32 initialWeightsHash,
+        uint32 baselineAccuracy
+    ) private returns (uint256 modelId) {
         if (hostingNode == address(0)) revert ZeroAddress();
         if (initialWeightsHash == bytes32(0)) revert ZeroWeightsHash();
         if (baselineAccuracy > ACCURACY_SCALE) revert AccuracyOutOfRange(baselineAccuracy);
         modelId = ++modelCount;
-        Model storage model = _models[modelId];
+        ModelRecord storage model = _models[modelId];
         model.owner = msg.sender;
         model.hostingNode = hostingNode;
         model.modelHash = modelHash;
@@ -258,7 +396,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         uint256 balanceBefore = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - balanceBefore;
-        Model storage model = _models[modelId];
+        ModelRecord storage model = _models[modelId];
         model.escrow += received;
         emit EscrowDeposited(modelId, msg.sender, received, model.escrow);
     }
@@ -275,7 +413,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
     {
         if (to == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
-        Model storage model = _models[modelId];
+        ModelRecord storage model = _models[modelId];
         if (amount > model.escrow) revert InsufficientEscrow(modelId, model.escrow, amount);
         model.escrow -= amount;
         emit EscrowWithdrawn(modelId, to, amount, model.escrow);
@@ -293,7 +431,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         onlyModelOwner(modelId)
     {
         if (pricePerRow == 0) revert ZeroAmount();
-        Model storage model = _models[modelId];
+        ModelRecord storage model = _models[modelId];
         model.pricePerRow = pricePerRow;
         model.rowCap = rowCap;
         emit QuoteSet(modelId, pricePerRow, rowCap);
@@ -314,7 +452,7 @@ contract SplitLedgerMarket is ReentrancyGuard {
         onlyHostingNode(modelId)
         returns (uint256 checkpointId)
     {
-        Model storage model = _models[modelId];
+        ModelRecord storage model = _models[modelId];
         if (model.openCheckpointId != 0) revert CheckpointAlreadyOpen(modelId, model.openCheckpointId);
         if (model.pricePerRow == 0) revert NoQuote(modelId);
         if (maxRows == 0) revert ZeroAmount();
@@ -375,27 +513,32 @@ contract SplitLedgerMarket is ReentrancyGuard {
     /// @param weightsHashAfter Weights hash of the trained target model; becomes the model's weights hash,
     ///        which the next checkpoint must open from. Must not be zero.
     function settleCheckpoint(uint256 checkpointId, uint32 accuracyAfter, bytes32 weightsHashAfter) external {
-        Checkpoint storage checkpoint = _hostedCheckpoint(checkpointId);
-        if (checkpoint.state != CheckpointState.Billed) revert WrongCheckpointState(checkpointId, checkpoint.state);
-        if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
-        if (weightsHashAfter == bytes32(0)) revert ZeroWeightsHash();
-        Model storage model = _models[checkpoint.modelId];
-        bool holdsCap = accuracyAfter == ACCURACY_SCALE && model.bestAccuracy == ACCURACY_SCALE;
-        if (accuracyAfter <= model.bestAccuracy && !holdsCap) {
-            revert NoAccuracyGain(accuracyAfter, model.bestAccuracy);
-        }
+        (Checkpoint storage checkpoint, ModelRecord storage model) =
+            _settleable(checkpointId, accuracyAfter, weightsHashAfter, false);
+        _settle(checkpointId, checkpoint, model, accuracyAfter, weightsHashAfter);
+    }
 
-        uint256 refunded = checkpoint.lockedBudget - checkpoint.billTotal;
-        checkpoint.state = CheckpointState.Settled;
-        checkpoint.accuracyAfter = accuracyAfter;
-        checkpoint.weightsHashAfter = weightsHashAfter;
-        model.bestAccuracy = accuracyAfter;
-        model.weightsHash = weightsHashAfter;
-        model.escrow += refunded;
-        model.openCheckpointId = 0;
-        emit CheckpointSettled(
-            checkpointId, checkpoint.modelId, accuracyAfter, weightsHashAfter, checkpoint.billTotal, refunded
-        );
+    /// @notice settleCheckpoint for a verified model: the accuracy is the one `proof` proves for the weights
+    ///         committed to `proof.weightsCommitment`, which become the model's Poseidon commitment.
+    /// @dev The plain rules are checked first (cheap), then the proof: its external calls are staticcalls to
+    ///      the registered verifier (views), made before any state is written.
+    /// @param checkpointId The billed checkpoint.
+    /// @param accuracyAfter As in settleCheckpoint; must equal the proof's correct * ACCURACY_SCALE / rows.
+    /// @param weightsHashAfter As in settleCheckpoint (the keccak weights hash of the same trained weights).
+    /// @param proof The accuracy proof over every chunk of the registered test set.
+    function settleCheckpointVerified(
+        uint256 checkpointId,
+        uint32 accuracyAfter,
+        bytes32 weightsHashAfter,
+        AccuracyProof calldata proof
+    ) external {
+        (Checkpoint storage checkpoint, ModelRecord storage model) =
+            _settleable(checkpointId, accuracyAfter, weightsHashAfter, true);
+        VerifiedTerms storage terms = _verifiedTerms[checkpoint.modelId];
+        _prove(checkpointId, terms, accuracyAfter, proof);
+
+        terms.weightsCommitment = proof.weightsCommitment;
+        _settle(checkpointId, checkpoint, model, accuracyAfter, weightsHashAfter);
     }
 
     /// @notice Returns to the backup point: the whole locked budget goes back to escrow, nobody is paid,
@@ -408,27 +551,31 @@ contract SplitLedgerMarket is ReentrancyGuard {
     /// @param accuracyAfter Test accuracy (ppm) the group reached, recorded for auditors (0 if unknown).
     /// @param weightsHashAfter Weights hash of the trained, discarded target model (0 only from the owner).
     function rollbackCheckpoint(uint256 checkpointId, uint32 accuracyAfter, bytes32 weightsHashAfter) external {
-        Checkpoint storage checkpoint = _knownCheckpoint(checkpointId);
-        Model storage model = _models[checkpoint.modelId];
-        if (msg.sender == model.hostingNode) {
-            if (weightsHashAfter == bytes32(0)) revert ZeroWeightsHash();
-        } else {
-            if (msg.sender != model.owner) revert NotHostingNode(checkpoint.modelId, msg.sender);
-            uint64 expiresAt = checkpoint.openedAt + checkpointTimeout;
-            if (block.timestamp < expiresAt) revert CheckpointNotExpired(checkpointId, expiresAt);
-        }
-        if (checkpoint.state != CheckpointState.Open && checkpoint.state != CheckpointState.Billed) {
-            revert WrongCheckpointState(checkpointId, checkpoint.state);
-        }
-        if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
+        (Checkpoint storage checkpoint, ModelRecord storage model, bool verified) =
+            _rollbackable(checkpointId, accuracyAfter, weightsHashAfter, false);
+        // the owner's proof-free rollback of a verified model still records the commitment it opened from
+        if (verified) _provenWeights[checkpointId].weightsCommitment = _verifiedTerms[checkpoint.modelId].weightsCommitment;
+        _rollback(checkpointId, checkpoint, model, accuracyAfter, weightsHashAfter);
+    }
 
-        uint256 refunded = checkpoint.lockedBudget;
-        checkpoint.state = CheckpointState.RolledBack;
-        checkpoint.accuracyAfter = accuracyAfter;
-        checkpoint.weightsHashAfter = weightsHashAfter;
-        model.escrow += refunded;
-        model.openCheckpointId = 0;
-        emit CheckpointRolledBack(checkpointId, checkpoint.modelId, msg.sender, accuracyAfter, weightsHashAfter, refunded);
+    /// @notice rollbackCheckpoint by a verified model's hosting node: the accuracy it records for the discarded
+    ///         weights is the one `proof` proves. (The owner's rollback after the timeout stays proof-free and
+    ///         goes through rollbackCheckpoint.)
+    /// @param checkpointId An open or billed checkpoint.
+    /// @param accuracyAfter The discarded weights' accuracy; must equal the proof's.
+    /// @param weightsHashAfter Weights hash of the trained, discarded target model; not zero.
+    /// @param proof The accuracy proof of the discarded weights over every chunk of the registered test set.
+    function rollbackCheckpointVerified(
+        uint256 checkpointId,
+        uint32 accuracyAfter,
+        bytes32 weightsHashAfter,
+        AccuracyProof calldata proof
+    ) external {
+        (Checkpoint storage checkpoint, ModelRecord storage model,) =
+            _rollbackable(checkpointId, accuracyAfter, weightsHashAfter, true);
+        _prove(checkpointId, _verifiedTerms[checkpoint.modelId], accuracyAfter, proof);
+
+        _rollback(checkpointId, checkpoint, model, accuracyAfter, weightsHashAfter);
     }
 
     /// @notice Pays the caller its share of a settled checkpoint's bill.
@@ -504,8 +651,47 @@ contract SplitLedgerMarket is ReentrancyGuard {
     // ------------------------------------------------------------------ views
 
     /// @notice A model's registry entry, escrow and quote.
-    function getModel(uint256 modelId) external view knownModel(modelId) returns (Model memory) {
-        return _models[modelId];
+    function getModel(uint256 modelId) external view knownModel(modelId) returns (Model memory model) {
+        ModelRecord storage record = _models[modelId];
+        model.owner = record.owner;
+        model.hostingNode = record.hostingNode;
+        model.modelHash = record.modelHash;
+        model.testSetHash = record.testSetHash;
+        model.fieldTableHash = record.fieldTableHash;
+        model.policyHash = record.policyHash;
+        model.weightsHash = record.weightsHash;
+        model.escrow = record.escrow;
+        model.pricePerRow = record.pricePerRow;
+        model.rowCap = record.rowCap;
+        model.bestAccuracy = record.bestAccuracy;
+        model.openCheckpointId = record.openCheckpointId;
+        model.checkpointCount = record.checkpointCount;
+    }
+
+    /// @notice Whether a model was registered in verified mode.
+    function isVerified(uint256 modelId) external view knownModel(modelId) returns (bool) {
+        return _models[modelId].verified;
+    }
+
+    /// @notice A verified model's terms; weightsCommitment is its current Poseidon weights commitment.
+    function getVerifiedTerms(uint256 modelId) external view knownModel(modelId) returns (VerifiedTerms memory) {
+        if (!_models[modelId].verified) revert NotVerified(modelId);
+        return _verifiedTerms[modelId];
+    }
+
+    /// @notice A verified model's checkpoint's Poseidon commitments: the one it opened from, and the one its
+    ///         close proved (zero while it is open, and after the owner's proof-free timeout rollback).
+    /// @dev Recorded at the close, not at open, so that openCheckpoint costs plain models nothing more: the
+    ///      model's commitment cannot move while its one open checkpoint is open, so an open checkpoint's is the
+    ///      model's current one.
+    function getProvenWeights(uint256 checkpointId) external view returns (ProvenWeights memory weights) {
+        Checkpoint storage checkpoint = _knownCheckpoint(checkpointId);
+        if (!_models[checkpoint.modelId].verified) revert NotVerified(checkpoint.modelId);
+        if (checkpoint.state == CheckpointState.Open || checkpoint.state == CheckpointState.Billed) {
+            weights.weightsCommitment = _verifiedTerms[checkpoint.modelId].weightsCommitment;
+            return weights;
+        }
+        return _provenWeights[checkpointId];
     }
 
     /// @notice A checkpoint's full record.
@@ -576,6 +762,183 @@ contract SplitLedgerMarket is ReentrancyGuard {
         checkpoint.claimed = claimedAfter;
         emit PayoutClaimed(checkpointId, msg.sender, amount);
         token.safeTransfer(msg.sender, amount);
+    }
+
+    /// @dev settleCheckpoint's checks, shared by both modes; `verified` is the mode the caller settles in.
+    function _settleable(uint256 checkpointId, uint32 accuracyAfter, bytes32 weightsHashAfter, bool verified)
+        private
+        view
+        returns (Checkpoint storage checkpoint, ModelRecord storage model)
+    {
+        checkpoint = _knownCheckpoint(checkpointId);
+        model = _models[checkpoint.modelId];
+        (address hostingNode, bool modelVerified) = _hostAndMode(model);
+        if (hostingNode != msg.sender) revert NotHostingNode(checkpoint.modelId, msg.sender);
+        if (modelVerified != verified) {
+            if (verified) revert NotVerified(checkpoint.modelId);
+            revert ProofRequired(checkpoint.modelId);
+        }
+        if (checkpoint.state != CheckpointState.Billed) revert WrongCheckpointState(checkpointId, checkpoint.state);
+        if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
+        if (weightsHashAfter == bytes32(0)) revert ZeroWeightsHash();
+        bool holdsCap = accuracyAfter == ACCURACY_SCALE && model.bestAccuracy == ACCURACY_SCALE;
+        if (accuracyAfter <= model.bestAccuracy && !holdsCap) {
+            revert NoAccuracyGain(accuracyAfter, model.bestAccuracy);
+        }
+    }
+
+    function _settle(
+        uint256 checkpointId,
+        Checkpoint storage checkpoint,
+        ModelRecord storage model,
+        uint32 accuracyAfter,
+        bytes32 weightsHashAfter
+    ) private {
+        uint256 refunded = checkpoint.lockedBudget - checkpoint.billTotal;
+        checkpoint.state = CheckpointState.Settled;
+        checkpoint.accuracyAfter = accuracyAfter;
+        checkpoint.weightsHashAfter = weightsHashAfter;
+        model.bestAccuracy = accuracyAfter;
+        model.weightsHash = weightsHashAfter;
+        model.escrow += refunded;
+        model.openCheckpointId = 0;
+        emit CheckpointSettled(
+            checkpointId, checkpoint.modelId, accuracyAfter, weightsHashAfter, checkpoint.billTotal, refunded
+        );
+    }
+
+    /// @dev rollbackCheckpoint's checks, shared by both modes: the hosting node rolls back in its model's mode
+    ///      (`withProof` says which call it made); the owner, after the timeout, only without a proof.
+    function _rollbackable(uint256 checkpointId, uint32 accuracyAfter, bytes32 weightsHashAfter, bool withProof)
+        private
+        view
+        returns (Checkpoint storage checkpoint, ModelRecord storage model, bool verified)
+    {
+        checkpoint = _knownCheckpoint(checkpointId);
+        model = _models[checkpoint.modelId];
+        address hostingNode;
+        (hostingNode, verified) = _hostAndMode(model);
+        if (msg.sender == hostingNode) {
+            if (verified != withProof) {
+                if (withProof) revert NotVerified(checkpoint.modelId);
+                revert ProofRequired(checkpoint.modelId);
+            }
+            if (weightsHashAfter == bytes32(0)) revert ZeroWeightsHash();
+        } else {
+            if (withProof || msg.sender != model.owner) revert NotHostingNode(checkpoint.modelId, msg.sender);
+            uint64 expiresAt = checkpoint.openedAt + checkpointTimeout;
+            if (block.timestamp < expiresAt) revert CheckpointNotExpired(checkpointId, expiresAt);
+        }
+        if (checkpoint.state != CheckpointState.Open && checkpoint.state != CheckpointState.Billed) {
+            revert WrongCheckpointState(checkpointId, checkpoint.state);
+        }
+        if (accuracyAfter > ACCURACY_SCALE) revert AccuracyOutOfRange(accuracyAfter);
+    }
+
+    function _rollback(
+        uint256 checkpointId,
+        Checkpoint storage checkpoint,
+        ModelRecord storage model,
+        uint32 accuracyAfter,
+        bytes32 weightsHashAfter
+    ) private {
+        uint256 refunded = checkpoint.lockedBudget;
+        checkpoint.state = CheckpointState.RolledBack;
+        checkpoint.accuracyAfter = accuracyAfter;
+        checkpoint.weightsHashAfter = weightsHashAfter;
+        model.escrow += refunded;
+        model.openCheckpointId = 0;
+        emit CheckpointRolledBack(checkpointId, checkpoint.modelId, msg.sender, accuracyAfter, weightsHashAfter, refunded);
+    }
+
+    /// @dev Checks `proof` against the model's terms and that it proves `accuracyAfter`; records the proven
+    ///      commitment on the checkpoint. Reverts, and writes nothing else, unless every chunk verifies.
+    function _prove(uint256 checkpointId, VerifiedTerms storage terms, uint32 accuracyAfter, AccuracyProof calldata proof)
+        private
+    {
+        (uint256 correct, uint256 rows) = _verifyChunks(checkpointId, terms, proof);
+        if (rows == 0) revert NoProvenRows(checkpointId);
+        uint256 proven = correct * ACCURACY_SCALE / rows;
+        if (accuracyAfter != proven) revert ProvenAccuracyMismatch(accuracyAfter, proven);
+
+        // the commitment the checkpoint opened from: the model's, which nothing moves while it is open
+        _provenWeights[checkpointId] = ProvenWeights(terms.weightsCommitment, proof.weightsCommitment);
+        emit CheckpointProven(checkpointId, proof.weightsCommitment, correct, rows);
+    }
+
+    /// @dev Every chunk's proof, verified with instances (X_k, Y_k, W, correct_k, rows_k) in the circuit's order;
+    ///      answers the sums of correct and rows.
+    function _verifyChunks(uint256 checkpointId, VerifiedTerms storage terms, AccuracyProof calldata proof)
+        private
+        view
+        returns (uint256 correct, uint256 rows)
+    {
+        uint256 chunks = proof.proofs.length;
+        if (
+            chunks == 0 || proof.chunkCommitments.length != 2 * chunks || proof.correct.length != chunks
+                || proof.rows.length != chunks
+        ) revert LengthMismatch();
+        if (keccak256(abi.encodePacked(proof.chunkCommitments)) != terms.testSetZkRoot) {
+            revert TestSetCommitmentMismatch();
+        }
+        bytes32 vkaDigest = terms.vkaDigest;
+        if (keccak256(abi.encodePacked(proof.vka)) != vkaDigest) revert VkaMismatch();
+        address verifier = terms.verifier;
+        uint256[] memory instances = new uint256[](5);
+        instances[2] = proof.weightsCommitment;
+        for (uint256 k = 0; k < chunks; ++k) {
+            instances[0] = proof.chunkCommitments[2 * k];
+            instances[1] = proof.chunkCommitments[2 * k + 1];
+            instances[3] = proof.correct[k];
+            instances[4] = proof.rows[k];
+            if (!_verifies(verifier, vkaDigest, proof.proofs[k], instances, proof.vka)) {
+                revert ProofRefused(checkpointId, k);
+            }
+            correct += proof.correct[k];
+            rows += proof.rows[k];
+        }
+    }
+
+    /// @dev One verifyProof by staticcall, reading only (success, digest) of the answer (the interface says why).
+    ///      A revert (ezkl's answer to a proof for other instances) or false is a refusal; another digest means
+    ///      the verifier checked another key. The call's memory (proof and VKA copies) is released after it, so
+    ///      K chunks cost K times one chunk's memory, not a quadratic expansion.
+    function _verifies(
+        address verifier,
+        bytes32 vkaDigest,
+        bytes calldata chunkProof,
+        uint256[] memory instances,
+        bytes32[] calldata vka
+    ) private view returns (bool) {
+        uint256 freeMemory;
+        assembly ("memory-safe") {
+            freeMemory := mload(0x40)
+        }
+        (bool ok, bytes memory answer) =
+            verifier.staticcall(abi.encodeCall(IHalo2VerifierReusable.verifyProof, (chunkProof, instances, vka)));
+        bool verified = false;
+        if (ok && answer.length >= 64) {
+            (uint256 success, bytes32 digest) = abi.decode(answer, (uint256, bytes32));
+            if (digest != vkaDigest) revert VkaMismatch();
+            verified = success == 1;
+        }
+        assembly ("memory-safe") {
+            mstore(0x40, freeMemory)
+        }
+        return verified;
+    }
+
+    /// @dev A model's hosting node and mode flag in one storage read: ModelRecord packs them into its second
+    ///      slot (hostingNode in the low 160 bits, verified in the byte above), which the hosting-node check reads
+    ///      anyway; reading the fields one by one would read the slot twice. The verified-mode tests fail if the
+    ///      record's layout ever moves them.
+    function _hostAndMode(ModelRecord storage model) private view returns (address hostingNode, bool verified) {
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(add(model.slot, 1))
+        }
+        hostingNode = address(uint160(word));
+        verified = uint8(word >> 160) != 0;
     }
 
     function _knownCheckpoint(uint256 checkpointId) private view returns (Checkpoint storage checkpoint) {

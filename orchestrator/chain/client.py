@@ -9,7 +9,7 @@ many transactions back to back and asking the node for each would cost a round t
 """
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
@@ -27,6 +27,9 @@ from .confirmations import default_depth, receipt_or_none
 from .deployment import Deployment
 from .devnet import is_dev_chain
 from .sending import send_transaction
+
+if TYPE_CHECKING:  # the record only: the client never loads ezkl or onnx
+    from orchestrator.zk.evm import AccuracyProof
 
 CHECKPOINT_STATES = {0: "none", 1: "open", 2: "billed", 3: "settled", 4: "rolled_back"}
 # Simulated gas plus a margin, because state read during simulation can change before inclusion.
@@ -49,6 +52,27 @@ class TxResult:
         if len(found) != 1:
             raise ChainError(f"transaction {self.tx_hash} emitted {len(found)} {name} events, expected one")
         return found[0]
+
+
+@dataclass(frozen=True)
+class VerifiedTerms:
+    """SplitLedgerMarket's `VerifiedTerms` of a verified model (docs/zk.md, "Verified mode"): the verifier, the
+    circuit's VKA digest, the test set's chunk-commitment root and the Poseidon weights commitment (the
+    registered initial one, then each verified settle's)."""
+    verifier: str
+    vka_digest: bytes
+    test_set_zk_root: bytes
+    weights_commitment: int
+
+    def as_abi(self) -> tuple:
+        return (to_checksum_address(self.verifier), self.vka_digest, self.test_set_zk_root, self.weights_commitment)
+
+
+@dataclass(frozen=True)
+class ProvenWeights:
+    """A verified checkpoint's Poseidon commitments: the one it opened from, the one its close proved (0 if none)."""
+    weights_commitment: int
+    weights_commitment_after: int
 
 
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
@@ -220,6 +244,16 @@ class MarketClient:
                                baseline_accuracy_ppm)
         return result.event("ModelRegistered")["modelId"], result
 
+    def register_verified_model(self, hosting_node: str, model_hash: bytes, test_set_hash: bytes,
+                                field_table_hash: bytes, policy_hash: bytes, initial_weights_hash: bytes,
+                                baseline_accuracy_ppm: int, terms: VerifiedTerms) -> tuple[int, TxResult]:
+        """register_model in verified mode: every settle, and the hosting node's every rollback, must prove its
+        accuracy against `terms` (the mode is fixed for the model's life)."""
+        result = self.transact(self.market, "registerVerifiedModel", to_checksum_address(hosting_node), model_hash,
+                               test_set_hash, field_table_hash, policy_hash, initial_weights_hash,
+                               baseline_accuracy_ppm, terms.as_abi())
+        return result.event("ModelRegistered")["modelId"], result
+
     def set_quote(self, model_id: int, price_per_row: int, row_cap: int = 0) -> TxResult:
         return self.transact(self.market, "setQuote", model_id, price_per_row, row_cap)
 
@@ -247,6 +281,19 @@ class MarketClient:
         return self.transact(self.market, "rollbackCheckpoint", checkpoint_id, accuracy_after_ppm,
                              weights_hash_after)
 
+    def settle_verified(self, checkpoint_id: int, accuracy_after_ppm: int, weights_hash_after: bytes,
+                        proof: "AccuracyProof") -> TxResult:
+        """Settles a verified model's checkpoint on `proof`; its accuracy must be the proof's
+        (`proof.accuracy_ppm`), and the model's Poseidon commitment becomes `proof.weights_commitment`."""
+        return self.transact(self.market, "settleCheckpointVerified", checkpoint_id, accuracy_after_ppm,
+                             weights_hash_after, proof.as_abi())
+
+    def rollback_verified(self, checkpoint_id: int, accuracy_after_ppm: int, weights_hash_after: bytes,
+                          proof: "AccuracyProof") -> TxResult:
+        """The hosting node's rollback of a verified model's checkpoint, proving the accuracy it records."""
+        return self.transact(self.market, "rollbackCheckpointVerified", checkpoint_id, accuracy_after_ppm,
+                             weights_hash_after, proof.as_abi())
+
     def anchor_history(self, model_id: int, root: bytes, row_count: int) -> tuple[int, TxResult]:
         result = self.transact(self.market, "anchorHistory", model_id, root, row_count)
         return result.event("HistoryAnchored")["anchorIndex"], result
@@ -270,6 +317,25 @@ class MarketClient:
 
     def model(self, model_id: int) -> dict[str, Any]:
         return _struct(self.market.functions.getModel(model_id).call())
+
+    def is_verified(self, model_id: int) -> bool:
+        return self.market.functions.isVerified(model_id).call()
+
+    def verified_terms(self, model_id: int) -> VerifiedTerms:
+        """A verified model's terms, its current Poseidon weights commitment among them (NotVerified if plain)."""
+        try:
+            found = self.market.functions.getVerifiedTerms(model_id).call()
+        except (ContractCustomError, ContractLogicError) as e:
+            raise self._revert("getVerifiedTerms", e) from None
+        return VerifiedTerms(found.verifier, bytes(found.vkaDigest), bytes(found.testSetZkRoot),
+                             found.weightsCommitment)
+
+    def proven_weights(self, checkpoint_id: int) -> ProvenWeights:
+        try:
+            found = self.market.functions.getProvenWeights(checkpoint_id).call()
+        except (ContractCustomError, ContractLogicError) as e:
+            raise self._revert("getProvenWeights", e) from None
+        return ProvenWeights(found.weightsCommitment, found.weightsCommitmentAfter)
 
     def checkpoint(self, checkpoint_id: int) -> dict[str, Any]:
         record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call())

@@ -9,12 +9,15 @@ import asyncio
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import ZkError
+from orchestrator.hashing.keccak import keccak256
 
-from .prover import Circuit
+from .commitments import chunks_root
+from .prover import ChunkProof, Circuit, Commitments, accuracy_ppm
 
 CONTRACT = "Halo2VerifierReusable"
 EVM_VERSION = "shanghai"  # brownie-config.yaml's target
@@ -33,6 +36,64 @@ class ProofCall:
     """What `verifyProof` takes for one proof: the proof bytes and its public instances, in circuit order."""
     proof: bytes
     instances: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AccuracyProof:
+    """SplitLedgerMarket's `AccuracyProof`: one proof per chunk of the registered test set, all for the weights
+    committed to `weights_commitment`, with the circuit's VKA words (docs/zk.md, "Verified mode")."""
+    weights_commitment: int
+    chunk_commitments: tuple[int, ...]  # X_1, Y_1, ..., X_K, Y_K
+    correct: tuple[int, ...]
+    rows: tuple[int, ...]
+    proofs: tuple[bytes, ...]
+    vka: tuple[bytes, ...]
+
+    @property
+    def accuracy_ppm(self) -> int:
+        """The accuracy the contract computes from the proofs: correct over rows in ppm, rounded down."""
+        return accuracy_ppm([Commitments(0, 0, self.weights_commitment, c, r)
+                             for c, r in zip(self.correct, self.rows, strict=True)])
+
+    @property
+    def test_set_root(self) -> bytes:
+        """keccak256(abi.encodePacked(chunk_commitments)): what the model's testSetZkRoot must be."""
+        words = self.chunk_commitments
+        return chunks_root(list(zip(words[0::2], words[1::2], strict=True)))
+
+    def as_abi(self) -> tuple:
+        """The struct as web3 encodes a `tuple` argument, in the contract's field order."""
+        return (self.weights_commitment, list(self.chunk_commitments), list(self.correct), list(self.rows),
+                list(self.proofs), list(self.vka))
+
+
+def accuracy_proof(chunks: Sequence[ChunkProof], vka: Sequence[bytes]) -> AccuracyProof:
+    """The market's proof record from every chunk's proof, in test-set order, and the circuit's VKA words.
+    Refuses proofs of different weights, or a proof file whose instances are not its chunk's commitments
+    (the chain would refuse either, at the price of a transaction)."""
+    if not chunks:
+        raise ZkError("an accuracy proof needs one proof per chunk of the test set, and there are none")
+    weights = {chunk.commitments.weights for chunk in chunks}
+    if len(weights) != 1:
+        raise ZkError(f"the chunk proofs are for {len(weights)} different weights commitments, not one")
+    calls = [proof_call(chunk.proof) for chunk in chunks]
+    for index, (chunk, call) in enumerate(zip(chunks, calls, strict=True)):
+        c = chunk.commitments
+        if call.instances != (c.inputs, c.labels, c.weights, c.correct, c.rows):
+            raise ZkError(f"chunk {index}: the proof file's instances are not the chunk's commitments")
+    return AccuracyProof(
+        weights_commitment=weights.pop(),
+        chunk_commitments=tuple(v for chunk in chunks for v in (chunk.commitments.inputs, chunk.commitments.labels)),
+        correct=tuple(chunk.commitments.correct for chunk in chunks),
+        rows=tuple(chunk.commitments.rows for chunk in chunks),
+        proofs=tuple(call.proof for call in calls),
+        vka=tuple(vka),
+    )
+
+
+def vka_digest(vka: Sequence[bytes]) -> bytes:
+    """keccak-256 of the VKA words: what registerVka keys it by and what a verified model registers."""
+    return keccak256(b"".join(vka))
 
 
 def _run(function, *args):

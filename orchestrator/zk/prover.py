@@ -116,6 +116,25 @@ def build(folder: Path, srs: Path) -> Circuit:
     return circuit
 
 
+def for_weights(circuit: Circuit, graph: bytes, folder: Path) -> Circuit:
+    """The circuit of other weights of the same network (a checkpoint's trained model): `graph` compiled with
+    `circuit`'s settings, proving with its keys. The keys do not depend on the weights (they enter the circuit
+    as hashed witness values, not fixed columns), so one verifying key, registered once, checks every
+    checkpoint's proofs (tests/zk: a proof for other weights verifies with the registered VKA)."""
+    ezkl = _ezkl()
+    folder.mkdir(parents=True, exist_ok=True)
+    other = Circuit(folder, circuit.srs, circuit.logrows)
+    other.graph.write_bytes(graph)
+    other.settings.write_bytes(circuit.settings.read_bytes())
+    if not ezkl.compile_circuit(str(other.graph), str(other.compiled), str(other.settings)):
+        raise ZkError("ezkl could not compile the accuracy circuit for these weights")
+    for key in (other.vk, other.pk):
+        key.unlink(missing_ok=True)
+    other.vk.symlink_to(circuit.vk)
+    other.pk.symlink_to(circuit.pk)  # hundreds of MB: linked, not copied
+    return other
+
+
 def evaluate(circuit: Circuit, chunk: Chunk, name: str) -> tuple[Commitments, Path]:
     """The chunk's witness (no proof): its commitments and the correct count, as the circuit computes them."""
     ezkl = _ezkl()

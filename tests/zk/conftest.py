@@ -5,4 +5,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "orchestrator"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from zk_fixtures import circuit, proven  # noqa: F401
+from zk_fixtures import (  # noqa: F401
+    circuit,
+    initial_commitments,
+    padding_proof,
+    proven,
+    trained,
+    verifier_code,
+)

@@ -10,18 +10,10 @@ from orchestrator.zk import evm
 PART = {"test inputs": 0, "test labels": 1, "weights": 2, "correct count": 3, "row count": 4}
 
 
-@pytest.fixture(scope="module")
-def generated(circuit, tmp_path_factory):
-    compiled, _export, _chunks = circuit
-    folder = tmp_path_factory.mktemp("evm")
-    verifier = evm.compile_verifier(evm.write_verifier(compiled, folder / "Verifier.sol"))
-    return verifier, evm.write_vka(compiled, folder / "vka.bytes")
-
-
 @pytest.fixture
-def onchain(generated, w3):
+def onchain(verifier_code, w3):
     # deployed per test: each test's chain snapshot is reverted after it, a module-wide deployment with it
-    verifier, words = generated
+    verifier, words = verifier_code
     sender = w3.eth.accounts[0]
     receipt = w3.eth.wait_for_transaction_receipt(
         w3.eth.contract(abi=verifier.abi, bytecode=verifier.bytecode).constructor().transact({"from": sender}))
