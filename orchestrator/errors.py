@@ -230,3 +230,13 @@ class UnknownArtifact(ArtifactError):
 class ZkError(SplitLedgerError):
     """An accuracy proof cannot be built, proven or checked: a graph the circuit cannot express, a test-set chunk
     of the wrong shape, a proving step ezkl refused, or a proof that does not verify (docs/zk.md)."""
+
+
+class ProofMismatch(ZkError):
+    """A checkpoint's stored accuracy proofs do not prove what the owner checks them for: a proof that does not
+    verify, chunk commitments outside the registered test-set root, or a weights commitment other than the
+    artifact's. `what` names the part that disagrees; `chunk` the chunk, when one does."""
+
+    def __init__(self, what: str, message: str, chunk: int | None = None):
+        self.what, self.chunk = what, chunk
+        super().__init__(message)

@@ -23,10 +23,13 @@ MAX_LOGROWS = 22
 
 @dataclass(frozen=True)
 class Circuit:
-    """A compiled accuracy circuit and its keys, all under `folder`."""
+    """A compiled accuracy circuit and its keys, all under `folder`, or the keys under `keys` when given: a
+    checkpoint's circuit (its own weights compiled) proves with its model's one proving key (docs/zk.md, "One
+    circuit per model")."""
     folder: Path
     srs: Path
     logrows: int
+    keys: Path | None = None
 
     @property
     def graph(self) -> Path:
@@ -42,11 +45,11 @@ class Circuit:
 
     @property
     def vk(self) -> Path:
-        return self.folder / "vk.key"
+        return (self.keys or self.folder) / "vk.key"
 
     @property
     def pk(self) -> Path:
-        return self.folder / "pk.key"
+        return (self.keys or self.folder) / "pk.key"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,22 @@ def build(folder: Path, srs: Path) -> Circuit:
         raise ZkError(f"ezkl setup failed: {e}") from None
     if not ok:
         raise ZkError("ezkl setup failed")
+    return circuit
+
+
+def compile_weights(graph: bytes, settings: Path, folder: Path, srs: Path, keys: Path) -> Circuit:
+    """The circuit of `graph` (an accuracy graph of other weights, same shapes) compiled under the model's
+    `settings` into `folder`, proving and verifying with the keys under `keys`: no calibration, no setup, since
+    the weights are hashed advice, not part of the keys (docs/zk.md, "One circuit per model")."""
+    ezkl = _ezkl()
+    folder.mkdir(parents=True, exist_ok=True)
+    logrows = int(json.loads(settings.read_text())["run_args"]["logrows"])
+    circuit = Circuit(folder, srs, logrows, keys)
+    circuit.graph.write_bytes(graph)
+    if settings.resolve() != circuit.settings.resolve():
+        circuit.settings.write_bytes(settings.read_bytes())
+    if not ezkl.compile_circuit(str(circuit.graph), str(circuit.compiled), str(circuit.settings)):
+        raise ZkError("ezkl could not compile the accuracy circuit of these weights under the model's settings")
     return circuit
 
 
