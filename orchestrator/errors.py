@@ -210,8 +210,9 @@ class ArtifactError(SplitLedgerError):
 class AccuracyMismatch(ArtifactError):
     """An independent evaluation of a checkpoint's artifact does not reproduce the accuracy recorded on chain."""
 
-    def __init__(self, checkpoint_id: int, measured_ppm: int, on_chain_ppm: int, detail: str = ""):
-        super().__init__(f"checkpoint {checkpoint_id}: onnxruntime measures {measured_ppm} ppm on the test set"
+    def __init__(self, checkpoint_id: int, measured_ppm: int, on_chain_ppm: int, detail: str = "", *,
+                 measured_by: str = "onnxruntime measures"):
+        super().__init__(f"checkpoint {checkpoint_id}: {measured_by} {measured_ppm} ppm on the test set"
                          f"{detail}, but the chain records accuracyAfter {on_chain_ppm} ppm")
         self.checkpoint_id = checkpoint_id
         self.measured_ppm = measured_ppm

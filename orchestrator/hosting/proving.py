@@ -11,9 +11,9 @@ fixed columns, so the keys do not depend on them. Each checkpoint compiles its o
 settings (milliseconds) and proves with the model's one proving key; its proofs verify under the registered
 verifying key, whose VKA digest therefore never changes (measured: docs/zk.md, "One circuit per model").
 
-Folder layout (docs/zk.md):
+Folder layout (docs/zk.md; <zk dir> is beside the state file, host.sqlite -> host.zk/):
 
-  <data dir>/zk/model-<id>/         the model's circuit, made once: accuracy.onnx (the initial weights' graph),
+  <zk dir>/model-<id>/              the model's circuit, made once: accuracy.onnx (the initial weights' graph),
                                     settings.json, accuracy.ezkl, pk.key, vk.key, vka.bytes, kzg.srs (a local
                                     SRS, dev chains only), setup.json (what it was built from; a restart reuses
                                     the folder when that matches)
@@ -112,8 +112,13 @@ class CheckpointProof:
         return tuple(proof_call(c.proof) for c in self.chunks)
 
 
-def setup_dir(data_dir: str | Path, model_id: int) -> Path:
-    return Path(data_dir) / "zk" / f"model-{model_id}"
+def default_zk_dir(db: str | Path) -> Path:
+    """Beside the state file, as the artifacts are: host.sqlite -> host.zk/."""
+    return Path(db).with_suffix(".zk")
+
+
+def setup_dir(zk_dir: str | Path, model_id: int) -> Path:
+    return Path(zk_dir) / f"model-{model_id}"
 
 
 def proofs_dir(artifacts_dir: str | Path, checkpoint_id: int) -> Path:
