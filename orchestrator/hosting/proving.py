@@ -153,7 +153,9 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
     registration = ZkRegistration(evm.write_vka(circuit, folder / "vka.bytes"),
                                   commitments.commit_test_set(circuit, test_chunks),
                                   commitments.weights_commitment(circuit, test_chunks[0]))
-    manifest = {"built_from": built_from, "srs": str(circuit.srs), "logrows": logrows,
+    # a local SRS is named relative to the folder, so the folder can move; a ceremony file by its path
+    srs_name = circuit.srs.name if srs is None else str(circuit.srs)
+    manifest = {"built_from": built_from, "srs": srs_name, "logrows": logrows,
                 "chunk_commitments": [[hex(x_k), hex(y_k)] for x_k, y_k in registration.chunk_commitments.chunks],
                 "weights_commitment": hex(registration.weights_commitment)}
     _write_text(folder / MANIFEST, json.dumps(manifest, indent=1))  # last: its presence says "set up"
@@ -210,7 +212,7 @@ def _load_setup(folder: Path, built_from: dict, test_chunks: tuple[Chunk, ...]) 
         return None
     if manifest.get("built_from") != built_from:
         return None
-    circuit = Circuit(folder, Path(manifest["srs"]), int(manifest["logrows"]))
+    circuit = Circuit(folder, folder / manifest["srs"], int(manifest["logrows"]))  # an absolute path stays one
     if not all(p.is_file() for p in (circuit.compiled, circuit.pk, circuit.vk, circuit.srs)):
         return None
     pairs = tuple((int(x_k, 16), int(y_k, 16)) for x_k, y_k in manifest["chunk_commitments"])
