@@ -153,6 +153,8 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
     registration = ZkRegistration(evm.write_vka(circuit, folder / "vka.bytes"),
                                   commitments.commit_test_set(circuit, test_chunks),
                                   commitments.weights_commitment(circuit, test_chunks[0]))
+    for scratch in (*folder.glob("commit*.json"), *folder.glob("weights.*.json"), folder / "calibration.json"):
+        scratch.unlink()  # the witnesses the commitments were read from: test rows, and not part of the layout
     # a local SRS is named relative to the folder, so the folder can move; a ceremony file by its path
     srs_name = circuit.srs.name if srs is None else str(circuit.srs)
     manifest = {"built_from": built_from, "srs": srs_name, "logrows": logrows,

@@ -67,6 +67,16 @@ def test_prove_checkpoint_stores_every_chunks_proof_beside_the_artifact_and_they
     assert (proven.folder / "settings.json").read_bytes() == setup.circuit.settings.read_bytes()
 
 
+def test_the_setup_and_the_checkpoint_folders_hold_the_documented_files(model_setup, checkpoint):
+    setup, _export = model_setup
+    proven, _told = checkpoint
+    assert {p.name for p in setup.folder.iterdir()} == {
+        "accuracy.onnx", "settings.json", "accuracy.ezkl", "pk.key", "vk.key", "vka.bytes", "kzg.srs", "setup.json"}
+    assert {p.name for p in proven.folder.iterdir()} == {
+        "settings.json", "vk.key", "accuracy.onnx", "accuracy.ezkl", "proofs.json",
+        *(f"chunk-{i}.{kind}.json" for i in range(3) for kind in ("proof", "witness"))}
+
+
 def test_prove_checkpoint_returns_the_accuracy_onnxruntime_counts(model_setup, checkpoint):
     setup, export = model_setup
     proven, _told = checkpoint
