@@ -173,9 +173,9 @@ def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, c
     from orchestrator.zk import prover
     from orchestrator.zk.circuit import accuracy_graph, export_layers
     final = proofs_dir(artifacts_dir, checkpoint_id)
+    for interrupted in final.parent.glob(f".{final.name}.*.tmp"):
+        shutil.rmtree(interrupted)  # a proof of this checkpoint that a crash stopped half way
     work = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    if work.exists():
-        shutil.rmtree(work)
     graph = accuracy_graph(export_layers(export), setup.rows)
     circuit = prover.compile_weights(graph, setup.circuit.settings, work, setup.circuit.srs, setup.folder)
     shutil.copyfile(setup.circuit.vk, work / "vk.key")
