@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
-from bench.bench_zk import layers_of
+from bench_zk import layers_of
+
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.zk import evm, prover
 from orchestrator.zk.circuit import accuracy_graph, chunks
