@@ -202,3 +202,32 @@ def test_owner_verify_refuses_proofs_of_other_weights_than_the_artifacts(
     assert owner_verify(proven.folder, tmp_path / "checkpoint.onnx", chain,
                         "--zk-root", "0x" + setup.registration.test_set_root.hex(), "--srs", str(setup.circuit.srs)) == 1
     assert "the artifact's ONNX weights commit to" in capsys.readouterr().err
+
+
+def test_host_zk_setup_prints_the_registration_record_of_the_circuit_it_builds_beside_the_state_file(
+        w3, tmp_path, capsys):
+    from container_builders import model_doc, take, wine_columns, wine_table
+
+    from orchestrator.container import parse_model
+    from orchestrator.container.modelfile import dump_model
+    from orchestrator.hosting.cli import host_main
+    from orchestrator.hosting.registration import test_set_bytes
+    from orchestrator.zk.commitments import chunks_root
+    from orchestrator.zk.evm import vka_words
+    columns = wine_columns()
+    table = wine_table(columns)
+    task = {"kind": "classification", "output": "cultivar", "classes": ["class_0", "class_1", "class_2"]}
+    (tmp_path / "model.json").write_bytes(dump_model(parse_model(
+        model_doc(list(table.model_inputs), [4], task, ["relu", "softmax"], seed=4))))
+    (tmp_path / "fields.json").write_bytes(table.to_json())
+    (tmp_path / "test.json").write_bytes(test_set_bytes(take(columns, range(TEST_ROWS))))
+    assert host_main(["zk-setup", "--rpc", w3.provider.endpoint_uri, "--model", str(tmp_path / "model.json"),
+                      "--fields", str(tmp_path / "fields.json"), "--test-set", str(tmp_path / "test.json"),
+                      "--privacy", "projection", "--model-id", "3", "--db", str(tmp_path / "host.sqlite")]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert Path(record["folder"]) == tmp_path / "host.zk" / "model-3"
+    assert record["chunks"] == 3 and record["chunkRows"] == ROWS
+    words = [int(v, 16) for v in record["chunkCommitments"]]
+    assert "0x" + chunks_root(list(zip(words[::2], words[1::2]))).hex() == record["testSetZkRoot"]
+    vka = vka_words(Path(record["vkaFile"]).read_bytes())
+    assert "0x" + keccak256(b"".join(vka)).hex() == record["vkaDigest"]
