@@ -210,8 +210,9 @@ class ArtifactError(SplitLedgerError):
 class AccuracyMismatch(ArtifactError):
     """An independent evaluation of a checkpoint's artifact does not reproduce the accuracy recorded on chain."""
 
-    def __init__(self, checkpoint_id: int, measured_ppm: int, on_chain_ppm: int, detail: str = ""):
-        super().__init__(f"checkpoint {checkpoint_id}: onnxruntime measures {measured_ppm} ppm on the test set"
+    def __init__(self, checkpoint_id: int, measured_ppm: int, on_chain_ppm: int, detail: str = "", *,
+                 measured_by: str = "onnxruntime measures"):
+        super().__init__(f"checkpoint {checkpoint_id}: {measured_by} {measured_ppm} ppm on the test set"
                          f"{detail}, but the chain records accuracyAfter {on_chain_ppm} ppm")
         self.checkpoint_id = checkpoint_id
         self.measured_ppm = measured_ppm
@@ -230,3 +231,13 @@ class UnknownArtifact(ArtifactError):
 class ZkError(SplitLedgerError):
     """An accuracy proof cannot be built, proven or checked: a graph the circuit cannot express, a test-set chunk
     of the wrong shape, a proving step ezkl refused, or a proof that does not verify (docs/zk.md)."""
+
+
+class ProofMismatch(ZkError):
+    """A checkpoint's stored accuracy proofs do not prove what the owner checks them for: a proof that does not
+    verify, chunk commitments outside the registered test-set root, or a weights commitment other than the
+    artifact's. `what` names the part that disagrees; `chunk` the chunk, when one does."""
+
+    def __init__(self, what: str, message: str, chunk: int | None = None):
+        self.what, self.chunk = what, chunk
+        super().__init__(message)

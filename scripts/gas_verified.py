@@ -63,7 +63,8 @@ def proofs(folder: Path) -> tuple[list[prover.ChunkProof], tuple[bytes, ...], in
     logrows = prover.settings_for(accuracy_graph(initial, ROWS), test[0], folder / "initial")
     circuit = prover.build(folder / "initial", local_srs(folder / "kzg.srs", logrows, chain.id))
     initial_commitment = prover.evaluate(circuit, test[0], "initial")[0].weights
-    other = prover.for_weights(circuit, accuracy_graph(trained, ROWS), folder / "trained")
+    other = prover.compile_weights(accuracy_graph(trained, ROWS), circuit.settings, folder / "trained", circuit.srs,
+                                   circuit.vk.parent)
     proven = [prover.prove(other, chunk, f"chunk{k}") for k, chunk in enumerate(test)]
     verifier = evm.compile_verifier(evm.write_verifier(circuit, folder / "Verifier.sol"))
     return proven, evm.write_vka(circuit, folder / "vka.bytes"), initial_commitment, verifier

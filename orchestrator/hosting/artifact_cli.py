@@ -77,6 +77,16 @@ def add_owner_commands(commands, chain_arguments: ChainArguments) -> None:
     verify.add_argument("--fields", required=True, type=Path, help="the standard field table you registered")
     verify.add_argument("--test-set", required=True, type=Path, help="the test set you registered")
     verify.add_argument("--model", type=Path, help="the model file you registered (needed for a regression task)")
+    proofs = verify.add_argument_group("a verified model's accuracy proofs (docs/zk.md, \"The owner's verify\")")
+    proofs.add_argument("--proofs", type=Path, metavar="DIR",
+                        help="the checkpoint's proofs folder (checkpoint-N.zk/): check every chunk's proof, its "
+                             "test-set commitments and its weights against this ONNX file, then compare the chain's "
+                             "accuracy with the proven one")
+    proofs.add_argument("--zk-root", type=_word, metavar="HEX",
+                        help="the test-set chunk root the model registered (testSetZkRoot); needed with --proofs")
+    proofs.add_argument("--vka-digest", type=_word, metavar="HEX",
+                        help="the verifying-key artifact digest the model registered: the proofs' key must have it")
+    add_srs_option(proofs)
 
 
 def fetch_model_command(args: argparse.Namespace) -> int:
@@ -91,17 +101,50 @@ def fetch_model_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_srs_option(parser) -> None:
+    parser.add_argument("--srs", type=Path, metavar="FILE",
+                        help="the KZG structured reference string, a ceremony file (perpetual powers of tau, at "
+                             "least the circuit's logrows; docs/zk.md, \"SRS\"). Required off dev chains; on a dev "
+                             "chain (31337, 1337) the hosting node may generate one, loudly")
+
+
 def verify_command(args: argparse.Namespace) -> int:
     from orchestrator.chain.client import MarketClient, connect
 
     from .owner_model import verify_checkpoint
+    if args.proofs is not None and (args.zk_root is None or args.srs is None):
+        raise UsageError("--proofs needs --zk-root (the registered test-set root) and --srs (the ceremony SRS, or "
+                         "on a dev chain the hosting node's local one)")
+    if args.proofs is None and (args.zk_root or args.vka_digest or args.srs):
+        raise UsageError("--zk-root, --vka-digest and --srs check a checkpoint's proofs: give --proofs DIR too")
     chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
-    result = verify_checkpoint(chain, args.model_id, args.checkpoint, _read(args.onnx), _read(args.fields),
-                               _read(args.test_set), _read(args.model) if args.model else None)
-    print(f"verified: checkpoint {result.checkpoint_id} ({result.state}): onnxruntime measures "
-          f"{result.evaluation.accuracy_ppm} ppm ({result.evaluation.hits} of {result.evaluation.rows} rows), "
-          f"as the chain records")
+    onnx_bytes = _read(args.onnx)
+    proven = None
+    if args.proofs is not None:
+        from .owner_proofs import ProvenTerms, check_proofs
+        # the proofs first: offline evidence, refused before any figure of the chain is compared
+        proven = check_proofs(args.proofs, onnx_bytes, ProvenTerms(args.zk_root, args.vka_digest), args.srs)
+    result = verify_checkpoint(chain, args.model_id, args.checkpoint, onnx_bytes, _read(args.fields),
+                               _read(args.test_set), _read(args.model) if args.model else None, proven)
+    measured = (f"onnxruntime measures {result.evaluation.accuracy_ppm} ppm ({result.evaluation.hits} of "
+                f"{result.evaluation.rows} rows)")
+    if result.proven is None:
+        print(f"verified: checkpoint {result.checkpoint_id} ({result.state}): {measured}, as the chain records")
+    else:
+        print(f"verified: checkpoint {result.checkpoint_id} ({result.state}): its {result.proven.chunks} proofs "
+              f"prove {result.proven.accuracy_ppm} ppm ({result.proven.correct} of {result.proven.rows} rows) for "
+              f"these weights, as the chain records; {measured} in floating point")
     return 0
+
+
+def _word(text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise argparse.ArgumentTypeError(f"a 32-byte hex word (0x + 64 hex digits), not {text!r}")
+    return value
 
 
 def _read(path: Path) -> bytes:

@@ -21,7 +21,7 @@ from orchestrator.commandline import main as run_command
 from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
-from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command
+from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command, add_srs_option
 from .records import Commitments
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 
@@ -130,6 +130,22 @@ def configure_host(parser: CommandParser) -> None:
     status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file (no key)")
     status.set_defaults(handler=_host_status)
     status.add_argument("--db", required=True, type=Path)
+    zk_setup = commands.add_parser(
+        "zk-setup", help="build a verified model's accuracy circuit and keys; print what registering it puts on "
+                         "chain (no key)",
+        description="Builds the model's one accuracy circuit (docs/zk.md) from its initial weights and test set, in "
+                    "<zk dir>/model-<id>/, and prints as JSON what registering it in verified mode needs: the "
+                    "verifying-key artifact (its file and digest), the test set's chunk commitments and root, and "
+                    "the initial weights commitment. Run again with the same files, it reuses the folder.")
+    zk_setup.set_defaults(handler=_host_zk_setup)
+    _chain_arguments(zk_setup)
+    _package_arguments(zk_setup)
+    zk_setup.add_argument("--model-id", required=True, type=int, help="the model's id on chain")
+    zk_setup.add_argument("--db", required=True, type=Path,
+                          help="the hosting node's state file; the circuit goes beside it (host.sqlite -> host.zk/)")
+    zk_setup.add_argument("--chunk-rows", type=int, default=8,
+                          help="test rows per proof (default: %(default)s; docs/zk.md, \"Costs\")")
+    add_srs_option(zk_setup)
 
 
 def build_host_parser(prog: str = "splitledger host") -> CommandParser:
@@ -208,6 +224,31 @@ def _host_status(args: argparse.Namespace) -> int:
     for a in state.anchors():
         shown = f"block {a.block_number} 0x{a.block_hash.hex()}" if a.block_hash else "not confirmed"
         print(f"anchor {a.index}: rows {a.first_row}..{a.first_row + a.row_count - 1} root 0x{a.root.hex()} {shown}")
+    return 0
+
+
+def _host_zk_setup(args: argparse.Namespace) -> int:
+    from orchestrator.chain.client import connect
+    from orchestrator.container.onnx_export import export_onnx
+
+    from .proving import default_zk_dir, setup_dir, setup_model
+    chain_id = connect(args.rpc).eth.chain_id  # the SRS rule is the chain's: a local SRS on dev chains only
+    package = _package(args)
+    container = package.container(args.model_id)
+    if container.task.kind != "classification":
+        raise SplitLedgerError("accuracy proofs cover classification models only (docs/zk.md)")
+    export = export_onnx(container.model_file, container.field_table, container.target)
+    folder = setup_dir(default_zk_dir(args.db), args.model_id)
+    setup = setup_model(folder, export, container.test_set.features, container.test_set.labels.astype(int),
+                        len(container.task.classes), args.chunk_rows, chain_id=chain_id, srs=args.srs)
+    registration = setup.registration
+    print(json.dumps({"modelId": args.model_id, "folder": str(setup.folder), "logrows": setup.circuit.logrows,
+                      "srs": str(setup.circuit.srs), "chunkRows": setup.rows, "chunks": len(setup.chunks),
+                      "vkaFile": str(setup.folder / "vka.bytes"), "vkaWords": len(registration.vka),
+                      "vkaDigest": "0x" + registration.vka_digest.hex(),
+                      "testSetZkRoot": "0x" + registration.test_set_root.hex(),
+                      "chunkCommitments": [hex(v) for v in registration.chunk_commitments.words],
+                      "weightsCommitment": hex(registration.weights_commitment)}, indent=1))
     return 0
 
 

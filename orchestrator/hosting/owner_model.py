@@ -8,7 +8,10 @@ verify       evaluates an ONNX artifact with onnxruntime (orchestrator/artifact/
              set the owner registered and compares the accuracy with the checkpoint's accuracyAfter on chain,
              for settled and rolled-back checkpoints alike. The ONNX weights, the field table, the test set and
              (for a regression's tolerance) the model file must be the ones the chain committed to, so the figure
-             measured is the one the chain's figure claims.
+             measured is the one the chain's figure claims. With the checkpoint's accuracy proofs checked first
+             (owner_proofs.py, `--proofs`), the chain's figure is compared with the proven one instead, the
+             fixed-point circuit's, which is what a verified model's checkpoints record (docs/zk.md), and the
+             float figure is reported beside it.
 Any disagreement is an ArtifactError naming both sides (AccuracyMismatch: both figures).
 """
 import base64
@@ -38,6 +41,7 @@ from orchestrator.proxy.tls import client_context
 
 from .artifact_service import artifact_route
 from .artifacts import CheckpointArtifact, model_path, onnx_path, write_artifact
+from .owner_proofs import ProvenAccuracy
 
 CLOSED = ("settled", "rolled_back")
 REQUEST_TTL = 120
@@ -58,6 +62,7 @@ class Verification:
     state: str
     evaluation: Evaluation
     on_chain_ppm: int
+    proven: ProvenAccuracy | None = None  # what the checkpoint's accuracy proofs prove, when they were checked
 
 
 def artifact_authorization(account: LocalAccount, domain: Domain, model_id: int, checkpoint_id: int, *,
@@ -143,7 +148,8 @@ def fetch_model(chain: MarketClient, host_url: str, model_id: int, checkpoint_id
 
 
 def verify_checkpoint(chain: MarketClient, model_id: int, checkpoint_id: int, onnx_bytes: bytes, table_bytes: bytes,
-                      test_bytes: bytes, model_bytes: bytes | None = None) -> Verification:
+                      test_bytes: bytes, model_bytes: bytes | None = None,
+                      proven: ProvenAccuracy | None = None) -> Verification:
     checkpoint = closed_checkpoint(chain, model_id, checkpoint_id)
     registered = chain.model(model_id)
     from_onnx, committed = onnx_weights_hash(onnx_bytes), bytes(checkpoint["weightsHashAfter"])
@@ -168,10 +174,14 @@ def verify_checkpoint(chain: MarketClient, model_id: int, checkpoint_id: int, on
             raise ArtifactError("the model file's regression task has no tolerance")
         targets = RegressionTargets(rows.labels, tolerance)
     evaluation = evaluate(onnx_bytes, columns, targets)
-    if evaluation.accuracy_ppm != checkpoint["accuracyAfter"]:
+    if proven is not None:
+        if proven.accuracy_ppm != checkpoint["accuracyAfter"]:
+            raise AccuracyMismatch(checkpoint_id, proven.accuracy_ppm, checkpoint["accuracyAfter"],
+                                   f" ({proven.correct} of {proven.rows} rows)", measured_by="its proofs prove")
+    elif evaluation.accuracy_ppm != checkpoint["accuracyAfter"]:
         raise AccuracyMismatch(checkpoint_id, evaluation.accuracy_ppm, checkpoint["accuracyAfter"],
                                f" ({evaluation.hits} of {evaluation.rows} rows)")
-    return Verification(checkpoint_id, checkpoint["state"], evaluation, checkpoint["accuracyAfter"])
+    return Verification(checkpoint_id, checkpoint["state"], evaluation, checkpoint["accuracyAfter"], proven)
 
 
 def _same(what: str, found: bytes, registered: bytes) -> None:

@@ -23,10 +23,13 @@ MAX_LOGROWS = 22
 
 @dataclass(frozen=True)
 class Circuit:
-    """A compiled accuracy circuit and its keys, all under `folder`."""
+    """A compiled accuracy circuit and its keys, all under `folder`, or the keys under `keys` when given: a
+    checkpoint's circuit (its own weights compiled) proves with its model's one proving key (docs/zk.md, "One
+    circuit per model")."""
     folder: Path
     srs: Path
     logrows: int
+    keys: Path | None = None
 
     @property
     def graph(self) -> Path:
@@ -42,11 +45,11 @@ class Circuit:
 
     @property
     def vk(self) -> Path:
-        return self.folder / "vk.key"
+        return (self.keys or self.folder) / "vk.key"
 
     @property
     def pk(self) -> Path:
-        return self.folder / "pk.key"
+        return (self.keys or self.folder) / "pk.key"
 
 
 @dataclass(frozen=True)
@@ -116,23 +119,20 @@ def build(folder: Path, srs: Path) -> Circuit:
     return circuit
 
 
-def for_weights(circuit: Circuit, graph: bytes, folder: Path) -> Circuit:
-    """The circuit of other weights of the same network (a checkpoint's trained model): `graph` compiled with
-    `circuit`'s settings, proving with its keys. The keys do not depend on the weights (they enter the circuit
-    as hashed witness values, not fixed columns), so one verifying key, registered once, checks every
-    checkpoint's proofs (tests/zk: a proof for other weights verifies with the registered VKA)."""
+def compile_weights(graph: bytes, settings: Path, folder: Path, srs: Path, keys: Path) -> Circuit:
+    """The circuit of `graph` (an accuracy graph of other weights, same shapes) compiled under the model's
+    `settings` into `folder`, proving and verifying with the keys under `keys`: no calibration, no setup, since
+    the weights are hashed advice, not part of the keys (docs/zk.md, "One circuit per model")."""
     ezkl = _ezkl()
     folder.mkdir(parents=True, exist_ok=True)
-    other = Circuit(folder, circuit.srs, circuit.logrows)
-    other.graph.write_bytes(graph)
-    other.settings.write_bytes(circuit.settings.read_bytes())
-    if not ezkl.compile_circuit(str(other.graph), str(other.compiled), str(other.settings)):
-        raise ZkError("ezkl could not compile the accuracy circuit for these weights")
-    for key in (other.vk, other.pk):
-        key.unlink(missing_ok=True)
-    other.vk.symlink_to(circuit.vk)
-    other.pk.symlink_to(circuit.pk)  # hundreds of MB: linked, not copied
-    return other
+    logrows = int(json.loads(settings.read_text())["run_args"]["logrows"])
+    circuit = Circuit(folder, srs, logrows, keys)
+    circuit.graph.write_bytes(graph)
+    if settings.resolve() != circuit.settings.resolve():
+        circuit.settings.write_bytes(settings.read_bytes())
+    if not ezkl.compile_circuit(str(circuit.graph), str(circuit.compiled), str(circuit.settings)):
+        raise ZkError("ezkl could not compile the accuracy circuit of these weights under the model's settings")
+    return circuit
 
 
 def evaluate(circuit: Circuit, chunk: Chunk, name: str) -> tuple[Commitments, Path]:

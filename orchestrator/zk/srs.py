@@ -15,11 +15,16 @@ WARNING = ("LOCAL SRS: generated on this machine, so whoever ran it can forge ac
            "on any other network pass a ceremony SRS with --srs FILE (docs/zk.md)")
 
 
-def local_srs(path: Path, logrows: int, chain_id: int) -> Path:
-    """Generates a throwaway SRS of 2**logrows points at `path` for a dev chain; refuses any other chain."""
-    if chain_id not in DEV_CHAIN_IDS:
+def require_srs(chain_id: int, ceremony: Path | None) -> None:
+    """Refuses, before any work, to go on without a ceremony SRS where a local one is not accepted."""
+    if ceremony is None and chain_id not in DEV_CHAIN_IDS:
         raise ZkError(f"chain {chain_id} is not a dev chain: a locally generated SRS is refused there; "
                       f"pass a ceremony SRS with --srs FILE")
+
+
+def local_srs(path: Path, logrows: int, chain_id: int) -> Path:
+    """Generates a throwaway SRS of 2**logrows points at `path` for a dev chain; refuses any other chain."""
+    require_srs(chain_id, None)
     import ezkl
     log.warning(WARNING)
     # gen_srs returns None in ezkl 23 (older releases returned a flag): the file is the result.
@@ -34,3 +39,8 @@ def ceremony_srs(path: Path) -> Path:
     if not path.is_file():
         raise ZkError(f"SRS file {path} does not exist")
     return path
+
+
+def srs_for(ceremony: Path | None, local_path: Path, logrows: int, chain_id: int) -> Path:
+    """The ceremony SRS when one is given (any chain), else a local one at `local_path` (dev chains only)."""
+    return ceremony_srs(ceremony) if ceremony is not None else local_srs(local_path, logrows, chain_id)

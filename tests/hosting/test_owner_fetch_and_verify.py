@@ -129,3 +129,37 @@ def test_verify_refuses_a_test_set_that_is_not_the_registered_one(
     (tmp_path / "easier.json").write_bytes(canonical_test_set(easier))
     assert verify(model_id, checkpoint_id, tmp_path / "model.onnx", owner_files, test=tmp_path / "easier.json") == 1
     assert "the test set given hashes to" in capsys.readouterr().err
+
+
+def rolled_back_at(market_model, package, claimed_offset: int):
+    """(model id, checkpoint id, onnx, real float ppm, claimed ppm): the untrained weights rolled back at a figure
+    `claimed_offset` from the float one, as a verified checkpoint records its fixed-point, proven figure."""
+    model_id, _owner, host = market_model
+    container = package.container(model_id)
+    onnx = export_onnx(container.model_file, container.field_table, container.target)
+    real = container.accuracy_ppm()
+    registered = host.model(model_id)
+    checkpoint_id, _ = host.open_checkpoint(model_id, 1, registered["weightsHash"], registered["bestAccuracy"])
+    host.rollback(checkpoint_id, real + claimed_offset, onnx_weights_hash(onnx))
+    return model_id, checkpoint_id, onnx, real, real + claimed_offset
+
+
+def test_with_proofs_checked_the_chain_figure_is_compared_with_the_proven_one(market_model, package, owner_files):
+    from orchestrator.hosting.owner_model import verify_checkpoint
+    from orchestrator.hosting.owner_proofs import ProvenAccuracy
+    model_id, checkpoint_id, onnx, real, claimed = rolled_back_at(market_model, package, -7_000)
+    proven = ProvenAccuracy(correct=claimed, rows=1_000_000, chunks=1, weights_commitment=1)
+    found = verify_checkpoint(market_model[2], model_id, checkpoint_id, onnx, owner_files["fields"].read_bytes(),
+                              owner_files["test"].read_bytes(), proven=proven)
+    assert (found.proven, found.evaluation.accuracy_ppm, found.on_chain_ppm) == (proven, real, claimed)
+
+
+def test_a_proven_figure_other_than_the_chains_is_a_mismatch_naming_the_proofs(market_model, package, owner_files):
+    from orchestrator.errors import AccuracyMismatch
+    from orchestrator.hosting.owner_model import verify_checkpoint
+    from orchestrator.hosting.owner_proofs import ProvenAccuracy
+    model_id, checkpoint_id, onnx, _real, claimed = rolled_back_at(market_model, package, 0)
+    proven = ProvenAccuracy(correct=claimed - 1, rows=1_000_000, chunks=1, weights_commitment=1)
+    with pytest.raises(AccuracyMismatch, match=f"its proofs prove {claimed - 1} ppm .* accuracyAfter {claimed} ppm"):
+        verify_checkpoint(market_model[2], model_id, checkpoint_id, onnx, owner_files["fields"].read_bytes(),
+                          owner_files["test"].read_bytes(), proven=proven)

@@ -62,8 +62,8 @@ def trained(circuit, tmp_path_factory) -> list[prover.ChunkProof]:
     """Every chunk proven for the trained weights, with the circuit's keys (they do not depend on the weights)."""
     compiled, _export, test_chunks = circuit
     export, _x, _labels = wine_export(TRAINED_SEED)
-    other = prover.for_weights(compiled, accuracy_graph(export_layers(export), ROWS),
-                               tmp_path_factory.mktemp("trained"))
+    other = prover.compile_weights(accuracy_graph(export_layers(export), ROWS), compiled.settings,
+                                   tmp_path_factory.mktemp("trained"), compiled.srs, compiled.vk.parent)
     return [prover.prove(other, chunk, f"trained{k}") for k, chunk in enumerate(test_chunks)]
 
 
