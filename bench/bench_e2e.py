@@ -9,8 +9,9 @@ Ours, per size, every party its own process:
   proxies   three `python -m orchestrator.proxy` processes with the options a holder runs by default (audit,
             rate limit, lifetime budget on)
   source    one process (`--role source`) that reads the rows file and hands its rows over with the source's
-            public `hand_rows`, signed by its payout address, in chunks of --upload-chunk rows (a request
-            is capped at 50,000 rows and 32 MiB of body), the three proxies in parallel
+            public `hand_rows`, each proxy's share as the Arrow columns read from the file (`columns=`, one
+            client a proxy), signed by its payout address, in pages of --upload-chunk rows (a request is
+            capped at 50,000 rows and 32 MiB of body), the three proxies in parallel
   host      one process (`--role host`) running `HostingNode.run` as `splitledger host run` builds it: listing,
             quote, one or more groups (--groups), each opened, trained and settled or rolled back on chain
 Layout (--layout): `split` (default) gives each proxy a third of the rows; `redundant` gives every proxy all of
@@ -488,12 +489,9 @@ def source_role(spec: dict) -> None:
               for k, url in enumerate(urls)]
 
     def hand_share(url: str, start: int, stop: int) -> int:
-        stored = 0
-        for first in range(start, stop, chunk):
-            records = rows.slice(first, min(chunk, stop - first)).to_pylist()
-            stored += len(hand_rows([url], signer, MIN_PRICE, mapping, records, hash_key=hash_key,
-                                    timeout=spec["timeout"])[url])
-        return stored
+        # The share as the columns it was read as (no records in between), one client, --upload-chunk rows a page.
+        return len(hand_rows([url], signer, MIN_PRICE, mapping, columns=rows.slice(start, stop - start),
+                             hash_key=hash_key, timeout=spec["timeout"], page_rows=chunk)[url])
 
     wait_for_go()
     emit("phase", name="upload")

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from types import FrameType
 
 Frame = tuple[str, int, str]
 
@@ -45,7 +46,7 @@ class Sampler:
                 self.samples[group] += 1
                 seen = set()
                 top = True
-                f = frame
+                f: FrameType | None = frame
                 while f is not None:
                     code = f.f_code
                     key = (code.co_filename, code.co_firstlineno, code.co_name)
