@@ -9,8 +9,9 @@ Ours, per size, every party its own process:
   proxies   three `python -m orchestrator.proxy` processes with the options a holder runs by default (audit,
             rate limit, lifetime budget on)
   source    one process (`--role source`) that reads the rows file and hands its rows over with the source's
-            public `hand_rows`, signed by its payout address, in chunks of --upload-chunk rows (a request
-            is capped at 50,000 rows and 32 MiB of body), the three proxies in parallel
+            public `hand_rows`, each proxy's share as the Arrow columns read from the file (`columns=`, one
+            client a proxy), signed by its payout address, in pages of --upload-chunk rows (a request is
+            capped at 50,000 rows and 32 MiB of body), the three proxies in parallel
   host      one process (`--role host`) running `HostingNode.run` as `splitledger host run` builds it: listing,
             quote, one or more groups (--groups), each opened, trained and settled or rolled back on chain
 Layout (--layout): `split` (default) gives each proxy a third of the rows; `redundant` gives every proxy all of
@@ -65,7 +66,8 @@ synthetic`, the training rows from the same recipe with another seed.
 
 Run: python bench/bench_e2e.py [--rows 10000 100000 [1000000]] [--epochs 3] [--batch-size 1024]
          [--groups 1] [--layout split|redundant] [--phase-timeout 600] [--peer flower] [--profile DIR] [--quick]
-(or `make bench-e2e ARGS="..."`). --profile DIR runs every child under cProfile and writes DIR/<rows>-<name>.prof.
+(or `make bench-e2e ARGS="..."`). --profile DIR runs every child under bench/threadprof.py (wall-clock
+samples of every thread, which cProfile does not follow) and writes DIR/<rows>-<name>.txt.
 """
 import argparse
 import functools
@@ -95,6 +97,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+THREADPROF = Path(__file__).resolve().parent / "threadprof.py"
 sys.path.insert(0, str(ROOT))
 
 PROXIES = 3
@@ -462,7 +465,7 @@ def follow(child: Child, timeout: float) -> dict:
 
 
 def role_command(role: str, spec: Path, profile: Path | None) -> list[str]:
-    run = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    run = [sys.executable] + ([str(THREADPROF), "-o", str(profile)] if profile else [])
     return [*run, str(Path(__file__).resolve()), "--role", role, "--spec", str(spec)]
 
 
@@ -486,12 +489,9 @@ def source_role(spec: dict) -> None:
               for k, url in enumerate(urls)]
 
     def hand_share(url: str, start: int, stop: int) -> int:
-        stored = 0
-        for first in range(start, stop, chunk):
-            records = rows.slice(first, min(chunk, stop - first)).to_pylist()
-            stored += len(hand_rows([url], signer, MIN_PRICE, mapping, records, hash_key=hash_key,
-                                    timeout=spec["timeout"])[url])
-        return stored
+        # The share as the columns it was read as (no records in between), one client, --upload-chunk rows a page.
+        return len(hand_rows([url], signer, MIN_PRICE, mapping, columns=rows.slice(start, stop - start),
+                             hash_key=hash_key, timeout=spec["timeout"], page_rows=chunk)[url])
 
     wait_for_go()
     emit("phase", name="upload")
@@ -663,7 +663,7 @@ def start_proxies(stack: ExitStack, chain, workdir: Path, sampler: RssSampler, p
         name, port = f"proxy-{k}", free_port()
         options, env = chain.proxy_options()
         prof = profile(name)
-        command = [sys.executable, *(["-m", "cProfile", "-o", str(prof)] if prof else []), "-m", "orchestrator.proxy",
+        command = [sys.executable, *([str(THREADPROF), "-o", str(prof)] if prof else []), "-m", "orchestrator.proxy",
                    "--db", str(workdir / f"{name}.sqlite"), "--port", str(port), "--name", name,
                    "--log-level", "warning", *options]
         child = stack.enter_context(started(Child.start(name, command, env, workdir / f"{name}.log")))
@@ -716,7 +716,7 @@ def drive(rows: int, files: Files, package, s: Settings, workdir: Path, chain, s
     from eth_account import Account
 
     def profile(name: str) -> Path | None:
-        return None if s.profile_dir is None else s.profile_dir / f"{rows}-{name}.prof"
+        return None if s.profile_dir is None else s.profile_dir / f"{rows}-{name}.txt"
 
     model_id, host_key = register_model(chain, package, rows)
     boot = time.perf_counter()
@@ -939,7 +939,8 @@ def main(argv=None) -> int:
                              "not finished (default: %(default)s)")
     parser.add_argument("--peer", choices=("flower",),
                         help="also run this peer on the same rows (bench/flower_peer.py)")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="run every child under cProfile, stats to DIR")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run every child under bench/threadprof.py (every thread sampled), stats to DIR")
     parser.add_argument("--workdir", type=Path, help="keep every file and log here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 rows, 2 epochs, batch 256")
     parser.add_argument("--role", choices=("source", "host"), help=argparse.SUPPRESS)

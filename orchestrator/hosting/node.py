@@ -26,7 +26,7 @@ what is written before which side effect; failpoints.py lets a test kill the nod
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
 from .billing import Bill, BilledRow, make_bill
 from .failpoints import failpoint
+from .fanout import Failed, each_holder
 from .plan import Plan
 from .projected import group_trainer
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
@@ -158,34 +159,48 @@ class HostingNode:
         counts = {}
         failures = []
         detected: dict[tuple[str, ...], bool] = {}  # a page holds few compositions: each is judged once
-        for name, holder in self.holders.items():
-            accepted = rejected = 0
-            answered = False
-            while True:
-                after = self.state.cursor(name)
-                try:
-                    page = holder.listings(after, self.config.listing_page)
-                except (ProxyUnavailable, ProxyError) as e:
-                    log.info(f"  listings from {name} unavailable: {e}")
-                    failures.append(f"{name}: {e}")
-                    break
-                answered = True
-                if not page:
-                    break
-                records = []
-                for listing in page:
-                    ok = detected.get(listing.fields)
-                    if ok is None:
-                        ok = detected[listing.fields] = self.container.detection(listing.fields)
-                    accepted, rejected = accepted + ok, rejected + (not ok)
-                    records.append((listing.row_id, listing.source, list(listing.fields),
-                                    "seen" if ok else "rejected", None if ok else "missing_fields"))
-                self.state.record_listings(name, records, max(listing.row_id for listing in page))
-            if answered:
-                counts[name] = (accepted, rejected)
+        tally = {name: [0, 0] for name in self.holders}
+        answered: set[str] = set()
+        # Every holder is asked at once (fanout.py); each page is recorded here, in order, with its cursor.
+        for page in each_holder({name: self._listing_pages(name, holder) for name, holder in self.holders.items()}):
+            name, listings = page.holder, page.item
+            if isinstance(listings, Failed):
+                if not isinstance(listings.error, (ProxyUnavailable, ProxyError)):
+                    raise listings.error
+                log.info(f"  listings from {name} unavailable: {listings.error}")
+                failures.append(f"{name}: {listings.error}")
+                continue
+            answered.add(name)
+            records = []
+            for listing in listings:
+                ok = detected.get(listing.fields)
+                if ok is None:
+                    ok = detected[listing.fields] = self.container.detection(listing.fields)
+                tally[name][0 if ok else 1] += 1
+                records.append((listing.row_id, listing.source, list(listing.fields),
+                                "seen" if ok else "rejected", None if ok else "missing_fields"))
+            if records:
+                self.state.record_listings(name, records, max(listing.row_id for listing in listings))
+        counts = {name: (tally[name][0], tally[name][1]) for name in self.holders if name in answered}
         if self.holders and not counts:
             raise NoHolderReachable("no proxy reachable: " + "; ".join(failures))
         return counts
+
+    def _listing_pages(self, name: str, holder: RowHolder) -> Callable[[], Iterator[list]]:
+        """The holder's new listings page by page, from its recorded cursor; an empty last page says it
+        answered (a holder with nothing new still counts as reachable)."""
+        after = self.state.cursor(name)  # read here, on the state's thread
+
+        def pages() -> Iterator[list]:
+            cursor = after
+            while True:
+                page = holder.listings(cursor, self.config.listing_page)
+                yield page
+                if not page:
+                    return
+                cursor = max(listing.row_id for listing in page)
+
+        return pages
 
     def request_quotes(self, price: int | None = None) -> dict[str, tuple[int, int]]:
         """Sends the owner's quote (`price`, default the chain's) for every accepted listing not yet quoted, and
@@ -193,26 +208,38 @@ class HostingNode:
         offered at another price). Returns {holder: (sold, declined)}."""
         if price is None:
             price = self.chain.model(self.model_id)["pricePerRow"]
-        table = self.container.field_table
         counts = {}
+        jobs, pages = {}, {}
         for name, holder in self.holders.items():
             wanted = sorted({*self.state.listings_with_status(name, "seen"), *self.state.requotable(name, price)})
-            sold = declined = 0
-            pages = -(-len(wanted) // QUOTE_CHUNK)
-            for start in range(0, len(wanted), QUOTE_CHUNK):
-                chunk = wanted[start:start + QUOTE_CHUNK]
-                try:
-                    answer = holder.quote(self.model_id, price, table, chunk, self.container.quote_policy)
-                except (ProxyUnavailable, ProxyError) as e:
-                    log.info(f"  quote to {name} failed: {e}")
-                    break
-                self.state.record_quote(name, [(a.row_id, a.row_hash, a.source) for a in answer.accepted],
-                                        [(d.row_id, d.reason) for d in answer.declined], price)
-                sold, declined = sold + len(answer.accepted), declined + len(answer.declined)
-                if self.progress is not None:
-                    self.progress(f"quotes to {name}", start // QUOTE_CHUNK + 1, pages)
-            counts[name] = (sold, declined)
+            counts[name] = (0, 0)
+            pages[name] = -(-len(wanted) // QUOTE_CHUNK)
+            jobs[name] = self._quote_pages(holder, price, wanted)
+        done = dict.fromkeys(self.holders, 0)
+        # Every holder is asked at once (fanout.py); each answer is recorded here, a page at a time.
+        for page in each_holder(jobs):
+            name, answer = page.holder, page.item
+            if isinstance(answer, Failed):
+                if not isinstance(answer.error, (ProxyUnavailable, ProxyError)):
+                    raise answer.error
+                log.info(f"  quote to {name} failed: {answer.error}")
+                continue
+            self.state.record_quote(name, [(a.row_id, a.row_hash, a.source) for a in answer.accepted],
+                                    [(d.row_id, d.reason) for d in answer.declined], price)
+            sold, declined = counts[name]
+            counts[name] = (sold + len(answer.accepted), declined + len(answer.declined))
+            done[name] += 1
+            if self.progress is not None:
+                self.progress(f"quotes to {name}", done[name], pages[name])
         return counts
+
+    def _quote_pages(self, holder: RowHolder, price: int, wanted: list[int]) -> Callable[[], Iterator[Any]]:
+        def pages() -> Iterator[Any]:
+            for start in range(0, len(wanted), QUOTE_CHUNK):
+                yield holder.quote(self.model_id, price, self.container.field_table,
+                                   wanted[start:start + QUOTE_CHUNK], self.container.quote_policy)
+
+        return pages
 
     def plan_group(self) -> Plan:
         """Up to group_size rows not yet in the history, each with every configured holder that sold it, all

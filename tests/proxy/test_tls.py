@@ -94,3 +94,10 @@ def test_a_certificate_without_its_key_stops_the_proxy_before_it_listens(tmp_pat
     chain = ["--rpc", "http://127.0.0.1:1", "--deployment", str(tmp_path / "absent.json"), "--key-env", "NO_SUCH_VAR"]
     assert main(["--db", str(tmp_path / "p.sqlite"), "--port", "1", *chain, "--tls-cert", server_tls.cert_file]) == 2
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
+
+
+def test_a_plain_http_client_loads_no_trust_store():
+    # Nothing to verify over plain http; loading the system's CA certificates cost every upload and CLI call.
+    with ProxyClient("http://127.0.0.1:9") as plain, ProxyClient("https://127.0.0.1:9") as secured:
+        assert plain._http._transport._pool._ssl_context.cert_store_stats()["x509_ca"] == 0
+        assert secured._http._transport._pool._ssl_context.cert_store_stats()["x509_ca"] > 0
