@@ -93,7 +93,8 @@ TRAINED_ROWS = (f"WITH RECURSIVE cut(i) AS (SELECT 0 WHERE :rows > 0 UNION ALL S
 # values repeated across a page (sources, field lists) once each, referred to by index.
 LISTED_ROWS = (
     "INSERT OR IGNORE INTO listings (holder, row_id, source, composition, status, reason) "
-    "SELECT :holder, json_extract(r.value, '$[0]'), json_extract(:sources, '$[' || json_extract(r.value, '$[1]') || ']'), "
+    "SELECT :holder, json_extract(r.value, '$[0]'), "
+    "json_extract(:sources, '$[' || json_extract(r.value, '$[1]') || ']'), "
     "json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'), json_extract(r.value, '$[4]') "
     "FROM json_each(:rows) r ORDER BY r.key")
 # MATERIALIZED: the page's rows are the outer loop and each listing is found by its key; without it SQLite
@@ -224,7 +225,7 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
         A row already listed keeps what it has (the holder's page was read again after a crash)."""
         sources: dict[str, int] = {}
         fields_of: dict[tuple[str, ...], str] = {}
-        rows = []
+        rows: list[list[Any]] = []
         for row_id, source, fields, status, reason in listings:
             key = tuple(fields)
             text = fields_of.get(key)
