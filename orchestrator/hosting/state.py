@@ -25,7 +25,7 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
 from .plan import Plan
-from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedRow, Phase
+from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedColumns, OfferedRow, Phase
 
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
     from .rounds import MismatchEvidence
@@ -309,6 +309,15 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
                     "SELECT l.holder, l.row_id, l.row_hash, l.source, l.price FROM listings l "
                     "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
                     "ORDER BY l.rowid")]
+
+    def offered_at(self, price: int) -> OfferedColumns:
+        """The offered_rows() sold at `price`, as columns read in one query (no record per row)."""
+        rows = self.db.execute(
+            "SELECT l.holder, l.row_id, l.row_hash, l.source FROM listings l WHERE l.status='offered' AND l.price=? "
+            "AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) ORDER BY l.rowid",
+            (str(price),)).fetchall()
+        holders, row_ids, hashes, sources = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+        return OfferedColumns(holders, row_ids, hashes, sources)
 
     def listing_counts(self) -> list[tuple[str, str, str, int]]:
         """(source, status, reason, rows) over all listings, for the summary; a row listed on several proxies
