@@ -102,7 +102,8 @@ LISTED_ROWS = (
 ACCEPTED_ROWS = (
     "WITH a(position, row_id, source) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), "
     "json_extract(value, '$[1]') FROM json_each(:rows)) "
-    "UPDATE listings SET status='offered', row_hash=substr(:hashes, a.position * 32 + 1, 32), price=:price, "
+    f"UPDATE listings SET status='offered', row_hash=substr(:hashes, a.position * {HASH_BYTES} + 1, {HASH_BYTES}), "
+    "price=:price, "
     "source=json_extract(:sources, '$[' || a.source || ']') "
     "FROM a WHERE listings.holder=:holder AND listings.row_id=a.row_id")
 ACCEPTED_REFUSALS = ("DELETE FROM refusals WHERE holder=:holder AND row_id IN "
