@@ -249,10 +249,9 @@ class HostingNode:
         cap, quote = model["rowCap"], model["pricePerRow"]
         self.request_quotes(quote)
         size = min(self.config.group_size, cap) if cap else self.config.group_size
-        history = self.container.history
-        offers = [o for o in self.state.offered_rows() if o.price == quote and o.row_hash not in history]
-        return Plan.from_offers(tuple(self.holders), [o.holder for o in offers], [o.row_id for o in offers],
-                                [o.row_hash for o in offers], [o.source for o in offers], quote, size)
+        offers = self.state.offered_at(quote).without(self.container.history)
+        return Plan.from_offers(tuple(self.holders), offers.holders, offers.row_ids, offers.hashes, offers.sources,
+                                quote, size)
 
     # ------------------------------------------------------------------ one group
 

@@ -25,7 +25,7 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
 from .plan import Plan
-from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedRow, Phase
+from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedColumns, OfferedRow, Phase
 
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
     from .rounds import MismatchEvidence
@@ -35,8 +35,9 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS model_state (
     model_id INTEGER PRIMARY KEY, target BLOB NOT NULL, opt_state BLOB NOT NULL, accuracy_ppm INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (holder TEXT PRIMARY KEY, after INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS compositions (composition INTEGER PRIMARY KEY, fields TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS listings (
-    holder TEXT NOT NULL, row_id INTEGER NOT NULL, source TEXT NOT NULL, fields TEXT NOT NULL,
+    holder TEXT NOT NULL, row_id INTEGER NOT NULL, source TEXT NOT NULL, composition INTEGER NOT NULL,
     status TEXT NOT NULL, reason TEXT, row_hash BLOB, price TEXT,
     PRIMARY KEY (holder, row_id));
 CREATE INDEX IF NOT EXISTS listings_status ON listings (status);
@@ -74,8 +75,9 @@ CREATE TABLE IF NOT EXISTS refusals (
 
 # PRAGMA user_version of the state file. 0: made before versions (the tables above, refusals possibly
 # missing, which CREATE IF NOT EXISTS adds); 1 was never written by a release but is read as 0; 2: every table,
-# each group's plan a JSON list of row dicts in groups.plan; 3: this shape (plans in group_plans).
-SCHEMA_VERSION = 3
+# each group's plan a JSON list of row dicts in groups.plan; 3: plans in group_plans, each listing its field
+# list as JSON (listings.fields); 4: this shape (each distinct field list once, in compositions).
+SCHEMA_VERSION = 4
 
 HASH_BYTES = 32
 # The row hashes of a trained group (used, in bill order, and dropped), for the set-based writes of record_trained:
@@ -85,6 +87,33 @@ TRAINED_ROWS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS trained_rows (position IN
 TRAINED_ROWS = (f"WITH RECURSIVE cut(i) AS (SELECT 0 WHERE :rows > 0 UNION ALL SELECT i + 1 FROM cut WHERE i + 1 < "
                 f":rows) INSERT INTO temp.trained_rows (row_hash, status) SELECT substr(:hashes, i * {HASH_BYTES} + 1, "
                 f"{HASH_BYTES}), :status FROM cut ORDER BY i")
+
+# The set-based writes of a listing page and a quote answer: each takes its rows as one JSON array of small
+# arrays (json_each cuts it; json_extract reads a row's items), row hashes as one blob cut by position, and
+# values repeated across a page (sources, field lists) once each, referred to by index.
+LISTED_ROWS = (
+    "INSERT OR IGNORE INTO listings (holder, row_id, source, composition, status, reason) "
+    "SELECT :holder, json_extract(r.value, '$[0]'), "
+    "json_extract(:sources, '$[' || json_extract(r.value, '$[1]') || ']'), "
+    "json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'), json_extract(r.value, '$[4]') "
+    "FROM json_each(:rows) r ORDER BY r.key")
+# MATERIALIZED: the page's rows are the outer loop and each listing is found by its key; without it SQLite
+# would scan the holder's listings and look each up in the page.
+ACCEPTED_ROWS = (
+    "WITH a(position, row_id, source) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), "
+    "json_extract(value, '$[1]') FROM json_each(:rows)) "
+    f"UPDATE listings SET status='offered', row_hash=substr(:hashes, a.position * {HASH_BYTES} + 1, {HASH_BYTES}), "
+    "price=:price, "
+    "source=json_extract(:sources, '$[' || a.source || ']') "
+    "FROM a WHERE listings.holder=:holder AND listings.row_id=a.row_id")
+ACCEPTED_REFUSALS = ("DELETE FROM refusals WHERE holder=:holder AND row_id IN "
+                     "(SELECT json_extract(value, '$[0]') FROM json_each(:rows))")
+DECLINED_ROWS = (
+    "WITH d(row_id, reason) AS MATERIALIZED (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+    "FROM json_each(:rows)) UPDATE listings SET status='declined', reason=d.reason FROM d "
+    "WHERE listings.holder=:holder AND listings.row_id=d.row_id AND listings.status<>'offered'")
+DECLINED_REFUSALS = ("INSERT OR REPLACE INTO refusals SELECT :holder, json_extract(value, '$[0]'), :price, "
+                     "json_extract(value, '$[1]') FROM json_each(:rows) ORDER BY key")
 
 # Decoded plans kept per HostState: the node reads its current group's over and over, `host status` each once.
 PLANS_KEPT = 4
@@ -130,13 +159,21 @@ class HostState:
     def _migrate(self, version: int) -> None:
         """Any older version to this one, in one transaction with the version bump. Versions 0 and 1
         (unversioned files): the tables and indexes a file made before some of them lacks are added empty,
-        existing rows keep their shape. Up to 2: each group's JSON plan becomes its columnar plan in
+        existing rows keep their shape. Up to 3: each listing's field list (JSON) moves into compositions, once per
+distinct list, and the listing keeps its composition's id. Up to 2: each group's JSON plan becomes its columnar plan in
         group_plans, and groups.plan is dropped (a JSON plan does not say the order the node asked its holders
         in: the converted plan takes the order in which its rows first name them)."""
         with self._tx():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            if "fields" in {row[1] for row in self.db.execute("PRAGMA table_info(listings)")}:
+                self.db.execute("INSERT OR IGNORE INTO compositions (fields) SELECT fields FROM listings "
+                                "GROUP BY fields ORDER BY MIN(rowid)")
+                self.db.execute("ALTER TABLE listings ADD COLUMN composition INTEGER NOT NULL DEFAULT 0")
+                self.db.execute("UPDATE listings SET composition=c.composition FROM compositions c "
+                                "WHERE c.fields=listings.fields")
+                self.db.execute("ALTER TABLE listings DROP COLUMN fields")
             if "plan" in {row[1] for row in self.db.execute("PRAGMA table_info(groups)")}:
                 self.db.executemany("INSERT OR REPLACE INTO group_plans VALUES (?, ?)", [
                     (group_id, Plan.from_rows(json.loads(plan)).to_bytes())
@@ -185,13 +222,36 @@ class HostState:
 
     def record_listings(self, holder: str, listings: Sequence[tuple[int, str, list[str], str, str | None]],
                         after: int) -> None:
-        """Stores (row_id, source, fields, status, reason) rows and advances the holder's cursor, atomically."""
+        """Stores (row_id, source, fields, status, reason) rows and advances the holder's cursor, atomically.
+        A row already listed keeps what it has (the holder's page was read again after a crash)."""
+        sources: dict[str, int] = {}
+        fields_of: dict[tuple[str, ...], str] = {}
+        rows: list[list[Any]] = []
+        for row_id, source, fields, status, reason in listings:
+            key = tuple(fields)
+            text = fields_of.get(key)
+            if text is None:
+                text = fields_of[key] = json.dumps(list(fields))
+            rows.append([row_id, sources.setdefault(source, len(sources)), text, status, reason])
         with self._tx():
-            self.db.executemany(
-                "INSERT OR IGNORE INTO listings (holder, row_id, source, fields, status, reason) VALUES (?,?,?,?,?,?)",
-                [(holder, row_id, source, json.dumps(fields), status, reason)
-                 for row_id, source, fields, status, reason in listings])
+            composition = self._compositions(list(fields_of.values()))
+            for row in rows:
+                row[2] = composition[row[2]]
+            self.db.execute(LISTED_ROWS, {"holder": holder, "sources": json.dumps(list(sources)),
+                                          "rows": json.dumps(rows)})
             self.db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (holder, after))
+
+    def _compositions(self, field_lists: list[str]) -> dict[str, int]:
+        """The id of each field list (JSON), stored first where new: a page has few distinct ones."""
+        self.db.executemany("INSERT OR IGNORE INTO compositions (fields) VALUES (?)", [(f,) for f in field_lists])
+        return {f: self.db.execute("SELECT composition FROM compositions WHERE fields=?", (f,)).fetchone()[0]
+                for f in field_lists}
+
+    def listing_fields(self, holder: str, row_id: int) -> list[str] | None:
+        """The field list a holder published for a row; None if it is not listed."""
+        row = self.db.execute("SELECT c.fields FROM listings l JOIN compositions c ON c.composition=l.composition "
+                              "WHERE l.holder=? AND l.row_id=?", (holder, row_id)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def listings_with_status(self, holder: str, status: str) -> list[int]:
         return [r[0] for r in self.db.execute(
@@ -201,19 +261,24 @@ class HostState:
                      declined: Iterable[tuple[int, str]], price: int) -> None:
         """A quote's answers at `price`. A declined row keeps an earlier acceptance (status `offered` at its
         price, as the holder keeps it too); every decline is remembered with its price in `refusals`, which
-        is what requotable() reads."""
-        declined = list(declined)
+        is what requotable() reads. Set-based: one statement per kind of write, whatever the page's size."""
+        sources: dict[str, int] = {}
+        sold, hashes = [], []
+        for row_id, row_hash, source in accepted:
+            if len(row_hash) != HASH_BYTES:
+                raise SplitLedgerError(f"{holder} row {row_id}: a row hash is not {HASH_BYTES} bytes")
+            sold.append((row_id, sources.setdefault(source, len(sources))))
+            hashes.append(row_hash)
+        refused = json.dumps(list(declined))
         with self._tx():
-            self.db.executemany(
-                "UPDATE listings SET status='offered', row_hash=?, source=?, price=? WHERE holder=? AND row_id=?",
-                [(row_hash, source, str(price), holder, row_id) for row_id, row_hash, source in accepted])
-            self.db.executemany("DELETE FROM refusals WHERE holder=? AND row_id=?",
-                                [(holder, row_id) for row_id, _h, _s in accepted])
-            self.db.executemany(
-                "UPDATE listings SET status='declined', reason=? WHERE holder=? AND row_id=? AND status<>'offered'",
-                [(reason, holder, row_id) for row_id, reason in declined])
-            self.db.executemany("INSERT OR REPLACE INTO refusals VALUES (?, ?, ?, ?)",
-                                [(holder, row_id, str(price), reason) for row_id, reason in declined])
+            if sold:
+                rows = json.dumps(sold)
+                self.db.execute(ACCEPTED_ROWS, {"holder": holder, "hashes": b"".join(hashes), "price": str(price),
+                                                "sources": json.dumps(list(sources)), "rows": rows})
+                self.db.execute(ACCEPTED_REFUSALS, {"holder": holder, "rows": rows})
+            if refused != "[]":
+                self.db.execute(DECLINED_ROWS, {"holder": holder, "rows": refused})
+                self.db.execute(DECLINED_REFUSALS, {"holder": holder, "price": str(price), "rows": refused})
 
     def requotable(self, holder: str, price: int) -> list[int]:
         """Row ids of `holder` worth quoting again at `price`, a quote that changed since they were quoted:
@@ -245,6 +310,15 @@ class HostState:
                     "SELECT l.holder, l.row_id, l.row_hash, l.source, l.price FROM listings l "
                     "WHERE l.status='offered' AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) "
                     "ORDER BY l.rowid")]
+
+    def offered_at(self, price: int) -> OfferedColumns:
+        """The offered_rows() sold at `price`, as columns read in one query (no record per row)."""
+        rows = self.db.execute(
+            "SELECT l.holder, l.row_id, l.row_hash, l.source FROM listings l WHERE l.status='offered' AND l.price=? "
+            "AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) ORDER BY l.rowid",
+            (str(price),)).fetchall()
+        holders, row_ids, hashes, sources = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+        return OfferedColumns(holders, row_ids, hashes, sources)
 
     def listing_counts(self) -> list[tuple[str, str, str, int]]:
         """(source, status, reason, rows) over all listings, for the summary; a row listed on several proxies

@@ -85,7 +85,7 @@ def test_a_version_2_store_keeps_each_group_with_the_same_plan_in_columns(tmp_pa
     path = tmp_path / "host.db"
     _v2_store(path)
     state = HostState(path)
-    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert state.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     group = state.group(1)
     assert (group.phase, group.checkpoint_id, group.accuracy_before, group.txs) == ("open", 4, 500000,
                                                                                     {"open": "0xopen"})
@@ -116,4 +116,35 @@ def test_a_groups_plan_is_decoded_once_however_often_the_group_is_read(tmp_path)
     state.update_group(1, txs={"bill": "0xbill"})  # reads the group to merge its txs
     assert state.group(1).plan is first and state.groups()[0].plan is first
     assert state.group(1).txs == {"open": "0xopen", "bill": "0xbill"}
+    state.close()
+
+
+def _v3_store(path):
+    db = sqlite3.connect(path)
+    db.executescript(OLD_DDL)
+    db.executemany("INSERT INTO listings VALUES ('p1', ?, '0xabc', ?, 'seen', NULL, NULL, NULL)",
+                   [(1, '["age", "y"]'), (2, '["bmi", "y"]'), (3, '["age", "y"]')])
+    db.execute("PRAGMA user_version=3")
+    db.commit()
+    db.close()
+
+
+def test_a_version_3_store_keeps_each_listings_fields_stored_once_per_composition(tmp_path):
+    path = tmp_path / "host.db"
+    _v3_store(path)
+    state = HostState(path)
+    assert [state.listing_fields("p1", i) for i in (1, 2, 3)] == [["age", "y"], ["bmi", "y"], ["age", "y"]]
+    assert state.db.execute("SELECT COUNT(*) FROM compositions").fetchone()[0] == 2
+    assert "fields" not in {row[1] for row in state.db.execute("PRAGMA table_info(listings)")}
+    assert state.listings_with_status("p1", "seen") == [1, 2, 3]
+    state.close()
+
+
+def test_a_listing_page_stores_each_distinct_field_list_once(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    state.record_listings("p1", [(1, "0xs", ["a", "y"], "seen", None), (2, "0xs", ["b"], "rejected",
+                                                                          "missing_fields")], 2)
+    state.record_listings("p2", [(1, "0xt", ["a", "y"], "seen", None)], 1)
+    assert state.listing_fields("p1", 2) == ["b"] and state.listing_fields("p2", 1) == ["a", "y"]
+    assert state.db.execute("SELECT COUNT(*) FROM compositions").fetchone()[0] == 2
     state.close()
