@@ -61,7 +61,7 @@ from .proving import (
     CheckpointProof,
     ZkSetup,
     default_zk_dir,
-    prove_checkpoint_apart,
+    prove_checkpoint,
     setup_dir,
     setup_model,
     stored_proof,
@@ -471,7 +471,7 @@ class HostingNode:
             raise SplitLedgerError(f"model {self.model_id} is not verified: there is nothing to prove")
         from orchestrator.container.onnx_export import export_onnx
         export = export_onnx(self.container.model_file, self.container.field_table, network)
-        return prove_checkpoint_apart(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress)
+        return prove_checkpoint(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress)
 
     def _accuracy_proof(self, checkpoint_id: int, network, accuracy_ppm: int):
         """The market's AccuracyProof for a close: the stored proofs when a completed proving left them for this

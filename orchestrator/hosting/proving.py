@@ -212,56 +212,6 @@ def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, c
         for i, c in enumerate(proven)))
 
 
-def prove_checkpoint_apart(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, checkpoint_id: int, *,
-                           progress: Progress | None = None) -> CheckpointProof:
-    """`prove_checkpoint` in a process of its own (spawned, so it holds no JAX, web3 or sqlite state), telling
-    `progress` what the child tells. Why: ezkl's prove hung (every thread in a futex wait, no CPU) when called in
-    the hosting node's process after a group's training, while the same call in a fresh process, with or
-    without JAX imported and used first, does not; the cause is not found, so the proving runs apart."""
-    import multiprocessing
-    import queue as queues
-    context = multiprocessing.get_context("spawn")
-    told = context.Queue()
-    results = context.Queue()
-    child = context.Process(target=_prove_child, args=(setup, export, str(artifacts_dir), checkpoint_id, told, results),
-                            name=f"prove-checkpoint-{checkpoint_id}")
-    child.start()
-    answer = None
-    while answer is None:
-        try:
-            task, done, total = told.get(timeout=0.5)
-        except queues.Empty:
-            try:
-                answer = results.get_nowait()
-            except queues.Empty:
-                if not child.is_alive():
-                    answer = results.get(timeout=5) if not results.empty() else ZkError(
-                        f"checkpoint {checkpoint_id}: the proving process ended with status {child.exitcode}")
-            continue
-        if progress is not None:
-            progress(task, done, total)
-    while not told.empty():  # what the child told after its last poll
-        task, done, total = told.get()
-        if progress is not None:
-            progress(task, done, total)
-    child.join()
-    if isinstance(answer, BaseException):
-        raise answer
-    return answer
-
-
-def _prove_child(setup: ZkSetup, export: bytes, artifacts_dir: str, checkpoint_id: int, told, results) -> None:
-    try:
-        proof = prove_checkpoint(setup, export, artifacts_dir, checkpoint_id,
-                                 progress=lambda task, done, total: told.put((task, done, total)))
-    except ZkError as e:
-        results.put(e)
-    except Exception as e:  # any failure goes back to the node as a ZkError naming it
-        results.put(ZkError(f"checkpoint {checkpoint_id}: proving failed: {type(e).__name__}: {e}"))
-    else:
-        results.put(proof)
-
-
 def stored_proof(setup: ZkSetup, artifacts_dir: str | Path, checkpoint_id: int) -> CheckpointProof | None:
     """The checkpoint's proofs as a completed `prove_checkpoint` left them (the folder exists only complete), or
     None when there are none for this setup's chunks; a node restarted after proving closes on these instead
