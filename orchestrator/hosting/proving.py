@@ -44,7 +44,7 @@ from orchestrator.hashing.keccak import keccak256
 from orchestrator.progress import Progress
 
 if TYPE_CHECKING:
-    from orchestrator.zk.circuit import Chunk, DenseLayer
+    from orchestrator.zk.circuit import Chunk
     from orchestrator.zk.commitments import ChunkCommitments
     from orchestrator.zk.evm import ProofCall
     from orchestrator.zk.prover import ChunkProof, Circuit
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 PROGRESS_TASK = "proof chunk"
 MANIFEST = "setup.json"
 PROOFS_MANIFEST = "proofs.json"
-INITIAL = "initial"  # the registered weights compiled under the model's settings
 
 
 @dataclass(frozen=True)
@@ -140,8 +139,7 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
     from orchestrator.zk.circuit import accuracy_graph, chunks, export_layers
     from orchestrator.zk.srs import require_srs, srs_for
     require_srs(chain_id, srs)
-    layers = export_layers(export)
-    graph = accuracy_graph(layers, rows)
+    graph = accuracy_graph(export_layers(export), rows)
     test_chunks = chunks(x, labels, classes, rows)
     built_from = {"graph": _sha256(graph), "test_set": _chunks_sha256(test_chunks), "rows": rows,
                   "srs": str(srs.resolve()) if srs is not None else None}
@@ -150,18 +148,12 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
         return reused
     if folder.exists():
         shutil.rmtree(folder)  # set up from other inputs, or interrupted: nothing in it can be trusted
-    # The keys are set up from the same network with no parameter at zero: keys set up from an initial export
-    # whose biases are all zero proved those weights, but ezkl's prove of trained weights (non-zero biases)
-    # under them hung (every thread waiting, mock passing) on the demo world's 30-8-2. The registered W0 is
-    # the real initial weights', compiled under these settings like any checkpoint's (initial/).
-    logrows = prover.settings_for(accuracy_graph(_without_zeros(layers), rows), test_chunks[0], folder)
+    logrows = prover.settings_for(graph, test_chunks[0], folder)
     circuit = prover.build(folder, srs_for(srs, folder / "kzg.srs", logrows, chain_id))
-    initial = prover.compile_weights(graph, circuit.settings, folder / INITIAL, circuit.srs, folder)
     registration = ZkRegistration(evm.write_vka(circuit, folder / "vka.bytes"),
                                   commitments.commit_test_set(circuit, test_chunks),
-                                  commitments.weights_commitment(initial, test_chunks[0]))
-    for scratch in (*folder.glob("commit*.json"), *initial.folder.glob("weights.*.json"),
-                    folder / "calibration.json"):
+                                  commitments.weights_commitment(circuit, test_chunks[0]))
+    for scratch in (*folder.glob("commit*.json"), *folder.glob("weights.*.json"), folder / "calibration.json"):
         scratch.unlink()  # the witnesses the commitments were read from: test rows, and not part of the layout
     # a local SRS is named relative to the folder, so the folder can move; a ceremony file by its path
     srs_name = circuit.srs.name if srs is None else str(circuit.srs)
@@ -246,7 +238,7 @@ def proven_baseline(setup: ZkSetup) -> int:
     with tempfile.TemporaryDirectory(prefix="baseline-", dir=setup.folder) as scratch:
         circuit = prover.Circuit(Path(scratch), setup.circuit.srs, setup.circuit.logrows)
         for name in ("settings.json", "accuracy.ezkl"):
-            shutil.copyfile(setup.folder / INITIAL / name, Path(scratch) / name)
+            shutil.copyfile(setup.folder / name, Path(scratch) / name)
         return prover.accuracy_ppm([prover.evaluate(circuit, chunk, f"baseline{k}")[0]
                                     for k, chunk in enumerate(setup.chunks)])
 
@@ -268,16 +260,6 @@ def _load_setup(folder: Path, built_from: dict, test_chunks: tuple[Chunk, ...]) 
     registration = ZkRegistration(vka_words((folder / "vka.bytes").read_bytes()),
                                   ChunkCommitments(pairs, chunks_root(pairs)), int(manifest["weights_commitment"], 16))
     return ZkSetup(folder, circuit, int(built_from["rows"]), test_chunks, registration)
-
-
-def _without_zeros(layers: Sequence[DenseLayer]) -> tuple[DenseLayer, ...]:
-    """The layers with every zero parameter set to one fixed-point unit (2^-SCALE), the rest as they are."""
-    from orchestrator.zk.circuit import DenseLayer
-    from orchestrator.zk.prover import SCALE
-    unit = np.float32(2.0 ** -SCALE)
-    return tuple(DenseLayer(np.where(layer.weight == 0, unit, layer.weight).astype(np.float32),
-                            np.where(layer.bias == 0, unit, layer.bias).astype(np.float32), layer.activation)
-                 for layer in layers)
 
 
 def _sha256(data: bytes) -> str:

@@ -71,8 +71,7 @@ def test_the_setup_and_the_checkpoint_folders_hold_the_documented_files(model_se
     setup, _export = model_setup
     proven, _told = checkpoint
     assert {p.name for p in setup.folder.iterdir()} == {
-        "accuracy.onnx", "settings.json", "accuracy.ezkl", "pk.key", "vk.key", "vka.bytes", "kzg.srs", "setup.json",
-        "initial"}
+        "accuracy.onnx", "settings.json", "accuracy.ezkl", "pk.key", "vk.key", "vka.bytes", "kzg.srs", "setup.json"}
     assert {p.name for p in proven.folder.iterdir()} == {
         "settings.json", "vk.key", "accuracy.onnx", "accuracy.ezkl", "proofs.json",
         *(f"chunk-{i}.{kind}.json" for i in range(3) for kind in ("proof", "witness"))}
