@@ -125,6 +125,9 @@ def configure_host(parser: CommandParser) -> None:
     run.add_argument("--anchor-every-rows", type=int, default=500, help="anchor after this many new history rows")
     run.add_argument("--anchor-every-seconds", type=float, default=60.0, help="or after this many seconds")
     run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
+    run.add_argument("--chunk-rows", type=int, default=8,
+                     help="a verified model's test rows per proof: the ones host zk-setup used (default: %(default)s)")
+    add_srs_option(run)
     add_artifacts_dir_option(run)
     add_serve_command(commands, _chain_arguments)
     status = commands.add_parser("status", help="groups, bills and anchors recorded in a state file (no key)")
@@ -174,7 +177,7 @@ def _host_run(args: argparse.Namespace) -> int:
     config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                         max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
                         anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
-                        artifacts_dir=args.artifacts_dir)
+                        artifacts_dir=args.artifacts_dir, srs=args.srs, chunk_rows=args.chunk_rows)
     bars = progress_bars(args)
     try:
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),

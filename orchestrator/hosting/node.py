@@ -46,6 +46,7 @@ from orchestrator.errors import (
     QuoteChanged,
     SplitLedgerError,
     WeightsMismatch,
+    ZkError,
 )
 from orchestrator.progress import Progress
 from orchestrator.proxy.holder import RowHolder
@@ -57,6 +58,15 @@ from .failpoints import failpoint
 from .fanout import Failed, each_holder
 from .plan import Plan
 from .projected import group_trainer
+from .proving import (
+    CheckpointProof,
+    ZkSetup,
+    default_zk_dir,
+    prove_checkpoint,
+    setup_dir,
+    setup_model,
+    stored_proof,
+)
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
 from .records import Group, HostChain
 from .snapshots import from_bytes, to_bytes
@@ -82,6 +92,11 @@ class NodeConfig:
     listing_page: int = MAX_LISTINGS  # listings asked per page: the most a proxy gives in one
     bills_dir: Path | None = None  # where published bills (with claim proofs) are written
     artifacts_dir: Path | None = None  # where each closed checkpoint's model is written; default beside the db
+    # verified models only (docs/zk.md): the model's circuit folder (default beside the db), the ceremony SRS
+    # (None: a local one, dev chains only) and the test rows per proof, which must be the registration's
+    zk_dir: Path | None = None
+    srs: Path | None = None
+    chunk_rows: int = 8
 
 
 @dataclass
@@ -109,11 +124,38 @@ class HostingNode:
         self.progress = progress  # told each page of quotes, of u, each epoch (orchestrator/progress.py)
         self._last_anchor_time = time.monotonic()
         self.outbox = BillOutbox(state.db)
+        # before _load: the circuit is set up from the registered weights, which the fresh container still holds
+        self.zk = self._zk_setup()
         self._load()
         self.reconcile_chain()  # a reorg while the node was down: records first made to match the chain
         self._check_weights_on_chain()
 
     # ------------------------------------------------------------------ start-up
+
+    def _zk_setup(self) -> ZkSetup | None:
+        """A verified model's one circuit, made or reused (proving.setup_model), checked against the chain's
+        terms: proofs from any other circuit or test set would only be refused at the settle. None for a plain
+        model, which the node settles exactly as before."""
+        if not self.chain.is_verified(self.model_id):
+            return None
+        from orchestrator.container.onnx_export import export_onnx
+        container = self.container
+        if container.task.kind != "classification":
+            raise ZkError(f"model {self.model_id} is verified, but accuracy proofs cover classification models only")
+        folder = setup_dir(self.config.zk_dir or default_zk_dir(self.state.path), self.model_id)
+        setup = setup_model(folder, export_onnx(container.model_file, container.field_table, container.target),
+                            container.test_set.features, container.test_set.labels.astype(int),
+                            len(container.task.classes), self.config.chunk_rows, chain_id=self.chain.w3.eth.chain_id,
+                            srs=self.config.srs)
+        terms, registration = self.chain.verified_terms(self.model_id), setup.registration
+        if (registration.vka_digest, registration.test_set_root) != (terms.vka_digest, terms.test_set_zk_root):
+            raise ZkError(f"model {self.model_id}: the circuit set up in {folder} (VKA digest "
+                          f"0x{registration.vka_digest.hex()}, test-set root 0x{registration.test_set_root.hex()}) is "
+                          f"not the one registered on chain (0x{terms.vka_digest.hex()}, "
+                          f"0x{terms.test_set_zk_root.hex()}): use the --chunk-rows and --srs it was set up with")
+        log.info(f"model {self.model_id} is verified: {len(setup.chunks)} proofs of {setup.rows} test rows per "
+                 f"checkpoint, circuit in {folder}")
+        return setup
 
     def _load(self) -> None:
         """Rebuilds the container's model, history set and anchors from the database."""
@@ -258,8 +300,10 @@ class HostingNode:
     def run_group(self, plan: Plan) -> GroupReport:
         backup = self.container.begin_group()
         w_hash = weights_hash(backup.model)
-        group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state),
-                                          backup.accuracy_ppm, w_hash)
+        # A verified model's backup accuracy is the proven (fixed-point) figure the chain holds for these weights
+        # (the registered baseline, or the last verified settle's), so the gate compares proven with proven.
+        before = backup.accuracy_ppm if self.zk is None else int(self.chain.model(self.model_id)["bestAccuracy"])
+        group_id = self.state.begin_group(plan, to_bytes(backup.model), to_bytes(backup.opt_state), before, w_hash)
         failpoint("planned", group_id)
         return self._continue(self.state.group(group_id))
 
@@ -325,7 +369,8 @@ class HostingNode:
             return
         if checkpoint["state"] in ("open", "billed"):
             # Nothing was trained: the weights the group "reached" are its backup point's.
-            tx = self._sent(self.chain.rollback(checkpoint_id, group.accuracy_before, group.weights_hash),
+            backup = from_bytes(group.backup_target, self.container.target)
+            tx = self._sent(self._send_rollback(checkpoint_id, group.accuracy_before, group.weights_hash, backup),
                             "rollback", group_id=group.group_id)
             failpoint("rollback-sent", group.group_id)
             self.state.update_group(group.group_id, txs={"rollback": tx})
@@ -349,6 +394,13 @@ class HostingNode:
                         batch_size=self.config.batch_size, max_rounds=self.config.max_rounds,
                         seed=checkpoint_id, log=log.info, checkpoint_id=checkpoint_id)
         trained_accuracy = self.container.accuracy_ppm()
+        if self.zk is not None:
+            # The proven figure is the one the chain gates on; proven before the trained record, a crash while
+            # proving trains again (deterministically) and proves again.
+            proven = self._prove(checkpoint_id, self.container.target)
+            log.info(f"checkpoint {checkpoint_id}: proven accuracy {proven.accuracy_ppm} ppm on "
+                     f"{sum(proven.rows)} rows (floating point: {trained_accuracy} ppm)")
+            trained_accuracy = proven.accuracy_ppm
         price = plan.plan_price
         if price is None:  # _roll_back_if_priced_otherwise rolls such a plan back before it trains
             raise SplitLedgerError(f"checkpoint {checkpoint_id}: its rows were sold at several prices")
@@ -403,15 +455,16 @@ class HostingNode:
                     chain_state = "billed"
         if kept:
             if chain_state == "billed":
-                txs["settle"] = self._sent(self.chain.settle(checkpoint_id, reached.accuracy_ppm, trained_hash),
+                txs["settle"] = self._sent(self._send_settle(checkpoint_id, reached, trained_hash),
                                            "settle", group_id=group.group_id)
                 failpoint("settle-sent", group.group_id)
             target, opt, accuracy = reached
             phase = "settled"
         else:
             if chain_state in ("open", "billed"):
-                txs["rollback"] = self._sent(self.chain.rollback(checkpoint_id, reached.accuracy_ppm, trained_hash),
-                                             "rollback", group_id=group.group_id)
+                trained = from_bytes(reached.target, self.container.target)
+                txs["rollback"] = self._sent(self._send_rollback(checkpoint_id, reached.accuracy_ppm, trained_hash,
+                                                                 trained), "rollback", group_id=group.group_id)
                 failpoint("rollback-sent", group.group_id)
             target, opt, accuracy = group.backup_target, group.backup_opt, group.accuracy_before
             phase = "rolled_back"
@@ -435,6 +488,45 @@ class HostingNode:
                 f"{report.accuracy_before / 1e4:.2f} % -> {report.accuracy_after / 1e4:.2f} %: {verdict}")
         self.maybe_anchor()
         return report
+
+    # ------------------------------------------------------------------ verified models' proofs
+
+    def _prove(self, checkpoint_id: int, network) -> CheckpointProof:
+        """The checkpoint's proofs of `network`'s accuracy, stored beside its artifact (proving.py)."""
+        if self.zk is None:
+            raise SplitLedgerError(f"model {self.model_id} is not verified: there is nothing to prove")
+        from orchestrator.container.onnx_export import export_onnx
+        export = export_onnx(self.container.model_file, self.container.field_table, network)
+        return prove_checkpoint(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress)
+
+    def _accuracy_proof(self, checkpoint_id: int, network, accuracy_ppm: int):
+        """The market's AccuracyProof for a close: the stored proofs when a completed proving left them for this
+        accuracy (a group restarted after it was trained is not proven again), else proven now."""
+        from orchestrator.zk.evm import accuracy_proof
+        if self.zk is None:
+            raise SplitLedgerError(f"model {self.model_id} is not verified: there is nothing to prove")
+        proven = stored_proof(self.zk, self._artifacts_dir(), checkpoint_id)
+        if proven is None or proven.accuracy_ppm != accuracy_ppm:
+            proven = self._prove(checkpoint_id, network)
+        return accuracy_proof(proven.chunks, self.zk.registration.vka)
+
+    def _send_settle(self, checkpoint_id: int, reached, trained_hash: bytes) -> TxResult:
+        if self.zk is None:
+            return self.chain.settle(checkpoint_id, reached.accuracy_ppm, trained_hash)
+        network = from_bytes(reached.target, self.container.target)
+        proof = self._accuracy_proof(checkpoint_id, network, reached.accuracy_ppm)
+        return self.chain.settle_verified(checkpoint_id, proof.accuracy_ppm, trained_hash, proof)
+
+    def _send_rollback(self, checkpoint_id: int, accuracy_ppm: int, recorded_hash: bytes, network) -> TxResult:
+        """The hosting node's rollback, recording `network` (hash `recorded_hash`); a verified model's with the
+        proof of `network`'s accuracy, which is then the figure recorded."""
+        if self.zk is None:
+            return self.chain.rollback(checkpoint_id, accuracy_ppm, recorded_hash)
+        proof = self._accuracy_proof(checkpoint_id, network, accuracy_ppm)
+        return self.chain.rollback_verified(checkpoint_id, proof.accuracy_ppm, recorded_hash, proof)
+
+    def _artifacts_dir(self) -> Path:
+        return self.config.artifacts_dir or default_artifacts_dir(self.state.path)
 
     def _write_artifact(self, checkpoint_id: int, reached) -> None:
         directory = self.config.artifacts_dir or default_artifacts_dir(self.state.path)

@@ -204,6 +204,45 @@ def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, c
         for i, c in enumerate(proven)))
 
 
+def stored_proof(setup: ZkSetup, artifacts_dir: str | Path, checkpoint_id: int) -> CheckpointProof | None:
+    """The checkpoint's proofs as a completed `prove_checkpoint` left them (the folder exists only complete), or
+    None when there are none for this setup's chunks; a node restarted after proving closes on these instead
+    of proving again. Each chunk's commitments are read from its proof file's instances."""
+    from orchestrator.zk.evm import proof_call
+    from orchestrator.zk.prover import ChunkProof, Commitments
+    folder = proofs_dir(artifacts_dir, checkpoint_id)
+    try:
+        summary = json.loads((folder / PROOFS_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("chunks") != len(setup.chunks) or summary.get("rows") != setup.rows:
+        return None  # proven for another chunking: not this model's circuit as set up now
+    found = []
+    for index, registered in enumerate(setup.registration.chunk_commitments.chunks):
+        proof, witness = folder / f"{chunk_name(index)}.proof.json", folder / f"{chunk_name(index)}.witness.json"
+        if not (proof.is_file() and witness.is_file()):
+            return None
+        commitments = Commitments(*proof_call(proof).instances)
+        if (commitments.inputs, commitments.labels) != registered:
+            return None
+        found.append(ChunkProof(commitments, proof, witness))
+    return CheckpointProof(checkpoint_id, folder, tuple(found))
+
+
+def proven_baseline(setup: ZkSetup) -> int:
+    """The fixed-point accuracy (ppm) of the weights the circuit was set up from, from witnesses alone (no
+    proofs): the baseline to register in verified mode, since the gate compares proven figures on both sides."""
+    import tempfile
+
+    from orchestrator.zk import prover
+    with tempfile.TemporaryDirectory(prefix="baseline-", dir=setup.folder) as scratch:
+        circuit = prover.Circuit(Path(scratch), setup.circuit.srs, setup.circuit.logrows)
+        for name in ("settings.json", "accuracy.ezkl"):
+            shutil.copyfile(setup.folder / name, Path(scratch) / name)
+        return prover.accuracy_ppm([prover.evaluate(circuit, chunk, f"baseline{k}")[0]
+                                    for k, chunk in enumerate(setup.chunks)])
+
+
 def _load_setup(folder: Path, built_from: dict, test_chunks: tuple[Chunk, ...]) -> ZkSetup | None:
     from orchestrator.zk.commitments import ChunkCommitments, chunks_root
     from orchestrator.zk.evm import vka_words

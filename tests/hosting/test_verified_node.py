@@ -1,0 +1,113 @@
+"""A verified model through the hosting node (docs/zk.md, "The node's call"): the node sets up the model's
+circuit at start, proves the trained weights after the group, settles on the proofs, and the owner's check
+passes on the proofs it stored. The world's model (30-8-2) on a test set of one 8-row chunk, so that one
+checkpoint is proven in about 20-40 s here (logrows 15)."""
+import json
+import shutil
+from dataclasses import dataclass
+
+import pytest
+from market_terms import PRICE, UNIT
+from test_hosting_node import direct, sources
+
+from orchestrator.auth.signing import RequestSigner
+from orchestrator.chain.client import MarketClient, VerifiedTerms
+from orchestrator.chain.registry import ModelRegistry
+from orchestrator.container.onnx_export import export_onnx
+from orchestrator.hosting import registration
+from orchestrator.hosting.artifacts import default_artifacts_dir, onnx_path
+from orchestrator.hosting.node import HostingNode, NodeConfig
+from orchestrator.hosting.owner_proofs import ProvenTerms, check_proofs
+from orchestrator.hosting.proving import (
+    PROGRESS_TASK,
+    ZkSetup,
+    default_zk_dir,
+    proofs_dir,
+    proven_baseline,
+    setup_dir,
+    setup_model,
+)
+from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, RegistrationTerms
+from orchestrator.hosting.state import HostState
+from orchestrator.zk import evm
+
+CHUNK_ROWS = 8
+TEST_ROWS = 8  # one chunk: the proving cost of a checkpoint stays under a minute
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    model_id: int
+    host: MarketClient
+    setup: ZkSetup
+    baseline: int
+
+
+@pytest.fixture
+def small_package(world):
+    """The world's owner files with a test set of its first TEST_ROWS rows (projection policy)."""
+    test_columns = {name: values[:TEST_ROWS] for name, values in world.test_columns.items()}
+    return OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
+                                            registration.test_set_bytes(test_columns), choice=PolicyChoice(mode="projection"))
+
+
+@pytest.fixture
+def verified_model(small_package, deployed, signer_of, accounts, w3, tmp_path):
+    """Registered in verified mode with the terms of the circuit set up from the package (as `host zk-setup`
+    does), the reusable verifier deployed with its VKA; the circuit is moved to where the node looks for it."""
+    token = deployed[0]
+    owner, host = signer_of(1), signer_of(2)
+    container = small_package.container(0)
+    staging = tmp_path / "zk-staging"
+    setup = setup_model(staging, export_onnx(container.model_file, container.field_table, container.target),
+                        container.test_set.features, container.test_set.labels.astype(int),
+                        len(container.task.classes), CHUNK_ROWS, chain_id=w3.eth.chain_id)
+    compiled = evm.compile_verifier(evm.write_verifier(setup.circuit, tmp_path / "Verifier.sol"))
+    sender = accounts[0].address
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode).constructor().transact({"from": sender}))
+    verifier = w3.eth.contract(receipt["contractAddress"], abi=compiled.abi)
+    w3.eth.wait_for_transaction_receipt(
+        verifier.functions.registerVka(list(setup.registration.vka)).transact({"from": sender}))
+    zk_terms = setup.registration
+    terms = RegistrationTerms.of(small_package)
+    baseline = proven_baseline(setup)
+    token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
+    model_id, _ = owner.register_verified_model(
+        host.address, terms.model_hash, terms.test_set_hash, terms.field_table_hash, terms.policy_hash,
+        terms.initial_weights_hash, baseline,
+        VerifiedTerms(verifier.address, zk_terms.vka_digest, zk_terms.test_set_root, zk_terms.weights_commitment))
+    owner.approve_and_deposit(model_id, 50 * UNIT)
+    owner.set_quote(model_id, PRICE, 0)
+    folder = setup_dir(default_zk_dir(tmp_path / "host.sqlite"), model_id)
+    folder.parent.mkdir(parents=True)
+    shutil.move(staging, folder)  # the model id is known only now; a local SRS is named relative to the folder
+    return VerifiedModel(model_id, host, setup, baseline)
+
+
+def test_a_verified_group_settles_on_its_proofs_and_the_owner_checks_them(
+        verified_model, small_package, signer_of, tmp_path, world, deployed, w3):
+    model_id, host = verified_model.model_id, verified_model.host
+    registry_terms = {"registry": ModelRegistry(MarketClient(w3, deployed[2])),
+                      "requester": RequestSigner(host.account, host.domain())}
+    told = []
+    node = HostingNode(model_id, small_package.container(model_id), host,
+                       {"a": direct(sources(world)["clinic-a"], signer_of(5).address, registry_terms)},
+                       HostState(tmp_path / "host.sqlite"),
+                       NodeConfig(group_size=200, epochs=5, batch_size=32, anchor_every_rows=10_000,
+                                  bills_dir=tmp_path / "bills"),
+                       progress=lambda task, done, total: told.append((task, done, total)))
+    [report] = node.run(max_groups=1)
+    assert report.kept and report.accuracy_before == verified_model.baseline
+    checkpoint = host.checkpoint(report.checkpoint_id)
+    assert checkpoint["state"] == "settled" and checkpoint["accuracyAfter"] == report.accuracy_after
+    assert [t for t in told if t[0] == PROGRESS_TASK] == [(PROGRESS_TASK, 0, 1), (PROGRESS_TASK, 1, 1)]
+    artifacts = default_artifacts_dir(tmp_path / "host.sqlite")
+    proven = check_proofs(proofs_dir(artifacts, report.checkpoint_id),
+                          onnx_path(artifacts, report.checkpoint_id).read_bytes(),
+                          ProvenTerms(verified_model.setup.registration.test_set_root,
+                                      verified_model.setup.registration.vka_digest),
+                          node.zk.circuit.srs)  # a dev chain's: the node's local SRS
+    assert proven.accuracy_ppm == report.accuracy_after
+    assert host.proven_weights(report.checkpoint_id).weights_commitment_after == proven.weights_commitment
+    assert host.verified_terms(model_id).weights_commitment == proven.weights_commitment
