@@ -3,9 +3,12 @@
 The node used to ask its holders one after another, page after page, waiting for each answer before the next
 request: with three proxies the listing and the quote took the sum of the three proxies' times plus the node's
 own recording in between (docs/benchmarks.md, "End to end"). Here each holder is asked by a thread of its own,
-page after page, and the caller receives (holder, page) as the pages arrive; its state writes stay on its own
-thread (the state database is the caller's), in page order for each holder. At most AHEAD answered pages wait
-per holder while the caller records, so memory stays bounded however many pages a holder has.
+page after page, and the caller receives (holder, page) in turns: the first holder's next page, then the
+second's, and so on over the holders still answering (in the order of `jobs`), whatever order they arrive in.
+Its state writes stay on its own thread (the state database is the caller's), and their order does not hang on
+which proxy answered first: the listings' order is what a group's rows are planned and trained in, and a run
+must not buy or train other rows because one proxy was slower this time. At most AHEAD answered pages wait per
+holder while the caller records, so memory stays bounded however many pages a holder has.
 
 A holder's job that raises ends that holder's pages: the caller receives (holder, Failed(error)) after its
 last good page and decides (a proxy that is down is logged and skipped, anything else is raised). If the caller
@@ -41,12 +44,12 @@ class Page(Generic[T]):
 
 
 def each_holder(jobs: Mapping[str, Callable[[], Iterator[T]]], *, ahead: int = AHEAD) -> Iterator[Page[T]]:
-    """Runs every holder's job (a generator of its pages) on its own thread; yields each page as it arrives,
-    each holder's in their order, then (holder, Failed) for a job that raised. Returns when every job ended."""
+    """Runs every holder's job (a generator of its pages) on its own thread; yields the pages in turns over the
+    holders (in the order of `jobs`), each holder's in their order, then (holder, Failed) for a job that raised.
+    Returns when every job ended."""
     if ahead < 1:
         raise ValueError(f"at least one page may wait per holder, not {ahead}")
     waiting: dict[str, queue.Queue[T | Failed | _Done]] = {name: queue.Queue(maxsize=ahead) for name in jobs}
-    arrived: queue.Queue[str] = queue.Queue()  # which holder put something, in the order they did
     stop = threading.Event()
 
     def put(name: str, item: "T | Failed | _Done") -> bool:
@@ -55,7 +58,6 @@ def each_holder(jobs: Mapping[str, Callable[[], Iterator[T]]], *, ahead: int = A
                 waiting[name].put(item, timeout=0.1)
             except queue.Full:
                 continue
-            arrived.put(name)
             return True
         return False
 
@@ -68,17 +70,17 @@ def each_holder(jobs: Mapping[str, Callable[[], Iterator[T]]], *, ahead: int = A
             put(name, Failed(e))
         put(name, _Done())
 
-    running = len(jobs)
-    with ThreadPoolExecutor(max_workers=max(1, running), thread_name_prefix="holder") as pool:
+    running = list(jobs)
+    with ThreadPoolExecutor(max_workers=max(1, len(running)), thread_name_prefix="holder") as pool:
         for name, job in jobs.items():
             pool.submit(run, name, job)
         try:
             while running:
-                name = arrived.get()
-                item = waiting[name].get()
-                if isinstance(item, _Done):
-                    running -= 1
-                else:
-                    yield Page(name, item)
+                for name in list(running):
+                    item = waiting[name].get()
+                    if isinstance(item, _Done):
+                        running.remove(name)
+                    else:
+                        yield Page(name, item)
         finally:
             stop.set()

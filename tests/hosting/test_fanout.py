@@ -1,5 +1,5 @@
-"""each_holder (orchestrator/hosting/fanout.py): every holder asked at once, pages handed to the caller in each
-holder's order, a failure handed over after that holder's good pages."""
+"""each_holder (orchestrator/hosting/fanout.py): every holder asked at once, pages handed to the caller in turns
+over the holders and in each holder's order, a failure handed over after that holder's good pages."""
 import threading
 import time
 
@@ -20,6 +20,20 @@ def test_every_holders_pages_arrive_in_that_holders_order():
         got.setdefault(page.holder, []).append(page.item)
     assert got == {"a": [1, 2, 3], "b": ["x", "y"]}
 
+
+
+def test_pages_are_handed_over_in_turns_over_the_holders_whichever_answers_first():
+    # The caller records listings in this order, and a group's rows are planned in it: a slow first holder
+    # must not change which rows a run buys and trains on.
+    def slow(*items):
+        def job():
+            for item in items:
+                time.sleep(0.05)
+                yield item
+        return job
+
+    got = [(page.holder, page.item) for page in each_holder({"slow": slow(1, 2, 3), "fast": pages_of("x", "y")})]
+    assert got == [("slow", 1), ("fast", "x"), ("slow", 2), ("fast", "y"), ("slow", 3)]
 
 def test_holders_are_asked_at_once():
     # Each job waits until the other has started: run one after the other, neither would ever start the other.
