@@ -134,6 +134,22 @@ def test_a_correct_count_the_proof_was_not_made_for_is_refused(verified, proof):
     assert (error.error, error.args_) == ("ProofRefused", (verified.checkpoint_id, 2))
 
 
+
+BN254_SCALAR_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+def test_counts_that_alias_the_proven_ones_modulo_the_field_are_refused(verified, proof):
+    # correct_k + r and rows_k + r are the same field elements as the proven counts; summed as integers they
+    # would make any weights score about 100 %. The chain must refuse them, not settle on them.
+    aliased = replace(proof, correct=tuple(c + BN254_SCALAR_FIELD for c in proof.correct),
+                      rows=tuple(n + BN254_SCALAR_FIELD for n in proof.rows))
+    assert aliased.accuracy_ppm > proof.accuracy_ppm
+    before = verified.host.model(verified.model_id)
+    error = refused(verified.host.settle_verified, verified.checkpoint_id, aliased.accuracy_ppm, TRAINED_WEIGHTS,
+                    aliased)
+    assert (error.error, error.args_) == ("ProofRefused", (verified.checkpoint_id, 0))
+    assert verified.host.model(verified.model_id) == before
+
 def test_a_tampered_proof_is_refused(verified, proof):
     flipped = bytearray(proof.proofs[1])
     flipped[100] ^= 1
