@@ -89,17 +89,23 @@ def test_a_signer_who_is_not_the_owner_fetches_nothing(hosted, market_model, own
     assert "not_owner" in capsys.readouterr().err
 
 
-def test_an_accuracy_the_model_does_not_reach_is_a_mismatch_naming_both_figures(
-        market_model, package, owner_files, tmp_path, capsys):
+def rolled_back_at(market_model, package, claimed_offset: int):
+    """(model id, checkpoint id, onnx, real float ppm, claimed ppm): the untrained weights rolled back at a figure
+    `claimed_offset` from the float one, as a verified checkpoint records its fixed-point, proven figure."""
     model_id, _owner, host = market_model
     container = package.container(model_id)
     onnx = export_onnx(container.model_file, container.field_table, container.target)
     real = container.accuracy_ppm()
-    # a lying hosting node: rolls back claiming its (untrained) weights reached another accuracy
     registered = host.model(model_id)
     checkpoint_id, _ = host.open_checkpoint(model_id, 1, registered["weightsHash"], registered["bestAccuracy"])
-    claimed = real - 7_000
-    host.rollback(checkpoint_id, claimed, onnx_weights_hash(onnx))
+    host.rollback(checkpoint_id, real + claimed_offset, onnx_weights_hash(onnx))
+    return model_id, checkpoint_id, onnx, real, real + claimed_offset
+
+
+def test_an_accuracy_the_model_does_not_reach_is_a_mismatch_naming_both_figures(
+        market_model, package, owner_files, tmp_path, capsys):
+    # a lying hosting node: rolls back claiming its (untrained) weights reached another accuracy
+    model_id, checkpoint_id, onnx, real, claimed = rolled_back_at(market_model, package, -7_000)
     (tmp_path / "lie.onnx").write_bytes(onnx)
     assert verify(model_id, checkpoint_id, tmp_path / "lie.onnx", owner_files) == 1
     error = capsys.readouterr().err
@@ -129,19 +135,6 @@ def test_verify_refuses_a_test_set_that_is_not_the_registered_one(
     (tmp_path / "easier.json").write_bytes(canonical_test_set(easier))
     assert verify(model_id, checkpoint_id, tmp_path / "model.onnx", owner_files, test=tmp_path / "easier.json") == 1
     assert "the test set given hashes to" in capsys.readouterr().err
-
-
-def rolled_back_at(market_model, package, claimed_offset: int):
-    """(model id, checkpoint id, onnx, real float ppm, claimed ppm): the untrained weights rolled back at a figure
-    `claimed_offset` from the float one, as a verified checkpoint records its fixed-point, proven figure."""
-    model_id, _owner, host = market_model
-    container = package.container(model_id)
-    onnx = export_onnx(container.model_file, container.field_table, container.target)
-    real = container.accuracy_ppm()
-    registered = host.model(model_id)
-    checkpoint_id, _ = host.open_checkpoint(model_id, 1, registered["weightsHash"], registered["bestAccuracy"])
-    host.rollback(checkpoint_id, real + claimed_offset, onnx_weights_hash(onnx))
-    return model_id, checkpoint_id, onnx, real, real + claimed_offset
 
 
 def test_with_proofs_checked_the_chain_figure_is_compared_with_the_proven_one(market_model, package, owner_files):
