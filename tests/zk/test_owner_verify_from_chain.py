@@ -38,10 +38,11 @@ class Settled:
 
 
 def settle(deployed, signer_of, accounts, verifier, initial_commitments, proof, folder: Path, *,
-           test_rows: range = range(TEST_ROWS), artifact_seed: int = TRAINED_SEED) -> Settled:
+           test_rows: range = range(TEST_ROWS), artifact_seed: int = TRAINED_SEED, rollback: bool = False) -> Settled:
     """Registers the model in verified mode with the owner's field table and test set (`test_rows` of the wine
-    set) but the circuit's registered root (of its first TEST_ROWS rows), settles it on `proof` with the keccak
-    weights hash of the `artifact_seed` export, and writes the owner's files."""
+    set) but the circuit's registered root (of its first TEST_ROWS rows), settles it (or, `rollback`, the hosting
+    node rolls it back) on `proof` with the keccak weights hash of the `artifact_seed` export, and writes the
+    owner's files."""
     token, _market, deployment = deployed
     owner, host = signer_of(1), signer_of(2)
     columns = wine_columns()
@@ -66,7 +67,8 @@ def settle(deployed, signer_of, accounts, verifier, initial_commitments, proof, 
     checkpoint_id, _ = host.open_checkpoint(model_id, 10, INITIAL_WEIGHTS, baseline)
     tree = MerkleTree([payout_leaf(checkpoint_id, signer_of(5).address, BILLED_ROWS * UNIT)])
     host.commit_bill(checkpoint_id, tree.root, b"\x06" * 32, BILLED_ROWS, BILLED_ROWS * UNIT)
-    host.settle_verified(checkpoint_id, proof.accuracy_ppm, onnx_weights_hash(artifact), proof)
+    close = host.rollback_verified if rollback else host.settle_verified
+    close(checkpoint_id, proof.accuracy_ppm, onnx_weights_hash(artifact), proof)
     return Settled(model_id, checkpoint_id, owner, folder)
 
 
@@ -101,11 +103,13 @@ def test_the_proof_read_back_from_the_settles_calldata_is_the_one_the_settle_sen
     assert chain_proof(settled.owner, settled.checkpoint_id) == proof
 
 
+@pytest.mark.parametrize("state", ["settled", "rolled_back"])
 def test_owner_verify_checks_the_chains_proofs_with_only_the_chain_the_artifact_and_its_test_set(
-        deployed, signer_of, accounts, verifier, initial_commitments, proof, circuit, w3, tmp_path, capsys):
-    settled = settle(deployed, signer_of, accounts, verifier, initial_commitments, proof, tmp_path / "owner")
+        state, deployed, signer_of, accounts, verifier, initial_commitments, proof, circuit, w3, tmp_path, capsys):
+    settled = settle(deployed, signer_of, accounts, verifier, initial_commitments, proof, tmp_path / "owner",
+                     rollback=state == "rolled_back")
     assert owner_verify(settled, w3, *from_chain(circuit)) == 0
-    assert (f"checkpoint {settled.checkpoint_id} (settled): its 3 proofs prove 850000 ppm (17 of 20 rows) for "
+    assert (f"checkpoint {settled.checkpoint_id} ({state}): its 3 proofs prove 850000 ppm (17 of 20 rows) for "
             f"these weights, as the chain records") in capsys.readouterr().out
 
 
