@@ -10,17 +10,22 @@ under the circuit, and verifies every chunk's proof from the chain against them;
 
   verifying key  the circuit's vk.key and settings, made into VKA words, or the VKA words the close carried,
                  do not hash to the registered VKA digest;
+  settings       the circuit's settings quantise or expose inputs and weights otherwise than the project's
+                 circuit does (scales, range-check decomposition, visibility): the VKA does not bind those, and
+                 they decide what X, Y and W are hashes of, so they are pinned here (`_check_settings`);
   test set       the owner's own test set, in chunks, commits to another root than the registered testSetZkRoot
                  (the chain's proofs are about other rows), or a chunk's commitments differ from the proof's;
   weights        the proofs are for another weights commitment than the artifact's weights commit to (the chain
                  cannot tie the keccak weightsHashAfter to the Poseidon W; this does);
   proof          a chunk's proof does not verify, with the owner's instances, under the circuit's key and SRS.
 
-`check_proofs` (`owner verify --proofs DIR`) is the same check fed from a proofs folder instead.
+`check_proofs` (`owner verify --proofs DIR`) checks a proofs folder instead, its chunk commitments against the
+registered root (not recomputed from the owner's rows).
 
 For the proofs a hosting node stored beside a checkpoint's artifact (proving.py's checkpoint-N.zk/), the check
 refuses, with a ProofMismatch naming the part and the chunk:
 
+  settings       as above;
   verifying key  the folder's vk.key, turned into its VKA words, does not hash to the registered VKA digest
                  (when one is given): proofs under any other key prove nothing the chain accepts;
   proof          a chunk's proof does not verify under that key with the owner's SRS (--srs);
@@ -109,7 +114,7 @@ def check_chain_proof(proof: AccuracyProof, circuit_dir: Path, onnx_bytes: bytes
     if not (settings.is_file() and graph.is_file() and (circuit_dir / "vk.key").is_file()):
         raise ZkError(f"{circuit_dir} is not a model's circuit: it needs settings.json, vk.key and accuracy.onnx "
                       f"(host.zk/model-<id>/, or a checkpoint's proofs folder)")
-    logrows = int(json.loads(settings.read_text())["run_args"]["logrows"])
+    logrows = _check_settings(settings)
     if terms.vka_digest is None:
         raise ZkError("checking proofs from the chain needs the model's registered VKA digest")
     registered = bytes(terms.vka_digest)
@@ -156,7 +161,7 @@ def check_proofs(folder: Path, onnx_bytes: bytes, terms: ProvenTerms, srs: Path)
     srs = ceremony_srs(srs)
     rows, count = _summary(folder)
     settings = folder / "settings.json"
-    logrows = int(json.loads(settings.read_text())["run_args"]["logrows"])
+    logrows = _check_settings(settings)
     circuit = prover.Circuit(folder, srs, logrows)
     if terms.vka_digest is not None:
         _check_vka(circuit, terms.vka_digest)
@@ -195,6 +200,30 @@ def artifact_weights_commitment(onnx_bytes: bytes, rows: int, settings: Path, sr
         # keys are not needed to evaluate: point them at the scratch folder, where there are none
         circuit = prover.compile_weights(accuracy_graph(layers, rows), settings, Path(scratch), srs, Path(scratch))
         return weights_commitment(circuit, padding)
+
+
+def _check_settings(settings: Path) -> int:
+    """Refuses settings that would make X, Y or W hashes of other values than the model's circuit hashes (the
+    VKA digest is the same whatever the scales: ezkl 23.0.5, tried by hand); answers the logrows."""
+    from orchestrator.zk import prover
+    try:
+        run = json.loads(settings.read_text())["run_args"]
+        found = {"input_scale": run["input_scale"], "param_scale": run["param_scale"],
+                 "decomp_base": run["decomp_base"], "decomp_legs": run["decomp_legs"],
+                 "input_visibility": run["input_visibility"], "param_visibility": run["param_visibility"],
+                 "output_visibility": run["output_visibility"]}
+        logrows = int(run["logrows"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ZkError(f"{settings} is not a circuit's settings: {e}") from None
+    hashed = {"Hashed": {"hash_is_public": True, "outlets": []}}
+    expected = {"input_scale": prover.SCALE, "param_scale": prover.SCALE, "decomp_base": prover.DECOMP_BASE,
+                "decomp_legs": prover.DECOMP_LEGS, "input_visibility": hashed, "param_visibility": hashed,
+                "output_visibility": "Public"}
+    differ = [f"{key} {found[key]!r} (the circuit's: {expected[key]!r})" for key in expected
+              if found[key] != expected[key]]
+    if differ:
+        raise ProofMismatch("settings", f"{settings} is not the model's circuit: {'; '.join(differ)}")
+    return logrows
 
 
 def _check_vka(circuit, registered: bytes) -> None:

@@ -137,6 +137,20 @@ def test_owner_verify_refuses_proofs_about_other_rows_than_its_test_set(
     assert "the chain's proofs are about other rows than yours" in capsys.readouterr().err
 
 
+def test_owner_verify_refuses_a_circuit_whose_settings_hash_other_weights_under_the_same_vka(
+        deployed, signer_of, accounts, verifier, initial_commitments, proof, circuit, w3, tmp_path, capsys):
+    # the VKA digest does not move with the scales: at param_scale 12 the owner would hash the artifact's weights
+    # A as the weights A/2 at scale 13, which a host could have proven instead, so the settings are pinned
+    settled = settle(deployed, signer_of, accounts, verifier, initial_commitments, proof, tmp_path / "owner")
+    compiled, _export, _chunks = circuit
+    copy = Path(shutil.copytree(compiled.folder, tmp_path / "circuit", ignore=shutil.ignore_patterns("pk.key")))
+    settings = json.loads((copy / "settings.json").read_text())
+    settings["run_args"]["param_scale"] = 12
+    (copy / "settings.json").write_text(json.dumps(settings))
+    assert owner_verify(settled, w3, "--circuit", str(copy), "--srs", str(compiled.srs)) == 1
+    assert "param_scale 12" in capsys.readouterr().err
+
+
 def test_owner_verify_of_a_verified_model_needs_a_circuit_and_an_srs(
         deployed, signer_of, accounts, verifier, initial_commitments, proof, w3, tmp_path, capsys):
     settled = settle(deployed, signer_of, accounts, verifier, initial_commitments, proof, tmp_path / "owner")
