@@ -75,6 +75,21 @@ class ProvenWeights:
     weights_commitment_after: int
 
 
+@dataclass(frozen=True)
+class ProvenClose:
+    """A verified checkpoint's close as its transaction carried it (settleCheckpointVerified or
+    rollbackCheckpointVerified): the proof in the ABI's field order (`evm.AccuracyProof.from_abi` reads it),
+    so the owner can check the proofs the chain accepted without asking the hosting node for them."""
+    tx_hash: bytes
+    function: str
+    accuracy_after: int
+    weights_hash_after: bytes
+    proof: tuple
+
+
+VERIFIED_CLOSES = ("settleCheckpointVerified", "rollbackCheckpointVerified")
+
+
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
@@ -336,6 +351,29 @@ class MarketClient:
         except (ContractCustomError, ContractLogicError) as e:
             raise self._revert("getProvenWeights", e) from None
         return ProvenWeights(found.weightsCommitment, found.weightsCommitmentAfter)
+
+    def proven_close(self, checkpoint_id: int) -> ProvenClose:
+        """The settle or rollback that proved the checkpoint, found by its CheckpointProven event and decoded
+        from the transaction's calldata with the market's ABI. Refused (ChainError) when no proof closed it (an
+        open checkpoint, the owner's proof-free rollback, a plain model) or when the close did not call the
+        market directly (a contract wallet's calldata is its own)."""
+        logs = self.market.events.CheckpointProven.get_logs(from_block=self.deployment.market_deploy_block,
+                                                             argument_filters={"checkpointId": checkpoint_id})
+        if not logs:
+            raise ChainError(f"checkpoint {checkpoint_id} was not closed on a proof: no CheckpointProven event")
+        found = logs[-1]["transactionHash"]
+        tx, tx_hash = self.w3.eth.get_transaction(found), bytes(found)
+        if tx["to"] is None or to_checksum_address(tx["to"]) != self.market.address:
+            raise ChainError(f"checkpoint {checkpoint_id}'s proof came in transaction 0x{tx_hash.hex()} to "
+                             f"{tx['to']}, not to the market: its calldata is not the market's call")
+        function, arguments = self.market.decode_function_input(tx["input"])
+        if function.fn_name not in VERIFIED_CLOSES or arguments["checkpointId"] != checkpoint_id:
+            raise ChainError(f"transaction 0x{tx_hash.hex()} calls {function.fn_name} of checkpoint "
+                             f"{arguments.get('checkpointId')}, not a verified close of checkpoint {checkpoint_id}")
+        proof = arguments["proof"]
+        fields = tuple(proof.values()) if isinstance(proof, Mapping) else tuple(proof)
+        return ProvenClose(tx_hash, function.fn_name, arguments["accuracyAfter"],
+                           bytes(arguments["weightsHashAfter"]), fields)
 
     def checkpoint(self, checkpoint_id: int) -> dict[str, Any]:
         record = _struct(self.market.functions.getCheckpoint(checkpoint_id).call())

@@ -7,11 +7,15 @@ does not match the chain), 2 for a usage error.
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.commandline import add_key_option, signing_account
 from orchestrator.errors import SplitLedgerError, UsageError
 from orchestrator.proxy.tls import ServerTLS
+
+if TYPE_CHECKING:
+    from .owner_model import ProofCheck
 
 # What serves and checks models (web3, uvicorn, onnx, onnxruntime, JAX) is imported by the command that runs:
 # building the parsers, for --help or any other command, needs none of it.
@@ -77,15 +81,18 @@ def add_owner_commands(commands, chain_arguments: ChainArguments) -> None:
     verify.add_argument("--fields", required=True, type=Path, help="the standard field table you registered")
     verify.add_argument("--test-set", required=True, type=Path, help="the test set you registered")
     verify.add_argument("--model", type=Path, help="the model file you registered (needed for a regression task)")
-    proofs = verify.add_argument_group("a verified model's accuracy proofs (docs/zk.md, \"The owner's verify\")")
+    proofs = verify.add_argument_group(
+        "a verified model's accuracy proofs (docs/zk.md, \"The owner's verify\")",
+        "For a model registered in verified mode the proofs the chain accepted are read from the checkpoint's "
+        "settle or rollback transaction and checked against the registered terms, the ONNX file's weights and "
+        "the test set given; --circuit and --srs are then required.")
+    proofs.add_argument("--circuit", type=Path, metavar="DIR",
+                        help="the model's circuit: a folder with its settings.json, vk.key and accuracy.onnx "
+                             "(host zk-setup's host.zk/model-<id>/, or any checkpoint's proofs folder); public, and "
+                             "refused unless its verifying key has the registered VKA digest")
     proofs.add_argument("--proofs", type=Path, metavar="DIR",
-                        help="the checkpoint's proofs folder (checkpoint-N.zk/): check every chunk's proof, its "
-                             "test-set commitments and its weights against this ONNX file, then compare the chain's "
-                             "accuracy with the proven one")
-    proofs.add_argument("--zk-root", type=_word, metavar="HEX",
-                        help="the test-set chunk root the model registered (testSetZkRoot); needed with --proofs")
-    proofs.add_argument("--vka-digest", type=_word, metavar="HEX",
-                        help="the verifying-key artifact digest the model registered: the proofs' key must have it")
+                        help="check the proofs in this folder (checkpoint-N.zk/, from the hosting node) instead of "
+                             "the ones on chain; its own settings.json and vk.key serve as the circuit")
     add_srs_option(proofs)
 
 
@@ -112,20 +119,11 @@ def verify_command(args: argparse.Namespace) -> int:
     from orchestrator.chain.client import MarketClient, connect
 
     from .owner_model import verify_checkpoint
-    if args.proofs is not None and (args.zk_root is None or args.srs is None):
-        raise UsageError("--proofs needs --zk-root (the registered test-set root) and --srs (the ceremony SRS, or "
-                         "on a dev chain the hosting node's local one)")
-    if args.proofs is None and (args.zk_root or args.vka_digest or args.srs):
-        raise UsageError("--zk-root, --vka-digest and --srs check a checkpoint's proofs: give --proofs DIR too")
     chain = MarketClient(connect(args.rpc), load_deployment(args.deployment))
     onnx_bytes = _read(args.onnx)
-    proven = None
-    if args.proofs is not None:
-        from .owner_proofs import ProvenTerms, check_proofs
-        # the proofs first: offline evidence, refused before any figure of the chain is compared
-        proven = check_proofs(args.proofs, onnx_bytes, ProvenTerms(args.zk_root, args.vka_digest), args.srs)
     result = verify_checkpoint(chain, args.model_id, args.checkpoint, onnx_bytes, _read(args.fields),
-                               _read(args.test_set), _read(args.model) if args.model else None, proven)
+                               _read(args.test_set), _read(args.model) if args.model else None,
+                               _proof_check(args, chain, onnx_bytes))
     measured = (f"onnxruntime measures {result.evaluation.accuracy_ppm} ppm ({result.evaluation.hits} of "
                 f"{result.evaluation.rows} rows)")
     if result.proven is None:
@@ -137,14 +135,27 @@ def verify_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _word(text: str) -> bytes:
-    try:
-        value = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        value = b""
-    if len(value) != 32:
-        raise argparse.ArgumentTypeError(f"a 32-byte hex word (0x + 64 hex digits), not {text!r}")
-    return value
+def _proof_check(args: argparse.Namespace, chain, onnx_bytes: bytes) -> "ProofCheck | None":
+    """A verified model's proof check for verify_checkpoint, from the chain's terms and the close's calldata
+    (or --proofs DIR); None for a plain model, which has no proofs to give options for."""
+    given = [name for name in ("circuit", "proofs", "srs") if getattr(args, name) is not None]
+    if not chain.is_verified(args.model_id):
+        if given:
+            raise UsageError(f"model {args.model_id} is not registered in verified mode: "
+                             f"{', '.join('--' + name for name in given)} check a verified model's proofs")
+        return None
+    if args.srs is None or (args.circuit is None and args.proofs is None):
+        raise UsageError(f"model {args.model_id} is verified: give --srs FILE (the SRS you trust) and --circuit DIR "
+                         f"(the model's settings.json, vk.key and accuracy.onnx), or --proofs DIR")
+    from .owner_proofs import chain_proof, check_chain_proof, check_proofs, terms_of
+    terms = terms_of(chain, args.model_id)
+    if args.proofs is not None:
+        folder = args.proofs
+        return lambda rows: check_proofs(folder, onnx_bytes, terms, args.srs)
+    # read before any test row is evaluated: a checkpoint closed without a proof is refused at once
+    proof = chain_proof(chain, args.checkpoint)
+    return lambda rows: check_chain_proof(proof, args.circuit, onnx_bytes, rows.features, rows.labels, terms,
+                                          args.srs)
 
 
 def _read(path: Path) -> bytes:

@@ -8,10 +8,11 @@ verify       evaluates an ONNX artifact with onnxruntime (orchestrator/artifact/
              set the owner registered and compares the accuracy with the checkpoint's accuracyAfter on chain,
              for settled and rolled-back checkpoints alike. The ONNX weights, the field table, the test set and
              (for a regression's tolerance) the model file must be the ones the chain committed to, so the figure
-             measured is the one the chain's figure claims. With the checkpoint's accuracy proofs checked first
-             (owner_proofs.py, `--proofs`), the chain's figure is compared with the proven one instead, the
-             fixed-point circuit's, which is what a verified model's checkpoints record (docs/zk.md), and the
-             float figure is reported beside it.
+             measured is the one the chain's figure claims. For a verified model the checkpoint's accuracy
+             proofs are checked on the owner's test rows (owner_proofs.py: from the close's calldata, or a
+             proofs folder with `--proofs`), and the chain's figure is compared with the proven one instead, the
+             fixed-point circuit's, which is what a verified model's checkpoints record (docs/zk.md); the float
+             figure is reported beside it.
 Any disagreement is an ArtifactError naming both sides (AccuracyMismatch: both figures).
 """
 import base64
@@ -32,7 +33,7 @@ from orchestrator.auth.messages import ArtifactRequest, Domain
 from orchestrator.auth.signing import Authorization
 from orchestrator.chain.client import MarketClient
 from orchestrator.container.canonical_weights import weights_hash
-from orchestrator.container.fields import ColumnMapping, FieldTable, Label, normalise_columns
+from orchestrator.container.fields import ColumnMapping, FieldTable, Label, NormalisedRows, normalise_columns
 from orchestrator.container.modelfile import parse_model_json, to_network
 from orchestrator.container.onnx_export import onnx_weights_hash
 from orchestrator.errors import AccuracyMismatch, ArtifactError, SplitLedgerError
@@ -44,6 +45,8 @@ from .artifacts import CheckpointArtifact, model_path, onnx_path, write_artifact
 from .owner_proofs import ProvenAccuracy
 
 CLOSED = ("settled", "rolled_back")
+# a verified model's proof check, given the owner's test rows as the field table normalises them
+ProofCheck = Callable[[NormalisedRows], ProvenAccuracy]
 REQUEST_TTL = 120
 
 
@@ -149,7 +152,10 @@ def fetch_model(chain: MarketClient, host_url: str, model_id: int, checkpoint_id
 
 def verify_checkpoint(chain: MarketClient, model_id: int, checkpoint_id: int, onnx_bytes: bytes, table_bytes: bytes,
                       test_bytes: bytes, model_bytes: bytes | None = None,
-                      proven: ProvenAccuracy | None = None) -> Verification:
+                      proofs: ProofCheck | None = None) -> Verification:
+    """Checks the artifact against the checkpoint on chain (module docstring). `proofs`, for a verified model,
+    checks the checkpoint's accuracy proofs on the owner's normalised test rows (owner_proofs.py), once the
+    field table and test set are known to be the registered ones; its figure is then the one compared."""
     checkpoint = closed_checkpoint(chain, model_id, checkpoint_id)
     registered = chain.model(model_id)
     from_onnx, committed = onnx_weights_hash(onnx_bytes), bytes(checkpoint["weightsHashAfter"])
@@ -173,6 +179,7 @@ def verify_checkpoint(chain: MarketClient, model_id: int, checkpoint_id: int, on
         if tolerance is None:  # Task refuses a regression without one at construction; this narrows the type
             raise ArtifactError("the model file's regression task has no tolerance")
         targets = RegressionTargets(rows.labels, tolerance)
+    proven = proofs(rows) if proofs is not None else None
     evaluation = evaluate(onnx_bytes, columns, targets)
     if proven is not None:
         if proven.accuracy_ppm != checkpoint["accuracyAfter"]:

@@ -145,6 +145,18 @@ def accuracy_graph(layers: Sequence[DenseLayer], rows: int) -> bytes:
     return proto.SerializeToString()
 
 
+def graph_rows(graph: bytes) -> int:
+    """The chunk size an accuracy graph was built for: the first dimension of its input `x`."""
+    try:
+        inputs = {value.name: value for value in onnx.load_model_from_string(graph).graph.input}
+        rows = inputs[INPUTS].type.tensor_type.shape.dim[0].dim_value
+    except (DecodeError, ValueError, KeyError, IndexError) as e:
+        raise ZkError(f"not an accuracy graph: {e}") from None
+    if rows < 1:
+        raise ZkError("the accuracy graph's input has no fixed number of rows")
+    return int(rows)
+
+
 def chunks(x: np.ndarray, labels: Sequence[int] | np.ndarray, classes: int, rows: int) -> tuple[Chunk, ...]:
     """The test set (normalised inputs `x`, class indices `labels`) cut in order into chunks of `rows` rows, the
     last padded with zero rows; the chunks are what the test-set commitment hashes, chunk by chunk."""

@@ -61,6 +61,19 @@ class AccuracyProof:
         words = self.chunk_commitments
         return chunks_root(list(zip(words[0::2], words[1::2], strict=True)))
 
+    @classmethod
+    def from_abi(cls, fields: Sequence) -> "AccuracyProof":
+        """The record from the struct as web3 decodes it from a call's input (as_abi's inverse)."""
+        weights, chunk_commitments, correct, rows, proofs, vka = fields
+        return cls(int(weights), tuple(int(v) for v in chunk_commitments), tuple(int(v) for v in correct),
+                   tuple(int(v) for v in rows), tuple(bytes(p) for p in proofs), tuple(bytes(w) for w in vka))
+
+    def chunk(self, index: int) -> ProofCall:
+        """Chunk `index`'s proof and the instances the contract verified it with, in circuit order."""
+        inputs, labels = self.chunk_commitments[2 * index:2 * index + 2]
+        return ProofCall(self.proofs[index],
+                         (inputs, labels, self.weights_commitment, self.correct[index], self.rows[index]))
+
     def as_abi(self) -> tuple:
         """The struct as web3 encodes a `tuple` argument, in the contract's field order."""
         return (self.weights_commitment, list(self.chunk_commitments), list(self.correct), list(self.rows),

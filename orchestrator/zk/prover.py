@@ -6,6 +6,7 @@ of the circuit's parameters (the weights commitment), then the outputs `correct`
 Every file lives in the circuit's own folder; nothing is cached elsewhere.
 """
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +167,14 @@ def instances(proof: Path) -> tuple[int, ...]:
     """The public instances a proof file was made for, in circuit order (module docstring)."""
     (values,) = json.loads(proof.read_text())["instances"]
     return tuple(_felt(value) for value in values)
+
+
+def write_proof(path: Path, proof: bytes, values: Sequence[int]) -> Path:
+    """A proof file ezkl's verify reads, from the proof bytes and the instances to check them with (a proof taken
+    from a transaction's calldata, whose instances the verifier contract was given beside it)."""
+    path.write_text(json.dumps({"proof": list(proof),
+                                "instances": [[v.to_bytes(32, "little").hex() for v in values]]}))
+    return path
 
 
 def verify(circuit: Circuit, proof: Path) -> bool:

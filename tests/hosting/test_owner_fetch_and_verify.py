@@ -143,7 +143,7 @@ def test_with_proofs_checked_the_chain_figure_is_compared_with_the_proven_one(ma
     model_id, checkpoint_id, onnx, real, claimed = rolled_back_at(market_model, package, -7_000)
     proven = ProvenAccuracy(correct=claimed, rows=1_000_000, chunks=1, weights_commitment=1)
     found = verify_checkpoint(market_model[2], model_id, checkpoint_id, onnx, owner_files["fields"].read_bytes(),
-                              owner_files["test"].read_bytes(), proven=proven)
+                              owner_files["test"].read_bytes(), proofs=lambda _rows: proven)
     assert (found.proven, found.evaluation.accuracy_ppm, found.on_chain_ppm) == (proven, real, claimed)
 
 
@@ -155,4 +155,4 @@ def test_a_proven_figure_other_than_the_chains_is_a_mismatch_naming_the_proofs(m
     proven = ProvenAccuracy(correct=claimed - 1, rows=1_000_000, chunks=1, weights_commitment=1)
     with pytest.raises(AccuracyMismatch, match=f"its proofs prove {claimed - 1} ppm .* accuracyAfter {claimed} ppm"):
         verify_checkpoint(market_model[2], model_id, checkpoint_id, onnx, owner_files["fields"].read_bytes(),
-                          owner_files["test"].read_bytes(), proven=proven)
+                          owner_files["test"].read_bytes(), proofs=lambda _rows: proven)

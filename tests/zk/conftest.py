@@ -9,7 +9,9 @@ from zk_fixtures import (  # noqa: F401
     circuit,
     initial_commitments,
     padding_proof,
+    proof,
     proven,
     trained,
+    verifier,
     verifier_code,
 )

@@ -177,33 +177,6 @@ def test_the_owner_check_refuses_a_verifying_key_other_than_the_registered_one(m
     assert refused.value.what == "verifying key"
 
 
-def owner_verify(proofs: Path, onnx_file: Path, chain: list[str], *extra: str) -> int:
-    from orchestrator.hosting.cli import owner_main
-    return owner_main(["verify", *chain, "--model-id", "1", "--checkpoint", str(CHECKPOINT), "--onnx", str(onnx_file),
-                       "--fields", str(onnx_file.with_name("fields.json")),
-                       "--test-set", str(onnx_file.with_name("test.json")), "--proofs", str(proofs), *extra])
-
-
-def test_owner_verify_with_proofs_needs_the_registered_root_and_an_srs(checkpoint, tmp_path, capsys):
-    proven, _told = checkpoint
-    assert owner_verify(proven.folder, tmp_path / "checkpoint.onnx", []) == 2
-    assert "--proofs needs --zk-root" in capsys.readouterr().err
-
-
-def test_owner_verify_refuses_proofs_of_other_weights_than_the_artifacts(
-        model_setup, checkpoint, deployed, w3, tmp_path, capsys):
-    from orchestrator.chain.deployment import save_deployment
-    setup, _export = model_setup
-    proven, _told = checkpoint
-    save_deployment(deployed[2], tmp_path / "deployment.json")
-    other_export, _x, _labels = wine_export(seed=5)
-    (tmp_path / "checkpoint.onnx").write_bytes(other_export)
-    chain = ["--rpc", w3.provider.endpoint_uri, "--deployment", str(tmp_path / "deployment.json")]
-    assert owner_verify(proven.folder, tmp_path / "checkpoint.onnx", chain,
-                        "--zk-root", "0x" + setup.registration.test_set_root.hex(), "--srs", str(setup.circuit.srs)) == 1
-    assert "the artifact's ONNX weights commit to" in capsys.readouterr().err
-
-
 def test_host_zk_setup_prints_the_registration_record_of_the_circuit_it_builds_beside_the_state_file(
         w3, tmp_path, capsys):
     from container_builders import model_doc, take, wine_columns, wine_table

@@ -31,25 +31,6 @@ class Billed:
     host: MarketClient
 
 
-@pytest.fixture(scope="module")
-def verifier(verifier_code, w3, accounts):
-    """The reusable verifier deployed on the test chain, the circuit's VKA registered in it."""
-    compiled, words = verifier_code
-    sender = accounts[0].address
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode).constructor().transact({"from": sender}))
-    contract = w3.eth.contract(receipt["contractAddress"], abi=compiled.abi)
-    w3.eth.wait_for_transaction_receipt(contract.functions.registerVka(list(words)).transact({"from": sender}))
-    return contract.address, words
-
-
-@pytest.fixture(scope="module")
-def proof(trained, verifier) -> evm.AccuracyProof:
-    """The trained weights' proof over the whole test set, as the market takes it."""
-    _address, words = verifier
-    return evm.accuracy_proof(trained, words)
-
-
 def billed_model(deployed, signer_of, accounts, baseline: int, terms: VerifiedTerms | None) -> Billed:
     token, _market, _deployment = deployed
     owner, host = signer_of(1), signer_of(2)
@@ -76,6 +57,14 @@ def verified(deployed, signer_of, accounts, initial_commitments, verifier) -> Bi
 @pytest.fixture
 def plain(deployed, signer_of, accounts, initial_commitments) -> Billed:
     return billed_model(deployed, signer_of, accounts, prover.accuracy_ppm(initial_commitments), None)
+
+
+def chain_state(billed: Billed) -> tuple:
+    """What a refused close must leave as it was: the model (escrow, best accuracy, weights hash), its verified
+    terms (weights commitment), the checkpoint (state, locked budget), its proven weights, the market's tokens."""
+    host = billed.host
+    return (host.model(billed.model_id), host.verified_terms(billed.model_id), host.checkpoint(billed.checkpoint_id),
+            host.proven_weights(billed.checkpoint_id), host.balance_of(host.market.address))
 
 
 def refused(call, *args) -> ChainRevert:
@@ -105,9 +94,11 @@ def test_the_next_checkpoint_opens_from_the_proven_commitment(verified, proof):
 def test_a_proof_made_for_other_weights_is_refused(verified, proof, proven):
     # chunk 0 proven for the registered (untrained) weights, claimed for the trained ones
     mixed = replace(proof, proofs=(evm.proof_call(proven.proof).proof, *proof.proofs[1:]))
+    before = chain_state(verified)
     error = refused(verified.host.settle_verified, verified.checkpoint_id, proof.accuracy_ppm, TRAINED_WEIGHTS,
                     mixed)
     assert (error.error, error.args_) == ("ProofRefused", (verified.checkpoint_id, 0))
+    assert chain_state(verified) == before
 
 
 def test_proofs_over_another_test_set_are_refused(verified, proof, circuit):
@@ -116,15 +107,19 @@ def test_proofs_over_another_test_set_are_refused(verified, proof, circuit):
     (other_chunk,) = chunks(x[TEST_ROWS:TEST_ROWS + ROWS], labels[TEST_ROWS:TEST_ROWS + ROWS], 3, ROWS)
     other, _witness = prover.evaluate(compiled, other_chunk, "other test set")
     moved = replace(proof, chunk_commitments=(other.inputs, other.labels, *proof.chunk_commitments[2:]))
+    before = chain_state(verified)
     error = refused(verified.host.settle_verified, verified.checkpoint_id, proof.accuracy_ppm, TRAINED_WEIGHTS,
                     moved)
     assert error.error == "TestSetCommitmentMismatch"
+    assert chain_state(verified) == before
 
 
 def test_a_claimed_accuracy_other_than_the_proven_one_is_refused(verified, proof):
+    before = chain_state(verified)
     error = refused(verified.host.settle_verified, verified.checkpoint_id, proof.accuracy_ppm + 1, TRAINED_WEIGHTS,
                     proof)
     assert (error.error, error.args_) == ("ProvenAccuracyMismatch", (850_001, 850_000))
+    assert chain_state(verified) == before
 
 
 def test_a_correct_count_the_proof_was_not_made_for_is_refused(verified, proof):

@@ -1,8 +1,8 @@
 """The zk tests' circuit: a small wine classifier's canonical export, its accuracy circuit over chunks of 8 rows,
 keys made once per session with a local SRS (dev chain), and one proof; for the verified market, the same
 network with other ("trained") weights proven on every chunk with those keys, the initial weights' commitments
-from witnesses alone, and the compiled reusable verifier with the circuit's VKA. Each (weights, chunk) is proven
-at most once per session."""
+from witnesses alone, the compiled reusable verifier with the circuit's VKA (deployed on each module's chain)
+and the trained weights' AccuracyProof. Each (weights, chunk) is proven at most once per session."""
 import numpy as np
 import pytest
 from container_builders import model_doc, wine_columns, wine_table
@@ -74,6 +74,25 @@ def verifier_code(circuit, tmp_path_factory) -> tuple[evm.CompiledVerifier, tupl
     folder = tmp_path_factory.mktemp("evm")
     return evm.compile_verifier(evm.write_verifier(compiled, folder / "Verifier.sol")), \
         evm.write_vka(compiled, folder / "vka.bytes")
+
+
+@pytest.fixture(scope="module")
+def verifier(verifier_code, w3, accounts):
+    """The reusable verifier deployed on the test chain, the circuit's VKA registered in it."""
+    compiled, words = verifier_code
+    sender = accounts[0].address
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode).constructor().transact({"from": sender}))
+    contract = w3.eth.contract(receipt["contractAddress"], abi=compiled.abi)
+    w3.eth.wait_for_transaction_receipt(contract.functions.registerVka(list(words)).transact({"from": sender}))
+    return contract.address, words
+
+
+@pytest.fixture(scope="module")
+def proof(trained, verifier) -> evm.AccuracyProof:
+    """The trained weights' proof over the whole test set, as the market takes it."""
+    _address, words = verifier
+    return evm.accuracy_proof(trained, words)
 
 
 @pytest.fixture(scope="session")
