@@ -69,14 +69,15 @@ def test_a_transaction_reorged_away_while_confirming_is_sent_again_and_lands_onc
     caplog.set_level(logging.INFO, logger="orchestrator.chain")
     start, nonce = w3.eth.block_number, w3.eth.get_transaction_count(owner.address)
 
-    def reorg_once_mined(chain) -> bool:
-        """Replaces the block that holds the transaction with an empty one, once it is mined."""
-        if chain.eth.block_number == start:
+    def reorg_once_seen(chain) -> bool:
+        """Replaces the block that holds the transaction with an empty one, once the waiter has seen it there
+        (a reorg before its first look would be a transaction that was never mined, as far as it can tell)."""
+        if not any(" 0 of 2 confirmations" in r.getMessage() for r in caplog.records):
             return False
         chain.provider.make_request("anvil_reorg", [1, []])
         return True
 
-    with mining(w3.provider.endpoint_uri, before_mining=reorg_once_mined):
+    with mining(w3.provider.endpoint_uri, before_mining=reorg_once_seen):
         result = deep_client(owner, 2).set_quote(model_id, 9, 0)
     assert any("reorged away" in r.getMessage() for r in caplog.records)
     assert w3.eth.get_transaction_receipt(result.tx_hash)["blockHash"].hex() == result.block_hash[2:]
