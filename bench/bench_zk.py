@@ -12,11 +12,15 @@ its own chunks, so a run cut short still reports the smaller sizes.
 Weights and rows are random (seeded): the cost depends on the shapes, not on the values. The SRS is a local
 one (dev only). Each configuration runs once, in this process, on whatever cores the machine gives it.
 
-Run: python bench/bench_zk.py [--shapes 30-16-2 ...] [--rows 8 32 ...]
+With --calibrate-only, per chunk size only the circuit's size as calibration gives it (logrows, rows used): no
+SRS, setup nor proof, so seconds per size; what decides which chunk sizes are worth proving.
+
+Run: python bench/bench_zk.py [--shapes 30-16-2 ...] [--rows 8 32 ...] [--calibrate-only]
      python bench/bench_zk.py [--shapes 30-16-2 ...] --test-sets 32 128 512 [--chunk-rows 32]
 """
 import argparse
 import itertools
+import json
 import os
 import sys
 import tempfile
@@ -56,6 +60,16 @@ def gas_of(rpc: str, folder: Path, circuit: prover.Circuit, proof: Path) -> tupl
     call = evm.proof_call(proof)
     data = contract.encode_abi("verifyProof", [call.proof, list(call.instances), list(words)])
     return w3.eth.estimate_gas({"to": contract.address, "data": data, "from": sender}), verifier.deployed_size
+
+
+def calibrated(shape: list[int], rows: int) -> str:
+    rng = np.random.default_rng(1)
+    test = chunks(rng.normal(size=(rows, shape[0])).astype(np.float32), rng.integers(0, shape[-1], rows),
+                  shape[-1], rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        logrows = prover.settings_for(accuracy_graph(layers_of(shape), rows), test[0], Path(tmp))
+        used = json.loads((Path(tmp) / "settings.json").read_text())["num_rows"]
+    return f"| {'-'.join(map(str, shape))} | {rows} | {logrows} | {used:,} |"
 
 
 def run(shape: list[int], rows: int, rpc: str) -> str:
@@ -155,10 +169,17 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", type=int, default=[8, 32])
     parser.add_argument("--test-sets", nargs="+", type=int, help="whole test sets of these sizes (rows)")
     parser.add_argument("--chunk-rows", type=int, default=32, help="rows per chunk with --test-sets")
+    parser.add_argument("--calibrate-only", action="store_true", help="per --rows, the circuit's size only")
     args = parser.parse_args()
     if args.test_sets and any(size < 1 or size % args.chunk_rows for size in args.test_sets):
         parser.error(f"--test-sets sizes must be multiples of --chunk-rows {args.chunk_rows}")
     shapes = [[int(n) for n in shape.split("-")] for shape in args.shapes]
+    if args.calibrate_only:
+        print("| model | rows per chunk | logrows | circuit rows used |\n|---|---|---|---|")
+        for shape in shapes:
+            for rows in args.rows:
+                print(calibrated(shape, rows), flush=True)
+        return
     if args.test_sets:
         print(f"| model | test rows | chunks of {args.chunk_rows} | logrows | SRS s | setup s (once) | prove s (all "
               "chunks) | prove s per chunk | proof bytes per chunk | proof bytes total | Python verify s (all) | "
