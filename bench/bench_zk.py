@@ -96,26 +96,28 @@ def run(shape: list[int], rows: int, rpc: str) -> str:
             f"{proof_bytes:,} | {size:,} | {gas:,} |")
 
 
-# Block gas limits a settle's transaction must fit: the demo's anvil (devchain.BLOCK_GAS_LIMIT), then Ethereum
-# mainnet's 30M and its 36M since 2025.
-BLOCK_LIMITS = (12_000_000, 30_000_000, 36_000_000)
-
-
-@dataclass(frozen=True)
-class ChunkCost:
-    prove_s: float
-    verify_s: float
-    proof_bytes: int
-
-
 @dataclass(frozen=True)
 class ModelSetup:
+    """What a model pays once per chunk size, whatever the test set: the local SRS and the key setup."""
     logrows: int
     srs_s: float
     setup_s: float
 
 
-def test_set_row(name: str, rows: int, setup: ModelSetup, costs: list[ChunkCost], gas: int) -> str:
+# Block gas limits a settle's transaction must fit: the demo's anvil (devchain.BLOCK_GAS_LIMIT), then 30M and 36M,
+# limits Ethereum mainnet has had (public chains move theirs: check the target chain's)
+BLOCK_LIMITS = (12_000_000, 30_000_000, 36_000_000)
+
+
+@dataclass(frozen=True)
+class ChunkCost:
+    """One chunk's proving and Python verification seconds and its proof's size in calldata."""
+    prove_s: float
+    verify_s: float
+    proof_bytes: int
+
+
+def whole_set_row(name: str, rows: int, setup: ModelSetup, costs: list[ChunkCost], gas: int) -> str:
     prove = sum(c.prove_s for c in costs)
     sizes = sorted({c.proof_bytes for c in costs})
     per_chunk = f"{sizes[0]:,}" if len(sizes) == 1 else f"{sizes[0]:,}-{sizes[-1]:,}"
@@ -160,7 +162,7 @@ def run_test_sets(shape: list[int], sizes: list[int], chunk_rows: int, rpc: str)
             proven.proof.unlink()
             proven.witness.unlink()
             if index + 1 in ends:
-                yield test_set_row(name, ends[index + 1], setup, costs, gas)
+                yield whole_set_row(name, ends[index + 1], setup, costs, gas)
 
 
 def main() -> None:
