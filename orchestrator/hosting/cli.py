@@ -22,6 +22,7 @@ from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
 from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command, add_srs_option
+from .proving import PROVE_TIMEOUT_S
 from .records import Commitments
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 
@@ -127,6 +128,10 @@ def configure_host(parser: CommandParser) -> None:
     run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
     run.add_argument("--chunk-rows", type=int, default=8,
                      help="a verified model's test rows per proof: the ones host zk-setup used (default: %(default)s)")
+    run.add_argument("--prove-timeout", type=float, default=PROVE_TIMEOUT_S, metavar="SECONDS",
+                     help="a verified model's proof of one chunk is stopped past this, and the group is left "
+                          "unsettled, its checkpoint open, to be trained and proven again by the next run "
+                          "(default: %(default)s)")
     add_srs_option(run)
     add_artifacts_dir_option(run)
     add_serve_command(commands, _chain_arguments)
@@ -177,7 +182,8 @@ def _host_run(args: argparse.Namespace) -> int:
     config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                         max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
                         anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
-                        artifacts_dir=args.artifacts_dir, srs=args.srs, chunk_rows=args.chunk_rows)
+                        artifacts_dir=args.artifacts_dir, srs=args.srs, chunk_rows=args.chunk_rows,
+                        prove_timeout=args.prove_timeout)
     bars = progress_bars(args)
     try:
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),

@@ -59,6 +59,7 @@ from .fanout import Failed, each_holder
 from .plan import Plan
 from .projected import group_trainer
 from .proving import (
+    PROVE_TIMEOUT_S,
     CheckpointProof,
     ZkSetup,
     default_zk_dir,
@@ -97,6 +98,7 @@ class NodeConfig:
     zk_dir: Path | None = None
     srs: Path | None = None
     chunk_rows: int = 8
+    prove_timeout: float = PROVE_TIMEOUT_S  # seconds a chunk's prove may take (ProveTimeout past it)
 
 
 @dataclass
@@ -497,7 +499,8 @@ class HostingNode:
             raise SplitLedgerError(f"model {self.model_id} is not verified: there is nothing to prove")
         from orchestrator.container.onnx_export import export_onnx
         export = export_onnx(self.container.model_file, self.container.field_table, network)
-        return prove_checkpoint(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress)
+        return prove_checkpoint(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress,
+                                timeout=self.config.prove_timeout)
 
     def _accuracy_proof(self, checkpoint_id: int, network, accuracy_ppm: int):
         """The market's AccuracyProof for a close: the stored proofs when a completed proving left them for this

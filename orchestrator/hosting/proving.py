@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 PROGRESS_TASK = "proof chunk"
 MANIFEST = "setup.json"
 PROOFS_MANIFEST = "proofs.json"
+# seconds one chunk's prove may take before it is stopped (host run --prove-timeout): far above the minutes a
+# chunk takes here (docs/zk.md), so it only ends a prove that hangs
+PROVE_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -165,11 +168,12 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
 
 
 def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, checkpoint_id: int, *,
-                     progress: Progress | None = None) -> CheckpointProof:
+                     progress: Progress | None = None, timeout: float | None = PROVE_TIMEOUT_S) -> CheckpointProof:
     """Proves every chunk of the test set with the checkpoint's weights (its canonical export), telling
     `progress` ("proof chunk", i, K) after each, and stores the proofs beside the checkpoint's artifact
     (module docstring). Refuses weights the circuit cannot take, and a chunk whose commitments are not the
-    registered ones (a test set that moved since registration would prove nothing the chain accepts)."""
+    registered ones (a test set that moved since registration would prove nothing the chain accepts). A chunk
+    whose prove runs past `timeout` seconds is stopped (ProveTimeout), leaving no proofs folder."""
     from orchestrator.zk import prover
     from orchestrator.zk.circuit import accuracy_graph, export_layers
     final = proofs_dir(artifacts_dir, checkpoint_id)
@@ -185,7 +189,7 @@ def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, c
         progress(PROGRESS_TASK, 0, total)
     proven = []
     for index, chunk in enumerate(setup.chunks):
-        found = prover.prove(circuit, chunk, chunk_name(index))
+        found = prover.prove(circuit, chunk, chunk_name(index), timeout=timeout)
         (work / f"{chunk_name(index)}.input.json").unlink()  # the witness holds the same rows
         if (found.commitments.inputs, found.commitments.labels) != registered[index]:
             raise ZkError(f"checkpoint {checkpoint_id}: chunk {index} of the test set commits to other rows than "
