@@ -238,18 +238,12 @@ def _host_status(args: argparse.Namespace) -> int:
 
 def _host_zk_setup(args: argparse.Namespace) -> int:
     from orchestrator.chain.client import connect
-    from orchestrator.container.onnx_export import export_onnx
 
-    from .proving import default_zk_dir, setup_dir, setup_model
+    from .proving import default_zk_dir, setup_container, setup_dir
     chain_id = connect(args.rpc).eth.chain_id  # the SRS rule is the chain's: a local SRS on dev chains only
     package = _package(args)
-    container = package.container(args.model_id)
-    if container.task.kind != "classification":
-        raise SplitLedgerError("accuracy proofs cover classification models only (docs/zk.md)")
-    export = export_onnx(container.model_file, container.field_table, container.target)
-    folder = setup_dir(default_zk_dir(args.db), args.model_id)
-    setup = setup_model(folder, export, container.test_set.features, container.test_set.labels.astype(int),
-                        len(container.task.classes), args.chunk_rows, chain_id=chain_id, srs=args.srs)
+    setup = setup_container(setup_dir(default_zk_dir(args.db), args.model_id), package.container(args.model_id),
+                            args.chunk_rows, chain_id=chain_id, srs=args.srs)
     registration = setup.registration
     print(json.dumps({"modelId": args.model_id, "folder": str(setup.folder), "logrows": setup.circuit.logrows,
                       "srs": str(setup.circuit.srs), "chunkRows": setup.rows, "chunks": len(setup.chunks),

@@ -44,6 +44,7 @@ from orchestrator.hashing.keccak import keccak256
 from orchestrator.progress import Progress
 
 if TYPE_CHECKING:
+    from orchestrator.container.container import TrainingContainer
     from orchestrator.zk.circuit import Chunk
     from orchestrator.zk.commitments import ChunkCommitments
     from orchestrator.zk.evm import ProofCall
@@ -165,6 +166,18 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
                 "weights_commitment": hex(registration.weights_commitment)}
     _write_text(folder / MANIFEST, json.dumps(manifest, indent=1))  # last: its presence says "set up"
     return ZkSetup(folder, circuit, rows, test_chunks, registration)
+
+
+def setup_container(folder: Path, container: TrainingContainer, rows: int, *, chain_id: int,
+                    srs: Path | None = None) -> ZkSetup:
+    """setup_model on a training container as registered: its target network's canonical export (projection
+    included) and its normalised test set, in chunks of `rows`. Classification models only."""
+    from orchestrator.container.onnx_export import export_onnx
+    if container.task.kind != "classification":
+        raise ZkError(f"model {container.model_id}: accuracy proofs cover classification models only (docs/zk.md)")
+    export = export_onnx(container.model_file, container.field_table, container.target)
+    return setup_model(folder, export, container.test_set.features, container.test_set.labels.astype(int),
+                       len(container.task.classes), rows, chain_id=chain_id, srs=srs)
 
 
 def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, checkpoint_id: int, *,

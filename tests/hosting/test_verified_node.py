@@ -8,13 +8,13 @@ import shutil
 from dataclasses import dataclass
 
 import pytest
+from eth_account import Account
 from market_terms import PRICE, UNIT
 from test_hosting_node import direct, sources
 
 from orchestrator.auth.signing import RequestSigner
-from orchestrator.chain.client import MarketClient, VerifiedTerms
+from orchestrator.chain.client import MarketClient
 from orchestrator.chain.registry import ModelRegistry
-from orchestrator.container.onnx_export import export_onnx
 from orchestrator.errors import ProveTimeout
 from orchestrator.hosting import registration
 from orchestrator.hosting.artifacts import default_artifacts_dir, onnx_path
@@ -25,13 +25,12 @@ from orchestrator.hosting.proving import (
     ZkSetup,
     default_zk_dir,
     proofs_dir,
-    proven_baseline,
+    setup_container,
     setup_dir,
-    setup_model,
 )
-from orchestrator.hosting.registration import OwnerPackage, PolicyChoice, RegistrationTerms
+from orchestrator.hosting.registration import OwnerPackage, PolicyChoice
 from orchestrator.hosting.state import HostState
-from orchestrator.zk import evm
+from orchestrator.hosting.verified_registration import deploy_verifier, register_verified
 
 CHUNK_ROWS = 8
 TEST_ROWS = 8  # one chunk: the proving cost of a checkpoint stays under a minute
@@ -57,19 +56,11 @@ def small_package(world):
 def circuit(small_package, deployed, accounts, w3, tmp_path_factory):
     """The package's circuit, set up once for the module (as `host zk-setup` does), and the reusable verifier
     deployed with its VKA registered."""
-    container = small_package.container(0)
     staging = tmp_path_factory.mktemp("zk-staging") / "model"
-    setup = setup_model(staging, export_onnx(container.model_file, container.field_table, container.target),
-                        container.test_set.features, container.test_set.labels.astype(int),
-                        len(container.task.classes), CHUNK_ROWS, chain_id=w3.eth.chain_id)
-    compiled = evm.compile_verifier(evm.write_verifier(setup.circuit, staging.parent / "Verifier.sol"))
-    sender = accounts[0].address
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode).constructor().transact({"from": sender}))
-    verifier = w3.eth.contract(receipt["contractAddress"], abi=compiled.abi)
-    w3.eth.wait_for_transaction_receipt(
-        verifier.functions.registerVka(list(setup.registration.vka)).transact({"from": sender}))
-    return setup, verifier.address
+    setup = setup_container(staging, small_package.container(0), CHUNK_ROWS, chain_id=w3.eth.chain_id)
+    deployer = Account.create()
+    accounts[0].transfer(deployer.address, 10**19)
+    return setup, deploy_verifier(MarketClient(w3, deployed[2], deployer), setup, staging.parent)
 
 
 @pytest.fixture
@@ -77,23 +68,16 @@ def verified_model(circuit, small_package, deployed, signer_of, accounts, tmp_pa
     """Registered in verified mode with the circuit's terms and the proven baseline; the circuit is linked into
     where this test's node looks for it (the model id is known only now)."""
     setup, verifier = circuit
-    token = deployed[0]
     owner, host = signer_of(1), signer_of(2)
-    zk_terms = setup.registration
-    terms = RegistrationTerms.of(small_package)
-    baseline = proven_baseline(setup)
-    token.transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
-    model_id, _ = owner.register_verified_model(
-        host.address, terms.model_hash, terms.test_set_hash, terms.field_table_hash, terms.policy_hash,
-        terms.initial_weights_hash, baseline,
-        VerifiedTerms(verifier, zk_terms.vka_digest, zk_terms.test_set_root, zk_terms.weights_commitment))
+    deployed[0].transfer(owner.address, 1_000 * UNIT, {"from": accounts[0]})
+    model_id, terms, _ = register_verified(owner, host.address, small_package, setup, verifier)
     owner.approve_and_deposit(model_id, 50 * UNIT)
     owner.set_quote(model_id, PRICE, 0)
     folder = setup_dir(default_zk_dir(tmp_path / "host.sqlite"), model_id)
     folder.parent.mkdir(parents=True)
     # hard links: the 592 MB proving key is not copied; a local SRS is named relative to the folder
     shutil.copytree(setup.folder, folder, copy_function=os.link)
-    return VerifiedModel(model_id, host, setup, baseline)
+    return VerifiedModel(model_id, host, setup, terms.baseline_accuracy_ppm)
 
 
 def hosting_node(verified_model, small_package, world, signer_of, deployed, w3, tmp_path, told=None, **config):
