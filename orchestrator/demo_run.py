@@ -157,9 +157,9 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     owner.approve_and_deposit(model_id, ESCROW)
     owner.set_quote(model_id, PRICE_PER_ROW, ROW_CAP)
     baseline = terms.baseline_accuracy_ppm
-    mode = "" if zk is None else (f" in verified mode (proven baseline on the proven test set, the first "
-                                  f"{zk.demo.test_rows} test rows)")
-    log(f"== owner: model {model_id} registered{mode} (baseline accuracy {baseline / 1e4:.2f} %), "
+    mode = "" if zk is None else " in verified mode"
+    on = "" if zk is None else f", proven on the first {zk.demo.test_rows} test rows"
+    log(f"== owner: model {model_id} registered{mode} (baseline accuracy {baseline / 1e4:.2f} %{on}), "
         f"{ESCROW / UNIT:.0f} tokens escrowed, quote {PRICE_PER_ROW / UNIT} token/row  (tx {registered.tx_hash})")
     policy = package.policy
     log(f"   privacy policy 0x{policy.commitment().hex()}: {policy.summary()}")
