@@ -8,10 +8,12 @@ setup:
 	@bin/setup
 
 ## The main job: local anvil, deploy, the hosted-training scenario (scripts/demo.py), then the explorer.
-## make demo CHAIN=ganache plays it on Ganache (npm ganache 7.9.2) instead.
+## make demo CHAIN=ganache plays it on Ganache (npm ganache 7.9.2) instead; make demo VERIFIED=1 plays it in
+## verified mode (every checkpoint settled or rolled back on ezkl accuracy proofs; docs/zk.md, "The verified demo").
 CHAIN ?= anvil
+VERIFIED ?=
 demo: setup
-	@CHAIN=$(CHAIN) bin/demo
+	@CHAIN=$(CHAIN) SPLITLEDGER_DEMO_VERIFIED=$(VERIFIED) bin/demo
 
 ## Stops the chain and the explorer that `make demo` left running.
 demo-stop:

@@ -19,9 +19,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from orchestrator.auth.signing import RequestSigner
-from orchestrator.chain.client import MarketClient
+from orchestrator.chain.client import MarketClient, TxResult
 from orchestrator.chain.proxies import registered_proxies
 from orchestrator.commandline import lines_of
+from orchestrator.demo_verified import VerifiedDemo, VerifiedRun, owner_proof_check, register_in_verified_mode
 from orchestrator.hosting.artifact_gate import OwnerGate
 from orchestrator.hosting.artifact_service import create_app
 from orchestrator.hosting.artifacts import default_artifacts_dir
@@ -29,7 +30,7 @@ from orchestrator.hosting.evidence import statement
 from orchestrator.hosting.node import GroupReport, HostingNode, NodeConfig
 from orchestrator.hosting.nonces import NonceStore
 from orchestrator.hosting.owner_model import Verification, fetch_model, verify_checkpoint
-from orchestrator.hosting.registration import OwnerPackage, register, test_set_bytes
+from orchestrator.hosting.registration import OwnerPackage, RegistrationTerms, register, test_set_bytes
 from orchestrator.hosting.state import HostState
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.server import proxy_process, running
@@ -80,6 +81,16 @@ class Story:
     returned: int  # what the owner withdrew from escrow at the end
     bills_dir: Path
     verified: Verification  # the owner's independent check of the last settled model
+    zk: VerifiedRun | None = None  # the verified story's circuit and proving times; None for the plain story
+
+
+@dataclass(frozen=True)
+class CloseRecord:
+    """A verified checkpoint's close: the market function that closed it, on how many chunk proofs, its gas."""
+    checkpoint_id: int
+    function: str
+    proofs: int
+    gas_used: int
 
 
 @dataclass(frozen=True)
@@ -105,10 +116,12 @@ def new_funded_account(faucet: Faucet) -> LocalAccount:
     return account
 
 
-def owner_package(world: World) -> OwnerPackage:
-    """The owner's files with the default privacy policy (ldp mode at the default epsilon, chosen on the test set)."""
+def owner_package(world: World, verified: VerifiedDemo | None = None) -> OwnerPackage:
+    """The owner's files with the default privacy policy (ldp mode at the default epsilon, chosen on the test set);
+    in verified mode the test set is the proven subset (VerifiedDemo.proven_columns)."""
+    columns = world.test_columns if verified is None else verified.proven_columns(world.test_columns)
     return OwnerPackage.with_default_policy(json.dumps(world.model_doc).encode(), world.field_table,
-                                            test_set_bytes(world.test_columns))
+                                            test_set_bytes(columns))
 
 
 @contextmanager
@@ -127,21 +140,26 @@ def proxies(workdir: Path, rpc: str, deployment: Path, faucet: Faucet) -> Iterat
 
 
 def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: str, deployment: Path, *,
-         config: NodeConfig = DEMO_CONFIG, log: Callable[[str], None] = print) -> Story:
+         config: NodeConfig = DEMO_CONFIG, log: Callable[[str], None] = print,
+         verified: VerifiedDemo | None = None) -> Story:
     """The whole story up to the summary. `workdir` receives the owner's files, the proxies' and the hosting
-    node's state files, and the published bills."""
+    node's state files, and the published bills. `verified`: the story in verified mode (demo_verified.py)."""
     owner = chain.with_account(new_funded_account(faucet))
     host = chain.with_account(new_funded_account(faucet))
     faucet.tokens(owner.address, OWNER_TOKENS)
-    package = owner_package(world)
+    package = owner_package(world, verified)
     for name, data in (("model.json", package.model_bytes), ("fields.json", package.table.to_json()),
                        ("test-set.json", package.test_bytes), ("policy.json", package.policy.to_json())):
         (workdir / name).write_bytes(data)
-    model_id, terms, registered = register(owner, host.address, package)
-    baseline = terms.baseline_accuracy_ppm
+    model_id, terms, registered, zk = _register(owner, host.address, package, verified, workdir, faucet, log)
+    if zk is not None:
+        config = zk.demo.node_config(config)
     owner.approve_and_deposit(model_id, ESCROW)
     owner.set_quote(model_id, PRICE_PER_ROW, ROW_CAP)
-    log(f"== owner: model {model_id} registered (baseline accuracy {baseline / 1e4:.2f} %), "
+    baseline = terms.baseline_accuracy_ppm
+    mode = "" if zk is None else " in verified mode"
+    on = "" if zk is None else f", proven on the first {zk.demo.test_rows} test rows"
+    log(f"== owner: model {model_id} registered{mode} (baseline accuracy {baseline / 1e4:.2f} %{on}), "
         f"{ESCROW / UNIT:.0f} tokens escrowed, quote {PRICE_PER_ROW / UNIT} token/row  (tx {registered.tx_hash})")
     policy = package.policy
     log(f"   privacy policy 0x{policy.commitment().hex()}: {policy.summary()}")
@@ -162,7 +180,8 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
         log(f"   hosting node found {len(holders)} proxies on chain (ProxyRegistered): {found}; it signs every "
             f"request, they answer only it and sign their answers")
         node = HostingNode(model_id, package.container(model_id), host, holders,
-                           HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir))
+                           HostState(workdir / "host.sqlite"), _with_bills(config, bills_dir),
+                           progress=None if zk is None else zk.clock)
         sellers: dict[str, tuple[SourceRows, LocalAccount]] = {}
         reports = []
         for wave, sources in enumerate(world.sources_by_phase, start=1):
@@ -182,26 +201,46 @@ def play(chain: MarketClient, faucet: Faucet, world: World, workdir: Path, rpc: 
     log("== owner withdraws half of what is left in escrow")
     returned = owner.model(model_id)["escrow"] // 2
     owner.withdraw(model_id, returned, owner.address)
-    log("== owner fetches the last settled model from the hosting node and verifies it with onnxruntime")
-    verified = fetch_and_verify(owner, model_id, package, workdir, log)
-    return Story(chain, model_id, owner, node, sellers, reports, claimed, ESCROW, returned, bills_dir, verified)
+    checked = "with onnxruntime" if zk is None else "with onnxruntime and checks its proofs from the chain"
+    log(f"== owner fetches the last settled model from the hosting node and verifies it {checked}")
+    verification = fetch_and_verify(owner, model_id, package, workdir, log, zk)
+    return Story(chain, model_id, owner, node, sellers, reports, claimed, ESCROW, returned, bills_dir, verification,
+                 zk)
+
+
+def _register(owner: MarketClient, host: str, package: OwnerPackage, verified: VerifiedDemo | None, workdir: Path,
+              faucet: Faucet, log: Callable[[str], None]
+              ) -> tuple[int, RegistrationTerms, TxResult, VerifiedRun | None]:
+    """The plain registration, or the verified one (the circuit set up, the verifier deployed by a fresh key)."""
+    if verified is None:
+        return (*register(owner, host, package), None)
+    deployer = owner.with_account(new_funded_account(faucet))
+    return register_in_verified_mode(owner, deployer, host, package, verified, workdir / "host.sqlite", log)
 
 
 def fetch_and_verify(owner: MarketClient, model_id: int, package: OwnerPackage, workdir: Path,
-                     log: Callable[[str], None]) -> Verification:
+                     log: Callable[[str], None], zk: VerifiedRun | None = None) -> Verification:
     """What `host serve`, `owner fetch-model` and `owner verify` do: the node serves its artifacts to the owner
-    only; the owner checks the weights against the chain's hash and the accuracy with onnxruntime."""
+    only; the owner checks the weights against the chain's hash and the accuracy with onnxruntime, or, for a
+    verified model (`zk`), the proofs from the chain with the model's circuit and SRS."""
     db = workdir / "host.sqlite"
     gate = OwnerGate(owner, NonceStore(db))
     with running(create_app(default_artifacts_dir(db), gate)) as url:
         fetched = fetch_model(owner, url, model_id, None, workdir / "fetched")
     log(f"   checkpoint {fetched.checkpoint_id} ({fetched.state}): {fetched.onnx_file.name} weights "
         f"0x{fetched.weights_hash.hex()[:16]}... match the chain's weightsHashAfter")
-    verified = verify_checkpoint(owner, model_id, fetched.checkpoint_id, fetched.onnx_file.read_bytes(),
-                                 package.table.to_json(), package.test_bytes)
-    evaluation = verified.evaluation
-    log(f"   verified: onnxruntime measures {evaluation.accuracy_ppm} ppm ({evaluation.hits} of {evaluation.rows} "
-        f"test rows), the accuracy the chain records for checkpoint {verified.checkpoint_id}")
+    onnx_bytes = fetched.onnx_file.read_bytes()
+    proofs = None if zk is None else owner_proof_check(owner, model_id, fetched.checkpoint_id, onnx_bytes, zk)
+    verified = verify_checkpoint(owner, model_id, fetched.checkpoint_id, onnx_bytes, package.table.to_json(),
+                                 package.test_bytes, proofs=proofs)
+    evaluation, proven = verified.evaluation, verified.proven
+    if proven is None:
+        log(f"   verified: onnxruntime measures {evaluation.accuracy_ppm} ppm ({evaluation.hits} of "
+            f"{evaluation.rows} test rows), the accuracy the chain records for checkpoint {verified.checkpoint_id}")
+    else:
+        log(f"   verified: the {proven.chunks} proofs from the chain prove {proven.accuracy_ppm} ppm ({proven.correct} "
+            f"of {proven.rows} proven test rows) for these weights, the accuracy the chain records for checkpoint "
+            f"{verified.checkpoint_id}; onnxruntime measures {evaluation.accuracy_ppm} ppm in floating point")
     return verified
 
 
@@ -258,6 +297,8 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
         txs = ", ".join(f"{k} {v[:12]}..." for k, v in r.txs.items())
         log(f"{r.checkpoint_id:>10} {r.rows_used:>4}/{r.rows_planned:<4} {r.accuracy_before / 1e4:>15.2f}% "
             f"{r.accuracy_after / 1e4:>7.2f}%  {outcome:<12} {txs}")
+    if story.zk is not None:
+        print_proofs(story, story.zk, log)
     counts = source_counts(story)
     log(f"\n{'source':<12} {'listed':>6} {'rejected':>8} {'declined':>8} {'used':>5} {'dropped':>7} {'paid':>8}")
     for address, (source, _account) in story.sellers.items():
@@ -289,5 +330,32 @@ def print_summary(story: Story, elapsed: float, log: Callable[[str], None] = pri
     assert sum(sum(r.paid.values()) for r in story.reports) == money.paid + money.unclaimed
     best = story.chain.model(story.model_id)["bestAccuracy"]
     assert story.verified.on_chain_ppm == best, "the owner verified the model the chain settled last"
-    log(f"best accuracy on chain {best / 1e4:.2f} %, verified by the owner with onnxruntime; "
-        f"demo took {elapsed:.0f} s")
+    how = "with onnxruntime" if story.zk is None else (f"from the chain's proofs (proven on the first "
+                                                       f"{story.zk.demo.test_rows} test rows)")
+    log(f"best accuracy on chain {best / 1e4:.2f} %, verified by the owner {how}; demo took {elapsed:.0f} s")
+
+
+def closes(story: Story) -> list[CloseRecord]:
+    """Each checkpoint's close as its transaction carried it, with its gas: a verified story's closes are all
+    verified ones (settleCheckpointVerified, rollbackCheckpointVerified), read back from the calldata."""
+    found = []
+    for report in story.reports:
+        proven = story.chain.proven_close(report.checkpoint_id)  # refused for a close that carried no proof
+        receipt = story.chain.receipt("0x" + proven.tx_hash.hex())
+        # the proof's fields in the ABI's order (evm.AccuracyProof.from_abi): W, commitments, correct, rows, proofs
+        found.append(CloseRecord(report.checkpoint_id, proven.function, len(proven.proof[4]),
+                                 receipt["gasUsed"] if receipt is not None else 0))
+    return found
+
+
+def print_proofs(story: Story, zk: VerifiedRun, log: Callable[[str], None]) -> None:
+    """The verified story's proofs: the circuit, and per checkpoint its close, proofs, gas and proving time."""
+    demo = zk.demo
+    log(f"\nverified mode: accuracy (baseline and every gate) on the proven test set, the first {demo.test_rows} test "
+        f"rows in {demo.chunks} chunks of {demo.chunk_rows}; circuit logrows {zk.logrows}, set up in "
+        f"{zk.setup_seconds:.0f} s, verifier {zk.verifier}")
+    seconds = zk.clock.seconds if len(zk.clock.seconds) == len(story.reports) else [None] * len(story.reports)
+    for close, proving in zip(closes(story), seconds):
+        took = "" if proving is None else f", proven in {proving:.0f} s"
+        log(f"   checkpoint {close.checkpoint_id}: {close.function} on {close.proofs} proofs, gas "
+            f"{close.gas_used:,}{took}")

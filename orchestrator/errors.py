@@ -233,6 +233,16 @@ class ZkError(SplitLedgerError):
     of the wrong shape, a proving step ezkl refused, or a proof that does not verify (docs/zk.md)."""
 
 
+class ProveTimeout(ZkError):
+    """ezkl's prove of a chunk ran past its time limit and its child process was killed (ezkl 23.0.5's prove can
+    hang with every thread waiting: docs/zk.md, "Keys and zero parameters"). Nothing was proven; `seconds` is the
+    limit it ran past."""
+
+    def __init__(self, message: str, seconds: float):
+        self.seconds = seconds
+        super().__init__(message)
+
+
 class ProofMismatch(ZkError):
     """A checkpoint's stored accuracy proofs do not prove what the owner checks them for: a proof that does not
     verify, chunk commitments outside the registered test-set root, or a weights commitment other than the

@@ -8,10 +8,13 @@ backup point and settles or rolls back on chain; sources claim their payouts; th
 Ends with a summary and a reconciliation of every token, which it asserts.
 
     make demo        (= brownie run scripts/demo.py --silent)
+    make demo VERIFIED=1   (SPLITLEDGER_DEMO_VERIFIED=1: the story in verified mode, every checkpoint settled or
+                            rolled back on accuracy proofs of the first 64 test rows; docs/zk.md, "The verified demo")
 
 The play itself is orchestrator/demo_run.py (the end-to-end test plays it too); this script deploys the
 contracts on brownie's anvil and lends the play the node's funded account as its faucet.
 """
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from brownie import accounts, web3
 from orchestrator.chain.client import MarketClient, connect
 from orchestrator.chain.deployment import load_deployment
 from orchestrator.demo_run import Faucet, play, print_summary
+from orchestrator.demo_verified import VerifiedDemo
 from orchestrator.scenario import build_world
 from scripts.deploy import deploy, deployment_path
 
@@ -39,5 +43,6 @@ def main():
     deployment = deployment_path(record["network"])
     chain = MarketClient(connect(rpc), load_deployment(deployment), poll_latency=0.005)
     print(f"   market {record['market']}, token {record['token']}, chain {record['chain_id']}")
-    story = play(chain, Faucet.of(accounts[0], token), build_world(), workdir, rpc, deployment)
+    verified = VerifiedDemo() if os.environ.get("SPLITLEDGER_DEMO_VERIFIED") == "1" else None
+    story = play(chain, Faucet.of(accounts[0], token), build_world(), workdir, rpc, deployment, verified=verified)
     print_summary(story, time.monotonic() - started)

@@ -199,22 +199,7 @@ class MarketClient:
             gas = call.estimate_gas({"from": sender})
         except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
             raise self._revert(function, e) from None
-        if self._nonce is None or not self._track_nonce:
-            self._nonce = self.w3.eth.get_transaction_count(sender, "pending")
-        tx = call.build_transaction({"from": sender, "nonce": self._nonce, "gas": int(gas * GAS_MARGIN) + 10_000,
-                                     "chainId": self.deployment.chain_id})
-        for fee_field in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
-            tx.pop(fee_field, None)  # web3.py's defaults; send_transaction prices it (fees.py)
-        try:
-            receipt = send_transaction(self.w3, self.signer, tx, what=function, depth=self.confirmations,
-                                       poll=self._poll_latency)
-        except ChainError:
-            self._nonce = None  # refused or stalled: resynchronise with the node next time
-            raise
-        self._nonce += 1
-        if receipt["status"] != 1:
-            raise ChainRevert(function, "reverted on inclusion", (),
-                              tx_hash="0x" + bytes(receipt["transactionHash"]).hex())
+        receipt = self._send(call, gas, function)
         return TxResult(
             tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
             block_number=receipt["blockNumber"],
@@ -222,6 +207,37 @@ class MarketClient:
             gas_used=receipt["gasUsed"],
             events=self._events(contract, receipt),
         )
+
+    def deploy(self, abi: Sequence[Mapping[str, Any]], bytecode: bytes | str) -> ChecksumAddress:
+        """Deploys a contract without constructor arguments from this client's account (ezkl's reusable
+        verifier, for a verified model) and answers its address."""
+        call = self.w3.eth.contract(abi=abi, bytecode=bytecode).constructor()
+        receipt = self._send(call, call.estimate_gas({"from": self.address}), "deploy")
+        address = receipt["contractAddress"]
+        if address is None:  # a receipt of a creation always names it; web3 types it Optional
+            raise ChainError("deploy: the receipt names no contract address")
+        return to_checksum_address(address)
+
+    def _send(self, call, gas: int, what: str) -> TxReceipt:
+        """Sends `call` (a contract function or constructor) from this client's account, with the next nonce it
+        tracks; a receipt that reverted on inclusion is a ChainRevert."""
+        sender = self.address
+        if self._nonce is None or not self._track_nonce:
+            self._nonce = self.w3.eth.get_transaction_count(sender, "pending")
+        tx = call.build_transaction({"from": sender, "nonce": self._nonce, "gas": int(gas * GAS_MARGIN) + 10_000,
+                                     "chainId": self.deployment.chain_id})
+        for fee_field in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+            tx.pop(fee_field, None)  # web3.py's defaults; send_transaction prices it (fees.py)
+        try:
+            receipt = send_transaction(self.w3, self.signer, tx, what=what, depth=self.confirmations,
+                                       poll=self._poll_latency)
+        except ChainError:
+            self._nonce = None  # refused or stalled: resynchronise with the node next time
+            raise
+        self._nonce += 1
+        if receipt["status"] != 1:
+            raise ChainRevert(what, "reverted on inclusion", (), tx_hash="0x" + bytes(receipt["transactionHash"]).hex())
+        return receipt
 
     def _revert(self, function: str, error: Exception) -> ChainRevert:
         name, args = self._errors.decode(getattr(error, "data", None))

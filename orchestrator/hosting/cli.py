@@ -22,6 +22,7 @@ from orchestrator.errors import ChainUnavailable, SplitLedgerError
 
 from . import owner_files
 from .artifact_cli import add_artifacts_dir_option, add_owner_commands, add_serve_command, add_srs_option
+from .proving import PROVE_TIMEOUT_S
 from .records import Commitments
 from .registration import DEFAULT_POLICY_MODES, OwnerPackage, PolicyChoice, register, verify_registration
 
@@ -127,6 +128,10 @@ def configure_host(parser: CommandParser) -> None:
     run.add_argument("--bills-dir", type=Path, help="where to publish bills with claim proofs (JSON)")
     run.add_argument("--chunk-rows", type=int, default=8,
                      help="a verified model's test rows per proof: the ones host zk-setup used (default: %(default)s)")
+    run.add_argument("--prove-timeout", type=float, default=PROVE_TIMEOUT_S, metavar="SECONDS",
+                     help="a verified model's proof of one chunk is stopped past this, and the group is left "
+                          "unsettled, its checkpoint open, to be trained and proven again by the next run "
+                          "(default: %(default)s)")
     add_srs_option(run)
     add_artifacts_dir_option(run)
     add_serve_command(commands, _chain_arguments)
@@ -177,7 +182,8 @@ def _host_run(args: argparse.Namespace) -> int:
     config = NodeConfig(group_size=args.group_size, epochs=args.epochs, batch_size=args.batch_size,
                         max_rounds=args.max_rounds, anchor_every_rows=args.anchor_every_rows,
                         anchor_every_seconds=args.anchor_every_seconds, bills_dir=args.bills_dir,
-                        artifacts_dir=args.artifacts_dir, srs=args.srs, chunk_rows=args.chunk_rows)
+                        artifacts_dir=args.artifacts_dir, srs=args.srs, chunk_rows=args.chunk_rows,
+                        prove_timeout=args.prove_timeout)
     bars = progress_bars(args)
     try:
         node = HostingNode(args.model_id, package.container(args.model_id), host, holders, HostState(args.db),
@@ -232,18 +238,12 @@ def _host_status(args: argparse.Namespace) -> int:
 
 def _host_zk_setup(args: argparse.Namespace) -> int:
     from orchestrator.chain.client import connect
-    from orchestrator.container.onnx_export import export_onnx
 
-    from .proving import default_zk_dir, setup_dir, setup_model
+    from .proving import default_zk_dir, setup_container, setup_dir
     chain_id = connect(args.rpc).eth.chain_id  # the SRS rule is the chain's: a local SRS on dev chains only
     package = _package(args)
-    container = package.container(args.model_id)
-    if container.task.kind != "classification":
-        raise SplitLedgerError("accuracy proofs cover classification models only (docs/zk.md)")
-    export = export_onnx(container.model_file, container.field_table, container.target)
-    folder = setup_dir(default_zk_dir(args.db), args.model_id)
-    setup = setup_model(folder, export, container.test_set.features, container.test_set.labels.astype(int),
-                        len(container.task.classes), args.chunk_rows, chain_id=chain_id, srs=args.srs)
+    setup = setup_container(setup_dir(default_zk_dir(args.db), args.model_id), package.container(args.model_id),
+                            args.chunk_rows, chain_id=chain_id, srs=args.srs)
     registration = setup.registration
     print(json.dumps({"modelId": args.model_id, "folder": str(setup.folder), "logrows": setup.circuit.logrows,
                       "srs": str(setup.circuit.srs), "chunkRows": setup.rows, "chunks": len(setup.chunks),

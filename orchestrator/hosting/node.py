@@ -59,12 +59,13 @@ from .fanout import Failed, each_holder
 from .plan import Plan
 from .projected import group_trainer
 from .proving import (
+    PROVE_TIMEOUT_S,
     CheckpointProof,
     ZkSetup,
     default_zk_dir,
     prove_checkpoint,
+    setup_container,
     setup_dir,
-    setup_model,
     stored_proof,
 )
 from .publication import BillOutbox, bill_document, deliver_pending, receivers
@@ -97,6 +98,7 @@ class NodeConfig:
     zk_dir: Path | None = None
     srs: Path | None = None
     chunk_rows: int = 8
+    prove_timeout: float = PROVE_TIMEOUT_S  # seconds a chunk's prove may take (ProveTimeout past it)
 
 
 @dataclass
@@ -138,15 +140,9 @@ class HostingNode:
         model, which the node settles exactly as before."""
         if not self.chain.is_verified(self.model_id):
             return None
-        from orchestrator.container.onnx_export import export_onnx
-        container = self.container
-        if container.task.kind != "classification":
-            raise ZkError(f"model {self.model_id} is verified, but accuracy proofs cover classification models only")
         folder = setup_dir(self.config.zk_dir or default_zk_dir(self.state.path), self.model_id)
-        setup = setup_model(folder, export_onnx(container.model_file, container.field_table, container.target),
-                            container.test_set.features, container.test_set.labels.astype(int),
-                            len(container.task.classes), self.config.chunk_rows, chain_id=self.chain.w3.eth.chain_id,
-                            srs=self.config.srs)
+        setup = setup_container(folder, self.container, self.config.chunk_rows, chain_id=self.chain.w3.eth.chain_id,
+                                srs=self.config.srs)
         terms, registration = self.chain.verified_terms(self.model_id), setup.registration
         if (registration.vka_digest, registration.test_set_root) != (terms.vka_digest, terms.test_set_zk_root):
             raise ZkError(f"model {self.model_id}: the circuit set up in {folder} (VKA digest "
@@ -497,7 +493,8 @@ class HostingNode:
             raise SplitLedgerError(f"model {self.model_id} is not verified: there is nothing to prove")
         from orchestrator.container.onnx_export import export_onnx
         export = export_onnx(self.container.model_file, self.container.field_table, network)
-        return prove_checkpoint(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress)
+        return prove_checkpoint(self.zk, export, self._artifacts_dir(), checkpoint_id, progress=self.progress,
+                                timeout=self.config.prove_timeout)
 
     def _accuracy_proof(self, checkpoint_id: int, network, accuracy_ppm: int):
         """The market's AccuracyProof for a close: the stored proofs when a completed proving left them for this

@@ -44,6 +44,7 @@ from orchestrator.hashing.keccak import keccak256
 from orchestrator.progress import Progress
 
 if TYPE_CHECKING:
+    from orchestrator.container.container import TrainingContainer
     from orchestrator.zk.circuit import Chunk
     from orchestrator.zk.commitments import ChunkCommitments
     from orchestrator.zk.evm import ProofCall
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
 PROGRESS_TASK = "proof chunk"
 MANIFEST = "setup.json"
 PROOFS_MANIFEST = "proofs.json"
+# seconds one chunk's prove may take before it is stopped (host run --prove-timeout): far above the minutes a
+# chunk takes here (docs/zk.md), so it only ends a prove that hangs
+PROVE_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -164,12 +168,25 @@ def setup_model(folder: Path, export: bytes, x: np.ndarray, labels: Sequence[int
     return ZkSetup(folder, circuit, rows, test_chunks, registration)
 
 
+def setup_container(folder: Path, container: TrainingContainer, rows: int, *, chain_id: int,
+                    srs: Path | None = None) -> ZkSetup:
+    """setup_model on a training container as registered: its target network's canonical export (projection
+    included) and its normalised test set, in chunks of `rows`. Classification models only."""
+    from orchestrator.container.onnx_export import export_onnx
+    if container.task.kind != "classification":
+        raise ZkError(f"model {container.model_id}: accuracy proofs cover classification models only (docs/zk.md)")
+    export = export_onnx(container.model_file, container.field_table, container.target)
+    return setup_model(folder, export, container.test_set.features, container.test_set.labels.astype(int),
+                       len(container.task.classes), rows, chain_id=chain_id, srs=srs)
+
+
 def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, checkpoint_id: int, *,
-                     progress: Progress | None = None) -> CheckpointProof:
+                     progress: Progress | None = None, timeout: float | None = PROVE_TIMEOUT_S) -> CheckpointProof:
     """Proves every chunk of the test set with the checkpoint's weights (its canonical export), telling
     `progress` ("proof chunk", i, K) after each, and stores the proofs beside the checkpoint's artifact
     (module docstring). Refuses weights the circuit cannot take, and a chunk whose commitments are not the
-    registered ones (a test set that moved since registration would prove nothing the chain accepts)."""
+    registered ones (a test set that moved since registration would prove nothing the chain accepts). A chunk
+    whose prove runs past `timeout` seconds is stopped (ProveTimeout), leaving no proofs folder."""
     from orchestrator.zk import prover
     from orchestrator.zk.circuit import accuracy_graph, export_layers
     final = proofs_dir(artifacts_dir, checkpoint_id)
@@ -185,7 +202,7 @@ def prove_checkpoint(setup: ZkSetup, export: bytes, artifacts_dir: str | Path, c
         progress(PROGRESS_TASK, 0, total)
     proven = []
     for index, chunk in enumerate(setup.chunks):
-        found = prover.prove(circuit, chunk, chunk_name(index))
+        found = prover.prove(circuit, chunk, chunk_name(index), timeout=timeout)
         (work / f"{chunk_name(index)}.input.json").unlink()  # the witness holds the same rows
         if (found.commitments.inputs, found.commitments.labels) != registered[index]:
             raise ZkError(f"checkpoint {checkpoint_id}: chunk {index} of the test set commits to other rows than "

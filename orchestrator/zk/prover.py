@@ -6,11 +6,13 @@ of the circuit's parameters (the weights commitment), then the outputs `correct`
 Every file lives in the circuit's own folder; nothing is cached elsewhere.
 """
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import ZkError
+from orchestrator.errors import ProveTimeout, ZkError
 
 from .circuit import Chunk
 
@@ -20,6 +22,8 @@ SCALE = 13
 # alone forced logrows 15 on circuits that need 2**13 rows (docs/zk.md, "Costs"); 2**30 still covers any logit
 DECOMP_BASE, DECOMP_LEGS = 1024, 3
 MAX_LOGROWS = 22
+# the package's root: the prove child imports this checkout's orchestrator, whatever the caller's directory
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -151,15 +155,23 @@ def evaluate(circuit: Circuit, chunk: Chunk, name: str) -> tuple[Commitments, Pa
     return Commitments(_felt(inputs), _felt(labels), _felt(weights), correct, rows), witness_path
 
 
-def prove(circuit: Circuit, chunk: Chunk, name: str) -> ChunkProof:
-    """Proves the chunk's evaluation; the proof file holds the public instances it was made for."""
-    ezkl = _ezkl()
+def prove(circuit: Circuit, chunk: Chunk, name: str, *, timeout: float | None = None) -> ChunkProof:
+    """Proves the chunk's evaluation; the proof file holds the public instances it was made for. ezkl's prove
+    runs in a child process (prove_child.py), killed past `timeout` seconds (None: no limit) with ProveTimeout."""
     commitments, witness = evaluate(circuit, chunk, name)
     proof = circuit.folder / f"{name}.proof.json"
+    files = (witness, circuit.compiled, circuit.pk, proof, circuit.srs)
     try:
-        ezkl.prove(str(witness), str(circuit.compiled), str(circuit.pk), str(proof), str(circuit.srs))
-    except Exception as e:
-        raise ZkError(f"chunk {name}: ezkl could not prove it: {e}") from None
+        # run() kills the child when the deadline passes and waits for it, so no prover is left behind
+        done = subprocess.run([sys.executable, "-m", "orchestrator.zk.prove_child", *(str(f.resolve()) for f in files)],
+                              cwd=_ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proof.unlink(missing_ok=True)
+        raise ProveTimeout(f"chunk {name}: ezkl's prove ran past its time limit of {timeout:g} s and was stopped "
+                           f"(ezkl 23.0.5 can hang with every thread waiting); nothing was proven", timeout or 0.0) \
+            from None
+    if done.returncode != 0:
+        raise ZkError(f"chunk {name}: ezkl could not prove it: {done.stderr.strip()}")
     return ChunkProof(commitments, proof, witness)
 
 

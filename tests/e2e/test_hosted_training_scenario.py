@@ -4,14 +4,12 @@ process, settles, a rollback, claims and anchors (orchestrator/demo_run.py plays
 
 The story is played once for the module; each test checks one thing it must have shown.
 """
-import brownie
 import numpy as np
 import pytest
+from e2e_story import play_on_session_chain
 
-from orchestrator.chain.client import MarketClient, connect
-from orchestrator.chain.deployment import save_deployment
 from orchestrator.chain.proxies import registered_proxies
-from orchestrator.demo_run import PRICE_PER_ROW, Faucet, play, reconcile, source_counts
+from orchestrator.demo_run import PRICE_PER_ROW, reconcile, source_counts
 from orchestrator.scenario import build_world
 
 SCALE = 0.5
@@ -19,17 +17,7 @@ SCALE = 0.5
 
 @pytest.fixture(scope="module")
 def story(deployed, accounts, tmp_path_factory):
-    token, _market, deployment = deployed
-    workdir = tmp_path_factory.mktemp("scenario")
-    save_deployment(deployment, workdir / "deployment.json")  # for the proxies' on-chain listings
-    rpc = brownie.web3.provider.endpoint_uri
-    chain = MarketClient(connect(rpc), deployment, poll_latency=0.005)
-    lines: list[str] = []
-    try:
-        return play(chain, Faucet.of(accounts[0], token), build_world(scale=SCALE), workdir, rpc,
-                    workdir / "deployment.json", log=lines.append)
-    finally:
-        print("\n".join(lines))  # the story as the demo tells it, shown when a test fails
+    return play_on_session_chain(deployed, accounts, tmp_path_factory, build_world(scale=SCALE)).story
 
 
 def seller(story, name):

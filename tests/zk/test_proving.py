@@ -2,6 +2,7 @@
 the owner's check accepts them and refuses other weights, other test rows and an artifact that was not the one
 proven (docs/zk.md, "The hosting node proves", "The owner's verify")."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import onnxruntime
 import pytest
 from zk_fixtures import DEV_CHAIN, ROWS, wine_export
 
-from orchestrator.errors import ProofMismatch, ZkError
+from orchestrator.errors import ProofMismatch, ProveTimeout, ZkError
 from orchestrator.hashing.keccak import keccak256
 from orchestrator.hosting.owner_proofs import ProvenTerms, check_proofs
 from orchestrator.hosting.proving import PROGRESS_TASK, proofs_dir, prove_checkpoint, setup_model
@@ -204,3 +205,26 @@ def test_host_zk_setup_prints_the_registration_record_of_the_circuit_it_builds_b
     assert "0x" + chunks_root(list(zip(words[::2], words[1::2]))).hex() == record["testSetZkRoot"]
     vka = vka_words(Path(record["vkaFile"]).read_bytes())
     assert "0x" + keccak256(b"".join(vka)).hex() == record["vkaDigest"]
+
+
+def provers_running() -> list[int]:
+    """This process's children that are ezkl prove processes (prover.prove's), by pid."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == os.getpid() and b"orchestrator.zk.prove_child" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_prove_past_its_time_limit_is_stopped_and_raises_prove_timeout(model_setup, tmp_path):
+    setup, export = model_setup
+    circuit = prover.compile_weights(accuracy_graph(export_layers(export), ROWS), setup.circuit.settings, tmp_path,
+                                     setup.circuit.srs, setup.folder)
+    with pytest.raises(ProveTimeout, match=r"time limit of 0\.01 s"):
+        prover.prove(circuit, setup.chunks[0], "late", timeout=0.01)
+    assert provers_running() == [] and not (tmp_path / "late.proof.json").exists()
