@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from orchestrator.errors import HistoryError
-from orchestrator.hashing.merkle import MerkleTree, standard_leaf
+from orchestrator.hashing.merkle import MerkleTree, merkle_root_of, standard_leaf
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,16 @@ class HistorySet:
         return fresh
 
     def add(self, hashes: Iterable[bytes]) -> list[bytes]:
-        """Records the hashes not seen before; returns those, in order. A repeated hash is never added twice."""
-        fresh = self.unseen(hashes)
-        for h in fresh:
-            self._position[h] = len(self._order)
-            self._order.append(h)
-        return fresh
+        """Records the hashes not seen before; returns those, in order. A repeated hash is never added twice.
+        Each is checked against the history as it goes in (a repeat within `hashes` is found there too), so no
+        second set of the new hashes is built."""
+        first = len(self._order)
+        for h in hashes:
+            h = _checked_row_hash(h)
+            if h not in self._position:
+                self._position[h] = len(self._order)
+                self._order.append(h)
+        return self._order[first:]
 
     @property
     def anchors(self) -> tuple[Anchor, ...]:
@@ -72,14 +76,21 @@ class HistorySet:
         """The row hashes added since the last anchor."""
         return self._order[self._anchored_rows() :]
 
+    @property
+    def pending_count(self) -> int:
+        """How many rows were added since the last anchor (without copying them, as `pending` does)."""
+        return len(self._order) - self._anchored_rows()
+
     def anchor(self) -> Anchor:
         """Seals the pending rows into a new anchor (not yet confirmed on chain)."""
         first = self._anchored_rows()
-        pending = self._order[first:]
-        if not pending:
+        count = len(self._order) - first
+        if not count:
             raise HistoryError("no rows were added since the last anchor")
-        root = MerkleTree([standard_leaf(h) for h in pending]).root
-        anchor = Anchor(index=len(self._anchors), root=root, first_row=first, row_count=len(pending))
+        # A subtree at a time (merkle_root_of): the leaves of a million rows and every level above them would be
+        # a few hundred MB of bytes objects; the root is the same.
+        root = merkle_root_of(standard_leaf(self._order[i]) for i in range(first, len(self._order)))
+        anchor = Anchor(index=len(self._anchors), root=root, first_row=first, row_count=count)
         self._anchors.append(anchor)
         return anchor
 
