@@ -70,8 +70,9 @@ Run: python bench/bench_e2e.py [--rows 10000 100000 [1000000]] [--epochs 3] [--b
 (or `make bench-e2e ARGS="..."`). --profile DIR runs every child under bench/threadprof.py (wall-clock
 samples of every thread, which cProfile does not follow) and writes DIR/<rows>-<name>.txt. --trace-memory DIR
 runs the host under tracemalloc (bench/memtrace.py, N frames a site) and writes its top allocation sites per
-phase and at its traced peak to DIR/<rows>-host-phases.txt and DIR/<rows>-host-peak.txt; tracing slows the
-host several times over and adds its own bookkeeping to its RSS, so its times and peaks are not the run's.
+phase and at its traced peak to DIR/<rows>-host-phases.txt and DIR/<rows>-host-peak.txt, with each phase's
+highest RSS; tracing slows the host several times over and adds its own bookkeeping to its RSS, so its times
+and peaks are not the run's. --heap-frames 0 traces nothing: each phase's RSS only, at almost no cost.
 """
 import argparse
 import functools
@@ -965,7 +966,8 @@ def main(argv=None) -> int:
                         help="run the host under tracemalloc; its top allocation sites per phase and at its traced "
                              "peak to DIR/<rows>-host-phases.txt and -peak.txt (bench/memtrace.py)")
     parser.add_argument("--heap-frames", type=int, default=8, metavar="N",
-                        help="frames of traceback per allocation site with --trace-memory (default: %(default)s)")
+                        help="frames of traceback per allocation site with --trace-memory; 0: no tracing, each "
+                             "phase's RSS only (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, help="keep every file and log here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 rows, 2 epochs, batch 256")
     parser.add_argument("--role", choices=("source", "host"), help=argparse.SUPPRESS)

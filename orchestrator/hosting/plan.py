@@ -19,7 +19,7 @@ Stored (HostState, table group_plans) as the bytes of an uncompressed `np.savez`
 from __future__ import annotations
 
 import io
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,6 +69,8 @@ class OfferedColumns:
     def without(self, history: Container[bytes]) -> OfferedColumns:
         """These offers less those of rows in `history` (the container's history set), each hash looked up as
         bytes one at a time (none kept)."""
+        if isinstance(history, Sized) and not len(history):  # a first group: nothing to look up, a million times
+            return self
         flat = self.hashes.tobytes()
         keep = np.fromiter((flat[k:k + HASH_BYTES] not in history for k in range(0, len(flat), HASH_BYTES)),
                            bool, len(self.hashes))
@@ -172,11 +174,14 @@ class Plan:
         planned = at < len(order)
         matrix = np.full((len(holders), len(order)), NOT_HELD, np.int64)
         matrix[holder_of[planned], at[planned]] = ids[planned]
-        # Sources as the plan stores them: the distinct names of its rows, sorted, each row an index into them.
-        offered_names = np.asarray(offers.source_names or ("",))
-        names, source_index = np.unique(offered_names[offers.sources[known][first[order]]], return_inverse=True)
-        return cls(np.ascontiguousarray(flat[first[order]]), source_index.astype(np.int32).ravel(),
-                   tuple(str(s) for s in names), tuple(holders), matrix, price)
+        # Sources as the plan stores them: the distinct names of its rows, sorted, each row an index into them;
+        # sorted by index, not by name per row (a (rows,) array of 42-character names is 168 MB at 1M rows).
+        offered = offers.sources[known][first[order]]
+        present = sorted(np.unique(offered).tolist(), key=lambda s: offers.source_names[s])
+        to_plan = np.zeros(len(offers.source_names), np.int32)
+        to_plan[present] = np.arange(len(present), dtype=np.int32)
+        return cls(np.ascontiguousarray(flat[first[order]]), to_plan[offered],
+                   tuple(offers.source_names[s] for s in present), tuple(holders), matrix, price)
 
     @classmethod
     def from_rows(cls, rows: Sequence[Mapping[str, Any]], holders: Sequence[str] | None = None) -> Plan:
