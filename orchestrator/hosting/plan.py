@@ -31,6 +31,21 @@ HASH_BYTES = 32
 NOT_HELD = -1
 
 
+def distinct_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(hashes as 32-byte values, return_index=True, return_inverse=True) less the unique values: for
+    each distinct hash in byte order the index of its first occurrence, and for each row its hash's rank.
+    A stable lexsort of the hashes as four big-endian words (byte order), not np.unique's sort of 32-byte voids:
+    a third of the memory and a tenth of the time at a million rows."""
+    words = np.ascontiguousarray(hashes).view(">u8").reshape(-1, HASH_BYTES // 8)
+    order = np.lexsort(words.T[::-1])
+    ranked = words[order]
+    starts = np.ones(len(order), bool)
+    starts[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+    inverse = np.empty(len(order), np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    return order[starts], inverse
+
+
 @dataclass(frozen=True, eq=False)
 class OfferedColumns:
     """Offered rows not yet trained on, oldest first, as numpy columns (what Plan.from_offer_columns takes):
@@ -166,7 +181,7 @@ class Plan:
         if not len(flat):
             return cls.empty(holders)
         # Distinct hashes in the order of their first offer, the first `size` of them.
-        _, first, inverse = np.unique(flat.view(f"V{HASH_BYTES}").ravel(), return_index=True, return_inverse=True)
+        first, inverse = distinct_hashes(flat)
         order = np.argsort(first, kind="stable")[:size]
         position = np.full(len(first), len(order), np.int64)
         position[order] = np.arange(len(order))
