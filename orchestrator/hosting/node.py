@@ -414,7 +414,7 @@ class HostingNode:
                                   trained.evidence, accuracy_after=trained_accuracy, kept=int(kept),
                                   trained_target=to_bytes(self.container.target),
                                   trained_opt=to_bytes(self.container.opt_state), stats=stats)
-        self.container.history.add(hash for chunk in bill_rows.chunks() for hash in chunk.hashes)
+        self.container.history.add_rows(bill_rows.hashes)
         failpoint("trained", group.group_id)
 
     def _close(self, group: Group) -> GroupReport:

@@ -102,3 +102,16 @@ def test_deliveries_a_holder_took_are_no_longer_owed_and_the_others_are(outbox):
     still = deliver_pending(outbox, {"p1": taker, "p2": refuser}, lambda line: None)
     assert still == [(1, "gone"), (1, "p2")] == outbox.owed()
     assert taker.taken == [(5, json.loads('{"rows": []}'))]
+
+
+def test_offers_less_a_history_set_are_the_offers_less_its_hashes_one_by_one(tmp_path):
+    from orchestrator.container.history import HistorySet
+    state = HostState(tmp_path / "host.db")
+    state.record_listings("p1", [(i, "0xs", ["f"], "seen", None) for i in range(6)], 6)
+    state.record_quote("p1", [(i, h(i), "0xs") for i in range(6)], [], PRICE)
+    history = HistorySet()
+    history.add([h(4), h(1), h(9)])
+    offers = state.offered_at(PRICE)
+    assert offers.without(history).rows() == offers.without({h(4), h(1), h(9)}).rows()
+    assert [row_id for _p, row_id, _h, _s in offers.without(history).rows()] == [0, 2, 3, 5]
+    state.close()

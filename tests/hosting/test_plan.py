@@ -63,7 +63,7 @@ def test_bytes_that_are_not_a_plan_are_refused():
 def test_distinct_hashes_rank_them_as_numpy_unique_does_first_occurrence_and_all():
     import numpy as np
 
-    from orchestrator.hosting.plan import distinct_hashes
+    from orchestrator.hashing.distinct import distinct_hashes
     rng = np.random.default_rng(3)
     pool = rng.integers(0, 256, (50, 32), dtype=np.uint8)
     pool[1, :31] = pool[0, :31]  # hashes that differ in the last byte only
