@@ -65,9 +65,14 @@ Data: 30 standard-normal inputs f00..f29, label y = "yes" if f00 + f01 > 0 else 
 synthetic`, the training rows from the same recipe with another seed.
 
 Run: python bench/bench_e2e.py [--rows 10000 100000 [1000000]] [--epochs 3] [--batch-size 1024]
-         [--groups 1] [--layout split|redundant] [--phase-timeout 600] [--peer flower] [--profile DIR] [--quick]
+         [--groups 1] [--layout split|redundant] [--phase-timeout 600] [--peer flower] [--profile DIR]
+         [--trace-memory DIR [--heap-frames N]] [--quick]
 (or `make bench-e2e ARGS="..."`). --profile DIR runs every child under bench/threadprof.py (wall-clock
-samples of every thread, which cProfile does not follow) and writes DIR/<rows>-<name>.txt.
+samples of every thread, which cProfile does not follow) and writes DIR/<rows>-<name>.txt. --trace-memory DIR
+runs the host under tracemalloc (bench/memtrace.py, N frames a site) and writes its top allocation sites per
+phase and at its traced peak to DIR/<rows>-host-phases.txt and DIR/<rows>-host-peak.txt, with each phase's
+highest RSS; tracing slows the host several times over and adds its own bookkeeping to its RSS, so its times
+and peaks are not the run's. --heap-frames 0 traces nothing: each phase's RSS only, at almost no cost.
 """
 import argparse
 import functools
@@ -134,6 +139,8 @@ class Settings:
     test_rows: int
     profile_dir: Path | None
     peer: str | None
+    trace_memory: Path | None = None  # --trace-memory DIR
+    heap_frames: int = 8
 
 
 @dataclass(frozen=True)
@@ -532,8 +539,9 @@ class PhaseClock:
     outer one's clock until it leaves; within a group the phase moves on from open to collect to train to
     settle as the node's chain and holder calls show (see the module's docstring)."""
 
-    def __init__(self):
+    def __init__(self, on_phase: Callable[[str], None] = lambda name: None):
         self.seconds = dict.fromkeys(HOST_PHASES, 0.0)
+        self.on_phase = on_phase  # told each phase as it begins (--trace-memory)
         self._stack: list[str] = []
         self._since = time.perf_counter()
         self._last_answer: float | None = None
@@ -546,18 +554,22 @@ class PhaseClock:
     def _enter(self, name: str) -> None:
         self._move(time.perf_counter())
         self._stack.append(name)
-        emit("phase", name=name)
+        self._began(name)
 
     def _leave(self) -> None:
         self._move(time.perf_counter())
         self._stack.pop()
         if self._stack:
-            emit("phase", name=self._stack[-1])
+            self._began(self._stack[-1])
 
     def _switch(self, name: str, at: float | None = None) -> None:
         self._move(time.perf_counter() if at is None else at)
         self._stack[-1] = name
+        self._began(name)
+
+    def _began(self, name: str) -> None:
         emit("phase", name=name)
+        self.on_phase(name)
 
     def timed(self, f: Callable, name: str) -> Callable:
         @functools.wraps(f)
@@ -621,7 +633,13 @@ def hosting_node(spec: dict, holder: Callable[[Any], Any], chain_wrap: Callable[
 def host_role(spec: dict) -> None:
     from orchestrator.commandline import lines_of
 
-    clock = PhaseClock()
+    trace = None
+    if spec.get("trace_memory"):
+        from memtrace import MemoryTrace  # bench/, beside this file
+        trace = MemoryTrace(Path(spec["trace_memory"]), spec["heap_frames"])
+        trace.start()  # before the node is built: its imports and set-up are the first phase, "start"
+        trace.phase("start")
+    clock = PhaseClock(trace.phase if trace else lambda name: None)
     node = hosting_node(spec, lambda client: Watched(client, clock.holder_call),
                         lambda chain: Watched(chain, clock.chain_call))
     for method, phase in (("poll_listings", "listing"), ("request_quotes", "quote"), ("plan_group", "plan"),
@@ -630,6 +648,8 @@ def host_role(spec: dict) -> None:
     wait_for_go()
     with lines_of("orchestrator.hosting", say):  # the node's log lines, as the benchmark's own output
         reports = clock.timed(node.run, "other")(spec["groups"])
+    if trace:
+        trace.close()
     emit("result", end=time.time(), seconds=clock.seconds, peak_rss=peak_rss_self(),
          groups=[{"checkpoint": r.checkpoint_id, "planned": r.rows_planned, "used": r.rows_used,
                   "before": r.accuracy_before, "after": r.accuracy_after, "kept": r.kept, "dropped": r.dropped}
@@ -725,7 +745,8 @@ def drive(rows: int, files: Files, package, s: Settings, workdir: Path, chain, s
                  "files": {k: str(getattr(files, k)) for k in ("model", "fields", "test_set", "policy")},
                  "proxies": {name: url for name, (url, _c) in proxies.items()}, "workdir": str(workdir),
                  "group_size": math.ceil(rows / s.groups), "groups": s.groups, "epochs": s.epochs,
-                 "batch_size": s.batch_size, "timeout": s.phase_timeout}
+                 "batch_size": s.batch_size, "timeout": s.phase_timeout, "heap_frames": s.heap_frames,
+                 "trace_memory": None if s.trace_memory is None else str(s.trace_memory / f"{rows}-host")}
     source_spec = {"rows_file": str(files.rows_parquet), "chain_id": chain.deployment.chain_id,
                    "market": chain.deployment.market, "hash_key": secrets.token_hex(32),
                    "proxies": [url for url, _c in proxies.values()], "layout": s.layout, "chunk": s.upload_chunk,
@@ -941,6 +962,12 @@ def main(argv=None) -> int:
                         help="also run this peer on the same rows (bench/flower_peer.py)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="run every child under bench/threadprof.py (every thread sampled), stats to DIR")
+    parser.add_argument("--trace-memory", type=Path, metavar="DIR",
+                        help="run the host under tracemalloc; its top allocation sites per phase and at its traced "
+                             "peak to DIR/<rows>-host-phases.txt and -peak.txt (bench/memtrace.py)")
+    parser.add_argument("--heap-frames", type=int, default=8, metavar="N",
+                        help="frames of traceback per allocation site with --trace-memory; 0: no tracing, each "
+                             "phase's RSS only (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, help="keep every file and log here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 rows, 2 epochs, batch 256")
     parser.add_argument("--role", choices=("source", "host"), help=argparse.SUPPRESS)
@@ -951,11 +978,13 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.rows, args.epochs, args.batch_size = [3_000], 2, 256
-    if args.profile:
-        args.profile.mkdir(parents=True, exist_ok=True)
+    for folder in (args.profile, args.trace_memory):
+        if folder:
+            folder.mkdir(parents=True, exist_ok=True)
     s = Settings(args.epochs, args.batch_size, args.hidden, args.learning_rate, args.groups, args.layout,
                  args.upload_chunk, args.phase_timeout, 500 if args.quick else TEST_ROWS,
-                 args.profile.resolve() if args.profile else None, args.peer)
+                 args.profile.resolve() if args.profile else None, args.peer,
+                 args.trace_memory.resolve() if args.trace_memory else None, args.heap_frames)
     import jax
 
     print(f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}, "

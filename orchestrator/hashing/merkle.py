@@ -10,7 +10,8 @@ Rules (they are OZ's, so roots and proofs built here verify on chain):
 This is not the layout of OZ's JavaScript StandardMerkleTree (which sorts leaves into a complete tree), but
 MerkleProof only checks the sibling chain, so both verify.
 """
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 
 from eth_abi import encode as abi_encode
 
@@ -104,6 +105,27 @@ class MerkleTree:
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return MerkleTree(leaves).root
+
+
+# Leaves hashed to a subtree root at a time by merkle_root_of: 2**16 of them hold ~4 MB of levels.
+SUBTREE_LEAVES = 1 << 16
+
+
+def merkle_root_of(leaves: Iterable[bytes], subtree_leaves: int = SUBTREE_LEAVES) -> bytes:
+    """The root MerkleTree(leaves).root would give, without holding every level of the tree: the leaves are taken
+    `subtree_leaves` (a power of two) at a time and each run reduced to its subtree's root, then those roots to
+    the root. The same root because, pairing from the left and promoting a lone node, node i of level k covers
+    exactly leaves i*2**k .. (i+1)*2**k - 1 (the last node what is left): the tree over aligned runs of 2**k
+    leaves is the tree above level k. Holds one run of leaves and one root per run."""
+    if subtree_leaves < 1 or subtree_leaves & (subtree_leaves - 1):
+        raise MerkleError(f"a subtree has a power of two leaves, not {subtree_leaves}")
+    it = iter(leaves)
+    roots = []
+    while run := list(islice(it, subtree_leaves)):
+        roots.append(MerkleTree(run).root)
+    if not roots:
+        raise MerkleError("a Merkle tree needs at least one leaf")
+    return MerkleTree(roots).root
 
 
 def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:

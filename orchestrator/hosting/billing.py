@@ -4,27 +4,26 @@
   order; the market pays each source by a claim against its root.
 - rows tree: one leaf per row used, keccak256(keccak256(abi.encode(address source, bytes32 rowHash,
   uint256 price))), rows in history order; auditors prove that a row was (or was not) billed.
+
+A bill's rows are columns (billed.BilledRows), and its rows root is taken a subtree at a time
+(merkle_root_of): a million-row bill never holds a Python object per row, nor every level of its tree.
 """
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
 
-from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, billed_row_leaves, payout_leaf
+from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, billed_row_leaves, merkle_root_of, payout_leaf
 
+from .billed import BilledRow, BilledRows
 
-@dataclass(frozen=True)
-class BilledRow:
-    row_hash: bytes
-    source: str
-    price: int
+__all__ = ["Bill", "BilledRow", "BilledRows", "make_bill", "row_leaf"]
 
 
 @dataclass(frozen=True)
 class Bill:
     checkpoint_id: int
-    rows: tuple[BilledRow, ...]
+    rows: BilledRows  # sources checksummed
     payouts: dict[str, int]  # checksummed source address -> amount
     payout_root: bytes
     rows_root: bytes
@@ -59,16 +58,19 @@ def row_leaf(row: BilledRow) -> bytes:
     return billed_row_leaf(row.source, row.row_hash, row.price)
 
 
-def make_bill(checkpoint_id: int, rows: Sequence[BilledRow]) -> Bill:
+def rows_leaves(rows: BilledRows) -> Iterator[bytes]:
+    """The rows tree's leaves in bill order, hashed a chunk of rows at a time."""
+    for chunk in rows.chunks():
+        yield from billed_row_leaves(chunk.sources, chunk.hashes, chunk.prices)
+
+
+def make_bill(checkpoint_id: int, rows: BilledRows | Iterable[tuple[bytes, str, int]]) -> Bill:
     """The bill of a checkpoint from the rows actually used (never empty: an empty group is not billed)."""
-    # a group has few sources and many rows: each address is checksummed once, not once a row
-    checksummed = {s: to_checksum_address(s) for s in {r.source for r in rows}}
-    rows = tuple(BilledRow(r.row_hash, checksummed[r.source], r.price) for r in rows)
-    amounts: Counter[str] = Counter()
-    for row in rows:
-        amounts[row.source] += row.price
+    billed = BilledRows.of(rows)
+    # a group has few sources and many rows: each address is checksummed once, not once a row; two spellings
+    # of one address are one source
+    billed = billed.with_sources([to_checksum_address(s) for s in billed.source_names])
+    amounts = billed.amounts()
     payouts = {source: amounts[source] for source in sorted(amounts, key=str.lower)}
     payout_root = MerkleTree([payout_leaf(checkpoint_id, s, a) for s, a in payouts.items()]).root
-    rows_root = MerkleTree(billed_row_leaves([r.source for r in rows], [r.row_hash for r in rows],
-                                            [r.price for r in rows])).root
-    return Bill(checkpoint_id, rows, payouts, payout_root, rows_root)
+    return Bill(checkpoint_id, billed, payouts, payout_root, merkle_root_of(rows_leaves(billed)))

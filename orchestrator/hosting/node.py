@@ -53,7 +53,7 @@ from orchestrator.proxy.holder import RowHolder
 from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
-from .billing import Bill, BilledRow, make_bill
+from .billing import Bill, BilledRows, make_bill
 from .failpoints import failpoint
 from .fanout import Failed, each_holder
 from .plan import Plan
@@ -288,8 +288,7 @@ class HostingNode:
         self.request_quotes(quote)
         size = min(self.config.group_size, cap) if cap else self.config.group_size
         offers = self.state.offered_at(quote).without(self.container.history)
-        return Plan.from_offers(tuple(self.holders), offers.holders, offers.row_ids, offers.hashes, offers.sources,
-                                quote, size)
+        return Plan.from_offer_columns(tuple(self.holders), offers, quote, size)
 
     # ------------------------------------------------------------------ one group
 
@@ -401,9 +400,9 @@ class HostingNode:
         if price is None:  # _roll_back_if_priced_otherwise rolls such a plan back before it trains
             raise SplitLedgerError(f"checkpoint {checkpoint_id}: its rows were sold at several prices")
         used = np.flatnonzero(trained.active)
-        bill_rows = [(row_hash, plan.source(i), price) for i, row_hash in zip(used.tolist(), plan.hashes(used))]
+        bill_rows = BilledRows.at_one_price(plan.row_hashes[used], plan.sources[used], plan.source_names, price)
         drops = [(plan.row_hash(i), reason, plan.holders_of(i)) for i, reason in trained.drops.items()]
-        kept = accuracy_keeps(group.accuracy_before, trained_accuracy) and bool(bill_rows)
+        kept = accuracy_keeps(group.accuracy_before, trained_accuracy) and bool(len(bill_rows))
         stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
         # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
@@ -411,7 +410,7 @@ class HostingNode:
                                   trained.evidence, accuracy_after=trained_accuracy, kept=int(kept),
                                   trained_target=to_bytes(self.container.target),
                                   trained_opt=to_bytes(self.container.opt_state), stats=stats)
-        self.container.history.add([h for h, _s, _p in bill_rows])
+        self.container.history.add_rows(bill_rows.hashes)
         failpoint("trained", group.group_id)
 
     def _close(self, group: Group) -> GroupReport:
@@ -421,7 +420,7 @@ class HostingNode:
         chain_state = self.chain.checkpoint(checkpoint_id)["state"]
         txs: dict[str, str] = {}
         bill = None
-        rows = self.state.bill_rows(checkpoint_id)
+        rows = self.state.billed(checkpoint_id)
         # Settled or not, the chain records the trained weights: they become the model's on a settle and are
         # the auditor's record of what was discarded on a rollback.
         trained_hash = weights_hash(from_bytes(reached.target, self.container.target))
@@ -530,9 +529,9 @@ class HostingNode:
         container = self.container
         write_artifact(directory, build_artifact(checkpoint_id, container.model_file, container.field_table, reached))
 
-    def bill_of(self, checkpoint_id: int, rows: list[tuple[bytes, str, int]]) -> Bill:
+    def bill_of(self, checkpoint_id: int, rows: BilledRows) -> Bill:
         """The bill committed on chain for the rows used (row hash, source, price)."""
-        return make_bill(checkpoint_id, [BilledRow(h, s, p) for h, s, p in rows])
+        return make_bill(checkpoint_id, rows)
 
     def published_bill(self, checkpoint_id: int, bill: Bill | None) -> dict:
         """The bill document every holder of the group's rows receives (publication.py)."""
@@ -565,7 +564,7 @@ class HostingNode:
         """Anchors the history rows added since the last anchor, every N rows or T seconds (or when forced)."""
         history = self.container.history
         self._confirm_unconfirmed_anchors()
-        pending = len(history.pending)
+        pending = history.pending_count
         due = pending >= self.config.anchor_every_rows or (
             pending and time.monotonic() - self._last_anchor_time >= self.config.anchor_every_seconds)
         if not pending or not (due or force):

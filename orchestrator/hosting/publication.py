@@ -69,10 +69,17 @@ class BillOutbox:
         self.db.executemany("INSERT OR IGNORE INTO bill_outbox (checkpoint_id, holder, model_id, document) "
                             "VALUES (?, ?, ?, ?)", [(checkpoint_id, h, str(model_id), text) for h in holders])
 
-    def pending(self) -> list[Delivery]:
-        return [Delivery(c, h, int(m), json.loads(d)) for c, h, m, d in self.db.execute(
-            "SELECT checkpoint_id, holder, model_id, document FROM bill_outbox WHERE delivered = 0 "
-            "ORDER BY checkpoint_id, holder")]
+    def owed(self) -> list[tuple[int, str]]:
+        """(checkpoint id, holder) of every delivery still owed, in order; the documents stay in the file (a
+        million-row bill is hundreds of MB parsed: delivery() loads one at a time)."""
+        return [(c, h) for c, h in self.db.execute(
+            "SELECT checkpoint_id, holder FROM bill_outbox WHERE delivered = 0 ORDER BY checkpoint_id, holder")]
+
+    def delivery(self, checkpoint_id: int, holder: str) -> Delivery:
+        model_id, document = self.db.execute(
+            "SELECT model_id, document FROM bill_outbox WHERE checkpoint_id = ? AND holder = ?",
+            (checkpoint_id, holder)).fetchone()
+        return Delivery(checkpoint_id, holder, int(model_id), json.loads(document))
 
     def mark_delivered(self, checkpoint_id: int, holder: str) -> None:
         self.db.execute("UPDATE bill_outbox SET delivered = 1 WHERE checkpoint_id = ? AND holder = ?",
@@ -84,20 +91,28 @@ def receivers(holders: Mapping[str, object], names: Sequence[str]) -> list[str]:
     return sorted(name for name in set(names) if isinstance(holders.get(name), BillReceiver))
 
 
-def deliver_pending(outbox: BillOutbox, holders: Mapping[str, object], log: Callable[[str], None]) -> list[Delivery]:
-    """Tries every owed delivery to a holder this node is configured with; returns those still owed."""
+def deliver_pending(outbox: BillOutbox, holders: Mapping[str, object],
+                    log: Callable[[str], None]) -> list[tuple[int, str]]:
+    """Tries every owed delivery to a holder this node is configured with, one document loaded at a time;
+    returns (checkpoint id, holder) of those still owed."""
     still = []
-    for delivery in outbox.pending():
-        holder = holders.get(delivery.holder)
-        if not isinstance(holder, BillReceiver):  # not configured (or not taking bills) in this run: kept for one
-            still.append(delivery)
-            continue
-        try:
-            holder.receive_bill(delivery.model_id, delivery.document)
-        except ProxyError as e:  # ProxyUnavailable too: the holder is down, or refused
-            log(f"  bill of checkpoint {delivery.checkpoint_id} not delivered to {delivery.holder} ({e}); "
-                f"it is tried again on the next close or run")
-            still.append(delivery)
-            continue
-        outbox.mark_delivered(delivery.checkpoint_id, delivery.holder)
+    for checkpoint_id, name in outbox.owed():
+        holder = holders.get(name)
+        # not configured (or not taking bills) in this run: kept for one that is
+        if not isinstance(holder, BillReceiver) or not _deliver(outbox, holder, checkpoint_id, name, log):
+            still.append((checkpoint_id, name))
     return still
+
+
+def _deliver(outbox: BillOutbox, holder: BillReceiver, checkpoint_id: int, name: str,
+             log: Callable[[str], None]) -> bool:
+    """One delivery, its document loaded here and let go on return; whether the holder took it."""
+    delivery = outbox.delivery(checkpoint_id, name)
+    try:
+        holder.receive_bill(delivery.model_id, delivery.document)
+    except ProxyError as e:  # ProxyUnavailable too: the holder is down, or refused
+        log(f"  bill of checkpoint {checkpoint_id} not delivered to {name} ({e}); "
+            f"it is tried again on the next close or run")
+        return False
+    outbox.mark_delivered(checkpoint_id, name)
+    return True

@@ -6,7 +6,7 @@ frozen dataclass. No imports beyond the standard library: `host status` reads th
 """
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypedDict
 
@@ -110,24 +110,6 @@ class OfferedRow(NamedTuple):
     row_hash: bytes
     source: str
     price: int
-
-
-class OfferedColumns(NamedTuple):
-    """Offered rows not yet trained on as columns, oldest first (what Plan.from_offers takes): one list per
-    field rather than one record per row."""
-
-    holders: list[str]
-    row_ids: list[int]
-    hashes: list[bytes]
-    sources: list[str]
-
-    def without(self, hashes: Container[bytes]) -> OfferedColumns:
-        """These offers less those of rows in `hashes` (the container's history set)."""
-        keep = [i for i, row_hash in enumerate(self.hashes) if row_hash not in hashes]
-        if len(keep) == len(self.hashes):
-            return self
-        return OfferedColumns([self.holders[i] for i in keep], [self.row_ids[i] for i in keep],
-                              [self.hashes[i] for i in keep], [self.sources[i] for i in keep])
 
 
 class ModelState(NamedTuple):

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+
 from orchestrator.errors import SplitLedgerError
 from orchestrator.proxy.holder import SignedAnswer
 
-from .plan import Plan
-from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedColumns, OfferedRow, Phase
+from .billed import BilledRows, BilledRowsBuilder
+from .plan import OfferedColumns, Plan
+from .records import OPEN_PHASES, Anchor, Drop, Group, GroupStats, ModelState, OfferedRow, Phase
 
 if TYPE_CHECKING:  # rounds.py trains (JAX); reading a state file (`host status`) needs none of it
     from .rounds import MismatchEvidence
@@ -114,6 +117,10 @@ DECLINED_ROWS = (
     "WHERE listings.holder=:holder AND listings.row_id=d.row_id AND listings.status<>'offered'")
 DECLINED_REFUSALS = ("INSERT OR REPLACE INTO refusals SELECT :holder, json_extract(value, '$[0]'), :price, "
                      "json_extract(value, '$[1]') FROM json_each(:rows) ORDER BY key")
+
+# Rows read from SQLite at a time where they become columns (offers, bills): the Python rows of one batch
+# are all that is ever held.
+READ_BATCH = 1 << 16
 
 # Decoded plans kept per HostState: the node reads its current group's over and over, `host status` each once.
 PLANS_KEPT = 4
@@ -312,13 +319,26 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
                     "ORDER BY l.rowid")]
 
     def offered_at(self, price: int) -> OfferedColumns:
-        """The offered_rows() sold at `price`, as columns read in one query (no record per row)."""
-        rows = self.db.execute(
+        """The offered_rows() sold at `price`, as numpy columns built READ_BATCH rows at a time from one query
+        (no Python object per row kept)."""
+        cursor = self.db.execute(
             "SELECT l.holder, l.row_id, l.row_hash, l.source FROM listings l WHERE l.status='offered' AND l.price=? "
             "AND NOT EXISTS (SELECT 1 FROM history h WHERE h.row_hash=l.row_hash) ORDER BY l.rowid",
-            (str(price),)).fetchall()
-        holders, row_ids, hashes, sources = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
-        return OfferedColumns(holders, row_ids, hashes, sources)
+            (str(price),))
+        holder_index: dict[str, int] = {}
+        source_index: dict[str, int] = {}
+        holders, row_ids, hashes, sources = [], [], [], []
+        while batch := cursor.fetchmany(READ_BATCH):
+            holders.append(np.fromiter((holder_index.setdefault(r[0], len(holder_index)) for r in batch), np.int32,
+                                       len(batch)))
+            row_ids.append(np.fromiter((r[1] for r in batch), np.int64, len(batch)))
+            hashes.append(np.frombuffer(b"".join(r[2] for r in batch), np.uint8).reshape(-1, HASH_BYTES))
+            sources.append(np.fromiter((source_index.setdefault(r[3], len(source_index)) for r in batch), np.int32,
+                                       len(batch)))
+        if not hashes:
+            return OfferedColumns.of_rows([])
+        return OfferedColumns(tuple(holder_index), np.concatenate(holders), np.concatenate(row_ids),
+                              np.concatenate(hashes), tuple(source_index), np.concatenate(sources))
 
     def listing_counts(self) -> list[tuple[str, str, str, int]]:
         """(source, status, reason, rows) over all listings, for the summary; a row listed on several proxies
@@ -377,7 +397,12 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
             group_id = cur.lastrowid
             if group_id is None:  # sqlite3 sets it after every INSERT; this narrows the type
                 raise SplitLedgerError(f"{self.path}: the new group was given no id")
-            self.db.execute("INSERT INTO group_plans VALUES (?, ?)", (group_id, plan.to_bytes()))
+            # Written through a blob handle into the row's zeroblob: binding the archive as a parameter would
+            # have SQLite copy it whole first (57 MB at a million rows, on top of the archive itself).
+            stored = plan.to_buffer()
+            self.db.execute("INSERT INTO group_plans VALUES (?, zeroblob(?))", (group_id, len(stored)))
+            with self.db.blobopen("group_plans", "plan", group_id) as blob:
+                blob.write(stored)
         self._keep_plan(group_id, plan)
         return group_id
 
@@ -433,21 +458,24 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
     def groups(self) -> list[Group]:
         return [self.group(r[0]) for r in self.db.execute("SELECT group_id FROM groups ORDER BY group_id")]
 
-    def record_trained(self, group_id: int, checkpoint_id: int, bill: Sequence[tuple[bytes, str, int]],
+    def record_trained(self, group_id: int, checkpoint_id: int, bill: BilledRows | Sequence[tuple[bytes, str, int]],
                        drops: Sequence[tuple[bytes, str, list[str]]], mismatches: Sequence[tuple[bytes, str, int]],
                        evidence: Sequence[MismatchEvidence] = (), **group_fields: Any) -> None:
         """Everything a trained group leaves, in one transaction that ends in phase 'trained': its bill (row hash,
         source, price per row used), dropped rows with reason and holders, redundancy mismatches (row hash,
         holder, round) and the holders' signed answers behind them, the used rows in the history set, the
-        listings' new status, and `group_fields`."""
+        listings' new status, and `group_fields`. The bill is written a chunk of rows at a time."""
+        billed = BilledRows.of(bill)
         with self._tx():
             self.db.execute("DELETE FROM mismatch_evidence WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO mismatch_evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
                 (checkpoint_id, e.round, e.holder, e.answer.holder, str(e.answer.model_id), e.answer.operation,
                  e.answer.request_nonce, e.answer.request, e.answer.answer, e.answer.signature) for e in evidence])
             self.db.execute("DELETE FROM bills WHERE checkpoint_id=?", (checkpoint_id,))
-            self.db.executemany("INSERT INTO bills VALUES (?, ?, ?, ?, ?)",
-                                [(checkpoint_id, i, h, s, str(p)) for i, (h, s, p) in enumerate(bill)])
+            prices = [str(p) for p in billed.price_values]
+            self.db.executemany("INSERT INTO bills VALUES (?, ?, ?, ?, ?)", (
+                (checkpoint_id, i, billed.hashes[i].tobytes(), billed.source_names[s], prices[p])
+                for i, (s, p) in enumerate(zip(billed.sources.tolist(), billed.prices.tolist()))))
             self.db.execute("DELETE FROM dropped WHERE checkpoint_id=?", (checkpoint_id,))
             self.db.executemany("INSERT INTO dropped VALUES (?, ?, ?, ?)",
                                 [(checkpoint_id, h, reason, json.dumps(holders)) for h, reason, holders in drops])
@@ -457,10 +485,12 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
             # Set-based: the hashes go in as one blob each, cut into rows by SQLite itself (TRAINED_ROWS), and the
             # history and the listings take them in one statement each, not one statement per row.
             self.db.execute("DELETE FROM temp.trained_rows")
-            for status, hashes in (("used", [h for h, _s, _p in bill]), ("dropped", [h for h, _r, _hs in drops])):
-                if any(len(h) != HASH_BYTES for h in hashes):
-                    raise SplitLedgerError(f"checkpoint {checkpoint_id}: a row hash is not {HASH_BYTES} bytes")
-                self.db.execute(TRAINED_ROWS, {"hashes": b"".join(hashes), "rows": len(hashes), "status": status})
+            dropped = [h for h, _r, _hs in drops]
+            if any(len(h) != HASH_BYTES for h in dropped):
+                raise SplitLedgerError(f"checkpoint {checkpoint_id}: a row hash is not {HASH_BYTES} bytes")
+            for status, hashes, rows in (("used", billed.hash_bytes(), len(billed)),
+                                         ("dropped", b"".join(dropped), len(dropped))):
+                self.db.execute(TRAINED_ROWS, {"hashes": hashes, "rows": rows, "status": status})
             self.db.execute("INSERT OR IGNORE INTO history (row_hash, checkpoint_id) SELECT row_hash, ? "
                             "FROM temp.trained_rows WHERE status='used' ORDER BY position", (checkpoint_id,))
             for status in ("used", "dropped"):
@@ -469,7 +499,17 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
             self.db.execute("DELETE FROM temp.trained_rows")
             self.update_group(group_id, phase="trained", **group_fields)
 
+    def billed(self, checkpoint_id: int) -> BilledRows:
+        """The checkpoint's bill rows as columns, read READ_BATCH rows at a time (bill_rows: as tuples)."""
+        cursor = self.db.execute("SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position",
+                                 (checkpoint_id,))
+        builder = BilledRowsBuilder()
+        while batch := cursor.fetchmany(READ_BATCH):
+            builder.add([r[0] for r in batch], [r[1] for r in batch], [int(r[2]) for r in batch])
+        return builder.build()
+
     def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:
+        """The checkpoint's bill rows, one tuple each (audits and tests; the node reads billed())."""
         return [(row_hash, source, int(price)) for row_hash, source, price in self.db.execute(
             "SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? ORDER BY position", (checkpoint_id,))]
 

@@ -58,3 +58,16 @@ def test_a_plan_of_rows_sold_at_several_prices_has_no_plan_price():
 def test_bytes_that_are_not_a_plan_are_refused():
     with pytest.raises(SplitLedgerError, match="stored plan"):
         Plan.from_bytes(b"not an archive")
+
+
+def test_distinct_hashes_rank_them_as_numpy_unique_does_first_occurrence_and_all():
+    import numpy as np
+
+    from orchestrator.hashing.distinct import distinct_hashes
+    rng = np.random.default_rng(3)
+    pool = rng.integers(0, 256, (50, 32), dtype=np.uint8)
+    pool[1, :31] = pool[0, :31]  # hashes that differ in the last byte only
+    hashes = pool[rng.integers(0, 50, 400)]
+    _, first, inverse = np.unique(hashes.view("V32").ravel(), return_index=True, return_inverse=True)
+    got_first, got_inverse = distinct_hashes(hashes)
+    assert np.array_equal(got_first, first) and np.array_equal(got_inverse, inverse.ravel())

@@ -1,7 +1,6 @@
 """What record_trained leaves in the state file: the used rows in the history in bill order, once each, and the
 listings of used and dropped rows marked so (it writes them set-based, one statement per table)."""
 from orchestrator.hosting.plan import Plan
-from orchestrator.hosting.records import OfferedColumns
 from orchestrator.hosting.state import HostState
 
 PRICE = 10**18
@@ -63,7 +62,7 @@ def test_offered_at_a_price_gives_the_untrained_rows_sold_at_it_as_columns_oldes
     state.record_quote("p1", [(3, rows[3], "0xt")], [], PRICE + 1)
     group_id = state.begin_group(Plan.empty(), b"t", b"o", 0, bytes(32))
     state.record_trained(group_id, 1, [(rows[0], "0xs", PRICE)], [], [])
-    assert state.offered_at(PRICE) == OfferedColumns(["p1", "p1"], [1, 2], rows[1:3], ["0xs", "0xs"])
-    assert state.offered_at(PRICE).without({rows[2]}) == OfferedColumns(["p1"], [1], [rows[1]], ["0xs"])
-    assert state.offered_at(PRICE + 1) == OfferedColumns(["p1"], [3], [rows[3]], ["0xt"])
+    assert state.offered_at(PRICE).rows() == [("p1", 1, rows[1], "0xs"), ("p1", 2, rows[2], "0xs")]
+    assert state.offered_at(PRICE).without({rows[2]}).rows() == [("p1", 1, rows[1], "0xs")]
+    assert state.offered_at(PRICE + 1).rows() == [("p1", 3, rows[3], "0xt")]
     state.close()

@@ -163,3 +163,22 @@ def test_a_row_not_yet_anchored_has_no_proof():
     history.add(hashes(1))
     with pytest.raises(HistoryError, match="not anchored yet"):
         history.proof(hashes(1)[0])
+
+
+def test_holds_tells_for_each_of_many_hashes_whether_it_is_in_the_history():
+    import numpy as np
+    history = HistorySet()
+    history.add(hashes(3))
+    asked = np.frombuffer(b"".join([hashes(5)[4], hashes(5)[1], hashes(5)[1], hashes(5)[3]]), np.uint8)
+    assert history.holds(asked.reshape(-1, 32)).tolist() == [False, True, True, False]
+
+
+def test_rows_added_as_an_array_are_the_hashes_added_as_bytes():
+    import numpy as np
+    as_bytes, as_rows = HistorySet(), HistorySet()
+    as_bytes.add(hashes(4))
+    as_rows.add_rows(np.frombuffer(b"".join(hashes(4)), np.uint8).reshape(-1, 32))
+    assert as_rows.add_rows(np.frombuffer(b"".join(hashes(6)), np.uint8).reshape(-1, 32)) == 2
+    as_bytes.add(hashes(6))
+    assert as_rows.pending == as_bytes.pending and as_rows.anchor().root == as_bytes.anchor().root
+    assert hashes(6)[5] in as_rows and hashes(7)[6] not in as_rows

@@ -9,6 +9,7 @@ from orchestrator.hashing.merkle import (
     hash_pair,
     merkle_proof,
     merkle_root,
+    merkle_root_of,
     payout_leaf,
     process_proof,
     standard_leaf,
@@ -90,3 +91,19 @@ def test_billed_row_leaves_refuse_an_address_that_is_not_20_bytes():
     from orchestrator.hashing.merkle import billed_row_leaves
     with pytest.raises(MerkleError, match="20-byte address"):
         billed_row_leaves(["0x" + "ab" * 19], [bytes(32)], [1])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 8, 9, 31, 32, 33, 100])
+def test_a_root_taken_a_subtree_at_a_time_is_the_whole_trees_root(size):
+    leaves = [keccak(i.to_bytes(4, "big")) for i in range(size)]
+    assert all(merkle_root_of(iter(leaves), run) == MerkleTree(leaves).root for run in (1, 2, 4, 8, 32))
+
+
+def test_a_subtree_of_other_than_a_power_of_two_leaves_is_refused():
+    with pytest.raises(MerkleError):
+        merkle_root_of(LEAVES, 6)
+
+
+def test_no_leaves_make_no_root_a_subtree_at_a_time():
+    with pytest.raises(MerkleError):
+        merkle_root_of(iter([]))
