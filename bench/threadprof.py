@@ -94,6 +94,9 @@ def main() -> None:
     try:
         if args.module:
             sys.argv = [args.module, *rest]
+            # As `python -m` does: the working directory first, not this script's folder, so that a checkout's
+            # own package is profiled rather than whichever copy is installed (an editable install elsewhere).
+            sys.path[0] = os.getcwd()
             runpy.run_module(args.module, run_name="__main__", alter_sys=True)
         else:
             sys.argv = rest

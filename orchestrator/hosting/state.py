@@ -44,7 +44,6 @@ CREATE TABLE IF NOT EXISTS listings (
     status TEXT NOT NULL, reason TEXT, row_hash BLOB, price TEXT,
     PRIMARY KEY (holder, row_id));
 CREATE INDEX IF NOT EXISTS listings_status ON listings (status);
-CREATE INDEX IF NOT EXISTS listings_hash ON listings (row_hash);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY, row_hash BLOB NOT NULL UNIQUE, checkpoint_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS anchors (
@@ -81,6 +80,12 @@ CREATE TABLE IF NOT EXISTS refusals (
 # each group's plan a JSON list of row dicts in groups.plan; 3: plans in group_plans, each listing its field
 # list as JSON (listings.fields); 4: this shape (each distinct field list once, in compositions).
 SCHEMA_VERSION = 4
+
+# An index on listings.row_hash, which files made before 2026-12-03 have: no query reads listings by row hash
+# (record_trained's UPDATE is planned on listings_status), and keeping it cost a random B-tree insert per accepted
+# row, about 40 % of record_quote. New files are made without it, a migrated file loses it; a version-4 file that
+# has it keeps it (it changes no result, only the speed of its quotes).
+UNUSED_INDEXES = ("listings_hash",)
 
 HASH_BYTES = 32
 # The row hashes of a trained group (used, in bill order, and dropped), for the set-based writes of record_trained:
@@ -174,6 +179,8 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            for index in UNUSED_INDEXES:
+                self.db.execute(f"DROP INDEX IF EXISTS {index}")
             if "fields" in {row[1] for row in self.db.execute("PRAGMA table_info(listings)")}:
                 self.db.execute("INSERT OR IGNORE INTO compositions (fields) SELECT fields FROM listings "
                                 "GROUP BY fields ORDER BY MIN(rowid)")

@@ -148,3 +148,34 @@ def test_a_listing_page_stores_each_distinct_field_list_once(tmp_path):
     assert state.listing_fields("p1", 2) == ["b"] and state.listing_fields("p2", 1) == ["a", "y"]
     assert state.db.execute("SELECT COUNT(*) FROM compositions").fetchone()[0] == 2
     state.close()
+
+
+def _indexes(state):
+    return {name for name, in state.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+def test_a_new_state_file_has_no_index_on_listing_row_hashes(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    assert "listings_hash" not in _indexes(state) and "listings_status" in _indexes(state)
+    state.close()
+
+
+def test_a_migrated_store_drops_its_index_on_listing_row_hashes(tmp_path):
+    path = tmp_path / "host.db"
+    _v3_store(path)
+    db = sqlite3.connect(path)
+    db.execute("CREATE INDEX listings_hash ON listings (row_hash)")
+    db.commit()
+    db.close()
+    state = HostState(path)
+    assert "listings_hash" not in _indexes(state)
+    state.close()
+
+
+def test_marking_trained_listings_is_planned_on_the_status_index_not_a_scan(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    plan = [row[3] for row in state.db.execute(
+        "EXPLAIN QUERY PLAN UPDATE listings SET status='trained' WHERE status='offered' AND row_hash IN "
+        "(SELECT row_hash FROM temp.trained_rows WHERE status='used')")]
+    assert any("USING INDEX listings_status" in step for step in plan)
+    state.close()
