@@ -12,10 +12,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from orchestrator.errors import HistoryError
-from orchestrator.hashing.distinct import distinct_hashes
+from orchestrator.hashing.distinct import HASH_BYTES, distinct_hashes
 from orchestrator.hashing.merkle import MerkleTree, merkle_root_of, standard_leaf
 
-HASH_BYTES = 32
 CHUNK_ROWS = 1 << 16  # rows turned into bytes objects at a time (anchors, pending)
 
 

@@ -2,7 +2,7 @@
 Python object per row."""
 import numpy as np
 
-HASH_BYTES = 32
+HASH_BYTES = 32  # a row hash (keccak-256), the one width every columnar hash array has
 
 
 def distinct_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from orchestrator.errors import SplitLedgerError
+from orchestrator.hashing.distinct import HASH_BYTES
 
-HASH_BYTES = 32
 # Rows turned into Python objects at a time where a caller needs them as such (leaves, SQLite rows).
 CHUNK_ROWS = 1 << 16
 

@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 
 from orchestrator.errors import SplitLedgerError
-from orchestrator.hashing.distinct import distinct_hashes
+from orchestrator.hashing.distinct import HASH_BYTES, distinct_hashes
 
-HASH_BYTES = 32
 NOT_HELD = -1
 
 

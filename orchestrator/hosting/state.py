@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from orchestrator.errors import SplitLedgerError
+from orchestrator.hashing.distinct import HASH_BYTES
 from orchestrator.proxy.holder import SignedAnswer
 
 from .billed import BilledRows, BilledRowsBuilder
@@ -87,7 +88,6 @@ SCHEMA_VERSION = 4
 # has it keeps it (it changes no result, only the speed of its quotes).
 UNUSED_INDEXES = ("listings_hash",)
 
-HASH_BYTES = 32
 # The row hashes of a trained group (used, in bill order, and dropped), for the set-based writes of record_trained:
 # a connection's own temporary table, filled from one blob of concatenated hashes by a recursive CTE.
 TRAINED_ROWS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS trained_rows (position INTEGER PRIMARY KEY, row_hash BLOB NOT "
