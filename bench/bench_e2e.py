@@ -5,7 +5,10 @@ Ours, per size, every party its own process:
   chain     anvil with the market deployed (orchestrator/chain/devchain.py); the owner (this process) registers
             a 30-16-2 MLP with the DEFAULT policy (`OwnerPackage.with_default_policy`: ldp mode at the default
             epsilon, chosen on the test set, as `owner register` does without --privacy), escrows rows x price
-            and sets the quote
+            and sets the quote. Its output layer starts at zero (--owner-head zero, the default): the model
+            answers one class, so training raises its test accuracy and every group is settled and paid, and
+            the settle phase measures a settle (the bill committed and paid, published to the proxies), not a
+            rollback (--owner-head random starts near the best the policy allows: groups mostly roll back)
   proxies   three `python -m orchestrator.proxy` processes with the options a holder runs by default (audit,
             rate limit, lifetime budget on)
   source    one process (`--role source`) that reads the rows file and hands its rows over with the source's
@@ -141,6 +144,7 @@ class Settings:
     peer: str | None
     trace_memory: Path | None = None  # --trace-memory DIR
     heap_frames: int = 8
+    owner_head: str = "zero"  # --owner-head: the owner's output layer, zero or random
 
 
 @dataclass(frozen=True)
@@ -215,11 +219,15 @@ def training_rows(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")
 
 
-def model_doc(table, hidden: int, learning_rate: float, seed: int = 0) -> dict:
+def model_doc(table, hidden: int, learning_rate: float, head: str = "random", seed: int = 0) -> dict:
+    """A 30-H-2 MLP, its hidden layer drawn at random; its output layer zero (`head` "zero": the model answers one
+    class for every row, so the group's training raises the test accuracy and is settled and paid) or drawn
+    too ("random": under the default policy the model starts near its best, and the group usually rolls back)."""
     rng = np.random.default_rng(seed)
     sizes = [len(table.model_inputs), hidden, 2]
     layers = [{"activation": "softmax" if k == 1 else "relu",
-               "weight": rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_out, fan_in)).astype(np.float32).tolist(),
+               "weight": (np.zeros((fan_out, fan_in)) if k == 1 and head == "zero" else
+                          rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_out, fan_in))).astype(np.float32).tolist(),
                "bias": [0.0] * fan_out}
               for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes))]
     return {"format": "splitledger-mlp", "version": 1, "inputs": list(table.model_inputs),
@@ -227,14 +235,14 @@ def model_doc(table, hidden: int, learning_rate: float, seed: int = 0) -> dict:
             "layers": layers, "optimizer": {"name": "adam", "learning_rate": learning_rate}}
 
 
-def owner_package(test_rows: int, hidden: int, learning_rate: float):
+def owner_package(test_rows: int, hidden: int, learning_rate: float, head: str = "random"):
     """The owner's package (model, field table, test set, default policy) and the test set's columns."""
     from orchestrator.hosting.registration import OwnerPackage, test_set_bytes
     from orchestrator.proxy.benchmark import synthetic
 
     table, records = synthetic(test_rows, INPUTS, seed=1)
     test_columns = {name: [r[name] for r in records] for name in table.field_names}
-    package = OwnerPackage.with_default_policy(json.dumps(model_doc(table, hidden, learning_rate)).encode(),
+    package = OwnerPackage.with_default_policy(json.dumps(model_doc(table, hidden, learning_rate, head)).encode(),
                                                table, test_set_bytes(test_columns))
     return package, test_columns
 
@@ -254,7 +262,7 @@ def write_files(workdir: Path, rows: int, s: Settings) -> tuple[Files, Any]:
 
     from orchestrator.container import ColumnMapping, normalise_columns
 
-    package, test_columns = owner_package(s.test_rows, s.hidden, s.learning_rate)
+    package, test_columns = owner_package(s.test_rows, s.hidden, s.learning_rate, s.owner_head)
     table = package.table
     x, y = training_rows(rows)
     names = [n for n in table.field_names if n != "y"]
@@ -927,8 +935,10 @@ def timed_goal(result: SizeResult | None, rows: int, judge: Callable[[SizeResult
 def print_goals(results: list[SizeResult]) -> None:
     by_rows = {r.rows: r for r in results}
     print("\ngoals (issue 12)")
-    verdict = timed_goal(by_rows.get(1_000_000), 1_000_000,
-                         lambda r, total: (total <= GOAL_1M_SECONDS, f"{total:.1f} s"))
+    # a group that rolled back never ran the settle and the paid bill's publication: the goal is about both
+    verdict = timed_goal(by_rows.get(1_000_000), 1_000_000, lambda r, total: (
+        total <= GOAL_1M_SECONDS and r.ours.outcome == "settled",
+        f"{total:.1f} s" + ("" if r.ours.outcome == "settled" else f", but {r.ours.outcome}: no settle measured")))
     print(f"  1M rows end to end (upload through settle) in <= {GOAL_1M_SECONDS:.0f} s: {verdict}")
     peaks = [(peak, f"{name} at {r.rows:,} rows") for r in results for name, peak in r.ours.peak_rss.items()]
     worst = max(peaks, default=(0, "none"))
@@ -968,6 +978,11 @@ def main(argv=None) -> int:
     parser.add_argument("--heap-frames", type=int, default=8, metavar="N",
                         help="frames of traceback per allocation site with --trace-memory; 0: no tracing, each "
                              "phase's RSS only (default: %(default)s)")
+    parser.add_argument("--owner-head", choices=("zero", "random"), default="zero",
+                        help="the owner's output layer: zero (the model starts answering one class, training raises "
+                             "its accuracy and the group is settled and paid: the default, so the bill/settle phase "
+                             "measures a settle) or random (it starts near its best under the default policy and "
+                             "usually rolls back)")
     parser.add_argument("--workdir", type=Path, help="keep every file and log here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 rows, 2 epochs, batch 256")
     parser.add_argument("--role", choices=("source", "host"), help=argparse.SUPPRESS)
@@ -984,7 +999,7 @@ def main(argv=None) -> int:
     s = Settings(args.epochs, args.batch_size, args.hidden, args.learning_rate, args.groups, args.layout,
                  args.upload_chunk, args.phase_timeout, 500 if args.quick else TEST_ROWS,
                  args.profile.resolve() if args.profile else None, args.peer,
-                 args.trace_memory.resolve() if args.trace_memory else None, args.heap_frames)
+                 args.trace_memory.resolve() if args.trace_memory else None, args.heap_frames, args.owner_head)
     import jax
 
     print(f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}, "
