@@ -8,14 +8,16 @@
 A bill's rows are columns (billed.BilledRows), and its rows root is taken a subtree at a time
 (merkle_root_of): a million-row bill never holds a Python object per row, nor every level of its tree.
 """
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TextIO
 
 from eth_utils import to_checksum_address
 
 from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, billed_row_leaves, merkle_root_of, payout_leaf
 
-from .billed import BilledRow, BilledRows
+from .billed import CHUNK_ROWS, BilledRow, BilledRows
 
 __all__ = ["Bill", "BilledRow", "BilledRows", "make_bill", "row_leaf"]
 
@@ -40,6 +42,11 @@ class Bill:
 
     def to_dict(self) -> dict:
         """The bill as published for sources and auditors (everything needed to claim or verify)."""
+        return {**self.header(), "rows": [{"row_hash": "0x" + r.row_hash.hex(), "source": r.source,
+                                           "price": str(r.price)} for r in self.rows]}
+
+    def header(self) -> dict:
+        """to_dict() without its rows: a few entries per source, whatever the bill's size."""
         return {
             "checkpoint_id": self.checkpoint_id,
             "payout_root": "0x" + self.payout_root.hex(),
@@ -49,9 +56,22 @@ class Bill:
                 {"source": s, "amount": str(a), "proof": ["0x" + p.hex() for p in self.proof(s)]}
                 for s, a in self.payouts.items()
             ],
-            "rows": [{"row_hash": "0x" + r.row_hash.hex(), "source": r.source, "price": str(r.price)}
-                     for r in self.rows],
         }
+
+    def write_json(self, out: TextIO, chunk_rows: int = CHUNK_ROWS) -> None:
+        """Writes json.dumps(to_dict()) to `out` (the same document; one row a line), a chunk of rows at a
+        time: a million-row bill is about 180 MB of JSON, never held whole, nor its rows as dicts."""
+        header = json.dumps(self.header(), separators=(",", ":"))
+        out.write(header[:-1] + ',"rows":[')
+        first = True
+        for chunk in self.rows.chunks(chunk_rows):
+            hexes = b"".join(chunk.hashes).hex()
+            names = {s: json.dumps(s) for s in set(chunk.sources)}
+            out.write(("" if first else ",") + ",".join(
+                f'\n{{"row_hash":"0x{hexes[64 * i:64 * i + 64]}","source":{names[s]},"price":"{p}"}}'
+                for i, (s, p) in enumerate(zip(chunk.sources, chunk.prices))))
+            first = False
+        out.write("]}\n")
 
 
 def row_leaf(row: BilledRow) -> bytes:

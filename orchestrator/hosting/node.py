@@ -23,7 +23,6 @@ training is repeated from the saved backup point (deterministically), a bill is 
 and a checkpoint is settled or rolled back at most once, so no row is ever paid twice. docs/hosting.md says
 what is written before which side effect; failpoints.py lets a test kill the node between any two of them.
 """
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -550,7 +549,10 @@ class HostingNode:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(bill.to_dict(), indent=1))
+        partial = path.with_suffix(".json.partial")  # a reader never sees half a bill: renamed when whole
+        with partial.open("w") as out:
+            bill.write_json(out)
+        partial.replace(path)
 
     def _bill_path(self, checkpoint_id: int) -> Path | None:
         """Where the checkpoint's bill is published; None when bills are not published (no bills_dir)."""

@@ -1,5 +1,6 @@
 """The host's per-row data as columns (billed rows, offered rows, the bill outbox): the same rows, bills and roots
 as row by row, read and written in batches."""
+import io
 import json
 import sqlite3
 
@@ -48,6 +49,13 @@ def test_a_bill_of_columns_at_many_rows_keeps_the_row_by_row_root(monkeypatch):
     rows = [(h(i), (A, B)[i % 3 == 0], PRICE) for i in range(1000)]
     monkeypatch.setattr("orchestrator.hosting.billed.CHUNK_ROWS", 64)
     assert make_bill(1, rows).rows_root == MerkleTree([billed_row_leaf(s, r, p) for r, s, p in rows]).root
+
+
+def test_a_bill_written_as_json_a_chunk_at_a_time_is_its_whole_document():
+    bill = make_bill(3, [(h(i), (A, B)[i % 3 == 0], PRICE + i % 2) for i in range(10)])
+    out = io.StringIO()
+    bill.write_json(out, chunk_rows=4)
+    assert json.loads(out.getvalue()) == bill.to_dict()
 
 
 def test_the_state_file_reads_a_bill_back_as_the_columns_it_wrote_batch_by_batch(tmp_path, monkeypatch):
