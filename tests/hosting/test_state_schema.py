@@ -7,7 +7,14 @@ import pytest
 
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.records import Anchor, OfferedRow
-from orchestrator.hosting.state import BOUGHT_LISTINGS, SCHEMA_VERSION, TRAINED_LISTINGS, HostState, NewerStateSchema
+from orchestrator.hosting.state import (
+    BOUGHT_LISTINGS,
+    CACHE_KIB,
+    SCHEMA_VERSION,
+    TRAINED_LISTINGS,
+    HostState,
+    NewerStateSchema,
+)
 
 # The DDL of a state file made before schema versions (user_version 0) and before the refusals table.
 OLD_DDL = """
@@ -184,4 +191,10 @@ def test_marking_bought_listings_finds_each_by_its_key(tmp_path):
     plan = [row[3] for row in state.db.execute("EXPLAIN QUERY PLAN " + BOUGHT_LISTINGS,
                                                {"status": "used", "holder": "p1", "row_ids": "[1]"})]
     assert any("USING INDEX sqlite_autoindex_listings_1 (holder=? AND row_id=?)" in step for step in plan)
+    state.close()
+
+
+def test_a_state_file_is_opened_with_a_page_cache_larger_than_sqlites_default(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    assert state.db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB < -2000
     state.close()
