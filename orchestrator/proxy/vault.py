@@ -100,8 +100,8 @@ log = logging.getLogger(__name__)
 
 MIN_PADDED_ROWS = 64
 # Rows the ldp releases are evaluated at a time, the last chunk padded to it: one compiled shape of `evaluate`
-# per policy. Padding each quote page to its own power of two compiled two (a full 5,000-row page's and the
-# short last page's, ~0.2 s each at 100k rows); a row's u is the same bits whatever the padding.
+# per policy. Padding each quote page to its own power of two compiled two at 100k rows (a full page padded to
+# 16,384 rows, 0.21 s, and the short last page to 1,024, 0.06 s); a row's u is the same bits whatever the padding.
 RELEASE_ROWS = 1 << 13
 
 
