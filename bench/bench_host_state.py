@@ -22,6 +22,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
+import numpy as np
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from orchestrator.hashing.merkle import MerkleTree
@@ -83,7 +85,8 @@ def main() -> None:
                                     [r.source for r in rows], PRICE, n)
             group_id = state.begin_group(plan, b"t", b"o", 0, bytes(32))
             trained = [(r.row_hash, r.source, r.price) for r in rows]
-            write, _ = _seconds(partial(state.record_trained, group_id, 2, trained, [], []))
+            bought = plan.bought(np.arange(n), np.zeros(0, np.int64))  # as the node marks them: by key
+            write, _ = _seconds(partial(state.record_trained, group_id, 2, trained, [], [], (), bought))
             state.close()
             state = HostState(os.path.join(tmp, "host.db"))
             reads, _ = _seconds(partial(_read_group, state, group_id))

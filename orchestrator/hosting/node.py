@@ -405,8 +405,9 @@ class HostingNode:
         stats = {"rounds": trained.rounds, "used": len(bill_rows), "dropped": _count_reasons(trained.drops)}
         # One transaction: a crash leaves either none of this (the group is trained again from its backup
         # point, the same way) or all of it, never a bill without its history rows or mismatches twice.
+        bought = plan.bought(used, np.fromiter(trained.drops, np.int64, len(trained.drops)))
         self.state.record_trained(group.group_id, checkpoint_id, bill_rows, drops, trained.mismatches,
-                                  trained.evidence, accuracy_after=trained_accuracy, kept=int(kept),
+                                  trained.evidence, bought, accuracy_after=trained_accuracy, kept=int(kept),
                                   trained_target=to_bytes(self.container.target),
                                   trained_opt=to_bytes(self.container.opt_state), stats=stats)
         self.container.history.add_rows(bill_rows.hashes)

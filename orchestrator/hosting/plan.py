@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 from collections.abc import Container, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -84,6 +84,21 @@ class OfferedColumns:
                        sources=self.sources[keep])
 
 
+class HeldRows(NamedTuple):
+    """One holder's row ids of some of a plan's rows: its listings of them, by key."""
+
+    holder: str
+    row_ids: np.ndarray  # (k,) int64
+
+
+class BoughtListings(NamedTuple):
+    """The listings a trained group bought through its plan, by key, per holder: those of its used rows and
+    those of its dropped rows (what the state file marks `used` and `dropped` without looking a hash up)."""
+
+    used: tuple[HeldRows, ...]
+    dropped: tuple[HeldRows, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """A group's rows: hash, source and per holder the row id there (-1: not held), and the price they sold at."""
@@ -140,6 +155,16 @@ class Plan:
     def holding(self) -> list[str]:
         """The holders that hold any row of the plan, in holder order."""
         return [self.holders[h] for h in np.flatnonzero((self.row_ids >= 0).any(axis=1))]
+
+    def held_rows(self, rows: np.ndarray) -> tuple[HeldRows, ...]:
+        """Per holder holding any of `rows` (plan positions), in holder order, its row ids of them."""
+        ids = self.row_ids[:, np.asarray(rows, np.int64)]
+        return tuple(HeldRows(name, ids[h][ids[h] >= 0]) for h, name in enumerate(self.holders)
+                     if (ids[h] >= 0).any())
+
+    def bought(self, used: np.ndarray, dropped: np.ndarray) -> BoughtListings:
+        """The listings of plan rows `used` and `dropped` (positions), per holder."""
+        return BoughtListings(self.held_rows(used), self.held_rows(dropped))
 
     # ------------------------------------------------------------------ building
 

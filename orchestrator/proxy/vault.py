@@ -99,6 +99,10 @@ Registry = Callable[[int], Mapping[str, Any]]
 log = logging.getLogger(__name__)
 
 MIN_PADDED_ROWS = 64
+# Rows the ldp releases are evaluated at a time, the last chunk padded to it: one compiled shape of `evaluate`
+# per policy. Padding each quote page to its own power of two compiled two at 100k rows (a full page padded to
+# 16,384 rows, 0.21 s, and the short last page to 1,024, 0.06 s); a row's u is the same bits whatever the padding.
+RELEASE_ROWS = 1 << 13
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,7 @@ class Vault:
         projection = policy.projection or ()  # never empty in ldp mode (PrivacyPolicy pairs them)
         bank = bank_from_submodels([SubModel(j, policy.inputs, p, 0.0) for j, p in enumerate(projection)],
                                    policy.inputs)
-        u = np.asarray(evaluate(bank, _padded(np.asarray(features, np.float32))))[: len(ids)]
+        u = _evaluated_in_chunks(bank, np.asarray(features, np.float32))
         return released_rows(model_id, policy, classes, ids, u, labels, hashes, self._release_keys(rows))
 
     def _release_keys(self, rows: StoredRows) -> list[bytes]:
@@ -749,14 +753,24 @@ def _submodels_json(subs: Sequence[SubModel]) -> str:
     return json.dumps([s.to_dict() for s in subs], allow_nan=False)
 
 
-def _padded(a: np.ndarray) -> np.ndarray:
-    """`a` with zero rows appended up to the next power of two (at least MIN_PADDED_ROWS)."""
+def _padded(a: np.ndarray, size: int | None = None) -> np.ndarray:
+    """`a` with zero rows appended up to `size`, by default the next power of two (at least MIN_PADDED_ROWS)."""
     n = a.shape[0]
-    size = max(MIN_PADDED_ROWS, 1 << max(n - 1, 0).bit_length())
+    if size is None:
+        size = max(MIN_PADDED_ROWS, 1 << max(n - 1, 0).bit_length())
     if size == n:
         return a
     out = np.zeros((size, *a.shape[1:]), a.dtype)
     out[:n] = a
+    return out
+
+
+def _evaluated_in_chunks(bank: SubModelBank, x: np.ndarray) -> np.ndarray:
+    """evaluate(bank, x) as (rows, neurons) float32, RELEASE_ROWS rows at a time."""
+    out = np.empty((len(x), bank.weight.shape[0]), np.float32)
+    for start in range(0, len(x), RELEASE_ROWS):
+        chunk = x[start:start + RELEASE_ROWS]
+        out[start:start + len(chunk)] = np.asarray(evaluate(bank, _padded(chunk, RELEASE_ROWS)))[: len(chunk)]
     return out
 
 

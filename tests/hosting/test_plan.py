@@ -28,6 +28,14 @@ def test_offers_of_the_same_row_by_several_holders_make_one_row_held_by_each():
     assert [plan.source(0), plan.source(1)] == ["0xs1", "0xs2"] and plan.plan_price == PRICE
 
 
+def test_the_listings_a_plan_bought_are_each_holders_row_ids_of_the_rows_asked_for():
+    plan = Plan.from_offers(("a", "b"), *offers(("a", 5, h(1), "0xs1"), ("b", 9, h(1), "0xs1"), ("b", 3, h(2), "0xs2")),
+                            PRICE, size=10)
+    bought = plan.bought(np.array([1, 0]), np.array([], np.int64))
+    assert [(name, ids.tolist()) for name, ids in bought.used] == [("a", [5]), ("b", [3, 9])]
+    assert bought.dropped == ()
+
+
 def test_rows_are_planned_in_the_order_of_their_first_offer_up_to_the_group_size():
     plan = Plan.from_offers(("a", "b"), *offers(("a", 1, h(3), "0xs"), ("a", 2, h(1), "0xs"), ("b", 7, h(2), "0xs"),
                                                 ("b", 8, h(3), "0xs")), PRICE, size=2)

@@ -7,7 +7,14 @@ import pytest
 
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.records import Anchor, OfferedRow
-from orchestrator.hosting.state import SCHEMA_VERSION, HostState, NewerStateSchema
+from orchestrator.hosting.state import (
+    BOUGHT_LISTINGS,
+    CACHE_KIB,
+    SCHEMA_VERSION,
+    TRAINED_LISTINGS,
+    HostState,
+    NewerStateSchema,
+)
 
 # The DDL of a state file made before schema versions (user_version 0) and before the refusals table.
 OLD_DDL = """
@@ -172,10 +179,22 @@ def test_a_migrated_store_drops_its_index_on_listing_row_hashes(tmp_path):
     state.close()
 
 
-def test_marking_trained_listings_is_planned_on_the_status_index_not_a_scan(tmp_path):
+def test_marking_trained_listings_by_hash_is_planned_on_the_status_index_not_a_scan(tmp_path):
     state = HostState(tmp_path / "host.db")
-    plan = [row[3] for row in state.db.execute(
-        "EXPLAIN QUERY PLAN UPDATE listings SET status='trained' WHERE status='offered' AND row_hash IN "
-        "(SELECT row_hash FROM temp.trained_rows WHERE status='used')")]
+    plan = [row[3] for row in state.db.execute("EXPLAIN QUERY PLAN " + TRAINED_LISTINGS, {"checkpoint": 1})]
     assert any("USING INDEX listings_status" in step for step in plan)
+    state.close()
+
+
+def test_marking_bought_listings_finds_each_by_its_key(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    plan = [row[3] for row in state.db.execute("EXPLAIN QUERY PLAN " + BOUGHT_LISTINGS,
+                                               {"status": "used", "holder": "p1", "row_ids": "[1]"})]
+    assert any("USING INDEX sqlite_autoindex_listings_1 (holder=? AND row_id=?)" in step for step in plan)
+    state.close()
+
+
+def test_a_state_file_is_opened_with_a_page_cache_larger_than_sqlites_default(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    assert state.db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB < -2000
     state.close()

@@ -1,5 +1,8 @@
 """What record_trained leaves in the state file: the used rows in the history in bill order, once each, and the
-listings of used and dropped rows marked so (it writes them set-based, one statement per table)."""
+listings of used and dropped rows marked so (set-based: the plan's listings by key, any other listing of those
+rows by hash)."""
+import numpy as np
+
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.state import HostState
 
@@ -37,6 +40,22 @@ def test_used_rows_join_the_history_in_bill_order_and_their_listings_on_every_ho
                                ("p1", rows[3]): "dropped", ("p1", rows[4]): "offered",
                                ("p2", rows[0]): "used", ("p2", rows[1]): "used"}
     assert [row.row_hash for row in state.offered_rows()] == [rows[4]]
+
+
+def test_the_plans_listings_are_marked_by_key_and_other_listings_of_its_rows_by_hash(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    rows = [h(i) for i in (9, 3, 7, 1, 5)]
+    offered(state, "p1", rows)
+    offered(state, "p2", rows[:4])
+    plan = Plan.from_offers(["p1"], ["p1"] * 4, [0, 1, 2, 3], rows[:4], ["0xs"] * 4, PRICE, size=4)
+    group_id = state.begin_group(plan, b"t", b"o", 0, bytes(32))
+    # p1's row 2 is bought by key alone: the bill does not name its hash.
+    state.record_trained(group_id, 1, [(rows[0], "0xs", PRICE), (rows[1], "0xs", PRICE)],
+                         [(rows[3], "mismatch", ["p1"])], [], (), plan.bought(np.array([0, 1, 2]), np.array([3])))
+    assert statuses(state) == {("p1", rows[0]): "used", ("p1", rows[1]): "used", ("p1", rows[2]): "used",
+                               ("p1", rows[3]): "dropped", ("p1", rows[4]): "offered",
+                               ("p2", rows[0]): "used", ("p2", rows[1]): "used", ("p2", rows[2]): "offered",
+                               ("p2", rows[3]): "dropped"}
 
 
 def test_a_row_already_in_the_history_is_not_added_again_and_a_used_listing_stays_used(tmp_path):

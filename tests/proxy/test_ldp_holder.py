@@ -18,6 +18,7 @@ from orchestrator.privacy.accountant import gaussian_rho
 from orchestrator.privacy.ldp import clip_rows, keep_probability
 from orchestrator.privacy.policy import DPSettings, LDPSettings, PrivacyPolicy, ldp_policy, projection_policy
 from orchestrator.privacy.projection import make_projection
+from orchestrator.proxy import vault as vault_module
 from orchestrator.proxy.lifetime import DEFAULT_LIFETIME_EPSILON
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
@@ -77,6 +78,14 @@ def test_a_row_is_released_alike_every_time_and_by_a_vault_reopened_on_its_store
     np.testing.assert_array_equal(again.labels[::-1], first.labels)
     np.testing.assert_array_equal(reopened.z, first.z)
     np.testing.assert_array_equal(reopened.labels, first.labels)
+
+
+def test_rows_released_in_chunks_of_a_few_rows_are_released_to_the_same_bits(columns, table, monkeypatch):
+    policy = policy_of(table)
+    whole = released(*quoted(columns, table, policy, hash_key=KEY_A), policy).z
+    monkeypatch.setattr(vault_module, "RELEASE_ROWS", 64)  # 569 rows: nine chunks, the last one padded
+    chunked = released(*quoted(columns, table, policy, hash_key=KEY_A), policy).z
+    assert np.asarray(chunked).tobytes() == np.asarray(whole).tobytes()
 
 
 def test_the_columns_come_back_in_the_order_the_sub_models_were_sent(columns, table):
