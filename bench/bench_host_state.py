@@ -30,6 +30,8 @@ from orchestrator.hashing.merkle import MerkleTree
 from orchestrator.hosting.billing import BilledRow, make_bill, row_leaf
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.state import HostState
+from orchestrator.proxy.holder import Accepted, Listing
+from orchestrator.proxy.pages import ListingPage, QuotePage
 
 PRICE = 10**18
 GROUP_READS = 7
@@ -79,8 +81,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             state = HostState(os.path.join(tmp, "host.db"))
             _earlier_group(state, n)
-            state.record_listings("p1", [(i, r.source, ["f"], "seen", None) for i, r in enumerate(rows)], n)
-            state.record_quote("p1", [(i, r.row_hash, r.source) for i, r in enumerate(rows)], [], PRICE)
+            state.record_listings("p1", ListingPage.of(Listing(i, ("f",), r.source) for i, r in enumerate(rows)), n)
+            sold = QuotePage.of_records(Accepted(i, r.row_hash, r.source) for i, r in enumerate(rows))
+            state.record_quote("p1", sold, PRICE)
             plan = Plan.from_offers(("p1",), ["p1"] * n, list(range(n)), [r.row_hash for r in rows],
                                     [r.source for r in rows], PRICE, n)
             group_id = state.begin_group(plan, b"t", b"o", 0, bytes(32))

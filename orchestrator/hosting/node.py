@@ -49,6 +49,7 @@ from orchestrator.errors import (
 )
 from orchestrator.progress import Progress
 from orchestrator.proxy.holder import RowHolder
+from orchestrator.proxy.pages import ListingPage, QuotePage
 from orchestrator.proxy.schema import MAX_LISTINGS, MAX_ROWS_PER_PAGE
 
 from .artifacts import build_artifact, default_artifacts_dir, write_artifact
@@ -190,7 +191,8 @@ class HostingNode:
     # ------------------------------------------------------------------ discovery and buying
 
     def poll_listings(self) -> dict[str, tuple[int, int]]:
-        """Reads new listings from every holder; the detection model accepts or rejects each composition.
+        """Reads new listings from every holder; the detection model accepts or rejects each composition (asked
+        once per composition, not per row: a page is recorded as columns, pages.py).
         Returns {holder: (accepted, rejected)} of the holders that answered; NoHolderReachable when none did
         (a run that bought nothing because every proxy was down is a failure, not a finish)."""
         counts = {}
@@ -208,34 +210,39 @@ class HostingNode:
                 failures.append(f"{name}: {listings.error}")
                 continue
             answered.add(name)
-            records = []
-            for listing in listings:
-                ok = detected.get(listing.fields)
-                if ok is None:
-                    ok = detected[listing.fields] = self.container.detection(listing.fields)
-                tally[name][0 if ok else 1] += 1
-                records.append((listing.row_id, listing.source, list(listing.fields),
-                                "seen" if ok else "rejected", None if ok else "missing_fields"))
-            if records:
-                self.state.record_listings(name, records, max(listing.row_id for listing in listings))
+            if not len(listings):
+                continue
+            verdicts = []
+            for fields in listings.compositions:
+                if fields not in detected:
+                    detected[fields] = self.container.detection(fields)
+                verdicts.append(detected[fields])
+            accepted = int(np.count_nonzero(np.asarray(verdicts, bool)[listings.composition_of]))
+            tally[name][0] += accepted
+            tally[name][1] += len(listings) - accepted
+            self.state.record_listings(name, listings, listings.last_row_id(),
+                                       rejected={f for f, ok in zip(listings.compositions, verdicts) if not ok})
         counts = {name: (tally[name][0], tally[name][1]) for name in self.holders if name in answered}
         if self.holders and not counts:
             raise NoHolderReachable("no proxy reachable: " + "; ".join(failures))
         return counts
 
-    def _listing_pages(self, name: str, holder: RowHolder) -> Callable[[], Iterator[list]]:
-        """The holder's new listings page by page, from its recorded cursor; an empty last page says it
-        answered (a holder with nothing new still counts as reachable)."""
+    def _listing_pages(self, name: str, holder: RowHolder) -> Callable[[], Iterator[ListingPage]]:
+        """The holder's new listings page by page (as columns, whatever the holder answers), from its recorded
+        cursor; an empty last page says it answered (a holder with nothing new still counts as reachable)."""
         after = self.state.cursor(name)  # read here, on the state's thread
 
-        def pages() -> Iterator[list]:
+        def pages() -> Iterator[ListingPage]:
             cursor = after
             while True:
-                page = holder.listings(cursor, self.config.listing_page)
+                page = ListingPage.of(holder.listings(cursor, self.config.listing_page))
+                if not page.ascends_from(cursor):  # what a ProxyClient refuses, refused of any holder
+                    raise ProxyError(holder.url, None, "bad_answer", f"listings after {cursor} must be increasing "
+                                                                      f"ids above it, got {page.row_ids[:10].tolist()}")
                 yield page
-                if not page:
+                if not len(page):
                     return
-                cursor = max(listing.row_id for listing in page)
+                cursor = page.last_row_id()
 
         return pages
 
@@ -261,20 +268,26 @@ class HostingNode:
                     raise answer.error
                 log.info(f"  quote to {name} failed: {answer.error}")
                 continue
-            self.state.record_quote(name, [(a.row_id, a.row_hash, a.source) for a in answer.accepted],
-                                    [(d.row_id, d.reason) for d in answer.declined], price)
+            self.state.record_quote(name, answer, price)
             sold, declined = counts[name]
-            counts[name] = (sold + len(answer.accepted), declined + len(answer.declined))
+            counts[name] = (sold + answer.accepted_ids.size, declined + answer.declined_ids.size)
             done[name] += 1
             if self.progress is not None:
                 self.progress(f"quotes to {name}", done[name], pages[name])
         return counts
 
-    def _quote_pages(self, holder: RowHolder, price: int, wanted: list[int]) -> Callable[[], Iterator[Any]]:
-        def pages() -> Iterator[Any]:
+    def _quote_pages(self, holder: RowHolder, price: int, wanted: list[int]) -> Callable[[], Iterator[QuotePage]]:
+        """The holder's answers a page at a time, as columns (a ProxyClient's as they came: no record per row is
+        read here); an answer that cannot be columns (a hash not 32 bytes) fails the holder, as a proxy's would."""
+        def pages() -> Iterator[QuotePage]:
             for start in range(0, len(wanted), QUOTE_CHUNK):
-                yield holder.quote(self.model_id, price, self.container.field_table,
-                                   wanted[start:start + QUOTE_CHUNK], self.container.quote_policy)
+                answer = holder.quote(self.model_id, price, self.container.field_table,
+                                      wanted[start:start + QUOTE_CHUNK], self.container.quote_policy)
+                try:
+                    columns = QuotePage.of(answer)
+                except ValueError as e:
+                    raise ProxyError(holder.url, None, "bad_answer", f"quote: {e}") from None
+                yield columns
 
         return pages
 

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -26,6 +26,7 @@ import numpy as np
 from orchestrator.errors import SplitLedgerError
 from orchestrator.hashing.distinct import HASH_BYTES
 from orchestrator.proxy.holder import SignedAnswer
+from orchestrator.proxy.pages import ListingPage, QuotePage
 
 from .billed import BilledRows, BilledRowsBuilder
 from .plan import BoughtListings, OfferedColumns, Plan
@@ -113,32 +114,31 @@ TRAINED_LISTINGS = (
     "(EXISTS (SELECT 1 FROM history h WHERE h.row_hash=listings.row_hash) OR "
     "EXISTS (SELECT 1 FROM dropped d WHERE d.checkpoint_id=:checkpoint AND d.row_hash=listings.row_hash))")
 
-# The set-based writes of a listing page and a quote answer: each takes its rows as one JSON array of small
-# arrays (json_each cuts it; json_extract reads a row's items), row hashes as one blob cut by position, and
-# values repeated across a page (sources, field lists) once each, referred to by index.
+# The set-based writes of a listing page (pages.ListingPage): each (source, composition) pair of the page goes
+# into a connection's own temporary table as one JSON array of its row ids (json_each cuts it), with the pair's
+# values once; the listings take the whole page from it in one statement, in row id order (the table's key), so
+# that rowid order stays listing order (offered rows are planned oldest first).
+LISTED_ROWS_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS listed_rows (row_id INTEGER PRIMARY KEY, source TEXT NOT NULL, "
+                     "composition INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT)")
+LISTED_PAIR = ("INSERT INTO temp.listed_rows SELECT value, :source, :composition, :status, :reason "
+               "FROM json_each(:ids)")
 LISTED_ROWS = (
     "INSERT OR IGNORE INTO listings (holder, row_id, source, composition, status, reason) "
-    "SELECT :holder, json_extract(r.value, '$[0]'), "
-    "json_extract(:sources, '$[' || json_extract(r.value, '$[1]') || ']'), "
-    "json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'), json_extract(r.value, '$[4]') "
-    "FROM json_each(:rows) r ORDER BY r.key")
-# MATERIALIZED: the page's rows are the outer loop and each listing is found by its key; without it SQLite
-# would scan the holder's listings and look each up in the page.
+    "SELECT :holder, row_id, source, composition, status, reason FROM temp.listed_rows ORDER BY row_id")
+# A quote answer's writes (pages.QuotePage) are one statement per payout address of its accepted rows (their ids
+# one JSON array, their hashes one blob cut by position) and one per decline reason, each naming a value once.
+# MATERIALIZED: the answer's rows are the outer loop and each listing is found by its key; without it SQLite
+# would scan the holder's listings and look each up in the answer.
 ACCEPTED_ROWS = (
-    "WITH a(position, row_id, source) AS MATERIALIZED (SELECT key, json_extract(value, '$[0]'), "
-    "json_extract(value, '$[1]') FROM json_each(:rows)) "
+    "WITH a(position, row_id) AS MATERIALIZED (SELECT key, value FROM json_each(:ids)) "
     f"UPDATE listings SET status='offered', row_hash=substr(:hashes, a.position * {HASH_BYTES} + 1, {HASH_BYTES}), "
-    "price=:price, "
-    "source=json_extract(:sources, '$[' || a.source || ']') "
-    "FROM a WHERE listings.holder=:holder AND listings.row_id=a.row_id")
-ACCEPTED_REFUSALS = ("DELETE FROM refusals WHERE holder=:holder AND row_id IN "
-                     "(SELECT json_extract(value, '$[0]') FROM json_each(:rows))")
+    "price=:price, source=:source FROM a WHERE listings.holder=:holder AND listings.row_id=a.row_id")
+ACCEPTED_REFUSALS = "DELETE FROM refusals WHERE holder=:holder AND row_id IN (SELECT value FROM json_each(:ids))"
 DECLINED_ROWS = (
-    "WITH d(row_id, reason) AS MATERIALIZED (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
-    "FROM json_each(:rows)) UPDATE listings SET status='declined', reason=d.reason FROM d "
-    "WHERE listings.holder=:holder AND listings.row_id=d.row_id AND listings.status<>'offered'")
-DECLINED_REFUSALS = ("INSERT OR REPLACE INTO refusals SELECT :holder, json_extract(value, '$[0]'), :price, "
-                     "json_extract(value, '$[1]') FROM json_each(:rows) ORDER BY key")
+    "WITH d(row_id) AS MATERIALIZED (SELECT value FROM json_each(:ids)) UPDATE listings SET status='declined', "
+    "reason=:reason FROM d WHERE listings.holder=:holder AND listings.row_id=d.row_id AND listings.status<>'offered'")
+DECLINED_REFUSALS = ("INSERT OR REPLACE INTO refusals SELECT :holder, value, :price, :reason FROM json_each(:ids) "
+                     "ORDER BY key")
 
 # SQLite's page cache per connection, in KiB (its default is 2,000). A trained group's writes land at random
 # pages of the history's row-hash index and of the listings; with 2 MB of cache a 100k-row group re-read most
@@ -188,6 +188,7 @@ class HostState:
                                    f"{SCHEMA_VERSION}: run the version that wrote it")
         self._refuse_integer_prices()
         self._plans: OrderedDict[int, Plan] = OrderedDict()
+        self.db.execute(LISTED_ROWS_TABLE)
         if version < SCHEMA_VERSION:
             self._migrate(version)
 
@@ -257,25 +258,27 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
         row = self.db.execute("SELECT after FROM cursors WHERE holder=?", (holder,)).fetchone()
         return row[0] if row else 0
 
-    def record_listings(self, holder: str, listings: Sequence[tuple[int, str, list[str], str, str | None]],
-                        after: int) -> None:
-        """Stores (row_id, source, fields, status, reason) rows and advances the holder's cursor, atomically.
-        A row already listed keeps what it has (the holder's page was read again after a crash)."""
-        sources: dict[str, int] = {}
-        fields_of: dict[tuple[str, ...], str] = {}
-        rows: list[list[Any]] = []
-        for row_id, source, fields, status, reason in listings:
-            key = tuple(fields)
-            text = fields_of.get(key)
-            if text is None:
-                text = fields_of[key] = json.dumps(list(fields))
-            rows.append([row_id, sources.setdefault(source, len(sources)), text, status, reason])
+    def record_listings(self, holder: str, page: ListingPage, after: int,
+                        rejected: Collection[tuple[str, ...]] = ()) -> None:
+        """Stores a page of listings and advances the holder's cursor to `after`, atomically: each row `seen`,
+        or `rejected` (reason missing_fields) where its composition is one of `rejected` (the detection model
+        refused it). A row already listed keeps what it has (the holder's page was read again after a crash).
+        Set-based: one statement per (source, composition) pair of the page and one for the page, no Python
+        object per row. SplitLedgerError for a page whose row ids do not increase (no holder lists so)."""
+        if not page.ascends_from(-1):
+            raise SplitLedgerError(f"{holder}: a page of listings must hold increasing row ids in 0..2^63-1")
+        fields_of = [json.dumps(list(fields)) for fields in page.compositions]
         with self._tx():
-            composition = self._compositions(list(fields_of.values()))
-            for row in rows:
-                row[2] = composition[row[2]]
-            self.db.execute(LISTED_ROWS, {"holder": holder, "sources": json.dumps(list(sources)),
-                                          "rows": json.dumps(rows)})
+            composition = self._compositions(list(dict.fromkeys(fields_of)))
+            self.db.execute("DELETE FROM temp.listed_rows")
+            for source, kind, ids in page.groups():
+                fields = page.compositions[kind]
+                status, reason = ("rejected", "missing_fields") if fields in rejected else ("seen", None)
+                self.db.execute(LISTED_PAIR, {"source": page.sources[source], "status": status, "reason": reason,
+                                              "composition": composition[fields_of[kind]],
+                                              "ids": json.dumps(ids.tolist())})
+            self.db.execute(LISTED_ROWS, {"holder": holder})
+            self.db.execute("DELETE FROM temp.listed_rows")
             self.db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (holder, after))
 
     def _compositions(self, field_lists: list[str]) -> dict[str, int]:
@@ -294,28 +297,21 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
         return [r[0] for r in self.db.execute(
             "SELECT row_id FROM listings WHERE holder=? AND status=? ORDER BY row_id", (holder, status))]
 
-    def record_quote(self, holder: str, accepted: Iterable[tuple[int, bytes, str]],
-                     declined: Iterable[tuple[int, str]], price: int) -> None:
+    def record_quote(self, holder: str, answer: QuotePage, price: int) -> None:
         """A quote's answers at `price`. A declined row keeps an earlier acceptance (status `offered` at its
         price, as the holder keeps it too); every decline is remembered with its price in `refusals`, which
-        is what requotable() reads. Set-based: one statement per kind of write, whatever the page's size."""
-        sources: dict[str, int] = {}
-        sold, hashes = [], []
-        for row_id, row_hash, source in accepted:
-            if len(row_hash) != HASH_BYTES:
-                raise SplitLedgerError(f"{holder} row {row_id}: a row hash is not {HASH_BYTES} bytes")
-            sold.append((row_id, sources.setdefault(source, len(sources))))
-            hashes.append(row_hash)
-        refused = json.dumps(list(declined))
+        is what requotable() reads. Set-based: one statement per payout address and per reason (few in an
+        answer) and one for the accepted rows' refusals, whatever the answer's size; no Python object per row."""
         with self._tx():
-            if sold:
-                rows = json.dumps(sold)
-                self.db.execute(ACCEPTED_ROWS, {"holder": holder, "hashes": b"".join(hashes), "price": str(price),
-                                                "sources": json.dumps(list(sources)), "rows": rows})
-                self.db.execute(ACCEPTED_REFUSALS, {"holder": holder, "rows": rows})
-            if refused != "[]":
-                self.db.execute(DECLINED_ROWS, {"holder": holder, "rows": refused})
-                self.db.execute(DECLINED_REFUSALS, {"holder": holder, "price": str(price), "rows": refused})
+            for source, ids, hashes in answer.accepted_by_source():
+                self.db.execute(ACCEPTED_ROWS, {"holder": holder, "hashes": hashes.tobytes(), "price": str(price),
+                                                "source": source, "ids": json.dumps(ids.tolist())})
+            if answer.accepted_ids.size:
+                self.db.execute(ACCEPTED_REFUSALS, {"holder": holder, "ids": json.dumps(answer.accepted_ids.tolist())})
+            for reason, ids in answer.declined_by_reason():
+                refused = {"holder": holder, "reason": reason, "ids": json.dumps(ids.tolist())}
+                self.db.execute(DECLINED_ROWS, refused)
+                self.db.execute(DECLINED_REFUSALS, {**refused, "price": str(price)})
 
     def requotable(self, holder: str, price: int) -> list[int]:
         """Row ids of `holder` worth quoting again at `price`, a quote that changed since they were quoted:

@@ -11,7 +11,7 @@ Answers: listings (`row_id`, `source`, `fields`), a quote (one row per row asked
 (`weight` and `bias`, one row per neuron; anything else the JSON answer holds goes in the control). The
 `read_*` functions are the client's side: they refuse, with WireError, an answer that is not exactly what was
 asked for (a row omitted, repeated or not asked, a wrong width, a non-finite number, an unknown reason), with
-no per-row pydantic object.
+no per-row pydantic object; listings and quotes are read as columns (pages.py), no Python object per row.
 """
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from pydantic import BaseModel, ValidationError, create_model
 
 from . import columnar, schema, wire
 from .columnar import Column, WireError, categories
-from .holder import DECLINE_REASONS, Accepted, Declined, Listing, QuoteAnswer
+from .holder import DECLINE_REASONS, Listing, QuoteAnswer
+from .pages import ListingPage, QuotePage
 
 ARROW = columnar.MEDIA_TYPE
 ROW_ID = Column("int64")
@@ -75,9 +76,9 @@ EVALUATE = _request(schema.EvaluateRequest, (ROW_IDS,), least=1)
 GRADIENT = _request(schema.GradientRequest, (ROW_IDS, RowColumn("dz", "dz", Column("matrix"))), least=1)
 REQUESTS = {"quote": QUOTE, "evaluate": EVALUATE, "gradient": GRADIENT}
 
-LISTING_COLUMNS = {"row_id": ROW_ID, "source": Column("utf8"), "fields": Column("utf8")}
+LISTING_COLUMNS = {"row_id": ROW_ID, "source": Column("category"), "fields": Column("category")}
 QUOTE_COLUMNS = {"row_id": ROW_ID, "row_hash": Column("bytes32", nullable=True),
-                 "source": Column("utf8", nullable=True), "reason": Column("utf8", nullable=True)}
+                 "source": Column("category", nullable=True), "reason": Column("category", nullable=True)}
 GRADIENT_COLUMNS = ("weight", "bias")
 ListingsControl = control_of(schema.ListingsResponse, ["listings"])
 GradientControl = control_of(schema.GradientResponse, GRADIENT_COLUMNS)
@@ -170,36 +171,38 @@ def gradient_body(content: dict) -> bytes:
 
 # --- answers, read by the client -------------------------------------------------------------------------------
 
-def read_listings(data: bytes, limit: int) -> tuple[list[Listing], int]:
-    """(the listings, next_after) of a binary listings page of at most `limit` rows."""
+def read_listings(data: bytes, limit: int) -> tuple[ListingPage, int]:
+    """(the listings, next_after) of a binary listings page of at most `limit` rows, as columns: the sources and
+    field lists as sent (dictionary-encoded), each distinct one read once."""
     frame = columnar.decode(data, max_rows=limit, expect=LISTING_COLUMNS)
     # ListingsControl is made by create_model at import, so its fields are unknown to the type checker.
     next_after = _validated(ListingsControl, frame.control).next_after  # type: ignore[attr-defined]
-    compositions: dict[str, tuple[str, ...]] = {}
-    for joined in set(frame.columns["fields"].tolist()):
-        compositions[joined] = tuple(joined.split(FIELD_SEPARATOR)) if joined else ()
-    fields = [compositions[f] for f in frame.columns["fields"].tolist()]
-    return [Listing(r, f, s) for r, f, s in zip(frame.columns["row_id"].tolist(), fields,
-                                                 frame.columns["source"].tolist())], next_after
+    compositions = tuple(tuple(joined.split(FIELD_SEPARATOR)) if joined else () for joined in frame.words["fields"])
+    try:
+        page = ListingPage(frame.columns["row_id"], frame.words["source"], frame.columns["source"], compositions,
+                           frame.columns["fields"])
+    except ValueError as e:
+        raise WireError(f"the listings: {e}") from None
+    return page, next_after
 
 
-def read_quote(data: bytes, asked: np.ndarray) -> tuple[tuple[Accepted, ...], tuple[Declined, ...]]:
-    """The accepted and declined rows of a binary quote answer, each in the order asked; WireError unless every
-    row asked is answered exactly once, in that order, either with a row hash and source or with a known reason."""
+def read_quote(data: bytes, asked: np.ndarray) -> QuotePage:
+    """The accepted and declined rows of a binary quote answer as columns (pages.QuotePage), each in the order
+    asked; WireError unless every row asked is answered exactly once, in that order, either with a row hash and
+    source or with a known reason. The hashes are the column's own buffer, cut; no Python object per row."""
     frame = columnar.decode(data, max_rows=len(asked), expect=QUOTE_COLUMNS)
     if not np.array_equal(frame.columns["row_id"], asked):
         raise WireError("a quote must answer every row id asked about exactly once, in the order asked")
     sold, said = frame.present["row_hash"], frame.present["reason"]
     if (sold == said).any() or not np.array_equal(frame.present["source"], sold):
         raise WireError("each row must be accepted (a row hash and a source) or declined (a reason), not both")
-    unknown = set(frame.columns["reason"][said].tolist()) - set(DECLINE_REASONS)
+    reasons, reason_of = frame.words["reason"], frame.columns["reason"][said]
+    unknown = {reasons[c] for c in np.unique(reason_of).tolist()} - set(DECLINE_REASONS)
     if unknown:
         raise WireError(f"unknown decline reason(s) {sorted(unknown)}")
-    ids = frame.columns["row_id"].tolist()
-    hashes, sources, reasons = (frame.columns[c].tolist() for c in ("row_hash", "source", "reason"))
-    accepted = tuple(Accepted(ids[i], hashes[i], sources[i]) for i in np.flatnonzero(sold).tolist())
-    declined = tuple(Declined(ids[i], reasons[i]) for i in np.flatnonzero(said).tolist())
-    return accepted, declined
+    ids = frame.columns["row_id"]
+    return QuotePage(ids[sold], frame.columns["row_hash"][sold], frame.words["source"], frame.columns["source"][sold],
+                     ids[said], reasons, reason_of)
 
 
 def read_evaluate(data: bytes, rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,7 @@ from .holder import (
     SignedAnswer,
     SourceRecords,
 )
+from .pages import ListingPage, QuotePage
 
 if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
     from orchestrator.container.split import SubModel
@@ -210,7 +211,8 @@ class ProxyClient:
 
     # --- RowHolder ----------------------------------------------------------------------------------------
 
-    def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
+    def listings(self, after: int = 0, limit: int = 1000) -> ListingPage:
+        """The page as columns (pages.py): a binary answer is never made into a `Listing` per row."""
         response = self._send("GET", "/v1/listings", None, self._accept(), params={"after": after, "limit": limit})
         if response.status_code != 200:
             raise self._refusal(response)
@@ -218,35 +220,34 @@ class ProxyClient:
             found, _next_after = self._read(bodies.read_listings, response, "GET /v1/listings", limit)
         else:
             doc = self._parse(response, schema.ListingsResponse, "GET /v1/listings")
-            found = [Listing(x.row_id, tuple(x.fields), x.source) for x in doc.listings]
-        ids = np.fromiter((x.row_id for x in found), np.int64, len(found))
-        if len(ids) > limit or (np.diff(np.concatenate([[after], ids])) <= 0).any():
+            found = ListingPage.of(Listing(x.row_id, tuple(x.fields), x.source) for x in doc.listings)
+        if len(found) > limit or not found.ascends_from(after):
             raise self._bad(f"listings after {after} (limit {limit}) must be increasing ids above it, got "
-                            f"{ids[:10].tolist()}")
+                            f"{found.row_ids[:10].tolist()}")
         return found
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: RowIdsLike,
               policy: PrivacyPolicy) -> QuoteAnswer:
+        """The answer with its columns (QuoteAnswer.columns); its records are made only where they are read."""
         ids = [int(r) for r in row_ids]
-        accepted, declined, pages = [], [], []
+        answers, pages = [], []
         for page in self._pages(len(ids)):
             asked = ids[page]
             answered = self._signed_call("quote", model_id, "/v1/quote", bodies.QUOTE,
                                          quote_document(model_id, price_per_row, field_table, asked, policy))
             if self._is_binary(answered.response):
-                took, said = self._read(bodies.read_quote, answered.response, "POST /v1/quote", self._ids(asked))
+                answers.append(self._read(bodies.read_quote, answered.response, "POST /v1/quote", self._ids(asked)))
             else:
                 doc = self._parse(answered.response, schema.QuoteResponse, "POST /v1/quote")
                 if sorted([a.row_id for a in doc.accepted] + [d.row_id for d in doc.declined]) != sorted(asked):
                     raise self._bad("a quote must answer every row id asked about exactly once")
-                took = [Accepted(a.row_id, bytes.fromhex(a.row_hash[2:]), a.source) for a in doc.accepted]
-                said = [Declined(d.row_id, d.reason) for d in doc.declined]
-            accepted += took
-            declined += said
+                answers.append(QuotePage.of(QuoteAnswer(
+                    tuple(Accepted(a.row_id, bytes.fromhex(a.row_hash[2:]), a.source) for a in doc.accepted),
+                    tuple(Declined(d.row_id, d.reason) for d in doc.declined))))
             pages.append(answered)
         self._inputs[model_id] = len(field_table.model_inputs)
         self._modes[model_id] = policy.mode
-        return QuoteAnswer(accepted=tuple(accepted), declined=tuple(declined), evidence=_joined(pages))
+        return QuotePage.joined(answers).answer(_joined(pages))
 
     def evaluate(self, model_id: int, row_ids: RowIdsLike, submodels: Sequence[SubModel], *,
                  checkpoint_id: int | None = None) -> Outputs:

@@ -31,7 +31,7 @@ from . import wire
 MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 CONTROL_KEY = b"splitledger"
 
-Kind = Literal["int64", "float", "matrix", "utf8", "bytes32", "value"]
+Kind = Literal["int64", "float", "matrix", "utf8", "category", "bytes32", "value"]
 
 
 class WireError(HolderRequestError):
@@ -43,8 +43,10 @@ class Column:
     """What one column of a batch must be.
 
     kind: int64 (row ids), float (one finite float per row), matrix (a fixed number of finite floats per row;
-    `width` fixes it, None takes the sender's), utf8 (strings), bytes32 (32-byte values: row hashes), value (a
-    source's raw value: int64, float or utf8, whichever the source sent). `nullable`: a null means "absent"
+    `width` fixes it, None takes the sender's), utf8 (strings), category (utf8 strings read as their distinct
+    words and an int32 code per row, -1 for a null: a column of few distinct strings, without a Python string
+    per row), bytes32 (32-byte values: row hashes, read as one (rows, 32) uint8 array), value (a source's raw
+    value: int64, float or utf8, whichever the source sent). `nullable`: a null means "absent"
     (a row that lacks the field), otherwise nulls are refused."""
 
     kind: Kind
@@ -55,12 +57,14 @@ class Column:
 @dataclass(frozen=True)
 class Frame:
     """A decoded body: its control document, its columns as numpy arrays (matrices 2-D; utf8 and value columns
-    of strings as object arrays), and for nullable columns the mask of rows where the column has a value."""
+    of strings as object arrays; category columns as codes into `words`), and for nullable columns the mask of
+    rows where the column has a value."""
 
     control: dict[str, Any]
     columns: dict[str, np.ndarray]
     rows: int
     present: dict[str, np.ndarray] = field(default_factory=dict)
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # category column -> its distinct words
 
 
 def encode(control: Mapping[str, Any], columns: Mapping[str, Any] | None = None) -> bytes:
@@ -89,15 +93,18 @@ def decode(data: bytes, *, max_rows: int, expect: Mapping[str, Column] | None = 
     missing = sorted(set(expect) - set(table.column_names))
     if missing:
         raise WireError(f"the batch lacks the column(s) {missing}")
-    columns, present = {}, {}
+    columns, present, words = {}, {}, {}
     for name, chunked in zip(table.column_names, table.columns):
         spec = expect.get(name, other)
         if spec is None:
             raise WireError(f"unexpected column {name!r}")
-        columns[name], mask = _numpy(name, chunked.combine_chunks(), spec)
+        array = chunked.combine_chunks()
+        if spec.kind == "category":
+            words[name], array = _category(name, array)
+        columns[name], mask = _numpy(name, array, spec)
         if mask is not None:
             present[name] = mask
-    return Frame(control, columns, table.num_rows, present)
+    return Frame(control, columns, table.num_rows, present, words)
 
 
 def decode_table(data: bytes, *, max_rows: int) -> tuple[dict[str, Any], pa.Table]:
@@ -189,11 +196,36 @@ def _numpy(name: str, array: pa.Array, spec: Column) -> tuple[np.ndarray, np.nda
         if not _is_utf8(t):
             raise WireError(f"column {name!r} must be utf8 strings, not {t}")
         return np.asarray(array.to_pylist(), dtype=object), mask
+    if kind == "category":  # _category made `array` the codes
+        return _filled(array, -1).to_numpy().astype(np.int32), mask
     if kind == "bytes32":
         if not (pa.types.is_fixed_size_binary(t) and t.byte_width == 32):
             raise WireError(f"column {name!r} must be 32-byte values, not {t}")
-        return np.asarray(array.to_pylist(), dtype=object), mask
+        # The values buffer as it is (a null's slot holds whatever the sender wrote: `present` says which);
+        # an array sliced by its sender starts at its offset.
+        if not len(array):
+            return np.zeros((0, 32), np.uint8), mask
+        data = np.frombuffer(array.buffers()[1], np.uint8)
+        return data[array.offset * 32:(array.offset + len(array)) * 32].reshape(len(array), 32), mask
     raise ValueError(f"unknown column kind {spec.kind!r}")
+
+
+def _category(name: str, array: pa.Array) -> tuple[tuple[str, ...], pa.Array]:
+    """A utf8 column's distinct words and its int32 codes (null where the row's value is): as sent when the
+    column is dictionary-encoded, encoded here (in Arrow) when it is plain strings."""
+    t = array.type
+    if pa.types.is_dictionary(t):
+        if not (_is_utf8(t.value_type) and pa.types.is_integer(t.index_type)):
+            raise WireError(f"column {name!r} must be utf8 strings, not {t}")
+    elif _is_utf8(t):
+        array = array.dictionary_encode()
+    else:
+        raise WireError(f"column {name!r} must be utf8 strings, not {t}")
+    words = array.dictionary.to_pylist()
+    if None in words:
+        raise WireError(f"column {name!r}'s dictionary holds nulls")
+    codes = array.indices.cast(pa.int32())  # validate(full=True) has checked every index is in the dictionary
+    return tuple(words), codes
 
 
 def _is_utf8(t: pa.DataType) -> bool:

@@ -21,6 +21,8 @@ from orchestrator.privacy.policy import PrivacyPolicy
 if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
     from orchestrator.container.split import SubModel
 
+    from .pages import QuotePage  # pages.py builds on this module's records
+
 # Row ids as holders and clients take them: a list, or the int64 array a caller already holds (the client pages
 # one, the vault checks either into one).
 RowIdsLike = Sequence[int] | np.ndarray
@@ -132,11 +134,16 @@ class SourceRecords:
 
 @dataclass(frozen=True)
 class QuoteAnswer:
-    accepted: tuple[Accepted, ...]
-    declined: tuple[Declined, ...]
+    # Tuples of records from an in-process holder; over HTTP, views that make each record from `columns` as it
+    # is read (pages.RowsView: equal to the tuple of the same records).
+    accepted: Sequence[Accepted]
+    declined: Sequence[Declined]
     # The holder's signed answer, over HTTP (a tuple of them, in row order, for a quote sent as several pages);
     # not part of what was answered, so not compared.
     evidence: SignedAnswer | tuple[SignedAnswer, ...] | None = field(default=None, compare=False)
+    # The answer as columns where it came as columns (a ProxyClient's binary answer): what the hosting node
+    # records (pages.QuotePage.of makes them for any other answer). The same rows as above, so not compared.
+    columns: QuotePage | None = field(default=None, compare=False, repr=False)
 
 
 class Outputs(NamedTuple):
@@ -168,8 +175,9 @@ class RowHolder(Protocol):
     def url(self) -> str:
         """Where the holder is: an http URL, or 'direct:<name>' for an in-process source."""
 
-    def listings(self, after: int = 0, limit: int = 1000) -> list[Listing]:
-        """Rows with id greater than `after`, in id order, at most `limit`."""
+    def listings(self, after: int = 0, limit: int = 1000) -> Sequence[Listing]:
+        """Rows with id greater than `after`, in id order, at most `limit`: a list, or the page as columns
+        (orchestrator.proxy.pages.ListingPage, what ProxyClient answers; the hosting node reads either)."""
 
     def quote(self, model_id: int, price_per_row: int, field_table: FieldTable, row_ids: RowIdsLike,
               policy: PrivacyPolicy) -> QuoteAnswer:

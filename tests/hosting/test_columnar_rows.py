@@ -15,7 +15,8 @@ from orchestrator.hosting.billing import make_bill
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.publication import BillOutbox, deliver_pending
 from orchestrator.hosting.state import HostState
-from orchestrator.proxy.holder import BillReceiver
+from orchestrator.proxy.holder import Accepted, BillReceiver, Listing
+from orchestrator.proxy.pages import ListingPage, QuotePage
 
 A, B = "0x" + "aa" * 20, "0x" + "bB" * 20
 PRICE = 10**30  # past numpy's integers
@@ -72,8 +73,8 @@ def test_offered_rows_read_batch_by_batch_are_every_offer_oldest_first(tmp_path,
     monkeypatch.setattr(state_module, "READ_BATCH", 2)
     state = HostState(tmp_path / "host.db")
     for holder, count in (("p1", 5), ("p2", 3)):
-        state.record_listings(holder, [(i, "0xs", ["f"], "seen", None) for i in range(count)], count)
-        state.record_quote(holder, [(i, h(i), f"0x{holder}") for i in range(count)], [], PRICE)
+        state.record_listings(holder, ListingPage.of(Listing(i, ("f",), "0xs") for i in range(count)), count)
+        state.record_quote(holder, QuotePage.of_records(Accepted(i, h(i), f"0x{holder}") for i in range(count)), PRICE)
     offers = state.offered_at(PRICE)
     assert offers.rows() == [("p1", i, h(i), "0xp1") for i in range(5)] + [("p2", i, h(i), "0xp2") for i in range(3)]
     plan = Plan.from_offer_columns(("p2", "p1"), offers, PRICE, size=4)
@@ -115,8 +116,8 @@ def test_deliveries_a_holder_took_are_no_longer_owed_and_the_others_are(outbox):
 def test_offers_less_a_history_set_are_the_offers_less_its_hashes_one_by_one(tmp_path):
     from orchestrator.container.history import HistorySet
     state = HostState(tmp_path / "host.db")
-    state.record_listings("p1", [(i, "0xs", ["f"], "seen", None) for i in range(6)], 6)
-    state.record_quote("p1", [(i, h(i), "0xs") for i in range(6)], [], PRICE)
+    state.record_listings("p1", ListingPage.of(Listing(i, ("f",), "0xs") for i in range(6)), 6)
+    state.record_quote("p1", QuotePage.of_records(Accepted(i, h(i), "0xs") for i in range(6)), PRICE)
     history = HistorySet()
     history.add([h(4), h(1), h(9)])
     offers = state.offered_at(PRICE)

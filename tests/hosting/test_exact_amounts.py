@@ -9,6 +9,8 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.state import HostState
+from orchestrator.proxy.holder import Accepted, Listing
+from orchestrator.proxy.pages import ListingPage, QuotePage
 
 MAX_PRICE = 2**128 - 1  # the market's uint128 pricePerRow
 
@@ -16,8 +18,9 @@ MAX_PRICE = 2**128 - 1  # the market's uint128 pricePerRow
 def test_a_price_of_2_to_the_128_minus_1_per_row_is_stored_and_billed_exactly(tmp_path):
     state = HostState(tmp_path / "host.sqlite")
     source = "0x" + "ab" * 20
-    state.record_listings("p", [(1, source, ["a"], "seen", None), (2, source, ["a"], "seen", None)], 2)
-    state.record_quote("p", [(1, b"\x01" * 32, source), (2, b"\x02" * 32, source)], [], MAX_PRICE)
+    state.record_listings("p", ListingPage.of([Listing(1, ("a",), source), Listing(2, ("a",), source)]), 2)
+    state.record_quote("p", QuotePage.of_records([Accepted(1, b"\x01" * 32, source), Accepted(2, b"\x02" * 32, source)]),
+                       MAX_PRICE)
     offered = state.offered_rows()
     assert [price for *_rest, price in offered] == [MAX_PRICE, MAX_PRICE]
     group = state.begin_group(Plan.empty(), b"t", b"o", 0, b"\x00" * 32)

@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+from orchestrator.errors import SplitLedgerError
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.records import Anchor, OfferedRow
 from orchestrator.hosting.state import (
@@ -15,6 +16,8 @@ from orchestrator.hosting.state import (
     HostState,
     NewerStateSchema,
 )
+from orchestrator.proxy.holder import Listing
+from orchestrator.proxy.pages import ListingPage
 
 # The DDL of a state file made before schema versions (user_version 0) and before the refusals table.
 OLD_DDL = """
@@ -149,9 +152,9 @@ def test_a_version_3_store_keeps_each_listings_fields_stored_once_per_compositio
 
 def test_a_listing_page_stores_each_distinct_field_list_once(tmp_path):
     state = HostState(tmp_path / "host.db")
-    state.record_listings("p1", [(1, "0xs", ["a", "y"], "seen", None), (2, "0xs", ["b"], "rejected",
-                                                                          "missing_fields")], 2)
-    state.record_listings("p2", [(1, "0xt", ["a", "y"], "seen", None)], 1)
+    state.record_listings("p1", ListingPage.of([Listing(1, ("a", "y"), "0xs"), Listing(2, ("b",), "0xs")]), 2,
+                          rejected={("b",)})
+    state.record_listings("p2", ListingPage.of([Listing(1, ("a", "y"), "0xt")]), 1)
     assert state.listing_fields("p1", 2) == ["b"] and state.listing_fields("p2", 1) == ["a", "y"]
     assert state.db.execute("SELECT COUNT(*) FROM compositions").fetchone()[0] == 2
     state.close()
@@ -197,4 +200,23 @@ def test_marking_bought_listings_finds_each_by_its_key(tmp_path):
 def test_a_state_file_is_opened_with_a_page_cache_larger_than_sqlites_default(tmp_path):
     state = HostState(tmp_path / "host.db")
     assert state.db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB < -2000
+    state.close()
+
+
+def test_a_listing_page_is_stored_in_row_id_order_whatever_its_sources_and_compositions(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    page = ListingPage.of(Listing(i, ("a",) if i % 3 else ("a", "b"), f"0x{i % 2}") for i in range(1, 9))
+    state.record_listings("p1", page, 8, rejected={("a", "b")})
+    rows = state.db.execute("SELECT row_id, source, status, reason FROM listings ORDER BY rowid").fetchall()
+    assert rows == [(i, f"0x{i % 2}", "seen" if i % 3 else "rejected", None if i % 3 else "missing_fields")
+                    for i in range(1, 9)]
+    assert state.cursor("p1") == 8
+    state.close()
+
+
+def test_a_listing_page_whose_row_ids_do_not_increase_is_refused(tmp_path):
+    state = HostState(tmp_path / "host.db")
+    with pytest.raises(SplitLedgerError, match="increasing row ids"):
+        state.record_listings("p1", ListingPage.of([Listing(2, ("a",), "0xs"), Listing(1, ("a",), "0xs")]), 2)
+    assert state.cursor("p1") == 0
     state.close()

@@ -5,6 +5,8 @@ import numpy as np
 
 from orchestrator.hosting.plan import Plan
 from orchestrator.hosting.state import HostState
+from orchestrator.proxy.holder import Accepted, Listing
+from orchestrator.proxy.pages import ListingPage, QuotePage
 
 PRICE = 10**18
 
@@ -14,8 +16,8 @@ def h(i: int) -> bytes:
 
 
 def offered(state: HostState, holder: str, hashes: list[bytes]) -> None:
-    state.record_listings(holder, [(i, "0xs", ["f"], "seen", None) for i in range(len(hashes))], len(hashes))
-    state.record_quote(holder, [(i, row_hash, "0xs") for i, row_hash in enumerate(hashes)], [], PRICE)
+    state.record_listings(holder, ListingPage.of(Listing(i, ("f",), "0xs") for i in range(len(hashes))), len(hashes))
+    state.record_quote(holder, QuotePage.of_records(Accepted(i, row_hash, "0xs") for i, row_hash in enumerate(hashes)), PRICE)
 
 
 def statuses(state: HostState) -> dict[tuple[str, bytes], str]:
@@ -78,7 +80,7 @@ def test_offered_at_a_price_gives_the_untrained_rows_sold_at_it_as_columns_oldes
     state = HostState(tmp_path / "host.db")
     rows = [bytes([i]) * 32 for i in range(4)]
     offered(state, "p1", rows)
-    state.record_quote("p1", [(3, rows[3], "0xt")], [], PRICE + 1)
+    state.record_quote("p1", QuotePage.of_records([Accepted(3, rows[3], "0xt")]), PRICE + 1)
     group_id = state.begin_group(Plan.empty(), b"t", b"o", 0, bytes(32))
     state.record_trained(group_id, 1, [(rows[0], "0xs", PRICE)], [], [])
     assert state.offered_at(PRICE).rows() == [("p1", 1, rows[1], "0xs"), ("p1", 2, rows[2], "0xs")]

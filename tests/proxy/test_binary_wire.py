@@ -71,7 +71,8 @@ def test_a_quote_answers_the_same_in_arrow_and_json(held, table, onchain):
     proxy, _, ids = held
     document = quote_document(MODEL_ID, PRICE, table, [*ids[:40], 99_999], plain_policy(table))
     as_json, as_arrow = both(proxy, onchain.host_signer, "quote", document)
-    accepted, declined = bodies.read_quote(as_arrow.content, np.asarray(document["row_ids"]))
+    answer = bodies.read_quote(as_arrow.content, np.asarray(document["row_ids"])).answer()
+    accepted, declined = answer.accepted, answer.declined
     assert [(a.row_id, "0x" + a.row_hash.hex(), a.source) for a in accepted] == \
         [(a["row_id"], a["row_hash"], a["source"]) for a in as_json.json()["accepted"]]
     assert [(d.row_id, d.reason) for d in declined] == [(99_999, "unknown_row")] == \

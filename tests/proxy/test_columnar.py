@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from orchestrator.proxy.columnar import Column, WireError, decode, encode
+from orchestrator.proxy.columnar import Column, WireError, categories, decode, encode
 
 IDS = Column("int64")
 MATRIX = Column("matrix", width=3)
@@ -97,7 +97,7 @@ def test_nullable_value_columns_report_where_a_value_is_present():
 def test_row_hashes_cross_as_32_byte_values():
     hashes = [bytes([i]) * 32 for i in range(3)]
     frame = decode(encode({}, {"row_hash": hashes}), max_rows=3, expect={"row_hash": Column("bytes32")})
-    assert frame.columns["row_hash"].tolist() == hashes
+    assert frame.columns["row_hash"].shape == (3, 32) and [h.tobytes() for h in frame.columns["row_hash"]] == hashes
 
 
 def test_a_control_document_that_is_not_an_object_is_refused():
@@ -107,3 +107,16 @@ def test_a_control_document_that_is_not_an_object_is_refused():
         pass
     with pytest.raises(WireError, match="must be a JSON object"):
         decode(sink.getvalue().to_pybytes(), max_rows=1)
+
+
+def test_a_category_column_reads_as_its_words_and_a_code_per_row_whether_dictionary_encoded_or_not():
+    for column in (["b", "a", "b"], categories(["b", "a", "b"])):
+        frame = decode(encode({}, {"s": column}), max_rows=3, expect={"s": Column("category")})
+        assert [frame.words["s"][c] for c in frame.columns["s"]] == ["b", "a", "b"]
+        assert len(frame.words["s"]) == 2
+
+
+def test_a_null_of_a_nullable_category_column_reads_as_code_minus_one():
+    frame = decode(encode({}, {"s": categories(["a", None])}), max_rows=2,
+                   expect={"s": Column("category", nullable=True)})
+    assert frame.columns["s"].tolist() == [0, -1] and frame.present["s"].tolist() == [True, False]

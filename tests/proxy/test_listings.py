@@ -30,7 +30,7 @@ def test_listings_page_through_rows_after_an_id(columns, serve):
     first = proxy.listings(after=0, limit=3)
     second = proxy.listings(after=first[-1].row_id, limit=3)
     rest = proxy.listings(after=second[-1].row_id, limit=3)
-    assert [x.row_id for x in first + second + rest] == ids
+    assert [x.row_id for x in [*first, *second, *rest]] == ids
     assert proxy.listings(after=ids[-1]) == []
 
 
