@@ -24,7 +24,8 @@ What is stored: the header once per checkpoint (`bill_headers`: a few payout lea
 and drops in the state file (`BillRows`, HostState): the whole document is never held, nor stored. A state file
 of a version before pages may hold whole documents still owed (`bill_outbox`): they are sent from that table,
 split into pages the same way, from the first page on each time (a page taken before is taken again as
-`stored: false`).
+`stored: false`). These tables are the outbox's own, made where missing, outside state.py's SCHEMA_VERSION as
+`bill_outbox` was: a node of a version before pages opening the file sees no pages owed and leaves them be.
 """
 import json
 import sqlite3
@@ -248,22 +249,23 @@ def deliver_pending(outbox: BillOutbox, holders: Mapping[str, object],
 
 def _deliver_pages(outbox: BillOutbox, checkpoint_id: int, owed: Mapping[str, tuple[BillReceiver, int]],
                    log: Callable[[str], None]) -> list[str]:
-    """Sends each holder the pages it has not taken, in order, until it fails; the holders it failed for."""
+    """Sends each holder the pages it has not taken, in order, until it fails; the holders still owed pages."""
     header = outbox.header(checkpoint_id)
     pages = header.pages
-    failed: list[str] = []
-    for page in range(min(next_page for _h, next_page in owed.values()), pages):
-        wanting = [(name, holder) for name, (holder, next_page) in owed.items()
-                   if next_page <= page and name not in failed]
+    next_page = {name: first for name, (_holder, first) in owed.items()}
+    failed: set[str] = set()
+    for page in range(min(next_page.values()), pages):
+        wanting = [name for name in owed if next_page[name] == page and name not in failed]
         if not wanting:
-            break
+            continue
         document = outbox.page(checkpoint_id, header, page)
-        for name, holder in wanting:
-            if _send(holder, header.model_id, document, checkpoint_id, name, page, pages, log):
+        for name in wanting:
+            if _send(owed[name][0], header.model_id, document, checkpoint_id, name, page, pages, log):
                 outbox.took(checkpoint_id, name, page, pages)
+                next_page[name] = page + 1
             else:
-                failed.append(name)
-    return failed
+                failed.add(name)
+    return sorted(name for name in owed if next_page[name] < pages)
 
 
 def _deliver_document(outbox: BillOutbox, holder: BillReceiver, checkpoint_id: int, name: str,

@@ -14,8 +14,8 @@ from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.errors import ProxyUnavailable
-from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.billed import BilledRows
+from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.publication import BILL_PAGE_ROWS
 from orchestrator.hosting.state import HostState

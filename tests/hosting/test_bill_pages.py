@@ -9,7 +9,13 @@ from orchestrator.errors import ProxyUnavailable
 from orchestrator.hosting.billed import BilledRows
 from orchestrator.hosting.billing import make_bill
 from orchestrator.hosting.plan import Plan
-from orchestrator.hosting.publication import LEGACY_TABLE, BillOutbox, bill_document, bill_header, deliver_pending
+from orchestrator.hosting.publication import (
+    LEGACY_TABLE,
+    BillOutbox,
+    bill_document,
+    bill_header,
+    deliver_pending,
+)
 from orchestrator.hosting.state import HostState
 from orchestrator.proxy.holder import BillReceiver
 
@@ -118,3 +124,12 @@ def test_a_whole_document_queued_before_pages_is_still_delivered_in_pages(state)
     assert [p["page"] for _m, p in holder.taken] == [0, 1, 2]
     assert joined(holder.taken) == (document["rows"], document["drops"])
     assert outbox.owed() == []
+
+
+def test_a_holder_owed_later_pages_gets_them_though_another_fails_on_an_earlier_one(state):
+    outbox, _bill = queued(state, page_rows=3, holders=("p1", "p2"))
+    deliver_pending(outbox, {"p1": Taker(fail_at=0), "p2": Taker(fail_at=2)}, lambda line: None)
+    assert [(o.holder, o.next_page) for o in outbox.owed()] == [("p1", 0), ("p2", 2)]
+    late = Taker()
+    assert deliver_pending(outbox, {"p1": Taker(fail_at=0), "p2": late}, lambda line: None) == [(CHECKPOINT, "p1")]
+    assert [p["page"] for _m, p in late.taken] == [2, 3]

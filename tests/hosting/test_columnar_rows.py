@@ -3,7 +3,6 @@ as row by row, read and written in batches."""
 import io
 import json
 
-import pytest
 from eth_utils import to_checksum_address
 
 from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf
