@@ -10,8 +10,8 @@ Kept in the holder's own store (the same SQLite file, or the direct source's in-
   received_bills(model_id, checkpoint_id, digest, body, nonce, expiry, signature, received_at)
       every bill page received for a checkpoint with the hosting node's signature, each its own signed
       record (a bill of one page is one record); the same body sent again (a retry) is stored once.
-  bill_pages(model_id, checkpoint_id, page, pages, header, digest, rows)
-      which page each stored body is, the digest of its header and its rows and drops: a page whose header
+  bill_pages(model_id, checkpoint_id, page, pages, header, digest)
+      which page of how many each stored body is, and the digest of its header: a page whose header
       or number of pages is not that of the pages stored for its checkpoint, or a page stored before with
       other rows, is refused (BillConflict), so a checkpoint's pages here always make one bill. A hosting node
       that tells two holders two stories still leaves both for the audit, one at each.
@@ -65,7 +65,6 @@ CREATE TABLE IF NOT EXISTS bill_pages (
     pages INTEGER NOT NULL,
     header BLOB NOT NULL,
     digest BLOB NOT NULL,
-    rows INTEGER NOT NULL,
     PRIMARY KEY (model_id, checkpoint_id, page)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bill_sources (
@@ -128,9 +127,8 @@ class BillBook:
                     "FROM bill_pages p WHERE p.model_id = r.model_id AND p.checkpoint_id = r.checkpoint_id "
                     "AND p.digest = r.digest) ORDER BY received_at").fetchall():
                 document = parse_bill(bytes(body))
-                db.execute("INSERT OR IGNORE INTO bill_pages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (model, checkpoint, document.page, document.pages, header_digest(document), digest,
-                            len(document.rows) + len(document.drops)))
+                db.execute("INSERT OR IGNORE INTO bill_pages VALUES (?, ?, ?, ?, ?, ?)",
+                           (model, checkpoint, document.page, document.pages, header_digest(document), digest))
 
     def record_computed(self, model_id: int, checkpoint_id: int | None, row_ids: Sequence[int]) -> None:
         """Records the rows as computed for the checkpoint, at the price and hash of their accepted quote."""
@@ -166,9 +164,8 @@ class BillBook:
                 "signature, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (*key, digest, bill.body, bill.nonce, bill.expiry, bill.signature, int(time.time())),
             )
-            db.execute("INSERT INTO bill_pages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (*key, document.page, document.pages, header, digest,
-                        len(document.rows) + len(document.drops)))
+            db.execute("INSERT INTO bill_pages VALUES (?, ?, ?, ?, ?, ?)",
+                       (*key, document.page, document.pages, header, digest))
             db.executemany("INSERT OR IGNORE INTO bill_sources (model_id, checkpoint_id, source) VALUES (?, ?, ?)",
                            [(*key, to_checksum_address(s)) for s in bill_sources(document)])
             return True

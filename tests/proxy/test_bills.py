@@ -20,11 +20,14 @@ from proxy_fixtures import post_signed
 
 from orchestrator.auth.signing import SIGNATURE_HEADER
 from orchestrator.container import submodels
-from orchestrator.errors import ProxyError
+from orchestrator.errors import BillConflict, ProxyError
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.publication import bill_document, document_pages
 from orchestrator.proxy import wire
+from orchestrator.proxy.bills import BillBook, parse_bill
 from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.holder import ReceivedBill
+from orchestrator.proxy.store import Store
 
 
 @pytest.fixture
@@ -110,9 +113,7 @@ def test_a_bill_page_sent_again_is_answered_as_not_stored_and_kept_once(held, on
     assert len(records_of(proxy, onchain, SOURCE_A_KEY).bills) == 1
 
 
-@pytest.mark.parametrize("other", ["header", "pages", "rows"])
-def test_a_bill_page_that_disagrees_with_the_pages_kept_for_its_checkpoint_is_refused_and_not_kept(held, onchain,
-                                                                                                   other):
+def test_a_bill_page_that_disagrees_with_the_pages_kept_for_its_checkpoint_is_refused_and_not_kept(held, onchain):
     proxy, a_rows, _b_rows = held
     first, second, _third = a_paged_bill(5, a_rows, SOURCE_A)
     proxy.receive_bill(MODEL_ID, first)
@@ -120,10 +121,11 @@ def test_a_bill_page_that_disagrees_with_the_pages_kept_for_its_checkpoint_is_re
         "header": a_paged_bill(5, a_rows, SOURCE_A, price=PRICE + 1)[1],  # other payouts, total and roots
         "pages": a_paged_bill(5, a_rows, SOURCE_A, page_rows=6)[1],  # 2 pages, not 3
         "rows": {**first, "rows": first["rows"][::-1]},  # page 0 again, its rows in another order
-    }[other]
-    with pytest.raises(ProxyError) as refused:
-        proxy.receive_bill(MODEL_ID, disagreeing)
-    assert (refused.value.status, refused.value.code) == (409, "bill_conflict")
+    }
+    for other, page in disagreeing.items():
+        with pytest.raises(ProxyError) as refused:
+            proxy.receive_bill(MODEL_ID, page)
+        assert (refused.value.status, refused.value.code) == (409, "bill_conflict"), other
     assert [b.body for b in records_of(proxy, onchain, SOURCE_A_KEY).bills] == [wire.dumps(first)]
     proxy.receive_bill(MODEL_ID, second)  # the bill's own next page is still taken
 
@@ -133,6 +135,24 @@ def test_a_bill_page_past_its_number_of_pages_is_refused(held, onchain):
     answer = post_signed(proxy, onchain.host_signer, "bill", {**a_paged_bill(5, a_rows, SOURCE_A)[0], "page": 3})
     assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
     assert "out of range" in answer.json()["detail"]
+
+
+def test_a_bill_kept_before_pages_is_taken_as_page_0_of_1_once_the_store_is_opened_again():
+    store = Store(":memory:")
+    rows = {i: bytes([i]) * 32 for i in range(1, 4)}
+
+    def kept(book, document):
+        body = wire.dumps(document)
+        return book.record_bill(SOURCE_B, ReceivedBill(SOURCE_B, MODEL_ID, 5, body, bytes(32), 0, bytes(65)),
+                                parse_bill(body))
+
+    assert kept(BillBook(store), a_bill(5, rows, SOURCE_A))
+    with store._transaction() as db:
+        db.execute("DELETE FROM bill_pages")  # what a store from before pages holds of it: the body alone
+    book = BillBook(store)
+    assert not kept(book, a_bill(5, rows, SOURCE_A))
+    with pytest.raises(BillConflict):
+        kept(book, a_paged_bill(5, rows, SOURCE_A, page_rows=2)[0])
 
 
 def test_a_sources_records_are_answered_in_bounded_parts_that_together_are_all_of_them(held_vault, table, onchain):
