@@ -30,6 +30,7 @@ split into pages the same way, from the first page on each time (a page taken be
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
@@ -249,22 +250,27 @@ def deliver_pending(outbox: BillOutbox, holders: Mapping[str, object],
 
 def _deliver_pages(outbox: BillOutbox, checkpoint_id: int, owed: Mapping[str, tuple[BillReceiver, int]],
                    log: Callable[[str], None]) -> list[str]:
-    """Sends each holder the pages it has not taken, in order, until it fails; the holders still owed pages."""
+    """Sends each holder the pages it has not taken, in order, until it fails; the holders still owed pages.
+    Each page goes to its holders at once, a thread each (the proxies validate and store it in parallel); what
+    they took is recorded on the caller's thread, whose the state database is."""
     header = outbox.header(checkpoint_id)
     pages = header.pages
     next_page = {name: first for name, (_holder, first) in owed.items()}
     failed: set[str] = set()
-    for page in range(min(next_page.values()), pages):
-        wanting = [name for name in owed if next_page[name] == page and name not in failed]
-        if not wanting:
-            continue
-        document = outbox.page(checkpoint_id, header, page)
-        for name in wanting:
-            if _send(owed[name][0], header.model_id, document, checkpoint_id, name, page, pages, log):
-                outbox.took(checkpoint_id, name, page, pages)
-                next_page[name] = page + 1
-            else:
-                failed.add(name)
+    with ThreadPoolExecutor(max_workers=len(owed), thread_name_prefix="bill") as pool:
+        for page in range(min(next_page.values()), pages):
+            wanting = [name for name in owed if next_page[name] == page and name not in failed]
+            if not wanting:
+                continue
+            document = outbox.page(checkpoint_id, header, page)
+            sending = {name: pool.submit(_send, owed[name][0], header.model_id, document, checkpoint_id, name, page,
+                                         pages, log) for name in wanting}
+            for name, sent in sending.items():
+                if sent.result():
+                    outbox.took(checkpoint_id, name, page, pages)
+                    next_page[name] = page + 1
+                else:
+                    failed.add(name)
     return sorted(name for name in owed if next_page[name] < pages)
 
 

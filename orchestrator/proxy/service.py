@@ -327,7 +327,7 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         the model's hosting node."""
         holder = admit("bill", body.model_id, raw, auth).holder
         stored = vault.receive_bill(ReceivedBill(holder, body.model_id, body.checkpoint_id, raw, auth.nonce,
-                                                 auth.expiry, auth.signature))
+                                                 auth.expiry, auth.signature), body)
         return answer(request, "bill", body.model_id, raw, auth, lambda: {"stored": stored})
 
     @app.post("/v1/source/bills", response_model=schema.SourceBillsResponse, responses=ERRORS)

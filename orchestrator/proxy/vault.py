@@ -90,6 +90,7 @@ from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
+from .schema import BillDocument
 from .store import Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
@@ -679,10 +680,13 @@ class Vault:
 
     # --- audits (docs/audit.md) ---------------------------------------------------------------------------
 
-    def receive_bill(self, bill: ReceivedBill) -> bool:
+    def receive_bill(self, bill: ReceivedBill, document: BillDocument | None = None) -> bool:
         """Stores a bill page whose signature the caller has admitted; False if this very page was stored before.
-        BillConflict if it disagrees with the pages stored for its checkpoint (bills.py)."""
-        document = parse_bill(bill.body)
+        BillConflict if it disagrees with the pages stored for its checkpoint (bills.py). `document`: the body
+        as the caller already validated it (the service's request model: a page's 20,000 rows are not
+        validated twice), parsed here otherwise."""
+        if document is None:
+            document = parse_bill(bill.body)
         if (document.model_id, document.checkpoint_id) != (bill.model_id, bill.checkpoint_id):
             raise HolderRequestError(f"the bill is of model {document.model_id}'s checkpoint {document.checkpoint_id}, "
                                      f"not of model {bill.model_id}'s checkpoint {bill.checkpoint_id}")
