@@ -185,6 +185,11 @@ class IdempotencyConflict(SplitLedgerError):
     """An upload reuses an idempotency key that an upload with another body was stored under."""
 
 
+class BillConflict(SplitLedgerError):
+    """A bill page that disagrees with the pages a holder stored for its checkpoint: another header or number of
+    pages, or the same page with other rows."""
+
+
 class ChainUnavailable(ChainError):
     """A holder cannot read the chain, so it cannot check who asks and serves no rows."""
 

@@ -68,7 +68,7 @@ from .proving import (
     setup_dir,
     stored_proof,
 )
-from .publication import BillOutbox, bill_document, deliver_pending, receivers
+from .publication import BILL_PAGE_ROWS, BillOutbox, bill_header, deliver_pending, receivers
 from .records import Group, HostChain
 from .snapshots import from_bytes, to_bytes
 from .state import HostState, SentTx
@@ -92,6 +92,7 @@ class NodeConfig:
     anchor_every_seconds: float = 60.0
     listing_page: int = MAX_LISTINGS  # listings asked per page: the most a proxy gives in one
     bills_dir: Path | None = None  # where published bills (with claim proofs) are written
+    bill_page_rows: int = BILL_PAGE_ROWS  # billed rows (and drops) per page of a bill sent to holders
     artifacts_dir: Path | None = None  # where each closed checkpoint's model is written; default beside the db
     # verified models only (docs/zk.md): the model's circuit folder (default beside the db), the ceremony SRS
     # (None: a local one, dev chains only) and the test rows per proof, which must be the registration's
@@ -125,7 +126,7 @@ class HostingNode:
         self.config = config
         self.progress = progress  # told each page of quotes, of u, each epoch (orchestrator/progress.py)
         self._last_anchor_time = time.monotonic()
-        self.outbox = BillOutbox(state.db)
+        self.outbox = BillOutbox(state.db, state, config.bill_page_rows)
         # before _load: the circuit is set up from the registered weights, which the fresh container still holds
         self.zk = self._zk_setup()
         self._load()
@@ -547,15 +548,17 @@ class HostingNode:
         return make_bill(checkpoint_id, rows)
 
     def published_bill(self, checkpoint_id: int, bill: Bill | None) -> dict:
-        """The bill document every holder of the group's rows receives (publication.py)."""
-        drops = [(drop.row_hash, drop.reason) for drop in self.state.drops(checkpoint_id)]
-        return bill_document(self.model_id, checkpoint_id, bill, drops)
+        """The header of every page of the bill the holders of the group's rows receive (publication.py); the
+        pages' rows and drops are read from the state file as each page is sent."""
+        return bill_header(self.model_id, checkpoint_id, bill)
 
     def _publish_to_holders(self, group: Group, bill: Bill | None) -> None:
         """Owes the closed checkpoint's bill to every holder of a planned row and delivers what it can; a
         holder that is down gets it on a later close or run (never a reason to fail this one)."""
         involved = receivers(self.holders, group.plan.holding())
-        self.outbox.enqueue(self.model_id, group.checkpoint, involved, self.published_bill(group.checkpoint, bill))
+        self.outbox.enqueue(group.checkpoint, involved, self.published_bill(group.checkpoint, bill),
+                            self.state.bill_size(group.checkpoint) if bill else 0,
+                            self.state.drop_count(group.checkpoint))
         deliver_pending(self.outbox, self.holders, log.info)
 
     def _publish_bill(self, bill: Bill) -> None:

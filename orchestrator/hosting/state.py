@@ -531,6 +531,20 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
             builder.add([r[0] for r in batch], [r[1] for r in batch], [int(r[2]) for r in batch])
         return builder.build()
 
+    def billed_page(self, checkpoint_id: int, first: int, count: int) -> BilledRows:
+        """`count` of the checkpoint's bill rows from position `first` on (fewer at the end), as columns: one
+        page of a published bill (publication.py), read by the bill's key without the rows before it."""
+        cursor = self.db.execute("SELECT row_hash, source, price FROM bills WHERE checkpoint_id=? AND position >= ? "
+                                 "AND position < ? ORDER BY position", (checkpoint_id, first, first + count))
+        builder = BilledRowsBuilder()
+        while batch := cursor.fetchmany(READ_BATCH):
+            builder.add([r[0] for r in batch], [r[1] for r in batch], [int(r[2]) for r in batch])
+        return builder.build()
+
+    def bill_size(self, checkpoint_id: int) -> int:
+        """How many rows the checkpoint's bill has."""
+        return self.db.execute("SELECT COUNT(*) FROM bills WHERE checkpoint_id=?", (checkpoint_id,)).fetchone()[0]
+
     def bill_rows(self, checkpoint_id: int) -> list[tuple[bytes, str, int]]:
         """The checkpoint's bill rows, one tuple each (audits and tests; the node reads billed())."""
         return [(row_hash, source, int(price)) for row_hash, source, price in self.db.execute(
@@ -542,6 +556,15 @@ distinct list, and the listing keeps its composition's id. Up to 2: each group's
         if checkpoint_id is not None:
             query, args = query + " WHERE checkpoint_id=?", (checkpoint_id,)
         return [Drop(c, h, r, json.loads(hs)) for c, h, r, hs in self.db.execute(query, args)]
+
+    def drops_page(self, checkpoint_id: int, first: int, count: int) -> list[Drop]:
+        """`count` of the checkpoint's dropped rows from the `first` on, in row hash order (its key's)."""
+        return [Drop(checkpoint_id, h, r, json.loads(hs)) for h, r, hs in self.db.execute(
+            "SELECT row_hash, reason, holders FROM dropped WHERE checkpoint_id=? ORDER BY row_hash LIMIT ? OFFSET ?",
+            (checkpoint_id, count, first))]
+
+    def drop_count(self, checkpoint_id: int) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM dropped WHERE checkpoint_id=?", (checkpoint_id,)).fetchone()[0]
 
     def mismatch_evidence(self, checkpoint_id: int | None = None) -> list[MismatchEvidence]:
         """The signed answers recorded behind mismatches (of one checkpoint, or all)."""

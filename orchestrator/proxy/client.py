@@ -308,26 +308,40 @@ class ProxyClient:
     # --- bills and audits (docs/audit.md) -----------------------------------------------------------------
 
     def receive_bill(self, model_id: int, document: dict) -> None:
-        """Hands the proxy a checkpoint's bill, signed by this client's signer (the model's hosting node)."""
+        """Hands the proxy a checkpoint's bill, or a page of it, signed by this client's signer (the model's
+        hosting node)."""
         self._parse(self._signed_call("bill", model_id, "/v1/bill", None, document).response, schema.BillReceipt,
                     "POST /v1/bill")
 
     def source_records(self, source: RequestSigner) -> SourceRecords:
-        """What the proxy keeps about `source`'s rows (computed rows, bills received), asked for with its key."""
-        content = self._encode({"source": source.address})
-        auth = source.source_request(self._holder_address(source), "bills", content)
-        response = self._send("POST", "/v1/source/bills", content, auth.headers())
-        if response.status_code != 200:
-            raise self._refusal(response)
-        doc = self._parse(response, schema.SourceBillsResponse, "POST /v1/source/bills")
-        holder = to_checksum_address(doc.holder)
-        if holder != self._holder:
-            raise self._bad(f"the records are stated for {holder}, not for the proxy's address {self._holder}")
-        rows = tuple(ComputedRow(r.model_id, r.checkpoint_id, r.row_id, bytes.fromhex(r.row_hash[2:]), int(r.price))
-                     for r in doc.rows)
-        bills = tuple(ReceivedBill(holder, b.model_id, b.checkpoint_id, b.body.encode(), bytes.fromhex(b.nonce[2:]),
-                                   b.expiry, bytes.fromhex(b.signature[2:])) for b in doc.bills)
-        return SourceRecords(holder, self._url, rows, bills)
+        """What the proxy keeps about `source`'s rows (computed rows, bill pages received), asked for with its key,
+        a part per request until the proxy says there is no more."""
+        rows: list[ComputedRow] = []
+        bills: list[ReceivedBill] = []
+        at = {"rows_from": 0, "bills_from": 0}
+        while True:
+            query = {"source": source.address, **{k: v for k, v in at.items() if v}}
+            content = self._encode(query)
+            auth = source.source_request(self._holder_address(source), "bills", content)
+            response = self._send("POST", "/v1/source/bills", content, auth.headers())
+            if response.status_code != 200:
+                raise self._refusal(response)
+            doc = self._parse(response, schema.SourceBillsResponse, "POST /v1/source/bills")
+            holder = to_checksum_address(doc.holder)
+            if holder != self._holder:
+                raise self._bad(f"the records are stated for {holder}, not for the proxy's address {self._holder}")
+            rows += [ComputedRow(r.model_id, r.checkpoint_id, r.row_id, bytes.fromhex(r.row_hash[2:]), int(r.price))
+                     for r in doc.rows]
+            bills += [ReceivedBill(holder, b.model_id, b.checkpoint_id, b.body.encode(), bytes.fromhex(b.nonce[2:]),
+                                   b.expiry, bytes.fromhex(b.signature[2:])) for b in doc.bills]
+            if doc.next is None:
+                return SourceRecords(holder, self._url, tuple(rows), tuple(bills))
+            following = {"rows_from": doc.next.rows_from, "bills_from": doc.next.bills_from}
+            # each part is at least one row or page on: a proxy that points back would be asked forever
+            if following != {"rows_from": at["rows_from"] + len(doc.rows), "bills_from": at["bills_from"] +
+                             len(doc.bills)} or not (doc.rows or doc.bills):
+                raise self._bad(f"POST /v1/source/bills: the next part {following} does not follow the part {at}")
+            at = following
 
     # --- internals ----------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Shared by the web service, which answers with it, and by direct sources, which r
 `ProxyClient` would, so the hosting node handles both kinds of holder alike.
 """
 from orchestrator.errors import (
+    BillConflict,
     ChainUnavailable,
     FieldError,
     Forbidden,
@@ -30,6 +31,7 @@ REFUSALS: tuple[tuple[type[SplitLedgerError], int, str], ...] = (
     (Forbidden, 403, "forbidden"),
     (Replayed, 409, "replayed"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
+    (BillConflict, 409, "bill_conflict"),
     (ChainUnavailable, 503, "chain_unavailable"),
     (PrivacyCheckFailed, 422, "privacy_check_failed"),
     (PolicyError, 422, "invalid_policy"),

@@ -8,7 +8,16 @@ vault checks them itself, so that a refusal names the row index and the column r
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from .holder import DeclineReason
 
@@ -193,8 +202,16 @@ class DropDoc(Document):
     reason: StrictStr = Field(description="why the row was planned but not used (mismatch, holder_failed, ...)")
 
 
+# Billed rows (and, apart, dropped rows) per bill page: a page of 50,000 rows at the widest prices (78 digits) and
+# 50,000 drops is ~17 MB of JSON, under the proxies' 32 MiB body limit. The hosting node sends fewer
+# (publication.BILL_PAGE_ROWS); a bigger bill is sent as several pages (docs/audit.md, "Pages").
+MAX_BILL_PAGE_ROWS = MAX_ROWS_PER_REQUEST
+
+
 class BillDocument(Document):
-    """A checkpoint's bill as the hosting node publishes it to the holders of its rows (docs/audit.md)."""
+    """A checkpoint's bill, or one page of it, as the hosting node publishes it to the holders of its rows
+    (docs/audit.md). Every page repeats the header (all but `page`, `rows` and `drops`); page k's rows follow
+    page k-1's in bill order, and so do its drops. A bill of one page omits `page` and `pages`."""
 
     model_id: ModelId
     checkpoint_id: CheckpointId
@@ -203,16 +220,29 @@ class BillDocument(Document):
     rows_root: Bytes32 | None = Field(description="the rows tree's root committed on chain; null if rolled back")
     total: DecimalAmount
     payouts: list[PayoutDoc]
-    rows: list[BilledRowDoc]
-    drops: list[DropDoc]
+    rows: list[BilledRowDoc] = Field(max_length=MAX_BILL_PAGE_ROWS, description="this page's billed rows")
+    drops: list[DropDoc] = Field(max_length=MAX_BILL_PAGE_ROWS, description="this page's dropped rows")
+    page: Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID, description="this page's number, from 0")] = 0
+    pages: Annotated[StrictInt, Field(ge=1, le=MAX_ROW_ID, description="how many pages the bill has")] = 1
+
+    @model_validator(mode="after")
+    def _page_in_range(self) -> "BillDocument":
+        if self.page >= self.pages:
+            raise ValueError(f"page {self.page} is out of range: the bill has {self.pages} pages")
+        return self
 
 
 class BillReceipt(Document):
     stored: bool = Field(description="false when this very bill was stored before (a retry)")
 
 
+Skip = Annotated[StrictInt, Field(ge=0, le=MAX_ROW_ID)]
+
+
 class SourceBillsRequest(Document):
     source: Address = Field(description="the payout address asking, which must sign the request")
+    rows_from: Skip = Field(default=0, description="skip this many of the source's computed rows (an answer's `next`)")
+    bills_from: Skip = Field(default=0, description="skip this many of the bill pages shown to it (an answer's `next`)")
 
 
 class ComputedRowDoc(Document):
@@ -232,10 +262,17 @@ class ReceivedBillDoc(Document):
     signature: Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{130}$")]
 
 
+class SourceBillsCursor(Document):
+    rows_from: StrictInt
+    bills_from: StrictInt
+
+
 class SourceBillsResponse(Document):
     holder: Address
     rows: list[ComputedRowDoc]
     bills: list[ReceivedBillDoc]
+    next: SourceBillsCursor | None = Field(default=None, description="where the records go on (ask again with "
+                                           "these), absent when this answer holds the last of them")
 
 
 class HealthResponse(Document):

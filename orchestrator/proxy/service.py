@@ -18,9 +18,9 @@ evaluate and gradient answers are Arrow when the request's Accept header asks fo
 carry the same content, both are validated by the same rules, and the answer signature covers the exact bytes
 sent, whichever they are.
 
-Bills (docs/audit.md): `POST /v1/bill` takes a checkpoint's bill from the model's hosting node (signed like a
-quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, its rows
-computed here for each checkpoint and the bills of those checkpoints.
+Bills (docs/audit.md): `POST /v1/bill` takes a page of a checkpoint's bill from the model's hosting node (signed
+like a quote) and keeps it as received; `POST /v1/source/bills` shows a source, signed by its payout address, its
+rows computed here for each checkpoint and the bill pages of those checkpoints, a bounded part per answer.
 
 Publishing: after an upload is stored, `publisher(first_row_id, row_count, fields)` is called once per run of
 consecutive row ids with the same composition (the chain's listing event). A publisher that raises does not
@@ -58,6 +58,7 @@ from orchestrator.errors import ChainUnavailable, PolicyError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import bodies, columnar, schema, wire
+from .bills import RecordsCursor
 from .bodies import ARROW, RequestBody
 from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall
 from .gate import Gate
@@ -326,7 +327,7 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         the model's hosting node."""
         holder = admit("bill", body.model_id, raw, auth).holder
         stored = vault.receive_bill(ReceivedBill(holder, body.model_id, body.checkpoint_id, raw, auth.nonce,
-                                                 auth.expiry, auth.signature))
+                                                 auth.expiry, auth.signature), body)
         return answer(request, "bill", body.model_id, raw, auth, lambda: {"stored": stored})
 
     @app.post("/v1/source/bills", response_model=schema.SourceBillsResponse, responses=ERRORS)
@@ -336,14 +337,17 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         if gate is None:
             raise ChainUnavailable(NO_CHAIN)
         source = gate.admit_source("bills", body.source, raw, auth)
-        return _json(200, records_document(vault.source_records(gate.holder, source)))
+        records, following = vault.source_records_page(gate.holder, source,
+                                                       RecordsCursor(body.rows_from, body.bills_from))
+        return _json(200, records_document(records, following))
 
     return app
 
 
-def records_document(records: SourceRecords) -> dict:
-    """A source's records at this holder as the protocol sends them (schema.SourceBillsResponse)."""
-    return {
+def records_document(records: SourceRecords, following: RecordsCursor | None = None) -> dict:
+    """A part of a source's records at this holder as the protocol sends them (schema.SourceBillsResponse), and
+    where the next part starts (None: this is the last)."""
+    document: dict[str, Any] = {
         "holder": records.holder,
         "rows": [{"model_id": r.model_id, "checkpoint_id": r.checkpoint_id, "row_id": r.row_id,
                   "row_hash": "0x" + r.row_hash.hex(), "price": str(r.price)} for r in records.rows],
@@ -351,6 +355,9 @@ def records_document(records: SourceRecords) -> dict:
                    "nonce": "0x" + b.nonce.hex(), "expiry": b.expiry, "signature": "0x" + b.signature.hex()}
                   for b in records.bills],
     }
+    if following is not None:
+        document["next"] = following._asdict()
+    return document
 
 
 def _json_body(raw: bytes) -> Any:

@@ -62,7 +62,7 @@ from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_
 
 from . import privacy
 from .batches import RowBatch, numbers_and_texts, values
-from .bills import BillBook, bill_sources, parse_bill
+from .bills import BillBook, RecordsCursor, parse_bill
 from .budget import RevelationBudget, TableAtoms
 from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall, checked
 from .holder import (
@@ -90,6 +90,7 @@ from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
+from .schema import BillDocument
 from .store import Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
@@ -679,19 +680,31 @@ class Vault:
 
     # --- audits (docs/audit.md) ---------------------------------------------------------------------------
 
-    def receive_bill(self, bill: ReceivedBill) -> bool:
-        """Stores a bill whose signature the caller has admitted; False if this very bill was stored before."""
-        document = parse_bill(bill.body)
+    def receive_bill(self, bill: ReceivedBill, document: BillDocument | None = None) -> bool:
+        """Stores a bill page whose signature the caller has admitted; False if this very page was stored before.
+        BillConflict if it disagrees with the pages stored for its checkpoint (bills.py). `document`: the body
+        as the caller already validated it (the service's request model: a page's 20,000 rows are not
+        validated twice), parsed here otherwise."""
+        if document is None:
+            document = parse_bill(bill.body)
         if (document.model_id, document.checkpoint_id) != (bill.model_id, bill.checkpoint_id):
             raise HolderRequestError(f"the bill is of model {document.model_id}'s checkpoint {document.checkpoint_id}, "
                                      f"not of model {bill.model_id}'s checkpoint {bill.checkpoint_id}")
-        return self.bills.record_bill(bill.holder, bill, bill_sources(document))
+        return self.bills.record_bill(bill.holder, bill, document)
 
     def source_records(self, holder: str, source: str) -> SourceRecords:
-        """Every row of `source` computed here for a checkpoint, and the bills of those checkpoints or naming it."""
+        """Every row of `source` computed here for a checkpoint, and the bill pages of those checkpoints or naming
+        it (all of them: in-process readers; the service serves them a part at a time, source_records_page)."""
         source = checked_address(source)
         return SourceRecords(holder, self.url, tuple(self.bills.computed(source)),
                              tuple(self.bills.bills(holder, source)))
+
+    def source_records_page(self, holder: str, source: str,
+                            at: RecordsCursor) -> tuple[SourceRecords, RecordsCursor | None]:
+        """A bounded part of source_records from `at` on, and where the next part starts (None: none follows)."""
+        source = checked_address(source)
+        rows, bills, following = self.bills.records_page(holder, source, at)
+        return SourceRecords(holder, self.url, tuple(rows), tuple(bills)), following
 
     # --- internals ----------------------------------------------------------------------------------------
 

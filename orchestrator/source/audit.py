@@ -9,6 +9,8 @@ chain holds it:
   (c) the source's payout leaf is the sum of its billed rows' prices, and its proof verifies against the
       chain's payoutRoot;
   (d) the bill's leaves sum to the chain's billTotal, and its rows hash to the chain's rowsRoot.
+A bill sent in pages is judged as the pages make it (pages.py): a settled checkpoint's bill with a page that no
+holder received is `incomplete_bill`, its rows not checked.
 A checkpoint still open (or billed, not yet settled) is reported as pending; a rolled-back one owes nothing.
 Every failed check is a `Discrepancy` carrying its evidence: the bill as received (with its signature), the
 checkpoint as read from chain and the holder's records.
@@ -16,7 +18,6 @@ checkpoint as read from chain and the holder's records.
 `check_checkpoint` is the pure judgement; `audit_source` fetches the records and reads the chain.
 """
 import functools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +30,13 @@ from orchestrator.errors import SplitLedgerError
 from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, payout_leaf, verify
 from orchestrator.proxy.holder import ComputedRow, ReceivedBill, SourceRecords
 
+from .pages import AssembledBill, assemble, bill_evidence
+
 # What a discrepancy can be (docs/audit.md, "Discrepancies").
 KINDS = ("computed_without_checkpoint", "unknown_checkpoint", "checkpoint_of_another_model",
-         "bill_not_signed_by_host", "conflicting_bills", "missing_bill", "outcome_mismatch", "row_left_out",
-         "row_billed_to_another_source", "price_mismatch", "payout_mismatch", "proof_invalid", "total_mismatch",
-         "rows_root_mismatch")
+         "bill_not_signed_by_host", "conflicting_bills", "missing_bill", "incomplete_bill", "outcome_mismatch",
+         "row_left_out", "row_billed_to_another_source", "price_mismatch", "payout_mismatch", "proof_invalid",
+         "total_mismatch", "rows_root_mismatch")
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,6 @@ class AuditReport:
                 "unattributed": [d.to_dict() for d in self.unattributed]}
 
 
-def bill_evidence(bill: ReceivedBill) -> dict:
-    """A received bill as evidence: the document, the exact body, who it was signed for and the signature."""
-    return {"holder": bill.holder, "document": json.loads(bill.body), "body": bill.body.decode(),
-            "nonce": "0x" + bill.nonce.hex(), "expiry": bill.expiry, "signature": "0x" + bill.signature.hex()}
-
-
 def check_checkpoint(source: str, checkpoint_id: int, rows: Sequence[HeldRow], bills: Sequence[ReceivedBill],
                      chain: ChainCheckpoint | None, domain: Domain) -> CheckpointVerdict:
     """The verdict on one checkpoint from the source's computed rows of it (at every holder), the bills
@@ -131,10 +128,10 @@ def check_checkpoint(source: str, checkpoint_id: int, rows: Sequence[HeldRow], b
     computed = {r.row.row_hash for r in rows}
     found: list[Discrepancy] = []
 
-    def discrepancy(kind: str, detail: str, bill: ReceivedBill | None = None, **extra) -> None:
+    def discrepancy(kind: str, detail: str, bill: ReceivedBill | AssembledBill | None = None, **extra) -> None:
         evidence = {"chain": chain.to_dict() if chain else None, "holder_record": held, **extra}
         if bill is not None:
-            evidence["bill"] = bill_evidence(bill)
+            evidence["bill"] = bill.evidence() if isinstance(bill, AssembledBill) else bill_evidence(bill)
         found.append(Discrepancy(checkpoint_id, kind, detail, evidence))
 
     if chain is None:
@@ -153,21 +150,29 @@ def check_checkpoint(source: str, checkpoint_id: int, rows: Sequence[HeldRow], b
                                                    f"not by the hosting node {chain.hosting_node}", bill)
         else:
             genuine.append(bill)
-    if len(genuine) > 1:
-        discrepancy("conflicting_bills", f"the hosting node published {len(genuine)} different bills of "
+    stories = assemble(genuine)
+    told = len(stories) + sum(len(b.alternatives) for b in stories)
+    if told > 1:
+        discrepancy("conflicting_bills", f"the hosting node published {told} different bills of "
                                          f"checkpoint {checkpoint_id}", bills=[bill_evidence(b) for b in genuine])
     if chain.state in ("open", "billed", "none"):
         return CheckpointVerdict(checkpoint_id, chain.state, len(computed), 0, 0, tuple(found))
     owed = billed = 0
-    for bill in genuine:
-        document = json.loads(bill.body)
-        if document["outcome"] != chain.state:
-            discrepancy("outcome_mismatch", f"the bill says {document['outcome']}, the chain says {chain.state}",
-                        bill)
+    for story in stories:
+        if story.header["outcome"] != chain.state:
+            discrepancy("outcome_mismatch", f"the bill says {story.header['outcome']}, the chain says {chain.state}",
+                        story)
             continue
-        if chain.state == "settled":
-            owed, billed = _check_settled(source, checkpoint_id, computed, rows, document, chain,
-                                          functools.partial(discrepancy, bill=bill))
+        if chain.state != "settled":
+            continue
+        if story.document is None:
+            shown = ", ".join(str(p + 1) for p in story.missing)
+            discrepancy("incomplete_bill", f"pages {shown} of the {story.page_count} pages of checkpoint "
+                                           f"{checkpoint_id}'s bill reached none of the holders asked: its rows "
+                                           f"are not checked", story)
+            continue
+        owed, billed = _check_settled(source, checkpoint_id, computed, rows, story.document, chain,
+                                      functools.partial(discrepancy, bill=story))
     if chain.state == "settled" and not genuine:
         discrepancy("missing_bill", f"checkpoint {checkpoint_id} is settled on chain but no holder received its "
                                     f"bill from the hosting node")

@@ -108,9 +108,9 @@ class DirectSource:
             body = wire.dumps(document)
             auth = self._requester.request(self._gate.holder, model_id, "bill", body)
             self._gate.admit("bill", model_id, body, auth)
-            checkpoint_id = parse_bill(body).checkpoint_id
-            self._vault.receive_bill(ReceivedBill(self._gate.holder, model_id, checkpoint_id, body, auth.nonce,
-                                                  auth.expiry, auth.signature))
+            parsed = parse_bill(body)
+            self._vault.receive_bill(ReceivedBill(self._gate.holder, model_id, parsed.checkpoint_id, body, auth.nonce,
+                                                  auth.expiry, auth.signature), parsed)
         except SplitLedgerError as e:
             raise as_proxy_error(self.url, e) from e
 

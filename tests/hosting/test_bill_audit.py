@@ -4,6 +4,7 @@ audits it against the chain and the proxy's records. An honest host passes; each
 the audit of the source it cheats, for its own reason, with evidence."""
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from orchestrator.auth.signing import RequestSigner
 from orchestrator.chain.client import MarketClient
 from orchestrator.chain.deployment import save_deployment
 from orchestrator.errors import ProxyUnavailable
+from orchestrator.hosting.billed import BilledRows
 from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.node import HostingNode, NodeConfig
+from orchestrator.hosting.publication import BILL_PAGE_ROWS
 from orchestrator.hosting.state import HostState
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
@@ -57,13 +60,15 @@ def proxy(world, serve, market_model, sellers, tmp_path):
 
 @pytest.fixture
 def host_node(market_model, package, tmp_path):
-    """host_node(holders, kind=HostingNode, epochs=3, **attributes) -> a hosting node of that kind for the
-    registered model, with those attributes set (the dishonest kinds' victims)."""
+    """host_node(holders, kind=HostingNode, epochs=3, state=HostState, bill_page_rows=..., **attributes) -> a
+    hosting node of that kind for the registered model, its state file of that kind, with those attributes set
+    (the dishonest kinds' victims)."""
     model_id, _owner, host = market_model
 
-    def make(holders, kind=HostingNode, epochs=3, **attributes):
-        node = kind(model_id, package.container(model_id), host, holders, HostState(tmp_path / "host.sqlite"),
-                    NodeConfig(group_size=200, epochs=epochs, batch_size=32, anchor_every_rows=10_000))
+    def make(holders, kind=HostingNode, epochs=3, state=HostState, bill_page_rows=BILL_PAGE_ROWS, **attributes):
+        node = kind(model_id, package.container(model_id), host, holders, state(tmp_path / "host.sqlite"),
+                    NodeConfig(group_size=200, epochs=epochs, batch_size=32, anchor_every_rows=10_000,
+                               bill_page_rows=bill_page_rows))
         for name, value in attributes.items():
             setattr(node, name, value)
         return node
@@ -81,9 +86,13 @@ def kinds(report) -> set[str]:
     return {d.kind for d in report.discrepancies}
 
 
-def test_an_honest_hosts_bill_passes_every_sources_audit(proxy, host_node, market_model, sellers):
-    [closed] = host_node({"p": proxy}).run(max_groups=1)
+def test_an_honest_hosts_bill_sent_in_pages_passes_every_sources_audit(proxy, host_node, market_model, sellers):
+    [closed] = host_node({"p": proxy}, bill_page_rows=50).run(max_groups=1)
     assert closed.kept
+    _model_id, _owner, host = market_model
+    pages = [json.loads(b.body) for b in proxy.source_records(RequestSigner(sellers["victim"], host.domain())).bills]
+    assert len(pages) == -(-closed.rows_used // 50) > 1
+    assert [p["page"] for p in pages] == list(range(len(pages))) and all(len(p["rows"]) <= 50 for p in pages)
     for seller in sellers.values():
         report = audit(proxy, market_model, seller)
         [verdict] = report.checkpoints
@@ -106,18 +115,31 @@ def test_the_payout_an_audit_passed_is_claimable_with_the_proof_in_the_bill(prox
     assert claimant.balance_of(victim.address) == received.owed
 
 
-class LeavesOutARow(HostingNode):
-    """Commits and publishes a bill without one of the victim's rows, though the proxy computed it."""
+class RewritesItsBill(HostState):
+    """A hosting node's state file that records a trained group's bill as `rewrite` changes it (a list of (row
+    hash, source, price) in, one out): the node then commits and publishes that bill as its own."""
 
-    victim: str
+    def __init__(self, path, rewrite):
+        super().__init__(path)
+        self.rewrite = rewrite
 
-    def bill_of(self, checkpoint_id, rows):
-        skipped = next(i for i, (_h, source, _p) in enumerate(rows) if source == self.victim)
-        return make_bill(checkpoint_id, [BilledRow(*r) for i, r in enumerate(rows) if i != skipped])
+    def record_trained(self, group_id, checkpoint_id, bill, *args, **kwargs):
+        super().record_trained(group_id, checkpoint_id, BilledRows.of(self.rewrite(list(BilledRows.of(bill)))),
+                               *args, **kwargs)
+
+
+def leaving_out_a_row_of(victim):
+    """A state file whose bills leave out one of the victim's rows, though the proxy computed it."""
+
+    def rewrite(rows):
+        skipped = next(i for i, (_h, source, _p) in enumerate(rows) if source == victim)
+        return [r for i, r in enumerate(rows) if i != skipped]
+
+    return partial(RewritesItsBill, rewrite=rewrite)
 
 
 def test_a_bill_that_leaves_out_a_row_of_the_source_fails_its_audit(proxy, host_node, market_model, sellers):
-    host_node({"p": proxy}, LeavesOutARow, victim=sellers["victim"].address).run(max_groups=1)
+    host_node({"p": proxy}, state=leaving_out_a_row_of(sellers["victim"].address)).run(max_groups=1)
     report = audit(proxy, market_model, sellers["victim"])
     assert kinds(report) == {"row_left_out"}
     [evidence] = [d.evidence for d in report.discrepancies]
@@ -125,22 +147,21 @@ def test_a_bill_that_leaves_out_a_row_of_the_source_fails_its_audit(proxy, host_
     assert audit(proxy, market_model, sellers["bystander"]).ok
 
 
-class UnderpricesARow(HostingNode):
-    """Commits and publishes a bill with one of the victim's rows one unit below its quoted price and one of
-    the bystander's one unit above (the chain checks only that the total is rows x price)."""
+def underpricing_a_row_of(victim):
+    """A state file whose bills have one of the victim's rows one unit below its quoted price and one of the
+    bystander's one unit above (the chain checks only that the total is rows x price)."""
 
-    victim: str
+    def rewrite(rows):
+        cheap = next(i for i, (_h, source, _p) in enumerate(rows) if source == victim)
+        dear = next(i for i, (_h, source, _p) in enumerate(rows) if source != victim)
+        return [(h, s, p - (i == cheap) + (i == dear)) for i, (h, s, p) in enumerate(rows)]
 
-    def bill_of(self, checkpoint_id, rows):
-        cheap = next(i for i, (_h, source, _p) in enumerate(rows) if source == self.victim)
-        dear = next(i for i, (_h, source, _p) in enumerate(rows) if source != self.victim)
-        return make_bill(checkpoint_id, [BilledRow(h, s, p - (i == cheap) + (i == dear))
-                                         for i, (h, s, p) in enumerate(rows)])
+    return partial(RewritesItsBill, rewrite=rewrite)
 
 
 def test_a_bill_with_a_row_of_the_source_below_its_quoted_price_fails_its_audit(proxy, host_node, market_model,
                                                                                 sellers):
-    host_node({"p": proxy}, UnderpricesARow, victim=sellers["victim"].address).run(max_groups=1)
+    host_node({"p": proxy}, state=underpricing_a_row_of(sellers["victim"].address)).run(max_groups=1)
     report = audit(proxy, market_model, sellers["victim"])
     assert kinds(report) == {"price_mismatch"}
 
@@ -189,7 +210,7 @@ def test_a_bill_whose_leaves_do_not_sum_to_the_chains_total_fails_the_audit(prox
 
 def test_the_audit_command_exits_non_zero_with_the_evidence_of_a_discrepancy(proxy, host_node, market_model, sellers,
                                                                              tmp_path, monkeypatch, capsys):
-    host_node({"p": proxy}, LeavesOutARow, victim=sellers["victim"].address).run(max_groups=1)
+    host_node({"p": proxy}, state=leaving_out_a_row_of(sellers["victim"].address)).run(max_groups=1)
     _model_id, _owner, host = market_model
     save_deployment(host.deployment, tmp_path / "deployment.json")
     options = ["--proxy", proxy.url, "--rpc", host.w3.provider.endpoint_uri,

@@ -1,21 +1,17 @@
-"""The host's per-row data as columns (billed rows, offered rows, the bill outbox): the same rows, bills and roots
+"""The host's per-row data as columns (billed rows, offered rows): the same rows, bills and roots
 as row by row, read and written in batches."""
 import io
 import json
-import sqlite3
 
-import pytest
 from eth_utils import to_checksum_address
 
-from orchestrator.errors import ProxyUnavailable
 from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf
 from orchestrator.hosting import state as state_module
 from orchestrator.hosting.billed import BilledRow, BilledRows
 from orchestrator.hosting.billing import make_bill
 from orchestrator.hosting.plan import Plan
-from orchestrator.hosting.publication import BillOutbox, deliver_pending
 from orchestrator.hosting.state import HostState
-from orchestrator.proxy.holder import Accepted, BillReceiver, Listing
+from orchestrator.proxy.holder import Accepted, Listing
 from orchestrator.proxy.pages import ListingPage, QuotePage
 
 A, B = "0x" + "aa" * 20, "0x" + "bB" * 20
@@ -81,36 +77,6 @@ def test_offered_rows_read_batch_by_batch_are_every_offer_oldest_first(tmp_path,
     assert plan == Plan.from_offers(("p2", "p1"), *zip(*offers.rows()), PRICE, size=4)
     assert plan.hashes() == [h(0), h(1), h(2), h(3)] and plan.holders_of(0) == ["p2", "p1"]
     state.close()
-
-
-class Taker(BillReceiver):
-    def __init__(self, refuse: bool = False):
-        self.refuse, self.taken = refuse, []
-
-    def receive_bill(self, model_id, document):
-        if self.refuse:
-            raise ProxyUnavailable("http://p2", "down")
-        self.taken.append((model_id, document))
-
-
-@pytest.fixture
-def outbox():
-    return BillOutbox(sqlite3.connect(":memory:"))
-
-
-def test_the_outbox_owes_each_delivery_by_key_and_loads_its_document_only_when_asked(outbox):
-    outbox.enqueue(5, 2, ["p1", "p2"], {"rows": [1]})
-    outbox.enqueue(5, 1, ["p2"], {"rows": [2]})
-    assert outbox.owed() == [(1, "p2"), (2, "p1"), (2, "p2")]
-    assert outbox.delivery(2, "p1").document == {"rows": [1]} and outbox.delivery(2, "p1").model_id == 5
-
-
-def test_deliveries_a_holder_took_are_no_longer_owed_and_the_others_are(outbox):
-    outbox.enqueue(5, 1, ["p1", "p2", "gone"], {"rows": []})
-    taker, refuser = Taker(), Taker(refuse=True)
-    still = deliver_pending(outbox, {"p1": taker, "p2": refuser}, lambda line: None)
-    assert still == [(1, "gone"), (1, "p2")] == outbox.owed()
-    assert taker.taken == [(5, json.loads('{"rows": []}'))]
 
 
 def test_offers_less_a_history_set_are_the_offers_less_its_hashes_one_by_one(tmp_path):

@@ -16,20 +16,24 @@ from proxy_builders import (
     source_rows,
     vault_with,
 )
+from proxy_fixtures import post_signed
 
 from orchestrator.auth.signing import SIGNATURE_HEADER
 from orchestrator.container import submodels
-from orchestrator.errors import ProxyError
+from orchestrator.errors import BillConflict, ProxyError
 from orchestrator.hosting.billing import BilledRow, make_bill
-from orchestrator.hosting.publication import bill_document
+from orchestrator.hosting.publication import bill_document, document_pages
 from orchestrator.proxy import wire
+from orchestrator.proxy.bills import BillBook, parse_bill
 from orchestrator.proxy.client import ProxyClient
+from orchestrator.proxy.holder import ReceivedBill
+from orchestrator.proxy.store import Store
 
 
 @pytest.fixture
-def held(columns, table, serve, onchain):
+def held_vault(columns, table, serve, onchain):
     """A proxy holding 12 rows of source A and 8 of source B, all quoted for a registered model:
-    (the hosting node's client, A's quoted rows {row id: hash}, B's)."""
+    (its vault, the hosting node's client, A's quoted rows {row id: hash}, B's)."""
     vault, a_ids = vault_with(columns, range(150, 162))
     b_ids = list(vault.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(162, 170)),
                               ignored=["Patient"]).row_ids)
@@ -37,7 +41,14 @@ def held(columns, table, serve, onchain):
     proxy = serve(vault)
     accepted = proxy.quote(MODEL_ID, PRICE, table, a_ids + b_ids, plain_policy(table)).accepted
     hashes = {a.row_id: a.row_hash for a in accepted}
-    return proxy, {r: hashes[r] for r in a_ids}, {r: hashes[r] for r in b_ids}
+    return vault, proxy, {r: hashes[r] for r in a_ids}, {r: hashes[r] for r in b_ids}
+
+
+@pytest.fixture
+def held(held_vault):
+    """(the hosting node's client of the proxy, A's quoted rows, B's), as held_vault."""
+    _vault, proxy, a_rows, b_rows = held_vault
+    return proxy, a_rows, b_rows
 
 
 def source_client(proxy, onchain, key):
@@ -77,6 +88,87 @@ def test_the_same_bill_sent_again_is_kept_once(held, onchain):
     proxy.receive_bill(MODEL_ID, a_bill(5, a_rows, SOURCE_A))
     proxy.receive_bill(MODEL_ID, a_bill(5, a_rows, SOURCE_A))
     assert len(records_of(proxy, onchain, SOURCE_A_KEY).bills) == 1
+
+
+def a_paged_bill(checkpoint_id, rows, source, page_rows=5, price=PRICE):
+    return list(document_pages(a_bill(checkpoint_id, rows, source, price), page_rows))
+
+
+def test_a_bill_in_pages_is_kept_page_by_page_each_signed_and_shown_to_the_source_in_page_order(held, onchain):
+    proxy, a_rows, _b_rows = held
+    pages = a_paged_bill(5, a_rows, SOURCE_A)
+    assert [(p["page"], p["pages"], len(p["rows"])) for p in pages] == [(0, 3, 5), (1, 3, 5), (2, 3, 2)]
+    for page in (pages[2], pages[0], pages[1]):
+        proxy.receive_bill(MODEL_ID, page)
+    bills = records_of(proxy, onchain, SOURCE_A_KEY).bills
+    assert [b.body for b in bills] == [wire.dumps(p) for p in pages]
+    assert {b.signer(onchain.domain) for b in bills} == {onchain.host.address}
+
+
+def test_a_bill_page_sent_again_is_answered_as_not_stored_and_kept_once(held, onchain):
+    proxy, a_rows, _b_rows = held
+    page = a_paged_bill(5, a_rows, SOURCE_A)[1]
+    answers = [post_signed(proxy, onchain.host_signer, "bill", page) for _ in range(2)]
+    assert [a.json()["stored"] for a in answers] == [True, False]
+    assert len(records_of(proxy, onchain, SOURCE_A_KEY).bills) == 1
+
+
+def test_a_bill_page_that_disagrees_with_the_pages_kept_for_its_checkpoint_is_refused_and_not_kept(held, onchain):
+    proxy, a_rows, _b_rows = held
+    first, second, _third = a_paged_bill(5, a_rows, SOURCE_A)
+    proxy.receive_bill(MODEL_ID, first)
+    disagreeing = {
+        "header": a_paged_bill(5, a_rows, SOURCE_A, price=PRICE + 1)[1],  # other payouts, total and roots
+        "pages": a_paged_bill(5, a_rows, SOURCE_A, page_rows=6)[1],  # 2 pages, not 3
+        "rows": {**first, "rows": first["rows"][::-1]},  # page 0 again, its rows in another order
+    }
+    for other, page in disagreeing.items():
+        with pytest.raises(ProxyError) as refused:
+            proxy.receive_bill(MODEL_ID, page)
+        assert (refused.value.status, refused.value.code) == (409, "bill_conflict"), other
+    assert [b.body for b in records_of(proxy, onchain, SOURCE_A_KEY).bills] == [wire.dumps(first)]
+    proxy.receive_bill(MODEL_ID, second)  # the bill's own next page is still taken
+
+
+def test_a_bill_page_past_its_number_of_pages_is_refused(held, onchain):
+    proxy, a_rows, _b_rows = held
+    answer = post_signed(proxy, onchain.host_signer, "bill", {**a_paged_bill(5, a_rows, SOURCE_A)[0], "page": 3})
+    assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request")
+    assert "out of range" in answer.json()["detail"]
+
+
+def test_a_bill_kept_before_pages_is_taken_as_page_0_of_1_once_the_store_is_opened_again():
+    store = Store(":memory:")
+    rows = {i: bytes([i]) * 32 for i in range(1, 4)}
+
+    def kept(book, document):
+        body = wire.dumps(document)
+        return book.record_bill(SOURCE_B, ReceivedBill(SOURCE_B, MODEL_ID, 5, body, bytes(32), 0, bytes(65)),
+                                parse_bill(body))
+
+    assert kept(BillBook(store), a_bill(5, rows, SOURCE_A))
+    with store._transaction() as db:
+        db.execute("DELETE FROM bill_pages")  # what a store from before pages holds of it: the body alone
+    book = BillBook(store)
+    assert not kept(book, a_bill(5, rows, SOURCE_A))
+    with pytest.raises(BillConflict):
+        kept(book, a_paged_bill(5, rows, SOURCE_A, page_rows=2)[0])
+
+
+def test_a_sources_records_are_answered_in_bounded_parts_that_together_are_all_of_them(held_vault, table, onchain):
+    vault, proxy, a_rows, _b_rows = held_vault
+    proxy.evaluate(MODEL_ID, list(a_rows), submodels(layer1(table, 4)), checkpoint_id=5)
+    for page in a_paged_bill(5, a_rows, SOURCE_A):
+        proxy.receive_bill(MODEL_ID, page)
+    vault.bills.source_rows, vault.bills.source_bill_bytes = 5, 1  # 5 rows and one page an answer
+    body = {"source": SOURCE_A}
+    first = post_source_query(proxy, body, onchain.signer(SOURCE_A_KEY).source_request(
+        proxy.holder, "bills", wire.dumps(body)).headers()).json()
+    assert (len(first["rows"]), len(first["bills"]), first["next"]) == (5, 1, {"rows_from": 5, "bills_from": 1})
+    records = records_of(proxy, onchain, SOURCE_A_KEY)
+    whole = vault.source_records(proxy.holder, SOURCE_A)
+    assert (records.rows, records.bills) == (whole.rows, whole.bills)
+    assert len(records.rows) == 12 and len(records.bills) == 3
 
 
 def test_a_bill_signed_by_anyone_but_the_hosting_node_is_refused(held, onchain):

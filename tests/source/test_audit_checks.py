@@ -5,7 +5,7 @@ from eth_account import Account
 from orchestrator.auth.messages import Domain
 from orchestrator.auth.signing import RequestSigner
 from orchestrator.hosting.billing import BilledRow, make_bill
-from orchestrator.hosting.publication import bill_document
+from orchestrator.hosting.publication import bill_document, document_pages
 from orchestrator.proxy import wire
 from orchestrator.proxy.holder import ComputedRow, ReceivedBill, SourceRecords
 from orchestrator.source.audit import ChainCheckpoint, audit_records, check_checkpoint
@@ -58,6 +58,35 @@ def test_two_different_bills_of_one_checkpoint_from_the_hosting_node_are_conflic
     honest = bill_document(MODEL, CHECKPOINT, honest_bill(), [])
     other = {**honest, "drops": [{"row_hash": "0x" + "ee" * 32, "reason": "mismatch"}]}
     assert judged([received(honest), received(other)]) == {"conflicting_bills"}
+
+
+def paged(document, page_rows=1):
+    return list(document_pages(document, page_rows))
+
+
+def test_a_bill_in_pages_is_judged_as_the_pages_make_it_whatever_order_or_holder_they_came_in():
+    pages = paged(bill_document(MODEL, CHECKPOINT, honest_bill(), []))
+    assert len(pages) == len(ROW_HASHES)
+    assert judged([received(p) for p in reversed(pages)]) == set()
+
+
+def test_a_bill_in_pages_whose_rows_are_wrong_fails_as_a_whole_bill_would():
+    bill = make_bill(CHECKPOINT, [BilledRow(h, SOURCE, PRICE) for h in ROW_HASHES[1:]])
+    assert judged([received(p) for p in paged(bill_document(MODEL, CHECKPOINT, bill, []))]) >= {"row_left_out"}
+
+
+def test_a_settled_bill_with_a_page_no_holder_received_is_incomplete_and_its_rows_are_not_judged():
+    first, _second, third = paged(bill_document(MODEL, CHECKPOINT, honest_bill(), []))
+    records = SourceRecords(HOLDER, "direct:test", tuple(computed()), (received(first), received(third)))
+    [discrepancy] = audit_records(SOURCE, [records], lambda c: chain_of(honest_bill()), DOMAIN).discrepancies
+    assert discrepancy.kind == "incomplete_bill" and "pages 2 of the 3 pages" in discrepancy.detail
+    assert discrepancy.evidence["bill"]["missing_pages"] == [1] and len(discrepancy.evidence["bill"]["pages"]) == 2
+
+
+def test_two_bodies_for_one_page_of_a_bill_are_conflicting():
+    pages = paged(bill_document(MODEL, CHECKPOINT, honest_bill(), []))
+    other = {**pages[0], "drops": [{"row_hash": "0x" + "ee" * 32, "reason": "mismatch"}]}
+    assert judged([received(p) for p in pages] + [received(other)]) == {"conflicting_bills"}
 
 
 def test_rows_listed_as_dropped_are_not_owed_a_place_in_the_bill():
