@@ -4,7 +4,7 @@ invariants asserted after every step against a plain-Python mirror of what shoul
 weights-hash continuity read back from the chain alone: every checkpoint opens from the weights its model
 held (the registered ones, or the last settled checkpoint's weightsHashAfter).
 
-Sequences: SPLITLEDGER_STATEFUL_EXAMPLES (default 30) runs of SPLITLEDGER_STATEFUL_STEPS (default 25)
+Sequences: SPLITLEDGER_STATEFUL_EXAMPLES (default 20) runs of SPLITLEDGER_STATEFUL_STEPS (default 25)
 steps. The nightly-style run is `SPLITLEDGER_STATEFUL_EXAMPLES=10000 make test-stateful` (docs/testing.md).
 """
 import os
@@ -27,7 +27,7 @@ INITIAL_PRICE = 100
 INITIAL_ESCROW = 10**5
 OPEN, BILLED, SETTLED, ROLLED_BACK = 1, 2, 3, 4
 
-EXAMPLES = int(os.environ.get("SPLITLEDGER_STATEFUL_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("SPLITLEDGER_STATEFUL_EXAMPLES", "20"))
 STEPS = int(os.environ.get("SPLITLEDGER_STATEFUL_STEPS", "25"))
 # CI explores the same sequences every run (a red build is always reproducible); the nightly run sets
 # SPLITLEDGER_STATEFUL_RANDOM=1 to draw new ones.
