@@ -99,6 +99,11 @@ class BilledRows(Sequence[BilledRow]):
                            [self.source_names[s] for s in self.sources[start:start + rows].tolist()],
                            [self.price_values[p] for p in self.prices[start:start + rows].tolist()])
 
+    def part(self, start: int, stop: int) -> BilledRows:
+        """Rows start..stop-1 as columns (views, no copy), with the same sources and prices."""
+        return BilledRows(self.hashes[start:stop], self.sources[start:stop], self.source_names,
+                          self.prices[start:stop], self.price_values)
+
     def hash_bytes(self) -> bytes:
         """Every row hash, concatenated in bill order."""
         return self.hashes.tobytes()

@@ -19,7 +19,7 @@ from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, billed_row_
 
 from .billed import CHUNK_ROWS, BilledRow, BilledRows
 
-__all__ = ["Bill", "BilledRow", "BilledRows", "make_bill", "row_leaf"]
+__all__ = ["Bill", "BilledRow", "BilledRows", "make_bill", "row_documents", "row_leaf"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ class Bill:
 
     def to_dict(self) -> dict:
         """The bill as published for sources and auditors (everything needed to claim or verify)."""
-        return {**self.header(), "rows": [{"row_hash": "0x" + r.row_hash.hex(), "source": r.source,
-                                           "price": str(r.price)} for r in self.rows]}
+        return {**self.header(), "rows": row_documents(self.rows)}
 
     def header(self) -> dict:
         """to_dict() without its rows: a few entries per source, whatever the bill's size."""
@@ -59,19 +58,23 @@ class Bill:
         }
 
     def write_json(self, out: TextIO, chunk_rows: int = CHUNK_ROWS) -> None:
-        """Writes json.dumps(to_dict()) to `out` (the same document; one row a line), a chunk of rows at a
-        time: a million-row bill is about 180 MB of JSON, never held whole, nor its rows as dicts."""
+        """Writes json.dumps(to_dict()) to `out` (the same document), a chunk of rows at a time: a million-row
+        bill is about 180 MB of JSON, never held whole, nor all its rows as dicts."""
         header = json.dumps(self.header(), separators=(",", ":"))
         out.write(header[:-1] + ',"rows":[')
-        first = True
-        for chunk in self.rows.chunks(chunk_rows):
-            hexes = b"".join(chunk.hashes).hex()
-            names = {s: json.dumps(s) for s in set(chunk.sources)}
-            out.write(("" if first else ",") + ",".join(
-                f'\n{{"row_hash":"0x{hexes[64 * i:64 * i + 64]}","source":{names[s]},"price":"{p}"}}'
-                for i, (s, p) in enumerate(zip(chunk.sources, chunk.prices))))
-            first = False
+        for start in range(0, len(self.rows), chunk_rows):
+            rows = json.dumps(row_documents(self.rows.part(start, start + chunk_rows)), separators=(",", ":"))
+            out.write(("," if start else "") + rows[1:-1])
         out.write("]}\n")
+
+
+def row_documents(rows: BilledRows) -> list[dict]:
+    """Billed rows as published (row hash, source checksummed once each, price), in bill order."""
+    names = [to_checksum_address(s) for s in rows.source_names]
+    prices = [str(p) for p in rows.price_values]
+    hashes = rows.hashes.tobytes().hex()
+    return [{"row_hash": "0x" + hashes[64 * i:64 * (i + 1)], "source": names[s], "price": prices[p]}
+            for i, (s, p) in enumerate(zip(rows.sources.tolist(), rows.prices.tolist()))]
 
 
 def row_leaf(row: BilledRow) -> bytes:

@@ -35,13 +35,11 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
 
-from eth_utils import to_checksum_address
-
 from orchestrator.errors import ProxyError
 from orchestrator.proxy.holder import BillReceiver
 
 from .billed import BilledRows
-from .billing import Bill
+from .billing import Bill, row_documents
 from .records import Drop
 
 # Billed rows (and dropped rows) per page: a page of 20,000 rows is ~3 MB of JSON (~5 MB at 78-digit prices),
@@ -76,9 +74,7 @@ def bill_header(model_id: int, checkpoint_id: int, bill: Bill | None) -> dict:
     if bill is None:
         return {"model_id": model_id, "checkpoint_id": checkpoint_id, "outcome": "rolled_back", "payout_root": None,
                 "rows_root": None, "total": "0", "payouts": []}
-    return {"model_id": model_id, "checkpoint_id": checkpoint_id, "outcome": "settled",
-            "payout_root": "0x" + bill.payout_root.hex(), "rows_root": "0x" + bill.rows_root.hex(),
-            "total": str(bill.total), "payouts": bill.header()["payouts"]}
+    return {"model_id": model_id, "checkpoint_id": checkpoint_id, "outcome": "settled", **bill.header()}
 
 
 def page_count(rows: int, drops: int, page_rows: int) -> int:
@@ -94,15 +90,6 @@ def bill_page(header: dict, page: int, pages: int, rows: Sequence[dict], drops: 
     return document
 
 
-def row_docs(rows: BilledRows) -> list[dict]:
-    """Billed rows as published, sources checksummed once each (the state keeps them as the holders named them)."""
-    names = [to_checksum_address(s) for s in rows.source_names]
-    prices = [str(p) for p in rows.price_values]
-    hashes = rows.hashes.tobytes().hex()
-    return [{"row_hash": "0x" + hashes[64 * i:64 * (i + 1)], "source": names[s], "price": prices[p]}
-            for i, (s, p) in enumerate(zip(rows.sources.tolist(), rows.prices.tolist()))]
-
-
 def drop_docs(drops: Sequence[tuple[bytes, str]]) -> list[dict]:
     """(row hash, reason) of planned rows not used, as published."""
     return [{"row_hash": "0x" + h.hex(), "reason": reason} for h, reason in drops]
@@ -112,7 +99,7 @@ def bill_document(model_id: int, checkpoint_id: int, bill: Bill | None,
                   drops: Sequence[tuple[bytes, str]]) -> dict:
     """The whole bill as one document, page numbers left out (a bill of one page as sent; tests and small bills).
     `drops`: (row hash, reason) of every planned row that was not used."""
-    rows = [] if bill is None else row_docs(bill.rows)
+    rows = [] if bill is None else row_documents(bill.rows)
     return bill_page(bill_header(model_id, checkpoint_id, bill), 0, 1, rows, drop_docs(drops))
 
 
@@ -201,7 +188,7 @@ class BillOutbox:
         first, count = page * header.page_rows, header.page_rows
         rows = self.source.billed_page(checkpoint_id, first, min(count, max(0, header.rows - first)))
         drops = self.source.drops_page(checkpoint_id, first, min(count, max(0, header.drops - first)))
-        return bill_page(header.header, page, header.pages, row_docs(rows),
+        return bill_page(header.header, page, header.pages, row_documents(rows),
                          drop_docs([(d.row_hash, d.reason) for d in drops]))
 
     def took(self, checkpoint_id: int, holder: str, page: int, pages: int) -> None:
