@@ -6,6 +6,7 @@ import socket
 
 import brownie
 import pytest
+import suite_background
 from eth_account import Account
 
 from orchestrator.auth.signing import RequestSigner
@@ -147,3 +148,18 @@ def proxy_options(onchain, tmp_path):
     path = tmp_path / "deployment.json"
     save_deployment(onchain.deployment, path)
     return lambda: onchain.proxy_options(path)
+
+
+def pytest_collection_finish(session):
+    """Checks that are a process of their own start now and run beside the suite (tests/suite_background.py)."""
+    suite_background.start_selected(session)
+
+
+def pytest_sessionfinish(session):
+    suite_background.stop_all(session)
+
+
+@pytest.fixture
+def background_run(request):
+    """The requesting module's background run (tests/suite_background.py), started by now."""
+    return suite_background.run_of(request)
