@@ -8,6 +8,7 @@ then runs on the machine's other core while the suite goes on, and the module's 
 fails or outlives its time limit fails its test with the output it left. What a run needs for its lifetime (a
 Ganache node) goes on `stack`, closed when the run ends or the session does.
 """
+import shutil
 import subprocess
 import tempfile
 import time
@@ -61,6 +62,7 @@ class BackgroundRun:
         return self.output.read_text(errors="replace")
 
     def stop(self) -> None:
+        """Kills the process if it still runs and lets go of what it needed."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -73,36 +75,40 @@ RUNS = pytest.StashKey[dict[str, BackgroundRun | None]]()
 
 def start_selected(session: pytest.Session) -> None:
     """Starts the background run of every module with a selected test that defines one."""
-    runs = session.config.stash.setdefault(RUNS, {})
     if session.config.option.collectonly:
         return
+    runs = session.config.stash.setdefault(RUNS, {})
     for module in {item.module for item in session.items if isinstance(item, pytest.Function)}:
-        starter: Starter | None = getattr(module, "start_in_background", None)
-        if starter is not None and module.__name__ not in runs:
-            stack = ExitStack()
-            folder = Path(tempfile.mkdtemp(prefix=f"splitledger-{module.__name__.rsplit('.', 1)[-1]}-"))
-            try:
-                runs[module.__name__] = starter(stack, folder)
-            except BaseException:
-                stack.close()
-                raise
+        if hasattr(module, "start_in_background") and module.__name__ not in runs:
+            runs[module.__name__] = _start(module)
 
 
 def run_of(request: pytest.FixtureRequest) -> BackgroundRun | None:
     """The requesting module's run, started now if it was not (a run never started at collection's end)."""
     runs = request.config.stash.setdefault(RUNS, {})
-    name = request.module.__name__
-    if name not in runs:
-        stack = ExitStack()
-        try:
-            runs[name] = request.module.start_in_background(stack, Path(tempfile.mkdtemp(prefix="splitledger-")))
-        except BaseException:
-            stack.close()
-            raise
-    return runs[name]
+    if request.module.__name__ not in runs:
+        runs[request.module.__name__] = _start(request.module)
+    return runs[request.module.__name__]
+
+
+def _start(module) -> BackgroundRun | None:
+    starter: Starter = module.start_in_background
+    stack = ExitStack()
+    folder = Path(tempfile.mkdtemp(prefix=f"splitledger-{module.__name__.rsplit('.', 1)[-1]}-"))
+    try:
+        run = starter(stack, folder)
+    except BaseException:
+        stack.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if run is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    return run
 
 
 def stop_all(session: pytest.Session) -> None:
+    """At the session's end: every run stopped, its folder removed (a failed test has shown its output)."""
     for run in session.config.stash.get(RUNS, {}).values():
         if run is not None:
             run.stop()
+            shutil.rmtree(run.output.parent, ignore_errors=True)
