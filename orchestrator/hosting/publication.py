@@ -7,6 +7,8 @@ with its proof; and at most `page_rows` billed rows (row hash, source, price) in
 of the rows that were planned but dropped, with the reason (row hash order), so that no request holds more
 than a bounded number of rows whatever the group's size. A bill of more than one page says which page a page
 is (`page`, from 0) and how many there are (`pages`); a bill of one page is the whole document, without them.
+Each page is built as columns (`page_columns`, a proxy.billpages.BillPage, straight from the state file's
+billed rows) and crosses as an Arrow body to a binary client, as its JSON document otherwise.
 A rolled-back checkpoint is published too, as outcome 'rolled_back' with no rows and no payouts: its sources
 learn that nothing is owed for the rows they computed, and why some were dropped, without asking the chain.
 
@@ -35,7 +37,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Protocol
 
+import numpy as np
+from eth_utils import to_checksum_address
+
 from orchestrator.errors import ProxyError
+from orchestrator.hashing.distinct import HASH_BYTES
+from orchestrator.proxy.billpages import BillPage
 from orchestrator.proxy.holder import BillReceiver
 
 from .billed import BilledRows
@@ -88,6 +95,18 @@ def bill_page(header: dict, page: int, pages: int, rows: Sequence[dict], drops: 
     if pages > 1:
         document.update(page=page, pages=pages)
     return document
+
+
+def page_columns(header: dict, page: int, pages: int, rows: BilledRows, drops: Sequence[Drop]) -> BillPage:
+    """One page as columns (what bill_page makes as a document): the rows' own columns, each source
+    checksummed and each price written once."""
+    reasons: dict[str, int] = {}
+    return BillPage(header, page, pages, rows.hashes, rows.sources,
+                    tuple(to_checksum_address(s) for s in rows.source_names), rows.prices,
+                    tuple(str(p) for p in rows.price_values),
+                    np.frombuffer(b"".join(d.row_hash for d in drops), np.uint8).reshape(-1, HASH_BYTES),
+                    np.fromiter((reasons.setdefault(d.reason, len(reasons)) for d in drops), np.int32, len(drops)),
+                    tuple(reasons))
 
 
 def drop_docs(drops: Sequence[tuple[bytes, str]]) -> list[dict]:
@@ -183,13 +202,12 @@ class BillOutbox:
             (checkpoint_id,)).fetchone()
         return Header(int(model_id), json.loads(header), rows, drops, page_rows)
 
-    def page(self, checkpoint_id: int, header: Header, page: int) -> dict:
-        """Page `page` of the checkpoint's bill, read from the state's bill rows and drops."""
+    def page(self, checkpoint_id: int, header: Header, page: int) -> BillPage:
+        """Page `page` of the checkpoint's bill, read from the state's bill rows and drops, as columns."""
         first, count = page * header.page_rows, header.page_rows
         rows = self.source.billed_page(checkpoint_id, first, min(count, max(0, header.rows - first)))
         drops = self.source.drops_page(checkpoint_id, first, min(count, max(0, header.drops - first)))
-        return bill_page(header.header, page, header.pages, row_documents(rows),
-                         drop_docs([(d.row_hash, d.reason) for d in drops]))
+        return page_columns(header.header, page, header.pages, rows, drops)
 
     def took(self, checkpoint_id: int, holder: str, page: int, pages: int) -> None:
         """The holder took `page`: the next one is owed, or none after the last."""
@@ -273,8 +291,8 @@ def _deliver_document(outbox: BillOutbox, holder: BillReceiver, checkpoint_id: i
     return True
 
 
-def _send(holder: BillReceiver, model_id: int, document: dict, checkpoint_id: int, name: str, page: int, pages: int,
-          log: Callable[[str], None]) -> bool:
+def _send(holder: BillReceiver, model_id: int, document: BillPage | dict, checkpoint_id: int, name: str, page: int,
+          pages: int, log: Callable[[str], None]) -> bool:
     """One page to one holder; whether the holder took it."""
     try:
         holder.receive_bill(model_id, document)

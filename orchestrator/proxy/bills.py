@@ -13,7 +13,8 @@ Kept in the holder's own store (the same SQLite file, or the direct source's in-
   bill_pages(model_id, checkpoint_id, page, pages, header, digest)
       which page of how many each stored body is, and the digest of its header: a page whose header
       or number of pages is not that of the pages stored for its checkpoint, or a page stored before with
-      other rows, is refused (BillConflict), so a checkpoint's pages here always make one bill. A hosting node
+      other rows, is refused (BillConflict), so a checkpoint's pages here always make one bill. A page is JSON
+      or Arrow (billpages.py); the same page again in the other encoding is a retry, not another story. A hosting node
       that tells two holders two stories still leaves both for the audit, one at each.
   bill_sources(model_id, checkpoint_id, source)
       the sources a received bill names, so each source is served the bills that name it even where this
@@ -28,14 +29,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from eth_utils import to_checksum_address
-from pydantic import ValidationError
 
 from orchestrator.auth.messages import body_digest
-from orchestrator.errors import BillConflict, HolderRequestError
+from orchestrator.errors import BillConflict
 
-from . import wire
+from .billpages import ReadPage, document_of, read_page
 from .holder import ComputedRow, ReceivedBill
-from .schema import MAX_ROWS_PER_REQUEST, BillDocument
+from .schema import MAX_ROWS_PER_REQUEST
 from .store import Store
 
 SCHEMA = """
@@ -81,8 +81,6 @@ NO_CHECKPOINT = ""
 # most ~17 MB (schema.MAX_BILL_PAGE_ROWS), so an answer stays far below what a client reads without a worry.
 SOURCE_ROWS = MAX_ROWS_PER_REQUEST
 SOURCE_BILL_BYTES = 8 << 20
-# The part of a bill page that is not its own: every page of a checkpoint's bill carries the same.
-PAGE_FIELDS = ("page", "rows", "drops")
 
 
 class RecordsCursor(NamedTuple):
@@ -90,26 +88,6 @@ class RecordsCursor(NamedTuple):
 
     rows_from: int
     bills_from: int
-
-
-def parse_bill(body: bytes) -> BillDocument:
-    """The bill document of a body, refused (HolderRequestError) unless it is one (schema.BillDocument)."""
-    try:
-        return BillDocument.model_validate_json(body)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise HolderRequestError(f"not a bill document: {where}: {first.get('msg', '')}") from None
-
-
-def header_digest(document: BillDocument) -> bytes:
-    """The digest of what a bill page shares with the other pages of its bill (all but page, rows and drops)."""
-    return body_digest(wire.dumps(document.model_dump(mode="json", exclude=set(PAGE_FIELDS))))
-
-
-def bill_sources(document: BillDocument) -> list[str]:
-    """Every source a bill names, in its rows or its payouts."""
-    return sorted({r.source for r in document.rows} | {p.source for p in document.payouts})
 
 
 class BillBook:
@@ -126,9 +104,9 @@ class BillBook:
                     "SELECT model_id, checkpoint_id, digest, body FROM received_bills r WHERE NOT EXISTS (SELECT 1 "
                     "FROM bill_pages p WHERE p.model_id = r.model_id AND p.checkpoint_id = r.checkpoint_id "
                     "AND p.digest = r.digest) ORDER BY received_at").fetchall():
-                document = parse_bill(bytes(body))
+                page = read_page(bytes(body))  # whichever encoding it came in
                 db.execute("INSERT OR IGNORE INTO bill_pages VALUES (?, ?, ?, ?, ?, ?)",
-                           (model, checkpoint, document.page, document.pages, header_digest(document), digest))
+                           (model, checkpoint, page.page, page.pages, page.header_digest, digest))
 
     def record_computed(self, model_id: int, checkpoint_id: int | None, row_ids: Sequence[int]) -> None:
         """Records the rows as computed for the checkpoint, at the price and hash of their accepted quote."""
@@ -141,21 +119,25 @@ class BillBook:
                 (checkpoint, str(model_id), json.dumps([int(r) for r in row_ids])),
             )
 
-    def record_bill(self, holder: str, bill: ReceivedBill, document: BillDocument) -> bool:
+    def record_bill(self, holder: str, bill: ReceivedBill, document: ReadPage) -> bool:
         """Stores a signed bill page and the sources it names; False if this very body was stored before.
         BillConflict, nothing stored, if it is not a page of the bill whose pages are stored for its checkpoint."""
         key = (str(bill.model_id), str(bill.checkpoint_id))
-        digest, header = body_digest(bill.body), header_digest(document)
+        digest, header = body_digest(bill.body), document.header_digest
         with self.store._transaction() as db:
             stored = db.execute("SELECT pages, header FROM bill_pages WHERE model_id = ? AND checkpoint_id = ? "
                                 "LIMIT 1", key).fetchone()
             if stored is not None and (stored[0], bytes(stored[1])) != (document.pages, header):
                 raise BillConflict(f"page {document.page} of checkpoint {bill.checkpoint_id}'s bill is not of the "
                                    f"bill stored here for it ({stored[0]} pages; another header or number of pages)")
-            same = db.execute("SELECT digest FROM bill_pages WHERE model_id = ? AND checkpoint_id = ? AND page = ?",
+            same = db.execute("SELECT p.digest, r.body FROM bill_pages p JOIN received_bills r ON r.model_id = "
+                              "p.model_id AND r.checkpoint_id = p.checkpoint_id AND r.digest = p.digest "
+                              "WHERE p.model_id = ? AND p.checkpoint_id = ? AND p.page = ?",
                               (*key, document.page)).fetchone()
             if same is not None:
-                if bytes(same[0]) != digest:
+                # the same page in the other encoding (a node whose client changed between a send and its retry)
+                # is the same page: only then are both read whole
+                if bytes(same[0]) != digest and document_of(bytes(same[1])) != document_of(bill.body):
                     raise BillConflict(f"page {document.page} of checkpoint {bill.checkpoint_id}'s bill is stored "
                                        f"here with other rows or drops")
                 return False
@@ -167,7 +149,7 @@ class BillBook:
             db.execute("INSERT INTO bill_pages VALUES (?, ?, ?, ?, ?, ?)",
                        (*key, document.page, document.pages, header, digest))
             db.executemany("INSERT OR IGNORE INTO bill_sources (model_id, checkpoint_id, source) VALUES (?, ?, ?)",
-                           [(*key, to_checksum_address(s)) for s in bill_sources(document)])
+                           [(*key, s) for s in document.sources])
             return True
 
     def computed(self, source: str, first: int = 0, limit: int = -1) -> list[ComputedRow]:

@@ -26,9 +26,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import numpy as np
@@ -43,6 +43,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 
 from . import bodies, columnar, schema, tls, wire
 from .batches import arrow_column, records_table
+from .billpages import BillPage, from_text
 from .bodies import ARROW, RequestBody
 from .columnar import WireError
 from .documents import evaluate_document, gradient_document, quote_document
@@ -307,11 +308,19 @@ class ProxyClient:
 
     # --- bills and audits (docs/audit.md) -----------------------------------------------------------------
 
-    def receive_bill(self, model_id: int, document: dict) -> None:
+    def receive_bill(self, model_id: int, document: BillPage | dict) -> None:
         """Hands the proxy a checkpoint's bill, or a page of it, signed by this client's signer (the model's
-        hosting node)."""
-        self._parse(self._signed_call("bill", model_id, "/v1/bill", None, document).response, schema.BillReceipt,
-                    "POST /v1/bill")
+        hosting node): a BillPage as Arrow (as JSON if the client is not binary), a document as JSON."""
+        page = document if isinstance(document, BillPage) else None
+        binary = self._binary and page is not None
+
+        def encode() -> bytes:
+            if page is None:
+                return self._encode(cast(dict, document))
+            return page.arrow() if binary else self._encode(page.document())
+
+        self._parse(self._signed_content("bill", model_id, "/v1/bill", encode, binary, {}).response,
+                    schema.BillReceipt, "POST /v1/bill")
 
     def source_records(self, source: RequestSigner) -> SourceRecords:
         """What the proxy keeps about `source`'s rows (computed rows, bill pages received), asked for with its key,
@@ -332,8 +341,12 @@ class ProxyClient:
                 raise self._bad(f"the records are stated for {holder}, not for the proxy's address {self._holder}")
             rows += [ComputedRow(r.model_id, r.checkpoint_id, r.row_id, bytes.fromhex(r.row_hash[2:]), int(r.price))
                      for r in doc.rows]
-            bills += [ReceivedBill(holder, b.model_id, b.checkpoint_id, b.body.encode(), bytes.fromhex(b.nonce[2:]),
-                                   b.expiry, bytes.fromhex(b.signature[2:])) for b in doc.bills]
+            try:
+                bills += [ReceivedBill(holder, b.model_id, b.checkpoint_id, from_text(b.body, b.encoding),
+                                       bytes.fromhex(b.nonce[2:]), b.expiry, bytes.fromhex(b.signature[2:]))
+                          for b in doc.bills]
+            except ValueError as e:
+                raise self._bad(f"POST /v1/source/bills: a bill page's body is not what it says: {e}") from None
             if doc.next is None:
                 return SourceRecords(holder, self._url, tuple(rows), tuple(bills))
             following = {"rows_from": doc.next.rows_from, "bills_from": doc.next.bills_from}
@@ -348,16 +361,22 @@ class ProxyClient:
     def _signed_call(self, operation: str, model_id: int, path: str, spec: RequestBody | None, body: dict) -> _Page:
         """The 200 response to a request signed by this client's signer, with its checked SignedAnswer; binary
         when the client is and the request has a binary form (`spec`)."""
+        binary = self._binary and spec is not None
+        return self._signed_content(operation, model_id, path, lambda: self._encode(body, spec if binary else None),
+                                    binary, self._accept(spec))
+
+    def _signed_content(self, operation: str, model_id: int, path: str, encode: Callable[[], bytes], binary: bool,
+                        accept: dict[str, str]) -> _Page:
+        """_signed_call of a body already encoded by `encode` (Arrow when `binary`), with `accept`'s headers."""
         if self._signer is None:
             raise ProxyError(self._url, None, "unsigned", f"{operation} requests must be signed by the model's "
                                                           f"hosting node: give the client a signer")
         if isinstance(model_id, bool) or not isinstance(model_id, int) or not 0 <= model_id < 1 << 256:
             raise ProxyError(self._url, None, "invalid_request", f"model_id must be a uint256, got {model_id!r}")
         holder = self._holder_address(self._signer)
-        binary = self._binary and spec is not None
-        content = self._encode(body, spec if binary else None)
+        content = encode()
         auth = self._signer.request(holder, model_id, operation, content)
-        headers = {**auth.headers(), **self._accept(spec)}
+        headers = {**auth.headers(), **accept}
         if binary:
             headers["content-type"] = ARROW
         response = self._send("POST", path, content, headers)

@@ -21,6 +21,7 @@ from orchestrator.privacy.policy import PrivacyPolicy
 if TYPE_CHECKING:  # only a type here; container.split loads JAX, which sending sub-models does not need
     from orchestrator.container.split import SubModel
 
+    from .billpages import BillPage  # billpages.py (through bodies.py) builds on this module's records
     from .pages import QuotePage  # pages.py builds on this module's records
 
 # Row ids as holders and clients take them: a list, or the int64 array a caller already holds (the client pages
@@ -199,5 +200,6 @@ class RowHolder(Protocol):
 class BillReceiver(Protocol):
     """A holder that takes the bills of the checkpoints its rows were computed for (docs/audit.md)."""
 
-    def receive_bill(self, model_id: int, document: dict) -> None:
-        """Hands the holder a bill document, signed by the model's hosting node."""
+    def receive_bill(self, model_id: int, document: BillPage | dict) -> None:
+        """Hands the holder a page of a bill (billpages.BillPage, as columns) or a bill document, signed by the
+        model's hosting node."""

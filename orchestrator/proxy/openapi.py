@@ -5,8 +5,9 @@ ids' maximum 2^63-1 would be published as 9.223372036854776e+18 (that is, 2^63) 
 float too, so a client generating requests from the schema would send ids the proxy refuses. The bounds the
 protocol declares are put back as the exact integers they are.
 
-Binary bodies (docs/protocol.md, "Binary bodies"): quote, evaluate and gradient take their request as JSON or
-as an Arrow IPC stream, so their request bodies are declared here (`binary_request`, FastAPI's openapi_extra)
+Binary bodies (docs/protocol.md, "Binary bodies"): quote, evaluate, gradient and bill take their request as
+JSON or as an Arrow IPC stream, so their request bodies are declared here (`binary_request`, `bill_request`:
+FastAPI's openapi_extra)
 rather than by a body parameter; listings, quote, evaluate and gradient answer either (`binary_answer`). An
 Arrow body is described by its control document's schema (a component, `x-splitledger-control`) and its
 columns (`x-splitledger-columns`: name -> Arrow type and meaning).
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from .billpages import BillControl
 from .bodies import ARROW, REQUESTS, GradientControl, ListingsControl
 from .columnar import CONTROL_KEY
 
@@ -97,6 +99,22 @@ def binary_request(operation: str) -> dict[str, Any]:
         "application/json": {"schema": {"$ref": f"#/components/schemas/{body.document.__name__}"}},
         ARROW: _binary_schema(body.control.__name__, REQUEST_COLUMNS[operation],
                               f"Content-Type {ARROW}"),
+    }}}
+
+
+BILL_COLUMNS = {
+    "row_hash": "fixed_size_binary[32]: the page's billed rows in bill order, then its dropped rows",
+    "source": "utf8 (may be dictionary-encoded), null for a dropped row: the billed row's payout address",
+    "price": "utf8 (may be dictionary-encoded), null for a dropped row: the billed row's price, decimal digits",
+    "reason": "utf8 (may be dictionary-encoded), null for a billed row: why the row was dropped",
+}
+
+
+def bill_request() -> dict[str, Any]:
+    """openapi_extra of the bill route: a page as its JSON document or as an Arrow body (billpages.py)."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/BillDocument"}},
+        ARROW: _binary_schema(BillControl.__name__, BILL_COLUMNS, f"Content-Type {ARROW}"),
     }}}
 
 

@@ -256,7 +256,10 @@ class ComputedRowDoc(Document):
 class ReceivedBillDoc(Document):
     model_id: ModelId
     checkpoint_id: StrictInt
-    body: StrictStr = Field(description="the bill's exact bytes as received (UTF-8 JSON)")
+    body: StrictStr = Field(description="the bill page's exact bytes as received: its UTF-8 JSON text, or "
+                                        "base64 where `encoding` is arrow")
+    encoding: Literal["json", "arrow"] = Field(default="json", description="how the page was sent: a JSON document "
+                                               "or an Arrow IPC stream (docs/audit.md, 'Pages')")
     nonce: Bytes32
     expiry: StrictInt
     signature: Annotated[StrictStr, Field(pattern=r"^0x[0-9a-f]{130}$")]

@@ -32,7 +32,7 @@ order, and the publisher's transactions share one nonce sequence.
 import logging
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, cast
 
 import numpy as np
 import pyarrow as pa
@@ -57,7 +57,7 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import ChainUnavailable, PolicyError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 
-from . import bodies, columnar, schema, wire
+from . import billpages, bodies, columnar, schema, wire
 from .bills import RecordsCursor
 from .bodies import ARROW, RequestBody
 from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall
@@ -65,7 +65,7 @@ from .gate import Gate
 from .holder import ReceivedBill, SourceRecords
 from .intake import ListingRun
 from .limits import Limits, install_limits
-from .openapi import binary_answer, binary_request, install_documents, install_exact_bounds
+from .openapi import bill_request, binary_answer, binary_request, install_documents, install_exact_bounds
 from .refusals import refusal
 from .store import UploadKey
 from .vault import Vault
@@ -163,22 +163,36 @@ def negotiated(body: RequestBody):
     def parse(request: Request, raw: Body) -> schema.Document:
         if bodies.media(request.headers.get("content-type")) == ARROW:
             return bodies.decode_request(body, raw)
-        try:
-            value = wire.loads(raw)
-        except ValueError as e:
-            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
-                                           "input": {}, "ctx": {"error": str(e)}}]) from None
-        try:
-            return body.document.model_validate(value)
-        except ValidationError as e:
-            raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
+        return _json_document(body.document, raw)
 
     return Depends(parse)
+
+
+def _json_document(model: type[schema.Document], raw: bytes) -> schema.Document:
+    """`model` from a JSON body; malformed or invalid, the 422 FastAPI answers for a body parameter."""
+    try:
+        value = wire.loads(raw)
+    except ValueError as e:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
+                                       "input": {}, "ctx": {"error": str(e)}}]) from None
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from None
+
+
+def bill_page(request: Request, raw: Body) -> billpages.ReadPage:
+    """A bill page from its JSON document or, by its Content-Type, from an Arrow body (billpages.py); malformed
+    either way is a 422 `invalid_request`."""
+    if bodies.media(request.headers.get("content-type")) == ARROW:
+        return billpages.read_page(raw, binary=True)
+    return billpages.read_document(cast(schema.BillDocument, _json_document(schema.BillDocument, raw)))
 
 
 QuoteBody = Annotated[schema.QuoteRequest, negotiated(bodies.QUOTE)]
 EvaluateBody = Annotated[schema.EvaluateRequest, negotiated(bodies.EVALUATE)]
 GradientBody = Annotated[schema.GradientRequest, negotiated(bodies.GRADIENT)]
+BillBody = Annotated[billpages.ReadPage, Depends(bill_page)]
 
 
 class _WireRequest(Request):
@@ -211,7 +225,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
     install_limits(app, limits)
     install_documents(app, [b.document for b in bodies.REQUESTS.values()]
                       + [b.control for b in bodies.REQUESTS.values()] + [bodies.ListingsControl, bodies.GradientControl]
-                      + [schema.UploadRequest, schema.UploadControl])  # the upload route reads its body itself
+                      + [schema.UploadRequest, schema.UploadControl]  # the upload route reads its body itself
+                      + [schema.BillDocument, billpages.BillControl])  # and so does the bill's
     install_exact_bounds(app, schema.EXACT_BOUNDS)
     publishing = threading.Lock()  # an upload's row ids and its listings, in the same order (module docstring)
 
@@ -321,8 +336,8 @@ def create_app(vault: Vault, *, gate: Gate | None = None, publisher: Publisher |
         return answer(request, "gradient", body.model_id, raw, auth, lambda: content,
                       lambda: bodies.gradient_body(content))
 
-    @app.post("/v1/bill", response_model=schema.BillReceipt, responses=ERRORS)
-    def bill(request: Request, body: schema.BillDocument, raw: Body, auth: Signed) -> Response:
+    @app.post("/v1/bill", response_model=schema.BillReceipt, openapi_extra=bill_request(), responses=ERRORS)
+    def bill(request: Request, auth: Signed, body: BillBody, raw: Body) -> Response:
         """Stores a checkpoint's bill for the sources whose rows it used or computed (docs/audit.md). Signed by
         the model's hosting node."""
         holder = admit("bill", body.model_id, raw, auth).holder
@@ -351,7 +366,7 @@ def records_document(records: SourceRecords, following: RecordsCursor | None = N
         "holder": records.holder,
         "rows": [{"model_id": r.model_id, "checkpoint_id": r.checkpoint_id, "row_id": r.row_id,
                   "row_hash": "0x" + r.row_hash.hex(), "price": str(r.price)} for r in records.rows],
-        "bills": [{"model_id": b.model_id, "checkpoint_id": b.checkpoint_id, "body": b.body.decode(),
+        "bills": [{"model_id": b.model_id, "checkpoint_id": b.checkpoint_id, **billpages.as_text(b.body),
                    "nonce": "0x" + b.nonce.hex(), "expiry": b.expiry, "signature": "0x" + b.signature.hex()}
                   for b in records.bills],
     }

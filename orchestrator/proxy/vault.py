@@ -62,7 +62,8 @@ from orchestrator.privacy.policy import DEFAULT_THRESHOLD, PrivacyPolicy, check_
 
 from . import privacy
 from .batches import RowBatch, numbers_and_texts, values
-from .bills import BillBook, RecordsCursor, parse_bill
+from .billpages import ReadPage, read_page
+from .bills import BillBook, RecordsCursor
 from .budget import RevelationBudget, TableAtoms
 from .calls import EvaluateCall, GradientCall, ListingsCall, QuoteCall, checked
 from .holder import (
@@ -90,7 +91,6 @@ from .probes import ACCEPT, DEFAULT_PRICE_PROBES, ProbeColumns, price_answers
 from .quoted import QuotedRows, RowMoments, normalise_each
 from .releases import release_classes, release_keys, released_rows
 from .safeguard import DEFAULT_ACCEPTED_MODES, ModelPrivacy, checked_modes, judge_policy
-from .schema import BillDocument
 from .store import Store, StoredRows, UploadKey
 
 # A model's commitments as the chain registered them (orchestrator.chain.client.MarketClient.model):
@@ -680,13 +680,13 @@ class Vault:
 
     # --- audits (docs/audit.md) ---------------------------------------------------------------------------
 
-    def receive_bill(self, bill: ReceivedBill, document: BillDocument | None = None) -> bool:
+    def receive_bill(self, bill: ReceivedBill, document: ReadPage | None = None) -> bool:
         """Stores a bill page whose signature the caller has admitted; False if this very page was stored before.
-        BillConflict if it disagrees with the pages stored for its checkpoint (bills.py). `document`: the body
-        as the caller already validated it (the service's request model: a page's 20,000 rows are not
-        validated twice), parsed here otherwise."""
+        BillConflict if it disagrees with the pages stored for its checkpoint (bills.py). `document`: the page
+        as the caller already read it from the body (the service: a page's 20,000 rows are not read twice),
+        read here otherwise (billpages.read_page, either encoding)."""
         if document is None:
-            document = parse_bill(bill.body)
+            document = read_page(bill.body)
         if (document.model_id, document.checkpoint_id) != (bill.model_id, bill.checkpoint_id):
             raise HolderRequestError(f"the bill is of model {document.model_id}'s checkpoint {document.checkpoint_id}, "
                                      f"not of model {bill.model_id}'s checkpoint {bill.checkpoint_id}")

@@ -25,7 +25,7 @@ from orchestrator.container.split import SubModel
 from orchestrator.errors import HolderRequestError, SplitLedgerError
 from orchestrator.privacy.policy import PrivacyPolicy
 from orchestrator.proxy import wire
-from orchestrator.proxy.bills import parse_bill
+from orchestrator.proxy.billpages import BillPage, read_page
 from orchestrator.proxy.documents import evaluate_document, gradient_document, quote_document
 from orchestrator.proxy.gate import Gate
 from orchestrator.proxy.holder import LayerGradient, Listing, Outputs, QuoteAnswer, ReceivedBill, SourceRecords
@@ -102,13 +102,14 @@ class DirectSource:
         document = gradient_document(model_id, row_ids, dz)
         return self._answer("gradient", model_id, document, self._vault.gradient, model_id, row_ids, np.asarray(dz))
 
-    def receive_bill(self, model_id: int, document: dict) -> None:
-        """Takes a checkpoint's bill, signed by the requester's key and admitted by the gate as a proxy does."""
+    def receive_bill(self, model_id: int, document: BillPage | dict) -> None:
+        """Takes a checkpoint's bill, signed by the requester's key and admitted by the gate as a proxy does: a
+        page as columns in its Arrow body, a document as JSON."""
         try:
-            body = wire.dumps(document)
+            body = document.arrow() if isinstance(document, BillPage) else wire.dumps(document)
             auth = self._requester.request(self._gate.holder, model_id, "bill", body)
             self._gate.admit("bill", model_id, body, auth)
-            parsed = parse_bill(body)
+            parsed = read_page(body)
             self._vault.receive_bill(ReceivedBill(self._gate.holder, model_id, parsed.checkpoint_id, body, auth.nonce,
                                                   auth.expiry, auth.signature), parsed)
         except SplitLedgerError as e:

@@ -5,12 +5,14 @@ A hosting node sends a big bill as several signed pages, each with the same head
 Pages of one header make one bill whichever holders they came from (each is signed by the hosting node on its
 own); its rows are the pages' rows in page order, and so are its drops. A page missing from every holder leaves
 the bill incomplete: its header can be read, its rows cannot be checked. Two different bodies for one page of
-one header, like two headers, are two stories of the checkpoint.
+one header, like two headers, are two stories of the checkpoint. A page is read from its JSON or its Arrow
+body alike (billpages.document_of); the evidence keeps the exact bytes, an Arrow body in base64.
 """
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestrator.proxy.billpages import as_text, document_of
 from orchestrator.proxy.holder import ReceivedBill
 
 PAGE_FIELDS = ("page", "pages", "rows", "drops")
@@ -19,8 +21,8 @@ PAGE_FIELDS = ("page", "pages", "rows", "drops")
 def bill_evidence(bill: ReceivedBill, document: bool = True) -> dict:
     """A received bill page as evidence: the exact body, who it was signed for and the signature (and the
     document it parses to, unless `document` is False)."""
-    parsed = {"document": json.loads(bill.body)} if document else {}
-    return {"holder": bill.holder, **parsed, "body": bill.body.decode(), "nonce": "0x" + bill.nonce.hex(),
+    parsed = {"document": document_of(bill.body)} if document else {}
+    return {"holder": bill.holder, **parsed, **as_text(bill.body), "nonce": "0x" + bill.nonce.hex(),
             "expiry": bill.expiry, "signature": "0x" + bill.signature.hex()}
 
 
@@ -61,7 +63,7 @@ def assemble(pages: Sequence[ReceivedBill]) -> list[AssembledBill]:
     """The bills distinct signed pages of one checkpoint make, one per header, in the order first received."""
     by_header: dict[str, tuple[dict, dict[int, list[tuple[ReceivedBill, dict]]]]] = {}
     for bill in pages:
-        document = json.loads(bill.body)
+        document = document_of(bill.body)
         header = header_of(document)
         _header, numbered = by_header.setdefault(json.dumps(header, sort_keys=True), (header, {}))
         numbered.setdefault(int(document.get("page", 0)), []).append((bill, document))
@@ -70,12 +72,12 @@ def assemble(pages: Sequence[ReceivedBill]) -> list[AssembledBill]:
         count = int(header["pages"])
         missing = tuple(p for p in range(count) if p not in numbered)
         first = {p: numbered[p][0] for p in sorted(numbered)}
-        document = None
+        whole: dict | None = None
         if not missing:
-            document = {k: v for k, v in header.items() if k != "pages"}
-            document["rows"] = [r for p in range(count) for r in first[p][1]["rows"]]
-            document["drops"] = [d for p in range(count) for d in first[p][1]["drops"]]
+            whole = {k: v for k, v in header.items() if k != "pages"}
+            whole["rows"] = [r for p in range(count) for r in first[p][1]["rows"]]
+            whole["drops"] = [d for p in range(count) for d in first[p][1]["drops"]]
         alternatives = tuple(b for p in sorted(numbered) for b, _d in numbered[p][1:])
-        assembled.append(AssembledBill(header, tuple(b for b, _d in first.values()), missing, document,
+        assembled.append(AssembledBill(header, tuple(b for b, _d in first.values()), missing, whole,
                                        alternatives))
     return assembled

@@ -19,6 +19,7 @@ from orchestrator.hosting.billing import BilledRow, make_bill
 from orchestrator.hosting.node import HostingNode, NodeConfig
 from orchestrator.hosting.publication import BILL_PAGE_ROWS
 from orchestrator.hosting.state import HostState
+from orchestrator.proxy.billpages import document_of
 from orchestrator.proxy.store import Store
 from orchestrator.proxy.vault import Vault
 from orchestrator.source.audit import audit_source
@@ -90,7 +91,7 @@ def test_an_honest_hosts_bill_sent_in_pages_passes_every_sources_audit(proxy, ho
     [closed] = host_node({"p": proxy}, bill_page_rows=50).run(max_groups=1)
     assert closed.kept
     _model_id, _owner, host = market_model
-    pages = [json.loads(b.body) for b in proxy.source_records(RequestSigner(sellers["victim"], host.domain())).bills]
+    pages = [document_of(b.body) for b in proxy.source_records(RequestSigner(sellers["victim"], host.domain())).bills]
     assert len(pages) == -(-closed.rows_used // 50) > 1
     assert [p["page"] for p in pages] == list(range(len(pages))) and all(len(p["rows"]) <= 50 for p in pages)
     for seller in sellers.values():
@@ -107,7 +108,7 @@ def test_the_payout_an_audit_passed_is_claimable_with_the_proof_in_the_bill(prox
     victim = sellers["victim"]
     [received] = audit(proxy, market_model, victim).checkpoints
     _model_id, _owner, host = market_model
-    bill = json.loads(proxy.source_records(RequestSigner(victim, host.domain())).bills[0].body)
+    bill = document_of(proxy.source_records(RequestSigner(victim, host.domain())).bills[0].body)
     [leaf] = [p for p in bill["payouts"] if p["source"] == victim.address]
     accounts[0].transfer(victim.address, 10**18)
     claimant = host.with_account(victim)
@@ -272,7 +273,7 @@ def test_a_rolled_back_checkpoint_is_published_as_owing_nothing_and_its_audit_pa
     _model_id, _owner, host = market_model
     signer = RequestSigner(bad, host.domain())
     [notice] = holder.source_records(signer).bills
-    assert json.loads(notice.body)["outcome"] == "rolled_back"
+    assert document_of(notice.body)["outcome"] == "rolled_back"
     report = audit_source(signer, [holder], MarketClient(host.w3, host.deployment))
     [verdict] = report.checkpoints
     assert report.ok and (verdict.state, verdict.owed) == ("rolled_back", 0) and verdict.rows_computed > 0

@@ -17,6 +17,7 @@ from orchestrator.hosting.publication import (
     deliver_pending,
 )
 from orchestrator.hosting.state import HostState
+from orchestrator.proxy.billpages import BillPage
 from orchestrator.proxy.holder import BillReceiver
 
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
@@ -35,7 +36,8 @@ class Taker(BillReceiver):
         self.sent += 1
         if self.fail_at is not None and self.sent > self.fail_at:
             raise ProxyUnavailable("http://p", "down")
-        self.taken.append((model_id, json.loads(json.dumps(document))))
+        page = document.document() if isinstance(document, BillPage) else document  # a page as it crosses
+        self.taken.append((model_id, json.loads(json.dumps(page))))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 hosting node sends it; it takes bills only from the model's hosting node and shows each source only its own."""
 import httpx
 import pytest
+from bill_fixtures import a_bill, a_paged_bill, records_of
 from eth_account import Account
 from proxy_builders import (
     MODEL_ID,
@@ -11,59 +12,18 @@ from proxy_builders import (
     SOURCE_B,
     SOURCE_B_KEY,
     layer1,
-    plain_policy,
-    source_mapping,
-    source_rows,
-    vault_with,
 )
 from proxy_fixtures import post_signed
 
 from orchestrator.auth.signing import SIGNATURE_HEADER
 from orchestrator.container import submodels
 from orchestrator.errors import BillConflict, ProxyError
-from orchestrator.hosting.billing import BilledRow, make_bill
-from orchestrator.hosting.publication import bill_document, document_pages
 from orchestrator.proxy import wire
-from orchestrator.proxy.bills import BillBook, parse_bill
+from orchestrator.proxy.billpages import read_page
+from orchestrator.proxy.bills import BillBook
 from orchestrator.proxy.client import ProxyClient
 from orchestrator.proxy.holder import ReceivedBill
 from orchestrator.proxy.store import Store
-
-
-@pytest.fixture
-def held_vault(columns, table, serve, onchain):
-    """A proxy holding 12 rows of source A and 8 of source B, all quoted for a registered model:
-    (its vault, the hosting node's client, A's quoted rows {row id: hash}, B's)."""
-    vault, a_ids = vault_with(columns, range(150, 162))
-    b_ids = list(vault.upload(SOURCE_B, PRICE, source_mapping(columns), source_rows(columns, range(162, 170)),
-                              ignored=["Patient"]).row_ids)
-    onchain.register_as(MODEL_ID, table, plain_policy(table))
-    proxy = serve(vault)
-    accepted = proxy.quote(MODEL_ID, PRICE, table, a_ids + b_ids, plain_policy(table)).accepted
-    hashes = {a.row_id: a.row_hash for a in accepted}
-    return vault, proxy, {r: hashes[r] for r in a_ids}, {r: hashes[r] for r in b_ids}
-
-
-@pytest.fixture
-def held(held_vault):
-    """(the hosting node's client of the proxy, A's quoted rows, B's), as held_vault."""
-    _vault, proxy, a_rows, b_rows = held_vault
-    return proxy, a_rows, b_rows
-
-
-def source_client(proxy, onchain, key):
-    return ProxyClient(proxy.url, holder=proxy.holder), onchain.signer(key)
-
-
-def records_of(proxy, onchain, key):
-    client, signer = source_client(proxy, onchain, key)
-    with client:
-        return client.source_records(signer)
-
-
-def a_bill(checkpoint_id, rows, source, price=PRICE):
-    bill = make_bill(checkpoint_id, [BilledRow(h, source, price) for h in rows.values()])
-    return bill_document(MODEL_ID, checkpoint_id, bill, [])
 
 
 def test_an_evaluate_naming_a_checkpoint_records_each_row_with_its_hash_and_quoted_price(held, table, onchain):
@@ -88,10 +48,6 @@ def test_the_same_bill_sent_again_is_kept_once(held, onchain):
     proxy.receive_bill(MODEL_ID, a_bill(5, a_rows, SOURCE_A))
     proxy.receive_bill(MODEL_ID, a_bill(5, a_rows, SOURCE_A))
     assert len(records_of(proxy, onchain, SOURCE_A_KEY).bills) == 1
-
-
-def a_paged_bill(checkpoint_id, rows, source, page_rows=5, price=PRICE):
-    return list(document_pages(a_bill(checkpoint_id, rows, source, price), page_rows))
 
 
 def test_a_bill_in_pages_is_kept_page_by_page_each_signed_and_shown_to_the_source_in_page_order(held, onchain):
@@ -144,7 +100,7 @@ def test_a_bill_kept_before_pages_is_taken_as_page_0_of_1_once_the_store_is_open
     def kept(book, document):
         body = wire.dumps(document)
         return book.record_bill(SOURCE_B, ReceivedBill(SOURCE_B, MODEL_ID, 5, body, bytes(32), 0, bytes(65)),
-                                parse_bill(body))
+                                read_page(body))
 
     assert kept(BillBook(store), a_bill(5, rows, SOURCE_A))
     with store._transaction() as db:
