@@ -16,6 +16,7 @@ from typing import TextIO
 from eth_utils import to_checksum_address
 
 from orchestrator.hashing.merkle import MerkleTree, billed_row_leaf, billed_row_leaves, merkle_root_of, payout_leaf
+from orchestrator.proxy.billpages import billed_row_documents
 
 from .billed import CHUNK_ROWS, BilledRow, BilledRows
 
@@ -70,11 +71,8 @@ class Bill:
 
 def row_documents(rows: BilledRows) -> list[dict]:
     """Billed rows as published (row hash, source checksummed once each, price), in bill order."""
-    names = [to_checksum_address(s) for s in rows.source_names]
-    prices = [str(p) for p in rows.price_values]
-    hashes = rows.hashes.tobytes().hex()
-    return [{"row_hash": "0x" + hashes[64 * i:64 * (i + 1)], "source": names[s], "price": prices[p]}
-            for i, (s, p) in enumerate(zip(rows.sources.tolist(), rows.prices.tolist()))]
+    return billed_row_documents(rows.hashes, rows.sources, [to_checksum_address(s) for s in rows.source_names],
+                                rows.prices, [str(p) for p in rows.price_values])
 
 
 def row_leaf(row: BilledRow) -> bytes:

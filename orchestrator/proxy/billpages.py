@@ -88,13 +88,10 @@ class BillPage:
 
     def document(self) -> dict[str, Any]:
         """The page's JSON document: the header, its rows and drops, and (a bill of several pages) its number."""
-        hashes, dropped = self.row_hashes.tobytes().hex(), self.drop_hashes.tobytes().hex()
-        rows = [{"row_hash": "0x" + hashes[64 * i:64 * (i + 1)], "source": self.source_names[s],
-                 "price": self.price_texts[p]}
-                for i, (s, p) in enumerate(zip(self.row_sources.tolist(), self.row_prices.tolist()))]
-        drops = [{"row_hash": "0x" + dropped[64 * i:64 * (i + 1)], "reason": self.reason_texts[r]}
-                 for i, r in enumerate(self.drop_reasons.tolist())]
-        document = {**self.header, "rows": rows, "drops": drops}
+        document = {**self.header,
+                    "rows": billed_row_documents(self.row_hashes, self.row_sources, self.source_names,
+                                                 self.row_prices, self.price_texts),
+                    "drops": dropped_row_documents(self.drop_hashes, self.drop_reasons, self.reason_texts)}
         if self.pages > 1:
             document.update(page=self.page, pages=self.pages)
         return document
@@ -155,15 +152,27 @@ def document_of(body: bytes) -> dict[str, Any]:
         return wire.loads(body)
     control, frame = _frame(body)
     rows = _billed_rows(frame)
-    hashes = frame.columns["row_hash"].tobytes().hex()
-    sources, prices, reasons = frame.words["source"], frame.words["price"], frame.words["reason"]
-    return {**{k: v for k, v in control.items() if k not in ("page", "pages")},
-            "rows": [{"row_hash": "0x" + hashes[64 * i:64 * (i + 1)], "source": sources[s], "price": prices[p]}
-                     for i, (s, p) in enumerate(zip(frame.columns["source"][:rows].tolist(),
-                                                    frame.columns["price"][:rows].tolist()))],
-            "drops": [{"row_hash": "0x" + hashes[64 * (rows + i):64 * (rows + i + 1)], "reason": reasons[r]}
-                      for i, r in enumerate(frame.columns["reason"][rows:].tolist())],
-            **({"page": control["page"], "pages": control["pages"]} if "pages" in control else {})}
+    hashes = frame.columns["row_hash"]
+    return BillPage({k: v for k, v in control.items() if k not in ("page", "pages")}, int(control.get("page", 0)),
+                    int(control.get("pages", 1)), hashes[:rows], frame.columns["source"][:rows],
+                    frame.words["source"], frame.columns["price"][:rows], frame.words["price"], hashes[rows:],
+                    frame.columns["reason"][rows:], frame.words["reason"]).document()
+
+
+def billed_row_documents(hashes: np.ndarray, sources: np.ndarray, source_names: Sequence[str], prices: np.ndarray,
+                         price_texts: Sequence[str]) -> list[dict[str, str]]:
+    """Billed rows as a bill document holds them (row hash, source, price), from their columns: (n, 32) uint8
+    hashes and, per row, an index into `source_names` and one into `price_texts`."""
+    text = hashes.tobytes().hex()
+    return [{"row_hash": "0x" + text[64 * i:64 * (i + 1)], "source": source_names[s], "price": price_texts[p]}
+            for i, (s, p) in enumerate(zip(sources.tolist(), prices.tolist()))]
+
+
+def dropped_row_documents(hashes: np.ndarray, reasons: np.ndarray, reason_texts: Sequence[str]) -> list[dict[str, str]]:
+    """Dropped rows as a bill document holds them (row hash, reason), from their columns."""
+    text = hashes.tobytes().hex()
+    return [{"row_hash": "0x" + text[64 * i:64 * (i + 1)], "reason": reason_texts[r]}
+            for i, r in enumerate(reasons.tolist())]
 
 
 def as_text(body: bytes) -> dict[str, str]:
